@@ -1,0 +1,79 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+)
+
+// MaxChannelLen is the longest channel name accepted, in bytes.
+const MaxChannelLen = 255
+
+// MaxEpochLen is the longest epoch accepted, in bytes.
+const MaxEpochLen = 64
+
+// ValidateChannel checks a channel name: 1..255 bytes of [A-Za-z0-9_\-:#.@=].
+// The part before the first ':' selects the namespace.
+func ValidateChannel(ch string) error {
+	if ch == "" {
+		return badRequest("empty channel name")
+	}
+	if len(ch) > MaxChannelLen {
+		return badRequest("channel name longer than %d bytes", MaxChannelLen)
+	}
+	for i := 0; i < len(ch); i++ {
+		if !channelByte(ch[i]) {
+			return badRequest("channel name has invalid character %q at %d", ch[i], i)
+		}
+	}
+	return nil
+}
+
+func channelByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("_-:#.@=", c) >= 0
+}
+
+// validEpoch reports whether e is 1..64 bytes of [A-Za-z0-9_-].
+func validEpoch(e string) bool {
+	if e == "" || len(e) > MaxEpochLen {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// NamespaceOf returns the namespace of a channel: the text before the first
+// ':', or "" for the default namespace.
+func NamespaceOf(ch string) string {
+	if i := strings.IndexByte(ch, ':'); i > 0 {
+		return ch[:i]
+	}
+	return ""
+}
+
+func validatePosition(p *Position) error {
+	if p == nil {
+		return nil
+	}
+	if !validEpoch(p.Epoch) {
+		return badRequest("invalid epoch in position")
+	}
+	if p.Offset >= 1<<53 {
+		return badRequest("offset out of range")
+	}
+	return nil
+}
+
+// channelError adds the channel to an error's reason while keeping its code.
+func channelError(ch string, err error) error {
+	e := AsError(err)
+	return &Error{e.Code, fmt.Sprintf("%s: %s", ch, e.Reason)}
+}

@@ -1,0 +1,122 @@
+package session
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"sort"
+)
+
+// Cursor holds a client's position in every channel it follows. On the wire
+// it is an opaque, URL-safe string (the SSE event id and the long-poll
+// cursor); because it carries all the state, any node can serve any request.
+type Cursor map[string]Position
+
+// Limits of the cursor codec. A cursor is bounded so it fits in a URL and an
+// SSE id line, and so a hostile one costs little to reject.
+const (
+	MaxCursorLen      = 4096 // encoded characters
+	MaxCursorChannels = 256
+	cursorVersion     = 1
+)
+
+// ErrBadCursor is returned for a cursor that cannot be decoded.
+var ErrBadCursor = &Error{400, "invalid cursor"}
+
+var b64 = base64.RawURLEncoding
+
+// Encode returns the cursor's wire form, version 1:
+// base64url(0x01, uvarint n, n × (uvarint len, name, uvarint len, epoch, uvarint offset)),
+// channels in byte order. Equal cursors encode equally.
+func (c Cursor) Encode() string {
+	names := make([]string, 0, len(c))
+	size := 1 + binary.MaxVarintLen64
+	for name, p := range c {
+		names = append(names, name)
+		size += len(name) + len(p.Epoch) + 3*binary.MaxVarintLen64
+	}
+	sort.Strings(names)
+	buf := make([]byte, 0, size)
+	buf = append(buf, cursorVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	for _, name := range names {
+		p := c[name]
+		buf = binary.AppendUvarint(buf, uint64(len(name)))
+		buf = append(buf, name...)
+		buf = binary.AppendUvarint(buf, uint64(len(p.Epoch)))
+		buf = append(buf, p.Epoch...)
+		buf = binary.AppendUvarint(buf, p.Offset)
+	}
+	return b64.EncodeToString(buf)
+}
+
+// DecodeCursor parses a cursor. The empty string is an empty cursor. Anything
+// malformed, oversized, or naming an invalid channel or epoch is an error.
+func DecodeCursor(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	if len(s) > MaxCursorLen {
+		return nil, ErrBadCursor
+	}
+	buf, err := b64.DecodeString(s)
+	if err != nil || len(buf) < 2 || buf[0] != cursorVersion {
+		return nil, ErrBadCursor
+	}
+	r := cursorReader{buf: buf[1:]}
+	n := r.uvarint()
+	if r.err != nil || n > MaxCursorChannels {
+		return nil, ErrBadCursor
+	}
+	c := make(Cursor, n)
+	for i := uint64(0); i < n; i++ {
+		name := r.str(MaxChannelLen)
+		epoch := r.str(MaxEpochLen)
+		off := r.uvarint()
+		if r.err != nil || ValidateChannel(name) != nil || !validEpoch(epoch) || off >= 1<<53 {
+			return nil, ErrBadCursor
+		}
+		if _, dup := c[name]; dup {
+			return nil, ErrBadCursor
+		}
+		c[name] = Position{Epoch: epoch, Offset: off}
+	}
+	if len(r.buf) != 0 {
+		return nil, ErrBadCursor
+	}
+	return c, nil
+}
+
+type cursorReader struct {
+	buf []byte
+	err error
+}
+
+var errShort = errors.New("short cursor")
+
+func (r *cursorReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.err = errShort
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *cursorReader) str(max int) string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(max) || n > uint64(len(r.buf)) {
+		r.err = errShort
+		return ""
+	}
+	s := string(r.buf[:n])
+	r.buf = r.buf[n:]
+	return s
+}

@@ -1,0 +1,145 @@
+package session
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Server → client frames. Field names and meanings are the wire protocol
+// (docs/PROTOCOL.md); extra fields may be added, none may change meaning.
+
+type messageFrame struct {
+	Type    string          `json:"type"`
+	Channel string          `json:"channel"`
+	Offset  uint64          `json:"offset"`
+	Epoch   string          `json:"epoch"`
+	Data    json.RawMessage `json:"data"`
+	Key     string          `json:"key,omitempty"`
+	Time    int64           `json:"time,omitempty"`
+}
+
+// Limits are announced in the hello frame so clients can respect them.
+type Limits struct {
+	MaxMessageBytes int `json:"maxMessageBytes"` // largest incoming frame or publish data
+	MaxChannels     int `json:"maxChannels"`     // subscriptions per session
+	MaxQueueBytes   int `json:"maxQueueBytes"`   // queued outgoing bytes before the session is dropped as slow
+}
+
+type helloFrame struct {
+	Type      string `json:"type"`
+	Session   string `json:"session"`
+	Transport string `json:"transport"`
+	Ping      int    `json:"ping"`
+	Limits    Limits `json:"limits"`
+}
+
+type subscribedFrame struct {
+	Type      string `json:"type"`
+	ID        uint64 `json:"id,omitempty"`
+	Channel   string `json:"channel"`
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+	Recovered *bool  `json:"recovered,omitempty"`
+}
+
+type replyFrame struct {
+	Type    string `json:"type"`
+	ID      uint64 `json:"id,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Offset  uint64 `json:"offset,omitempty"`
+	Epoch   string `json:"epoch,omitempty"`
+}
+
+type errorFrame struct {
+	Type   string `json:"type"`
+	ID     uint64 `json:"id,omitempty"`
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+type disconnectFrame struct {
+	Type string `json:"type"`
+	Disconnect
+}
+
+// PingFrame is the heartbeat frame. Clients never answer it.
+var PingFrame = []byte(`{"type":"ping"}`)
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("session: encode frame: %v", err)) // only fixed struct types reach here
+	}
+	return b
+}
+
+// DisconnectFrame encodes d as a `disconnect` frame.
+func DisconnectFrame(d Disconnect) []byte { return mustJSON(disconnectFrame{"disconnect", d}) }
+
+// ErrorFrame encodes err as an `error` frame answering command id.
+func ErrorFrame(id uint64, err error) []byte {
+	e := AsError(err)
+	return mustJSON(errorFrame{Type: "error", ID: id, Code: e.Code, Reason: e.Reason})
+}
+
+// Command is one client → server frame (WebSocket and SockJS).
+type Command struct {
+	Type    string          `json:"type"`
+	ID      uint64          `json:"id,omitempty"`
+	Channel string          `json:"channel,omitempty"`
+	Since   *Position       `json:"since,omitempty"`
+	Token   string          `json:"token,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Key     string          `json:"key,omitempty"`
+}
+
+// maxCommandsPerFrame bounds the work one incoming frame can ask for.
+const maxCommandsPerFrame = 100
+
+// DecodeCommands parses one incoming frame: one or more JSON objects separated
+// by newlines. Blank lines are ignored. It fails on anything that is not a
+// well-formed command object; the caller answers with an error frame.
+func DecodeCommands(frame []byte) ([]Command, error) {
+	var cmds []Command
+	for len(frame) > 0 {
+		line := frame
+		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
+			line, frame = frame[:i], frame[i+1:]
+		} else {
+			frame = nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if len(cmds) == maxCommandsPerFrame {
+			return nil, badRequest("more than %d commands in one frame", maxCommandsPerFrame)
+		}
+		var c Command
+		dec := json.NewDecoder(bytes.NewReader(line))
+		if err := dec.Decode(&c); err != nil {
+			return nil, badRequest("malformed command: %v", jsonReason(err))
+		}
+		if dec.More() {
+			return nil, badRequest("malformed command: trailing data")
+		}
+		if c.Type == "" {
+			return nil, badRequest("command without type")
+		}
+		cmds = append(cmds, c)
+	}
+	if len(cmds) == 0 {
+		return nil, badRequest("empty frame")
+	}
+	return cmds, nil
+}
+
+// jsonReason shortens encoding/json errors to something safe to echo.
+func jsonReason(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}

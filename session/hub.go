@@ -1,0 +1,163 @@
+package session
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+)
+
+// hub maps channels to this node's sessions. It is split into shards, each
+// with its own lock, so publishing to one channel does not contend with
+// subscribing to another.
+type hub struct {
+	seed   maphash.Seed
+	broker Broker
+	shards [hubShards]hubShard
+}
+
+const hubShards = 64
+
+type hubShard struct {
+	mu    sync.RWMutex
+	chans map[string]*hubChannel
+	// brokerMu serialises broker Subscribe/Unsubscribe for this shard's
+	// channels, so an unsubscribe for the last session and a subscribe for a
+	// new one cannot reach the broker in the wrong order.
+	brokerMu sync.Mutex
+}
+
+type hubChannel struct {
+	subs  map[*Session]struct{}
+	ready chan struct{} // closed once the broker subscription is in place
+	err   error         // set before ready is closed
+}
+
+func newHub(b Broker) *hub {
+	h := &hub{seed: maphash.MakeSeed(), broker: b}
+	for i := range h.shards {
+		h.shards[i].chans = make(map[string]*hubChannel)
+	}
+	return h
+}
+
+func (h *hub) shard(ch string) *hubShard {
+	return &h.shards[maphash.String(h.seed, ch)%hubShards]
+}
+
+// add registers s for ch and returns once the node receives ch from the broker.
+func (h *hub) add(ctx context.Context, ch string, s *Session) error {
+	sh := h.shard(ch)
+	sh.mu.Lock()
+	c := sh.chans[ch]
+	first := c == nil
+	if first {
+		c = &hubChannel{subs: make(map[*Session]struct{}), ready: make(chan struct{})}
+		sh.chans[ch] = c
+	}
+	c.subs[s] = struct{}{}
+	sh.mu.Unlock()
+
+	if first {
+		sh.brokerMu.Lock()
+		err := h.broker.Subscribe(ctx, ch)
+		sh.brokerMu.Unlock()
+		if err != nil {
+			sh.mu.Lock()
+			if sh.chans[ch] == c {
+				delete(sh.chans, ch)
+			}
+			sh.mu.Unlock()
+		}
+		c.err = err
+		close(c.ready)
+		return err
+	}
+	select {
+	case <-c.ready:
+		if c.err != nil {
+			return c.err
+		}
+		return nil
+	case <-ctx.Done():
+		h.remove(ch, s)
+		return ctx.Err()
+	}
+}
+
+// remove unregisters s from ch; the last one out unsubscribes the node.
+func (h *hub) remove(ch string, s *Session) {
+	sh := h.shard(ch)
+	sh.mu.Lock()
+	c := sh.chans[ch]
+	if c == nil {
+		sh.mu.Unlock()
+		return
+	}
+	if _, ok := c.subs[s]; !ok {
+		sh.mu.Unlock()
+		return
+	}
+	delete(c.subs, s)
+	empty := len(c.subs) == 0
+	if empty {
+		delete(sh.chans, ch)
+	}
+	sh.mu.Unlock()
+	if !empty {
+		return
+	}
+	<-c.ready // never unsubscribe before the subscribe finished
+	if c.err != nil {
+		return
+	}
+	sh.brokerMu.Lock()
+	defer sh.brokerMu.Unlock()
+	sh.mu.RLock()
+	again := sh.chans[ch] != nil
+	sh.mu.RUnlock()
+	if !again {
+		// Best effort: a failed unsubscribe only costs unused deliveries.
+		_ = h.broker.Unsubscribe(context.Background(), ch)
+	}
+}
+
+// broadcast hands p to every local session on its channel. The frame is
+// encoded once, and only if someone is listening.
+func (h *hub) broadcast(p *Publication) int {
+	sh := h.shard(p.Channel)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	c := sh.chans[p.Channel]
+	if c == nil || len(c.subs) == 0 {
+		return 0
+	}
+	p.Frame()
+	for s := range c.subs {
+		s.deliver(p)
+	}
+	return len(c.subs)
+}
+
+// gap makes every local session on ch resume from history.
+func (h *hub) gap(ch string) {
+	sh := h.shard(ch)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if c := sh.chans[ch]; c != nil {
+		for s := range c.subs {
+			s.fail(DisconnectInsufficientState)
+		}
+	}
+}
+
+// count returns the number of channels with local subscribers.
+func (h *hub) count() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n += len(sh.chans)
+		sh.mu.RUnlock()
+	}
+	return n
+}

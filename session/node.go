@@ -1,0 +1,315 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Namespace holds the options of the channels named "<Name>:…"; the
+// namespace with Name "" holds the defaults, used by channels without a
+// prefix and by prefixes that are not configured.
+type Namespace struct {
+	Name        string        `json:"name"`
+	HistorySize int           `json:"historySize"` // publications kept per channel; 0 keeps none
+	HistoryTTL  time.Duration `json:"historyTTL"`  // how long they are kept
+	// Anonymous lets sessions without credentials subscribe.
+	Anonymous bool `json:"anonymous"`
+	// ClientPublish lets clients (not only backends) publish.
+	ClientPublish bool `json:"clientPublish"`
+}
+
+// DefaultNamespace is used when Config.Namespaces has no "" entry.
+var DefaultNamespace = Namespace{HistorySize: 1000, HistoryTTL: 10 * time.Minute, Anonymous: true}
+
+// MinKeyTTL is the shortest time an idempotency key is remembered, even in a
+// namespace that keeps little or no history.
+const MinKeyTTL = 2 * time.Minute
+
+// Authorizer decides what sessions may do. Without one, namespaces decide:
+// Anonymous for subscribing and ClientPublish for publishing.
+type Authorizer interface {
+	AuthorizeSubscribe(s *Session, ns Namespace, channel, token string) error
+	AuthorizePublish(s *Session, ns Namespace, channel string) error
+}
+
+// Config configures a Node.
+type Config struct {
+	Broker     Broker        // required
+	Namespaces []Namespace   // options per channel prefix
+	Limits     Limits        // zero fields take defaults
+	Ping       time.Duration // heartbeat interval announced in hello; default 25 s
+	Logger     *slog.Logger  // default slog.Default()
+	Metrics    Metrics       // default no-op
+	Authorizer Authorizer    // default: namespace rules
+}
+
+// Default limits.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxChannels     = 128
+	DefaultMaxQueueBytes   = 2 << 20
+	DefaultPing            = 25 * time.Second
+)
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Broker == nil {
+		return errors.New("session: config needs a Broker")
+	}
+	if c.Limits.MaxMessageBytes <= 0 {
+		c.Limits.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Limits.MaxChannels <= 0 {
+		c.Limits.MaxChannels = DefaultMaxChannels
+	}
+	if c.Limits.MaxQueueBytes <= 0 {
+		c.Limits.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if c.Ping <= 0 {
+		c.Ping = DefaultPing
+	}
+	if c.Ping < time.Second {
+		return fmt.Errorf("session: ping interval %v is under a second", c.Ping)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
+	}
+	seen := map[string]bool{}
+	for _, ns := range c.Namespaces {
+		if seen[ns.Name] {
+			return fmt.Errorf("session: namespace %q configured twice", ns.Name)
+		}
+		seen[ns.Name] = true
+		if ns.Name != "" && ValidateChannel(ns.Name) != nil || NamespaceOf(ns.Name+":x") != ns.Name {
+			return fmt.Errorf("session: invalid namespace name %q", ns.Name)
+		}
+		if ns.HistorySize < 0 || ns.HistoryTTL < 0 {
+			return fmt.Errorf("session: namespace %q: negative history size or TTL", ns.Name)
+		}
+		if ns.HistorySize > 0 && ns.HistoryTTL == 0 {
+			return fmt.Errorf("session: namespace %q keeps history but has no history TTL", ns.Name)
+		}
+	}
+	return nil
+}
+
+// Node is one WaterSpout process's channel machinery: sessions, the hub and
+// the broker.
+type Node struct {
+	cfg        Config
+	broker     Broker
+	hub        *hub
+	log        *slog.Logger
+	metrics    Metrics
+	namespaces map[string]Namespace
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	drained  chan struct{} // closed when sessions becomes empty during Shutdown
+	closing  bool
+}
+
+// New returns a Node; it takes over the broker's handler.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, broker: cfg.Broker, hub: newHub(cfg.Broker), log: cfg.Logger, metrics: cfg.Metrics,
+		namespaces: map[string]Namespace{"": DefaultNamespace},
+		sessions:   make(map[*Session]struct{}),
+	}
+	for _, ns := range cfg.Namespaces {
+		n.namespaces[ns.Name] = ns
+	}
+	cfg.Broker.SetHandler(brokerHandler{n})
+	return n, nil
+}
+
+// Limits returns the limits announced to clients.
+func (n *Node) Limits() Limits { return n.cfg.Limits }
+
+// Ping returns the heartbeat interval.
+func (n *Node) Ping() time.Duration { return n.cfg.Ping }
+
+// Namespace returns the options that apply to ch.
+func (n *Node) Namespace(ch string) Namespace {
+	if ns, ok := n.namespaces[NamespaceOf(ch)]; ok {
+		return ns
+	}
+	return n.namespaces[""]
+}
+
+// NewSession starts a session for a transport. The transport must call Close
+// when the connection ends.
+func (n *Node) NewSession(transport string) (*Session, error) {
+	s := &Session{id: newID(), transport: transport, node: n, wake: make(chan struct{}, 1)}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return nil, DisconnectShutdown
+	}
+	n.sessions[s] = struct{}{}
+	n.metrics.SessionOpened(transport)
+	return s, nil
+}
+
+func (n *Node) forget(s *Session, d Disconnect) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.sessions[s]; !ok {
+		return
+	}
+	delete(n.sessions, s)
+	n.metrics.SessionClosed(s.transport, d.Code)
+	if n.closing && len(n.sessions) == 0 && n.drained != nil {
+		close(n.drained)
+		n.drained = nil
+	}
+}
+
+// SessionCount returns the number of open sessions.
+func (n *Node) SessionCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.sessions)
+}
+
+// Ready reports whether the node can serve: not shutting down, broker healthy.
+func (n *Node) Ready(ctx context.Context) error {
+	n.mu.Lock()
+	closing := n.closing
+	n.mu.Unlock()
+	if closing {
+		return errors.New("shutting down")
+	}
+	if r, ok := n.broker.(Readier); ok {
+		return r.Ready(ctx)
+	}
+	return nil
+}
+
+// Shutdown refuses new sessions, tells every session to reconnect elsewhere
+// (DisconnectShutdown) and waits until their transports have closed them or
+// ctx ends.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	n.closing = true
+	var wait chan struct{}
+	if len(n.sessions) > 0 {
+		wait = make(chan struct{})
+		n.drained = wait
+	}
+	all := make([]*Session, 0, len(n.sessions))
+	for s := range n.sessions {
+		all = append(all, s)
+	}
+	n.mu.Unlock()
+	for _, s := range all {
+		s.fail(DisconnectShutdown)
+	}
+	if wait == nil {
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("session: shutdown with %d sessions open: %w", n.SessionCount(), ctx.Err())
+	}
+}
+
+// Publish publishes data to ch with the namespace's history options. data
+// must be valid JSON within limits. A repeated key returns the original
+// publication with Duplicate set and delivers nothing.
+func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key string) (PublishResult, error) {
+	if err := ValidateChannel(ch); err != nil {
+		return PublishResult{}, err
+	}
+	if len(data) > n.cfg.Limits.MaxMessageBytes {
+		return PublishResult{}, &Error{413, fmt.Sprintf("data larger than %d bytes", n.cfg.Limits.MaxMessageBytes)}
+	}
+	if len(data) == 0 || !json.Valid(data) {
+		return PublishResult{}, badRequest("data is not valid JSON")
+	}
+	if len(key) > MaxKeyLen {
+		return PublishResult{}, badRequest("key longer than %d bytes", MaxKeyLen)
+	}
+	ns := n.Namespace(ch)
+	res, err := n.broker.Publish(ctx, ch, data, PublishOptions{
+		Key: key, HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL, KeyTTL: max(ns.HistoryTTL, MinKeyTTL),
+	})
+	if err != nil {
+		n.log.Warn("broker publish failed", "channel", ch, "err", err)
+		return PublishResult{}, ErrUnavailable
+	}
+	n.metrics.Published(res.Duplicate)
+	return res, nil
+}
+
+// MaxKeyLen is the longest idempotency key accepted, in bytes.
+const MaxKeyLen = 256
+
+// History returns ch's retained publications after since (all retained when
+// since is nil), at most limit of them.
+func (n *Node) History(ctx context.Context, ch string, since *Position, limit int) (HistoryResult, error) {
+	if err := ValidateChannel(ch); err != nil {
+		return HistoryResult{}, err
+	}
+	if err := validatePosition(since); err != nil {
+		return HistoryResult{}, err
+	}
+	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: since, Limit: limit})
+	if err != nil {
+		n.log.Warn("broker history failed", "channel", ch, "err", err)
+		return HistoryResult{}, ErrUnavailable
+	}
+	return res, nil
+}
+
+func (n *Node) authorizeSubscribe(s *Session, ch, token string) error {
+	ns := n.Namespace(ch)
+	if n.cfg.Authorizer != nil {
+		return n.cfg.Authorizer.AuthorizeSubscribe(s, ns, ch, token)
+	}
+	if !ns.Anonymous {
+		return ErrPermissionDenied
+	}
+	return nil
+}
+
+func (n *Node) authorizePublish(s *Session, ch string) error {
+	ns := n.Namespace(ch)
+	if n.cfg.Authorizer != nil {
+		return n.cfg.Authorizer.AuthorizePublish(s, ns, ch)
+	}
+	if !ns.ClientPublish {
+		return ErrPermissionDenied
+	}
+	return nil
+}
+
+// ClientPublish publishes on behalf of a session's client, if allowed.
+func (n *Node) ClientPublish(ctx context.Context, s *Session, ch string, data json.RawMessage, key string) (PublishResult, error) {
+	if err := ValidateChannel(ch); err != nil {
+		return PublishResult{}, err
+	}
+	if err := n.authorizePublish(s, ch); err != nil {
+		return PublishResult{}, channelError(ch, err)
+	}
+	return n.Publish(ctx, ch, data, key)
+}
+
+// brokerHandler routes broker deliveries into the hub.
+type brokerHandler struct{ n *Node }
+
+func (h brokerHandler) HandlePublication(p *Publication) { h.n.hub.broadcast(p) }
+func (h brokerHandler) HandleGap(ch string)              { h.n.hub.gap(ch) }

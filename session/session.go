@@ -1,0 +1,384 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"time"
+)
+
+// Session is one client's state on this node, whatever its transport: its
+// subscriptions with their positions, and a bounded queue of frames for the
+// transport's single writer.
+type Session struct {
+	id        string
+	transport string
+	node      *Node
+
+	mu     sync.Mutex
+	user   string // authenticated subject, "" for anonymous
+	subs   map[string]*subscription
+	queue  []Item
+	queued int           // bytes in queue, with per-item overhead
+	wake   chan struct{} // capacity 1: "the queue is not empty" or "closed"
+	closed bool
+	reason Disconnect
+	ended  bool // Close has run
+}
+
+// subscription is a session's state in one channel.
+type subscription struct {
+	epoch  string
+	offset uint64 // the last offset queued for the client
+	// While a subscribe reads history, live publications wait in buf so the
+	// replay→live seam has no gap and no duplicate.
+	buffering bool
+	buf       []*Publication
+}
+
+// Item is one queued frame. Channel and Position are set on `message` and
+// `subscribed` frames: the client's position in Channel once the frame is
+// delivered. Writers that hand out cursors (SSE, poll) track them.
+type Item struct {
+	Frame    []byte
+	Channel  string
+	Position Position
+}
+
+// itemOverhead is what a queued item costs beyond its frame, for the queue bound.
+const itemOverhead = 64
+
+// ID returns the session id sent in the hello frame.
+func (s *Session) ID() string { return s.id }
+
+// Transport returns the transport name sent in the hello frame.
+func (s *Session) Transport() string { return s.transport }
+
+// SetUser records the authenticated subject of the session.
+func (s *Session) SetUser(sub string) {
+	s.mu.Lock()
+	s.user = sub
+	s.mu.Unlock()
+}
+
+// User returns the authenticated subject, or "".
+func (s *Session) User() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// Hello returns the session's hello frame; transports write it first.
+func (s *Session) Hello() []byte {
+	return mustJSON(helloFrame{
+		Type: "hello", Session: s.id, Transport: s.transport,
+		Ping: int(s.node.cfg.Ping / time.Second), Limits: s.node.cfg.Limits,
+	})
+}
+
+// Channels returns the channels the session is subscribed to.
+func (s *Session) Channels() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.subs))
+	for ch := range s.subs {
+		out = append(out, ch)
+	}
+	return out
+}
+
+// Send queues a frame for the client (a reply, an error). It reports false
+// when the session is closed or the frame overflowed the queue.
+func (s *Session) Send(frame []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pushLocked(Item{Frame: frame})
+}
+
+// Next waits until frames are queued and returns all of them, so the writer
+// sends them in one write. It returns an empty batch when wait passes with
+// nothing queued (time for a heartbeat), ctx's error when ctx ends, and the
+// session's Disconnect once it has failed or closed. buf, the previous batch,
+// is reused.
+func (s *Session) Next(ctx context.Context, wait time.Duration, buf []Item) ([]Item, error) {
+	var timer *time.Timer
+	for {
+		s.mu.Lock()
+		if s.closed {
+			d := s.reason
+			s.mu.Unlock()
+			return buf[:0], d
+		}
+		if len(s.queue) > 0 {
+			clear(buf)
+			out := s.queue
+			s.queue, s.queued = buf[:0], 0
+			if cap(s.queue) > 1024 { // do not keep a burst's memory for an idle client
+				s.queue = nil
+			}
+			s.mu.Unlock()
+			return out, nil
+		}
+		s.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-s.wake:
+		case <-timer.C:
+			return buf[:0], nil
+		case <-ctx.Done():
+			return buf[:0], ctx.Err()
+		}
+	}
+}
+
+// Done reports whether the session has failed or closed.
+func (s *Session) Done() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Reason returns why the session ended, if it has.
+func (s *Session) Reason() Disconnect {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
+// Fail ends the session with d: queued frames are dropped and the writer's
+// Next returns d, so the transport sends it and closes. Safe from any goroutine.
+func (s *Session) Fail(d Disconnect) { s.fail(d) }
+
+func (s *Session) fail(d Disconnect) {
+	s.mu.Lock()
+	s.failLocked(d)
+	s.mu.Unlock()
+}
+
+func (s *Session) failLocked(d Disconnect) {
+	if s.closed {
+		return
+	}
+	s.closed, s.reason = true, d
+	clear(s.queue)
+	s.queue, s.queued = nil, 0
+	s.signal()
+	if d == DisconnectSlow {
+		s.node.metrics.SlowClient(s.transport)
+	}
+}
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close releases the session: its subscriptions leave the hub and the node
+// forgets it. Transports call it exactly when the connection is gone (it is
+// idempotent). d is recorded unless the session had already failed.
+func (s *Session) Close(d Disconnect) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.failLocked(d)
+	s.ended = true
+	subs := s.subs
+	s.subs = nil
+	reason := s.reason
+	s.mu.Unlock()
+	for ch := range subs {
+		s.node.hub.remove(ch, s)
+	}
+	s.node.forget(s, reason)
+}
+
+func (s *Session) pushLocked(it Item) bool {
+	if s.closed {
+		return false
+	}
+	s.queued += len(it.Frame) + itemOverhead
+	if s.queued > s.node.cfg.Limits.MaxQueueBytes {
+		s.failLocked(DisconnectSlow)
+		return false
+	}
+	s.queue = append(s.queue, it)
+	if len(s.queue) == 1 {
+		s.signal()
+	}
+	return true
+}
+
+// deliver is the fan-out hot path: called by the hub for each live
+// publication, in offset order per channel. It never blocks.
+func (s *Session) deliver(p *Publication) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.subs[p.Channel]
+	if sub == nil || s.closed {
+		return
+	}
+	if sub.buffering {
+		sub.buf = append(sub.buf, p)
+		return
+	}
+	s.advanceLocked(sub, p)
+}
+
+// advanceLocked queues p if it is the next offset; drops it if already seen;
+// and fails the session on a gap, so the client resumes from history rather
+// than silently missing messages.
+func (s *Session) advanceLocked(sub *subscription, p *Publication) {
+	switch {
+	case p.Epoch == sub.epoch && p.Offset <= sub.offset:
+		return // duplicate
+	case p.Epoch != sub.epoch || p.Offset != sub.offset+1:
+		s.failLocked(DisconnectInsufficientState)
+		return
+	}
+	sub.offset = p.Offset
+	if s.pushLocked(Item{Frame: p.Frame(), Channel: p.Channel, Position: p.Position()}) {
+		s.node.metrics.Delivered(s.transport)
+	}
+}
+
+// SubscribeRequest asks for a subscription, optionally resuming from Since.
+type SubscribeRequest struct {
+	ID      uint64    // the command id, echoed in the subscribed frame
+	Channel string    // the channel
+	Since   *Position // resume after this position; nil for a fresh subscription
+	Token   string    // a per-subscription token, if the transport carries one
+	// Quiet leaves out the subscribed frame when Since was fully recovered
+	// (long-polling resumes on every request and has nothing to announce).
+	Quiet bool
+}
+
+// Subscribe subscribes the session and queues the `subscribed` frame, the
+// replayed history when Since is set, and then live publications, with no gap
+// and no duplicate between replay and live.
+func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
+	n := s.node
+	ch := req.Channel
+	if err := ValidateChannel(ch); err != nil {
+		return err
+	}
+	if err := validatePosition(req.Since); err != nil {
+		return err
+	}
+	if err := n.authorizeSubscribe(s, ch, req.Token); err != nil {
+		return channelError(ch, err)
+	}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.subs[ch] != nil:
+		s.mu.Unlock()
+		return channelError(ch, ErrAlreadySubscribed)
+	case len(s.subs) >= n.cfg.Limits.MaxChannels:
+		s.mu.Unlock()
+		return &Error{429, "too many channels"}
+	}
+	if s.subs == nil {
+		s.subs = make(map[string]*subscription)
+	}
+	sub := &subscription{buffering: true}
+	s.subs[ch] = sub
+	s.mu.Unlock()
+
+	if err := n.hub.add(ctx, ch, s); err != nil {
+		s.dropSub(ch, sub)
+		n.log.Warn("broker subscribe failed", "channel", ch, "err", err)
+		return channelError(ch, ErrUnavailable)
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed { // Close ran while we were adding; it may have missed the hub entry.
+		n.hub.remove(ch, s)
+		return ErrClosed
+	}
+	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: req.Since, Limit: -1})
+	if err != nil {
+		s.dropSub(ch, sub)
+		n.hub.remove(ch, s)
+		n.log.Warn("broker history failed", "channel", ch, "err", err)
+		return channelError(ch, ErrUnavailable)
+	}
+	s.finishSubscribe(req, sub, res)
+	return nil
+}
+
+// finishSubscribe queues the subscribed frame and the replay, then switches
+// the subscription to live delivery, releasing what arrived meanwhile.
+func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res HistoryResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.subs[req.Channel] != sub {
+		return
+	}
+	recovered := req.Since != nil && res.Recoverable
+	sub.epoch = res.Top.Epoch
+	sub.offset = res.Top.Offset
+	start := res.Top // where the stream continues from, as announced
+	if recovered {
+		start.Offset = req.Since.Offset
+	}
+	if !(req.Quiet && recovered) {
+		f := subscribedFrame{Type: "subscribed", ID: req.ID, Channel: req.Channel, Epoch: start.Epoch, Offset: start.Offset}
+		if req.Since != nil {
+			f.Recovered = &recovered
+		}
+		if !s.pushLocked(Item{Frame: mustJSON(f), Channel: req.Channel, Position: start}) {
+			return
+		}
+	}
+	if recovered {
+		sub.offset = req.Since.Offset
+		for _, p := range res.Publications {
+			s.advanceLocked(sub, p)
+		}
+	}
+	buf := sub.buf
+	sub.buf, sub.buffering = nil, false
+	for _, p := range buf {
+		s.advanceLocked(sub, p)
+	}
+}
+
+func (s *Session) dropSub(ch string, sub *subscription) {
+	s.mu.Lock()
+	if s.subs[ch] == sub {
+		delete(s.subs, ch)
+	}
+	s.mu.Unlock()
+}
+
+// Unsubscribe removes the session's subscription to ch.
+func (s *Session) Unsubscribe(ch string) error {
+	s.mu.Lock()
+	_, ok := s.subs[ch]
+	delete(s.subs, ch)
+	s.mu.Unlock()
+	if !ok {
+		return channelError(ch, &Error{404, "not subscribed"})
+	}
+	s.node.hub.remove(ch, s)
+	return nil
+}
+
+// newID returns 16 random URL-safe characters.
+func newID() string {
+	var raw [12]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		panic("session: crypto/rand failed: " + err.Error())
+	}
+	return b64.EncodeToString(raw[:])
+}
