@@ -1,0 +1,86 @@
+package session
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestCursorVectors(t *testing.T) {
+	// These vectors are shared with client-js/test: both codecs must agree.
+	tests := []struct {
+		name string
+		c    Cursor
+		want string
+	}{
+		{"empty", Cursor{}, "AQA"},
+		{"one", Cursor{"news": {"e1", 5}}, "AQEEbmV3cwJlMQU"},
+		{"two sorted, multi-byte varint", Cursor{"b": {"E", 0}, "a": {"E", 300}}, "AQIBYQFFrAIBYgFFAA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.Encode(); got != tt.want {
+				t.Fatalf("Encode = %q, want %q", got, tt.want)
+			}
+			back, err := DecodeCursor(tt.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, tt.c) {
+				t.Fatalf("Decode = %v, want %v", back, tt.c)
+			}
+		})
+	}
+}
+
+func TestCursorRejectsGarbage(t *testing.T) {
+	long := Cursor{}
+	for i := 0; i < MaxCursorChannels+1; i++ {
+		long[strings.Repeat("c", 1+i%200)+string(rune('a'+i%26))+itoa(i)] = Position{"E", 1}
+	}
+	tests := []struct{ name, in string }{
+		{"not base64", "!!!"},
+		{"padding", "AQA="},
+		{"wrong version", "AgA"},
+		{"truncated", "AQEEbmV3cwJlMQ"},
+		{"trailing bytes", "AQEEbmV3cwJlMQUA"},
+		{"bad channel char", Cursor{"a b": {"e", 1}}.Encode()},
+		{"bad epoch", Cursor{"a": {"e!", 1}}.Encode()},
+		{"empty epoch", Cursor{"a": {"", 1}}.Encode()},
+		{"offset beyond 2^53", Cursor{"a": {"e", 1 << 53}}.Encode()},
+		{"too long", strings.Repeat("A", MaxCursorLen+1)},
+		{"too many channels", long.Encode()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := DecodeCursor(tt.in); err == nil {
+				t.Fatalf("DecodeCursor(%q) = %v, want an error", tt.in, c)
+			}
+		})
+	}
+}
+
+func itoa(i int) string {
+	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
+
+// FuzzDecodeCursor: any input either fails cleanly or decodes to a cursor
+// that encodes back to an equivalent cursor.
+func FuzzDecodeCursor(f *testing.F) {
+	for _, s := range []string{"", "AQA", "AQEEbmV3cwJlMQU", "AQIBYQFFrAIBYgFFAA", "AgA", "////"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := DecodeCursor(s)
+		if err != nil {
+			return
+		}
+		again, err := DecodeCursor(c.Encode())
+		if err != nil {
+			t.Fatalf("re-decode of %q: %v", c.Encode(), err)
+		}
+		if !reflect.DeepEqual(c, again) {
+			t.Fatalf("round trip changed %v to %v", c, again)
+		}
+	})
+}
