@@ -199,11 +199,21 @@ func (s *Session) Close(d Disconnect) {
 	s.node.forget(s, reason)
 }
 
-func (s *Session) pushLocked(it Item) bool {
+// pushLocked queues a frame, counting it against MaxQueueBytes.
+func (s *Session) pushLocked(it Item) bool { return s.enqueueLocked(it, true) }
+
+// enqueueLocked queues a frame. Replayed history is not counted against the
+// slow-consumer bound: it is bounded by the history size, its frames are
+// shared with the broker's history, and counting it would turn a resume with
+// a large backlog into a disconnect loop. The bound is for live traffic a
+// client does not keep up with.
+func (s *Session) enqueueLocked(it Item, counted bool) bool {
 	if s.closed {
 		return false
 	}
-	s.queued += len(it.Frame) + itemOverhead
+	if counted {
+		s.queued += len(it.Frame) + itemOverhead
+	}
 	if s.queued > s.node.cfg.Limits.MaxQueueBytes {
 		s.failLocked(DisconnectSlow)
 		return false
@@ -228,13 +238,14 @@ func (s *Session) deliver(p *Publication) {
 		sub.buf = append(sub.buf, p)
 		return
 	}
-	s.advanceLocked(sub, p)
+	s.advanceLocked(sub, p, true)
 }
 
 // advanceLocked queues p if it is the next offset; drops it if already seen;
 // and fails the session on a gap, so the client resumes from history rather
-// than silently missing messages.
-func (s *Session) advanceLocked(sub *subscription, p *Publication) {
+// than silently missing messages. live says whether p counts against the
+// slow-consumer bound (see enqueueLocked).
+func (s *Session) advanceLocked(sub *subscription, p *Publication, live bool) {
 	switch {
 	case p.Epoch == sub.epoch && p.Offset <= sub.offset:
 		return // duplicate
@@ -243,7 +254,7 @@ func (s *Session) advanceLocked(sub *subscription, p *Publication) {
 		return
 	}
 	sub.offset = p.Offset
-	if s.pushLocked(Item{Frame: p.Frame(), Channel: p.Channel, Position: p.Position()}) {
+	if s.enqueueLocked(Item{Frame: p.Frame(), Channel: p.Channel, Position: p.Position()}, live) {
 		s.node.metrics.Delivered(s.transport)
 	}
 }
@@ -343,13 +354,13 @@ func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res H
 	if recovered {
 		sub.offset = req.Since.Offset
 		for _, p := range res.Publications {
-			s.advanceLocked(sub, p)
+			s.advanceLocked(sub, p, false)
 		}
 	}
 	buf := sub.buf
 	sub.buf, sub.buffering = nil, false
 	for _, p := range buf {
-		s.advanceLocked(sub, p)
+		s.advanceLocked(sub, p, true)
 	}
 }
 

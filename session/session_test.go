@@ -345,3 +345,28 @@ func TestDisconnectCodeRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeReplayIsNotSlow: resuming with a backlog larger than the queue
+// bound must succeed, or the client would reconnect with the same position
+// and fail again forever.
+func TestLargeReplayIsNotSlow(t *testing.T) {
+	ctx := context.Background()
+	n := newTestNode(t, Config{Limits: Limits{MaxQueueBytes: 8 << 10}})
+	pad := strings.Repeat("x", 1000)
+	for i := 1; i <= 100; i++ {
+		if _, err := n.Publish(ctx, "big", json.RawMessage(fmt.Sprintf(`{"n":%d,"p":%q}`, i, pad)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := mustSession(t, n)
+	if err := s.Subscribe(ctx, SubscribeRequest{Channel: "big", Since: &Position{mustTop(t, n, "big").Epoch, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Next(ctx, time.Second, nil)
+	if err != nil {
+		t.Fatalf("resume with a 100 KB backlog and an 8 KB queue: %v", err)
+	}
+	if len(items) != 101 { // subscribed + 100 messages
+		t.Fatalf("got %d frames, want 101", len(items))
+	}
+}
