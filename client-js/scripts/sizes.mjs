@@ -1,0 +1,13 @@
+// Sizes of the built bundles, minified and gzipped (level 9), with their budgets.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+export const budgets = { 'waterspout.js': 6 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6 * 1024 };
+
+export function sizes(dir) {
+  return Object.keys(budgets).map((file) => {
+    const buf = readFileSync(join(dir, file));
+    return { file, bytes: buf.length, gzip: gzipSync(buf, { level: 9 }).length, budget: budgets[file] };
+  });
+}

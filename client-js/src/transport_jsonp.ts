@@ -1,0 +1,48 @@
+// JSONP transport: the long-poll loop, each request a <script> with callback=.
+
+import { pollLoop } from './transport_poll.js';
+import { fail } from './transport.js';
+import type { Transport, TransportEnv } from './transport.js';
+import type { JsonpInjector } from './types.js';
+
+let seq = 0;
+
+/** scriptJsonp is the default JSONP injector: a <script> tag and a global callback. */
+export const scriptJsonp: JsonpInjector = function (url, done) {
+  const w: any = window;
+  const d = document;
+  const name = '__waterspout' + ++seq;
+  const s: any = d.createElement('script');
+  let over = false;
+  function end() {
+    over = true;
+    // A script that still arrives must find a function, so leave a no-op behind.
+    w[name] = function () {};
+    if (s.parentNode) s.parentNode.removeChild(s);
+  }
+  w[name] = function (data: unknown) {
+    if (over) return;
+    end();
+    done(null, data);
+  };
+  s.onerror = function () {
+    if (over) return;
+    end();
+    done(fail(0, 'jsonp error'));
+  };
+  s.async = true;
+  s.src = url + '&callback=' + name;
+  (d.head || d.getElementsByTagName('head')[0]).appendChild(s);
+  return end;
+};
+
+/** jsonpTransport long-polls through script tags. */
+export function jsonpTransport(env: TransportEnv): Transport {
+  const inject = env._o.jsonp || (typeof document !== 'undefined' && typeof window !== 'undefined' ? scriptJsonp : null);
+  if (!inject) throw fail(0, 'no JSONP');
+  return pollLoop(env, function (url, q, done) {
+    return inject(url + '?' + q, function (err, data) {
+      done(err ? null : (data as any));
+    });
+  });
+}

@@ -1,0 +1,45 @@
+// WebSocket transport: commands go up, frames come down; one WebSocket frame
+// may carry several JSON objects separated by '\n'.
+
+import { fail, parse } from './transport.js';
+import type { Transport, TransportEnv } from './transport.js';
+
+/** wsTransport opens GET /connect/ws. */
+export function wsTransport(env: TransportEnv): Transport {
+  const WS = env._o.WebSocket || (typeof WebSocket !== 'undefined' ? WebSocket : null);
+  if (!WS) throw fail(0, 'no WebSocket');
+  const url = env._url.replace(/^http/, 'ws') + '/connect/ws' + (env._token ? '?token=' + encodeURIComponent(env._token) : '');
+  const s = new WS(url);
+  let done = false;
+  s.onmessage = function (e: { data: unknown }) {
+    const lines = String(e.data).split('\n');
+    for (let i = 0; i < lines.length && !done; i++) {
+      const f = lines[i] && parse(lines[i]);
+      if (f) env._frame(f);
+    }
+  };
+  s.onclose = function (e: { code?: number; reason?: string }) {
+    if (done) return;
+    done = true;
+    env._end(e.code || 1006, e.reason || '');
+  };
+  return {
+    send(cmds: object[]) {
+      const out: string[] = [];
+      for (let i = 0; i < cmds.length; i++) out.push(JSON.stringify(cmds[i]));
+      try {
+        s.send(out.join('\n'));
+      } catch (e) {
+        // A socket that closes under us reports it through onclose.
+      }
+    },
+    close() {
+      done = true;
+      try {
+        s.close();
+      } catch (e) {
+        // already closed
+      }
+    },
+  };
+}
