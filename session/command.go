@@ -8,6 +8,7 @@ import (
 // HandleCommand runs every command in one incoming frame (WebSocket, SockJS)
 // and queues their replies. Bad input is answered with an error frame; the
 // session stays open. It returns an error only when the session has closed.
+// It keeps no reference to frame, so transports may reuse read buffers.
 func (s *Session) HandleCommand(ctx context.Context, frame []byte) error {
 	if len(frame) > s.node.cfg.Limits.MaxMessageBytes {
 		s.fail(DisconnectMessageTooLarge)

@@ -53,6 +53,14 @@ var (
 	DisconnectForbidden = Disconnect{3503, "forbidden", false}
 )
 
+// Reasons a connection ended that are never sent (the client ended it), for
+// Session.Close and the close-code label of metrics. Their codes are the
+// WebSocket ones every transport can map to.
+var (
+	ClosedByClient = Disconnect{1000, "client closed", false}
+	ConnectionLost = Disconnect{1006, "connection lost", true}
+)
+
 // Disconnects lists every code, for docs, tests and the client mirror check.
 var Disconnects = []Disconnect{
 	DisconnectShutdown, DisconnectSlow, DisconnectInsufficientState, DisconnectWriteTimeout,

@@ -73,8 +73,8 @@ func (c *Config) Validate() error {
 	if c.Ping <= 0 {
 		c.Ping = DefaultPing
 	}
-	if c.Ping < time.Second {
-		return fmt.Errorf("session: ping interval %v is under a second", c.Ping)
+	if c.Ping < time.Second || c.Ping%time.Second != 0 {
+		return fmt.Errorf("session: ping interval %v is not a whole number of seconds (hello announces seconds)", c.Ping)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

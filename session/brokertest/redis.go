@@ -1,0 +1,186 @@
+package brokertest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RedisServer is a redis-server process started by a test: loopback only, no
+// persistence, in a temporary directory. It is killed when the test ends.
+type RedisServer struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	wait chan error
+}
+
+// StartRedis starts a redis-server for the test and returns its URL and a
+// function that kills it (also called when the test ends). Without
+// redis-server installed the test is skipped, or failed when CI is set.
+func StartRedis(t testing.TB) (url string, stop func()) {
+	t.Helper()
+	s := StartRedisServer(t)
+	return s.URL(), s.Stop
+}
+
+// StartRedisServer is StartRedis with control over the process, for tests
+// that stop and restart Redis on the same port.
+func StartRedisServer(t testing.TB) *RedisServer {
+	t.Helper()
+	bin := redisBinary()
+	if bin == "" {
+		const msg = "redis-server is not installed (Debian package redis-server: apt-get install redis-server)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	s := &RedisServer{t: t, bin: bin, dir: t.TempDir()}
+	t.Cleanup(s.Stop)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if s.port, err = freePort(); err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		if err = s.start(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("start redis-server: %v", err)
+	return nil
+}
+
+func redisBinary() string {
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/redis-server"); err == nil {
+		return "/usr/sbin/redis-server"
+	}
+	return ""
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Addr returns host:port.
+func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// URL returns the redis:// URL of database 0.
+func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Stop kills the server (SIGKILL, so nothing is saved) and waits for it to
+// exit. It does nothing when the server is not running.
+func (s *RedisServer) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.wait
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port, empty, as after a crash
+// of a Redis without persistence. It fails the test if the server does not
+// come up.
+func (s *RedisServer) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var err error
+	// The old process's port can take a moment to be reusable.
+	for attempt := 0; attempt < 20; attempt++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("restart redis-server on port %d: %v", s.port, err)
+}
+
+func (s *RedisServer) start() error {
+	s.out = &lockedBuffer{}
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--loglevel", "warning")
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	wait := make(chan error, 1)
+	go func() { wait <- cmd.Wait() }()
+	deadline := time.Now().Add(WaitTimeout)
+	for {
+		if err := ping(s.Addr()); err == nil {
+			s.cmd, s.wait = cmd, wait
+			return nil
+		}
+		select {
+		case err := <-wait:
+			return fmt.Errorf("redis-server exited (%v): %s", err, strings.TrimSpace(s.out.String()))
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-wait
+			return fmt.Errorf("redis-server did not answer PING within %v: %s", WaitTimeout, s.out.String())
+		}
+	}
+}
+
+// ping speaks just enough RESP to see that the server is up, so that this
+// helper does not depend on a client library.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("unexpected reply %q", line)
+	}
+	return nil
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

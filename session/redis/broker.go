@@ -1,0 +1,273 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// Config configures a Broker.
+type Config struct {
+	// URL is redis://[[user]:password@]host:port/db, or rediss:// for TLS.
+	URL string
+	// Prefix starts every key and pub/sub channel name. Default "ws".
+	Prefix string
+	// IdleChannelTTL is how long a channel's epoch and offset are kept after
+	// its last publication once its history and keys have expired; reading
+	// the channel's history extends it. Default 1 hour, as the memory broker.
+	IdleChannelTTL time.Duration
+	// Logger receives connection losses and recoveries. Default slog.Default().
+	Logger *slog.Logger
+
+	// pingEvery is how long the pub/sub connection may stay silent before
+	// it is probed with a PING; tests shorten it.
+	pingEvery time.Duration
+}
+
+// Default settings.
+const (
+	DefaultPrefix         = "ws"
+	DefaultIdleChannelTTL = time.Hour
+	defaultPingEvery      = 5 * time.Second
+	// subscribeTimeout bounds Subscribe when the caller's context does not.
+	subscribeTimeout = 5 * time.Second
+)
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.URL == "" {
+		return errors.New("redis: config needs a URL")
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.IdleChannelTTL <= 0 {
+		c.IdleChannelTTL = DefaultIdleChannelTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.pingEvery <= 0 {
+		c.pingEvery = defaultPingEvery
+	}
+	return nil
+}
+
+// Broker is a session.Broker backed by one Redis server, shared by every
+// WaterSpout node that points at it.
+type Broker struct {
+	client    *goredis.Client
+	ps        *goredis.PubSub
+	prefix    string // "<Prefix>:"
+	pubPrefix string // "<Prefix>:pub:"
+	idleTTL   time.Duration
+	pingEvery time.Duration
+	log       *slog.Logger
+	handler   atomic.Pointer[handlerRef]
+
+	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE on the pub/sub connection with
+	// the changes to subs they go with; it is taken before mu.
+	cmdMu sync.Mutex
+
+	mu       sync.Mutex
+	subs     map[string]*subscription // by channel name
+	barriers map[string]*barrier      // by PING payload
+	lost     chan struct{}            // closed, and replaced, when the pub/sub connection is lost
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	done      chan struct{} // closed when the receive loop has returned
+}
+
+type handlerRef struct{ h session.BrokerHandler }
+
+var (
+	_ session.Broker  = (*Broker)(nil)
+	_ session.Readier = (*Broker)(nil)
+)
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("redis: broker closed")
+
+// New returns a Broker and starts its pub/sub receiver. It does not wait for
+// Redis: call Ready to check the connection.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opt, err := goredis.ParseURL(cfg.URL)
+	if err != nil {
+		// The URL may hold a password: do not repeat it.
+		return nil, fmt.Errorf("redis: parse URL: %w", err)
+	}
+	// A command whose reply was lost may have run: go-redis would send it
+	// again, and a second run of the publish script is a second publication
+	// (a duplicate at a new offset). Publish reports the error instead; the
+	// publisher retries with an idempotency key. Failed dials are still
+	// retried, as nothing was sent.
+	opt.MaxRetries = -1
+	client := goredis.NewClient(opt)
+	b := &Broker{
+		client:    client,
+		ps:        client.Subscribe(context.Background()), // connects on first use
+		prefix:    cfg.Prefix + ":",
+		pubPrefix: cfg.Prefix + ":pub:",
+		idleTTL:   cfg.IdleChannelTTL,
+		pingEvery: cfg.pingEvery,
+		log:       cfg.Logger,
+		subs:      make(map[string]*subscription),
+		barriers:  make(map[string]*barrier),
+		lost:      make(chan struct{}),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	go b.receive()
+	return b, nil
+}
+
+// Close stops the receiver and closes the connections. Calls in flight fail.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		err = b.ps.Close()
+		<-b.done
+		err = errors.Join(err, b.client.Close())
+	})
+	return err
+}
+
+// SetHandler implements session.Broker.
+func (b *Broker) SetHandler(h session.BrokerHandler) { b.handler.Store(&handlerRef{h}) }
+
+func (b *Broker) handle() session.BrokerHandler {
+	if r := b.handler.Load(); r != nil {
+		return r.h
+	}
+	return nil
+}
+
+// Ready implements session.Readier with a PING.
+func (b *Broker) Ready(ctx context.Context) error {
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
+// Key names. The channel is a hash tag, so one channel's keys live in one
+// cluster slot; channel names cannot contain braces.
+func (b *Broker) metaKey(ch string) string    { return b.prefix + "{" + ch + "}:meta" }
+func (b *Broker) historyKey(ch string) string { return b.prefix + "{" + ch + "}:history" }
+func (b *Broker) idemKey(ch, key string) string {
+	return b.prefix + "{" + ch + "}:key:" + key
+}
+func (b *Broker) pubChannel(ch string) string { return b.pubPrefix + ch }
+
+// Publish implements session.Broker with one script (see scripts.go).
+func (b *Broker) Publish(ctx context.Context, ch string, data json.RawMessage, opts session.PublishOptions) (session.PublishResult, error) {
+	keys := []string{b.metaKey(ch), b.historyKey(ch)}
+	if opts.Key != "" {
+		keys = append(keys, b.idemKey(ch, opts.Key))
+	}
+	historyTTL := millis(opts.HistoryTTL)
+	keyTTL := max(millis(opts.KeyTTL), historyTTL)
+	// The meta hash must outlive the history and the keys, so that a client
+	// at the top still recovers after the history expired and a repeated
+	// key never meets a newer epoch. History without a TTL keeps it forever.
+	metaTTL := max(historyTTL, keyTTL, millis(b.idleTTL))
+	if opts.HistorySize > 0 && historyTTL == 0 {
+		metaTTL = 0
+	}
+	reply, err := publishScript.Run(ctx, b.client, keys,
+		b.pubChannel(ch), []byte(data), opts.Key, max(opts.HistorySize, 0),
+		historyTTL, keyTTL, metaTTL, newEpoch()).Slice()
+	if err != nil {
+		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: %w", ch, err)
+	}
+	if len(reply) != 2 {
+		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: unexpected reply of %d elements", ch, len(reply))
+	}
+	dup, _ := reply[0].(int64)
+	packed, _ := reply[1].(string)
+	p, err := decodePublication(ch, packed)
+	if err != nil {
+		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: %w", ch, err)
+	}
+	return session.PublishResult{Publication: p, Duplicate: dup == 1}, nil
+}
+
+// History implements session.Broker with one script (see scripts.go).
+func (b *Broker) History(ctx context.Context, ch string, q session.HistoryQuery) (session.HistoryResult, error) {
+	hasSince, sinceEpoch, sinceOffset := "0", "", "0"
+	if q.Since != nil {
+		hasSince, sinceEpoch, sinceOffset = "1", q.Since.Epoch, strconv.FormatUint(q.Since.Offset, 10)
+	}
+	reply, err := historyScript.Run(ctx, b.client, []string{b.metaKey(ch), b.historyKey(ch)},
+		newEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit).Slice()
+	if err != nil {
+		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
+	}
+	res, err := parseHistory(ch, reply)
+	if err != nil {
+		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
+	}
+	return res, nil
+}
+
+func parseHistory(ch string, reply []any) (session.HistoryResult, error) {
+	if len(reply) < 3 {
+		return session.HistoryResult{}, fmt.Errorf("unexpected reply of %d elements", len(reply))
+	}
+	epoch, _ := reply[0].(string)
+	top, _ := reply[1].(int64)
+	rec, _ := reply[2].(int64)
+	if !validEpoch(epoch) || top < 0 {
+		return session.HistoryResult{}, errors.New("malformed channel position")
+	}
+	res := session.HistoryResult{Top: session.Position{Epoch: epoch, Offset: uint64(top)}, Recoverable: rec == 1}
+	if n := len(reply) - 3; n > 0 {
+		res.Publications = make([]*session.Publication, 0, n)
+	}
+	for _, r := range reply[3:] {
+		s, _ := r.(string)
+		p, err := decodePublication(ch, s)
+		if err != nil {
+			return session.HistoryResult{}, err
+		}
+		res.Publications = append(res.Publications, p)
+	}
+	return res, nil
+}
+
+// millis converts a duration to whole milliseconds for Redis, rounding a
+// positive duration under a millisecond up rather than to "no expiry".
+func millis(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(d.Milliseconds(), 1)
+}
+
+var b64 = base64.RawURLEncoding
+
+// newEpoch returns 8 random URL-safe characters, like the memory broker's.
+func newEpoch() string {
+	var raw [6]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		panic("redis: crypto/rand failed: " + err.Error())
+	}
+	return b64.EncodeToString(raw[:])
+}

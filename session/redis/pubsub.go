@@ -1,0 +1,339 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// subscription is this node's subscription to one channel.
+type subscription struct {
+	ready chan struct{} // closed when the first Subscribe finished; err says how
+	err   error
+	live  bool // Subscribe succeeded; guarded by Broker.mu
+}
+
+// barrier waits for the PONG of one PING sent on the pub/sub connection.
+// Redis answers a connection's commands in order, so the PONG proves that
+// every SUBSCRIBE written before the PING is in effect.
+type barrier struct {
+	done chan struct{}
+	err  error // set before done is closed when the PING was refused
+}
+
+// Subscribe implements session.Broker. It returns once Redis has confirmed
+// the subscription, so a publication made after it returns is delivered.
+func (b *Broker) Subscribe(ctx context.Context, ch string) error {
+	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
+
+	b.cmdMu.Lock()
+	b.mu.Lock()
+	if sub := b.subs[ch]; sub != nil {
+		// Subscribed already, or another call is subscribing: share its outcome.
+		b.mu.Unlock()
+		b.cmdMu.Unlock()
+		select {
+		case <-sub.ready:
+			if sub.err != nil {
+				return fmt.Errorf("redis: subscribe %q: %w", ch, sub.err)
+			}
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("redis: subscribe %q: %w", ch, ctx.Err())
+		}
+	}
+	sub := &subscription{ready: make(chan struct{})}
+	b.subs[ch] = sub
+	b.mu.Unlock()
+	err := b.ps.Subscribe(ctx, b.pubChannel(ch))
+	b.cmdMu.Unlock()
+
+	if err == nil {
+		err = b.sync(ctx)
+	}
+	if err != nil {
+		b.abandon(ch, sub, err)
+		return fmt.Errorf("redis: subscribe %q: %w", ch, err)
+	}
+	b.mu.Lock()
+	sub.live = true
+	b.mu.Unlock()
+	close(sub.ready)
+	return nil
+}
+
+// abandon undoes a Subscribe that failed, so that a later one starts afresh
+// and go-redis does not resubscribe the channel after a reconnect.
+func (b *Broker) abandon(ch string, sub *subscription, err error) {
+	b.cmdMu.Lock()
+	defer b.cmdMu.Unlock()
+	b.mu.Lock()
+	if b.subs[ch] == sub {
+		delete(b.subs, ch)
+	}
+	b.mu.Unlock()
+	sub.err = err
+	close(sub.ready)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// Best effort: go-redis forgets the channel even when the write fails,
+	// and a stray delivery for an unknown channel is dropped.
+	_ = b.ps.Unsubscribe(ctx, b.pubChannel(ch))
+}
+
+// Unsubscribe implements session.Broker.
+func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
+	b.mu.Lock()
+	sub := b.subs[ch]
+	b.mu.Unlock()
+	if sub == nil {
+		return nil
+	}
+	// Never unsubscribe under a Subscribe still waiting for Redis.
+	select {
+	case <-sub.ready:
+	case <-ctx.Done():
+		return fmt.Errorf("redis: unsubscribe %q: %w", ch, ctx.Err())
+	}
+	b.cmdMu.Lock()
+	defer b.cmdMu.Unlock()
+	b.mu.Lock()
+	if b.subs[ch] != sub {
+		b.mu.Unlock()
+		return nil
+	}
+	delete(b.subs, ch)
+	b.mu.Unlock()
+	if err := b.ps.Unsubscribe(ctx, b.pubChannel(ch)); err != nil {
+		return fmt.Errorf("redis: unsubscribe %q: %w", ch, err)
+	}
+	return nil
+}
+
+// sync returns once Redis has processed every command this node wrote to
+// the pub/sub connection before the call. If the connection is lost
+// meanwhile, go-redis resubscribes on the next one and sync asks again there.
+func (b *Broker) sync(ctx context.Context) error {
+	for {
+		token := "sync-" + newEpoch() + newEpoch()
+		bar := &barrier{done: make(chan struct{})}
+		b.mu.Lock()
+		b.barriers[token] = bar
+		lost := b.lost
+		b.mu.Unlock()
+
+		err := b.ps.Ping(ctx, token)
+		if err == nil {
+			select {
+			case <-bar.done:
+				err = bar.err
+				if err == nil {
+					return nil
+				}
+			case <-lost:
+				// The PING may have gone down with the connection: ask again.
+			case <-ctx.Done():
+				err = ctx.Err()
+			case <-b.closing:
+				err = ErrClosed
+			}
+		}
+		b.mu.Lock()
+		delete(b.barriers, token)
+		b.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// receive is the one goroutine reading the pub/sub connection: it delivers
+// publications in the order Redis published them, completes barriers, and
+// turns every loss of the connection into HandleGap for the channels that
+// may have missed publications. go-redis reconnects and resubscribes when
+// the next read finds the connection gone.
+func (b *Broker) receive() {
+	defer close(b.done)
+	ctx := context.Background()
+	probing := false // a PING is out because the connection went quiet
+	failures := 0    // consecutive failed reads: 0 while connected
+	for {
+		var msg any
+		var err error
+		if probing {
+			// A timeout now means the probe went unanswered: with a context
+			// deadline instead of a read timeout, go-redis treats it as a
+			// broken connection and reconnects.
+			rctx, cancel := context.WithTimeout(ctx, b.pingEvery)
+			msg, err = b.ps.ReceiveTimeout(rctx, 0)
+			cancel()
+		} else {
+			msg, err = b.ps.ReceiveTimeout(ctx, b.pingEvery)
+		}
+		if err != nil {
+			select {
+			case <-b.closing:
+				return
+			default:
+			}
+			var nerr net.Error
+			var rerr goredis.Error
+			switch {
+			case !probing && errors.As(err, &nerr) && nerr.Timeout():
+				probing = true
+				pctx, cancel := context.WithTimeout(ctx, b.pingEvery)
+				_ = b.ps.Ping(pctx) // its failure shows up on the next read
+				cancel()
+				continue
+			case errors.As(err, &rerr):
+				// Redis refused a command on the connection, which stays up.
+				// A refused SUBSCRIBE (an ACL, say) must fail its Subscribe.
+				b.log.Error("redis pub/sub command refused", "err", err)
+				b.failBarriers(err)
+				continue
+			}
+			probing = false
+			failures++
+			b.connectionLost(err, failures == 1)
+			if !b.sleep(backoff(failures)) {
+				return
+			}
+			continue
+		}
+		probing = false
+		if failures > 0 {
+			b.log.Info("redis pub/sub connection restored")
+			failures = 0
+		}
+		switch m := msg.(type) {
+		case *goredis.Message:
+			b.deliver(m)
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" {
+				b.confirmed(m.Channel)
+			}
+		case *goredis.Pong:
+			b.pong(m.Payload)
+		}
+	}
+}
+
+func backoff(failures int) time.Duration {
+	return min(50*time.Millisecond<<min(failures-1, 6), time.Second)
+}
+
+// sleep waits d and reports whether the broker is still open.
+func (b *Broker) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.closing:
+		return false
+	}
+}
+
+// connectionLost reports a gap on every channel: publications made from now
+// until go-redis has resubscribed are not delivered. Sessions then resume
+// from history, recovered or told they were not. The gap is reported once
+// per outage here, and again per channel when its resubscription is confirmed
+// (see confirmed), which covers sessions that joined during the outage.
+func (b *Broker) connectionLost(err error, first bool) {
+	b.mu.Lock()
+	close(b.lost)
+	b.lost = make(chan struct{})
+	var chans []string
+	if first {
+		chans = make([]string, 0, len(b.subs))
+		for ch := range b.subs {
+			chans = append(chans, ch)
+		}
+	}
+	b.mu.Unlock()
+	if !first {
+		return
+	}
+	b.log.Warn("redis pub/sub connection down; subscribed channels resume from history",
+		"err", err, "channels", len(chans))
+	if h := b.handle(); h != nil {
+		for _, ch := range chans {
+			h.HandleGap(ch)
+		}
+	}
+}
+
+// confirmed handles Redis's confirmation of a SUBSCRIBE. For a channel that
+// was already live it can only come from go-redis resubscribing on a new
+// connection: publications may have been missed in between.
+func (b *Broker) confirmed(name string) {
+	ch, ok := strings.CutPrefix(name, b.pubPrefix)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	sub := b.subs[ch]
+	resubscribed := sub != nil && sub.live
+	if resubscribed {
+		// A reconnect this loop did not see as a read error: PINGs of
+		// pending barriers may have been lost with the old connection.
+		close(b.lost)
+		b.lost = make(chan struct{})
+	}
+	b.mu.Unlock()
+	if h := b.handle(); resubscribed && h != nil {
+		h.HandleGap(ch)
+	}
+}
+
+func (b *Broker) deliver(m *goredis.Message) {
+	ch, ok := strings.CutPrefix(m.Channel, b.pubPrefix)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	_, subscribed := b.subs[ch]
+	b.mu.Unlock()
+	if !subscribed {
+		return // in flight when the channel was unsubscribed
+	}
+	h := b.handle()
+	if h == nil {
+		return
+	}
+	p, err := decodePublication(ch, m.Payload)
+	if err != nil {
+		// Not ours, or corrupted: it stood for a publication that is now lost.
+		b.log.Error("redis: undecodable publication; channel resumes from history", "channel", ch, "err", err)
+		h.HandleGap(ch)
+		return
+	}
+	h.HandlePublication(p)
+}
+
+func (b *Broker) pong(payload string) {
+	b.mu.Lock()
+	bar := b.barriers[payload]
+	delete(b.barriers, payload)
+	b.mu.Unlock()
+	if bar != nil {
+		close(bar.done)
+	}
+}
+
+func (b *Broker) failBarriers(err error) {
+	b.mu.Lock()
+	bars := b.barriers
+	b.barriers = make(map[string]*barrier)
+	b.mu.Unlock()
+	for _, bar := range bars {
+		bar.err = err
+		close(bar.done)
+	}
+}

@@ -1,0 +1,152 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Both scripts run atomically in Redis: no other command on the channel's
+// keys runs between their reads and writes, and nothing they write is seen
+// half-done. The channel's keys share the hash tag {channel}, so a script
+// only touches one cluster slot.
+//
+// A packed publication, the one wire format between the scripts and Go (the
+// pub/sub payload, the idempotency key's value and each history entry
+// returned), is
+//
+//	<offset>:<epoch>:<time ms>:<key length>:<key><data>
+//
+// The data is the publisher's JSON, byte for byte; it is never parsed.
+
+// publishScript assigns the next offset, appends to the history, remembers
+// the idempotency key and publishes, or returns the original publication when
+// the key was seen.
+//
+//	KEYS[1] meta hash: epoch, top (last offset), ms (last stream id time), ttl (history TTL ms)
+//	KEYS[2] history stream: entry id <ms>-<offset>, fields k (key) and d (data)
+//	KEYS[3] idempotency key, only when the publication has a key
+//	ARGV    pub/sub channel, data, key, history size, history TTL ms,
+//	        key TTL ms, meta TTL ms (0: no expiry), a fresh epoch
+//
+// Returns {duplicate 0|1, packed publication}.
+var publishScript = goredis.NewScript(`
+local meta, hist, keyk = KEYS[1], KEYS[2], KEYS[3]
+if keyk then
+  local orig = redis.call('GET', keyk)
+  if orig then return {1, orig} end
+end
+local pubch, data, key = ARGV[1], ARGV[2], ARGV[3]
+local size, httl, kttl, mttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local epoch = redis.call('HGET', meta, 'epoch')
+local last = 0
+if epoch then
+  last = tonumber(redis.call('HGET', meta, 'ms') or '0')
+else
+  -- No meta: a new channel, or its meta expired or was evicted. Continuity
+  -- is lost either way, so a new epoch starts at offset 1, and history left
+  -- from the old epoch must not mix with the new one.
+  epoch = ARGV[8]
+  redis.call('DEL', hist)
+  redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
+end
+local top = redis.call('HINCRBY', meta, 'top', 1)
+-- Stream ids must grow even if the server clock steps back.
+local ms = math.max(now, last)
+
+if size > 0 then
+  redis.call('XADD', hist, 'MAXLEN', '=', size, string.format('%d-%d', ms, top), 'k', key, 'd', data)
+  if httl > 0 then
+    redis.call('XTRIM', hist, 'MINID', now - httl)
+    redis.call('PEXPIRE', hist, httl)
+  else
+    redis.call('PERSIST', hist)
+  end
+else
+  redis.call('DEL', hist)
+end
+redis.call('HSET', meta, 'ms', ms, 'ttl', httl)
+if mttl > 0 then
+  redis.call('PEXPIRE', meta, mttl)
+else
+  redis.call('PERSIST', meta)
+end
+
+local p = string.format('%d:%s:%d:%d:', top, epoch, ms, #key) .. key .. data
+if keyk and kttl > 0 then
+  redis.call('SET', keyk, p, 'PX', kttl)
+end
+redis.call('PUBLISH', pubch, p)
+return {0, p}
+`)
+
+// historyScript returns the channel's position and the retained
+// publications after a position, creating the position (a fresh epoch at
+// offset 0) when the channel has none, as the memory broker does.
+//
+//	KEYS[1] meta hash, KEYS[2] history stream (as in publishScript)
+//	ARGV    a fresh epoch, idle channel TTL ms, has since (1|0),
+//	        since epoch, since offset, limit (<0: all)
+//
+// Returns {epoch, top, recoverable 0|1, packed publication...}.
+var historyScript = goredis.NewScript(`
+local meta, hist = KEYS[1], KEYS[2]
+local idle = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local epoch = redis.call('HGET', meta, 'epoch')
+local top = 0
+if epoch then
+  top = tonumber(redis.call('HGET', meta, 'top') or '0')
+  local ttl = tonumber(redis.call('HGET', meta, 'ttl') or '0')
+  if ttl > 0 then
+    redis.call('XTRIM', hist, 'MINID', now - ttl)
+  end
+  -- A channel that is read keeps its position for at least the idle TTL.
+  local pttl = redis.call('PTTL', meta)
+  if pttl >= 0 and pttl < idle then
+    redis.call('PEXPIRE', meta, idle)
+  end
+else
+  epoch = ARGV[1]
+  redis.call('DEL', hist)
+  redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
+  redis.call('PEXPIRE', meta, idle)
+end
+
+-- The stream holds offsets first..top without holes: Publish appends each
+-- offset and trimming only removes the oldest.
+local first = top - redis.call('XLEN', hist) + 1
+local after = first - 1
+local rec = 0
+if ARGV[3] == '1' then
+  local since = tonumber(ARGV[5])
+  if ARGV[4] ~= epoch or since > top or since < first - 1 then
+    return {epoch, top, 0}
+  end
+  rec = 1
+  after = since
+end
+local count = top - after
+local limit = tonumber(ARGV[6])
+if limit >= 0 and count > limit then count = limit end
+
+local out = {epoch, top, rec}
+if count <= 0 then return out end
+local function add(e)
+  local ms, off = string.match(e[1], '^(%d+)-(%d+)$')
+  local f = e[2]
+  local key, data = f[2], f[4]
+  out[#out + 1] = string.format('%s:%s:%s:%d:', off, epoch, ms, #key) .. key .. data
+end
+if count == top - after then
+  -- Everything up to the top: the newest count entries.
+  local es = redis.call('XREVRANGE', hist, '+', '-', 'COUNT', count)
+  for i = #es, 1, -1 do add(es[i]) end
+else
+  -- A limit stops short of the top: read from the oldest and skip.
+  local es = redis.call('XRANGE', hist, '-', '+', 'COUNT', after - first + 1 + count)
+  for i = #es - count + 1, #es do add(es[i]) end
+end
+return out
+`)

@@ -1,0 +1,222 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+// Transport is the name of this transport in hello frames and metrics.
+const Transport = "ws"
+
+// Options tunes the WebSocket transport beyond transports.Config.
+type Options struct {
+	// Context is server-wide: when it ends, every connection is ended as in a
+	// node shutdown (disconnect 3001, reconnect). http.Server.Shutdown does
+	// not see hijacked connections, so a server that stops without
+	// Node.Shutdown cancels this. Nil never ends.
+	Context context.Context
+	// CloseGrace is how long the server waits after its close frame for the
+	// client's, before it drops the TCP connection. Closing at once could
+	// reset the connection and lose the disconnect frame the client has not
+	// read yet. Default 1 s.
+	CloseGrace time.Duration
+}
+
+// DefaultCloseGrace is used when Options.CloseGrace is zero.
+const DefaultCloseGrace = time.Second
+
+// Buffer sizes. Reads are small commands; the read buffer is the only
+// buffer an idle connection keeps. Write buffers come from a shared pool and
+// are held only while a message is being written, so they may be larger: a
+// typical batch goes out in one system call.
+const (
+	readBufferSize  = 512
+	writeBufferSize = 4096
+)
+
+// writePool is shared by every Handler: gorilla asks for one pool per write
+// buffer size, and the size is a constant.
+var writePool = &sync.Pool{}
+
+// Handler serves WebSocket connections at GET /connect/ws.
+type Handler struct {
+	cfg        transports.Config
+	node       *session.Node
+	log        *slog.Logger
+	upgrader   websocket.Upgrader
+	ctx        context.Context
+	closeGrace time.Duration
+	pongWait   time.Duration
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns a Handler for cfg.
+func New(cfg transports.Config, opts Options) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ws: %w", err)
+	}
+	if opts.CloseGrace < 0 {
+		return nil, fmt.Errorf("ws: negative close grace %v", opts.CloseGrace)
+	}
+	if opts.CloseGrace == 0 {
+		opts.CloseGrace = DefaultCloseGrace
+	}
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	h := &Handler{
+		cfg:        cfg,
+		node:       cfg.Node,
+		log:        cfg.Logger.With("transport", Transport),
+		ctx:        opts.Context,
+		closeGrace: opts.CloseGrace,
+		pongWait:   pongWait(cfg.Node.Ping()),
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  cfg.WriteTimeout,
+		ReadBufferSize:    readBufferSize,
+		WriteBufferSize:   writeBufferSize,
+		WriteBufferPool:   writePool,
+		CheckOrigin:       cfg.CheckOrigin,
+		EnableCompression: false, // ~1 MiB per writer, and nothing saved on small frames
+		Error:             h.handshakeError,
+	}
+	return h, nil
+}
+
+// pongWait is how long a connection may stay silent (no message, no pong)
+// before it is closed as stale. Protocol pings go out every ping interval;
+// two intervals let one ping be late (the writer may be busy with a long
+// write) and the margin covers the round trip on a slow network.
+func pongWait(ping time.Duration) time.Duration {
+	return 2*ping + min(ping, 5*time.Second)
+}
+
+// ServeHTTP upgrades the request and starts the connection's reader and
+// writer. It returns as soon as they run.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		writeHTTPError(w, http.StatusBadRequest, "expected a WebSocket upgrade request")
+		return
+	}
+	// The upgrader checks the origin too; checking first means a cross-site
+	// request never creates a session or reaches Authenticate.
+	if !h.cfg.CheckOrigin(r) {
+		writeHTTPError(w, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	s, refusal := h.open(r)
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the request with an HTTP error.
+		if s != nil {
+			s.Close(session.DisconnectBadRequest)
+		}
+		h.log.Debug("websocket handshake failed", "err", err)
+		return
+	}
+	if s == nil {
+		h.refuse(ws, refusal)
+		return
+	}
+	h.serve(ws, s)
+}
+
+// open creates the session and authenticates the request. When it refuses,
+// it returns a nil session and the reason to send after the upgrade.
+func (h *Handler) open(r *http.Request) (*session.Session, session.Disconnect) {
+	s, err := h.node.NewSession(Transport)
+	if err != nil {
+		return nil, h.disconnectOf(err, "new session")
+	}
+	if err := h.authenticate(r, s); err != nil {
+		d := h.disconnectOf(err, "authenticate")
+		s.Close(d)
+		return nil, d
+	}
+	return s, session.Disconnect{}
+}
+
+// authenticate runs the configured authentication; a panic in it must not
+// leak the session just created.
+func (h *Handler) authenticate(r *http.Request, s *session.Session) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.log.Error("panic in websocket authenticate", "session", s.ID(), "panic", v, "stack", string(debug.Stack()))
+			err = session.DisconnectInternal
+		}
+	}()
+	return h.cfg.AuthenticateRequest(r, s)
+}
+
+// disconnectOf maps a refusal to the disconnect sent to the client. Anything
+// but a session.Disconnect is a server-side failure (for example a key
+// service that is down): the client may retry.
+func (h *Handler) disconnectOf(err error, what string) session.Disconnect {
+	var d session.Disconnect
+	if errors.As(err, &d) {
+		return d
+	}
+	h.log.Warn("websocket "+what+" failed", "err", err)
+	return session.DisconnectInternal
+}
+
+// refuse tells an upgraded client why it cannot stay (invalid token,
+// shutdown…) and closes. A browser cannot read the status of a failed
+// handshake, so the reason travels as a disconnect frame and close code.
+func (h *Handler) refuse(ws *websocket.Conn, d session.Disconnect) {
+	defer ws.Close()
+	deadline := time.Now().Add(h.cfg.WriteTimeout)
+	_ = ws.SetWriteDeadline(deadline)
+	if ws.WriteMessage(websocket.TextMessage, session.DisconnectFrame(d)) != nil ||
+		ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {
+		return
+	}
+	// Wait (briefly) for the client's close frame so that closing does not
+	// reset the connection before the client has read ours.
+	_ = ws.SetReadDeadline(time.Now().Add(h.closeGrace))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// handshakeError answers a handshake the upgrader refused.
+func (h *Handler) handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	if status == http.StatusBadRequest {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+	}
+	writeHTTPError(w, status, strings.TrimPrefix(reason.Error(), "websocket: "))
+}
+
+type httpError struct {
+	Error session.Error `json:"error"`
+}
+
+// writeHTTPError writes the JSON error body every WaterSpout endpoint uses.
+func writeHTTPError(w http.ResponseWriter, status int, reason string) {
+	body, err := json.Marshal(httpError{session.Error{Code: status, Reason: reason}})
+	if err != nil { // a struct of an int and a string always encodes
+		panic(fmt.Sprintf("ws: encode error body: %v", err))
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,149 @@
+package ws
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// BenchmarkFanout measures publish → delivered to every subscriber of one
+// channel over real loopback connections. One op is one publication
+// delivered to all subscribers; deliveries/s is the rate that matters.
+func BenchmarkFanout(b *testing.B) {
+	for _, subs := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			e := newEnv(b, envConfig{node: session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 20}}})
+			done := make(chan error, subs)
+			clients := make([]*client, subs)
+			for i := range clients {
+				clients[i], _ = e.dial(b, dialOptions{})
+				clients[i].subscribe(1, "fan", nil)
+			}
+			n := b.N
+			for _, c := range clients {
+				go func() { done <- c.readMessages(n) }()
+			}
+			data := json.RawMessage(`{"text":"a typical small notification payload","id":12345}`)
+			b.ResetTimer()
+			for range n {
+				if _, err := e.node.Publish(context.Background(), "fan", data, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range subs {
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(n*subs)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// readMessages reads until n message frames have arrived, decoding only
+// what it must; it runs outside the test goroutine, so it returns errors.
+func (c *client) readMessages(n int) error {
+	got := 0
+	for got < n {
+		_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		got += strings.Count(string(data), `"type":"message"`)
+	}
+	return nil
+}
+
+// BenchmarkIdleMemory reports the memory an idle WebSocket connection costs
+// the process: heap and stacks after min(b.N, 5000) connections have said
+// hello, divided by their number. The clients are raw sockets that hold no
+// goroutine, so nearly all of it is the server side. Run with
+// -benchtime=5000x for a stable figure.
+func BenchmarkIdleMemory(b *testing.B) {
+	e := newEnv(b, envConfig{})
+	conns := min(b.N, 5000)
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	held := make([]net.Conn, 0, conns)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	before := memInUse()
+	for range conns {
+		c, err := rawHandshake(addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	eventually(b, "every session to open", func() bool { return e.node.SessionCount() == conns })
+	after := memInUse()
+	b.ReportMetric(float64(after-before)/float64(conns), "B/conn")
+	b.ReportMetric(0, "ns/op")
+}
+
+func memInUse() uint64 {
+	var m runtime.MemStats
+	for range 3 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
+
+// rawHandshake opens a WebSocket connection with nothing but a socket and
+// reads the 101 response and the hello frame.
+func rawHandshake(addr string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_, err = fmt.Fprintf(c, "GET /connect/ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", addr)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(c, 512)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		c.Close()
+		return nil, fmt.Errorf("handshake: %v %v", resp, err)
+	}
+	// The hello frame is one unmasked text frame under 64 KiB.
+	hdr := make([]byte, 4)
+	if _, err := io.ReadFull(br, hdr[:2]); err != nil || hdr[0] != 0x80|websocket.TextMessage || hdr[1] > 126 {
+		c.Close()
+		return nil, fmt.Errorf("hello frame header %x: %v", hdr, err)
+	}
+	size := int(hdr[1])
+	if size == 126 {
+		if _, err := io.ReadFull(br, hdr[2:]); err != nil {
+			c.Close()
+			return nil, err
+		}
+		size = int(hdr[2])<<8 | int(hdr[3])
+	}
+	if _, err := io.ReadFull(br, make([]byte, size)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}

@@ -1,0 +1,130 @@
+package ws
+
+import (
+	"errors"
+	"net"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// Why a session ended when the client, not the server, ended it. They are
+// recorded by Session.Close (logs, metrics) and never sent: the WebSocket
+// codes say the same thing.
+var (
+	clientClosed   = session.ClosedByClient
+	connectionLost = session.ConnectionLost
+)
+
+// conn is one upgraded connection. It is kept small: an idle connection
+// costs this, the session, gorilla's Conn with its read buffer, and two
+// parked goroutines.
+type conn struct {
+	h  *Handler
+	ws *websocket.Conn
+	s  *session.Session
+	// readerDone is closed when the read loop has returned.
+	readerDone chan struct{}
+	// peerGone is set by the reader when the client closed or the connection
+	// broke: the writer then closes without writing anything more.
+	peerGone atomic.Bool
+}
+
+// serve writes the hello frame and starts the connection's goroutines.
+func (h *Handler) serve(ws *websocket.Conn, s *session.Session) {
+	now := time.Now()
+	_ = ws.SetWriteDeadline(now.Add(h.cfg.WriteTimeout))
+	if err := ws.WriteMessage(websocket.TextMessage, s.Hello()); err != nil {
+		ws.Close()
+		s.Close(writeDisconnect(err))
+		h.log.Debug("websocket hello failed", "session", s.ID(), "err", err)
+		return
+	}
+	c := &conn{h: h, ws: ws, s: s, readerDone: make(chan struct{})}
+	_ = ws.SetReadDeadline(now.Add(h.pongWait))
+	ws.SetPongHandler(c.pong)
+	ws.SetPingHandler(c.ping)
+	// Both loops use the server-wide context: a per-connection one would
+	// cost an idle connection a few hundred bytes for nothing, since commands
+	// in flight when the client leaves are short broker calls.
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+// closeWith ends the connection for d: a disconnect frame and a close frame
+// with the same code and reason, unless the client is already gone, then a
+// short wait for the client's close frame. The caller closes the socket.
+func (c *conn) closeWith(d session.Disconnect) {
+	if c.peerGone.Load() {
+		return
+	}
+	deadline := time.Now().Add(c.h.cfg.WriteTimeout)
+	_ = c.ws.SetWriteDeadline(deadline)
+	if c.ws.WriteMessage(websocket.TextMessage, session.DisconnectFrame(d)) != nil ||
+		c.ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {
+		return
+	}
+	t := time.NewTimer(c.h.closeGrace)
+	defer t.Stop()
+	select {
+	case <-c.readerDone: // the client answered our close frame, or the read side failed
+	case <-t.C:
+	}
+}
+
+// finish runs last in the writer: it drops the connection, which ends the
+// reader, and releases the session once nothing uses it any more.
+func (c *conn) finish() {
+	c.ws.Close()
+	<-c.readerDone
+	d := c.s.Reason()
+	c.s.Close(d)
+	c.h.log.Debug("websocket closed", "session", c.s.ID(), "code", d.Code, "reason", d.Reason)
+}
+
+// panicked ends the session with DisconnectInternal after a panic in one of
+// the connection's goroutines, which run outside any HTTP middleware. It is
+// called from the deferred recover, so the stack is still the panic's.
+func (c *conn) panicked(where string, v any) {
+	c.h.log.Error("panic in websocket "+where, "session", c.s.ID(), "panic", v, "stack", string(debug.Stack()))
+	c.s.Fail(session.DisconnectInternal)
+}
+
+// writeDisconnect classifies a failed write: one that hit its deadline is a
+// write timeout; ErrCloseSent means the reader has just answered the
+// client's close frame; anything else means the connection is gone.
+func writeDisconnect(err error) session.Disconnect {
+	switch {
+	case isTimeout(err):
+		return session.DisconnectWriteTimeout
+	case errors.Is(err, websocket.ErrCloseSent):
+		return clientClosed
+	}
+	return connectionLost
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// maxCloseReason is what fits in a close frame after the two-byte code.
+const maxCloseReason = 123
+
+// closeMessage is the close frame payload for d; the reason is cut to what a
+// control frame can carry, on a UTF-8 boundary.
+func closeMessage(d session.Disconnect) []byte {
+	reason := d.Reason
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+		for len(reason) > 0 && !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	return websocket.FormatCloseMessage(d.Code, reason)
+}

@@ -1,0 +1,602 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+func TestNew(t *testing.T) {
+	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+	defer b.Close()
+	node, err := session.New(session.Config{Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := func(*http.Request) bool { return true }
+	tests := []struct {
+		name string
+		cfg  transports.Config
+		opts Options
+		ok   bool
+	}{
+		{"valid", transports.Config{Node: node, CheckOrigin: allow}, Options{}, true},
+		{"no node", transports.Config{CheckOrigin: allow}, Options{}, false},
+		{"no origin check", transports.Config{Node: node}, Options{}, false},
+		{"negative close grace", transports.Config{Node: node, CheckOrigin: allow}, Options{CloseGrace: -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg, tt.opts)
+			if (err == nil) != tt.ok {
+				t.Fatalf("New: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestHello(t *testing.T) {
+	t.Parallel()
+	limits := session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 1 << 20}
+	e := newEnv(t, envConfig{node: session.Config{Ping: 7 * time.Second, Limits: limits}})
+	_, hello := e.dial(t, dialOptions{header: http.Header{"Origin": {allowedOrigin}}})
+	if hello.Session == "" || hello.Transport != "ws" || hello.Ping != 7 {
+		t.Errorf("hello %+v: want a session id, transport ws, ping 7", hello)
+	}
+	if hello.Limits == nil || *hello.Limits != limits {
+		t.Errorf("hello limits %+v, want %+v", hello.Limits, limits)
+	}
+	if n := e.node.SessionCount(); n != 1 {
+		t.Errorf("SessionCount %d, want 1", n)
+	}
+}
+
+func TestHandshakeRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	upgrade := http.Header{
+		"Connection":            {"Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	with := func(h http.Header, k, v string) http.Header {
+		h = h.Clone()
+		h.Set(k, v)
+		return h
+	}
+	tests := []struct {
+		name   string
+		method string
+		header http.Header
+		status int
+	}{
+		{"plain GET", http.MethodGet, nil, http.StatusBadRequest},
+		{"origin not allowed", http.MethodGet, with(upgrade, "Origin", "http://evil.example"), http.StatusForbidden},
+		{"POST upgrade", http.MethodPost, upgrade, http.StatusMethodNotAllowed},
+		{"bad version", http.MethodGet, with(upgrade, "Sec-Websocket-Version", "8"), http.StatusBadRequest},
+		{"bad key", http.MethodGet, with(upgrade, "Sec-Websocket-Key", "short"), http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, e.srv.URL+"/connect/ws", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = tt.header.Clone()
+			if req.Header == nil {
+				req.Header = http.Header{}
+			}
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error session.Error `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("body: %v", err)
+			}
+			if resp.StatusCode != tt.status || body.Error.Code != tt.status || body.Error.Reason == "" {
+				t.Errorf("got %d %+v, want %d with a JSON error body", resp.StatusCode, body, tt.status)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if n := e.node.SessionCount(); n != 0 {
+				t.Errorf("SessionCount %d after a refused handshake, want 0", n)
+			}
+		})
+	}
+	// A WebSocket client sees the origin refusal as a failed handshake.
+	_, resp, err := e.dialConn(dialOptions{header: http.Header{"Origin": {"http://evil.example"}}})
+	if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("dial from a foreign origin: %v %v, want 403", err, resp)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	if n := e.node.SessionCount(); n != 0 {
+		t.Errorf("SessionCount %d, want 0", n)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{transport: transports.Config{
+		Authenticate: func(r *http.Request, s *session.Session) error {
+			switch r.URL.Query().Get("token") {
+			case "good":
+				s.SetUser("alice")
+				return nil
+			case "down":
+				return errors.New("key service unreachable")
+			case "panic":
+				panic("authenticator bug")
+			}
+			return session.DisconnectInvalidToken
+		},
+	}})
+	tests := []struct {
+		query     string
+		code      int // 0: accepted
+		reconnect bool
+	}{
+		{"token=good", 0, false},
+		{"token=forged", session.DisconnectInvalidToken.Code, false},
+		{"", session.DisconnectInvalidToken.Code, false},
+		{"token=down", session.DisconnectInternal.Code, true},
+		{"token=panic", session.DisconnectInternal.Code, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			ws, resp, err := e.dialConn(dialOptions{query: tt.query})
+			if err != nil {
+				t.Fatalf("dial: %v %v", err, resp)
+			}
+			defer ws.Close()
+			c := &client{t: t, ws: ws}
+			if tt.code == 0 {
+				if f := c.next(); f.Type != "hello" {
+					t.Fatalf("first frame %+v, want hello", f)
+				}
+				return
+			}
+			// Refused after the upgrade, so a browser sees why: the
+			// disconnect frame is the only frame, then the same close code.
+			c.expectDisconnect(tt.code, tt.reconnect)
+			if c.messages != 1 {
+				t.Errorf("%d messages before the close, want only the disconnect frame", c.messages)
+			}
+		})
+	}
+	eventually(t, "every session to close", func() bool { return e.node.SessionCount() == 0 })
+}
+
+func TestSubscribePublish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	c, _ := e.dial(t, dialOptions{})
+	sub := c.subscribe(1, "news", nil)
+	if sub.Epoch == "" || sub.Offset != 0 || sub.Recovered != nil {
+		t.Errorf("subscribed %+v: want an epoch, offset 0 and no recovered field", sub)
+	}
+	res, err := e.node.Publish(context.Background(), "news", json.RawMessage(`{"text":"hi"}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.nextNonPing()
+	if m.Type != "message" || m.Channel != "news" || m.Offset != res.Offset || m.Epoch != res.Epoch || string(m.Data) != `{"text":"hi"}` {
+		t.Errorf("message %+v, want news/%d/%s with the published data", m, res.Offset, res.Epoch)
+	}
+	// "\n" separates frames, so data published with newlines (indented
+	// JSON, or a newline inside a string) must not carry a raw one.
+	if _, err := e.node.Publish(context.Background(), "news", json.RawMessage("{\n  \"text\": \"two\\nlines\"\n}"), ""); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := c.readMessage()
+	if err != nil || len(fs) != 1 || string(fs[0].Data) != `{"text":"two\nlines"}` {
+		t.Errorf("got %+v (%v), want one frame with the data compacted", fs, err)
+	}
+}
+
+// TestPublishOrder publishes quickly to two subscribers: each sees every
+// message once, in order, batched into fewer WebSocket messages when the
+// writer falls behind.
+func TestPublishOrder(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	e := newEnv(t, envConfig{})
+	clients := make([]*client, 2)
+	for i := range clients {
+		clients[i], _ = e.dial(t, dialOptions{})
+		clients[i].subscribe(1, "seq", nil)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		publishN(t, e.node, "seq", 1, n)
+	}()
+	for i, c := range clients {
+		for want := 1; want <= n; want++ {
+			m := c.nextNonPing()
+			if m.Type != "message" || m.Offset != uint64(want) || intData(t, m) != want {
+				t.Fatalf("client %d: got %+v, want message %d", i, m, want)
+			}
+		}
+		t.Logf("client %d: %d messages in %d WebSocket messages", i, n, c.messages-2)
+	}
+	<-done
+}
+
+func TestResume(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	first, _ := e.dial(t, dialOptions{})
+	sub := first.subscribe(1, "feed", nil)
+	publishN(t, e.node, "feed", 1, 3)
+	var last frame
+	for range 3 {
+		last = first.nextNonPing()
+	}
+	first.ws.Close()
+	eventually(t, "the first session to close", func() bool { return e.node.SessionCount() == 0 })
+	publishN(t, e.node, "feed", 4, 8)
+
+	tests := []struct {
+		name      string
+		since     session.Position
+		recovered bool
+		offset    uint64 // in the subscribed frame
+		want      []int  // message payloads, in order
+	}{
+		{"same epoch", session.Position{Epoch: last.Epoch, Offset: last.Offset}, true, 3, []int{4, 5, 6, 7, 8}},
+		// The case before published one live message: the channel is at 9.
+		{"other epoch", session.Position{Epoch: "gone", Offset: 3}, false, 9, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := e.dial(t, dialOptions{})
+			got := c.subscribe(2, "feed", &tt.since)
+			if got.Recovered == nil || *got.Recovered != tt.recovered || got.Offset != tt.offset || got.Epoch != sub.Epoch {
+				t.Fatalf("subscribed %+v, want recovered=%v at %s/%d", got, tt.recovered, sub.Epoch, tt.offset)
+			}
+			// The subscribed frame and the replay were queued together, so
+			// they arrive in one WebSocket message.
+			if len(c.pending) != len(tt.want) {
+				t.Errorf("%d frames after subscribed in the same message, want the %d replayed", len(c.pending), len(tt.want))
+			}
+			for _, w := range tt.want {
+				if m := c.nextNonPing(); m.Type != "message" || intData(t, m) != w || m.Offset != uint64(w) {
+					t.Fatalf("got %+v, want replayed message %d", m, w)
+				}
+			}
+			// Live delivery continues after the replay with no duplicate.
+			res, err := e.node.Publish(context.Background(), "feed", json.RawMessage(`"live"`), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := c.nextNonPing(); m.Type != "message" || m.Offset != res.Offset || string(m.Data) != `"live"` {
+				t.Fatalf("got %+v, want live message %d", m, res.Offset)
+			}
+			c.ws.Close()
+			eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	tests := []struct {
+		name   string
+		binary bool
+		msg    string
+		id     uint64
+	}{
+		{"malformed JSON", false, `{"type":`, 0},
+		{"not an object", false, `[1,2]`, 0},
+		{"empty frame", false, " \n ", 0},
+		{"unknown command", false, `{"type":"launch","id":5}`, 5},
+		{"bad channel name", false, `{"type":"subscribe","id":6,"channel":"no spaces"}`, 6},
+		{"bad position", false, `{"type":"subscribe","id":7,"channel":"ok","since":{"epoch":"","offset":1}}`, 7},
+		{"binary frame", true, `{"type":"ping","id":8}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := e.dial(t, dialOptions{})
+			typ := websocket.TextMessage
+			if tt.binary {
+				typ = websocket.BinaryMessage
+			}
+			if err := c.ws.WriteMessage(typ, []byte(tt.msg)); err != nil {
+				t.Fatal(err)
+			}
+			f := c.nextNonPing()
+			if f.Type != "error" || f.Code != 400 || f.ID != tt.id || f.Reason == "" {
+				t.Fatalf("got %+v, want error 400 for id %d", f, tt.id)
+			}
+			// Nothing else changed: the connection still works.
+			c.subscribe(9, "after", nil)
+			c.send(`{"type":"ping","id":10}`)
+			if f := c.nextNonPing(); f.Type != "reply" || f.ID != 10 {
+				t.Fatalf("got %+v, want reply 10", f)
+			}
+		})
+	}
+}
+
+func TestMessageTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1024}}})
+	tests := []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"at the limit", 1024, true},
+		{"over the limit", 1025, false},
+		{"far over the limit", 1 << 20, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := e.dial(t, dialOptions{})
+			cmd := `{"type":"ping","id":1}`
+			c.send(cmd + strings.Repeat(" ", tt.size-len(cmd)))
+			if tt.ok {
+				if f := c.nextNonPing(); f.Type != "reply" || f.ID != 1 {
+					t.Fatalf("got %+v, want reply 1", f)
+				}
+				return
+			}
+			c.expectDisconnect(session.DisconnectMessageTooLarge.Code, false)
+		})
+	}
+	eventually(t, "every session to close", func() bool { return e.node.SessionCount() == 0 })
+}
+
+func TestClientPublish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{node: session.Config{Namespaces: []session.Namespace{
+		{Name: "chat", ClientPublish: true, Anonymous: true, HistorySize: 100, HistoryTTL: time.Minute},
+	}}})
+	listener, _ := e.dial(t, dialOptions{})
+	listener.subscribe(1, "chat:lobby", nil)
+	c, _ := e.dial(t, dialOptions{})
+	tests := []struct {
+		channel string
+		code    int // 0: allowed
+	}{
+		{"news", 403},
+		{"chat:lobby", 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.channel, func(t *testing.T) {
+			id := uint64(i + 1)
+			c.send(fmt.Sprintf(`{"type":"publish","id":%d,"channel":%q,"data":{"n":%d}}`, id, tt.channel, id))
+			f := c.nextNonPing()
+			if tt.code != 0 {
+				if f.Type != "error" || f.ID != id || f.Code != tt.code {
+					t.Fatalf("got %+v, want error %d", f, tt.code)
+				}
+				return
+			}
+			if f.Type != "reply" || f.ID != id || f.Channel != tt.channel || f.Offset != 1 || f.Epoch == "" {
+				t.Fatalf("got %+v, want a reply with offset 1 and an epoch", f)
+			}
+			m := listener.nextNonPing()
+			if m.Type != "message" || m.Offset != f.Offset || m.Epoch != f.Epoch || string(m.Data) != fmt.Sprintf(`{"n":%d}`, id) {
+				t.Fatalf("subscriber got %+v", m)
+			}
+		})
+	}
+}
+
+// TestStalledClient: a client that stops reading loses its own connection;
+// a healthy subscriber of the same channel gets everything and publishing
+// never waits for either.
+func TestStalledClient(t *testing.T) {
+	t.Parallel()
+	const n, size = 200, 16 << 10
+	e := newEnv(t, envConfig{
+		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
+		transport: transports.Config{WriteTimeout: time.Second},
+		// Small server socket buffers make the stalled writer block soon.
+		connState: func(c net.Conn, st http.ConnState) {
+			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
+				_ = tc.SetWriteBuffer(16 << 10)
+			}
+		},
+	})
+	stalled, _ := e.dial(t, dialOptions{dialer: &websocket.Dialer{
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(4 << 10)
+			}
+			return c, err
+		},
+	}})
+	stalled.subscribe(1, "big", nil)
+	healthy, _ := e.dial(t, dialOptions{})
+	healthy.subscribe(1, "big", nil)
+
+	// The healthy client reads each message before the next is published,
+	// so only the stalled client's queue can overflow.
+	pad := strings.Repeat("x", size)
+	for i := 1; i <= n; i++ {
+		data := json.RawMessage(fmt.Sprintf(`{"i":%d,"pad":%q}`, i, pad))
+		if _, err := e.node.Publish(context.Background(), "big", data, ""); err != nil {
+			t.Fatal(err)
+		}
+		m := healthy.nextNonPing()
+		var d struct{ I int }
+		if err := json.Unmarshal(m.Data, &d); err != nil || m.Type != "message" || d.I != i {
+			t.Fatalf("healthy client got %+v (%v), want message %d", m, err, i)
+		}
+	}
+	eventually(t, "the stalled session to close", func() bool { return e.node.SessionCount() == 1 })
+	if got := e.metrics.closedWith(session.DisconnectSlow.Code); got != 1 {
+		t.Errorf("%d sessions closed as slow consumers, want 1", got)
+	}
+}
+
+func TestHeartbeats(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	c, hello := e.dial(t, dialOptions{})
+	if hello.Ping != 1 {
+		t.Fatalf("hello ping %d, want 1", hello.Ping)
+	}
+	var mu sync.Mutex
+	pings := 0
+	c.ws.SetPingHandler(func(data string) error {
+		mu.Lock()
+		pings++
+		mu.Unlock()
+		return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(waitLimit))
+	})
+	// Four ping frames take longer than the pong wait (3 s for a 1 s
+	// ping), so answering protocol pings is what keeps the connection.
+	for range 4 {
+		if f := c.next(); f.Type != "ping" {
+			t.Fatalf("idle client got %+v, want a ping frame", f)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if pings == 0 {
+		t.Error("no protocol ping received")
+	}
+}
+
+// TestBusyConnectionStaysAlive: a client that only receives (it never sends
+// a command) stays connected while data flows for longer than the pong wait,
+// because protocol pings go out on schedule even when the writer is busy.
+func TestBusyConnectionStaysAlive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	c, _ := e.dial(t, dialOptions{}) // gorilla's client answers pings while reading
+	c.subscribe(1, "ticks", nil)
+	const n = 45 // 4.5 s of data, well past the 3 s pong wait
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 1; i <= n; i++ {
+		<-tick.C
+		publishN(t, e.node, "ticks", i, i)
+		if m := c.nextNonPing(); m.Type != "message" || intData(t, m) != i {
+			t.Fatalf("got %+v, want message %d", m, i)
+		}
+	}
+}
+
+func TestDeadPeer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	c, _ := e.dial(t, dialOptions{})
+	c.ws.SetPingHandler(func(string) error { return nil }) // never answers
+	c.expectDisconnect(session.DisconnectStale.Code, true)
+	eventually(t, "the stale session to close", func() bool { return e.node.SessionCount() == 0 })
+}
+
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	clients := make([]*client, 3)
+	for i := range clients {
+		clients[i], _ = e.dial(t, dialOptions{})
+		clients[i].subscribe(1, "news", nil)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.node.Shutdown(context.Background()) }()
+	for _, c := range clients {
+		c.expectDisconnect(session.DisconnectShutdown.Code, true)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	// A node that is shutting down refuses new connections the same way.
+	ws, _, err := e.dialConn(dialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	late := &client{t: t, ws: ws}
+	late.expectDisconnect(session.DisconnectShutdown.Code, true)
+}
+
+func TestServerContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
+	c, _ := e.dial(t, dialOptions{})
+	cancel()
+	c.expectDisconnect(session.DisconnectShutdown.Code, true)
+	eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+}
+
+func TestClientClose(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	tests := []struct {
+		name  string
+		close func(*websocket.Conn) error
+		code  int // recorded by the session
+	}{
+		{"close frame", func(ws *websocket.Conn) error {
+			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(waitLimit))
+		}, websocket.CloseNormalClosure},
+		{"dropped connection", func(ws *websocket.Conn) error { return ws.NetConn().Close() }, websocket.CloseAbnormalClosure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := e.dial(t, dialOptions{})
+			c.subscribe(1, "news", nil)
+			before := e.metrics.closedWith(tt.code)
+			if err := tt.close(c.ws); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+			if e.metrics.closedWith(tt.code) != before+1 {
+				t.Errorf("session not recorded as closed with %d", tt.code)
+			}
+		})
+	}
+}
+
+func TestCloseMessage(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	tests := []struct {
+		name   string
+		reason string
+		want   string
+	}{
+		{"short", "shutdown", "shutdown"},
+		{"cut on a rune boundary", long, strings.Repeat("é", 61)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := closeMessage(session.Disconnect{Code: 3001, Reason: tt.reason})
+			if len(msg) > 125 {
+				t.Fatalf("close payload %d bytes, over the 125-byte control frame limit", len(msg))
+			}
+			if code := int(msg[0])<<8 | int(msg[1]); code != 3001 || string(msg[2:]) != tt.want {
+				t.Errorf("got %d %q, want 3001 %q", code, msg[2:], tt.want)
+			}
+		})
+	}
+}
