@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Namespace holds the options of the channels named "<Name>:…"; the
@@ -82,8 +83,14 @@ func (c *Config) Validate() error {
 	if c.Metrics == nil {
 		c.Metrics = NopMetrics{}
 	}
+	return ValidateNamespaces(c.Namespaces)
+}
+
+// ValidateNamespaces checks namespace options without needing a node, so a
+// configuration can be checked before anything starts.
+func ValidateNamespaces(nss []Namespace) error {
 	seen := map[string]bool{}
-	for _, ns := range c.Namespaces {
+	for _, ns := range nss {
 		if seen[ns.Name] {
 			return fmt.Errorf("session: namespace %q configured twice", ns.Name)
 		}
@@ -237,11 +244,13 @@ func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key
 	if len(data) > n.cfg.Limits.MaxMessageBytes {
 		return PublishResult{}, &Error{413, fmt.Sprintf("data larger than %d bytes", n.cfg.Limits.MaxMessageBytes)}
 	}
-	if len(data) == 0 || !json.Valid(data) {
-		return PublishResult{}, badRequest("data is not valid JSON")
+	// json.Valid accepts invalid UTF-8 inside strings, which browsers reject
+	// in a WebSocket text frame by dropping the connection.
+	if len(data) == 0 || !json.Valid(data) || !utf8.Valid(data) {
+		return PublishResult{}, badRequest("data is not valid UTF-8 JSON")
 	}
-	if len(key) > MaxKeyLen {
-		return PublishResult{}, badRequest("key longer than %d bytes", MaxKeyLen)
+	if len(key) > MaxKeyLen || !utf8.ValidString(key) {
+		return PublishResult{}, badRequest("key is longer than %d bytes or not UTF-8", MaxKeyLen)
 	}
 	ns := n.Namespace(ch)
 	res, err := n.broker.Publish(ctx, ch, data, PublishOptions{

@@ -370,3 +370,30 @@ func TestLargeReplayIsNotSlow(t *testing.T) {
 		t.Fatalf("got %d frames, want 101", len(items))
 	}
 }
+
+func TestPublishRejectsBadInput(t *testing.T) {
+	n := newTestNode(t, Config{Limits: Limits{MaxMessageBytes: 100}})
+	tests := []struct {
+		name, ch, data, key string
+		code                int
+	}{
+		{"bad channel", "a b", `1`, "", 400},
+		{"not JSON", "a", `{`, "", 400},
+		{"empty", "a", ``, "", 400},
+		{"invalid UTF-8 in a string", "a", "\"\xff\"", "", 400},
+		{"too large", "a", `"` + strings.Repeat("x", 100) + `"`, "", 413},
+		{"long key", "a", `1`, strings.Repeat("k", MaxKeyLen+1), 400},
+		{"key not UTF-8", "a", `1`, "\xff", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := n.Publish(context.Background(), tt.ch, json.RawMessage(tt.data), tt.key)
+			if got := AsError(err); err == nil || got.Code != tt.code {
+				t.Fatalf("Publish: %v, want code %d", err, tt.code)
+			}
+		})
+	}
+	if top := mustTop(t, n, "a"); top.Offset != 0 {
+		t.Fatalf("rejected publishes moved the offset to %d", top.Offset)
+	}
+}
