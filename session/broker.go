@@ -28,6 +28,10 @@ type Broker interface {
 	SetHandler(h BrokerHandler)
 }
 
+// MaxBrokerEpochLen is the longest epoch a Broker may produce, in bytes of
+// [A-Za-z0-9_-]. It keeps cursors short (see CheckCursorFits).
+const MaxBrokerEpochLen = 16
+
 // BrokerHandler receives what a broker delivers to this node. Calls for one
 // channel are made in offset order and never concurrently.
 type BrokerHandler interface {

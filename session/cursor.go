@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sort"
 )
 
@@ -15,10 +16,26 @@ type Cursor map[string]Position
 // Limits of the cursor codec. A cursor is bounded so it fits in a URL and an
 // SSE id line, and so a hostile one costs little to reject.
 const (
-	MaxCursorLen      = 4096 // encoded characters
+	// MaxCursorLen keeps a cursor, with its header name, within one 8 KB
+	// header line (Last-Event-ID), a common proxy default.
+	MaxCursorLen      = 8000 // encoded characters
 	MaxCursorChannels = 256
 	cursorVersion     = 1
 )
+
+// CheckCursorFits refuses a channel set whose cursor could grow past
+// MaxCursorLen, so a server never hands out a cursor it would then reject.
+// It assumes the longest epoch a broker may produce and the largest offset.
+func CheckCursorFits(channels []string) error {
+	raw := 1 + binary.MaxVarintLen64
+	for _, ch := range channels {
+		raw += 2 + len(ch) + 1 + MaxBrokerEpochLen + 8 // lengths, name, epoch, offset < 2^53
+	}
+	if n := b64.EncodedLen(raw); n > MaxCursorLen || len(channels) > MaxCursorChannels {
+		return &Error{400, fmt.Sprintf("these channels need a cursor of up to %d characters (limit %d): use fewer or shorter channel names", n, MaxCursorLen)}
+	}
+	return nil
+}
 
 // ErrBadCursor is returned for a cursor that cannot be decoded.
 var ErrBadCursor = &Error{400, "invalid cursor"}

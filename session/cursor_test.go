@@ -84,3 +84,30 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckCursorFits: whatever positions a channel set reaches, its cursor
+// decodes again; sets that could exceed the limit are refused up front.
+func TestCheckCursorFits(t *testing.T) {
+	long := strings.Repeat("c", MaxChannelLen-4)
+	for _, n := range []int{1, 10, 20, 30, 128} {
+		var chans []string
+		c := Cursor{}
+		for i := 0; i < n; i++ {
+			ch := long + itoa(i)
+			chans = append(chans, ch)
+			c[ch] = Position{strings.Repeat("e", MaxBrokerEpochLen), 1<<53 - 1}
+		}
+		err := CheckCursorFits(chans)
+		_, decErr := DecodeCursor(c.Encode())
+		if (err == nil) != (decErr == nil) {
+			t.Fatalf("%d long channels: CheckCursorFits says %v but the worst-case cursor decodes with %v", n, err, decErr)
+		}
+	}
+	var short []string
+	for i := 0; i < DefaultMaxChannels; i++ {
+		short = append(short, "orders:"+itoa(i))
+	}
+	if err := CheckCursorFits(short); err != nil {
+		t.Fatalf("the default channel limit with short names must fit: %v", err)
+	}
+}

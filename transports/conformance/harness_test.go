@@ -1,0 +1,130 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+	"github.com/waterspout/waterspout/transports/poll"
+	"github.com/waterspout/waterspout/transports/sockjs"
+	"github.com/waterspout/waterspout/transports/sse"
+	"github.com/waterspout/waterspout/transports/ws"
+)
+
+// frame is a decoded server frame with every field a scenario looks at.
+type frame struct {
+	Type      string          `json:"type"`
+	ID        uint64          `json:"id"`
+	Transport string          `json:"transport"`
+	Session   string          `json:"session"`
+	Ping      int             `json:"ping"`
+	Limits    session.Limits  `json:"limits"`
+	Channel   string          `json:"channel"`
+	Offset    uint64          `json:"offset"`
+	Epoch     string          `json:"epoch"`
+	Data      json.RawMessage `json:"data"`
+	Recovered *bool           `json:"recovered"`
+	Code      int             `json:"code"`
+	Reason    string          `json:"reason"`
+	Reconnect bool            `json:"reconnect"`
+}
+
+// env is one scenario's server: a node on a memory broker with every
+// transport mounted at its public path.
+type env struct {
+	t      *testing.T
+	node   *session.Node
+	broker *session.MemoryBroker
+	srv    *httptest.Server
+}
+
+const testPing = time.Second
+
+func newEnv(t *testing.T, limits session.Limits) *env {
+	t.Helper()
+	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+	n, err := session.New(session.Config{Broker: b, Ping: testPing, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := transports.Config{
+		Node:         n,
+		CheckOrigin:  func(r *http.Request) bool { o := r.Header.Get("Origin"); return o == "" || o == "http://allowed.test" },
+		WriteTimeout: 2 * time.Second,
+	}
+	mux := http.NewServeMux()
+	must := func(h http.Handler, err error) http.Handler {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	mux.Handle("/connect/ws", must(ws.New(cfg, ws.Options{})))
+	mux.Handle("/connect/sse", must(sse.New(cfg)))
+	mux.Handle("/connect/poll", must(poll.New(cfg, poll.Options{Timeout: 2 * time.Second})))
+	mux.Handle("/connect/sockjs/", must(sockjs.New(cfg, sockjs.Options{Prefix: "/connect/sockjs"})))
+	e := &env{t: t, node: n, broker: b, srv: httptest.NewServer(mux)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Shutdown(ctx)
+		e.srv.CloseClientConnections()
+		e.srv.Close()
+		b.Close()
+	})
+	return e
+}
+
+// publish publishes the integers from..to to ch, as JSON numbers.
+func (e *env) publish(ch string, from, to int) {
+	e.t.Helper()
+	e.publishData(ch, from, to, "")
+}
+
+// publishData publishes {"n":i,"pad":pad} for i in from..to.
+func (e *env) publishData(ch string, from, to int, pad string) {
+	e.t.Helper()
+	for i := from; i <= to; i++ {
+		data := strconv.Itoa(i)
+		if pad != "" {
+			data = fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad)
+		}
+		if _, err := e.node.Publish(context.Background(), ch, json.RawMessage(data), ""); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// waitSessions waits until the node has n sessions.
+func (e *env) waitSessions(n int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if e.node.SessionCount() == n {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("node has %d sessions, want %d", e.node.SessionCount(), n)
+}
+
+// numberOf returns the integer a scenario published, from a message's data.
+func numberOf(t *testing.T, f frame) int {
+	t.Helper()
+	var n int
+	if err := json.Unmarshal(f.Data, &n); err == nil {
+		return n
+	}
+	var obj struct{ N int }
+	if err := json.Unmarshal(f.Data, &obj); err != nil {
+		t.Fatalf("message data %s: %v", f.Data, err)
+	}
+	return obj.N
+}

@@ -1,0 +1,23 @@
+// Package poll serves WaterSpout's HTTP long-polling transport at
+// /connect/poll: XHR requests answered with JSON, and JSONP (`callback=`)
+// for browsers that can only load scripts.
+//
+// Polling is stateless on the server: every request creates a session,
+// subscribes the channels it names from the positions in its cursor, answers
+// {"messages": [...], "cursor": "..."} and closes the session. The cursor
+// carries all the state, so any node can serve the next poll. A request
+// without a cursor is answered at once (hello, subscribed frames, cursor); one
+// with a cursor is held until a message arrives or Options.Timeout passes.
+//
+// JSONP cannot be origin-checked by the browser: any page may load the
+// script. The handler checks the Origin, or else the Referer, with
+// Config.CheckOrigin when a browser sends one, but a page can suppress the
+// Referer; channels that carry private data must need a token, never a cookie.
+//
+// # Concurrency
+//
+// Handler is safe for concurrent use. Each poll runs on its own net/http
+// goroutine, which is the only reader of its session's queue and the only
+// writer of its response; a held poll costs that goroutine, its session and a
+// timer, and no buffer until it answers.
+package poll

@@ -1,0 +1,320 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+// Transport names, as sent in the hello frame.
+const (
+	TransportPoll  = "poll"
+	TransportJSONP = "jsonp"
+)
+
+// Defaults for Options.
+const (
+	// DefaultTimeout stays under the 30 s idle timeout common in proxies and
+	// load balancers.
+	DefaultTimeout = 25 * time.Second
+	// DefaultLinger lets a burst that is still arriving go out in one answer,
+	// rather than one poll round trip per message.
+	DefaultLinger = 10 * time.Millisecond
+)
+
+// formOverhead is what a POST form may hold beyond the channel names: the
+// cursor, a token and the parameter names.
+const formOverhead = session.MaxCursorLen + 16<<10
+
+// Options tune the long-poll handler.
+type Options struct {
+	// Timeout is how long a poll with a cursor is held when nothing arrives.
+	// Default DefaultTimeout.
+	Timeout time.Duration
+	// Linger is how long an answer waits for more messages once the first
+	// has arrived. Default DefaultLinger; negative for none.
+	Linger time.Duration
+}
+
+// endOfPoll is recorded when a poll answered normally. The session's table
+// has no code for a session that simply ends; 0 keeps it apart from failures.
+var endOfPoll = session.Disconnect{Reason: "answered"}
+
+// Handler serves GET and POST /connect/poll.
+type Handler struct {
+	cfg  transports.Config
+	opts Options
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns the long-poll handler.
+func New(cfg transports.Config, opts Options) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("poll: %w", err)
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("poll: negative timeout %v", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Linger == 0 {
+		opts.Linger = DefaultLinger
+	}
+	return &Handler{cfg: cfg, opts: opts}, nil
+}
+
+// ServeHTTP answers one poll. POST carries the same parameters as a form
+// body, for channel lists too long for a URL.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	node := h.cfg.Node
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		limit := int64(node.Limits().MaxChannels*(3*session.MaxChannelLen+len("&channel=")) + formOverhead)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	case http.MethodOptions:
+		transports.Preflight(w, r, h.cfg.CheckOrigin, "GET, POST, OPTIONS")
+		return
+	default:
+		transports.MethodNotAllowed(w, "GET, POST, OPTIONS")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			transports.WriteError(w, &session.Error{Code: http.StatusRequestEntityTooLarge, Reason: "form too large"})
+			return
+		}
+		transports.WriteError(w, &session.Error{Code: http.StatusBadRequest, Reason: "malformed query or form"})
+		return
+	}
+	a := answer{w: w, writeTimeout: h.cfg.WriteTimeout}
+	transport := TransportPoll
+	if cb, ok := r.Form["callback"]; ok {
+		if len(cb) != 1 || !validCallback(cb[0]) {
+			// No callback to call: a plain error, which a script tag sees as a failed load.
+			transports.WriteError(w, &session.Error{Code: http.StatusBadRequest, Reason: "invalid callback"})
+			return
+		}
+		a.callback, transport = cb[0], TransportJSONP
+	}
+	if a.callback != "" && !h.jsonpOriginAllowed(r) ||
+		a.callback == "" && !transports.AllowOrigin(w, r, h.cfg.CheckOrigin) {
+		a.fail(transports.ErrOriginForbidden)
+		return
+	}
+	req, err := transports.ParseStreamRequest(r.Form, "", node.Limits().MaxChannels)
+	if err != nil {
+		a.fail(err)
+		return
+	}
+	s, err := node.NewSession(transport)
+	if err != nil {
+		a.fail(&session.Error{Code: http.StatusServiceUnavailable, Reason: "shutting down"})
+		return
+	}
+	ctx := r.Context()
+	authReq := r
+	if tok := r.PostForm.Get("token"); tok != "" {
+		authReq = transports.WithToken(r, tok)
+	}
+	if err := h.cfg.AuthenticateRequest(authReq, s); err != nil {
+		e := transports.AuthError(err)
+		s.Close(transports.RefusalDisconnect(e))
+		a.fail(e)
+		return
+	}
+	for _, ch := range req.Channels {
+		// Quiet: a resume that recovers has nothing to announce on every poll;
+		// one that cannot still says recovered:false.
+		sr := session.SubscribeRequest{Channel: ch, Quiet: req.HasCursor}
+		if p, ok := req.Positions[ch]; ok {
+			sr.Since = &p
+		}
+		err := s.Subscribe(ctx, sr)
+		if errors.Is(err, session.ErrClosed) {
+			break // the session failed (shutdown, queue overflow): the answer says so
+		}
+		if err != nil {
+			e := session.AsError(err)
+			s.Close(transports.RefusalDisconnect(e))
+			a.fail(e)
+			return
+		}
+	}
+
+	items, end, err := h.collect(ctx, s, req.HasCursor)
+	if err != nil { // the client went away: nobody to answer
+		s.Close(endOfPoll)
+		return
+	}
+	items = capBatch(items, h.cfg.Node.Limits().MaxQueueBytes)
+	cur := req.Positions
+	for i := range items {
+		if it := &items[i]; it.Channel != "" {
+			cur[it.Channel] = it.Position
+		}
+	}
+	var hello, bye []byte
+	if !req.HasCursor {
+		hello = s.Hello()
+	}
+	if end != nil {
+		bye = session.DisconnectFrame(*end)
+		s.Close(*end)
+	} else {
+		s.Close(endOfPoll)
+	}
+	if err := a.messages(hello, items, bye, cur.Encode()); err != nil {
+		h.cfg.Logger.Debug("poll answer failed", "session", s.ID(), "transport", transport, "err", err)
+	}
+}
+
+// collect returns what the poll answers with. Without a cursor it takes what
+// the subscriptions queued and returns at once. With one it waits up to
+// Options.Timeout for a first batch, then Options.Linger for more. end is set
+// when the session failed (shutdown, slow consumer, gap): the answer carries
+// what was collected and a disconnect frame. err is set only when ctx ended.
+func (h *Handler) collect(ctx context.Context, s *session.Session, held bool) (items []session.Item, end *session.Disconnect, err error) {
+	wait := time.Duration(0)
+	if held {
+		wait = h.opts.Timeout
+	}
+	items, err = s.Next(ctx, wait, nil)
+	if d, ok := asDisconnect(err); ok {
+		return nil, &d, nil
+	}
+	if err != nil || len(items) == 0 || !held || h.opts.Linger < 0 {
+		return items, nil, err
+	}
+	size, limit := 0, h.cfg.Node.Limits().MaxQueueBytes
+	for i := range items {
+		size += len(items[i].Frame)
+	}
+	deadline := time.Now().Add(h.opts.Linger)
+	for size < limit {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		// A nil buf: the first batch must not be handed back to the queue.
+		more, err := s.Next(ctx, left, nil)
+		if d, ok := asDisconnect(err); ok {
+			return items, &d, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(more) == 0 {
+			break
+		}
+		items = append(items, more...)
+		for i := range more {
+			size += len(more[i].Frame)
+		}
+	}
+	return items, nil, nil
+}
+
+// capBatch bounds one answer to about limit bytes (and always keeps the first
+// frame). A resume far back would otherwise answer the whole history at once.
+// What is left out is not lost: the cursor covers only what is sent, so the
+// next poll continues from there.
+func capBatch(items []session.Item, limit int) []session.Item {
+	size := 0
+	for i := range items {
+		size += len(items[i].Frame)
+		if size > limit && i > 0 {
+			return items[:i]
+		}
+	}
+	return items
+}
+
+func asDisconnect(err error) (session.Disconnect, bool) {
+	var d session.Disconnect
+	return d, errors.As(err, &d)
+}
+
+// answer writes a poll's response, as JSON or as a JSONP script.
+type answer struct {
+	w            http.ResponseWriter
+	callback     string // "" for JSON
+	writeTimeout time.Duration
+}
+
+// fail answers err. JSON gets its status; JSONP gets 200 and a call of the
+// callback with {"error":{...}}, because a script tag cannot read a status
+// (old browsers do not even fire onerror) and a failed load says nothing.
+func (a *answer) fail(err error) {
+	if a.callback == "" {
+		transports.WriteError(a.w, err)
+		return
+	}
+	body := transports.ErrorBody(err)
+	_ = a.write(wrapJSONP(make([]byte, 0, len(body)+len(a.callback)+8), a.callback, body)) // nothing left to do on failure
+}
+
+// messages answers {"messages":[hello?, items..., bye?],"cursor":"…"}. The
+// frames are JSON already: they are copied, not re-encoded.
+func (a *answer) messages(hello []byte, items []session.Item, bye []byte, cursor string) error {
+	n := len(hello) + len(bye) + len(cursor) + len(items) + len(a.callback) + 48
+	for i := range items {
+		n += len(items[i].Frame)
+	}
+	body := make([]byte, 0, n)
+	body = append(body, `{"messages":[`...)
+	sep := false
+	add := func(f []byte) {
+		if f == nil {
+			return
+		}
+		if sep {
+			body = append(body, ',')
+		}
+		body, sep = append(body, f...), true
+	}
+	add(hello)
+	for i := range items {
+		add(items[i].Frame)
+	}
+	add(bye)
+	body = append(body, `],"cursor":"`...)
+	body = append(body, cursor...) // base64url: nothing to escape
+	body = append(body, `"}`...)
+	if a.callback != "" {
+		body = wrapJSONP(make([]byte, 0, len(body)+len(a.callback)+8), a.callback, body)
+	}
+	return a.write(body)
+}
+
+// write sends a 200 answer under a fresh write deadline: the server's own
+// deadline, set when the request arrived, may have passed while it was held.
+func (a *answer) write(body []byte) error {
+	h := a.w.Header()
+	if a.callback != "" {
+		h.Set("Content-Type", "application/javascript; charset=utf-8")
+	} else {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	rc := http.NewResponseController(a.w)
+	if err := rc.SetWriteDeadline(time.Now().Add(a.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	a.w.WriteHeader(http.StatusOK)
+	if _, err := a.w.Write(body); err != nil {
+		return fmt.Errorf("write answer: %w", err)
+	}
+	return nil
+}

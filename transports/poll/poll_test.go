@@ -1,0 +1,478 @@
+package poll
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+// hour is a poll timeout no test waits for: an answer under it came from
+// something other than the timeout.
+const hour = time.Hour
+
+func TestFirstPollAnswersAtOnce(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e.publish(t, "b", 1, 2)
+	r, err := e.do(context.Background(), http.MethodGet, query("channel", "a", "channel", "b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":           "application/json; charset=utf-8",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	a := decodeAnswer(t, r)
+	if got := types(a.Messages); !slices.Equal(got, []string{"hello", "subscribed", "subscribed"}) {
+		t.Fatalf("frames %v, want hello and two subscribed", got)
+	}
+	if a.Messages[0].Transport != "poll" {
+		t.Errorf("hello %+v", a.Messages[0])
+	}
+	want := session.Cursor{}
+	for _, f := range a.Messages[1:] {
+		if f.Recovered != nil {
+			t.Errorf("fresh subscribe has recovered: %+v", f)
+		}
+		want[f.Channel] = session.Position{Epoch: f.Epoch, Offset: f.Offset}
+	}
+	if got := cursorOf(t, a); got.Encode() != want.Encode() || got["b"].Offset != 2 {
+		t.Errorf("cursor %v, want %v", got, want)
+	}
+	e.waitSessions(t, 0)
+}
+
+func TestHeldPollReturnsOnPublish(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	first := e.poll(t, query("channel", "a"))
+	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
+	e.waitSessions(t, 1)
+	if _, err := e.node.Publish(context.Background(), "a", []byte(`{"text":"routed"}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	a := decodeAnswer(t, <-done)
+	if len(a.Messages) != 1 || a.Messages[0].Type != "message" || string(a.Messages[0].Data) != `{"text":"routed"}` {
+		t.Fatalf("answer %+v, want the one message", a)
+	}
+	m := a.Messages[0]
+	if got := cursorOf(t, a); got["a"] != (session.Position{Epoch: m.Epoch, Offset: 1}) {
+		t.Errorf("cursor %v, want a at offset 1", got)
+	}
+}
+
+func TestHeldPollTimesOut(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: 300 * time.Millisecond}})
+	first := e.poll(t, query("channel", "a", "channel", "b"))
+	a := e.poll(t, query("channel", "a", "channel", "b", "cursor", *first.Cursor))
+	if len(a.Messages) != 0 || *a.Cursor != *first.Cursor {
+		t.Errorf("answer %+v, want no messages and the same cursor %s", a, *first.Cursor)
+	}
+}
+
+// TestServerTimeouts: a server hardened with read and write timeouts shorter
+// than the poll timeout must not cut held polls. net/http cancels the request
+// context when its leftover request read deadline fires, and its write
+// deadline would fail the late answer.
+func TestServerTimeouts(t *testing.T) {
+	e := newEnv(t, envConfig{
+		opts: Options{Timeout: time.Second},
+		server: func(s *http.Server) {
+			s.ReadTimeout = 200 * time.Millisecond
+			s.WriteTimeout = 200 * time.Millisecond
+		},
+	})
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			first := e.poll(t, query("channel", "a"))
+			r, err := e.do(context.Background(), method, query("channel", "a", "cursor", *first.Cursor), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := decodeAnswer(t, r); len(a.Messages) != 0 || *a.Cursor != *first.Cursor {
+				t.Errorf("answer %s, want the timeout's empty answer", r.body)
+			}
+		})
+	}
+}
+
+func TestResumeFromHistory(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	first := e.poll(t, query("channel", "a"))
+	e.publish(t, "a", 1, 3)
+	// Resumes are quiet: no hello, no subscribed, only what was missed.
+	a := e.poll(t, query("channel", "a", "cursor", *first.Cursor))
+	if got := numbers(t, a.Messages, "a"); len(a.Messages) != 3 || !equalInts(got, seq(1, 3)) {
+		t.Fatalf("frames %v, want messages 1..3 only", types(a.Messages))
+	}
+	if cursorOf(t, a)["a"].Offset != 3 {
+		t.Errorf("cursor %v, want a at 3", cursorOf(t, a))
+	}
+}
+
+// TestLongResumeIsPaged: a poll resuming far back answers at most about
+// maxQueueBytes, and the following polls continue from its cursor until
+// every message has arrived exactly once.
+func TestLongResumeIsPaged(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}, node: session.Config{Limits: session.Limits{MaxQueueBytes: 4 << 10}}})
+	first := e.poll(t, query("channel", "a"))
+	e.publish(t, "a", 1, 500)
+	cursor := *first.Cursor
+	var got []int
+	answers := 0
+	for len(got) < 500 {
+		a := e.poll(t, query("channel", "a", "cursor", cursor))
+		if len(a.Messages) == 0 {
+			t.Fatalf("empty answer after %d messages", len(got))
+		}
+		got = append(got, numbers(t, a.Messages, "a")...)
+		cursor = *a.Cursor
+		answers++
+	}
+	if !equalInts(got, seq(1, 500)) {
+		t.Fatalf("paged resume delivered %v", got)
+	}
+	if answers < 2 {
+		t.Fatalf("500 messages over a 4 KB bound came in %d answer(s): the answer is not bounded", answers)
+	}
+}
+
+func TestEpochChange(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e.publish(t, "a", 1, 2)
+	stale := session.Cursor{"a": {Epoch: "gone", Offset: 1}}.Encode()
+	a := e.poll(t, query("channel", "a", "cursor", stale))
+	if len(a.Messages) != 1 {
+		t.Fatalf("frames %v, want one subscribed", types(a.Messages))
+	}
+	f := a.Messages[0]
+	if f.Type != "subscribed" || f.Recovered == nil || *f.Recovered || f.Epoch == "gone" || f.Offset != 2 {
+		t.Fatalf("frame %+v, want subscribed recovered:false at the current position", f)
+	}
+	if got := cursorOf(t, a)["a"]; got != (session.Position{Epoch: f.Epoch, Offset: 2}) {
+		t.Errorf("cursor position %v, want the new epoch at 2", got)
+	}
+}
+
+func TestNewChannelWithCursor(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	first := e.poll(t, query("channel", "a"))
+	// The client added channel b: it is announced; a resumes quietly.
+	a := e.poll(t, query("channel", "a", "channel", "b", "cursor", *first.Cursor))
+	if len(a.Messages) != 1 || a.Messages[0].Type != "subscribed" || a.Messages[0].Channel != "b" || a.Messages[0].Recovered != nil {
+		t.Fatalf("frames %+v, want one fresh subscribed for b", a.Messages)
+	}
+	if c := cursorOf(t, a); len(c) != 2 {
+		t.Errorf("cursor %v, want both channels", c)
+	}
+}
+
+// TestPollLoop polls in a loop while another goroutine publishes: every
+// message arrives exactly once, in order.
+func TestPollLoop(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: 300 * time.Millisecond}})
+	const n = 300
+	q := query("channel", "a", "channel", "b")
+	cursor := *e.poll(t, q).Cursor
+	go func() {
+		for i := 1; i <= n; i++ {
+			e.publish(t, "a", i, i)
+			e.publish(t, "b", i, i)
+			if i%3 == 0 {
+				// Spread the stream over many polls, some of them held.
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var got []frame
+	polls := 0
+	for len(got) < 2*n {
+		if polls++; polls > 10*n {
+			t.Fatalf("after %d polls got %d messages", polls, len(got))
+		}
+		q.Set("cursor", cursor)
+		a := e.poll(t, q)
+		for _, f := range a.Messages {
+			if f.Type != "message" {
+				t.Fatalf("unexpected frame %+v", f)
+			}
+		}
+		got = append(got, a.Messages...)
+		cursor = *a.Cursor
+	}
+	for _, ch := range []string{"a", "b"} {
+		if nums := numbers(t, got, ch); !equalInts(nums, seq(1, n)) {
+			t.Errorf("channel %s got %v", ch, nums)
+		}
+	}
+	t.Logf("%d messages in %d polls", len(got), polls)
+}
+
+func TestLingerBatches(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour, Linger: 500 * time.Millisecond}})
+	first := e.poll(t, query("channel", "a"))
+	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
+	e.waitSessions(t, 1)
+	e.publish(t, "a", 1, 5) // the first wakes the poll; the rest arrive while it lingers
+	if a := decodeAnswer(t, <-done); !equalInts(numbers(t, a.Messages, "a"), seq(1, 5)) {
+		t.Errorf("answer %v, want 1..5 in one answer", types(a.Messages))
+	}
+}
+
+func TestShutdownAnswersDisconnect(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	first := e.poll(t, query("channel", "a"))
+	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
+	e.waitSessions(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := e.node.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := decodeAnswer(t, <-done)
+	if len(a.Messages) != 1 || a.Messages[0].Type != "disconnect" || a.Messages[0].Code != 3001 || !a.Messages[0].Reconnect {
+		t.Fatalf("answer %+v, want a disconnect 3001 with reconnect", a.Messages)
+	}
+	if *a.Cursor != *first.Cursor {
+		t.Errorf("cursor %s, want the request's %s", *a.Cursor, *first.Cursor)
+	}
+	r, err := e.do(context.Background(), http.MethodGet, query("channel", "a"), nil)
+	if err != nil || r.status != http.StatusServiceUnavailable {
+		t.Errorf("poll during shutdown: %d %s %v, want 503", r.status, r.body, err)
+	}
+}
+
+func TestClientGoneClosesSession(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	first := e.poll(t, query("channel", "a"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.do(ctx, http.MethodGet, query("channel", "a", "cursor", *first.Cursor), nil)
+	}()
+	e.waitSessions(t, 1)
+	cancel()
+	<-done
+	e.waitSessions(t, 0)
+}
+
+func TestRefusals(t *testing.T) {
+	e := newEnv(t, envConfig{
+		node: session.Config{Limits: session.Limits{MaxChannels: 2}, Namespaces: []session.Namespace{{Name: "private"}}},
+	})
+	for _, tc := range []struct {
+		name   string
+		q      url.Values
+		header map[string]string
+		status int
+		reason string
+	}{
+		{"no channel", query(), nil, 400, "no channel"},
+		{"invalid channel", query("channel", "a/b"), nil, 400, ""},
+		{"duplicate channel", query("channel", "a", "channel", "a"), nil, 400, "duplicate channel a"},
+		{"too many channels", query("channel", "a", "channel", "b", "channel", "c"), nil, 429, "too many channels"},
+		{"malformed cursor", query("channel", "a", "cursor", "nope"), nil, 400, "invalid cursor"},
+		{"channel needs credentials", query("channel", "private:x"), nil, 403, "private:x: permission denied"},
+		{"origin not allowed", query("channel", "a"), map[string]string{"Origin": "http://evil.example"}, 403, "origin not allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := e.do(context.Background(), http.MethodGet, tc.q, tc.header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.status != tc.status {
+				t.Fatalf("status %d %s, want %d", r.status, r.body, tc.status)
+			}
+			a := pollAnswer{}
+			if err := jsonUnmarshal(r.body, &a); err != nil || a.Error.Code != tc.status || tc.reason != "" && a.Error.Reason != tc.reason {
+				t.Errorf("body %s, want code %d reason %q", r.body, tc.status, tc.reason)
+			}
+			e.waitSessions(t, 0)
+		})
+	}
+	r, err := e.do(context.Background(), http.MethodPut, query("channel", "a"), nil)
+	if err != nil || r.status != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %d %v, want 405", r.status, err)
+	}
+}
+
+func TestPOSTForm(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	// 60 channels of 30 bytes and their cursor: more than old browsers
+	// take in a URL (2 KB), within what a cursor can hold (4 KB).
+	q := url.Values{}
+	for i := range 60 {
+		q.Add("channel", fmt.Sprintf("%03d-%s", i, strings.Repeat("x", 26)))
+	}
+	r, err := e.do(context.Background(), http.MethodPost, q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := decodeAnswer(t, r)
+	if len(a.Messages) != 61 || len(cursorOf(t, a)) != 60 {
+		t.Fatalf("got %d frames and a cursor of %d channels, want hello and 60 subscribed", len(a.Messages), len(cursorOf(t, a)))
+	}
+	e.publish(t, q["channel"][42], 1, 1)
+	q.Set("cursor", *a.Cursor)
+	r, err = e.do(context.Background(), http.MethodPost, q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := decodeAnswer(t, r); !equalInts(numbers(t, a.Messages, q["channel"][42]), []int{1}) || len(a.Messages) != 1 {
+		t.Errorf("frames %v, want the one message", types(a.Messages))
+	}
+
+	q.Set("token", strings.Repeat("t", 2<<20))
+	if r, err := e.do(context.Background(), http.MethodPost, q, nil); err != nil || r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized form: %d %v, want 413", r.status, err)
+	}
+}
+
+// TestTokens: Config.Authenticate sees the token of a GET query and of a POST
+// form body alike.
+func TestTokens(t *testing.T) {
+	e := newEnv(t, envConfig{
+		opts: Options{Timeout: hour},
+		transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
+			if r.URL.Query().Get("token") != "good" {
+				return session.DisconnectInvalidToken
+			}
+			return nil
+		}},
+	})
+	for _, tc := range []struct {
+		method, token string
+		status        int
+	}{
+		{http.MethodGet, "good", 200},
+		{http.MethodPost, "good", 200},
+		{http.MethodGet, "forged", 401},
+		{http.MethodPost, "forged", 401},
+		{http.MethodPost, "", 401},
+	} {
+		t.Run(tc.method+" "+tc.token, func(t *testing.T) {
+			q := query("channel", "a")
+			if tc.token != "" {
+				q.Set("token", tc.token)
+			}
+			r, err := e.do(context.Background(), tc.method, q, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.status != tc.status {
+				t.Errorf("%d %s, want %d", r.status, r.body, tc.status)
+			}
+		})
+	}
+}
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	for _, tc := range []struct {
+		name, method, origin string
+		status               int
+		allowed              bool
+	}{
+		{"allowed origin", http.MethodGet, allowedOrigin, 200, true},
+		{"denied origin", http.MethodGet, "http://evil.example", 403, false},
+		{"no origin", http.MethodGet, "", 200, false},
+		{"preflight allowed", http.MethodOptions, allowedOrigin, 204, true},
+		{"preflight denied", http.MethodOptions, "http://evil.example", 403, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := map[string]string{}
+			if tc.origin != "" {
+				h["Origin"] = tc.origin
+			}
+			r, err := e.do(context.Background(), tc.method, query("channel", "a"), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.status != tc.status {
+				t.Fatalf("status %d %s, want %d", r.status, r.body, tc.status)
+			}
+			acao, creds := r.header.Get("Access-Control-Allow-Origin"), r.header.Get("Access-Control-Allow-Credentials")
+			if tc.allowed != (acao == tc.origin && creds == "true") || !tc.allowed && acao != "" {
+				t.Errorf("CORS headers %q %q", acao, creds)
+			}
+			if !slices.Contains(r.header.Values("Vary"), "Origin") {
+				t.Errorf("Vary %v lacks Origin", r.header.Values("Vary"))
+			}
+		})
+	}
+}
+
+// TestHeldPollMemory holds 2,000 polls against one server and reports the
+// heap and stack they cost. The number is a measurement for the memory bar
+// (DESIGN.md: a held long-poll ≤ 10 KB), not an assertion. The clients are
+// raw TCP connections that cost the process almost nothing themselves; the
+// figure includes net/http's per-connection buffers.
+func TestHeldPollMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds 2,000 connections")
+	}
+	const polls = 2000
+	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	cursor := *e.poll(t, query("channel", "idle")).Cursor
+	e.waitSessions(t, 0)
+	request := []byte("GET /connect/poll?channel=idle&cursor=" + cursor + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	addr := e.srv.Listener.Addr().String()
+
+	before := memStats()
+	conns := make([]net.Conn, 0, polls)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		e.waitSessions(t, 0)
+	}()
+	for range polls {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Write(request); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitSessions(t, polls)
+	after := memStats()
+	// Where the bytes go: HELDPOLL_HEAPPROFILE=/tmp/p go test -run HeldPollMemory -memprofilerate=1
+	if f := os.Getenv("HELDPOLL_HEAPPROFILE"); f != "" {
+		out, _ := os.Create(f)
+		pprof.WriteHeapProfile(out)
+		out.Close()
+	}
+	heap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / polls
+	stack := float64(int64(after.StackInuse)-int64(before.StackInuse)) / polls
+	t.Logf("per held poll: %.0f B heap + %.0f B goroutine stacks = %.1f KB (race detector: %v)",
+		heap, stack, (heap+stack)/1024, raceEnabled)
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func memStats() runtime.MemStats {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m
+}
