@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/server"
+)
+
+// TestMain fails the package when tests leave goroutines of this module behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := checkLeaks(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func checkLeaks() error {
+	var stacks string
+	for range 100 {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		leaked := 0
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "github.com/waterspout/waterspout/") &&
+				!strings.Contains(g, "TestMain") && !strings.Contains(g, "checkLeaks") {
+				leaked++
+			}
+		}
+		if leaked == 0 {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("leaked goroutines:\n%s", stacks)
+}
+
+// syncBuffer is a goroutine-safe writer (serve logs from its goroutines).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// invoke runs the command line with the given environment and stdin.
+func invoke(t *testing.T, ctx context.Context, environ map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut syncBuffer
+	code := run(ctx, args, &env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
+		getenv: func(k string) string { return environ[k] },
+	})
+	return result{code, out.String(), errOut.String()}
+}
+
+// apiServer serves a real server.Server handler for `publish` to talk to.
+func apiServer(t *testing.T, keys ...string) string {
+	t.Helper()
+	s, err := server.New(server.Config{Addr: "127.0.0.1:0", APIKeys: keys, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return ts.URL
+}
+
+func TestPublishCommand(t *testing.T) {
+	const apiKey = "publish-test-key-0123"
+	url := apiServer(t, apiKey)
+	ctx := context.Background()
+	auth := map[string]string{"WATERSPOUT_API_KEY": apiKey}
+	tests := []struct {
+		name   string
+		env    map[string]string
+		stdin  string
+		args   []string
+		code   int
+		stdout string // regexp
+		stderr string // regexp
+	}{
+		{"publishes", auth, "", []string{"publish", "news", `{"a":1}`, "--server", url},
+			0, `^\{"channel":"news","offset":1,"epoch":"[A-Za-z0-9_-]+"\}\n$`, `^$`},
+		{"flags before arguments", auth, "", []string{"publish", "--server", url, "c2", `"text"`},
+			0, `"offset":1`, `^$`},
+		{"data from stdin", auth, `[1, 2]`, []string{"publish", "c3", "-", "--server=" + url},
+			0, `"offset":1`, `^$`},
+		{"key from the server's variable", map[string]string{"WATERSPOUT_API_KEYS": apiKey + ",other"}, "",
+			[]string{"publish", "c4", "1", "--server", url}, 0, `"offset":1`, `^$`},
+		{"server from the environment", map[string]string{"WATERSPOUT_API_KEY": apiKey, "WATERSPOUT_SERVER": url + "/"}, "",
+			[]string{"publish", "c5", "1"}, 0, `"offset":1`, `^$`},
+		{"wrong api key", nil, "", []string{"publish", "news", "1", "--server", url, "--api-key", "nope"},
+			1, `^$`, `401: invalid API key`},
+		{"bad channel", auth, "", []string{"publish", "bad channel", "1", "--server", url},
+			1, `^$`, `400: .*invalid character`},
+		{"server down", auth, "", []string{"publish", "news", "1", "--server", "http://127.0.0.1:1"},
+			1, `^$`, `publish: `},
+		{"invalid json", auth, "", []string{"publish", "news", "{", "--server", url},
+			2, `^$`, `not valid JSON`},
+		{"one argument", auth, "", []string{"publish", "news"}, 2, `^$`, `want CHANNEL and JSON`},
+		{"bad server url", auth, "", []string{"publish", "news", "1", "--server", "ftp://x"}, 2, `^$`, `not an http`},
+		{"unknown flag", auth, "", []string{"publish", "--nope", "news", "1"}, 2, `^$`, `not defined`},
+		{"help", nil, "", []string{"publish", "--help"}, 0, `Usage: waterspout publish`, `^$`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := invoke(t, ctx, tt.env, tt.stdin, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if !regexp.MustCompile(tt.stdout).MatchString(r.stdout) {
+				t.Errorf("stdout %q does not match %s", r.stdout, tt.stdout)
+			}
+			if !regexp.MustCompile(tt.stderr).MatchString(r.stderr) {
+				t.Errorf("stderr %q does not match %s", r.stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestPublishCommandIdempotencyKey(t *testing.T) {
+	const apiKey = "publish-test-key-0123"
+	url := apiServer(t, apiKey)
+	args := []string{"publish", "orders", `{"order":42}`, "--server", url, "--api-key", apiKey, "--key", "order-42"}
+	first := invoke(t, context.Background(), nil, "", args...)
+	second := invoke(t, context.Background(), nil, "", args...)
+	if first.code != 0 || second.code != 0 {
+		t.Fatalf("exits %d %d: %s %s", first.code, second.code, first.stderr, second.stderr)
+	}
+	if first.stdout != second.stdout || !strings.Contains(first.stdout, `"offset":1`) {
+		t.Errorf("answers %q and %q, want the same original publication", first.stdout, second.stdout)
+	}
+	if first.stderr != "" || !strings.Contains(second.stderr, "used before") {
+		t.Errorf("stderr %q then %q", first.stderr, second.stderr)
+	}
+}
+
+func TestServeHelpListsEveryFlag(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--help"}, {"serve", "-h"}, {"help", "serve"}} {
+		r := invoke(t, context.Background(), nil, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		for _, f := range []struct{ flag, env string }{
+			{"config", "WATERSPOUT_CONFIG"}, {"addr", "WATERSPOUT_ADDR"}, {"api-key", "WATERSPOUT_API_KEYS"},
+			{"allowed-origin", "WATERSPOUT_ALLOWED_ORIGINS"}, {"broker", "WATERSPOUT_BROKER"},
+			{"redis-url", "WATERSPOUT_REDIS_URL"}, {"ping", "WATERSPOUT_PING"}, {"poll-timeout", "WATERSPOUT_POLL_TIMEOUT"},
+			{"write-timeout", "WATERSPOUT_WRITE_TIMEOUT"}, {"shutdown-timeout", "WATERSPOUT_SHUTDOWN_TIMEOUT"},
+			{"trusted-proxy", "WATERSPOUT_TRUSTED_PROXIES"}, {"max-message-bytes", "WATERSPOUT_MAX_MESSAGE_BYTES"},
+			{"max-channels", "WATERSPOUT_MAX_CHANNELS"}, {"max-queue-bytes", "WATERSPOUT_MAX_QUEUE_BYTES"},
+			{"sockjs-sticky-cookie", "WATERSPOUT_SOCKJS_STICKY_COOKIE"},
+			{"log-level", "WATERSPOUT_LOG_LEVEL"}, {"log-format", "WATERSPOUT_LOG_FORMAT"},
+		} {
+			if !regexp.MustCompile(`(?m)^  --`+f.flag+`( |$)`).MatchString(r.stdout) || !strings.Contains(r.stdout, "env "+f.env) {
+				t.Errorf("%v: help lacks --%s or %s", args, f.flag, f.env)
+			}
+		}
+	}
+}
+
+func TestServeRunsUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--log-format", "text"}, &env{
+			stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" },
+		})
+	}()
+	// The log line is what an operator sees too; it names the bound port.
+	addrRe := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; {
+		if m := addrRe.FindStringSubmatch(errOut.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no listening line in %q", errOut.String())
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for path, contentType := range map[string]string{
+		"/livez":                       "text/plain; charset=UTF-8",
+		"/":                            "text/html; charset=utf-8",
+		"/client/waterspout.js":        "text/javascript; charset=utf-8",
+		"/client/waterspout.mjs":       "text/javascript; charset=utf-8",
+		"/client/waterspout.legacy.js": "text/javascript; charset=utf-8",
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != contentType {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	cancel() // what SIGINT/SIGTERM do in main
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "shut down") {
+		t.Errorf("no shutdown in the log: %s", errOut.String())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"unknown command", nil, []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"serve beyond loopback without key", nil, []string{"serve", "--addr", "0.0.0.0:0"}, 2, "refusing to listen on 0.0.0.0:0 without --api-key"},
+		{"default command takes flags", nil, []string{"--addr", ":0"}, 2, "refusing to listen on :0"},
+		{"env beyond loopback without key", map[string]string{"WATERSPOUT_ADDR": "0.0.0.0:0"}, []string{"serve"}, 2, "refusing to listen"},
+		{"unknown serve flag", nil, []string{"serve", "--nope"}, 2, "not defined"},
+		{"bad duration", nil, []string{"serve", "--ping", "soon"}, 2, "--ping"},
+		{"redis not built in", nil, []string{"serve", "--broker", "redis", "--redis-url", "redis://127.0.0.1:1"}, 1, "redis broker not available"},
+		{"version takes no argument", nil, []string{"version", "x"}, 2, "unexpected argument"},
+		{"help for unknown", nil, []string{"help", "nope"}, 2, `no help for "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := invoke(t, context.Background(), tt.env, "", tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", r.code, tt.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stderr %q lacks %q", r.stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		r := invoke(t, context.Background(), nil, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d", args, r.code)
+		}
+		for _, c := range commands() {
+			if !strings.Contains(r.stdout, "  "+c.name+" ") {
+				t.Errorf("%v: help lacks %s", args, c.name)
+			}
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := invoke(t, context.Background(), nil, "", "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "waterspout ") || !strings.Contains(r.stdout, runtime.Version()) {
+		t.Errorf("version: %d %q", r.code, r.stdout)
+	}
+	tests := []struct {
+		name string
+		v    string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"no build info", "", nil, "waterspout devel (" + runtime.Version() + ")"},
+		{"ldflags win", "v1.2.3", &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, "waterspout v1.2.3 (" + runtime.Version() + ")"},
+		{"module version", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, "waterspout v0.9.0 (" + runtime.Version() + ")"},
+		{"devel with vcs", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"},
+		}}, "waterspout devel (0123456789ab-dirty, " + runtime.Version() + ")"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := versionString(tt.v, tt.bi); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		x    string
+	}{
+		{[]string{"a", "b"}, []string{"a", "b"}, ""},
+		{[]string{"-x", "1", "a", "b"}, []string{"a", "b"}, "1"},
+		{[]string{"a", "-x", "1", "b"}, []string{"a", "b"}, "1"},
+		{[]string{"a", "b", "--x=1"}, []string{"a", "b"}, "1"},
+		{[]string{"a", "--", "-x", "b"}, []string{"a", "-x", "b"}, ""},
+		{[]string{"--", "-1"}, []string{"-1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			x := fs.String("x", "", "")
+			pos, err := parseInterspersed(fs, tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(pos) != fmt.Sprint(tt.pos) || *x != tt.x {
+				t.Errorf("got %q x=%q, want %q x=%q", pos, *x, tt.pos, tt.x)
+			}
+		})
+	}
+}

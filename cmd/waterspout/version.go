@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is set at release time: go build -ldflags "-X main.version=v1.2.3".
+// Without it, the module version from the build info is used.
+var version = ""
+
+func runVersion(_ context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(e.stdout)
+	fs.Usage = func() { fmt.Fprintln(e.stdout, "Usage: waterspout version\n\nPrints the version of this binary.") }
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	bi, _ := debug.ReadBuildInfo()
+	_, err := fmt.Fprintln(e.stdout, versionString(version, bi))
+	return err
+}
+
+// versionString is "waterspout VERSION (REVISION, GO VERSION)".
+func versionString(v string, bi *debug.BuildInfo) string {
+	rev, modified := "", false
+	if bi != nil {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if v == "" {
+		v = "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += "-dirty"
+	}
+	if rev == "" {
+		return fmt.Sprintf("waterspout %s (%s)", v, runtime.Version())
+	}
+	return fmt.Sprintf("waterspout %s (%s, %s)", v, rev, runtime.Version())
+}

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// History limits of GET /api/history.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// publishAnswer is where a publication landed.
+type publishAnswer struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset"`
+	Epoch   string `json:"epoch"`
+}
+
+// broadcastResult is one channel's outcome in a broadcast.
+type broadcastResult struct {
+	Channel string         `json:"channel"`
+	Offset  uint64         `json:"offset,omitempty"`
+	Epoch   string         `json:"epoch,omitempty"`
+	Error   *session.Error `json:"error,omitempty"`
+}
+
+// publicationJSON is a publication as GET /api/history shows it.
+type publicationJSON struct {
+	Channel string          `json:"channel"`
+	Offset  uint64          `json:"offset"`
+	Epoch   string          `json:"epoch"`
+	Data    json.RawMessage `json:"data"`
+	Key     string          `json:"key,omitempty"`
+	Time    int64           `json:"time"` // Unix milliseconds
+}
+
+type historyAnswer struct {
+	Channel      string            `json:"channel"`
+	Epoch        string            `json:"epoch"`
+	Offset       uint64            `json:"offset"`
+	Recovered    *bool             `json:"recovered,omitempty"`
+	Publications []publicationJSON `json:"publications"`
+}
+
+// duplicateHeader marks an answer to a publish whose key was seen before.
+const duplicateHeader = "X-WaterSpout-Duplicate"
+
+// readBody reads a request body that bodyLimit has bounded.
+func readBody(c echo.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.As(err, &tooLarge):
+		return nil, err // answered 413
+	}
+	// The client went away or sent too slowly for the read deadline.
+	return nil, apiError(http.StatusBadRequest, "could not read the request body")
+}
+
+func (s *Server) handlePublish(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := decodePublish(c.Request().Header.Get(echo.HeaderContentType), body, s.limits.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	res, err := s.node.Publish(c.Request().Context(), req.Channel, req.Data, req.Key)
+	if err != nil {
+		return err
+	}
+	if res.Duplicate {
+		c.Response().Header().Set(duplicateHeader, "true")
+	}
+	return c.JSON(http.StatusOK, publishAnswer{res.Channel, res.Offset, res.Epoch})
+}
+
+func (s *Server) handleBroadcast(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := decodeBroadcast(c.Request().Header.Get(echo.HeaderContentType), body, s.limits.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	results := make([]broadcastResult, len(req.Channels))
+	for i, ch := range req.Channels {
+		res, err := s.node.Publish(ctx, ch, req.Data, req.Key)
+		if err != nil {
+			results[i] = broadcastResult{Channel: ch, Error: session.AsError(err)}
+			continue
+		}
+		results[i] = broadcastResult{Channel: ch, Offset: res.Offset, Epoch: res.Epoch}
+	}
+	return c.JSON(http.StatusOK, struct {
+		Results []broadcastResult `json:"results"`
+	}{results})
+}
+
+func (s *Server) handleHistory(c echo.Context) error {
+	q := c.Request().URL.Query()
+	ch := q.Get("channel")
+	if err := session.ValidateChannel(ch); err != nil {
+		return err
+	}
+	limit := defaultHistoryLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return apiError(http.StatusBadRequest, "limit must be a non-negative integer")
+		}
+		limit = min(n, maxHistoryLimit)
+	}
+	var since *session.Position
+	epoch, offset := q.Get("since_epoch"), q.Get("since_offset")
+	switch {
+	case epoch != "" && offset != "":
+		n, err := strconv.ParseUint(offset, 10, 64)
+		if err != nil {
+			return apiError(http.StatusBadRequest, "since_offset must be a non-negative integer")
+		}
+		since = &session.Position{Epoch: epoch, Offset: n}
+	case epoch != "" || offset != "":
+		return apiError(http.StatusBadRequest, "give since_epoch and since_offset together")
+	}
+	res, err := s.node.History(c.Request().Context(), ch, since, limit)
+	if err != nil {
+		return err
+	}
+	out := historyAnswer{Channel: ch, Epoch: res.Top.Epoch, Offset: res.Top.Offset,
+		Publications: make([]publicationJSON, 0, len(res.Publications))}
+	if since != nil {
+		out.Recovered = &res.Recoverable
+	}
+	for _, p := range res.Publications {
+		out.Publications = append(out.Publications, publicationJSON{
+			Channel: p.Channel, Offset: p.Offset, Epoch: p.Epoch, Data: p.Data, Key: p.Key, Time: p.Time,
+		})
+	}
+	return c.JSON(http.StatusOK, out)
+}

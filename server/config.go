@@ -1,0 +1,296 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+// Defaults of the settings that have one.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultBroker          = "memory"
+	DefaultPollTimeout     = 25 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultWriteTimeout    = transports.DefaultWriteTimeout
+)
+
+// Config is everything `waterspout serve` can be told. It is JSON-tagged so
+// that one config file can hold all of it; durations are written as Go
+// duration strings ("25s", "10m").
+type Config struct {
+	// Addr is the listen address, host:port.
+	Addr string `json:"addr"`
+	// APIKeys authenticate backends on /api/* (Authorization: Bearer <key>).
+	// Without any, the API is open, and the server refuses to listen beyond
+	// loopback.
+	APIKeys []string `json:"apiKeys"`
+	// AllowedOrigins lists the browser origins (scheme://host[:port], or
+	// scheme://*.domain for its subdomains) that may connect and call the
+	// API from a page. Same-origin requests always pass; "*" allows any.
+	AllowedOrigins []string `json:"allowedOrigins"`
+	// Broker is "memory" (the embedded default) or "redis".
+	Broker   string `json:"broker"`
+	RedisURL string `json:"redisURL"`
+	// Namespaces configure channels by prefix (history, client publish…).
+	Namespaces []session.Namespace `json:"namespaces"`
+	// Limits announced to clients; zero fields take session's defaults.
+	Limits session.Limits `json:"limits"`
+	// Ping is the heartbeat interval announced in hello.
+	Ping time.Duration `json:"ping"`
+	// PollTimeout is how long a long-poll request is held without news.
+	PollTimeout time.Duration `json:"pollTimeout"`
+	// WriteTimeout bounds every write to a client.
+	WriteTimeout time.Duration `json:"writeTimeout"`
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout time.Duration `json:"shutdownTimeout"`
+	// TrustedProxies are the CIDRs (or single addresses) of reverse proxies
+	// whose X-Forwarded-For is believed. Empty: the peer address is the
+	// client address.
+	TrustedProxies []string `json:"trustedProxies"`
+	// SockJSStickyCookie makes the SockJS endpoint set a JSESSIONID cookie
+	// for load balancers that pin clients by it. SockJS keeps a session on
+	// one node across HTTP requests, so with several nodes it needs sticky
+	// sessions (by this cookie or by client address); the other transports
+	// do not.
+	SockJSStickyCookie bool `json:"sockjsStickyCookie"`
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	// They are used when Logger is nil (and by the command to build it).
+	LogLevel  string `json:"logLevel"`
+	LogFormat string `json:"logFormat"`
+
+	// Logger receives every log line. Default: built from LogLevel and
+	// LogFormat, writing to standard error.
+	Logger *slog.Logger `json:"-"`
+	// ClientFS holds the built client bundles (waterspout.js, .mjs,
+	// .legacy.js) at its root, served under /client/. Nil serves nothing.
+	ClientFS fs.FS `json:"-"`
+}
+
+// Defaults returns a Config holding every default.
+func Defaults() Config {
+	return Config{
+		Addr:            DefaultAddr,
+		Broker:          DefaultBroker,
+		Ping:            session.DefaultPing,
+		PollTimeout:     DefaultPollTimeout,
+		WriteTimeout:    DefaultWriteTimeout,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		LogLevel:        DefaultLogLevel,
+		LogFormat:       DefaultLogFormat,
+	}
+}
+
+// maxPollTimeout keeps a held poll well under common proxy idle timeouts (60 s).
+const maxPollTimeout = 55 * time.Second
+
+// Validate fills defaults for zero fields and checks the configuration. It
+// refuses an API without keys on anything but a loopback address: a server
+// reachable from the network never accepts an unauthenticated publish.
+func (c *Config) Validate() error {
+	d := Defaults()
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
+	if c.Broker == "" {
+		c.Broker = d.Broker
+	}
+	if c.Ping == 0 {
+		c.Ping = d.Ping
+	}
+	if c.PollTimeout == 0 {
+		c.PollTimeout = d.PollTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = d.LogLevel
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = d.LogFormat
+	}
+
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("invalid listen address %q: %w", c.Addr, err)
+	}
+	for i, k := range c.APIKeys {
+		if k == "" || strings.TrimSpace(k) != k {
+			return fmt.Errorf("api key #%d is empty or has surrounding spaces", i+1)
+		}
+	}
+	if len(c.APIKeys) == 0 && !isLoopbackHost(host) {
+		return fmt.Errorf("refusing to listen on %s without --api-key: the publish API would be open to the network", c.Addr)
+	}
+	if _, err := parseOrigins(c.AllowedOrigins); err != nil {
+		return err
+	}
+	switch c.Broker {
+	case "memory":
+	case "redis":
+		if c.RedisURL == "" {
+			return errors.New("broker redis needs --redis-url")
+		}
+	default:
+		return fmt.Errorf("unknown broker %q (want memory or redis)", c.Broker)
+	}
+	if c.Ping < time.Second {
+		return fmt.Errorf("ping interval %v is under a second", c.Ping)
+	}
+	if c.PollTimeout < time.Second || c.PollTimeout > maxPollTimeout {
+		return fmt.Errorf("poll timeout %v is outside 1s..%v", c.PollTimeout, maxPollTimeout)
+	}
+	if c.WriteTimeout < 0 || c.ShutdownTimeout < 0 {
+		return errors.New("write and shutdown timeouts must be positive")
+	}
+	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxChannels < 0 || c.Limits.MaxQueueBytes < 0 {
+		return errors.New("limits must not be negative")
+	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		return err
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("unknown log format %q (want text or json)", c.LogFormat)
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether a listen host only accepts local
+// connections. An empty host (":8080") listens everywhere.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// parseProxies turns CIDRs or single addresses into prefixes.
+func parseProxies(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is neither a CIDR nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// duration is a time.Duration written in JSON as a duration string.
+type duration time.Duration
+
+func (d duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration %s: write it as a string such as \"25s\"", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// namespaceJSON is session.Namespace with a readable history TTL.
+type namespaceJSON struct {
+	Name          string   `json:"name"`
+	HistorySize   int      `json:"historySize"`
+	HistoryTTL    duration `json:"historyTTL"`
+	Anonymous     bool     `json:"anonymous"`
+	ClientPublish bool     `json:"clientPublish"`
+}
+
+func toNamespacesJSON(in []session.Namespace) []namespaceJSON {
+	if in == nil {
+		return nil
+	}
+	out := make([]namespaceJSON, len(in))
+	for i, ns := range in {
+		out[i] = namespaceJSON{ns.Name, ns.HistorySize, duration(ns.HistoryTTL), ns.Anonymous, ns.ClientPublish}
+	}
+	return out
+}
+
+func fromNamespacesJSON(in []namespaceJSON) []session.Namespace {
+	if in == nil {
+		return nil
+	}
+	out := make([]session.Namespace, len(in))
+	for i, ns := range in {
+		out[i] = session.Namespace{Name: ns.Name, HistorySize: ns.HistorySize, HistoryTTL: time.Duration(ns.HistoryTTL),
+			Anonymous: ns.Anonymous, ClientPublish: ns.ClientPublish}
+	}
+	return out
+}
+
+// configJSON shadows Config's durations and namespaces with their readable
+// forms; the embedded pointer carries every other field.
+type configJSON struct {
+	*configPlain
+	Ping            duration        `json:"ping"`
+	PollTimeout     duration        `json:"pollTimeout"`
+	WriteTimeout    duration        `json:"writeTimeout"`
+	ShutdownTimeout duration        `json:"shutdownTimeout"`
+	Namespaces      []namespaceJSON `json:"namespaces"`
+}
+
+type configPlain Config
+
+func (c *Config) toJSON() configJSON {
+	return configJSON{
+		configPlain: (*configPlain)(c),
+		Ping:        duration(c.Ping), PollTimeout: duration(c.PollTimeout),
+		WriteTimeout: duration(c.WriteTimeout), ShutdownTimeout: duration(c.ShutdownTimeout),
+		Namespaces: toNamespacesJSON(c.Namespaces),
+	}
+}
+
+// MarshalJSON writes the config file form.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.toJSON()) }
+
+// UnmarshalJSON reads the config file form over c: fields the document does
+// not name keep their value, so a file overlays the defaults. Unknown fields
+// are an error, so a misspelt setting is not silently ignored.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	aux := c.toJSON()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&aux); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the config object")
+	}
+	c.Ping, c.PollTimeout = time.Duration(aux.Ping), time.Duration(aux.PollTimeout)
+	c.WriteTimeout, c.ShutdownTimeout = time.Duration(aux.WriteTimeout), time.Duration(aux.ShutdownTimeout)
+	c.Namespaces = fromNamespacesJSON(aux.Namespaces)
+	return nil
+}

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		err    string // "" for valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"loopback v4", func(c *Config) { c.Addr = "127.0.0.2:9000" }, ""},
+		{"loopback v6", func(c *Config) { c.Addr = "[::1]:9000" }, ""},
+		{"localhost", func(c *Config) { c.Addr = "localhost:9000" }, ""},
+		{"all interfaces without a key", func(c *Config) { c.Addr = "0.0.0.0:8080" }, "refusing to listen on 0.0.0.0:8080 without --api-key"},
+		{"empty host without a key", func(c *Config) { c.Addr = ":8080" }, "refusing to listen on :8080 without --api-key"},
+		{"public address without a key", func(c *Config) { c.Addr = "192.0.2.1:8080" }, "refusing to listen"},
+		{"hostname without a key", func(c *Config) { c.Addr = "push.example.com:8080" }, "refusing to listen"},
+		{"all interfaces with a key", func(c *Config) { c.Addr = ":8080"; c.APIKeys = []string{"k"} }, ""},
+		{"blank key", func(c *Config) { c.APIKeys = []string{""} }, "api key #1"},
+		{"key with spaces", func(c *Config) { c.APIKeys = []string{"a", " b"} }, "api key #2"},
+		{"bad address", func(c *Config) { c.Addr = "8080" }, "invalid listen address"},
+		{"bad origin", func(c *Config) { c.AllowedOrigins = []string{"example.com"} }, "allowed origin"},
+		{"unknown broker", func(c *Config) { c.Broker = "kafka" }, "unknown broker"},
+		{"redis without url", func(c *Config) { c.Broker = "redis" }, "--redis-url"},
+		{"short ping", func(c *Config) { c.Ping = time.Millisecond }, "ping"},
+		{"long poll timeout", func(c *Config) { c.PollTimeout = time.Minute }, "poll timeout"},
+		{"negative write timeout", func(c *Config) { c.WriteTimeout = -1 }, "timeouts"},
+		{"negative limit", func(c *Config) { c.Limits.MaxChannels = -1 }, "limits"},
+		{"proxy cidr", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1"} }, ""},
+		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted proxy"},
+		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, "log level"},
+		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "log format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			tt.mutate(&c)
+			err := c.Validate()
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("Validate = %v, want an error containing %q", err, tt.err)
+			}
+		})
+	}
+	t.Run("fills defaults", func(t *testing.T) {
+		var c Config
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(c, Defaults()) {
+			t.Errorf("got %+v, want %+v", c, Defaults())
+		}
+	})
+}
+
+func TestNewRefusesRedisUntilAvailable(t *testing.T) {
+	_, err := New(Config{Broker: "redis", RedisURL: "redis://127.0.0.1:6379"})
+	if err == nil || !strings.Contains(err.Error(), "redis broker not available") {
+		t.Fatalf("New = %v", err)
+	}
+}
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "waterspout.json")
+	writeFile(t, file, `{"addr":"127.0.0.1:1111","apiKeys":["file-key"],"ping":"30s","limits":{"maxChannels":7},"logFormat":"json"}`)
+	other := filepath.Join(dir, "other.json")
+	writeFile(t, other, `{"addr":"127.0.0.1:4444"}`)
+
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c Config)
+	}{
+		{"defaults", nil, nil, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c, Defaults()) {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"file over defaults", []string{"--config", file}, nil, func(t *testing.T, c Config) {
+			want(t, c.Addr, "127.0.0.1:1111")
+			want(t, c.APIKeys, []string{"file-key"})
+			want(t, c.Ping, 30*time.Second)
+			want(t, c.Limits.MaxChannels, 7)
+			want(t, c.LogFormat, "json")
+			want(t, c.LogLevel, DefaultLogLevel) // not in the file: default kept
+		}},
+		{"config file from the environment", nil, map[string]string{"WATERSPOUT_CONFIG": file}, func(t *testing.T, c Config) {
+			want(t, c.Addr, "127.0.0.1:1111")
+		}},
+		{"config flag over its environment variable", []string{"--config", other}, map[string]string{"WATERSPOUT_CONFIG": file}, func(t *testing.T, c Config) {
+			want(t, c.Addr, "127.0.0.1:4444")
+		}},
+		{"env over file", []string{"--config", file}, map[string]string{
+			"WATERSPOUT_ADDR": "127.0.0.1:2222", "WATERSPOUT_API_KEYS": "env-a, env-b,", "WATERSPOUT_PING": "40s",
+			"WATERSPOUT_MAX_CHANNELS": "9",
+		}, func(t *testing.T, c Config) {
+			want(t, c.Addr, "127.0.0.1:2222")
+			want(t, c.APIKeys, []string{"env-a", "env-b"})
+			want(t, c.Ping, 40*time.Second)
+			want(t, c.Limits.MaxChannels, 9)
+			want(t, c.LogFormat, "json") // only in the file
+		}},
+		{"flag over env", []string{"--config", file, "--addr", "127.0.0.1:3333", "--api-key", "flag-a", "--api-key", "flag-b", "--ping=50s"},
+			map[string]string{"WATERSPOUT_ADDR": "127.0.0.1:2222", "WATERSPOUT_API_KEYS": "env-a", "WATERSPOUT_PING": "40s"},
+			func(t *testing.T, c Config) {
+				want(t, c.Addr, "127.0.0.1:3333")
+				want(t, c.APIKeys, []string{"flag-a", "flag-b"})
+				want(t, c.Ping, 50*time.Second)
+			}},
+		{"every setting from the environment", nil, map[string]string{
+			"WATERSPOUT_ADDR": "127.0.0.1:1", "WATERSPOUT_API_KEYS": "k", "WATERSPOUT_ALLOWED_ORIGINS": "https://a.example,https://b.example",
+			"WATERSPOUT_BROKER": "redis", "WATERSPOUT_REDIS_URL": "redis://r:6379/1", "WATERSPOUT_PING": "2s",
+			"WATERSPOUT_POLL_TIMEOUT": "3s", "WATERSPOUT_WRITE_TIMEOUT": "4s", "WATERSPOUT_SHUTDOWN_TIMEOUT": "5s",
+			"WATERSPOUT_TRUSTED_PROXIES": "10.0.0.0/8", "WATERSPOUT_MAX_MESSAGE_BYTES": "100", "WATERSPOUT_MAX_CHANNELS": "6",
+			"WATERSPOUT_MAX_QUEUE_BYTES": "700", "WATERSPOUT_LOG_LEVEL": "debug", "WATERSPOUT_LOG_FORMAT": "json",
+			"WATERSPOUT_SOCKJS_STICKY_COOKIE": "true",
+		}, func(t *testing.T, c Config) {
+			want(t, c, Config{
+				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
+				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second,
+				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
+				Limits:             session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
+			})
+		}},
+		{"every setting from flags", []string{"--addr=127.0.0.1:1", "--api-key=k", "--allowed-origin=https://a.example",
+			"--broker=redis", "--redis-url=redis://r", "--ping=2s", "--poll-timeout=3s", "--write-timeout=4s",
+			"--shutdown-timeout=5s", "--trusted-proxy=10.0.0.0/8", "--max-message-bytes=100", "--max-channels=6",
+			"--max-queue-bytes=700", "--sockjs-sticky-cookie", "--log-level=debug", "--log-format=json"}, nil, func(t *testing.T, c Config) {
+			want(t, c, Config{
+				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example"},
+				Broker: "redis", RedisURL: "redis://r", Ping: 2 * time.Second, PollTimeout: 3 * time.Second,
+				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
+				Limits:             session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
+			})
+		}},
+		{"bool flag over env", []string{"--sockjs-sticky-cookie=false"}, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "1"},
+			func(t *testing.T, c Config) { want(t, c.SockJSStickyCookie, false) }},
+		{"last scalar flag wins", []string{"--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"}, nil, func(t *testing.T, c Config) {
+			want(t, c.Addr, "127.0.0.1:2")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(tt.args, func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.json")
+	writeFile(t, typo, `{"adr":"127.0.0.1:1"}`)
+	numeric := filepath.Join(dir, "numeric.json")
+	writeFile(t, numeric, `{"ping":25}`)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		err  string
+	}{
+		{"unknown flag", []string{"--nope"}, nil, "not defined"},
+		{"positional", []string{"extra"}, nil, "unexpected argument"},
+		{"missing value", []string{"--addr"}, nil, "needs an argument"},
+		{"bad duration flag", []string{"--ping", "soon"}, nil, "--ping"},
+		{"bad duration env", nil, map[string]string{"WATERSPOUT_POLL_TIMEOUT": "x"}, "WATERSPOUT_POLL_TIMEOUT"},
+		{"negative count", []string{"--max-channels=-1"}, nil, "--max-channels"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, "config file"},
+		{"unknown file key", []string{"--config", typo}, nil, `unknown field "adr"`},
+		{"numeric duration", []string{"--config", numeric}, nil, "25s"},
+		{"bad bool", nil, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "maybe"}, "WATERSPOUT_SOCKJS_STICKY_COOKIE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(tt.args, func(k string) string { return tt.env[k] })
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("LoadConfig = %v, want an error containing %q", err, tt.err)
+			}
+		})
+	}
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		if _, err := LoadConfig([]string{arg}, func(string) string { return "" }); !errors.Is(err, ErrHelp) {
+			t.Errorf("LoadConfig(%s) = %v, want ErrHelp", arg, err)
+		}
+	}
+}
+
+func TestConfigFileNamespaces(t *testing.T) {
+	var c Config
+	err := json.Unmarshal([]byte(`{"namespaces":[{"name":"orders","historySize":50,"historyTTL":"5m","clientPublish":true}]}`), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, c.Namespaces, []session.Namespace{{Name: "orders", HistorySize: 50, HistoryTTL: 5 * time.Minute, ClientPublish: true}})
+	if err := json.Unmarshal([]byte(`{"namespaces":[{"name":"x","histSize":1}]}`), &c); err == nil {
+		t.Errorf("unknown namespace field accepted")
+	}
+}
+
+func TestConfigJSONRoundTrip(t *testing.T) {
+	in := Defaults()
+	in.APIKeys = []string{"a"}
+	in.Namespaces = []session.Namespace{{Name: "n", HistorySize: 3, HistoryTTL: time.Hour, Anonymous: true}}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"ping":"25s"`) || !strings.Contains(string(b), `"historyTTL":"1h0m0s"`) {
+		t.Errorf("durations not written as strings: %s", b)
+	}
+	var out Config
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	want(t, out, in)
+}
+
+func TestServeUsageListsEveryOption(t *testing.T) {
+	var b strings.Builder
+	if err := WriteServeUsage(&b); err != nil {
+		t.Fatal(err)
+	}
+	help := b.String()
+	// Written out rather than taken from the options table, so that
+	// dropping an option from the table fails here.
+	for _, name := range []string{"config", "addr", "api-key", "allowed-origin", "broker", "redis-url", "ping",
+		"poll-timeout", "write-timeout", "shutdown-timeout", "trusted-proxy", "max-message-bytes", "max-channels",
+		"max-queue-bytes", "sockjs-sticky-cookie", "log-level", "log-format"} {
+		if !regexp.MustCompile(`(?m)^  --` + name + `( |$)`).MatchString(help) {
+			t.Errorf("help lacks --%s", name)
+		}
+	}
+	for _, o := range options {
+		if !strings.Contains(help, "env "+o.env) {
+			t.Errorf("help lacks %s", o.env)
+		}
+	}
+	for _, s := range []string{"WATERSPOUT_API_KEYS (comma-separated)", "default 127.0.0.1:8080", `file "apiKeys"`, "namespaces"} {
+		if !strings.Contains(help, s) {
+			t.Errorf("help lacks %q:\n%s", s, help)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func want[T any](t *testing.T, got, wanted T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, wanted) {
+		t.Errorf("got %+v, want %+v", got, wanted)
+	}
+}

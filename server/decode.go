@@ -1,0 +1,262 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// publishRequest is a decoded POST /api/publish body.
+type publishRequest struct {
+	Channel string
+	Data    json.RawMessage // valid, compact JSON
+	Key     string
+}
+
+// broadcastRequest is a decoded POST /api/broadcast body. Channel names are
+// checked one by one when publishing, so one bad name fails only its result.
+type broadcastRequest struct {
+	Channels []string
+	Data     json.RawMessage
+	Key      string
+}
+
+// maxBroadcastChannels bounds the work one broadcast can ask for.
+const maxBroadcastChannels = 1000
+
+// bodyKind is how a request body is encoded.
+type bodyKind int
+
+const (
+	bodyJSON bodyKind = iota
+	bodyForm
+)
+
+// kindOf reads the Content-Type. A missing one is taken as JSON, the API's
+// native form, so a backend that forgets the header still works.
+func kindOf(contentType string) (bodyKind, error) {
+	if contentType == "" {
+		return bodyJSON, nil
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return 0, apiError(http.StatusUnsupportedMediaType, "unreadable Content-Type")
+	}
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return bodyJSON, nil
+	case mt == "application/x-www-form-urlencoded":
+		return bodyForm, nil
+	}
+	return 0, apiError(http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-www-form-urlencoded")
+}
+
+// decodePublish parses a publish body, JSON or form-encoded, and checks
+// everything that does not need the broker: the channel name, that data is
+// JSON of at most maxData bytes, and the key's length.
+//
+// JSON: {"channel": "...", "data": <any JSON>, "key": "..."}; unknown fields
+// are refused so that a misspelt "key" cannot silently publish twice.
+//
+// Form: channel=...&data=TEXT (delivered as the JSON string TEXT) or
+// channel=...&json=JSON (delivered as that JSON value), and optionally
+// key=...; other fields (a submit button's) are ignored.
+func decodePublish(contentType string, body []byte, maxData int) (publishRequest, error) {
+	kind, err := kindOf(contentType)
+	if err != nil {
+		return publishRequest{}, err
+	}
+	var req publishRequest
+	if kind == bodyForm {
+		req, err = decodePublishForm(body)
+	} else {
+		req, err = decodePublishJSON(body)
+	}
+	if err != nil {
+		return publishRequest{}, err
+	}
+	if err := session.ValidateChannel(req.Channel); err != nil {
+		return publishRequest{}, err
+	}
+	if req.Data, err = checkData(req.Data, maxData); err != nil {
+		return publishRequest{}, err
+	}
+	if err := checkKey(req.Key); err != nil {
+		return publishRequest{}, err
+	}
+	return req, nil
+}
+
+func decodePublishJSON(body []byte) (publishRequest, error) {
+	var in struct {
+		Channel string          `json:"channel"`
+		Data    json.RawMessage `json:"data"`
+		Key     string          `json:"key"`
+	}
+	if err := decodeStrict(body, &in); err != nil {
+		return publishRequest{}, err
+	}
+	return publishRequest{Channel: in.Channel, Data: in.Data, Key: in.Key}, nil
+}
+
+func decodePublishForm(body []byte) (publishRequest, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return publishRequest{}, apiError(http.StatusBadRequest, "malformed form body")
+	}
+	var req publishRequest
+	fields := []struct {
+		name string
+		dst  *string
+	}{{"channel", &req.Channel}, {"key", &req.Key}}
+	for _, f := range fields {
+		if *f.dst, err = single(form, f.name); err != nil {
+			return publishRequest{}, err
+		}
+	}
+	_, hasData := form["data"]
+	_, hasJSON := form["json"]
+	switch {
+	case hasData && hasJSON:
+		return publishRequest{}, apiError(http.StatusBadRequest, "give either data or json, not both")
+	case hasData:
+		text, err := single(form, "data")
+		if err != nil {
+			return publishRequest{}, err
+		}
+		if !utf8.ValidString(text) {
+			return publishRequest{}, apiError(http.StatusBadRequest, "data is not valid UTF-8")
+		}
+		req.Data = jsonString(text)
+	case hasJSON:
+		text, err := single(form, "json")
+		if err != nil {
+			return publishRequest{}, err
+		}
+		req.Data = json.RawMessage(text)
+	}
+	return req, nil
+}
+
+// single returns a form field that must appear at most once.
+func single(form url.Values, name string) (string, error) {
+	switch v := form[name]; len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return v[0], nil
+	}
+	return "", apiError(http.StatusBadRequest, "field %s given more than once", name)
+}
+
+// jsonString encodes s as a JSON string without HTML escaping, so the
+// subscriber sees exactly the text that was posted.
+func jsonString(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// decodeBroadcast parses a POST /api/broadcast body (JSON only):
+// {"channels": [...], "data": <any JSON>, "key": "..."}.
+func decodeBroadcast(contentType string, body []byte, maxData int) (broadcastRequest, error) {
+	kind, err := kindOf(contentType)
+	if err != nil {
+		return broadcastRequest{}, err
+	}
+	if kind != bodyJSON {
+		return broadcastRequest{}, apiError(http.StatusUnsupportedMediaType, "broadcast takes a JSON body")
+	}
+	var in struct {
+		Channels []string        `json:"channels"`
+		Data     json.RawMessage `json:"data"`
+		Key      string          `json:"key"`
+	}
+	if err := decodeStrict(body, &in); err != nil {
+		return broadcastRequest{}, err
+	}
+	switch n := len(in.Channels); {
+	case n == 0:
+		return broadcastRequest{}, apiError(http.StatusBadRequest, "channels is empty")
+	case n > maxBroadcastChannels:
+		return broadcastRequest{}, apiError(http.StatusBadRequest, "more than %d channels", maxBroadcastChannels)
+	}
+	seen := make(map[string]struct{}, len(in.Channels))
+	for _, ch := range in.Channels {
+		if _, dup := seen[ch]; dup {
+			return broadcastRequest{}, apiError(http.StatusBadRequest, "channel %q listed twice", truncate(ch, 64))
+		}
+		seen[ch] = struct{}{}
+	}
+	data, err := checkData(in.Data, maxData)
+	if err != nil {
+		return broadcastRequest{}, err
+	}
+	if err := checkKey(in.Key); err != nil {
+		return broadcastRequest{}, err
+	}
+	return broadcastRequest{Channels: in.Channels, Data: data, Key: in.Key}, nil
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields and
+// trailing data.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiError(http.StatusBadRequest, "malformed JSON body: %s", truncate(err.Error(), 120))
+	}
+	if dec.More() {
+		return apiError(http.StatusBadRequest, "malformed JSON body: trailing data")
+	}
+	return nil
+}
+
+// checkData validates publication data and returns it compacted: a
+// pretty-printed payload must not carry newlines into frames, and history
+// should not store its whitespace.
+func checkData(data json.RawMessage, maxData int) (json.RawMessage, error) {
+	if len(data) == 0 {
+		return nil, apiError(http.StatusBadRequest, "data is required")
+	}
+	// encoding/json accepts invalid UTF-8 inside strings, but a WebSocket
+	// text frame carrying it makes browsers fail the connection.
+	if !utf8.Valid(data) {
+		return nil, apiError(http.StatusBadRequest, "data is not valid UTF-8")
+	}
+	var b bytes.Buffer
+	b.Grow(len(data))
+	if err := json.Compact(&b, data); err != nil {
+		return nil, apiError(http.StatusBadRequest, "data is not valid JSON")
+	}
+	if b.Len() > maxData {
+		return nil, apiError(http.StatusRequestEntityTooLarge, "data larger than %d bytes", maxData)
+	}
+	return b.Bytes(), nil
+}
+
+func checkKey(key string) error {
+	if len(key) > session.MaxKeyLen {
+		return apiError(http.StatusBadRequest, "key longer than %d bytes", session.MaxKeyLen)
+	}
+	if !utf8.ValidString(key) {
+		return apiError(http.StatusBadRequest, "key is not valid UTF-8")
+	}
+	return nil
+}
+
+// truncate shortens outside input before it is echoed in a reason.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

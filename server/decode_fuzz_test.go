@@ -1,0 +1,90 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+const fuzzMaxData = 1 << 10
+
+// FuzzDecodePublish checks that any body, JSON or form, either decodes to a
+// request the node can take (valid channel, valid compact UTF-8 JSON within
+// the limit, a short key) or fails with a 4xx error, and never panics.
+func FuzzDecodePublish(f *testing.F) {
+	f.Add(jsonType, []byte(`{"channel":"news","data":{"a":1},"key":"k"}`))
+	f.Add("", []byte(`{"channel":"a:b#c","data":[1,"x",null]}`))
+	f.Add(formType, []byte("channel=news&data=hello+%3Cb%3E"))
+	f.Add(formType, []byte("channel=news&json=%7B%22a%22%3A1%7D&key=k"))
+	f.Add(formType, []byte("channel=news&data=x&json=1"))
+	f.Add("text/plain", []byte("hi"))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		req, err := decodePublish(contentType, body, fuzzMaxData)
+		if err != nil {
+			var e *session.Error
+			if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {
+				t.Fatalf("error %v is not a 4xx *session.Error", err)
+			}
+			return
+		}
+		if session.ValidateChannel(req.Channel) != nil {
+			t.Fatalf("invalid channel %q accepted", req.Channel)
+		}
+		if !json.Valid(req.Data) || !utf8.Valid(req.Data) || len(req.Data) > fuzzMaxData {
+			t.Fatalf("data %q accepted", req.Data)
+		}
+		for _, c := range req.Data {
+			if c == '\n' || c == '\r' {
+				t.Fatalf("data %q is not compact", req.Data)
+			}
+		}
+		if len(req.Key) > session.MaxKeyLen || !utf8.ValidString(req.Key) {
+			t.Fatalf("key %q accepted", req.Key)
+		}
+		// A form's data field is delivered as exactly its text.
+		if kind, _ := kindOf(contentType); kind == bodyForm {
+			form, _ := url.ParseQuery(string(body))
+			if text, ok := form["data"]; ok {
+				var got string
+				if err := json.Unmarshal(req.Data, &got); err != nil || got != text[0] {
+					t.Fatalf("form data %q delivered as %s", text[0], req.Data)
+				}
+			}
+		}
+	})
+}
+
+// FuzzDecodeBroadcast checks the broadcast decoder the same way.
+func FuzzDecodeBroadcast(f *testing.F) {
+	f.Add(jsonType, []byte(`{"channels":["a","b"],"data":{"x":1},"key":"k"}`))
+	f.Add(jsonType, []byte(`{"channels":["a","a"],"data":1}`))
+	f.Add(jsonType, []byte(`{"channels":[],"data":1}`))
+	f.Add(formType, []byte(`channels=a`))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		req, err := decodeBroadcast(contentType, body, fuzzMaxData)
+		if err != nil {
+			var e *session.Error
+			if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {
+				t.Fatalf("error %v is not a 4xx *session.Error", err)
+			}
+			return
+		}
+		if n := len(req.Channels); n == 0 || n > maxBroadcastChannels {
+			t.Fatalf("%d channels accepted", n)
+		}
+		seen := map[string]bool{}
+		for _, ch := range req.Channels {
+			if seen[ch] {
+				t.Fatalf("channel %q twice", ch)
+			}
+			seen[ch] = true
+		}
+		if !json.Valid(req.Data) || !utf8.Valid(req.Data) || len(req.Data) > fuzzMaxData || len(req.Key) > session.MaxKeyLen {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}

@@ -1,0 +1,185 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type testServer struct {
+	*Server
+	URL  string
+	logs *syncBuffer
+}
+
+// newTestServer builds a server from the defaults changed by mutate and
+// serves its handler on a loopback httptest server; both end with the test.
+func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg := Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return &testServer{Server: s, URL: ts.URL, logs: logs}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// apiErr decodes the JSON error body.
+func (a answer) apiErr(t *testing.T) session.Error {
+	t.Helper()
+	var eb struct {
+		Error session.Error `json:"error"`
+	}
+	if err := json.Unmarshal(a.body, &eb); err != nil {
+		t.Fatalf("error body %q: %v", a.body, err)
+	}
+	if eb.Error.Code != a.status {
+		t.Errorf("error code %d, status %d", eb.Error.Code, a.status)
+	}
+	return eb.Error
+}
+
+func (a answer) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.body, v); err != nil {
+		t.Fatalf("body %q: %v", a.body, err)
+	}
+}
+
+// do sends a request; headers are name, value pairs.
+func do(t *testing.T, method, url, body string, headers ...string) answer {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+const jsonType = "application/json"
+const formType = "application/x-www-form-urlencoded"
+
+func postJSON(t *testing.T, url, body string, headers ...string) answer {
+	t.Helper()
+	return do(t, http.MethodPost, url, body, append([]string{"Content-Type", jsonType}, headers...)...)
+}
+
+// subscriber is a session on the server's node subscribed to channels, as
+// a transport would hold it.
+func subscriber(t *testing.T, s *Server, channels ...string) *session.Session {
+	t.Helper()
+	sess, err := s.node.NewSession("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close(session.Disconnect{}) })
+	for _, ch := range channels {
+		if err := sess.Subscribe(context.Background(), session.SubscribeRequest{Channel: ch}); err != nil {
+			t.Fatalf("subscribe %s: %v", ch, err)
+		}
+	}
+	return sess
+}
+
+type frame struct {
+	Type    string          `json:"type"`
+	Channel string          `json:"channel"`
+	Offset  uint64          `json:"offset"`
+	Data    json.RawMessage `json:"data"`
+	Key     string          `json:"key"`
+	Code    int             `json:"code"`
+}
+
+// readUntil reads the session's frames until stop returns true for one of
+// them, and returns all frames read. It fails after 5 s.
+func readUntil(t *testing.T, sess *session.Session, stop func(frame) bool) []frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []frame
+	var buf []session.Item
+	for {
+		items, err := sess.Next(ctx, time.Second, buf)
+		if err != nil {
+			t.Fatalf("Next after %d frames: %v", len(out), err)
+		}
+		for _, it := range items {
+			var f frame
+			if err := json.Unmarshal(it.Frame, &f); err != nil {
+				t.Fatalf("frame %s: %v", it.Frame, err)
+			}
+			out = append(out, f)
+			if stop(f) {
+				return out
+			}
+		}
+		buf = items
+	}
+}

@@ -1,0 +1,291 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// ErrHelp is returned by LoadConfig when the arguments ask for help; print
+// WriteServeUsage and exit successfully.
+var ErrHelp = flag.ErrHelp
+
+// maxConfigFileBytes bounds what LoadConfig reads from a config file.
+const maxConfigFileBytes = 1 << 20
+
+// option is one setting of `waterspout serve`: its flag, environment
+// variable and config file key in one place, so the help, the docs and the
+// precedence rules cannot drift apart.
+type option struct {
+	flag string // without dashes
+	arg  string // placeholder in the help
+	env  string
+	key  string // config file key ("" when the file cannot hold it)
+	help string
+	list bool // repeatable flag, comma-separated environment variable
+	// boolean options take no value on the command line (--x means
+	// --x=true) and true/false/1/0 elsewhere.
+	boolean bool
+	def     func(Config) string
+	set     func(c *Config, vals []string) error // scalars get exactly one value
+}
+
+func str(f func(*Config) *string) func(*Config, []string) error {
+	return func(c *Config, v []string) error { *f(c) = v[0]; return nil }
+}
+
+func strs(f func(*Config) *[]string) func(*Config, []string) error {
+	return func(c *Config, v []string) error { *f(c) = append([]string(nil), v...); return nil }
+}
+
+func dur(f func(*Config) *time.Duration) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		d, err := time.ParseDuration(v[0])
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (for example 25s, 2m)", v[0])
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+func count(f func(*Config) *int) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative integer", v[0])
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
+func boolean(f func(*Config) *bool) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		b, err := strconv.ParseBool(v[0])
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v[0])
+		}
+		*f(c) = b
+		return nil
+	}
+}
+
+func shown(s string) func(Config) string { return func(Config) string { return s } }
+
+// configFlag is the option naming the config file; it is read before the others.
+const configFlag = "config"
+
+var options = []option{
+	{flag: configFlag, arg: "FILE", env: "WATERSPOUT_CONFIG",
+		help: "JSON config file; it can hold every setting below, and namespaces",
+		def:  shown("none"), set: func(*Config, []string) error { return nil }},
+	{flag: "addr", arg: "HOST:PORT", env: "WATERSPOUT_ADDR", key: "addr",
+		help: "listen address; without an API key only a loopback address is accepted",
+		def:  func(c Config) string { return c.Addr }, set: str(func(c *Config) *string { return &c.Addr })},
+	{flag: "api-key", arg: "KEY", env: "WATERSPOUT_API_KEYS", key: "apiKeys", list: true,
+		help: "API key for /api/* (Authorization: Bearer KEY); repeat for several (prefer the environment: flags show in ps)",
+		def:  shown("none: the API is open, loopback only"), set: strs(func(c *Config) *[]string { return &c.APIKeys })},
+	{flag: "allowed-origin", arg: "ORIGIN", env: "WATERSPOUT_ALLOWED_ORIGINS", key: "allowedOrigins", list: true,
+		help: "browser origin allowed to connect (https://app.example.com, https://*.example.com, or * for any); repeatable",
+		def:  shown("same origin only"), set: strs(func(c *Config) *[]string { return &c.AllowedOrigins })},
+	{flag: "broker", arg: "NAME", env: "WATERSPOUT_BROKER", key: "broker",
+		help: "broker: memory (one process) or redis (several nodes)",
+		def:  func(c Config) string { return c.Broker }, set: str(func(c *Config) *string { return &c.Broker })},
+	{flag: "redis-url", arg: "URL", env: "WATERSPOUT_REDIS_URL", key: "redisURL",
+		help: "Redis URL for --broker redis (redis://host:6379/0)",
+		def:  shown("none"), set: str(func(c *Config) *string { return &c.RedisURL })},
+	{flag: "ping", arg: "DURATION", env: "WATERSPOUT_PING", key: "ping",
+		help: "heartbeat interval announced to clients",
+		def:  func(c Config) string { return c.Ping.String() }, set: dur(func(c *Config) *time.Duration { return &c.Ping })},
+	{flag: "poll-timeout", arg: "DURATION", env: "WATERSPOUT_POLL_TIMEOUT", key: "pollTimeout",
+		help: "how long a long-poll request is held when there is nothing to send (1s..55s)",
+		def:  func(c Config) string { return c.PollTimeout.String() }, set: dur(func(c *Config) *time.Duration { return &c.PollTimeout })},
+	{flag: "write-timeout", arg: "DURATION", env: "WATERSPOUT_WRITE_TIMEOUT", key: "writeTimeout",
+		help: "deadline of every write to a client; a client slower than this is disconnected",
+		def:  func(c Config) string { return c.WriteTimeout.String() }, set: dur(func(c *Config) *time.Duration { return &c.WriteTimeout })},
+	{flag: "shutdown-timeout", arg: "DURATION", env: "WATERSPOUT_SHUTDOWN_TIMEOUT", key: "shutdownTimeout",
+		help: "how long a graceful shutdown may take before connections are cut",
+		def:  func(c Config) string { return c.ShutdownTimeout.String() }, set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{flag: "trusted-proxy", arg: "CIDR", env: "WATERSPOUT_TRUSTED_PROXIES", key: "trustedProxies", list: true,
+		help: "reverse proxy whose X-Forwarded-For is believed (CIDR or address); repeatable",
+		def:  shown("none: the peer address is the client"), set: strs(func(c *Config) *[]string { return &c.TrustedProxies })},
+	{flag: "max-message-bytes", arg: "N", env: "WATERSPOUT_MAX_MESSAGE_BYTES", key: "limits.maxMessageBytes",
+		help: "largest publication data or client frame, in bytes",
+		def:  shown(strconv.Itoa(session.DefaultMaxMessageBytes)), set: count(func(c *Config) *int { return &c.Limits.MaxMessageBytes })},
+	{flag: "max-channels", arg: "N", env: "WATERSPOUT_MAX_CHANNELS", key: "limits.maxChannels",
+		help: "subscriptions per connection",
+		def:  shown(strconv.Itoa(session.DefaultMaxChannels)), set: count(func(c *Config) *int { return &c.Limits.MaxChannels })},
+	{flag: "max-queue-bytes", arg: "N", env: "WATERSPOUT_MAX_QUEUE_BYTES", key: "limits.maxQueueBytes",
+		help: "bytes queued for one client before it is disconnected as too slow",
+		def:  shown(strconv.Itoa(session.DefaultMaxQueueBytes)), set: count(func(c *Config) *int { return &c.Limits.MaxQueueBytes })},
+	{flag: "sockjs-sticky-cookie", arg: "", env: "WATERSPOUT_SOCKJS_STICKY_COOKIE", key: "sockjsStickyCookie", boolean: true,
+		help: "set a JSESSIONID cookie on SockJS responses so a load balancer can pin each SockJS client to one node (SockJS needs sticky sessions with several nodes; WebSocket, SSE and long-poll do not)",
+		def:  shown("false"), set: boolean(func(c *Config) *bool { return &c.SockJSStickyCookie })},
+	{flag: "log-level", arg: "LEVEL", env: "WATERSPOUT_LOG_LEVEL", key: "logLevel",
+		help: "debug, info, warn or error",
+		def:  func(c Config) string { return c.LogLevel }, set: str(func(c *Config) *string { return &c.LogLevel })},
+	{flag: "log-format", arg: "FORMAT", env: "WATERSPOUT_LOG_FORMAT", key: "logFormat",
+		help: "text or json",
+		def:  func(c Config) string { return c.LogFormat }, set: str(func(c *Config) *string { return &c.LogFormat })},
+}
+
+// LoadConfig builds the configuration of `waterspout serve` from its
+// arguments, the environment (getenv, usually os.Getenv) and the config file
+// they name. Each setting comes from its flag, else its environment
+// variable, else the file, else the default. It returns ErrHelp for -h and
+// --help; any other error is the invocation's fault (a usage error). The
+// result is not validated: call Validate (New does).
+func LoadConfig(args []string, getenv func(string) string) (Config, error) {
+	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fset.SetOutput(io.Discard)
+	given := make(map[string][]string)
+	for _, o := range options {
+		name := o.flag
+		record := func(v string) error {
+			given[name] = append(given[name], v)
+			return nil
+		}
+		if o.boolean {
+			fset.BoolFunc(name, o.help, record)
+		} else {
+			fset.Func(name, o.help, record)
+		}
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, ErrHelp
+		}
+		return Config{}, err
+	}
+	if fset.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fset.Arg(0))
+	}
+
+	cfg := Defaults()
+	path := getenv("WATERSPOUT_CONFIG")
+	if v := given[configFlag]; len(v) > 0 {
+		path = v[len(v)-1]
+	}
+	if path != "" {
+		if err := readConfigFile(path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, o := range options {
+		raw := getenv(o.env)
+		if o.flag == configFlag || raw == "" {
+			continue
+		}
+		vals := []string{raw}
+		if o.list {
+			vals = splitList(raw)
+		}
+		if err := o.set(&cfg, vals); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", o.env, err)
+		}
+	}
+	for _, o := range options {
+		vals, ok := given[o.flag]
+		if !ok || o.flag == configFlag {
+			continue
+		}
+		if !o.list {
+			vals = vals[len(vals)-1:] // the last one wins, as with the flag package
+		}
+		if err := o.set(&cfg, vals); err != nil {
+			return Config{}, fmt.Errorf("--%s: %w", o.flag, err)
+		}
+	}
+	return cfg, nil
+}
+
+// readConfigFile overlays the JSON file at path on cfg.
+func readConfigFile(path string, cfg *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigFileBytes+1))
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if len(b) > maxConfigFileBytes {
+		return fmt.Errorf("config file %s is larger than %d bytes", path, maxConfigFileBytes)
+	}
+	if err := cfg.UnmarshalJSON(b); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// wrap writes text as lines of at most width columns, each indented.
+func wrap(b *strings.Builder, text, indent string, width int) {
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(line + "\n")
+}
+
+// splitList splits a comma-separated environment value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// WriteServeUsage writes the help of `waterspout serve`: every flag with its
+// environment variable, config file key and default.
+func WriteServeUsage(w io.Writer) error {
+	d := Defaults()
+	var b strings.Builder
+	b.WriteString(`Usage: waterspout serve [flags]
+
+Runs the push server. Each setting is taken from its flag, else from its
+environment variable, else from the config file, else its default.
+Repeatable flags replace (not extend) the environment and the file.
+
+Flags:
+`)
+	for _, o := range options {
+		where := "env " + o.env
+		if o.list {
+			where += " (comma-separated)"
+		}
+		if o.key != "" {
+			where += fmt.Sprintf(", file %q", o.key)
+		}
+		where += ", default " + o.def(d)
+		fmt.Fprintf(&b, "  --%s\n", strings.TrimSpace(o.flag+" "+o.arg))
+		wrap(&b, o.help, "        ", 78)
+		wrap(&b, where, "        ", 78)
+	}
+	b.WriteString(`  -h, --help
+        show this help
+
+Namespaces (per channel prefix: history size and TTL, anonymous access,
+client publish) are set in the config file only, under "namespaces".
+`)
+	_, err := io.WriteString(w, b.String())
+	return err
+}

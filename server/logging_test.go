@@ -1,0 +1,89 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+func TestRedactedQuery(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"channel=a", "channel=a"},
+		{"token=secret", "token=REDACTED"},
+		{"channel=a&token=secret&cursor=c", "channel=a&token=REDACTED&cursor=c"},
+		{"TOKEN=secret", "token=REDACTED"},
+		{"to%6Ben=secret", "token=REDACTED"},
+		{"token", "token=REDACTED"},
+		{"access_token=s&api_key=k&apikey=k2", "access_token=REDACTED&api_key=REDACTED&apikey=REDACTED"},
+		{"tokens=fine", "tokens=fine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := redactedQuery(tt.in); got != tt.want {
+				t.Errorf("redactedQuery(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRequestLogRedactsTokens(t *testing.T) {
+	ts := newTestServer(t, nil)
+	do(t, http.MethodGet, ts.URL+"/api/history?channel=a&token=super-secret-token", "")
+	do(t, http.MethodGet, ts.URL+"/?token=another-secret", "")
+	logs := ts.logs.String()
+	for _, secret := range []string{"super-secret-token", "another-secret"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log holds %q:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs, "token=REDACTED") {
+		t.Errorf("request not logged:\n%s", logs)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	log, err := NewLogger(&b, "warn", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	log.Warn("shown", "k", 1)
+	if strings.Contains(b.String(), "hidden") || !strings.Contains(b.String(), `"msg":"shown"`) {
+		t.Errorf("got %q", b.String())
+	}
+	if _, err := NewLogger(&b, "info", "xml"); err == nil {
+		t.Errorf("xml accepted")
+	}
+}
+
+func TestIPExtractor(t *testing.T) {
+	tests := []struct {
+		name    string
+		proxies []string
+		remote  string
+		xff     string
+		want    string
+	}{
+		{"direct ignores XFF", nil, "203.0.113.1:5000", "198.51.100.9", "203.0.113.1"},
+		{"direct ignores XFF from a private peer", nil, "10.0.0.2:5000", "198.51.100.9", "10.0.0.2"},
+		{"trusted proxy", []string{"10.0.0.0/8"}, "10.0.0.2:5000", "198.51.100.9", "198.51.100.9"},
+		{"untrusted peer", []string{"10.0.0.0/8"}, "192.168.1.2:5000", "198.51.100.9", "192.168.1.2"},
+		{"spoofed chain", []string{"10.0.0.0/8"}, "10.0.0.2:5000", "1.1.1.1, 198.51.100.9", "198.51.100.9"},
+		{"single address", []string{"10.0.0.2"}, "10.0.0.2:5000", "198.51.100.9", "198.51.100.9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			r.Header.Set(echo.HeaderXForwardedFor, tt.xff)
+			if got := ipExtractor(tt.proxies)(r); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// metrics is the Prometheus side of session.Metrics plus the API counters,
+// on a registry of its own so that several servers (tests) do not collide
+// and nothing registered globally by a library leaks into the output.
+// Labels carry transports, codes and routes only: never channels or users.
+type metrics struct {
+	reg *prometheus.Registry
+
+	connections  *prometheus.GaugeVec
+	opened       *prometheus.CounterVec
+	closed       *prometheus.CounterVec
+	publications prometheus.Counter
+	duplicates   prometheus.Counter
+	deliveries   *prometheus.CounterVec
+	slow         *prometheus.CounterVec
+	apiRequests  *prometheus.CounterVec
+
+	// perTransport caches the children of the hot-path vectors: Delivered
+	// runs once per message per subscriber.
+	perTransport sync.Map // transport → *transportMetrics
+}
+
+type transportMetrics struct {
+	connections prometheus.Gauge
+	opened      prometheus.Counter
+	deliveries  prometheus.Counter
+	slow        prometheus.Counter
+}
+
+var _ session.Metrics = (*metrics)(nil)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "waterspout_connections", Help: "Open client sessions.",
+		}, []string{"transport"}),
+		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterspout_sessions_opened_total", Help: "Client sessions opened.",
+		}, []string{"transport"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterspout_sessions_closed_total", Help: "Client sessions closed, by disconnect code (0: the client left).",
+		}, []string{"transport", "code"}),
+		publications: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterspout_publications_total", Help: "Publications accepted (duplicates not included).",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterspout_duplicate_publications_total", Help: "Publishes answered from an idempotency key and not delivered again.",
+		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterspout_deliveries_total", Help: "Publications queued to a client session.",
+		}, []string{"transport"}),
+		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterspout_slow_clients_total", Help: "Sessions dropped because their send queue overflowed.",
+		}, []string{"transport"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterspout_api_requests_total", Help: "Requests to /api/*, by route pattern and status code.",
+		}, []string{"route", "code"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.connections, m.opened, m.closed, m.publications, m.duplicates, m.deliveries, m.slow, m.apiRequests,
+	)
+	return m
+}
+
+func (m *metrics) transport(t string) *transportMetrics {
+	if v, ok := m.perTransport.Load(t); ok {
+		return v.(*transportMetrics)
+	}
+	v, _ := m.perTransport.LoadOrStore(t, &transportMetrics{
+		connections: m.connections.WithLabelValues(t),
+		opened:      m.opened.WithLabelValues(t),
+		deliveries:  m.deliveries.WithLabelValues(t),
+		slow:        m.slow.WithLabelValues(t),
+	})
+	return v.(*transportMetrics)
+}
+
+// SessionOpened implements session.Metrics.
+func (m *metrics) SessionOpened(t string) {
+	tm := m.transport(t)
+	tm.opened.Inc()
+	tm.connections.Inc()
+}
+
+// SessionClosed implements session.Metrics.
+func (m *metrics) SessionClosed(t string, code int) {
+	m.transport(t).connections.Dec()
+	m.closed.WithLabelValues(t, strconv.Itoa(code)).Inc()
+}
+
+// Published implements session.Metrics.
+func (m *metrics) Published(duplicate bool) {
+	if duplicate {
+		m.duplicates.Inc()
+		return
+	}
+	m.publications.Inc()
+}
+
+// Delivered implements session.Metrics.
+func (m *metrics) Delivered(t string) { m.transport(t).deliveries.Inc() }
+
+// SlowClient implements session.Metrics.
+func (m *metrics) SlowClient(t string) { m.transport(t).slow.Inc() }
+
+// apiRequest counts one /api/* answer.
+func (m *metrics) apiRequest(route string, code int) {
+	m.apiRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+}
+
+// handler serves the registry in the Prometheus exposition format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestOriginPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		allowed []string
+		host    string // request Host
+		origin  string // "" sends none
+		want    bool
+	}{
+		{"no origin header", nil, "push.example.com", "", true},
+		{"same origin", nil, "push.example.com", "https://push.example.com", true},
+		{"same origin with port", nil, "127.0.0.1:8080", "http://127.0.0.1:8080", true},
+		{"same host other port", nil, "127.0.0.1:8080", "http://127.0.0.1:9090", false},
+		{"same origin default port", nil, "push.example.com:443", "https://push.example.com", true},
+		{"same origin behind a TLS proxy", nil, "push.example.com", "https://push.example.com", true},
+		{"host case", nil, "Push.Example.com", "https://push.example.COM", true},
+		{"unlisted", nil, "push.example.com", "https://evil.example", false},
+		{"null origin", nil, "push.example.com", "null", false},
+		{"listed", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com", true},
+		{"listed with default port", []string{"https://app.example.com:443"}, "push.example.com", "https://app.example.com", true},
+		{"listed, trailing slash", []string{"https://app.example.com/"}, "push.example.com", "https://app.example.com", true},
+		{"listed, other scheme", []string{"https://app.example.com"}, "push.example.com", "http://app.example.com", false},
+		{"listed, other port", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com:8443", false},
+		{"unlisted beside listed", []string{"https://app.example.com"}, "push.example.com", "https://evil.example", false},
+		{"suffix is not a match", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com.evil.example", false},
+		{"wildcard subdomain", []string{"https://*.example.com"}, "push.example.net", "https://a.b.example.com", true},
+		{"wildcard needs a label", []string{"https://*.example.com"}, "push.example.net", "https://example.com", false},
+		{"wildcard other domain", []string{"https://*.example.com"}, "push.example.net", "https://evilexample.com", false},
+		{"star allows any", []string{"*"}, "push.example.com", "https://evil.example", true},
+		{"star allows null", []string{"*"}, "push.example.com", "null", true},
+		{"ipv6 same origin", nil, "[::1]:8080", "http://[::1]:8080", true},
+		{"ipv6 listed", []string{"http://[::1]:3000"}, "[::1]:8080", "http://[::1]:3000", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := parseOrigins(tt.allowed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", "/connect/ws", nil)
+			r.Host = tt.host
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if got := p.check(r); got != tt.want {
+				t.Errorf("check = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseOriginsRefuses(t *testing.T) {
+	for _, entry := range []string{"example.com", "ftp://example.com", "https://", "https://a.com/path", "https://a.com?x=1",
+		"https://a.*.com", "https://*.", "https://user@a.com", "https://*"} {
+		t.Run(entry, func(t *testing.T) {
+			_, err := parseOrigins([]string{entry})
+			if err == nil || !strings.Contains(err.Error(), "allowed origin") {
+				t.Errorf("parseOrigins(%q) = %v, want an error", entry, err)
+			}
+		})
+	}
+}
+
+func TestTransportsShareTheOriginPolicy(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
+	r := httptest.NewRequest("GET", "/connect/ws", nil)
+	r.Host = "push.example.com"
+	r.Header.Set("Origin", "https://app.example.com")
+	if !ts.tcfg.CheckOrigin(r) {
+		t.Errorf("listed origin refused by the transports' CheckOrigin")
+	}
+	r.Header.Set("Origin", "https://evil.example")
+	if ts.tcfg.CheckOrigin(r) {
+		t.Errorf("unlisted origin allowed by the transports' CheckOrigin")
+	}
+	if ts.tcfg.Node != ts.node || ts.tcfg.Authenticate != nil || ts.tcfg.WriteTimeout != DefaultWriteTimeout || ts.tcfg.Logger == nil {
+		t.Errorf("transports config: %+v", ts.tcfg)
+	}
+}

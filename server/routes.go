@@ -1,0 +1,190 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+	"github.com/waterspout/waterspout/transports/poll"
+	"github.com/waterspout/waterspout/transports/sockjs"
+	"github.com/waterspout/waterspout/transports/sse"
+	"github.com/waterspout/waterspout/transports/ws"
+)
+
+// apiDeadline bounds reading an API request and writing its answer, so a
+// slow client cannot hold a handler (the http.Server has no read or write
+// timeout: streams live for hours).
+const apiDeadline = 30 * time.Second
+
+// bodyOverhead is what a publish body may hold beside its data: field
+// names, the channel (≤ 255 bytes) and the key (≤ 256 bytes).
+const bodyOverhead = 8 << 10
+
+// routes registers every route. Middleware is attached per route,
+// never with e.Use or e.Pre: nothing may wrap the /connect/* streams.
+func (s *Server) routes() error {
+	e := s.echo
+
+	quiet := []echo.MiddlewareFunc{requestLog(s.log, slog.LevelDebug), s.recover()}
+	page := []echo.MiddlewareFunc{requestLog(s.log, slog.LevelInfo), s.recover()}
+	getHead := []string{http.MethodGet, http.MethodHead}
+
+	e.Match(getHead, "/livez", s.handleLivez, quiet...)
+	e.Match(getHead, "/readyz", s.handleReadyz, quiet...)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()), quiet...)
+	e.Match(getHead, "/", s.handleDemo, page...)
+	e.Match(getHead, "/client/:file", s.handleClient, page...)
+
+	// Per route rather than on a group: echo gives a group with middleware
+	// a catch-all route, which would turn 405s into 404s.
+	api := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append([]echo.MiddlewareFunc{
+			requestLog(s.log, slog.LevelInfo), s.apiMetrics, s.recover(), apiDeadlines,
+			s.originMiddleware, s.auth.middleware,
+		}, extra...)
+	}
+	maxData := int64(s.limits.MaxMessageBytes)
+	e.POST("/api/publish", s.handlePublish, api(bodyLimit(func(r *http.Request) int64 {
+		if kind, err := kindOf(r.Header.Get(echo.HeaderContentType)); err == nil && kind == bodyForm {
+			return 3*maxData + bodyOverhead // percent-encoding triples a byte at worst
+		}
+		return maxData + bodyOverhead
+	}))...)
+	e.POST("/api/broadcast", s.handleBroadcast, api(bodyLimit(func(*http.Request) int64 {
+		return maxData + maxBroadcastChannels*(session.MaxChannelLen+3) + bodyOverhead
+	}))...)
+	e.GET("/api/history", s.handleHistory, api()...)
+
+	return mountTransports(e, s.tcfg, s.cfg, s.baseCtx)
+}
+
+// mountTransports is the one place the transports are mounted. Each is a
+// plain http.Handler wrapped with echo.WrapHandler and no middleware at all:
+// gzip, timeouts and recoverers that write to a hijacked connection break
+// streams, so every transport handles its own panics, limits, deadlines,
+// methods and CORS preflights (hence Any). All share tcfg: one origin
+// policy, one logger, one node. stop ends when the server has shut down:
+// the WebSocket and SockJS transports end their connections then, since
+// http.Server.Shutdown does not see hijacked ones.
+func mountTransports(e *echo.Echo, tcfg transports.Config, cfg Config, stop context.Context) error {
+	wsh, err := ws.New(tcfg, ws.Options{Context: stop})
+	if err != nil {
+		return fmt.Errorf("mount ws: %w", err)
+	}
+	e.Any("/connect/ws", echo.WrapHandler(wsh))
+
+	sseh, err := sse.New(tcfg)
+	if err != nil {
+		return fmt.Errorf("mount sse: %w", err)
+	}
+	e.Any("/connect/sse", echo.WrapHandler(sseh))
+	pub, err := sse.NewPublishHandler(tcfg)
+	if err != nil {
+		return fmt.Errorf("mount client publish: %w", err)
+	}
+	e.Any("/connect/publish", echo.WrapHandler(pub))
+
+	pollh, err := poll.New(tcfg, poll.Options{Timeout: cfg.PollTimeout})
+	if err != nil {
+		return fmt.Errorf("mount poll: %w", err)
+	}
+	e.Any("/connect/poll", echo.WrapHandler(pollh))
+
+	sj, err := sockjs.New(tcfg, sockjs.Options{
+		Prefix: sockjsPrefix, StickyCookie: cfg.SockJSStickyCookie, Context: stop,
+	})
+	if err != nil {
+		return fmt.Errorf("mount sockjs: %w", err)
+	}
+	e.Any(sockjsPrefix, echo.WrapHandler(sj))
+	e.Any(sockjsPrefix+"/*", echo.WrapHandler(sj))
+	return nil
+}
+
+// sockjsPrefix is where the SockJS endpoint lives; sockjs-go strips it from
+// every request path, so it is the whole mounted path.
+const sockjsPrefix = "/connect/sockjs"
+
+// recover turns a panic in a handler into a 500 answer and a log line with
+// the stack. It is never on /connect/*: a hijacked connection cannot take
+// an HTTP answer, so transports recover by themselves. (echo's middleware
+// package is not used: it would pull in golang.org/x/time for its rate
+// limiter.)
+func (s *Server) recover() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				r := recover()
+				if r == nil {
+					return
+				}
+				if r == http.ErrAbortHandler { // net/http's way to abort quietly
+					panic(r)
+				}
+				stack := make([]byte, 8<<10)
+				stack = stack[:runtime.Stack(stack, false)]
+				s.log.Error("panic in handler", "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(stack))
+				err = session.ErrInternal
+			}()
+			return next(c)
+		}
+	}
+}
+
+// apiMetrics counts each /api/* answer by route pattern and status.
+func (s *Server) apiMetrics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		s.metrics.apiRequest(c.Path(), c.Response().Status)
+		return nil
+	}
+}
+
+// apiDeadlines sets the read and write deadlines of an API request.
+func apiDeadlines(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rc := http.NewResponseController(c.Response())
+		deadline := time.Now().Add(apiDeadline)
+		// Unsupported only under test recorders; nothing to bound there.
+		_ = rc.SetReadDeadline(deadline)
+		_ = rc.SetWriteDeadline(deadline)
+		return next(c)
+	}
+}
+
+// originMiddleware refuses API calls from pages of origins not allowed: with
+// no API key on loopback, any site the user visits could otherwise post a
+// form to the local server.
+func (s *Server) originMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.origins.check(c.Request()) {
+			return apiError(http.StatusForbidden, "origin not allowed")
+		}
+		return next(c)
+	}
+}
+
+// bodyLimit bounds a request body to limit(r) bytes: a declared length above
+// it is refused at once, and a longer body fails the read with 413.
+func bodyLimit(limit func(r *http.Request) int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			n := limit(r)
+			if r.ContentLength > n {
+				return &http.MaxBytesError{Limit: n}
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
+	}
+}

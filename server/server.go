@@ -1,0 +1,284 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+// HTTP server settings. There is no overall read or write timeout: streams
+// stay open for hours; API routes set their own deadlines.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// shortKeyLen is the API key length under which the server warns.
+const shortKeyLen = 16
+
+// Server is one WaterSpout node: the echo router, the session node and its
+// broker, the metrics, and the HTTP server once Run starts it.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	echo        *echo.Echo
+	node        *session.Node
+	broker      io.Closer
+	metrics     *metrics
+	auth        *apiAuth
+	origins     *originPolicy
+	limits      session.Limits
+	tcfg        transports.Config
+	clientFiles map[string]clientFile
+
+	// stopping turns /readyz to 503 from the first moment of a shutdown.
+	stopping atomic.Bool
+	// baseCtx is every request's parent; cancelled last in a shutdown so
+	// that any stream still open ends.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	mu  sync.Mutex
+	ln  net.Listener
+	srv *http.Server
+
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+	shutdownErr  error
+}
+
+// New builds a server from cfg (validated here) without listening yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		var err error
+		if log, err = NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat); err != nil {
+			return nil, err
+		}
+	}
+	origins, err := parseOrigins(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	clientFiles, err := loadClientFiles(cfg.ClientFS)
+	if err != nil {
+		return nil, err
+	}
+	broker, closer, err := newBroker(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := newMetrics()
+	node, err := session.New(session.Config{
+		Broker: broker, Namespaces: cfg.Namespaces, Limits: cfg.Limits, Ping: cfg.Ping,
+		Logger: log, Metrics: m,
+	})
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: log, node: node, broker: closer, metrics: m,
+		auth: newAPIAuth(cfg.APIKeys), origins: origins, limits: node.Limits(),
+		clientFiles: clientFiles, shutdownDone: make(chan struct{}),
+	}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.tcfg = transports.Config{
+		Node: node, CheckOrigin: origins.check, WriteTimeout: cfg.WriteTimeout, Logger: log,
+		// Authenticate stays nil: connection tokens (JWT) come with a later issue.
+	}
+	s.echo = s.newEcho()
+	if err := s.routes(); err != nil {
+		s.cancelBase()
+		closer.Close()
+		return nil, err
+	}
+	for _, k := range cfg.APIKeys {
+		if len(k) < shortKeyLen {
+			log.Warn("an API key is shorter than 16 characters; use a long random key")
+			break
+		}
+	}
+	return s, nil
+}
+
+// newBroker builds the configured broker. It is the one place a new broker
+// is added.
+func newBroker(cfg Config) (session.Broker, io.Closer, error) {
+	switch cfg.Broker {
+	case "memory":
+		b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+		return b, b, nil
+	case "redis":
+		return nil, nil, errors.New("redis broker not available in this build")
+	}
+	return nil, nil, fmt.Errorf("unknown broker %q", cfg.Broker)
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard) // everything goes through s.log
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
+	return e
+}
+
+// ipExtractor believes X-Forwarded-For only from the configured proxies
+// (echo's own defaults would trust every private address).
+func ipExtractor(proxies []string) echo.IPExtractor {
+	prefixes, _ := parseProxies(proxies) // checked by Validate
+	if len(prefixes) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range prefixes {
+		_, n, err := net.ParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// Handler returns the server's HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Node returns the session node, for embedding and tests.
+func (s *Server) Node() *session.Node { return s.node }
+
+// Listen opens the listener on Config.Addr if it is not open yet, and
+// returns its address (useful with port 0). Run calls it.
+func (s *Server) Listen() (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr(), nil
+	}
+	if s.stopping.Load() {
+		return nil, http.ErrServerClosed
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Run listens and serves until ctx ends, then shuts down gracefully within
+// Config.ShutdownTimeout. It returns nil after a clean shutdown (whether ctx
+// ended or Shutdown was called), and the error otherwise.
+func (s *Server) Run(ctx context.Context) error {
+	addr, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.srv != nil || s.stopping.Load() {
+		s.mu.Unlock()
+		return errors.New("server: Run called twice or after Shutdown")
+	}
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	s.srv = srv
+	ln := s.ln
+	s.mu.Unlock()
+
+	s.log.Info("listening", "addr", addr.String(), "broker", s.cfg.Broker,
+		"api_keys", len(s.cfg.APIKeys), "client_bundle", len(s.clientFiles) > 0)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) { // Shutdown was called
+			<-s.shutdownDone
+			return s.shutdownErr
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("serve: %w", err), s.Shutdown(sctx))
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		err := s.Shutdown(sctx)
+		<-served
+		return err
+	}
+}
+
+// Shutdown stops the server gracefully, in this order: /readyz answers 503;
+// every client is told to reconnect elsewhere (disconnect 3001) and the
+// transports close (hijacked WebSockets included); the listener closes and
+// in-flight HTTP requests finish; the broker closes. When ctx ends first,
+// the remaining connections are cut. Later calls wait for the first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	first := false
+	s.shutdownOnce.Do(func() { first = true })
+	if !first {
+		select {
+		case <-s.shutdownDone:
+			return s.shutdownErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.shutdownErr = s.shutdown(ctx)
+	close(s.shutdownDone)
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	s.log.Info("shutting down", "sessions", s.node.SessionCount())
+	var errs []error
+	if err := s.node.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	s.mu.Lock()
+	srv, ln := s.srv, s.ln
+	s.mu.Unlock()
+	switch {
+	case srv != nil:
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
+			srv.Close()
+		}
+	case ln != nil: // listened, never served
+		ln.Close()
+	}
+	s.cancelBase()
+	if err := s.broker.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("server: close broker: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("shutdown was not clean", "err", err)
+		return err
+	}
+	s.log.Info("shut down")
+	return nil
+}

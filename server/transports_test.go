@@ -1,0 +1,198 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// wsClient is a real WebSocket client of /connect/ws.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+	buf  []frame // frames read but not yet returned
+}
+
+func dialWS(t *testing.T, base string, headers ...string) *wsClient {
+	t.Helper()
+	h := http.Header{}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Set(headers[i], headers[i+1])
+	}
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/connect/ws", h)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &wsClient{t: t, conn: conn}
+	if f := c.next(); f.Type != "hello" {
+		t.Fatalf("first frame %+v, want hello", f)
+	}
+	return c
+}
+
+// next returns the next frame, reading a message when none is buffered.
+func (c *wsClient) next() frame {
+	c.t.Helper()
+	for len(c.buf) == 0 {
+		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := c.conn.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		for _, line := range strings.Split(string(msg), "\n") {
+			var f frame
+			if err := json.Unmarshal([]byte(line), &f); err != nil {
+				c.t.Fatalf("frame %q: %v", line, err)
+			}
+			c.buf = append(c.buf, f)
+		}
+	}
+	f := c.buf[0]
+	c.buf = c.buf[1:]
+	return f
+}
+
+func (c *wsClient) subscribe(ch string) {
+	c.t.Helper()
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","id":1,"channel":"`+ch+`"}`)); err != nil {
+		c.t.Fatal(err)
+	}
+	for f := c.next(); f.Type != "subscribed"; f = c.next() {
+		if f.Type == "error" {
+			c.t.Fatalf("subscribe refused: %+v", f)
+		}
+	}
+}
+
+func TestWebSocketSubscriberGetsKeyedPublicationOnce(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := dialWS(t, ts.URL)
+	c.subscribe("orders")
+	body := `{"channel":"orders","data":{"order":7},"key":"order-7"}`
+	for range 3 {
+		if a := postJSON(t, ts.URL+"/api/publish", body); a.status != 200 {
+			t.Fatalf("publish: %d %s", a.status, a.body)
+		}
+	}
+	postJSON(t, ts.URL+"/api/publish", `{"channel":"orders","data":"end"}`)
+	var got []frame
+	for f := c.next(); string(f.Data) != `"end"`; f = c.next() {
+		if f.Type == "message" {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 || got[0].Key != "order-7" || got[0].Offset != 1 || string(got[0].Data) != `{"order":7}` {
+		t.Errorf("messages before the end marker: %+v", got)
+	}
+}
+
+func TestTransportsAreMounted(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
+	t.Run("ws refuses an unlisted origin", func(t *testing.T) {
+		_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/connect/ws",
+			http.Header{"Origin": {"https://evil.example"}})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("dial from an unlisted origin: %v %v", err, resp)
+		}
+	})
+	t.Run("ws accepts a listed origin", func(t *testing.T) {
+		dialWS(t, ts.URL, "Origin", "https://app.example.com")
+	})
+	t.Run("sse streams unbuffered and uncompressed", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/connect/sse?channel=s", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gunzip
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") ||
+			resp.Header.Get("Content-Encoding") != "" {
+			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+		}
+		// The hello event arrives while the stream stays open: nothing buffers it.
+		timer := time.AfterFunc(5*time.Second, cancel)
+		defer timer.Stop()
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("no hello event: %v", err)
+			}
+			if strings.HasPrefix(line, "data:") && strings.Contains(line, `"hello"`) {
+				break
+			}
+		}
+	})
+	t.Run("poll answers the first request at once", func(t *testing.T) {
+		a := do(t, http.MethodGet, ts.URL+"/connect/poll?channel=p", "")
+		if a.status != 200 || !strings.Contains(string(a.body), `"hello"`) || !strings.Contains(string(a.body), `"cursor"`) {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+	t.Run("client publish is mounted", func(t *testing.T) {
+		// The default namespace does not allow client publishing.
+		a := postJSON(t, ts.URL+"/connect/publish", `{"channel":"p","data":1}`)
+		if a.status != http.StatusForbidden {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+	t.Run("sockjs info", func(t *testing.T) {
+		a := do(t, http.MethodGet, ts.URL+"/connect/sockjs/info", "")
+		if a.status != 200 || !strings.Contains(string(a.body), `"websocket"`) {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+	t.Run("streams are not logged as requests", func(t *testing.T) {
+		if strings.Contains(ts.logs.String(), "url=/connect/") {
+			t.Errorf("a /connect/ route went through the request log:\n%s", ts.logs.String())
+		}
+	})
+}
+
+func TestShutdownClosesWebSockets(t *testing.T) {
+	s, err := New(quietConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	c := dialWS(t, base)
+	c.subscribe("news")
+	if got := string(do(t, http.MethodGet, base+"/metrics", "").body); !strings.Contains(got, `waterspout_connections{transport="ws"} 1`) {
+		t.Errorf("metrics do not count the WebSocket:\n%s", got)
+	}
+	cancel() // as SIGTERM does
+	f := c.next()
+	for f.Type != "disconnect" {
+		f = c.next()
+	}
+	if f.Code != session.DisconnectShutdown.Code {
+		t.Errorf("disconnect frame %+v, want code %d", f, session.DisconnectShutdown.Code)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = c.conn.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != session.DisconnectShutdown.Code {
+		t.Errorf("close %v, want code %d", err, session.DisconnectShutdown.Code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

@@ -1,0 +1,314 @@
+package sockjs
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime/debug"
+
+	sockjs "github.com/igm/sockjs-go/v3/sockjs"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// connectionLost is why a session ended when the client, not the server,
+// ended it: the SockJS session closed (the client closed its WebSocket, its
+// HTTP request broke, or it did not come back within the disconnect delay).
+// It is recorded by Session.Close (logs, metrics) and never sent.
+var connectionLost = session.Disconnect{Code: 1006, Reason: "connection lost"}
+
+// bridge ties one SockJS session to one session.Session. Its writer is the
+// goroutine sockjs-go starts for the session (serveSession); its reader is a
+// goroutine of its own.
+type bridge struct {
+	h    *Handler
+	sj   sockjs.Session
+	s    *session.Session
+	link *link
+	// release drops the bridge's hold on an HTTP session's link.
+	release func()
+	ctx     context.Context
+	cancel  context.CancelFunc
+	// readerDone is closed when the reader has returned; nil until it runs.
+	readerDone chan struct{}
+	// reason, when set, is why the session ends: a refusal before the
+	// session existed, or a panic. Otherwise the session's own reason.
+	reason *session.Disconnect
+}
+
+// serveSession is sockjs-go's handler function: it runs in a goroutine
+// sockjs-go starts, outside any HTTP middleware, for the life of the session.
+func (h *Handler) serveSession(sj sockjs.Session) {
+	b := &bridge{h: h, sj: sj}
+	defer b.finish()
+	defer b.recoverPanic()
+	if !b.open() {
+		return
+	}
+	b.readerDone = make(chan struct{})
+	go b.readLoop()
+	b.writeLoop()
+}
+
+// open finds the session's link, creates the session and authenticates it.
+func (b *bridge) open() bool {
+	h := b.h
+	b.ctx, b.cancel = context.WithCancel(h.ctx)
+	stop := context.AfterFunc(b.sj.Context(), b.cancel)
+	cancel := b.cancel
+	b.cancel = func() { stop(); cancel() }
+
+	if l, ok := b.sj.Request().Context().Value(linkKey{}).(*link); ok {
+		b.link = l // a WebSocket session: its request is its only receiver
+	} else {
+		id := b.sj.ID()
+		b.link = h.links.acquire(id)
+		l := b.link
+		b.release = func() { h.links.release(id, l) }
+	}
+	s, err := h.node.NewSession(Transport)
+	if err != nil {
+		b.refuse(h.disconnectOf(err, "new session"))
+		return false
+	}
+	b.s = s
+	b.link.bind(s)
+	if err := b.authenticate(); err != nil {
+		// Refused before hello: the client gets the disconnect frame only.
+		s.Fail(h.disconnectOf(err, "authenticate"))
+		return false
+	}
+	return true
+}
+
+func (b *bridge) refuse(d session.Disconnect) { b.reason = &d }
+
+// authenticate passes a `token` query parameter to Config.Authenticate. A
+// SockJS session is never authenticated by cookie: sockjs-go allows any
+// origin's credentials, and JSONP and htmlfile requests cannot be
+// origin-checked. Without a token the session is anonymous until it sends
+// an `auth` command or a token in `subscribe`.
+func (b *bridge) authenticate() error {
+	r := b.sj.Request()
+	if !r.URL.Query().Has("token") {
+		return nil
+	}
+	r = r.Clone(b.ctx)
+	r.Header.Del("Cookie")
+	return b.h.cfg.AuthenticateRequest(r, b.s)
+}
+
+// disconnectOf maps a refusal to the disconnect sent to the client. Anything
+// but a session.Disconnect is a server-side failure: the client may retry.
+func (h *Handler) disconnectOf(err error, what string) session.Disconnect {
+	var d session.Disconnect
+	if errors.As(err, &d) {
+		return d
+	}
+	h.log.Warn("sockjs "+what+" failed", "err", err)
+	return session.DisconnectInternal
+}
+
+// readLoop passes every client message to the session. sockjs-go hands
+// messages over an unbuffered channel, so it runs for the whole session, even
+// after the session has failed (then discarding): an xhr_send nobody receives
+// would hang.
+func (b *bridge) readLoop() {
+	defer close(b.readerDone)
+	for {
+		msg, err := b.sj.Recv()
+		if err != nil {
+			return // the SockJS session is closing
+		}
+		b.handle(msg)
+	}
+}
+
+func (b *bridge) handle(msg string) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.panicked("reader", v)
+		}
+	}()
+	if b.s.Done() {
+		return
+	}
+	// An error means the session has ended; the writer closes it.
+	_ = b.s.HandleCommand(b.ctx, []byte(msg))
+}
+
+// writeLoop is the only goroutine that calls sj.Send: the hello frame, then
+// each batch the session queues as one SockJS message of objects separated by
+// "\n", and a ping frame when idle. It returns once the session has ended.
+func (b *bridge) writeLoop() {
+	if !b.send(string(b.s.Hello())) {
+		return
+	}
+	ping := b.h.node.Ping()
+	var batch []session.Item
+	var buf []byte
+	for {
+		if err := b.awaitReceiver(b.ctx.Done()); err != nil {
+			b.stopped(err)
+			return
+		}
+		var err error
+		batch, err = b.s.Next(b.ctx, ping, batch)
+		if err != nil {
+			b.stopped(err)
+			return
+		}
+		if len(batch) == 0 {
+			if !b.send(string(session.PingFrame)) {
+				return
+			}
+			continue
+		}
+		buf = buf[:0]
+		for i := range batch {
+			if i > 0 {
+				buf = append(buf, '\n')
+			}
+			buf = append(buf, batch[i].Frame...)
+		}
+		if !b.send(string(buf)) {
+			return
+		}
+	}
+}
+
+// awaitReceiver waits until a request the session's frames can be written to
+// is in flight (a WebSocket session always has one). Until then nothing is
+// taken from the session's queue: sockjs-go would buffer it without bound.
+func (b *bridge) awaitReceiver(cancel <-chan struct{}) error {
+	select {
+	case <-b.link.receiver():
+		return nil
+	default:
+	}
+	select {
+	case <-b.link.receiver():
+		return nil
+	case <-cancel:
+		return context.Canceled
+	}
+}
+
+// send writes one SockJS message; a failed write ends the session.
+func (b *bridge) send(msg string) bool {
+	err := b.write(msg, b.ctx.Done())
+	if err == nil || errors.Is(err, context.Canceled) {
+		return true // canceled: the loop finds out why
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		b.s.Fail(session.DisconnectWriteTimeout)
+	} else {
+		b.s.Fail(connectionLost)
+	}
+	return false
+}
+
+// write hands msg to sockjs-go. With a receiver attached, sockjs-go writes it
+// synchronously under a write deadline (WebSocket: its write timeout; HTTP:
+// responseWriter), so a stalled client returns an error here instead of
+// blocking. Without one (a poll that has just been answered, a stream at its
+// response limit, a request not attached yet) sockjs-go buffers it: write
+// then waits until the next receiver has taken it, so that at most one
+// message ever waits there.
+func (b *bridge) write(msg string, cancel <-chan struct{}) error {
+	before, _ := b.link.writeCount()
+	if err := b.sj.Send(msg); err != nil {
+		return err
+	}
+	if b.link.websocket {
+		return nil
+	}
+	for {
+		n, wrote := b.link.writeCount()
+		if n != before {
+			return nil
+		}
+		select {
+		case <-wrote:
+		case <-cancel:
+			return context.Canceled
+		case <-b.sj.Context().Done():
+			return sockjs.ErrSessionNotOpen
+		}
+	}
+}
+
+// stopped records why waiting ended when it was not the session failing: the
+// SockJS session closed (the client is gone) or the server-wide context
+// ended (shutdown).
+func (b *bridge) stopped(err error) {
+	var d session.Disconnect
+	if errors.As(err, &d) {
+		return // the session's own reason
+	}
+	if b.sj.Context().Err() != nil {
+		b.s.Fail(connectionLost)
+	} else {
+		b.s.Fail(session.DisconnectShutdown)
+	}
+}
+
+// recoverPanic turns a panic in the writer (or in open) into a 3006
+// disconnect: this goroutine runs outside echo's Recover.
+func (b *bridge) recoverPanic() {
+	if v := recover(); v != nil {
+		b.panicked("session", v)
+		d := session.DisconnectInternal
+		b.reason = &d
+	}
+}
+
+func (b *bridge) panicked(where string, v any) {
+	id := ""
+	if b.s != nil {
+		id = b.s.ID()
+		b.s.Fail(session.DisconnectInternal)
+	}
+	b.h.log.Error("panic in sockjs "+where, "session", id, "panic", v, "stack", string(debug.Stack()))
+}
+
+// finish ends the session: unless the client is gone, a disconnect frame and
+// a SockJS close frame with the same code and reason; then, once the reader
+// has stopped, Session.Close.
+func (b *bridge) finish() {
+	d := connectionLost
+	switch {
+	case b.reason != nil:
+		d = *b.reason
+	case b.s != nil:
+		d = b.s.Reason()
+	}
+	if d != connectionLost && b.link != nil && b.sj.Context().Err() == nil {
+		// A polling client may be between requests: give it a moment to
+		// come back for the disconnect frame, or sockjs-go would drop the
+		// frame when the close frame replaces the buffer. sockjs-go ends a
+		// session whose client stays away for the disconnect delay.
+		wait, cancel := context.WithTimeout(b.sj.Context(), b.h.cfg.WriteTimeout)
+		if b.awaitReceiver(wait.Done()) == nil {
+			_ = b.write(string(session.DisconnectFrame(d)), wait.Done())
+		}
+		cancel()
+	}
+	// Closing ends Recv, so the reader returns; it is idempotent.
+	_ = b.sj.Close(uint32(d.Code), d.Reason)
+	if b.cancel != nil {
+		b.cancel() // a command still running in the reader (a broker call) stops
+	}
+	if b.readerDone != nil {
+		<-b.readerDone
+	}
+	if b.s != nil {
+		b.link.unbind(b.s)
+		b.s.Close(d)
+		b.h.log.Debug("sockjs session closed", "session", b.s.ID(), "code", d.Code, "reason", d.Reason)
+	}
+	if b.release != nil {
+		b.release()
+	}
+}

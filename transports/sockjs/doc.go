@@ -1,0 +1,56 @@
+// Package sockjs is WaterSpout's SockJS compatibility endpoint
+// (github.com/igm/sockjs-go/v3), mounted at /connect/sockjs for existing
+// sockjs-client users and browsers that have neither WebSocket nor a usable
+// streaming transport. It owns the HTTP side (origin checks, body and message
+// limits, write deadlines) and the bridge from one SockJS session to one
+// session.Session; sockjs-go owns the SockJS framing and transports. The
+// channel model, the queue and the commands belong to package session.
+//
+// # Wire behaviour
+//
+//   - SockJS messages carry the same JSON frames as WebSocket. The first
+//     message is the hello frame (transport "sockjs"); each later one holds
+//     everything the session had queued when the writer woke, as JSON
+//     objects separated by "\n". After ping seconds with nothing sent the
+//     server sends a {"type":"ping"} frame; sockjs-go sends its own "h"
+//     heartbeat every 25 s besides.
+//   - Client messages are commands, one or more objects separated by "\n".
+//     A bad command is answered with an error frame (400) and the session
+//     stays usable. A message larger than limits.maxMessageBytes ends the
+//     session with 3501. The transports bound what they read before that:
+//     a WebSocket message or an xhr_send body of more than
+//     3×maxMessageBytes+1 KiB (9× that for a form-encoded jsonp_send) is
+//     refused unread: the WebSocket session gets the 3501 disconnect and
+//     close frames; an xhr_send or jsonp_send is answered 413 and its
+//     session ends with 3501.
+//   - Every server-initiated end is a disconnect frame followed by a SockJS
+//     close frame c[code,"reason"] with the same code and reason, among
+//     them shutdown (3001), slow consumer (3002), write timeout (3004) and
+//     a recovered panic (3006).
+//   - A request with an Origin header that Config.CheckOrigin refuses is
+//     answered 403 with the JSON error body, whatever the path. Sessions are
+//     never authenticated by cookie: a `token` query parameter goes to
+//     Config.Authenticate, otherwise the session is anonymous until it sends
+//     an `auth` command or a token in `subscribe`.
+//   - SockJS sessions of the HTTP transports live on one node between
+//     requests: behind a load balancer they need sticky sessions
+//     (Options.StickyCookie sets the JSESSIONID cookie some balancers pin
+//     by).
+//
+// # Concurrency
+//
+// sockjs-go runs serveSession in a goroutine of its own per session; that
+// goroutine is the session's writer and the only caller of Session.Send. It
+// loops on session.Session.Next, and takes a batch only while a request the
+// frames can be written to is in flight (a link counts them), because
+// sockjs-go buffers sends without bound otherwise. Send writes synchronously
+// under sockjs-go's session lock; every such write has a deadline
+// (responseWriter for HTTP, sockjs-go's WebsocketWriteTimeout for
+// WebSocket), so a stalled client costs at most the write timeout before its
+// session ends. A second goroutine, the reader, loops on Session.Recv for
+// the whole session and passes messages to HandleCommand. The writer ends
+// the session: it sends the disconnect and close frames, cancels the
+// reader's context, waits for the reader and calls session.Session.Close.
+// Both goroutines recover panics and end the session with 3006. Lock order:
+// links.mu, then link.mu, then the session's lock.
+package sockjs

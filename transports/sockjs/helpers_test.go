@@ -1,0 +1,559 @@
+package sockjs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+var debugLog = flag.Bool("sockjs.debug", false, "write the transport's debug log to stderr")
+
+// allowedOrigin is the only cross-origin page the test servers accept.
+const allowedOrigin = "http://app.example"
+
+// waitLimit bounds every wait in these tests; reaching it is a failure, not
+// a measurement.
+const waitLimit = 10 * time.Second
+
+// testDisconnectDelay keeps closed SockJS sessions from lingering past the
+// leak check.
+const testDisconnectDelay = 500 * time.Millisecond
+
+// envConfig configures a test server. Zero fields take test defaults.
+type envConfig struct {
+	node      session.Config
+	transport transports.Config
+	opts      Options
+	// listener, if set, wraps the server's listener (to shrink the socket
+	// buffers of accepted connections, for example).
+	listener func(net.Listener) net.Listener
+	// extra, if set, is mounted beside the SockJS endpoint.
+	extra map[string]http.Handler
+}
+
+// testEnv is a node with a memory broker and the SockJS handler mounted at
+// /connect/sockjs on a loopback test server.
+type testEnv struct {
+	node    *session.Node
+	srv     *httptest.Server
+	base    string // http://127.0.0.1:port/connect/sockjs
+	metrics *recorder
+}
+
+func newEnv(t testing.TB, ec envConfig) *testEnv {
+	t.Helper()
+	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+	ec.node.Broker = b
+	if ec.node.Logger == nil {
+		ec.node.Logger = testLogger()
+	}
+	rec := &recorder{closed: map[int]int{}}
+	if ec.node.Metrics == nil {
+		ec.node.Metrics = rec
+	}
+	n, err := session.New(ec.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := ec.transport
+	tc.Node = n
+	if tc.CheckOrigin == nil {
+		tc.CheckOrigin = func(r *http.Request) bool {
+			o := r.Header.Get("Origin")
+			return o == "" || o == allowedOrigin
+		}
+	}
+	if tc.Logger == nil {
+		tc.Logger = testLogger()
+	}
+	if ec.opts.DisconnectDelay == 0 {
+		ec.opts.DisconnectDelay = testDisconnectDelay
+	}
+	h, err := New(tc, ec.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/connect/sockjs/", h)
+	for p, x := range ec.extra {
+		mux.Handle(p, x)
+	}
+	srv := httptest.NewUnstartedServer(mux)
+	if ec.listener != nil {
+		srv.Listener = ec.listener(srv.Listener)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("node shutdown: %v", err)
+		}
+		srv.CloseClientConnections()
+		srv.Close()
+		b.Close()
+	})
+	return &testEnv{node: n, srv: srv, base: srv.URL + "/connect/sockjs", metrics: rec}
+}
+
+func testLogger() *slog.Logger {
+	if *debugLog {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// recorder is a session.Metrics that remembers how sessions closed.
+type recorder struct {
+	mu     sync.Mutex
+	closed map[int]int // close code → sessions
+}
+
+func (r *recorder) SessionOpened(string) {}
+func (r *recorder) SessionClosed(_ string, code int) {
+	r.mu.Lock()
+	r.closed[code]++
+	r.mu.Unlock()
+}
+func (r *recorder) Published(bool)    {}
+func (r *recorder) Delivered(string)  {}
+func (r *recorder) SlowClient(string) {}
+
+func (r *recorder) closedWith(codes ...int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range codes {
+		n += r.closed[c]
+	}
+	return n
+}
+
+// eventually waits until cond holds, failing the test after waitLimit.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// frame is a decoded server frame with every field a test may look at.
+type frame struct {
+	Type      string          `json:"type"`
+	Session   string          `json:"session"`
+	Transport string          `json:"transport"`
+	Ping      int             `json:"ping"`
+	Limits    *session.Limits `json:"limits"`
+	ID        uint64          `json:"id"`
+	Channel   string          `json:"channel"`
+	Offset    uint64          `json:"offset"`
+	Epoch     string          `json:"epoch"`
+	Data      json.RawMessage `json:"data"`
+	Recovered *bool           `json:"recovered"`
+	Code      int             `json:"code"`
+	Reason    string          `json:"reason"`
+	Reconnect bool            `json:"reconnect"`
+}
+
+// event is one thing a SockJS client saw: a frame (one JSON object of an
+// a[...] message), the close frame, or the end of its transport.
+type event struct {
+	frame  frame
+	msg    int // index of the SockJS message that carried the frame
+	closed bool
+	code   int
+	reason string
+	err    error
+}
+
+// The transports the raw clients speak.
+const (
+	viaWebsocket    = "websocket"
+	viaXHRStreaming = "xhr_streaming"
+	viaXHRPolling   = "xhr"
+)
+
+// client is a raw SockJS client of one transport: it decodes the SockJS
+// framing itself (o, h, a[...], c[code,reason]).
+type client struct {
+	t      testing.TB
+	events chan event
+	msgs   int // SockJS messages seen, only touched by the reading goroutine
+	send   func(payload []byte) error
+	stop   func()
+	done   chan struct{}
+	url    string // the session's URL, without the transport part
+	raw    net.Conn // the WebSocket transport's connection
+}
+
+// newSessionURL returns base/<server>/<random session id>.
+func newSessionURL(base string) string {
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return base + "/000/" + hex.EncodeToString(id[:])
+}
+
+// dial opens a SockJS session over transport. query, if not empty, is added
+// to every URL (sockjs-client keeps the query string of its base URL).
+func dial(t testing.TB, e *testEnv, transport, query string) *client {
+	t.Helper()
+	c := &client{t: t, events: make(chan event, 4096), done: make(chan struct{}), url: newSessionURL(e.base)}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	q := ""
+	if query != "" {
+		q = "?" + query
+	}
+	switch transport {
+	case viaWebsocket:
+		u := "ws" + strings.TrimPrefix(c.url, "http") + "/websocket" + q
+		conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
+		if err != nil {
+			cancel()
+			t.Fatalf("dial %s: %v (%v)", u, err, resp)
+		}
+		c.stop = func() { cancel(); conn.Close() }
+		c.raw = conn.UnderlyingConn()
+		var wmu sync.Mutex
+		c.send = func(p []byte) error {
+			wmu.Lock()
+			defer wmu.Unlock()
+			return conn.WriteMessage(websocket.TextMessage, p)
+		}
+		go func() {
+			defer close(c.done)
+			for {
+				_, data, err := conn.ReadMessage()
+				if err != nil {
+					c.push(event{err: err})
+					return
+				}
+				if c.parse(data) {
+					return
+				}
+			}
+		}()
+	case viaXHRStreaming, viaXHRPolling:
+		c.send = func(p []byte) error { return c.xhrSend(p, q) }
+		go func() {
+			defer close(c.done)
+			for ctx.Err() == nil {
+				if c.poll(ctx, transport, q) {
+					return
+				}
+			}
+		}()
+	default:
+		t.Fatalf("unknown transport %q", transport)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *client) close() {
+	c.stop()
+	<-c.done
+}
+
+func (c *client) push(ev event) {
+	select {
+	case c.events <- ev:
+	default:
+		c.t.Errorf("client event buffer full; dropped %+v", ev)
+	}
+}
+
+// parse decodes one SockJS frame and reports whether it was the close frame.
+func (c *client) parse(data []byte) bool {
+	data = bytes.TrimRight(data, "\n")
+	if len(data) == 0 {
+		return false
+	}
+	switch data[0] {
+	case 'o', 'h':
+		return false
+	case 'a':
+		var msgs []string
+		if err := json.Unmarshal(data[1:], &msgs); err != nil {
+			c.push(event{err: fmt.Errorf("bad SockJS frame %.80q: %w", data, err)})
+			return true
+		}
+		for _, m := range msgs {
+			c.msgs++
+			for _, line := range strings.Split(m, "\n") {
+				var f frame
+				if err := json.Unmarshal([]byte(line), &f); err != nil {
+					c.push(event{err: fmt.Errorf("bad frame %.80q: %w", line, err)})
+					return true
+				}
+				c.push(event{frame: f, msg: c.msgs})
+			}
+		}
+		return false
+	case 'c':
+		var cf []any
+		if err := json.Unmarshal(data[1:], &cf); err != nil || len(cf) != 2 {
+			c.push(event{err: fmt.Errorf("bad SockJS close frame %q", data)})
+			return true
+		}
+		code, _ := cf[0].(float64)
+		reason, _ := cf[1].(string)
+		c.push(event{closed: true, code: int(code), reason: reason})
+		return true
+	}
+	c.push(event{err: fmt.Errorf("unknown SockJS frame %.80q", data)})
+	return true
+}
+
+// anotherConnection is sockjs-go's answer to a receiving request while
+// another one is attached to the session.
+const anotherConnection = "c[2010,\"Another connection still open\"]\n"
+
+// poll runs one xhr_streaming or xhr request and reports whether the session
+// ended.
+func (c *client) poll(ctx context.Context, transport, q string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/"+transport+q, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.push(event{err: err})
+		return true
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.push(event{err: fmt.Errorf("%s: status %d", transport, resp.StatusCode)})
+		return true
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadBytes('\n')
+		if string(line) == anotherConnection {
+			// sockjs-go detaches an answered poll in a goroutine of its
+			// own, so a client that asks again at once may find the old
+			// receiver still attached. The session is unharmed: ask again.
+			return false
+		}
+		if len(line) > 0 && c.parse(line) {
+			return true
+		}
+		if errors.Is(err, io.EOF) {
+			return false // a polling answer, or a stream at its response limit: ask again
+		}
+		if err != nil {
+			c.push(event{err: err})
+			return true
+		}
+	}
+}
+
+func (c *client) xhrSend(p []byte, q string) error {
+	resp, err := http.Post(c.url+"/xhr_send"+q, "text/plain", bytes.NewReader(p))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("xhr_send: status %d: %s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// command sends each command as one SockJS message.
+func (c *client) command(cmds ...string) {
+	c.t.Helper()
+	p, _ := json.Marshal(cmds)
+	if err := c.send(p); err != nil {
+		c.t.Fatalf("send %s: %v", p, err)
+	}
+}
+
+// next returns the next event.
+func (c *client) next() event {
+	c.t.Helper()
+	select {
+	case ev := <-c.events:
+		return ev
+	case <-time.After(waitLimit):
+		c.t.Fatal("timed out waiting for a SockJS frame")
+		return event{}
+	}
+}
+
+// frame returns the next frame that is not a ping, failing on anything else.
+func (c *client) frame() (frame, int) {
+	c.t.Helper()
+	for {
+		ev := c.next()
+		switch {
+		case ev.err != nil:
+			c.t.Fatalf("transport failed: %v", ev.err)
+		case ev.closed:
+			c.t.Fatalf("session closed: c[%d,%q]", ev.code, ev.reason)
+		case ev.frame.Type == "ping":
+			continue
+		}
+		return ev.frame, ev.msg
+	}
+}
+
+// expect returns the next frame, which must be of type typ.
+func (c *client) expect(typ string) frame {
+	c.t.Helper()
+	f, _ := c.frame()
+	if f.Type != typ {
+		c.t.Fatalf("got a %q frame %+v, want %q", f.Type, f, typ)
+	}
+	return f
+}
+
+// expectDisconnect reads the disconnect frame and then the SockJS close
+// frame, both with code and reason.
+func (c *client) expectDisconnect(code int, reason string) {
+	c.t.Helper()
+	for {
+		ev := c.next()
+		if ev.err != nil {
+			c.t.Fatalf("transport failed before the disconnect frame: %v", ev.err)
+		}
+		if ev.closed {
+			c.t.Fatalf("close frame c[%d,%q] before the disconnect frame", ev.code, ev.reason)
+		}
+		if ev.frame.Type == "disconnect" {
+			if ev.frame.Code != code || ev.frame.Reason != reason {
+				c.t.Fatalf("disconnect %d %q, want %d %q", ev.frame.Code, ev.frame.Reason, code, reason)
+			}
+			break
+		}
+	}
+	c.expectClose(code, reason)
+}
+
+// expectClose skips frames up to the SockJS close frame, which must carry
+// code and reason.
+func (c *client) expectClose(code int, reason string) {
+	c.t.Helper()
+	for {
+		ev := c.next()
+		if ev.err != nil {
+			c.t.Fatalf("transport failed before the close frame: %v", ev.err)
+		}
+		if ev.closed {
+			if ev.code != code || ev.reason != reason {
+				c.t.Fatalf("close frame c[%d,%q], want c[%d,%q]", ev.code, ev.reason, code, reason)
+			}
+			return
+		}
+	}
+}
+
+// subscribe sends a subscribe command and returns the `subscribed` frame.
+func (c *client) subscribe(id int, ch string, since *session.Position) frame {
+	c.t.Helper()
+	cmd := map[string]any{"type": "subscribe", "id": id, "channel": ch}
+	if since != nil {
+		cmd["since"] = since
+	}
+	b, _ := json.Marshal(cmd)
+	c.command(string(b))
+	f := c.expect("subscribed")
+	if f.ID != uint64(id) || f.Channel != ch {
+		c.t.Fatalf("subscribed %+v, want id %d channel %s", f, id, ch)
+	}
+	return f
+}
+
+// publish publishes each value to ch.
+func publish(t testing.TB, n *session.Node, ch string, values ...string) session.PublishResult {
+	t.Helper()
+	var res session.PublishResult
+	for _, v := range values {
+		var err error
+		res, err = n.Publish(context.Background(), ch, json.RawMessage(v), "")
+		if err != nil {
+			t.Fatalf("publish %s: %v", v, err)
+		}
+	}
+	return res
+}
+
+// numbers returns the JSON numbers from..to as strings.
+func numbers(from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprint(i))
+	}
+	return out
+}
+
+// smallSendBuffers shrinks the send buffer of every accepted connection, so
+// that a client that stops reading blocks the server's writes soon.
+func smallSendBuffers(l net.Listener) net.Listener { return smallBufListener{l} }
+
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}
+
+// openStalledStream starts an xhr_streaming request on a raw connection with
+// a small receive buffer, reads up to the SockJS open frame, and then never
+// reads again. It returns the session's URL.
+func openStalledStream(t testing.TB, e *testEnv) string {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	sess := newSessionURL(e.base)
+	path := strings.TrimPrefix(sess, e.srv.URL)
+	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.srv.Listener.Addr())
+	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	var seen []byte
+	buf := make([]byte, 512)
+	for !bytes.Contains(seen, []byte("\r\no\n")) {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("stalled stream: reading up to the open frame: %v (read %q)", err, seen)
+		}
+		seen = append(seen, buf[:n]...)
+	}
+	return sess
+}

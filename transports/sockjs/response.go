@@ -1,0 +1,99 @@
+package sockjs
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// responseWriter is what sockjs-go writes every response through. Its HTTP
+// receivers write synchronously, under the SockJS session's lock, with no
+// deadline of their own: a client that stops reading would block them, and
+// with them the session's writer, forever.
+//
+// A streaming response lives for minutes, so one deadline set when the
+// request starts would cut healthy streams. Instead every Write and Flush
+// gets a fresh deadline of the write timeout, and once the data is flushed
+// the deadline is cleared: an idle stream must not expire (on HTTP/2 an
+// expired deadline resets the stream), and a kept-alive connection must not
+// carry a stale deadline into its next request, served by another handler.
+//
+// sockjs-go asserts http.Flusher on the writer and gorilla asserts
+// http.Hijacker; Unwrap lets http.ResponseController reach the server's own
+// writer.
+type responseWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	// dirty is set when something was written after the last flush.
+	dirty    bool
+	hijacked bool
+	// wrapConn, if set, wraps the connection of a WebSocket upgrade.
+	wrapConn func(net.Conn) net.Conn
+	// onWrite, if set, is called before every Write that is not part of
+	// the prelude.
+	onWrite func()
+	// prelude is set while the response has not been flushed yet.
+	prelude bool
+}
+
+var (
+	_ http.Flusher  = (*responseWriter)(nil)
+	_ http.Hijacker = (*responseWriter)(nil)
+)
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *responseWriter) WriteHeader(code int) {
+	w.dirty = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.onWrite != nil && !w.prelude {
+		w.onWrite()
+	}
+	w.dirty = true
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *responseWriter) Flush() { _ = w.flush() }
+
+func (w *responseWriter) flush() error {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	err := w.rc.Flush()
+	_ = w.rc.SetWriteDeadline(time.Time{})
+	w.dirty = false
+	w.prelude = false
+	return err
+}
+
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := w.rc.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	if w.wrapConn != nil {
+		c = w.wrapConn(c)
+	}
+	return c, brw, nil
+}
+
+// finish runs when sockjs-go's handler has returned (nothing writes after
+// that: its receivers are closed before the handler returns). What is still
+// buffered goes out under a deadline. When the request context has ended the
+// client is gone or a write failed, the connection will not be reused, and
+// the deadline stays so that what net/http writes last cannot block.
+func (w *responseWriter) finish(ctx context.Context) {
+	switch {
+	case w.hijacked:
+	case ctx.Err() != nil:
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	case w.dirty:
+		_ = w.flush()
+	}
+}

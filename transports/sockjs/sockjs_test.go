@@ -1,0 +1,671 @@
+package sockjs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+var allTransports = []string{viaWebsocket, viaXHRStreaming, viaXHRPolling}
+
+func TestNewValidates(t *testing.T) {
+	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+	t.Cleanup(func() { b.Close() })
+	n, err := session.New(session.Config{Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(*http.Request) bool { return true }
+	tests := []struct {
+		name string
+		cfg  transports.Config
+		opts Options
+	}{
+		{"no node", transports.Config{CheckOrigin: ok}, Options{}},
+		{"no origin check", transports.Config{Node: n}, Options{}},
+		{"relative prefix", transports.Config{Node: n, CheckOrigin: ok}, Options{Prefix: "connect/sockjs"}},
+		{"negative disconnect delay", transports.Config{Node: n, CheckOrigin: ok}, Options{DisconnectDelay: -time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.cfg, tt.opts); err == nil {
+				t.Fatal("New accepted an invalid configuration")
+			}
+		})
+	}
+}
+
+func TestInfo(t *testing.T) {
+	tests := []struct {
+		name   string
+		sticky bool
+	}{
+		{"default", false},
+		{"sticky cookie", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{opts: Options{StickyCookie: tt.sticky}})
+			resp, err := http.Get(e.base + "/info")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var info struct {
+				Websocket    bool `json:"websocket"`
+				CookieNeeded bool `json:"cookie_needed"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK || !info.Websocket {
+				t.Fatalf("status %d, info %+v: want 200 with websocket true", resp.StatusCode, info)
+			}
+			if info.CookieNeeded != tt.sticky {
+				t.Errorf("cookie_needed %v, want %v", info.CookieNeeded, tt.sticky)
+			}
+			cookie := strings.Contains(resp.Header.Get("Set-Cookie"), "JSESSIONID")
+			if cookie != tt.sticky {
+				t.Errorf("Set-Cookie %q: JSESSIONID set %v, want %v", resp.Header.Get("Set-Cookie"), cookie, tt.sticky)
+			}
+		})
+	}
+}
+
+// The iframe page runs with the server's origin: it must load the client the
+// server serves, never a CDN's.
+func TestIframeLoadsSelfHostedClient(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+	}{
+		{"default", "", `src="/client/sockjs.min.js"`},
+		{"configured", "/static/sockjs-1.6.1.min.js", `src="/static/sockjs-1.6.1.min.js"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{opts: Options{SockJSURL: tt.url}})
+			resp, err := http.Get(e.base + "/iframe.html")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Contains(body, []byte(tt.want)) || bytes.Contains(body, []byte("cdn")) {
+				t.Fatalf("iframe page does not load %s only:\n%s", tt.want, body)
+			}
+		})
+	}
+}
+
+func TestOriginCheck(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	sess := newSessionURL(e.base)
+	requests := []struct {
+		name, method, url string
+		websocket         bool
+	}{
+		{"info", http.MethodGet, e.base + "/info", false},
+		{"info preflight", http.MethodOptions, e.base + "/info", false},
+		{"xhr", http.MethodPost, sess + "/xhr", false},
+		{"xhr_streaming", http.MethodPost, sess + "/xhr_streaming", false},
+		{"xhr_send", http.MethodPost, sess + "/xhr_send", false},
+		{"jsonp", http.MethodGet, sess + "/jsonp?c=cb", false},
+		{"htmlfile", http.MethodGet, sess + "/htmlfile?c=cb", false},
+		{"eventsource", http.MethodGet, sess + "/eventsource", false},
+		{"iframe", http.MethodGet, e.base + "/iframe.html", false},
+		{"websocket", http.MethodGet, sess + "/websocket", true},
+	}
+	for _, rq := range requests {
+		t.Run(rq.name, func(t *testing.T) {
+			if rq.websocket {
+				u := "ws" + strings.TrimPrefix(rq.url, "http")
+				_, resp, err := websocket.DefaultDialer.Dial(u, http.Header{"Origin": {"http://evil.example"}})
+				if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("cross-origin websocket: err %v, response %v: want 403", err, resp)
+				}
+				assertErrorBody(t, resp, http.StatusForbidden)
+				return
+			}
+			req, _ := http.NewRequest(rq.method, rq.url, strings.NewReader(`["{}"]`))
+			req.Header.Set("Origin", "http://evil.example")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", resp.StatusCode)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+				t.Errorf("refused request allows origin %q", got)
+			}
+			assertErrorBody(t, resp, http.StatusForbidden)
+		})
+	}
+	if n := e.node.SessionCount(); n != 0 {
+		t.Errorf("refused requests opened %d sessions", n)
+	}
+
+	t.Run("allowed origin", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, e.base+"/info", nil)
+		req.Header.Set("Origin", allowedOrigin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin {
+			t.Fatalf("status %d, Access-Control-Allow-Origin %q: want 200 and %s",
+				resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), allowedOrigin)
+		}
+	})
+}
+
+func assertErrorBody(t *testing.T, resp *http.Response, code int) {
+	t.Helper()
+	var body struct {
+		Error session.Error `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Error.Code != code || body.Error.Reason == "" {
+		t.Fatalf("error body %+v (%v), want code %d with a reason", body, err, code)
+	}
+}
+
+func TestSubscribeAndReceive(t *testing.T) {
+	for _, tr := range allTransports {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			c := dial(t, e, tr, "")
+			hello := c.expect("hello")
+			if hello.Transport != Transport || hello.Session == "" || hello.Ping != 25 || hello.Limits == nil {
+				t.Fatalf("hello %+v", hello)
+			}
+			sub := c.subscribe(1, "news", nil)
+			if sub.Recovered != nil {
+				t.Errorf("fresh subscribe has recovered=%v", *sub.Recovered)
+			}
+			publish(t, e.node, "news", `{"text":"hi"}`)
+			m := c.expect("message")
+			if m.Channel != "news" || m.Offset != sub.Offset+1 || m.Epoch != sub.Epoch || string(m.Data) != `{"text":"hi"}` {
+				t.Fatalf("message %+v after subscribed %+v", m, sub)
+			}
+			// The rest of the command set works as on WebSocket.
+			c.command(`{"type":"ping","id":7}`)
+			if r := c.expect("reply"); r.ID != 7 {
+				t.Fatalf("reply %+v, want id 7", r)
+			}
+		})
+	}
+}
+
+// A numbered stream arrives in order, exactly once, however the writer
+// batched it into SockJS messages.
+func TestNumberedStream(t *testing.T) {
+	const total = 500
+	for _, tr := range allTransports {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			c := dial(t, e, tr, "")
+			c.expect("hello")
+			c.subscribe(1, "seq", nil)
+			publish(t, e.node, "seq", numbers(1, total)...)
+			for want := 1; want <= total; want++ {
+				m := c.expect("message")
+				if string(m.Data) != fmt.Sprint(want) {
+					t.Fatalf("message %s, want %d", m.Data, want)
+				}
+			}
+		})
+	}
+}
+
+// Resuming with `since` replays what the client missed, exactly once, and
+// then continues live. The replay is queued at once, so it arrives as SockJS
+// messages that each carry several frames.
+func TestResume(t *testing.T) {
+	for _, tr := range allTransports {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			res := publish(t, e.node, "orders", numbers(1, 300)...)
+			c := dial(t, e, tr, "")
+			c.expect("hello")
+			sub := c.subscribe(1, "orders", &session.Position{Epoch: res.Epoch, Offset: 100})
+			if sub.Recovered == nil || !*sub.Recovered || sub.Offset != 100 {
+				t.Fatalf("subscribed %+v, want recovered true at offset 100", sub)
+			}
+			batched := false
+			perMsg := map[int]int{}
+			for want := 101; want <= 300; want++ {
+				m, msg := c.frame()
+				if m.Type != "message" || string(m.Data) != fmt.Sprint(want) {
+					t.Fatalf("frame %+v, want message %d", m, want)
+				}
+				perMsg[msg]++
+				batched = batched || perMsg[msg] > 1
+			}
+			if !batched {
+				t.Error("the replay came one frame per SockJS message; want batches split on \\n")
+			}
+			publish(t, e.node, "orders", "301")
+			if m := c.expect("message"); string(m.Data) != "301" || m.Offset != 301 {
+				t.Fatalf("live message %+v, want 301", m)
+			}
+		})
+	}
+}
+
+func TestBadCommands(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  string
+		id   uint64
+	}{
+		{"not JSON", `not json`, 0},
+		{"truncated", `{"type":"subscribe"`, 0},
+		{"no type", `{"id":3}`, 0},
+		{"unknown type", `{"type":"launch","id":4}`, 4},
+		{"bad channel", `{"type":"subscribe","id":5,"channel":"no spaces"}`, 5},
+	}
+	for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			c := dial(t, e, tr, "")
+			c.expect("hello")
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					c.t = t
+					c.command(tt.cmd)
+					f := c.expect("error")
+					if f.Code != 400 || f.ID != tt.id || f.Reason == "" {
+						t.Fatalf("error frame %+v, want code 400 id %d", f, tt.id)
+					}
+				})
+			}
+			c.t = t
+			// The session is still usable.
+			c.subscribe(9, "news", nil)
+			publish(t, e.node, "news", `"still here"`)
+			if m := c.expect("message"); string(m.Data) != `"still here"` {
+				t.Fatalf("message %+v", m)
+			}
+		})
+	}
+}
+
+func TestOversizedMessage(t *testing.T) {
+	limits := session.Limits{MaxMessageBytes: 1024}
+	big := `{"type":"publish","id":1,"channel":"news","data":"` + strings.Repeat("x", 2000) + `"}`
+	huge := strings.Repeat("y", int(frameLimit(limits.MaxMessageBytes))+1)
+
+	t.Run("over maxMessageBytes", func(t *testing.T) {
+		for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
+			t.Run(tr, func(t *testing.T) {
+				e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+				c := dial(t, e, tr, "")
+				c.expect("hello")
+				c.command(big)
+				c.expectDisconnect(3501, "message too large")
+			})
+		}
+	})
+
+	t.Run("websocket message over the read limit", func(t *testing.T) {
+		e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+		c := dial(t, e, viaWebsocket, "")
+		c.expect("hello")
+		c.command(huge)
+		c.expectDisconnect(3501, "message too large")
+	})
+
+	// The limit acts on the frame header: a client announcing a 1 GiB
+	// message is stopped before the server reads (or waits for) any of it.
+	t.Run("websocket frame header over the read limit", func(t *testing.T) {
+		e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+		c := dial(t, e, viaWebsocket, "")
+		c.expect("hello")
+		hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
+		if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
+			t.Fatal(err)
+		}
+		c.expectDisconnect(3501, "message too large")
+	})
+
+	for _, send := range []string{"xhr_send", "jsonp_send"} {
+		t.Run(send+" body over the limit", func(t *testing.T) {
+			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			c := dial(t, e, viaXHRStreaming, "")
+			c.expect("hello")
+			// Well-formed SockJS bodies: only their size is wrong.
+			body := `["` + huge + `"]`
+			if send == "jsonp_send" {
+				body = "d=" + url.QueryEscape(`["`+strings.Repeat("y", 3*int(frameLimit(limits.MaxMessageBytes)))+`"]`)
+			}
+			req, _ := http.NewRequest(http.MethodPost, c.url+"/"+send, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", allowedOrigin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d, want 413", resp.StatusCode)
+			}
+			if resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin {
+				t.Error("the 413 answer cannot be read by the allowed page")
+			}
+			assertErrorBody(t, resp, http.StatusRequestEntityTooLarge)
+			c.expectDisconnect(3501, "message too large")
+		})
+	}
+}
+
+// A client that stops reading its xhr_streaming response costs only its own
+// session: the writes to it hit their deadline or its queue overflows, its
+// session ends, and a healthy subscriber of the same channel gets every
+// message meanwhile.
+func TestStalledXHRStreaming(t *testing.T) {
+	e := newEnv(t, envConfig{
+		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
+		transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
+		listener:  smallSendBuffers,
+	})
+	healthy := dial(t, e, viaWebsocket, "")
+	healthy.expect("hello")
+	healthy.subscribe(1, "firehose", nil)
+
+	stalled := openStalledStream(t, e)
+	p, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"firehose"}`})
+	resp, err := http.Post(stalled+"/xhr_send", "text/plain", bytes.NewReader(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("xhr_send: status %d", resp.StatusCode)
+	}
+
+	pad := strings.Repeat("p", 16<<10)
+	sent := 0
+	// Publish one message at a time and wait for the healthy client to get
+	// it, so its own queue never holds more than one; the stalled session's
+	// socket and queue fill until it is dropped.
+	for e.node.SessionCount() > 1 {
+		sent++
+		if sent > 5000 {
+			t.Fatal("the stalled session was never dropped")
+		}
+		publish(t, e.node, "firehose", fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad))
+		m := healthy.expect("message")
+		var got struct{ N int }
+		if err := json.Unmarshal(m.Data, &got); err != nil || got.N != sent {
+			t.Fatalf("healthy client got %s, want n=%d", m.Data[:min(len(m.Data), 40)], sent)
+		}
+	}
+	if n := e.metrics.closedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
+		t.Fatalf("%d sessions closed as slow or timed out, want the stalled one", n)
+	}
+	publish(t, e.node, "firehose", `{"n":-1}`)
+	if m := healthy.expect("message"); string(m.Data) != `{"n":-1}` {
+		t.Fatalf("healthy client got %s after the drop", m.Data)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			c := dial(t, e, tr, "")
+			c.expect("hello")
+			c.subscribe(1, "news", nil)
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- e.node.Shutdown(ctx) }()
+			c.expectDisconnect(3001, "shutdown")
+			if err := <-done; err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			if _, err := e.node.NewSession("probe"); !errors.Is(err, session.DisconnectShutdown) {
+				t.Fatalf("node still opens sessions: %v", err)
+			}
+		})
+	}
+
+	t.Run("new session while shutting down", func(t *testing.T) {
+		e := newEnv(t, envConfig{})
+		if err := e.node.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, e, viaWebsocket, "")
+		c.expectDisconnect(3001, "shutdown")
+	})
+
+	t.Run("server context", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e := newEnv(t, envConfig{opts: Options{Context: ctx}})
+		c := dial(t, e, viaWebsocket, "")
+		c.expect("hello")
+		cancel()
+		c.expectDisconnect(3001, "shutdown")
+		eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+	})
+}
+
+func TestAuthenticate(t *testing.T) {
+	type seen struct {
+		token, cookie string
+	}
+	var got atomic.Pointer[seen]
+	auth := func(r *http.Request, s *session.Session) error {
+		got.Store(&seen{r.URL.Query().Get("token"), r.Header.Get("Cookie")})
+		switch r.URL.Query().Get("token") {
+		case "good":
+			s.SetUser("u1")
+			return nil
+		case "panic":
+			panic("authenticator bug")
+		case "broken":
+			return errors.New("key service down")
+		}
+		return session.DisconnectInvalidToken
+	}
+	tests := []struct {
+		name, query string
+		called      bool
+		code        int
+		reason      string
+		wantSession bool
+	}{
+		{name: "no token is anonymous", query: "", called: false, wantSession: true},
+		{name: "good token", query: "token=good", called: true, wantSession: true},
+		{name: "refused token", query: "token=bad", called: true, code: 3502, reason: "invalid token"},
+		{name: "failing authenticator", query: "token=broken", called: true, code: 3006, reason: "internal error"},
+		{name: "panicking authenticator", query: "token=panic", called: true, code: 3006, reason: "internal error"},
+	}
+	for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envConfig{transport: transports.Config{Authenticate: auth}})
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					got.Store(nil)
+					c := dial(t, e, tr, tt.query)
+					if tt.wantSession {
+						c.expect("hello")
+					} else {
+						// Refused before hello: the disconnect frame comes first.
+						if f := c.expect("disconnect"); f.Code != tt.code || f.Reason != tt.reason {
+							t.Fatalf("disconnect %+v, want %d %q", f, tt.code, tt.reason)
+						}
+						c.expectClose(tt.code, tt.reason)
+					}
+					s := got.Load()
+					if (s != nil) != tt.called {
+						t.Fatalf("Authenticate called: %v, want %v", s != nil, tt.called)
+					}
+					if s != nil && s.cookie != "" {
+						t.Errorf("Authenticate saw cookies %q", s.cookie)
+					}
+				})
+			}
+			// The handler still serves after a panic.
+			c := dial(t, e, tr, "")
+			c.expect("hello")
+			c.subscribe(1, "news", nil)
+		})
+	}
+}
+
+// Idle sessions get a ping frame every ping interval.
+func TestIdlePing(t *testing.T) {
+	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	c := dial(t, e, viaWebsocket, "")
+	if h := c.expect("hello"); h.Ping != 1 {
+		t.Fatalf("hello announces ping %d, want 1", h.Ping)
+	}
+	ev := c.next()
+	if ev.err != nil || ev.frame.Type != "ping" {
+		t.Fatalf("got %+v, want a ping frame", ev)
+	}
+}
+
+// Messages reach the session even when it has nothing to send back, and
+// xhr_send returns at once: the bridge always runs a Recv loop.
+func TestSendsDoNotHang(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := dial(t, e, viaXHRPolling, "")
+	c.expect("hello")
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		p, _ := json.Marshal([]string{fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i)})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/xhr_send", bytes.NewReader(p))
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err != nil {
+			t.Fatalf("xhr_send %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	for i := range 20 {
+		if f := c.expect("error"); f.ID != uint64(i+1) || f.Code != 404 {
+			t.Fatalf("error frame %+v, want 404 for id %d", f, i+1)
+		}
+	}
+}
+
+// Each write gets a deadline, and it is cleared once the response is
+// flushed: a kept-alive connection must not carry an expired deadline into
+// its next request, which another handler may serve.
+func TestKeepAliveAfterDeadlines(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	other := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "other") })
+	e := newEnv(t, envConfig{
+		transport: transports.Config{WriteTimeout: timeout},
+		extra:     map[string]http.Handler{"/other": other},
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	get := func(u string) (string, bool) {
+		t.Helper()
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, u, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: body: %v", u, err)
+		}
+		return string(body), reused
+	}
+	get(e.base + "/info")
+	time.Sleep(3 * timeout) // past the deadline the /info writes had
+	body, reused := get(e.srv.URL + "/other")
+	if !reused || body != "other" {
+		t.Fatalf("second request: reused %v, body %q: want the same connection to answer", reused, body)
+	}
+}
+
+// sockjs-go buffers what Session.Send is given while no request is there to
+// take it, without bound. A polling client that stops polling must instead
+// overflow its own bounded queue and be dropped as a slow consumer.
+func TestPollerThatStopsPollingIsSlow(t *testing.T) {
+	e := newEnv(t, envConfig{
+		node: session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
+		opts: Options{DisconnectDelay: 2 * time.Second}, // not the delay: the queue ends it
+	})
+	sess := newSessionURL(e.base)
+	poll := func() string {
+		t.Helper()
+		for {
+			resp, err := http.Post(sess+"/xhr", "text/plain", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != anotherConnection { // see client.poll
+				return string(body)
+			}
+		}
+	}
+	if got := poll(); got != "o\n" {
+		t.Fatalf("first poll %q, want the open frame", got)
+	}
+	if got := poll(); !strings.Contains(got, `\"type\":\"hello\"`) {
+		t.Fatalf("second poll %q, want hello", got)
+	}
+	p, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"news"}`})
+	resp, err := http.Post(sess+"/xhr_send", "text/plain", bytes.NewReader(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := poll(); !strings.Contains(got, `\"type\":\"subscribed\"`) {
+		t.Fatalf("third poll %q, want subscribed", got)
+	}
+	const total = 200 // 200 KiB for a 64 KiB queue
+	pad := strings.Repeat("p", 1024)
+	for i := range total {
+		publish(t, e.node, "news", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+	}
+	// The writer may have handed sockjs-go one batch before the poll that
+	// carried `subscribed` ended; nothing more.
+	delivered := 0
+	for {
+		got := poll()
+		if strings.HasPrefix(got, "c[") {
+			t.Fatalf("close frame %q before the disconnect frame", got)
+		}
+		delivered += strings.Count(got, `\"type\":\"message\"`)
+		if strings.Contains(got, `\"type\":\"disconnect\",\"code\":3002`) {
+			break
+		}
+		if delivered >= total {
+			t.Fatalf("all %d messages were buffered for a client that did not poll", total)
+		}
+	}
+	if got := poll(); got != "c[3002,\"slow consumer\"]\n" {
+		t.Fatalf("last poll %q, want the close frame", got)
+	}
+	eventually(t, "the session to close", func() bool { return e.metrics.closedWith(3002) == 1 })
+}
