@@ -23,10 +23,9 @@ const RetryInterval = 2 * time.Second
 // not leave its memory behind on an idle stream.
 const maxKeptBuffer = 16 << 10
 
-// clientGone is recorded when the client ends the stream. The session's
-// table has no code for a client that simply leaves; 0 keeps it apart from
-// every failure in metrics.
-var clientGone = session.Disconnect{Reason: "client gone"}
+// clientGone is recorded when the client ends the stream: the same reason
+// (and metrics label) as a WebSocket client that leaves.
+var clientGone = session.ClosedByClient
 
 var errNoStreaming = &session.Error{Code: http.StatusInternalServerError, Reason: "streaming not supported"}
 
