@@ -32,7 +32,9 @@ var DefaultNamespace = Namespace{HistorySize: 1000, HistoryTTL: 10 * time.Minute
 const MinKeyTTL = 2 * time.Minute
 
 // Authorizer decides what sessions may do. Without one, namespaces decide:
-// Anonymous for subscribing and ClientPublish for publishing.
+// Anonymous for subscribing and ClientPublish for publishing. Refusals must
+// be *Error values (401, 403), which become error frames; a session-ending
+// refusal is the Authorizer's to make with Session.Fail.
 type Authorizer interface {
 	AuthorizeSubscribe(s *Session, ns Namespace, channel, token string) error
 	AuthorizePublish(s *Session, ns Namespace, channel string) error
@@ -171,8 +173,8 @@ func (n *Node) NewSession(transport string) (*Session, error) {
 
 func (n *Node) forget(s *Session, d Disconnect) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if _, ok := n.sessions[s]; !ok {
+		n.mu.Unlock()
 		return
 	}
 	delete(n.sessions, s)
@@ -181,6 +183,16 @@ func (n *Node) forget(s *Session, d Disconnect) {
 		close(n.drained)
 		n.drained = nil
 	}
+	n.mu.Unlock()
+	if f, ok := n.cfg.Authorizer.(Forgetter); ok {
+		f.Forget(s)
+	}
+}
+
+// Forgetter is an Authorizer that keeps per-session state (a token's expiry
+// timer); the node calls Forget once when a session closes.
+type Forgetter interface {
+	Forget(s *Session)
 }
 
 // SessionCount returns the number of open sessions.

@@ -1,0 +1,180 @@
+package auth
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// KeyedLimiter is a token bucket per key (a client's IPKey for connects per
+// second, an API key for publishes per second): each key may spend burst
+// events at once and regains rate events per second.
+//
+// Memory is bounded by maxKeys buckets. A bucket that has refilled is the
+// same as no bucket, so every call drops up to two such idle buckets from
+// the least recently used end; when a new key finds the table full anyway,
+// the least recently used bucket is dropped even if it is not idle (that
+// key starts again with a full bucket). This is nginx's limit_req policy: it
+// keeps the table bounded without refusing new keys, so a flood of distinct
+// keys cannot lock out clients that have never been seen, at the price that
+// the per-key bound is approximate while such a flood lasts. Put a global
+// limiter (a KeyedLimiter used with one key) in front for that case.
+//
+// A nil *KeyedLimiter allows everything. Safe for concurrent use.
+type KeyedLimiter struct {
+	rate    float64
+	burst   float64
+	maxKeys int
+	now     func() time.Time
+
+	mu   sync.Mutex
+	keys map[string]*bucket
+	lru  bucket // sentinel: lru.next is the most recently used bucket, lru.prev the least
+}
+
+type bucket struct {
+	key        string
+	tokens     float64
+	last       time.Time
+	prev, next *bucket
+}
+
+// NewKeyedLimiter returns a limiter of rate events per second per key with
+// bursts of burst events, holding at most maxKeys keys. now is the clock
+// (nil: time.Now). It panics unless rate > 0, burst >= 1 and maxKeys >= 1:
+// configuration is checked before it gets here.
+func NewKeyedLimiter(rate float64, burst int, maxKeys int, now func() time.Time) *KeyedLimiter {
+	if !(rate > 0) || burst < 1 || maxKeys < 1 {
+		panic(fmt.Sprintf("auth: NewKeyedLimiter(%v, %d, %d): rate must be positive, burst and maxKeys at least 1", rate, burst, maxKeys))
+	}
+	if now == nil {
+		now = time.Now
+	}
+	l := &KeyedLimiter{rate: rate, burst: float64(burst), maxKeys: maxKeys, now: now, keys: make(map[string]*bucket)}
+	l.lru.next, l.lru.prev = &l.lru, &l.lru
+	return l
+}
+
+// Allow spends one event of key's bucket and reports whether there was one.
+func (l *KeyedLimiter) Allow(key string) bool {
+	if l == nil {
+		return true
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b != nil {
+		l.refill(b, now)
+		l.unlink(b)
+	}
+	for i := 0; i < 2 && l.lru.prev != &l.lru; i++ {
+		old := l.lru.prev
+		l.refill(old, now)
+		if old.tokens < l.burst {
+			break
+		}
+		l.drop(old)
+	}
+	if b == nil {
+		if len(l.keys) >= l.maxKeys {
+			b = l.lru.prev
+			l.drop(b)
+			*b = bucket{}
+		} else {
+			b = new(bucket)
+		}
+		b.key, b.tokens, b.last = key, l.burst, now
+		l.keys[key] = b
+	}
+	b.next, b.prev = l.lru.next, &l.lru
+	b.next.prev, l.lru.next = b, b
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Len returns the number of keys held.
+func (l *KeyedLimiter) Len() int {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.keys)
+}
+
+// refill adds what b earned since its last update. A clock that went back
+// earns nothing.
+func (l *KeyedLimiter) refill(b *bucket, now time.Time) {
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.rate)
+		b.last = now
+	}
+}
+
+func (l *KeyedLimiter) unlink(b *bucket) {
+	b.prev.next, b.next.prev = b.next, b.prev
+	b.prev, b.next = nil, nil
+}
+
+func (l *KeyedLimiter) drop(b *bucket) {
+	l.unlink(b)
+	delete(l.keys, b.key)
+}
+
+// ConnLimiter counts open connections per key (a client's IPKey) and refuses
+// more than perKey at once. It holds an entry only for keys with open
+// connections. A nil *ConnLimiter allows everything. Safe for concurrent use.
+type ConnLimiter struct {
+	perKey int
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// NewConnLimiter returns a limiter of perKey connections per key. It panics
+// unless perKey >= 1.
+func NewConnLimiter(perKey int) *ConnLimiter {
+	if perKey < 1 {
+		panic(fmt.Sprintf("auth: NewConnLimiter(%d): perKey must be at least 1", perKey))
+	}
+	return &ConnLimiter{perKey: perKey, counts: make(map[string]int)}
+}
+
+// Acquire takes one of key's connection slots. When ok, release gives it
+// back; call it exactly when the connection ends (extra calls do nothing).
+func (l *ConnLimiter) Acquire(key string) (release func(), ok bool) {
+	if l == nil {
+		return func() {}, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts[key] >= l.perKey {
+		return nil, false
+	}
+	l.counts[key]++
+	released := false
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if released {
+			return
+		}
+		released = true
+		if l.counts[key]--; l.counts[key] <= 0 {
+			delete(l.counts, key)
+		}
+	}, true
+}
+
+// Count returns key's open connections.
+func (l *ConnLimiter) Count(key string) int {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts[key]
+}

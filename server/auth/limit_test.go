@@ -1,0 +1,177 @@
+package auth
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func TestKeyedLimiterBurstAndRefill(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := NewKeyedLimiter(2, 3, 100, clock.now) // 2 per second, bursts of 3
+	allowed := func(key string, n int) int {
+		got := 0
+		for range n {
+			if l.Allow(key) {
+				got++
+			}
+		}
+		return got
+	}
+	steps := []struct {
+		advance time.Duration
+		key     string
+		tries   int
+		want    int
+	}{
+		{0, "a", 5, 3},                                // the burst, then refusal
+		{0, "b", 5, 3},                                // keys are independent
+		{250 * time.Millisecond, "a", 1, 0},           // half an event earned
+		{250 * time.Millisecond, "a", 2, 1},           // one earned
+		{10 * time.Second, "a", 10, 3},                // refills up to the burst, no more
+		{-time.Hour, "a", 1, 0},                       // a clock going back earns nothing
+		{time.Hour + 500*time.Millisecond, "a", 2, 1}, // and costs nothing either
+	}
+	for i, st := range steps {
+		clock.advance(st.advance)
+		if got := allowed(st.key, st.tries); got != st.want {
+			t.Fatalf("step %d: %d of %d allowed for %q, want %d", i, got, st.tries, st.key, st.want)
+		}
+	}
+}
+
+func TestKeyedLimiterBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := NewKeyedLimiter(1, 2, 10, clock.now)
+	for i := range 1000 { // a flood of distinct keys
+		if !l.Allow(fmt.Sprint("flood-", i)) {
+			t.Fatalf("new key %d refused", i)
+		}
+		if l.Len() > 10 {
+			t.Fatalf("%d keys held, max 10", l.Len())
+		}
+	}
+	// A key evicted while not idle starts again with a full bucket.
+	l.Allow("x")
+	l.Allow("x")
+	if l.Allow("x") {
+		t.Fatal("x over its burst")
+	}
+	for i := range 10 {
+		l.Allow(fmt.Sprint("other-", i))
+	}
+	if !l.Allow("x") {
+		t.Fatal("evicted key did not start afresh")
+	}
+	// Idle buckets go by themselves: after a refill, any call drops up to two.
+	clock.advance(time.Minute)
+	for range 5 {
+		l.Allow("y")
+	}
+	if got := l.Len(); got != 1 {
+		t.Fatalf("%d keys held after all went idle, want 1", got)
+	}
+}
+
+func TestKeyedLimiterRecentKeyStays(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := NewKeyedLimiter(1, 1, 3, clock.now)
+	l.Allow("busy")
+	for i := range 2 {
+		l.Allow(fmt.Sprint("k", i))
+	}
+	l.Allow("busy") // refused, but now the most recently used
+	l.Allow("new")  // evicts k0, the least recently used
+	if l.Allow("busy") {
+		t.Fatal("the recently used key was evicted")
+	}
+}
+
+func TestKeyedLimiterNil(t *testing.T) {
+	var l *KeyedLimiter
+	if !l.Allow("x") || l.Len() != 0 {
+		t.Fatal("nil limiter refuses")
+	}
+}
+
+func TestNewLimiterPanics(t *testing.T) {
+	for _, f := range []func(){
+		func() { NewKeyedLimiter(0, 1, 1, nil) },
+		func() { NewKeyedLimiter(1, 0, 1, nil) },
+		func() { NewKeyedLimiter(1, 1, 0, nil) },
+		func() { NewConnLimiter(0) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+func TestConnLimiter(t *testing.T) {
+	l := NewConnLimiter(2)
+	r1, ok1 := l.Acquire("ip")
+	r2, ok2 := l.Acquire("ip")
+	_, ok3 := l.Acquire("ip")
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("acquired %v %v %v, want true true false", ok1, ok2, ok3)
+	}
+	if _, ok := l.Acquire("other"); !ok {
+		t.Fatal("keys are not independent")
+	}
+	r1()
+	r1() // a second release gives nothing back
+	if l.Count("ip") != 1 {
+		t.Fatalf("count %d after one release", l.Count("ip"))
+	}
+	r3, ok := l.Acquire("ip")
+	if !ok {
+		t.Fatal("released slot not reusable")
+	}
+	if _, ok := l.Acquire("ip"); ok {
+		t.Fatal("double release freed two slots")
+	}
+	r2()
+	r3()
+	l.mu.Lock()
+	_, held := l.counts["ip"]
+	l.mu.Unlock()
+	if held {
+		t.Fatal("an entry is kept for a key without connections")
+	}
+	var none *ConnLimiter
+	if rel, ok := none.Acquire("x"); !ok || rel == nil {
+		t.Fatal("nil limiter refuses")
+	}
+}
+
+func TestConnLimiterConcurrent(t *testing.T) {
+	l := NewConnLimiter(5)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			for range 100 {
+				if rel, ok := l.Acquire("ip"); ok {
+					if n := l.Count("ip"); n > 5 {
+						t.Errorf("count %d over the limit", n)
+					}
+					rel()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := l.Count("ip"); n != 0 {
+		t.Fatalf("count %d after every release", n)
+	}
+}
