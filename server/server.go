@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/redis"
 	"github.com/waterspout/waterspout/transports"
 )
 
@@ -81,7 +82,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	broker, closer, err := newBroker(cfg)
+	broker, closer, err := newBroker(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -121,13 +122,17 @@ func New(cfg Config) (*Server, error) {
 
 // newBroker builds the configured broker. It is the one place a new broker
 // is added.
-func newBroker(cfg Config) (session.Broker, io.Closer, error) {
+func newBroker(cfg Config, log *slog.Logger) (session.Broker, io.Closer, error) {
 	switch cfg.Broker {
 	case "memory":
 		b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
 		return b, b, nil
 	case "redis":
-		return nil, nil, errors.New("redis broker not available in this build")
+		b, err := redis.New(redis.Config{URL: cfg.RedisURL, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis broker: %w", err)
+		}
+		return b, b, nil
 	}
 	return nil, nil, fmt.Errorf("unknown broker %q", cfg.Broker)
 }

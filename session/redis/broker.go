@@ -83,8 +83,9 @@ type Broker struct {
 
 	mu       sync.Mutex
 	subs     map[string]*subscription // by channel name
-	barriers map[string]*barrier      // by PING payload
+	barriers map[string]chan struct{} // closed on the PONG of a sync, by its payload
 	lost     chan struct{}            // closed, and replaced, when the pub/sub connection is lost
+	refusals uint64                   // error replies read from the pub/sub connection
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -100,6 +101,8 @@ var (
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("redis: broker closed")
+
+var errRefused = errors.New("refused by Redis (check the user's channel permissions)")
 
 // New returns a Broker and starts its pub/sub receiver. It does not wait for
 // Redis: call Ready to check the connection.
@@ -128,7 +131,7 @@ func New(cfg Config) (*Broker, error) {
 		pingEvery: cfg.pingEvery,
 		log:       cfg.Logger,
 		subs:      make(map[string]*subscription),
-		barriers:  make(map[string]*barrier),
+		barriers:  make(map[string]chan struct{}),
 		lost:      make(chan struct{}),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),

@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/waterspout/waterspout/session"
@@ -15,6 +17,9 @@ func newTestBroker(t testing.TB, url string, cfg Config) *Broker {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "test-" + newEpoch()
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -28,4 +33,13 @@ func TestConformance(t *testing.T) {
 	brokertest.Run(t, func(t *testing.T) session.Broker {
 		return newTestBroker(t, url, Config{})
 	})
+}
+
+// testWriter sends log lines to the test's log. The broker logs only from
+// its receiver, which Close (a cleanup of the test) stops.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }

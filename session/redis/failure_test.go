@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -303,7 +304,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := New(Config{URL: tt.url})
+			b, err := New(Config{URL: tt.url, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("New(%q): %v", tt.url, err)
 			}
@@ -318,7 +319,7 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("defaults: prefix %q, idle TTL %v", b.prefix, b.idleTTL)
 			}
 			// Nothing listens on port 1.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			if err := b.Ready(ctx); err == nil {
 				t.Fatal("ready without a server")
@@ -327,7 +328,7 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestHistoryKeepsNoneWithoutData(t *testing.T) {
+func TestHistoryOfUnknownChannelKeepsItsPosition(t *testing.T) {
 	// History of a channel never published creates its position once; it is
 	// kept for the idle TTL, like the memory broker's.
 	ctx := context.Background()

@@ -1,17 +1,23 @@
 package redis
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // TestMain fails the package when tests leave goroutines behind: a broker
 // that is closed must stop its receiver and go-redis's connections.
 func TestMain(m *testing.M) {
+	// go-redis logs failed dials to stderr through a process-wide logger;
+	// the tests provoke plenty of them on purpose.
+	goredis.SetLogger(quietLogger{})
 	code := m.Run()
 	if code == 0 {
 		if err := checkLeaks(); err != nil {
@@ -41,3 +47,7 @@ func checkLeaks() error {
 	}
 	return fmt.Errorf("leaked goroutines:\n%s", stacks)
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

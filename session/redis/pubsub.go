@@ -18,14 +18,6 @@ type subscription struct {
 	live  bool // Subscribe succeeded; guarded by Broker.mu
 }
 
-// barrier waits for the PONG of one PING sent on the pub/sub connection.
-// Redis answers a connection's commands in order, so the PONG proves that
-// every SUBSCRIBE written before the PING is in effect.
-type barrier struct {
-	done chan struct{}
-	err  error // set before done is closed when the PING was refused
-}
-
 // Subscribe implements session.Broker. It returns once Redis has confirmed
 // the subscription, so a publication made after it returns is delivered.
 func (b *Broker) Subscribe(ctx context.Context, ch string) error {
@@ -50,12 +42,22 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	}
 	sub := &subscription{ready: make(chan struct{})}
 	b.subs[ch] = sub
+	refusals := b.refusals
 	b.mu.Unlock()
 	err := b.ps.Subscribe(ctx, b.pubChannel(ch))
 	b.cmdMu.Unlock()
 
 	if err == nil {
 		err = b.sync(ctx)
+	}
+	if err == nil {
+		b.mu.Lock()
+		if b.refusals != refusals {
+			// Redis refused a command between our SUBSCRIBE and the PONG,
+			// perhaps the SUBSCRIBE itself (an ACL, say): do not claim it.
+			err = errRefused
+		}
+		b.mu.Unlock()
 	}
 	if err != nil {
 		b.abandon(ch, sub, err)
@@ -116,26 +118,25 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 	return nil
 }
 
-// sync returns once Redis has processed every command this node wrote to
-// the pub/sub connection before the call. If the connection is lost
-// meanwhile, go-redis resubscribes on the next one and sync asks again there.
+// sync returns once Redis has answered every command this node wrote to the
+// pub/sub connection before the call: it sends a PING with a unique payload
+// and waits for its PONG, as Redis answers a connection's commands in order.
+// If the connection is lost meanwhile, go-redis resubscribes on the next one
+// and sync asks again there.
 func (b *Broker) sync(ctx context.Context) error {
 	for {
 		token := "sync-" + newEpoch() + newEpoch()
-		bar := &barrier{done: make(chan struct{})}
+		done := make(chan struct{})
 		b.mu.Lock()
-		b.barriers[token] = bar
+		b.barriers[token] = done
 		lost := b.lost
 		b.mu.Unlock()
 
 		err := b.ps.Ping(ctx, token)
 		if err == nil {
 			select {
-			case <-bar.done:
-				err = bar.err
-				if err == nil {
-					return nil
-				}
+			case <-done:
+				return nil
 			case <-lost:
 				// The PING may have gone down with the connection: ask again.
 			case <-ctx.Done():
@@ -193,9 +194,10 @@ func (b *Broker) receive() {
 				continue
 			case errors.As(err, &rerr):
 				// Redis refused a command on the connection, which stays up.
-				// A refused SUBSCRIBE (an ACL, say) must fail its Subscribe.
 				b.log.Error("redis pub/sub command refused", "err", err)
-				b.failBarriers(err)
+				b.mu.Lock()
+				b.refusals++
+				b.mu.Unlock()
 				continue
 			}
 			probing = false
@@ -319,21 +321,10 @@ func (b *Broker) deliver(m *goredis.Message) {
 
 func (b *Broker) pong(payload string) {
 	b.mu.Lock()
-	bar := b.barriers[payload]
+	done := b.barriers[payload]
 	delete(b.barriers, payload)
 	b.mu.Unlock()
-	if bar != nil {
-		close(bar.done)
-	}
-}
-
-func (b *Broker) failBarriers(err error) {
-	b.mu.Lock()
-	bars := b.barriers
-	b.barriers = make(map[string]*barrier)
-	b.mu.Unlock()
-	for _, bar := range bars {
-		bar.err = err
-		close(bar.done)
+	if done != nil {
+		close(done)
 	}
 }

@@ -1,0 +1,103 @@
+// Package redis is a session.Broker backed by one Redis server, for running
+// several WaterSpout nodes behind any load balancer. Redis assigns each
+// channel's offsets, so they are dense and ordered across nodes; it keeps a
+// bounded history per channel in a stream; and Redis pub/sub carries every
+// publication to each node that has subscribers for its channel. The broker
+// passes the same conformance suite (session/brokertest) as the memory
+// broker. It needs Redis 6.2 or later (XTRIM MINID).
+//
+// # Key layout
+//
+// With the default prefix "ws", channel news uses
+//
+//	ws:{news}:meta       hash: epoch; top, the last offset; ms, the time of the last
+//	                     publication; ttl, the history TTL in ms
+//	ws:{news}:history    stream of at most HistorySize entries with ids <ms>-<offset>
+//	                     and fields k (idempotency key) and d (data)
+//	ws:{news}:key:<key>  string: the publication first published with <key>
+//	ws:pub:news          pub/sub channel: one publication per message
+//
+// {news} is a Redis Cluster hash tag: one channel's keys share a slot, so the
+// scripts stay legal in a cluster (channel names cannot contain braces). This
+// package connects to a single server; Sentinel and Cluster clients are not
+// wired up. Values, stream entries and pub/sub messages carry a publication
+// packed as <offset>:<epoch>:<time ms>:<key length>:<key><data>, the data
+// being the publisher's JSON byte for byte.
+//
+// A publication expires from history HistoryTTL after its time: every
+// publish and every history read trims the stream by id, and the whole stream
+// expires HistoryTTL after the last publication, so nothing is left behind
+// by an idle channel. A key is kept for max(KeyTTL, HistoryTTL). The meta hash
+// is kept for max(HistoryTTL, KeyTTL, IdleChannelTTL) after the last
+// publication (forever when history has no TTL), and reading the history
+// extends it to at least IdleChannelTTL. So the position outlives the
+// history, as in the memory broker: a client at the top still recovers, with
+// nothing to replay, after the history expired; a client behind it is told
+// recovered:false in the same epoch.
+//
+// # Atomicity
+//
+// Publish is one Lua script (scripts.go), and Redis runs a script to the end
+// before any other command. Within it the idempotency key is checked first (a
+// repeat returns the stored original and changes nothing), the offset is
+// incremented, the history is appended and trimmed, the TTLs and the key are
+// set, and the publication is PUBLISHed. Two nodes publishing to one channel
+// therefore can neither share nor skip an offset; every publication in the
+// history was sent to pub/sub and the other way round; and pub/sub order is
+// offset order. A publication's time comes from the Redis clock (TIME), so
+// every node agrees on it and on when history expires. History is one script
+// too, so the position and the entries it returns are one snapshot.
+//
+// A Publish that fails may still have been applied: the script can run and
+// its reply be lost. The client does not resend commands (go-redis's retries
+// are turned off, so a publication is never applied twice); a publisher that
+// retries should use the same idempotency key.
+//
+// # Epochs, evictions and restarts
+//
+// The epoch lives in the meta hash. When the hash is missing (a new channel;
+// or it expired, was evicted, or Redis restarted without its data) the next
+// publish or history read creates a new random epoch at offset 0 and deletes
+// whatever history was left. A client resuming from a position in the old
+// epoch is then sent subscribed with recovered:false and the new epoch and
+// offset, never a silent gap. If only the history is evicted, the epoch
+// stays and clients behind the lost entries get recovered:false as well.
+//
+// After a Redis restart without persistence, clients see this: while Redis
+// is down, Ready fails, publishes and new subscriptions fail, and live
+// delivery stops. Every node's pub/sub receiver reconnects on its own and
+// reports a gap for each subscribed channel, so each session is closed with
+// code 3003 (insufficient state) and its client reconnects with its cursor.
+// Once Redis is back, each channel's first publish or read starts a new
+// epoch: every client gets subscribed with recovered:false and the new
+// position, then live messages. With persistence (AOF) the data that
+// survived is recovered as usual. Use the noeviction policy, or a volatile-*
+// one, where losing history is not expected.
+//
+// # Pub/sub and gaps
+//
+// One pub/sub connection per Broker carries all its subscriptions. Subscribe
+// sends SUBSCRIBE and then a PING with a unique payload on that connection,
+// and returns when the PONG arrives: Redis answers a connection's commands in
+// order, so the subscription is in place and a publication made after
+// Subscribe returns is delivered. go-redis reconnects and resubscribes when
+// the connection fails; publications in between are lost to pub/sub, so the
+// broker calls HandleGap for every subscribed channel when it sees the
+// failure, and again for each channel whose resubscription Redis confirms
+// (covering sessions that joined meanwhile). A connection silent for 5 s is
+// probed with a PING and replaced if no answer comes within 5 s more, which
+// catches connections that a NAT or load balancer dropped without a word.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Publish and History use go-redis's
+// connection pool and do not wait for each other. Subscribe and Unsubscribe
+// hold a lock only while writing their command; a Subscribe waiting for Redis
+// does not hold up others, and concurrent Subscribes of one channel share one
+// SUBSCRIBE. One goroutine reads the pub/sub connection and makes every
+// handler call, so HandlePublication and HandleGap are never concurrent, and
+// one channel's publications arrive in offset order. The handler must return
+// quickly (it holds up every channel) and must not call Subscribe, which
+// waits for that goroutine and would fail after 5 s. Close stops the
+// goroutine and waits for it; calls made after Close fail.
+package redis
