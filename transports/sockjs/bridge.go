@@ -148,10 +148,6 @@ func (b *bridge) writeLoop() {
 	var batch []session.Item
 	var buf []byte
 	for {
-		if err := b.awaitReceiver(b.ctx.Done()); err != nil {
-			b.stopped(err)
-			return
-		}
 		var err error
 		batch, err = b.s.Next(b.ctx, ping, batch)
 		if err != nil {
@@ -174,23 +170,6 @@ func (b *bridge) writeLoop() {
 		if !b.send(string(buf)) {
 			return
 		}
-	}
-}
-
-// awaitReceiver waits until a request the session's frames can be written to
-// is in flight (a WebSocket session always has one). Until then nothing is
-// taken from the session's queue: sockjs-go would buffer it without bound.
-func (b *bridge) awaitReceiver(cancel <-chan struct{}) error {
-	select {
-	case <-b.link.receiver():
-		return nil
-	default:
-	}
-	select {
-	case <-b.link.receiver():
-		return nil
-	case <-cancel:
-		return context.Canceled
 	}
 }
 
@@ -287,12 +266,10 @@ func (b *bridge) finish() {
 	if d != connectionLost && b.link != nil && b.sj.Context().Err() == nil {
 		// A polling client may be between requests: give it a moment to
 		// come back for the disconnect frame, or sockjs-go would drop the
-		// frame when the close frame replaces the buffer. sockjs-go ends a
+		// frame when the close frame replaces its buffer. sockjs-go ends a
 		// session whose client stays away for the disconnect delay.
 		wait, cancel := context.WithTimeout(b.sj.Context(), b.h.cfg.WriteTimeout)
-		if b.awaitReceiver(wait.Done()) == nil {
-			_ = b.write(string(session.DisconnectFrame(d)), wait.Done())
-		}
+		_ = b.write(string(session.DisconnectFrame(d)), wait.Done())
 		cancel()
 	}
 	// Closing ends Recv, so the reader returns; it is idempotent.

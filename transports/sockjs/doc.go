@@ -19,7 +19,7 @@
 //     stays usable. A message larger than limits.maxMessageBytes ends the
 //     session with 3501. The transports bound what they read before that:
 //     a WebSocket message or an xhr_send body of more than
-//     3×maxMessageBytes+1 KiB (9× that for a form-encoded jsonp_send) is
+//     3×maxMessageBytes+1 KiB (three times that for a form-encoded jsonp_send) is
 //     refused unread: the WebSocket session gets the 3501 disconnect and
 //     close frames; an xhr_send or jsonp_send is answered 413 and its
 //     session ends with 3501.
@@ -41,16 +41,19 @@
 //
 // sockjs-go runs serveSession in a goroutine of its own per session; that
 // goroutine is the session's writer and the only caller of Session.Send. It
-// loops on session.Session.Next, and takes a batch only while a request the
-// frames can be written to is in flight (a link counts them), because
-// sockjs-go buffers sends without bound otherwise. Send writes synchronously
-// under sockjs-go's session lock; every such write has a deadline
-// (responseWriter for HTTP, sockjs-go's WebsocketWriteTimeout for
-// WebSocket), so a stalled client costs at most the write timeout before its
-// session ends. A second goroutine, the reader, loops on Session.Recv for
-// the whole session and passes messages to HandleCommand. The writer ends
-// the session: it sends the disconnect and close frames, cancels the
-// reader's context, waits for the reader and calls session.Session.Close.
-// Both goroutines recover panics and end the session with 3006. Lock order:
-// links.mu, then link.mu, then the session's lock.
+// loops on session.Session.Next and sends each batch. Send writes
+// synchronously under sockjs-go's session lock when a receiver is attached,
+// and every such write has a deadline (responseWriter for HTTP, sockjs-go's
+// WebsocketWriteTimeout for WebSocket), so a stalled client costs at most
+// the write timeout before its session ends. With no receiver attached (a
+// polling client between two requests) sockjs-go buffers the message without
+// bound, so the writer then waits until that buffer has been written (a link
+// counts the frames written to the session's requests) before it takes
+// more: frames wait in the session's bounded queue instead. A second
+// goroutine, the reader, loops on Session.Recv for the whole session and
+// passes messages to HandleCommand. The writer ends the session: it sends
+// the disconnect and close frames, cancels the reader's context, waits for
+// the reader and calls session.Session.Close. Both goroutines recover panics
+// and end the session with 3006. A link's lock is taken before a session's
+// (link.fail); links.mu is never held with another lock.
 package sockjs

@@ -208,7 +208,7 @@ type client struct {
 	send   func(payload []byte) error
 	stop   func()
 	done   chan struct{}
-	url    string // the session's URL, without the transport part
+	url    string   // the session's URL, without the transport part
 	raw    net.Conn // the WebSocket transport's connection
 }
 

@@ -6,33 +6,30 @@ import (
 	"github.com/waterspout/waterspout/session"
 )
 
-// link is what the HTTP side of a SockJS session shares with its bridge:
-// whether a request that frames can be written to is in flight, how many
-// frames have been written to such requests, and a way to fail the session
-// from a request (an oversized xhr_send or WebSocket message).
+// link is what the HTTP side of a SockJS session shares with its bridge: how
+// many frames have been written to its receiving requests, and a way to fail
+// the session from a request (an oversized xhr_send or WebSocket message).
 //
 // sockjs-go buffers whatever Session.Send is given while no receiver can
-// take it, without bound. The bridge therefore takes frames from the
-// session's bounded queue only while a receiving request is there, and after
-// a Send that wrote nothing (it was buffered) it waits until sockjs-go has
-// written that buffer before taking more. A client that stops polling
-// overflows the session's queue (3002) instead of the heap.
+// take it (between two polls, between two streaming requests), without
+// bound. After a Send that wrote nothing the bridge therefore waits until
+// sockjs-go has written that buffer to the next receiver before it takes
+// more from the session's bounded queue: a client that stops polling
+// overflows that queue (3002) instead of the heap.
 type link struct {
 	refs int // guarded by links.mu
-	// websocket links have one receiver for the whole session, which
-	// sockjs-go writes to directly: Send never buffers.
+	// websocket links have one receiver for the whole session, written to
+	// directly: there Send never buffers.
 	websocket bool
 
 	mu     sync.Mutex
-	active int           // receiving requests in flight
-	ready  chan struct{} // closed while active > 0
 	writes uint64        // frames written to receiving requests
-	wrote  chan struct{} // closed (and replaced) on every such write
+	wrote  chan struct{} // closed (and replaced) at every such write
 	sess   *session.Session
 	failed *session.Disconnect // a failure that came before the session was bound
 }
 
-func newLink() *link { return &link{ready: make(chan struct{}), wrote: make(chan struct{})} }
+func newLink() *link { return &link{wrote: make(chan struct{})} }
 
 // written records a frame written to a receiving request.
 func (l *link) written() {
@@ -49,34 +46,6 @@ func (l *link) writeCount() (uint64, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.writes, l.wrote
-}
-
-// attach records a receiving request.
-func (l *link) attach() {
-	l.mu.Lock()
-	l.active++
-	if l.active == 1 {
-		close(l.ready)
-	}
-	l.mu.Unlock()
-}
-
-// detach records the end of a receiving request.
-func (l *link) detach() {
-	l.mu.Lock()
-	l.active--
-	if l.active == 0 {
-		l.ready = make(chan struct{})
-	}
-	l.mu.Unlock()
-}
-
-// receiver returns a channel that is closed while a receiving request is in
-// flight.
-func (l *link) receiver() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ready
 }
 
 // bind makes s the session that fail ends.

@@ -15,10 +15,12 @@ import (
 //
 // A streaming response lives for minutes, so one deadline set when the
 // request starts would cut healthy streams. Instead every Write and Flush
-// gets a fresh deadline of the write timeout, and once the data is flushed
-// the deadline is cleared: an idle stream must not expire (on HTTP/2 an
-// expired deadline resets the stream), and a kept-alive connection must not
-// carry a stale deadline into its next request, served by another handler.
+// gets a fresh deadline of the write timeout. On HTTP/1 the deadline then
+// stays until the next write, so that what net/http writes after the handler
+// (the end of a chunked body) is bounded too; net/http clears it when the
+// request is done, so a kept-alive connection does not carry it into its
+// next request. On HTTP/2 it is cleared after each flush, because a stream
+// whose deadline expires, even idle, is reset.
 //
 // sockjs-go asserts http.Flusher on the writer and gorilla asserts
 // http.Hijacker; Unwrap lets http.ResponseController reach the server's own
@@ -27,6 +29,7 @@ type responseWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	h2      bool
 	// dirty is set when something was written after the last flush.
 	dirty    bool
 	hijacked bool
@@ -65,7 +68,9 @@ func (w *responseWriter) Flush() { _ = w.flush() }
 func (w *responseWriter) flush() error {
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	err := w.rc.Flush()
-	_ = w.rc.SetWriteDeadline(time.Time{})
+	if w.h2 {
+		_ = w.rc.SetWriteDeadline(time.Time{})
+	}
 	w.dirty = false
 	w.prelude = false
 	return err
@@ -85,15 +90,17 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // finish runs when sockjs-go's handler has returned (nothing writes after
 // that: its receivers are closed before the handler returns). What is still
-// buffered goes out under a deadline. When the request context has ended the
-// client is gone or a write failed, the connection will not be reused, and
-// the deadline stays so that what net/http writes last cannot block.
+// buffered goes out under a deadline, and on HTTP/1 what net/http writes
+// last gets one too. When the request context has ended, the client is gone
+// or a write failed: nothing is flushed.
 func (w *responseWriter) finish(ctx context.Context) {
-	switch {
-	case w.hijacked:
-	case ctx.Err() != nil:
-		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	case w.dirty:
+	if w.hijacked {
+		return
+	}
+	if w.dirty && ctx.Err() == nil {
 		_ = w.flush()
+	}
+	if !w.h2 || ctx.Err() != nil {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
 }

@@ -198,14 +198,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind, id, name := h.classify(r)
-	rw := &responseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
+	rw := &responseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout, h2: r.ProtoMajor >= 2}
 	switch kind {
 	case endpointWebsocket:
 		// A fresh link, not the shared one of the id: a WebSocket session is
 		// its own request, and sockjs-go does not register it under its id.
 		l := newLink()
 		l.websocket = true
-		l.attach()
 		rw.wrapConn = func(c net.Conn) net.Conn {
 			return newLimitConn(c, h.frameLimit, 2*h.cfg.WriteTimeout+time.Second, func() {
 				l.fail(session.DisconnectMessageTooLarge)
@@ -222,21 +221,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		l := h.links.acquire(id)
-		l.attach()
 		defer h.links.release(id, l)
-		detach := sync.OnceFunc(l.detach)
-		defer detach()
-		if name == "xhr" || name == "jsonp" {
-			// A polling answer carries one frame: sockjs-go closes the
-			// receiver once it has written it, although the request lasts a
-			// little longer. Frames sent after that would be buffered.
-			rw.onWrite = func() { detach(); l.written() }
-		} else {
-			// Streams write a prelude before sockjs-go attaches them to the
-			// session, and flush it: frames are what comes after.
-			rw.onWrite = l.written
-			rw.prelude = true
-		}
+		rw.onWrite = l.written
+		// Streams write a prelude, and flush it, before sockjs-go attaches
+		// them to the session: only what follows are frames.
+		rw.prelude = name != "xhr" && name != "jsonp"
 	case endpointSend:
 		limit := h.frameLimit
 		if name == "jsonp_send" {
