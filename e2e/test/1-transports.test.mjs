@@ -1,0 +1,128 @@
+// Scenarios 1–3: the bundled client in Chromium picks the best transport the
+// network between it and the server allows.
+
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+
+import { scenario } from '../lib/harness.mjs';
+import { assertSequence, publishNumbered } from '../lib/stream.mjs';
+
+/** wsHandshake tries a WebSocket handshake at url and reports how it ended. */
+function wsHandshake(url) {
+  return new Promise((resolve) => {
+    const sock = new WebSocket(url);
+    const timer = setTimeout(() => {
+      sock.terminate();
+      resolve({ ok: false, why: 'no answer' });
+    }, 5000);
+    sock.on('open', () => {
+      clearTimeout(timer);
+      sock.close();
+      resolve({ ok: true });
+    });
+    sock.on('unexpected-response', (req, res) => {
+      clearTimeout(timer);
+      resolve({ ok: false, why: `HTTP ${res.statusCode}` });
+      req.destroy();
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ ok: false, why: err.message });
+    });
+  });
+}
+
+/**
+ * sseFirstBytes opens /connect/sse at base and returns what arrives within
+ * waitMs (the stream stays open: only the first bytes matter).
+ */
+async function sseFirstBytes(base, channel, waitMs) {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), waitMs);
+  let text = '';
+  try {
+    const res = await fetch(`${base}/connect/sse?channel=${channel}`, { signal: ac.signal });
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+      if (text.includes('"hello"')) break;
+    }
+  } catch (err) {
+    if (err.name !== 'AbortError') throw err;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return text;
+}
+
+const N = 100;
+
+scenario('1 default path: the bundled client connects over WebSocket and receives HTTP publishes', async (h) => {
+  if (!h.need('chromium')) return;
+  const server = await h.startServer();
+  const page = await h.openClient(server, { channel: 'e2e-default' });
+
+  let st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['websocket', 'ws']], 'the client connected over WebSocket at once');
+  assert.equal(st.states.at(-1).state, 'connected');
+
+  await publishNumbered(server.url, 'e2e-default', { to: N });
+  const got = await h.waitMessages(page, N);
+  assertSequence(got.map((m) => m.n), N, 'page over WebSocket');
+  st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => t.name), ['websocket'], 'no transport change');
+  assert.deepEqual(st.errors, []);
+});
+
+scenario('2 WebSocket blocked by a proxy: nginx without upgrades, the client lands on SSE', async (h) => {
+  if (!h.need('chromium', 'nginx')) return;
+  const server = await h.startServer();
+  const proxy = await h.startProxy('nginx', 'nginx-no-upgrade.conf', server);
+
+  // The proxy really blocks WebSocket, and really lets SSE through.
+  const direct = await wsHandshake(`ws://127.0.0.1:${server.port}/connect/ws`);
+  assert.ok(direct.ok, `WebSocket works without the proxy (${direct.why})`);
+  const proxied = await wsHandshake(`ws://127.0.0.1:${proxy.port}/connect/ws`);
+  assert.ok(!proxied.ok, 'the proxy refuses WebSocket');
+  h.note(`WebSocket through the proxy: ${proxied.why}`);
+
+  const page = await h.openClient(proxy, { channel: 'e2e-sse' });
+  let st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['sse', 'sse']], 'the first transport to work is SSE');
+  h.note(`SSE in use ${st.transports[0].at - st.started} ms after the page started`);
+
+  await publishNumbered(server.url, 'e2e-sse', { to: N });
+  const got = await h.waitMessages(page, N);
+  assertSequence(got.map((m) => m.n), N, 'page over SSE through nginx');
+  st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => t.name), ['sse'], 'it stayed on SSE');
+  assert.deepEqual(st.errors, []);
+});
+
+scenario('3 a buffering proxy: SSE stalls behind nginx, the client lands on long-polling', async (h) => {
+  if (!h.need('chromium', 'nginx')) return;
+  const server = await h.startServer();
+  const proxy = await h.startProxy('nginx', 'nginx-buffering.conf', server);
+
+  // Through this proxy an SSE stream's hello never shows up, while the same
+  // request straight to the server gets it at once.
+  assert.match(await sseFirstBytes(server.url, 'probe', 5000), /"hello"/, 'SSE straight to the server says hello');
+  assert.doesNotMatch(await sseFirstBytes(proxy.url, 'probe', 3000), /"hello"/, 'SSE through the buffering proxy stalls');
+  assert.ok(!(await wsHandshake(`ws://127.0.0.1:${proxy.port}/connect/ws`)).ok, 'the proxy refuses WebSocket');
+
+  const page = await h.openClient(proxy, { channel: 'e2e-poll' });
+  let st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['poll', 'poll']], 'the first transport to work is long-polling');
+  h.note(`long-polling in use ${st.transports[0].at - st.started} ms after the page started`);
+
+  await publishNumbered(server.url, 'e2e-poll', { to: N });
+  const got = await h.waitMessages(page, N);
+  assertSequence(got.map((m) => m.n), N, 'page over long-polling through a buffering nginx');
+  st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => t.name), ['poll'], 'it stayed on long-polling');
+  assert.deepEqual(st.errors, []);
+});

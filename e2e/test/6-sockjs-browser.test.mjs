@@ -1,0 +1,53 @@
+// Scenario 6: the stock sockjs-client (npm) in Chromium against
+// /connect/sockjs, over SockJS's WebSocket and over two of its HTTP
+// transports, as an existing SockJS application would use it.
+
+import assert from 'node:assert/strict';
+
+import { scenario } from '../lib/harness.mjs';
+import { assertSequence, publishNumbered } from '../lib/stream.mjs';
+
+const N = 100;
+
+// Known bug (igm/sockjs-go v3.0.3): after a poll answer, sockjs-go detaches
+// the answered request from the session in a goroutine of its own; a client
+// whose next poll arrives before that goroutine runs is told
+// c[2010,"Another connection still open"] and sockjs-client closes the
+// connection. Under a busy stream this hits within a few dozen messages.
+const known = {
+  'xhr-polling': 'sockjs-go races between detaching an answered poll and the next poll (close 2010)',
+};
+
+for (const transport of ['websocket', 'xhr-streaming', 'xhr-polling']) {
+  scenario(`6 sockjs-client in the browser over ${transport} receives hello and a numbered stream`, async (h) => {
+    if (!h.need('chromium')) return;
+    const server = await h.startServer();
+    const channel = `e2e-sockjs-${transport}`;
+    const page = await h.newPage();
+    await h.openTestPage(page, server, 'sockjs.html', { channel, transports: [transport] });
+    await h.waitFor('the SockJS subscription', async () => (await h.pageState(page)).subscribed, {
+      detail: async () => JSON.stringify(await h.pageState(page)),
+    });
+    let st = await h.pageState(page);
+    assert.equal(st.transport, transport, 'sockjs-client used the transport asked for');
+    assert.equal(st.hello.transport, 'sockjs');
+    assert.ok(st.hello.session && st.hello.ping > 0, `hello names a session and a heartbeat: ${JSON.stringify(st.hello)}`);
+    assert.equal(st.subscribed.channel, channel);
+    assert.equal(st.subscribed.id, 1);
+
+    await publishNumbered(server.url, channel, { to: N });
+    await h.waitFor(`${N} messages over SockJS ${transport}`, async () => {
+      const s = await h.pageState(page);
+      if (s.closed) {
+        throw Object.assign(new Error(`the SockJS connection closed after ${s.messages.length} messages: ${JSON.stringify(s.closed)}`), { fatal: true });
+      }
+      return s.messages.length >= N;
+    }, {
+      detail: async () => JSON.stringify(await h.pageState(page)),
+    });
+    st = await h.pageState(page);
+    assertSequence(st.messages.map((m) => m.n), N, `sockjs-client over ${transport}`);
+    assert.deepEqual(st.errors, []);
+    assert.equal(st.closed, null, 'the connection stayed open');
+  }, { todo: known[transport] });
+}
