@@ -32,7 +32,14 @@ export const scriptJsonp: JsonpInjector = function (url, done) {
   };
   s.async = true;
   s.src = url + '&callback=' + name;
-  (d.head || d.getElementsByTagName('head')[0]).appendChild(s);
+  function go() {
+    if (!over) (d.head || d.getElementsByTagName('head')[0]).appendChild(s);
+  }
+  // A script inserted before the page's load event delays it, and a held
+  // poll is answered only when a message comes: the page would never finish
+  // loading. The first poll (no cursor) answers at once, so only held polls wait.
+  if (d.readyState == 'complete' || url.indexOf('cursor=') < 0) go();
+  else w.addEventListener('load', go);
   return end;
 };
 

@@ -72,4 +72,4 @@ scenario('4 old browser on JSONP: the page still reaches its load event', async 
     timeout: 10_000,
     detail: async () => `readyState ${await page.evaluate(() => document.readyState)}`,
   });
-}, { todo: 'client-js: the JSONP transport inserts held-poll scripts before the load event, which then never fires' });
+});
