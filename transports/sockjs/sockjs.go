@@ -236,6 +236,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	defer rw.finish(r.Context())
+	if kind == endpointReceive && (name == "xhr" || name == "jsonp") {
+		retryPoll(rw, r, h.sj)
+		return
+	}
 	h.sj.ServeHTTP(rw, r)
 }
 
