@@ -20,3 +20,15 @@ func TestDistHoldsTheBundles(t *testing.T) {
 		}
 	}
 }
+
+// TestDistHoldsSockJSClient: the SockJS iframe page loads sockjs-client from
+// /client/sockjs.min.js on this server (never a CDN), so the binary embeds it.
+func TestDistHoldsSockJSClient(t *testing.T) {
+	b, err := fs.ReadFile(Dist, "dist/sockjs.min.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "/* sockjs-client v") || !strings.Contains(string(b), "MIT license") {
+		t.Fatalf("dist/sockjs.min.js is not the sockjs-client bundle with its license banner: %.60q", b)
+	}
+}

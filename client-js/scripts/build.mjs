@@ -3,6 +3,8 @@
 //   waterspout.js         minified script-tag build, global WaterSpout (ES2017)
 //   waterspout.legacy.js  minified ES5 script-tag build (poll + JSONP), global WaterSpout
 //   waterspout.d.ts       types (types/*.d.ts behind it)
+//   sockjs.min.js         sockjs-client, unchanged from its npm package (MIT), for the
+//                         SockJS iframe page the server serves (never a CDN)
 // The output depends only on the sources and the pinned tool versions, so
 // check-stale.mjs can rebuild and compare byte for byte.
 import { execFileSync } from 'node:child_process';
@@ -44,6 +46,8 @@ export async function build(outdir) {
     ]);
     const names = ['waterspout.mjs', 'waterspout.js', 'waterspout.legacy.js'];
     outputs.forEach((r, i) => writeFileSync(join(outdir, names[i]), r.outputFiles[0].text));
+
+    copyFileSync(require.resolve('sockjs-client/dist/sockjs.min.js'), join(outdir, 'sockjs.min.js'));
 
     rmSync(join(outdir, 'types'), { recursive: true, force: true });
     mkdirSync(join(outdir, 'types'));
