@@ -77,6 +77,12 @@ func (s *Server) handlePublish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := mayPublish(publisherOf(c), req.Channel); err != nil {
+		return err
+	}
+	if err := s.takePublishes(c, 1); err != nil {
+		return err
+	}
 	res, err := s.node.Publish(c.Request().Context(), req.Channel, req.Data, req.Key)
 	if err != nil {
 		return err
@@ -96,9 +102,17 @@ func (s *Server) handleBroadcast(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.takePublishes(c, len(req.Channels)); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
+	p := publisherOf(c)
 	results := make([]broadcastResult, len(req.Channels))
 	for i, ch := range req.Channels {
+		if err := mayPublish(p, ch); err != nil {
+			results[i] = broadcastResult{Channel: ch, Error: session.AsError(err)}
+			continue
+		}
 		res, err := s.node.Publish(ctx, ch, req.Data, req.Key)
 		if err != nil {
 			results[i] = broadcastResult{Channel: ch, Error: session.AsError(err)}
@@ -115,6 +129,9 @@ func (s *Server) handleHistory(c echo.Context) error {
 	q := c.Request().URL.Query()
 	ch := q.Get("channel")
 	if err := session.ValidateChannel(ch); err != nil {
+		return err
+	}
+	if err := mayRead(publisherOf(c), ch); err != nil {
 		return err
 	}
 	limit := defaultHistoryLimit

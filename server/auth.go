@@ -2,57 +2,67 @@ package server
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/server/auth"
+	"github.com/waterspout/waterspout/session"
 )
 
-// apiAuth checks backends on /api/*.
+// apiAuth checks backends on /api/*: an API key, or a publisher token when
+// the server has token keys.
 type apiAuth struct {
-	// keys are SHA-256 digests of the configured keys: comparing digests
-	// keeps the comparison constant-time in the key's length too.
-	keys [][sha256.Size]byte
+	keys   *auth.APIKeys  // nil without API keys
+	tokens *auth.Verifier // nil without token keys
 }
 
-func newAPIAuth(keys []string) *apiAuth {
-	a := &apiAuth{}
-	for _, k := range keys {
-		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+func newAPIAuth(keys []string, tokens *auth.Verifier) (*apiAuth, error) {
+	a := &apiAuth{tokens: tokens}
+	if len(keys) > 0 {
+		k, err := auth.NewAPIKeys(keys...)
+		if err != nil {
+			return nil, err
+		}
+		a.keys = k
 	}
-	return a
+	return a, nil
 }
 
-// open reports whether the API runs without keys (loopback only).
-func (a *apiAuth) open() bool { return len(a.keys) == 0 }
+// open reports whether the API runs without credentials (loopback only):
+// no API key and no token key is configured.
+func (a *apiAuth) open() bool { return a.keys == nil && a.tokens == nil }
 
-// valid reports whether the Authorization header carries a configured key.
-// Every key is compared, so the time taken does not tell which one matched.
-func (a *apiAuth) valid(header string) bool {
-	scheme, key, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	key = strings.TrimSpace(key)
-	if key == "" {
-		return false
-	}
-	got := sha256.Sum256([]byte(key))
-	match := 0
-	for i := range a.keys {
-		match |= subtle.ConstantTimeCompare(got[:], a.keys[i][:])
-	}
-	return match == 1
+// publisher is who a /api/* request acts for.
+type publisher struct {
+	// limitKey names the credential in the publish rate limiter: an API
+	// key's position, or a digest of the token's subject. Never the key.
+	limitKey string
+	// claims are a publisher token's; nil for an API key, which may
+	// publish anywhere.
+	claims *auth.Claims
 }
 
-// middleware refuses requests without a valid key. Without configured keys
-// (Validate allows that only on a loopback listener) it still refuses what
-// may come from beyond this machine: a request that reached a non-loopback
-// local address, one relayed by a proxy (a local reverse proxy would
-// otherwise open the API to the world), and one whose Host is not a loopback
-// name (a DNS-rebinding page in the user's browser).
+// publisherKey is the echo context key of the request's *publisher.
+const publisherKey = "waterspout.publisher"
+
+// publisherOf returns the request's publisher; nil on an open API.
+func publisherOf(c echo.Context) *publisher {
+	p, _ := c.Get(publisherKey).(*publisher)
+	return p
+}
+
+// middleware refuses requests without valid credentials. Without configured
+// credentials (Validate allows that only on a loopback listener) it still
+// refuses what may come from beyond this machine: a request that reached a
+// non-loopback local address, one relayed by a proxy (a local reverse proxy
+// would otherwise open the API to the world), and one whose Host is not a
+// loopback name (a DNS-rebinding page in the user's browser).
 func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -63,15 +73,58 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return next(c)
 		}
-		if !a.valid(r.Header.Get("Authorization")) {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)
-			if r.Header.Get("Authorization") == "" {
-				return apiError(http.StatusUnauthorized, "missing API key (Authorization: Bearer <key>)")
-			}
-			return apiError(http.StatusUnauthorized, "invalid API key")
+		header := r.Header.Get("Authorization")
+		if i := a.keys.Index(header); i >= 0 {
+			c.Set(publisherKey, &publisher{limitKey: "key:" + strconv.Itoa(i)})
+			return next(c)
 		}
-		return next(c)
+		if cred := auth.BearerToken(header); a.tokens != nil && strings.Count(cred, ".") == 2 {
+			claims, err := a.tokens.VerifyPublisher(cred)
+			if err != nil {
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout", error="invalid_token"`)
+				reason := "invalid publisher token"
+				var te *auth.TokenError
+				if errors.As(err, &te) { // a fixed text that never holds the token
+					reason += ": " + te.Reason
+				}
+				return apiError(http.StatusUnauthorized, "%s", reason)
+			}
+			sum := sha256.Sum256([]byte(claims.Subject))
+			c.Set(publisherKey, &publisher{limitKey: "sub:" + hex.EncodeToString(sum[:16]), claims: claims})
+			return next(c)
+		}
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)
+		if header == "" {
+			if a.tokens != nil {
+				return apiError(http.StatusUnauthorized, "missing API key or publisher token (Authorization: Bearer <credential>)")
+			}
+			return apiError(http.StatusUnauthorized, "missing API key (Authorization: Bearer <key>)")
+		}
+		return apiError(http.StatusUnauthorized, "invalid API key")
 	}
+}
+
+// errNotGranted answers a publisher token used beyond its `publish` patterns.
+func errNotGranted(ch string) error {
+	return &session.Error{Code: http.StatusForbidden, Reason: ch + ": the publisher token does not grant this channel"}
+}
+
+// mayPublish refuses a channel a publisher token does not grant. API keys
+// and the open API may publish anywhere.
+func mayPublish(p *publisher, ch string) error {
+	if p == nil || p.claims == nil || auth.PublisherAllowed(p.claims, ch) {
+		return nil
+	}
+	return errNotGranted(ch)
+}
+
+// mayRead refuses the history of a channel a publisher token grants neither
+// for publishing nor in its `channels` patterns.
+func mayRead(p *publisher, ch string) error {
+	if p == nil || p.claims == nil || auth.PublisherAllowed(p.claims, ch) || p.claims.CanSubscribe(ch) {
+		return nil
+	}
+	return errNotGranted(ch)
 }
 
 // nonLocal returns why a request may not come from this machine, or "".

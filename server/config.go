@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -48,6 +49,11 @@ type Config struct {
 	Namespaces []session.Namespace `json:"namespaces"`
 	// Limits announced to clients; zero fields take session's defaults.
 	Limits session.Limits `json:"limits"`
+	// RateLimits bound connections and connects per client address,
+	// publishes per API key and commands per session.
+	RateLimits RateLimits `json:"rateLimits"`
+	// Tokens configures connection and publisher tokens (JWT).
+	Tokens TokensConfig `json:"tokens"`
 	// Ping is the heartbeat interval announced in hello.
 	Ping time.Duration `json:"ping"`
 	// PollTimeout is how long a long-poll request is held without news.
@@ -90,6 +96,8 @@ func Defaults() Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
+		RateLimits:      defaultRateLimits(),
+		Tokens:          TokensConfig{Leeway: auth.DefaultLeeway},
 	}
 }
 
@@ -125,18 +133,27 @@ func (c *Config) Validate() error {
 	if c.LogFormat == "" {
 		c.LogFormat = d.LogFormat
 	}
+	if c.Tokens.Leeway == 0 {
+		c.Tokens.Leeway = d.Tokens.Leeway
+	}
 
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return fmt.Errorf("invalid listen address %q: %w", c.Addr, err)
 	}
 	for i, k := range c.APIKeys {
-		if k == "" || strings.TrimSpace(k) != k {
-			return fmt.Errorf("api key #%d is empty or has surrounding spaces", i+1)
+		if k == "" || strings.IndexFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return fmt.Errorf("api key #%d is empty or has spaces or control characters", i+1)
 		}
 	}
-	if len(c.APIKeys) == 0 && !isLoopbackHost(host) {
-		return fmt.Errorf("refusing to listen on %s without --api-key: the publish API would be open to the network", c.Addr)
+	if len(c.APIKeys) == 0 && !c.Tokens.configured() && !isLoopbackHost(host) {
+		return fmt.Errorf("refusing to listen on %s without --api-key (or token keys, for publisher tokens): the publish API would be open to the network", c.Addr)
+	}
+	if err := c.Tokens.validate(); err != nil {
+		return err
+	}
+	if err := c.RateLimits.validate(); err != nil {
+		return err
 	}
 	if _, err := parseOrigins(c.AllowedOrigins); err != nil {
 		return err

@@ -130,25 +130,38 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"WATERSPOUT_POLL_TIMEOUT": "3s", "WATERSPOUT_WRITE_TIMEOUT": "4s", "WATERSPOUT_SHUTDOWN_TIMEOUT": "5s",
 			"WATERSPOUT_TRUSTED_PROXIES": "10.0.0.0/8", "WATERSPOUT_MAX_MESSAGE_BYTES": "100", "WATERSPOUT_MAX_CHANNELS": "6",
 			"WATERSPOUT_MAX_QUEUE_BYTES": "700", "WATERSPOUT_LOG_LEVEL": "debug", "WATERSPOUT_LOG_FORMAT": "json",
-			"WATERSPOUT_SOCKJS_STICKY_COOKIE": "true",
+			"WATERSPOUT_SOCKJS_STICKY_COOKIE":   "true",
+			"WATERSPOUT_MAX_CONNECTIONS_PER_IP": "11", "WATERSPOUT_CONNECTS_PER_SECOND": "12", "WATERSPOUT_CONNECT_BURST": "13",
+			"WATERSPOUT_PUBLISHES_PER_SECOND": "-1", "WATERSPOUT_PUBLISH_BURST": "15", "WATERSPOUT_COMMANDS_PER_SECOND": "16",
+			"WATERSPOUT_COMMAND_BURST": "17", "WATERSPOUT_TOKEN_HMAC_SECRET_FILE": "/s", "WATERSPOUT_TOKEN_HMAC_SECRET": "env-secret",
+			"WATERSPOUT_TOKEN_ISSUER": "iss", "WATERSPOUT_TOKEN_AUDIENCE": "aud", "WATERSPOUT_TOKEN_LEEWAY": "2s",
 		}, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
 				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
-				Limits:             session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				RateLimits: RateLimits{ConnectionsPerIP: 11, ConnectsPerSecond: 12, ConnectBurst: 13, PublishesPerSecond: NoLimit,
+					PublishBurst: 15, CommandsPerSecond: 16, CommandBurst: 17},
+				Tokens:             TokensConfig{HMACSecretFile: "/s", HMACSecret: "env-secret", Issuer: "iss", Audience: "aud", Leeway: 2 * time.Second},
 				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
 			})
 		}},
 		{"every setting from flags", []string{"--addr=127.0.0.1:1", "--api-key=k", "--allowed-origin=https://a.example",
 			"--broker=redis", "--redis-url=redis://r", "--ping=2s", "--poll-timeout=3s", "--write-timeout=4s",
 			"--shutdown-timeout=5s", "--trusted-proxy=10.0.0.0/8", "--max-message-bytes=100", "--max-channels=6",
-			"--max-queue-bytes=700", "--sockjs-sticky-cookie", "--log-level=debug", "--log-format=json"}, nil, func(t *testing.T, c Config) {
+			"--max-queue-bytes=700", "--sockjs-sticky-cookie", "--log-level=debug", "--log-format=json",
+			"--max-connections-per-ip=-1", "--connects-per-second=12", "--connect-burst=13", "--publishes-per-second=14",
+			"--publish-burst=15", "--commands-per-second=-1", "--command-burst=17", "--token-hmac-secret-file=/s",
+			"--token-issuer=iss", "--token-audience=aud", "--token-leeway=1s"}, nil, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example"},
 				Broker: "redis", RedisURL: "redis://r", Ping: 2 * time.Second, PollTimeout: 3 * time.Second,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
-				Limits:             session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				RateLimits: RateLimits{ConnectionsPerIP: NoLimit, ConnectsPerSecond: 12, ConnectBurst: 13, PublishesPerSecond: 14,
+					PublishBurst: 15, CommandsPerSecond: NoLimit, CommandBurst: 17},
+				Tokens:             TokensConfig{HMACSecretFile: "/s", Issuer: "iss", Audience: "aud", Leeway: time.Second},
 				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
 			})
 		}},
@@ -175,6 +188,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	writeFile(t, typo, `{"adr":"127.0.0.1:1"}`)
 	numeric := filepath.Join(dir, "numeric.json")
 	writeFile(t, numeric, `{"ping":25}`)
+	tokensTypo := filepath.Join(dir, "tokens.json")
+	writeFile(t, tokensTypo, `{"tokens":{"keys":[{"secrte":"x"}]}}`)
 	tests := []struct {
 		name string
 		args []string
@@ -191,6 +206,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"unknown file key", []string{"--config", typo}, nil, `unknown field "adr"`},
 		{"numeric duration", []string{"--config", numeric}, nil, "25s"},
 		{"bad bool", nil, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "maybe"}, "WATERSPOUT_SOCKJS_STICKY_COOKIE"},
+		{"rate below -1", []string{"--connects-per-second=-2"}, nil, "--connects-per-second"},
+		{"negative burst", []string{"--connect-burst=-1"}, nil, "--connect-burst"},
+		{"no flag for the secret", []string{"--token-hmac-secret=x"}, nil, "not defined"},
+		{"unknown tokens key", []string{"--config", tokensTypo}, nil, `unknown field "secrte"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,7 +266,9 @@ func TestServeUsageListsEveryOption(t *testing.T) {
 	// dropping an option from the table fails here.
 	for _, name := range []string{"config", "addr", "api-key", "allowed-origin", "broker", "redis-url", "ping",
 		"poll-timeout", "write-timeout", "shutdown-timeout", "trusted-proxy", "max-message-bytes", "max-channels",
-		"max-queue-bytes", "sockjs-sticky-cookie", "log-level", "log-format"} {
+		"max-queue-bytes", "max-connections-per-ip", "connects-per-second", "connect-burst", "publishes-per-second",
+		"publish-burst", "commands-per-second", "command-burst", "token-hmac-secret-file", "token-issuer", "token-audience",
+		"token-leeway", "sockjs-sticky-cookie", "log-level", "log-format"} {
 		if !regexp.MustCompile(`(?m)^  --` + name + `( |$)`).MatchString(help) {
 			t.Errorf("help lacks --%s", name)
 		}

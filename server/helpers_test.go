@@ -149,12 +149,15 @@ func subscriber(t *testing.T, s *Server, channels ...string) *session.Session {
 }
 
 type frame struct {
-	Type    string          `json:"type"`
-	Channel string          `json:"channel"`
-	Offset  uint64          `json:"offset"`
-	Data    json.RawMessage `json:"data"`
-	Key     string          `json:"key"`
-	Code    int             `json:"code"`
+	Type      string          `json:"type"`
+	ID        uint64          `json:"id"`
+	Channel   string          `json:"channel"`
+	Offset    uint64          `json:"offset"`
+	Data      json.RawMessage `json:"data"`
+	Key       string          `json:"key"`
+	Code      int             `json:"code"`
+	Reason    string          `json:"reason"`
+	Reconnect bool            `json:"reconnect"`
 }
 
 // readUntil reads the session's frames until stop returns true for one of

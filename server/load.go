@@ -24,7 +24,7 @@ const maxConfigFileBytes = 1 << 20
 // variable and config file key in one place, so the help, the docs and the
 // precedence rules cannot drift apart.
 type option struct {
-	flag string // without dashes
+	flag string // without dashes; "" for a setting only the environment may hold (a secret)
 	arg  string // placeholder in the help
 	env  string
 	key  string // config file key ("" when the file cannot hold it)
@@ -61,6 +61,18 @@ func count(f func(*Config) *int) func(*Config, []string) error {
 		n, err := strconv.Atoi(v[0])
 		if err != nil || n < 0 {
 			return fmt.Errorf("%q is not a non-negative integer", v[0])
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
+// rate is a RateLimits field: a positive count, or NoLimit (-1).
+func rate(f func(*Config) *int) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < NoLimit {
+			return fmt.Errorf("%q is not a count (or -1 for no limit)", v[0])
 		}
 		*f(c) = n
 		return nil
@@ -126,6 +138,42 @@ var options = []option{
 	{flag: "max-queue-bytes", arg: "N", env: "WATERSPOUT_MAX_QUEUE_BYTES", key: "limits.maxQueueBytes",
 		help: "bytes queued for one client before it is disconnected as too slow",
 		def:  shown(strconv.Itoa(session.DefaultMaxQueueBytes)), set: count(func(c *Config) *int { return &c.Limits.MaxQueueBytes })},
+	{flag: "max-connections-per-ip", arg: "N", env: "WATERSPOUT_MAX_CONNECTIONS_PER_IP", key: "rateLimits.connectionsPerIP",
+		help: "open connections per client address on /connect/* (IPv6: per /64); more are answered 429; -1 for no limit",
+		def:  shown(strconv.Itoa(DefaultConnectionsPerIP)), set: rate(func(c *Config) *int { return &c.RateLimits.ConnectionsPerIP })},
+	{flag: "connects-per-second", arg: "N", env: "WATERSPOUT_CONNECTS_PER_SECOND", key: "rateLimits.connectsPerSecond",
+		help: "requests per second per client address to /connect/* (every poll counts), beyond the burst; more are answered 429; -1 for no limit",
+		def:  shown(strconv.Itoa(DefaultConnectsPerSecond)), set: rate(func(c *Config) *int { return &c.RateLimits.ConnectsPerSecond })},
+	{flag: "connect-burst", arg: "N", env: "WATERSPOUT_CONNECT_BURST", key: "rateLimits.connectBurst",
+		help: "requests to /connect/* one client address may make at once",
+		def:  shown(strconv.Itoa(DefaultConnectBurst)), set: count(func(c *Config) *int { return &c.RateLimits.ConnectBurst })},
+	{flag: "publishes-per-second", arg: "N", env: "WATERSPOUT_PUBLISHES_PER_SECOND", key: "rateLimits.publishesPerSecond",
+		help: "publications per second per API key or publisher token subject on /api/* (a broadcast counts one per channel), beyond the burst; more are answered 429; -1 for no limit",
+		def:  shown(strconv.Itoa(DefaultPublishesPerSecond)), set: rate(func(c *Config) *int { return &c.RateLimits.PublishesPerSecond })},
+	{flag: "publish-burst", arg: "N", env: "WATERSPOUT_PUBLISH_BURST", key: "rateLimits.publishBurst",
+		help: "publications one API key may make at once",
+		def:  shown(strconv.Itoa(DefaultPublishBurst)), set: count(func(c *Config) *int { return &c.RateLimits.PublishBurst })},
+	{flag: "commands-per-second", arg: "N", env: "WATERSPOUT_COMMANDS_PER_SECOND", key: "rateLimits.commandsPerSecond",
+		help: "commands per second per WebSocket or SockJS session, beyond the burst; more get error 429, and a session that keeps on is closed with 3008; -1 for no limit",
+		def:  shown(strconv.Itoa(DefaultCommandsPerSecond)), set: rate(func(c *Config) *int { return &c.RateLimits.CommandsPerSecond })},
+	{flag: "command-burst", arg: "N", env: "WATERSPOUT_COMMAND_BURST", key: "rateLimits.commandBurst",
+		help: "commands one session may send at once",
+		def:  shown(strconv.Itoa(DefaultCommandBurst)), set: count(func(c *Config) *int { return &c.RateLimits.CommandBurst })},
+	{flag: "token-hmac-secret-file", arg: "FILE", env: "WATERSPOUT_TOKEN_HMAC_SECRET_FILE", key: "tokens.hmacSecretFile",
+		help: "file holding the HS256 secret (at least 32 bytes) that connection and publisher tokens are signed with; more keys, RS256 and ES256 public keys and key ids go in the config file under tokens.keys",
+		def:  shown("none: tokens are refused, only anonymous namespaces can be subscribed to"), set: str(func(c *Config) *string { return &c.Tokens.HMACSecretFile })},
+	{flag: "", env: "WATERSPOUT_TOKEN_HMAC_SECRET",
+		help: "the HS256 token secret itself (at least 32 bytes), used beside the secret file and tokens.keys; environment only, so that it never shows in ps",
+		def:  shown("none"), set: str(func(c *Config) *string { return &c.Tokens.HMACSecret })},
+	{flag: "token-issuer", arg: "ISS", env: "WATERSPOUT_TOKEN_ISSUER", key: "tokens.issuer",
+		help: "when set, tokens must carry this iss",
+		def:  shown("none: not checked"), set: str(func(c *Config) *string { return &c.Tokens.Issuer })},
+	{flag: "token-audience", arg: "AUD", env: "WATERSPOUT_TOKEN_AUDIENCE", key: "tokens.audience",
+		help: "when set, tokens must name this audience in aud",
+		def:  shown("none: not checked"), set: str(func(c *Config) *string { return &c.Tokens.Audience })},
+	{flag: "token-leeway", arg: "DURATION", env: "WATERSPOUT_TOKEN_LEEWAY", key: "tokens.leeway",
+		help: "clock skew allowed on exp, nbf and iat (at most 5m); a token still works this long after exp",
+		def:  func(c Config) string { return c.Tokens.Leeway.String() }, set: dur(func(c *Config) *time.Duration { return &c.Tokens.Leeway })},
 	{flag: "sockjs-sticky-cookie", arg: "", env: "WATERSPOUT_SOCKJS_STICKY_COOKIE", key: "sockjsStickyCookie", boolean: true,
 		help: "set a JSESSIONID cookie on SockJS responses so a load balancer can pin each SockJS client to one node (SockJS needs sticky sessions with several nodes; WebSocket, SSE and long-poll do not)",
 		def:  shown("false"), set: boolean(func(c *Config) *bool { return &c.SockJSStickyCookie })},
@@ -149,6 +197,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	given := make(map[string][]string)
 	for _, o := range options {
 		name := o.flag
+		if name == "" {
+			continue
+		}
 		record := func(v string) error {
 			given[name] = append(given[name], v)
 			return nil
@@ -194,7 +245,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	for _, o := range options {
 		vals, ok := given[o.flag]
-		if !ok || o.flag == configFlag {
+		if !ok || o.flag == configFlag || o.flag == "" {
 			continue
 		}
 		if !o.list {
@@ -276,7 +327,11 @@ Flags:
 			where += fmt.Sprintf(", file %q", o.key)
 		}
 		where += ", default " + o.def(d)
-		fmt.Fprintf(&b, "  --%s\n", strings.TrimSpace(o.flag+" "+o.arg))
+		if o.flag == "" {
+			b.WriteString("  (environment only)\n")
+		} else {
+			fmt.Fprintf(&b, "  --%s\n", strings.TrimSpace(o.flag+" "+o.arg))
+		}
 		wrap(&b, o.help, "        ", 78)
 		wrap(&b, where, "        ", 78)
 	}
@@ -284,7 +339,9 @@ Flags:
         show this help
 
 Namespaces (per channel prefix: history size and TTL, anonymous access,
-client publish) are set in the config file only, under "namespaces".
+client publish) are set in the config file only, under "namespaces"; so are
+token keys beyond the HMAC secret, under "tokens": {"keys": [{"id", "alg",
+"secret" | "secretFile" | "publicKeyFile"}]}.
 `)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/server/auth"
 )
 
 // NewLogger returns the logger the server and its transports share: level
@@ -42,41 +43,9 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
 }
 
-// secretParams are query parameters whose values never reach a log line.
-var secretParams = []string{"token", "access_token", "api_key", "apikey"}
-
-// redactedQuery returns a raw query with the values of secret parameters
-// replaced. It works on the raw text so that nothing else is re-encoded.
-func redactedQuery(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	parts := strings.Split(raw, "&")
-	for i, p := range parts {
-		name, _, _ := strings.Cut(p, "=")
-		if n, err := url.QueryUnescape(name); err == nil {
-			name = n
-		}
-		for _, s := range secretParams {
-			if strings.EqualFold(name, s) {
-				parts[i] = s + "=REDACTED"
-				break
-			}
-		}
-	}
-	return strings.Join(parts, "&")
-}
-
-// redactedURL is the path and redacted query of u, for logs.
-func redactedURL(u *url.URL) string {
-	if u.RawQuery == "" {
-		return u.Path
-	}
-	return u.Path + "?" + redactedQuery(u.RawQuery)
-}
-
 // requestLog logs one line per request at level (after the answer is
-// written). It never logs headers: Authorization carries API keys.
+// written). It never logs headers (Authorization carries API keys and
+// tokens), and secret query values (token=…) are logged as REDACTED.
 func requestLog(log *slog.Logger, level slog.Level) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -91,7 +60,7 @@ func requestLog(log *slog.Logger, level slog.Level) echo.MiddlewareFunc {
 			r := c.Request()
 			log.LogAttrs(r.Context(), level, "request",
 				slog.String("method", r.Method),
-				slog.String("url", redactedURL(r.URL)),
+				slog.String("url", auth.RedactURL(r.URL)),
 				slog.Int("status", c.Response().Status),
 				slog.Int64("bytes", c.Response().Size),
 				slog.Duration("duration", time.Since(start)),

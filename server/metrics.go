@@ -27,6 +27,7 @@ type metrics struct {
 	deliveries   *prometheus.CounterVec
 	slow         *prometheus.CounterVec
 	apiRequests  *prometheus.CounterVec
+	limited      *prometheus.CounterVec
 
 	// perTransport caches the children of the hot-path vectors: Delivered
 	// runs once per message per subscriber.
@@ -40,7 +41,10 @@ type transportMetrics struct {
 	slow        prometheus.Counter
 }
 
-var _ session.Metrics = (*metrics)(nil)
+var (
+	_ session.Metrics      = (*metrics)(nil)
+	_ session.LimitMetrics = (*metrics)(nil)
+)
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -69,12 +73,19 @@ func newMetrics() *metrics {
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waterspout_api_requests_total", Help: "Requests to /api/*, by route pattern and status code.",
 		}, []string{"route", "code"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterspout_limited_total", Help: "Requests, commands and sessions refused or ended by a limit, by limit.",
+		}, []string{"limit"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connections, m.opened, m.closed, m.publications, m.duplicates, m.deliveries, m.slow, m.apiRequests,
+		m.limited,
 	)
+	for _, l := range limitNames { // every series from the start, at 0
+		m.limited.WithLabelValues(l)
+	}
 	return m
 }
 
@@ -98,10 +109,15 @@ func (m *metrics) SessionOpened(t string) {
 	tm.connections.Inc()
 }
 
-// SessionClosed implements session.Metrics.
+// SessionClosed implements session.Metrics. A frame over
+// limits.maxMessageBytes ends its session with 3501, which is where that
+// limit is counted for every transport.
 func (m *metrics) SessionClosed(t string, code int) {
 	m.transport(t).connections.Dec()
 	m.closed.WithLabelValues(t, strconv.Itoa(code)).Inc()
+	if code == session.DisconnectMessageTooLarge.Code {
+		m.Limited(limitMessageSize)
+	}
 }
 
 // Published implements session.Metrics.
@@ -116,8 +132,14 @@ func (m *metrics) Published(duplicate bool) {
 // Delivered implements session.Metrics.
 func (m *metrics) Delivered(t string) { m.transport(t).deliveries.Inc() }
 
-// SlowClient implements session.Metrics.
-func (m *metrics) SlowClient(t string) { m.transport(t).slow.Inc() }
+// SlowClient implements session.Metrics: the queued-bytes limit.
+func (m *metrics) SlowClient(t string) {
+	m.transport(t).slow.Inc()
+	m.Limited(limitQueue)
+}
+
+// Limited implements session.LimitMetrics and counts the server's own limits.
+func (m *metrics) Limited(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
 // apiRequest counts one /api/* answer.
 func (m *metrics) apiRequest(route string, code int) {

@@ -80,7 +80,7 @@ func TestTransportsShareTheOriginPolicy(t *testing.T) {
 	if ts.tcfg.CheckOrigin(r) {
 		t.Errorf("unlisted origin allowed by the transports' CheckOrigin")
 	}
-	if ts.tcfg.Node != ts.node || ts.tcfg.Authenticate != nil || ts.tcfg.WriteTimeout != DefaultWriteTimeout || ts.tcfg.Logger == nil {
+	if ts.tcfg.Node != ts.node || ts.tcfg.Authenticate == nil || ts.tcfg.WriteTimeout != DefaultWriteTimeout || ts.tcfg.Logger == nil {
 		t.Errorf("transports config: %+v", ts.tcfg)
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waterspout/waterspout/session"
-	"github.com/waterspout/waterspout/transports"
 	"github.com/waterspout/waterspout/transports/poll"
 	"github.com/waterspout/waterspout/transports/sockjs"
 	"github.com/waterspout/waterspout/transports/sse"
@@ -62,40 +60,46 @@ func (s *Server) routes() error {
 	}))...)
 	e.GET("/api/history", s.handleHistory, api()...)
 
-	return mountTransports(e, s.tcfg, s.cfg, s.baseCtx)
+	return s.mountTransports()
 }
 
 // mountTransports is the one place the transports are mounted. Each is a
 // plain http.Handler wrapped with echo.WrapHandler and no middleware at all:
 // gzip, timeouts and recoverers that write to a hijacked connection break
 // streams, so every transport handles its own panics, limits, deadlines,
-// methods and CORS preflights (hence Any). All share tcfg: one origin
-// policy, one logger, one node. stop ends when the server has shut down:
-// the WebSocket and SockJS transports end their connections then, since
-// http.Server.Shutdown does not see hijacked ones.
-func mountTransports(e *echo.Echo, tcfg transports.Config, cfg Config, stop context.Context) error {
+// methods and CORS preflights (hence Any). Only guard sits in front, as a
+// plain http.Handler too: the per-address limits. All share s.tcfg: one
+// origin policy, one authenticator, one logger, one node. s.baseCtx ends
+// when the server has shut down: the WebSocket and SockJS transports end
+// their connections then, since http.Server.Shutdown does not see hijacked
+// ones.
+func (s *Server) mountTransports() error {
+	e, tcfg, cfg, stop := s.echo, s.tcfg, s.cfg, s.baseCtx
+	mount := func(path string, route connectRoute, h http.Handler) {
+		e.Any(path, echo.WrapHandler(s.guard(route, h)))
+	}
 	wsh, err := ws.New(tcfg, ws.Options{Context: stop})
 	if err != nil {
 		return fmt.Errorf("mount ws: %w", err)
 	}
-	e.Any("/connect/ws", echo.WrapHandler(wsh))
+	mount("/connect/ws", routeSession, wsh)
 
 	sseh, err := sse.New(tcfg)
 	if err != nil {
 		return fmt.Errorf("mount sse: %w", err)
 	}
-	e.Any("/connect/sse", echo.WrapHandler(sseh))
+	mount("/connect/sse", routeStream, sseh)
 	pub, err := sse.NewPublishHandler(tcfg)
 	if err != nil {
 		return fmt.Errorf("mount client publish: %w", err)
 	}
-	e.Any("/connect/publish", echo.WrapHandler(pub))
+	mount("/connect/publish", routePublish, pub)
 
 	pollh, err := poll.New(tcfg, poll.Options{Timeout: cfg.PollTimeout})
 	if err != nil {
 		return fmt.Errorf("mount poll: %w", err)
 	}
-	e.Any("/connect/poll", echo.WrapHandler(pollh))
+	mount("/connect/poll", routeStream, pollh)
 
 	sj, err := sockjs.New(tcfg, sockjs.Options{
 		Prefix: sockjsPrefix, StickyCookie: cfg.SockJSStickyCookie, Context: stop,
@@ -103,8 +107,8 @@ func mountTransports(e *echo.Echo, tcfg transports.Config, cfg Config, stop cont
 	if err != nil {
 		return fmt.Errorf("mount sockjs: %w", err)
 	}
-	e.Any(sockjsPrefix, echo.WrapHandler(sj))
-	e.Any(sockjsPrefix+"/*", echo.WrapHandler(sj))
+	mount(sockjsPrefix, routeSession, sj)
+	mount(sockjsPrefix+"/*", routeSession, sj)
 	return nil
 }
 
@@ -144,7 +148,11 @@ func (s *Server) apiMetrics(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		s.metrics.apiRequest(c.Path(), c.Response().Status)
+		status := c.Response().Status
+		s.metrics.apiRequest(c.Path(), status)
+		if status == http.StatusRequestEntityTooLarge {
+			s.metrics.Limited(limitMessageSize)
+		}
 		return nil
 	}
 }

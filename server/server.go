@@ -15,13 +15,17 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/redis"
 	"github.com/waterspout/waterspout/transports"
 )
 
 // HTTP server settings. There is no overall read or write timeout: streams
-// stay open for hours; API routes set their own deadlines.
+// stay open for hours; API routes set their own deadlines, transports set
+// one per write, and WebSockets find dead peers by ping and pong. A client
+// that sends its headers slowly is cut after readHeaderTimeout, and an idle
+// kept-alive connection after idleTimeout.
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
@@ -41,6 +45,8 @@ type Server struct {
 	broker      io.Closer
 	metrics     *metrics
 	auth        *apiAuth
+	authz       *auth.Authorizer
+	lim         *limiters
 	origins     *originPolicy
 	limits      session.Limits
 	tcfg        transports.Config
@@ -60,6 +66,9 @@ type Server struct {
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
 	shutdownErr  error
+
+	// HTTP server timeouts, from the constants; tests shorten them.
+	readHeaderTimeout, idleTimeout time.Duration
 }
 
 // New builds a server from cfg (validated here) without listening yet.
@@ -82,6 +91,18 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	verifier, err := cfg.Tokens.verifier()
+	if err != nil {
+		return nil, err
+	}
+	apiAuth, err := newAPIAuth(cfg.APIKeys, verifier)
+	if err != nil {
+		return nil, err
+	}
+	// Installed even without token keys: it keeps personal channels
+	// (user#<sub>) private in anonymous namespaces and refuses tokens
+	// clearly instead of ignoring them.
+	authz := auth.NewAuthorizer(verifier, auth.AuthorizerOptions{Logger: log})
 	broker, closer, err := newBroker(cfg, log)
 	if err != nil {
 		return nil, err
@@ -89,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	m := newMetrics()
 	node, err := session.New(session.Config{
 		Broker: broker, Namespaces: cfg.Namespaces, Limits: cfg.Limits, Ping: cfg.Ping,
-		Logger: log, Metrics: m,
+		Logger: log, Metrics: m, Authorizer: authz, CommandRate: cfg.RateLimits.commandRate(),
 	})
 	if err != nil {
 		closer.Close()
@@ -97,13 +118,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: log, node: node, broker: closer, metrics: m,
-		auth: newAPIAuth(cfg.APIKeys), origins: origins, limits: node.Limits(),
+		auth: apiAuth, authz: authz, lim: newLimiters(cfg.RateLimits, nil), origins: origins, limits: node.Limits(),
 		clientFiles: clientFiles, shutdownDone: make(chan struct{}),
+		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout,
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.tcfg = transports.Config{
-		Node: node, CheckOrigin: origins.check, WriteTimeout: cfg.WriteTimeout, Logger: log,
-		// Authenticate stays nil: connection tokens (JWT) come with a later issue.
+		Node: node, CheckOrigin: origins.check, Authenticate: authz.Authenticate,
+		WriteTimeout: cfg.WriteTimeout, Logger: log,
 	}
 	s.echo = s.newEcho()
 	if err := s.routes(); err != nil {
@@ -203,8 +225,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s.echo,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: s.readHeaderTimeout,
+		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
@@ -213,8 +235,12 @@ func (s *Server) Run(ctx context.Context) error {
 	ln := s.ln
 	s.mu.Unlock()
 
+	var algs []string
+	if s.auth.tokens != nil {
+		algs = s.auth.tokens.Algorithms()
+	}
 	s.log.Info("listening", "addr", addr.String(), "broker", s.cfg.Broker,
-		"api_keys", len(s.cfg.APIKeys), "client_bundle", len(s.clientFiles) > 0)
+		"api_keys", len(s.cfg.APIKeys), "token_algorithms", algs, "client_bundle", len(s.clientFiles) > 0)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

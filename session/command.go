@@ -3,31 +3,67 @@ package session
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // HandleCommand runs every command in one incoming frame (WebSocket, SockJS)
 // and queues their replies. Bad input is answered with an error frame; the
-// session stays open. It returns an error only when the session has closed.
-// It keeps no reference to frame, so transports may reuse read buffers.
+// session stays open. Commands over Config.CommandRate are answered with
+// error 429 and not run, and a session that keeps sending past it ends with
+// DisconnectRateLimited. It returns an error only when the session has
+// closed. It keeps no reference to frame, so transports may reuse read
+// buffers.
 func (s *Session) HandleCommand(ctx context.Context, frame []byte) error {
 	if len(frame) > s.node.cfg.Limits.MaxMessageBytes {
 		s.fail(DisconnectMessageTooLarge)
 		return DisconnectMessageTooLarge
 	}
+	now := time.Now()
 	cmds, err := DecodeCommands(frame)
 	if err != nil {
-		if !s.Send(ErrorFrame(0, err)) {
-			return ErrClosed
-		}
-		return nil
+		return s.answerUndecodable(now, ErrorFrame(0, err))
 	}
 	for i := range cmds {
-		reply := s.run(ctx, &cmds[i])
+		allowed, abusive := s.takeCommand(now)
+		var reply []byte
+		switch {
+		case abusive:
+			return s.rateLimited()
+		case allowed:
+			reply = s.run(ctx, &cmds[i])
+		default:
+			s.node.limited(LimitCommands)
+			reply = ErrorFrame(cmds[i].ID, ErrRateLimited)
+		}
 		if reply != nil && !s.Send(reply) {
 			return ErrClosed
 		}
 	}
 	return nil
+}
+
+// answerUndecodable queues the error answering a frame that could not be
+// decoded; such a frame costs one command, like any other.
+func (s *Session) answerUndecodable(now time.Time, reply []byte) error {
+	allowed, abusive := s.takeCommand(now)
+	switch {
+	case abusive:
+		return s.rateLimited()
+	case !allowed:
+		s.node.limited(LimitCommands)
+		reply = ErrorFrame(0, ErrRateLimited)
+	}
+	if !s.Send(reply) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// rateLimited ends a session that went on sending commands past its limit.
+func (s *Session) rateLimited() error {
+	s.node.limited(LimitCommands)
+	s.fail(DisconnectRateLimited)
+	return DisconnectRateLimited
 }
 
 // run executes one command and returns the frame to send, if any (a

@@ -49,6 +49,9 @@ type Config struct {
 	Logger     *slog.Logger  // default slog.Default()
 	Metrics    Metrics       // default no-op
 	Authorizer Authorizer    // default: namespace rules
+	// CommandRate bounds the commands each session may send; zero is
+	// unlimited.
+	CommandRate CommandRate
 }
 
 // Default limits.
@@ -84,6 +87,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics == nil {
 		c.Metrics = NopMetrics{}
+	}
+	if err := c.CommandRate.validate(); err != nil {
+		return err
 	}
 	return ValidateNamespaces(c.Namespaces)
 }
@@ -321,6 +327,7 @@ func (n *Node) authorizePublish(s *Session, ch string) error {
 // ClientPublish publishes on behalf of a session's client, if allowed.
 func (n *Node) ClientPublish(ctx context.Context, s *Session, ch string, data json.RawMessage, key string) (PublishResult, error) {
 	if err := ValidateChannel(ch); err != nil {
+		n.limited(LimitChannelName)
 		return PublishResult{}, err
 	}
 	if err := n.authorizePublish(s, ch); err != nil {

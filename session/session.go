@@ -24,6 +24,8 @@ type Session struct {
 	closed bool
 	reason Disconnect
 	ended  bool // Close has run
+	// commands is the Config.CommandRate bucket.
+	commands commandBucket
 }
 
 // subscription is a session's state in one channel.
@@ -277,6 +279,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	n := s.node
 	ch := req.Channel
 	if err := ValidateChannel(ch); err != nil {
+		n.limited(LimitChannelName)
 		return err
 	}
 	if err := validatePosition(req.Since); err != nil {
@@ -295,6 +298,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		return channelError(ch, ErrAlreadySubscribed)
 	case len(s.subs) >= n.cfg.Limits.MaxChannels:
 		s.mu.Unlock()
+		n.limited(LimitChannels)
 		return &Error{429, "too many channels"}
 	}
 	if s.subs == nil {

@@ -125,7 +125,9 @@ func AuthError(err error) *session.Error {
 // request was refused with e (it only reaches metrics and logs).
 func RefusalDisconnect(e *session.Error) session.Disconnect {
 	switch {
-	case e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden:
+	case e.Code == http.StatusUnauthorized:
+		return session.DisconnectInvalidToken
+	case e.Code == http.StatusForbidden:
 		return session.DisconnectForbidden
 	case e.Code == http.StatusTooManyRequests:
 		return session.DisconnectRateLimited

@@ -1,6 +1,7 @@
 // Command waterspout is the WaterSpout push server and its tools in one
 // binary: `waterspout serve` (the default) runs the server, `waterspout
-// publish` sends a message through a server's API, `waterspout version`
+// publish` sends a message through a server's API, `waterspout token` mints
+// a signed token with the server's configured key, `waterspout version`
 // prints the version. Run `waterspout help` for the list.
 //
 // main only wires the process (arguments, environment, standard streams,

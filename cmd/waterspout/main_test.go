@@ -78,6 +78,10 @@ type result struct {
 // invoke runs the command line with the given environment and stdin.
 func invoke(t *testing.T, ctx context.Context, environ map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	// A serve that starts when the test expected it to refuse would run
+	// forever; bound it so the test fails on the exit code instead of hanging.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	var out, errOut syncBuffer
 	code := run(ctx, args, &env{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
@@ -188,10 +192,19 @@ func TestServeHelpListsEveryFlag(t *testing.T) {
 			{"max-channels", "WATERSPOUT_MAX_CHANNELS"}, {"max-queue-bytes", "WATERSPOUT_MAX_QUEUE_BYTES"},
 			{"sockjs-sticky-cookie", "WATERSPOUT_SOCKJS_STICKY_COOKIE"},
 			{"log-level", "WATERSPOUT_LOG_LEVEL"}, {"log-format", "WATERSPOUT_LOG_FORMAT"},
+			{"max-connections-per-ip", "WATERSPOUT_MAX_CONNECTIONS_PER_IP"}, {"connects-per-second", "WATERSPOUT_CONNECTS_PER_SECOND"},
+			{"connect-burst", "WATERSPOUT_CONNECT_BURST"}, {"publishes-per-second", "WATERSPOUT_PUBLISHES_PER_SECOND"},
+			{"publish-burst", "WATERSPOUT_PUBLISH_BURST"}, {"commands-per-second", "WATERSPOUT_COMMANDS_PER_SECOND"},
+			{"command-burst", "WATERSPOUT_COMMAND_BURST"}, {"token-hmac-secret-file", "WATERSPOUT_TOKEN_HMAC_SECRET_FILE"},
+			{"token-issuer", "WATERSPOUT_TOKEN_ISSUER"}, {"token-audience", "WATERSPOUT_TOKEN_AUDIENCE"},
+			{"token-leeway", "WATERSPOUT_TOKEN_LEEWAY"},
 		} {
 			if !regexp.MustCompile(`(?m)^  --`+f.flag+`( |$)`).MatchString(r.stdout) || !strings.Contains(r.stdout, "env "+f.env) {
 				t.Errorf("%v: help lacks --%s or %s", args, f.flag, f.env)
 			}
+		}
+		if !strings.Contains(r.stdout, "env WATERSPOUT_TOKEN_HMAC_SECRET,") || strings.Contains(r.stdout, "--token-hmac-secret ") {
+			t.Errorf("%v: the token secret is not an environment-only setting", args)
 		}
 	}
 }
@@ -257,7 +270,9 @@ func TestUsageErrors(t *testing.T) {
 		{"env beyond loopback without key", map[string]string{"WATERSPOUT_ADDR": "0.0.0.0:0"}, []string{"serve"}, 2, "refusing to listen"},
 		{"unknown serve flag", nil, []string{"serve", "--nope"}, 2, "not defined"},
 		{"bad duration", nil, []string{"serve", "--ping", "soon"}, 2, "--ping"},
-		{"redis not built in", nil, []string{"serve", "--broker", "redis", "--redis-url", "redis://127.0.0.1:1"}, 1, "redis broker not available"},
+		{"redis URL of another scheme", nil, []string{"serve", "--broker", "redis", "--redis-url", "http://not-redis"}, 1, "redis broker"},
+		{"weak token secret", map[string]string{"WATERSPOUT_TOKEN_HMAC_SECRET": "short"}, []string{"serve"}, 2, "shorter than 32 bytes"},
+		{"missing token secret file", nil, []string{"serve", "--token-hmac-secret-file", "/nonexistent/secret"}, 2, "secret file"},
 		{"version takes no argument", nil, []string{"version", "x"}, 2, "unexpected argument"},
 		{"help for unknown", nil, []string{"help", "nope"}, 2, `no help for "nope"`},
 	}

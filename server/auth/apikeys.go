@@ -51,16 +51,26 @@ func (k *APIKeys) Check(header string) bool { return k.CheckKey(BearerToken(head
 // CheckKey reports whether key is one of the keys. Digests of equal length
 // are compared, every one of them, in constant time: the time taken tells
 // neither the key's length, nor how much of it matched, nor which key did.
-func (k *APIKeys) CheckKey(key string) bool {
+func (k *APIKeys) CheckKey(key string) bool { return k.IndexKey(key) >= 0 }
+
+// Index returns the position (in NewAPIKeys's arguments) of the key an
+// Authorization header value carries as a Bearer credential, or -1. The
+// position names a key in logs and rate limits without holding the key.
+func (k *APIKeys) Index(header string) int { return k.IndexKey(BearerToken(header)) }
+
+// IndexKey is Index for a bare key. Like CheckKey it compares every digest
+// in constant time and selects the match without branching on it.
+func (k *APIKeys) IndexKey(key string) int {
 	if k == nil || key == "" {
-		return false
+		return -1
 	}
 	got := sha256.Sum256([]byte(key))
-	match := 0
+	found := -1
 	for i := range k.digests {
-		match |= subtle.ConstantTimeCompare(got[:], k.digests[i][:])
+		eq := subtle.ConstantTimeCompare(got[:], k.digests[i][:])
+		found = subtle.ConstantTimeSelect(eq, i, found)
 	}
-	return match == 1
+	return found
 }
 
 // String reports the number of keys, never the keys or their digests.

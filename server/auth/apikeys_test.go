@@ -31,8 +31,15 @@ func TestAPIKeys(t *testing.T) {
 			t.Errorf("Check(%q) = %v", tc.header, got)
 		}
 	}
+	for header, want := range map[string]int{
+		"Bearer k-0123456789abcdef": 0, "Bearer second-key-0123456789": 1, "Bearer nope": -1, "": -1,
+	} {
+		if got := keys.Index(header); got != want {
+			t.Errorf("Index(%q) = %d, want %d", header, got, want)
+		}
+	}
 	var none *APIKeys
-	if none.Check("Bearer x") || none.Len() != 0 {
+	if none.Check("Bearer x") || none.Len() != 0 || none.Index("Bearer x") != -1 {
 		t.Error("nil APIKeys accepts")
 	}
 }

@@ -44,18 +44,18 @@
 // grants, dropping those whose session is Done. The sweep bounds the state to
 // about twice the live authenticated sessions without a goroutine or a close
 // hook, so Forget is an optimisation (long-poll opens a session per request:
-// with Forget its state goes at once). session has no close callback yet;
-// the natural one is for Node.forget to call Forget on an Authorizer that
-// has it (`interface{ Forget(*session.Session) }`).
+// with Forget its state goes at once). The node calls it when a session
+// closes (session.Forgetter).
 //
 // Tokens in URLs: log request URLs through RedactURL. WebSocket and SockJS
 // clients can connect without a token and send `{"type":"auth","token":…}`
 // first, which keeps the token out of URLs altogether.
 //
 // Limits: key limiters by IPKey(addr), taken from echo's IPExtractor (never
-// from X-Forwarded-For without a trusted proxy). Refuse a connect over the
-// KeyedLimiter with DisconnectRateLimited (3008; HTTP 429), and hold a
-// ConnLimiter slot for a connection's lifetime.
+// from X-Forwarded-For without a trusted proxy). The server refuses a
+// connect over the KeyedLimiter with HTTP 429 before any upgrade or session
+// (the cheapest answer to a flood), and holds a ConnLimiter slot for a
+// connection's lifetime.
 //
 // # Concurrency
 //

@@ -56,10 +56,18 @@ func NewKeyedLimiter(rate float64, burst int, maxKeys int, now func() time.Time)
 }
 
 // Allow spends one event of key's bucket and reports whether there was one.
-func (l *KeyedLimiter) Allow(key string) bool {
+func (l *KeyedLimiter) Allow(key string) bool { return l.AllowN(key, 1) }
+
+// AllowN spends n events of key's bucket at once and reports whether there
+// were that many; if not, it spends nothing. An n above the burst is taken
+// as the burst, so that a batch larger than a bucket can ever hold (a
+// broadcast to many channels) waits for a full bucket instead of never
+// passing. An n below 1 is taken as 1.
+func (l *KeyedLimiter) AllowN(key string, n int) bool {
 	if l == nil {
 		return true
 	}
+	cost := min(max(float64(n), 1), l.burst)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -89,10 +97,10 @@ func (l *KeyedLimiter) Allow(key string) bool {
 	}
 	b.next, b.prev = l.lru.next, &l.lru
 	b.next.prev, l.lru.next = b, b
-	if b.tokens < 1 {
+	if b.tokens < cost {
 		return false
 	}
-	b.tokens--
+	b.tokens -= cost
 	return true
 }
 

@@ -175,3 +175,28 @@ func TestConnLimiterConcurrent(t *testing.T) {
 		t.Fatalf("count %d after every release", n)
 	}
 }
+
+func TestKeyedLimiterAllowN(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := NewKeyedLimiter(10, 5, 100, clock.now)
+	steps := []struct {
+		advance time.Duration
+		n       int
+		want    bool
+	}{
+		{0, 3, true},                        // 2 left
+		{0, 3, false},                       // not enough: nothing spent
+		{0, 2, true},                        // the 2 are still there
+		{100 * time.Millisecond, 0, true},   // below 1 costs 1
+		{0, 1, false},                       // empty
+		{time.Second, 50, true},             // above the burst costs the burst
+		{0, 1, false},                       // which emptied it
+		{200 * time.Millisecond, 50, false}, // 2 of 5 earned: not a full bucket
+	}
+	for i, st := range steps {
+		clock.advance(st.advance)
+		if got := l.AllowN("k", st.n); got != st.want {
+			t.Fatalf("step %d: AllowN(%d) = %v, want %v", i, st.n, got, st.want)
+		}
+	}
+}

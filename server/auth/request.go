@@ -34,9 +34,9 @@ func BearerToken(header string) string {
 const Redacted = "REDACTED"
 
 // RedactURL returns u as a string fit for a log line: the value of every
-// query parameter whose name contains "token" (in any case, also when the
-// name is percent-encoded) becomes REDACTED, and so does a password in the
-// userinfo. The rest of the query is kept byte for byte.
+// query parameter with a secret name (see SecretParam; in any case, also
+// when the name is percent-encoded) becomes REDACTED, and so does a password
+// in the userinfo. The rest of the query is kept byte for byte.
 func RedactURL(u *url.URL) string {
 	if u == nil {
 		return ""
@@ -82,7 +82,20 @@ func secretParam(name string) bool {
 	if n, err := url.QueryUnescape(name); err == nil {
 		name = n
 	}
-	return strings.Contains(strings.ToLower(name), "token")
+	return SecretParam(name)
+}
+
+// SecretParam reports whether a (decoded) query parameter name holds a
+// secret whose value never reaches a log line: a name that contains
+// "token", "secret", "password", "apikey" or "api_key", in any case.
+func SecretParam(name string) bool {
+	name = strings.ToLower(name)
+	for _, s := range []string{"token", "secret", "password", "apikey", "api_key"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // IPKey returns the key under which a client address is rate limited: the

@@ -51,6 +51,8 @@ func TestRedactURL(t *testing.T) {
 		{"/connect/sse?a=%zz&token=SECRET&", "/connect/sse?a=%zz&token=REDACTED&"},
 		{"https://user:SECRET@host/p?x=1", "https://user:xxxxx@host/p?x=1"},
 		{"/connect/ws", "/connect/ws"},
+		{"/api/history?api_key=K&apikey=K2&client_secret=S&password=P&key=idem", "/api/history?api_key=REDACTED&apikey=REDACTED&client_secret=REDACTED&password=REDACTED&key=idem"},
+		{"/p?tokens=x&channel=a", "/p?tokens=REDACTED&channel=a"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {

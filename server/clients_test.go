@@ -1,0 +1,422 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Clients of every transport, speaking the wire protocol as a browser or a
+// third-party client would, for the security tests. Each returns what the
+// client saw as an outcome, so one table can run against all of them.
+
+// waitLimit bounds every wait of these clients; reaching it fails the test.
+const waitLimit = 10 * time.Second
+
+// outcome is what a client saw when it tried to connect, subscribe or publish.
+type outcome struct {
+	ok bool
+	// code is the refusal's code: the HTTP status or error-frame code of a
+	// refused request or command, or the disconnect code of a connection
+	// refused after its WebSocket upgrade.
+	code   int
+	reason string
+}
+
+func (o outcome) String() string {
+	if o.ok {
+		return "ok"
+	}
+	return fmt.Sprintf("%d %q", o.code, o.reason)
+}
+
+func wsURL(base, path string) string { return "ws" + strings.TrimPrefix(base, "http") + path }
+
+// withToken appends token=… to a query when tok is set.
+func withToken(q url.Values, tok string) url.Values {
+	if tok != "" {
+		q.Set("token", tok)
+	}
+	return q
+}
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// errorOf decodes an {"error":{…}} body.
+func errorOf(body []byte) (code int, reason string) {
+	var eb struct {
+		Error struct {
+			Code   int    `json:"code"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &eb)
+	return eb.Error.Code, eb.Error.Reason
+}
+
+// --- WebSocket
+
+// dialWSToken connects to /connect/ws with tok in the query. A refusal
+// before the upgrade is its HTTP status; after it, the disconnect frame,
+// whose code must match the close frame's.
+func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, outcome) {
+	t.Helper()
+	u := wsURL(base, "/connect/ws")
+	if q := withToken(url.Values{}, tok); len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	conn, resp, err := websocket.DefaultDialer.Dial(u, header(headers...))
+	if err != nil {
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_, reason := errorOf(body)
+		return nil, outcome{code: resp.StatusCode, reason: reason}
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &wsClient{t: t, conn: conn}
+	f := c.next()
+	switch f.Type {
+	case "hello":
+		return c, outcome{ok: true}
+	case "disconnect":
+		c.expectClose(f.Code)
+		return nil, outcome{code: f.Code, reason: f.Reason}
+	}
+	t.Fatalf("first frame %+v", f)
+	return nil, outcome{}
+}
+
+// expectClose reads until the close frame and checks its code.
+func (c *wsClient) expectClose(code int) {
+	c.t.Helper()
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
+		_, _, err := c.conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != code {
+			c.t.Fatalf("close %v, want code %d", err, code)
+		}
+		return
+	}
+}
+
+// send writes one text message.
+func (c *wsClient) send(msg string) {
+	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// command sends one command and returns the frame that answers its id
+// (reply, subscribed or error), skipping others.
+func (c *wsClient) command(id uint64, cmd string) frame {
+	c.t.Helper()
+	c.send(cmd)
+	for {
+		f := c.next()
+		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
+			return f
+		}
+		if f.Type == "disconnect" {
+			c.t.Fatalf("disconnected while waiting for command %d: %+v", id, f)
+		}
+	}
+}
+
+// answerOutcome turns a command's answer into an outcome.
+func answerOutcome(f frame) outcome {
+	if f.Type == "error" {
+		return outcome{code: f.Code, reason: f.Reason}
+	}
+	return outcome{ok: true}
+}
+
+func subscribeCmd(id uint64, ch, tok string) string {
+	b, _ := json.Marshal(map[string]any{"type": "subscribe", "id": id, "channel": ch, "token": tok})
+	return string(b)
+}
+
+func publishCmd(id uint64, ch string, data any) string {
+	b, _ := json.Marshal(map[string]any{"type": "publish", "id": id, "channel": ch, "data": data})
+	return string(b)
+}
+
+func authCmd(id uint64, tok string) string {
+	b, _ := json.Marshal(map[string]any{"type": "auth", "id": id, "token": tok})
+	return string(b)
+}
+
+// --- SSE
+
+// sseOpen opens /connect/sse with query and returns the outcome: a stream
+// that delivers its hello is ok. The stream is closed before returning.
+func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcome, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
+	req.Header = header(headers...)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("sse: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		code, reason := errorOf(body)
+		if code != resp.StatusCode {
+			t.Errorf("sse error body %q under status %d", body, resp.StatusCode)
+		}
+		return outcome{code: resp.StatusCode, reason: reason}, resp.Header
+	}
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("sse stream ended before hello: %v", err)
+		}
+		if strings.HasPrefix(line, "data:") && strings.Contains(line, `"hello"`) {
+			return outcome{ok: true}, resp.Header
+		}
+	}
+}
+
+// sseStream is an open SSE stream, read frame by frame.
+type sseStream struct {
+	t      *testing.T
+	r      *bufio.Reader
+	cancel context.CancelFunc
+}
+
+func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
+	req.Header = header(headers...)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("sse: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("sse: %d %s", resp.StatusCode, body)
+	}
+	return &sseStream{t: t, r: bufio.NewReader(resp.Body), cancel: cancel}
+}
+
+// next returns the next frame; the stream's end fails the test.
+func (s *sseStream) next() frame {
+	s.t.Helper()
+	timer := time.AfterFunc(waitLimit, s.cancel)
+	defer timer.Stop()
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			s.t.Fatalf("sse stream: %v", err)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			var f frame
+			if err := json.Unmarshal([]byte(data), &f); err != nil {
+				s.t.Fatalf("sse frame %q: %v", data, err)
+			}
+			return f
+		}
+	}
+}
+
+// --- long-poll and JSONP
+
+// pollGet makes one poll; cb, when set, makes it JSONP.
+func pollGet(t *testing.T, base string, q url.Values, cb string, headers ...string) (outcome, http.Header) {
+	t.Helper()
+	if cb != "" {
+		q.Set("callback", cb)
+	}
+	a := do(t, http.MethodGet, base+"/connect/poll?"+q.Encode(), "", headers...)
+	body := a.body
+	if cb != "" {
+		if a.status != http.StatusOK { // no callback to call: a plain error
+			_, reason := errorOf(body)
+			return outcome{code: a.status, reason: reason}, a.header
+		}
+		inner, ok := strings.CutPrefix(string(body), "/**/"+cb+"(")
+		inner, ok2 := strings.CutSuffix(inner, ");")
+		if !ok || !ok2 {
+			t.Fatalf("jsonp answer %q", body)
+		}
+		body = []byte(inner)
+	} else if a.status != http.StatusOK {
+		code, reason := errorOf(body)
+		if code != a.status {
+			t.Errorf("poll error body %q under status %d", body, a.status)
+		}
+		return outcome{code: a.status, reason: reason}, a.header
+	}
+	if code, reason := errorOf(body); code != 0 {
+		return outcome{code: code, reason: reason}, a.header
+	}
+	var ans struct {
+		Messages []frame `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		t.Fatalf("poll answer %q: %v", body, err)
+	}
+	for _, f := range ans.Messages {
+		if f.Type == "subscribed" {
+			return outcome{ok: true}, a.header
+		}
+	}
+	t.Fatalf("poll answer without subscribed: %s", body)
+	return outcome{}, nil
+}
+
+// --- client publish over HTTP
+
+func clientPublish(t *testing.T, base, ch, tok string, headers ...string) (outcome, http.Header) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"channel": ch, "data": "x", "token": tok})
+	a := postJSON(t, base+"/connect/publish", string(b), headers...)
+	if a.status == http.StatusOK {
+		return outcome{ok: true}, a.header
+	}
+	code, reason := errorOf(a.body)
+	if code != a.status {
+		t.Errorf("publish error body %q under status %d", a.body, a.status)
+	}
+	return outcome{code: a.status, reason: reason}, a.header
+}
+
+// --- SockJS over its WebSocket transport, as sockjs-client frames it
+
+type sjClient struct {
+	t       *testing.T
+	conn    *websocket.Conn
+	pending []frame
+	closed  *[2]any // the c[code,"reason"] frame, once seen
+}
+
+// dialSockJS opens a SockJS session with tok in the query. A refused
+// session sends a disconnect frame, then a close frame with the same code.
+func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, outcome) {
+	t.Helper()
+	var id [8]byte
+	rand.Read(id[:])
+	u := wsURL(base, "/connect/sockjs/000/"+hex.EncodeToString(id[:])+"/websocket")
+	if q := withToken(url.Values{}, tok); len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	conn, resp, err := websocket.DefaultDialer.Dial(u, header(headers...))
+	if err != nil {
+		if resp == nil {
+			t.Fatalf("sockjs dial: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_, reason := errorOf(body)
+		return nil, outcome{code: resp.StatusCode, reason: reason}
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &sjClient{t: t, conn: conn}
+	f, ok := c.next()
+	switch {
+	case ok && f.Type == "hello":
+		return c, outcome{ok: true}
+	case ok && f.Type == "disconnect":
+		if _, more := c.next(); more || c.closed == nil || int(c.closed[0].(float64)) != f.Code {
+			t.Fatalf("after the disconnect frame %+v: close %v", f, c.closed)
+		}
+		return nil, outcome{code: f.Code, reason: f.Reason}
+	}
+	t.Fatalf("sockjs first frame %+v (closed %v)", f, c.closed)
+	return nil, outcome{}
+}
+
+// next returns the next WaterSpout frame, or false once the session has
+// sent its close frame.
+func (c *sjClient) next() (frame, bool) {
+	c.t.Helper()
+	for len(c.pending) == 0 {
+		if c.closed != nil {
+			return frame{}, false
+		}
+		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
+		_, msg, err := c.conn.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("sockjs read: %v", err)
+		}
+		switch s := string(msg); {
+		case s == "o" || s == "h":
+		case strings.HasPrefix(s, "c"):
+			var cl [2]any
+			if err := json.Unmarshal(msg[1:], &cl); err != nil {
+				c.t.Fatalf("close frame %q", s)
+			}
+			c.closed = &cl
+		case strings.HasPrefix(s, "a"):
+			var msgs []string
+			if err := json.Unmarshal(msg[1:], &msgs); err != nil {
+				c.t.Fatalf("sockjs message %q: %v", s, err)
+			}
+			for _, m := range msgs {
+				for _, line := range strings.Split(m, "\n") {
+					var f frame
+					if err := json.Unmarshal([]byte(line), &f); err != nil {
+						c.t.Fatalf("frame %q: %v", line, err)
+					}
+					c.pending = append(c.pending, f)
+				}
+			}
+		default:
+			c.t.Fatalf("unexpected sockjs frame %q", s)
+		}
+	}
+	f := c.pending[0]
+	c.pending = c.pending[1:]
+	return f, true
+}
+
+func (c *sjClient) command(id uint64, cmd string) frame {
+	c.t.Helper()
+	b, _ := json.Marshal([]string{cmd})
+	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		c.t.Fatalf("sockjs write: %v", err)
+	}
+	for {
+		f, ok := c.next()
+		if !ok {
+			c.t.Fatalf("sockjs session closed (%v) while waiting for command %d", c.closed, id)
+		}
+		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
+			return f
+		}
+	}
+}

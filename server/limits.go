@@ -1,0 +1,374 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/server/auth"
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
+)
+
+// RateLimits bound what one client address, one backend credential and one
+// session may ask for. In each field zero means the default and NoLimit
+// turns the limit off. Addresses are those of the echo IPExtractor (see
+// Config.TrustedProxies), IPv6 grouped by /64.
+type RateLimits struct {
+	// ConnectionsPerIP bounds the open connections of one address on
+	// /connect/*: WebSockets, SSE streams, held polls, SockJS requests.
+	ConnectionsPerIP int `json:"connectionsPerIP"`
+	// ConnectsPerSecond and ConnectBurst bound the requests one address
+	// makes to /connect/* (every poll counts; CORS preflights do not).
+	ConnectsPerSecond int `json:"connectsPerSecond"`
+	ConnectBurst      int `json:"connectBurst"`
+	// PublishesPerSecond and PublishBurst bound the publications one API key
+	// (or one publisher token subject) makes through /api/*; a broadcast
+	// counts one per channel. An open API (no credentials configured,
+	// loopback only) is not limited.
+	PublishesPerSecond int `json:"publishesPerSecond"`
+	PublishBurst       int `json:"publishBurst"`
+	// CommandsPerSecond and CommandBurst bound the commands one WebSocket or
+	// SockJS session sends (see session.CommandRate).
+	CommandsPerSecond int `json:"commandsPerSecond"`
+	CommandBurst      int `json:"commandBurst"`
+}
+
+// NoLimit, as a RateLimits field, turns that limit off.
+const NoLimit = -1
+
+// Defaults of RateLimits. They are per address, so they are generous enough
+// for a busy office behind one NAT; a reverse proxy must be listed in
+// TrustedProxies, or every client counts as the proxy's address.
+const (
+	DefaultConnectionsPerIP   = 1000
+	DefaultConnectsPerSecond  = 100
+	DefaultConnectBurst       = 500
+	DefaultPublishesPerSecond = 1000
+	DefaultPublishBurst       = 5000
+	DefaultCommandsPerSecond  = 100
+	DefaultCommandBurst       = 200
+)
+
+// maxLimiterKeys bounds the buckets a rate limiter holds (see
+// auth.KeyedLimiter): about 100 bytes each.
+const maxLimiterKeys = 100_000
+
+// defaultRateLimits holds every default.
+func defaultRateLimits() RateLimits {
+	return RateLimits{
+		ConnectionsPerIP:   DefaultConnectionsPerIP,
+		ConnectsPerSecond:  DefaultConnectsPerSecond,
+		ConnectBurst:       DefaultConnectBurst,
+		PublishesPerSecond: DefaultPublishesPerSecond,
+		PublishBurst:       DefaultPublishBurst,
+		CommandsPerSecond:  DefaultCommandsPerSecond,
+		CommandBurst:       DefaultCommandBurst,
+	}
+}
+
+// validate fills defaults for zero fields and checks the rest.
+func (l *RateLimits) validate() error {
+	d := defaultRateLimits()
+	for _, f := range []struct {
+		name       string
+		v          *int
+		def        int
+		canTurnOff bool
+	}{
+		{"connectionsPerIP", &l.ConnectionsPerIP, d.ConnectionsPerIP, true},
+		{"connectsPerSecond", &l.ConnectsPerSecond, d.ConnectsPerSecond, true},
+		{"connectBurst", &l.ConnectBurst, d.ConnectBurst, false},
+		{"publishesPerSecond", &l.PublishesPerSecond, d.PublishesPerSecond, true},
+		{"publishBurst", &l.PublishBurst, d.PublishBurst, false},
+		{"commandsPerSecond", &l.CommandsPerSecond, d.CommandsPerSecond, true},
+		{"commandBurst", &l.CommandBurst, d.CommandBurst, false},
+	} {
+		switch {
+		case *f.v == 0:
+			*f.v = f.def
+		case *f.v == NoLimit && f.canTurnOff:
+		case *f.v < 0 && f.canTurnOff:
+			return fmt.Errorf("rate limit %s is %d: want a positive number, or -1 for none", f.name, *f.v)
+		case *f.v < 0:
+			return fmt.Errorf("rate limit %s is %d: want a positive number", f.name, *f.v)
+		}
+	}
+	return nil
+}
+
+// commandRate is the session's form of the command limit.
+func (l RateLimits) commandRate() session.CommandRate {
+	if l.CommandsPerSecond <= 0 {
+		return session.CommandRate{}
+	}
+	return session.CommandRate{PerSecond: float64(l.CommandsPerSecond), Burst: l.CommandBurst}
+}
+
+// limiters are the server's rate limiters; a nil one allows everything.
+type limiters struct {
+	conns     *auth.ConnLimiter
+	connects  *auth.KeyedLimiter
+	publishes *auth.KeyedLimiter
+}
+
+// newLimiters builds the limiters of l; now is their clock (nil: time.Now).
+func newLimiters(l RateLimits, now func() time.Time) *limiters {
+	out := &limiters{}
+	if l.ConnectionsPerIP > 0 {
+		out.conns = auth.NewConnLimiter(l.ConnectionsPerIP)
+	}
+	if l.ConnectsPerSecond > 0 {
+		out.connects = auth.NewKeyedLimiter(float64(l.ConnectsPerSecond), l.ConnectBurst, maxLimiterKeys, now)
+	}
+	if l.PublishesPerSecond > 0 {
+		out.publishes = auth.NewKeyedLimiter(float64(l.PublishesPerSecond), l.PublishBurst, maxLimiterKeys, now)
+	}
+	return out
+}
+
+// The limit label values of waterspout_limited_total, beside session's
+// (commands, channels, channel_name).
+const (
+	limitConnections = "connections_per_ip"
+	limitConnects    = "connects_per_ip"
+	limitPublishes   = "publishes_per_key"
+	limitMessageSize = "message_size"
+	limitQueue       = "queue"
+)
+
+// limitNames lists every label value, so each series exists from the start.
+var limitNames = []string{
+	limitConnections, limitConnects, limitPublishes, limitMessageSize, limitQueue,
+	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
+}
+
+// clientKey is the rate-limit key of a request's client: the address echo's
+// IPExtractor finds (the same one c.RealIP gives the API routes), by
+// auth.IPKey.
+func (s *Server) clientKey(r *http.Request) string {
+	ip := s.echo.IPExtractor(r)
+	if a, err := netip.ParseAddr(ip); err == nil {
+		return auth.IPKey(a)
+	}
+	return ip
+}
+
+// connectRoute says how a transport's own refusals map to limits.
+type connectRoute int
+
+const (
+	// routeSession: WebSocket and SockJS, whose limits the session counts.
+	routeSession connectRoute = iota
+	// routeStream: SSE and long-poll (and JSONP), which refuse too many or
+	// invalid channels before a session exists.
+	routeStream
+	// routePublish: client publish, which refuses an oversized body before
+	// a session exists.
+	routePublish
+)
+
+// guard wraps a transport handler with the per-address limits: the connect
+// rate, then a connection slot held for as long as the connection lives (a
+// hijacked WebSocket gives it back when it closes). Refusals are 429 with
+// the JSON error body and Retry-After, before any session, upgrade or token
+// check, so a flood costs as little as possible. It also counts, by limit,
+// what the transport itself refused. The transports know nothing of it.
+func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions { // a preflight opens nothing
+			h.ServeHTTP(w, r)
+			return
+		}
+		key := s.clientKey(r)
+		if !s.lim.connects.Allow(key) {
+			s.refuseLimited(w, r, limitConnects, "rate limited: too many connects from this address")
+			return
+		}
+		release, ok := s.lim.conns.Acquire(key)
+		if !ok {
+			s.refuseLimited(w, r, limitConnections, "rate limited: too many connections from this address")
+			return
+		}
+		// Only a JSONP refusal hides its code in the body; a script tag
+		// sends GET, so the callback is in the query.
+		sniff := route == routeStream && strings.Contains(r.URL.RawQuery, "callback")
+		gw := &guardWriter{ResponseWriter: w, release: release, sniff: sniff}
+		defer gw.finish()
+		h.ServeHTTP(gw, r)
+		s.countRefusal(route, r, gw)
+	})
+}
+
+// refuseLimited answers 429. Allowed cross-origin pages get the CORS headers,
+// so that a poll or publish from a page can read why.
+func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request, limit, reason string) {
+	s.metrics.Limited(limit)
+	transports.AllowOrigin(w, r, s.origins.check)
+	w.Header().Set("Retry-After", "1")
+	transports.WriteError(w, &session.Error{Code: http.StatusTooManyRequests, Reason: reason})
+}
+
+// countRefusal counts a transport's refusal of a request over a limit. The
+// HTTP transports check the request's channels and body size before any
+// session exists, so the session cannot count those; their answer says
+// which limit it was. A JSONP refusal is a 200 whose script passes the
+// error to the callback.
+func (s *Server) countRefusal(route connectRoute, r *http.Request, gw *guardWriter) {
+	if route == routeSession {
+		return
+	}
+	code := gw.status
+	if route == routeStream && code == http.StatusOK {
+		code = jsonpErrorCode(gw.head)
+	}
+	switch {
+	case code == http.StatusRequestEntityTooLarge:
+		s.metrics.Limited(limitMessageSize)
+	case route == routeStream && code == http.StatusTooManyRequests:
+		// The only 429 of SSE and poll: more channels than limits.maxChannels.
+		s.metrics.Limited(session.LimitChannels)
+	case route == routeStream && code == http.StatusBadRequest && hasInvalidChannel(r):
+		s.metrics.Limited(session.LimitChannelName)
+	}
+}
+
+// hasInvalidChannel reports whether a stream request names an invalid
+// channel. The poll handler has parsed its form by now (query and body);
+// SSE reads only the query.
+func hasInvalidChannel(r *http.Request) bool {
+	vals := r.Form
+	if vals == nil {
+		vals = r.URL.Query()
+	}
+	for _, ch := range vals["channel"] {
+		if session.ValidateChannel(ch) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// sniffLen covers "/**/" + the longest valid callback + `({"error":{"code":NNN`.
+const sniffLen = 320
+
+// jsonpErrorCode returns the code of a JSONP error answer's start
+// (`/**/cb({"error":{"code":403,…`), or 0.
+func jsonpErrorCode(head []byte) int {
+	const marker = `({"error":{"code":`
+	i := bytes.Index(head, []byte(marker))
+	if !bytes.HasPrefix(head, []byte("/**/")) || i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range head[i+len(marker):] {
+		if c < '0' || c > '9' || n > 999 {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// guardWriter passes everything through to the server's writer, holding the
+// connection slot until the request ends or, once hijacked, the connection
+// closes. It records the status and, for JSONP, the first bytes of the
+// body. Transports reach the server's writer for deadlines through
+// Unwrap; gorilla asserts http.Hijacker and sockjs-go http.Flusher, so both
+// are implemented here.
+type guardWriter struct {
+	http.ResponseWriter
+	release  func()
+	hijacked bool
+	status   int
+	sniff    bool
+	head     []byte
+}
+
+var (
+	_ http.Flusher  = (*guardWriter)(nil)
+	_ http.Hijacker = (*guardWriter)(nil)
+)
+
+func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *guardWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *guardWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.sniff && len(w.head) < sniffLen {
+		w.head = append(w.head, p[:min(len(p), sniffLen-len(w.head))]...)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// FlushError flushes past echo's Response, whose Flush drops the error that
+// tells a stream its client is gone.
+func (w *guardWriter) FlushError() error {
+	inner := w.ResponseWriter
+	if er, ok := inner.(*echo.Response); ok {
+		inner = er.Writer
+	}
+	return http.NewResponseController(inner).Flush()
+}
+
+func (w *guardWriter) Flush() { _ = w.FlushError() }
+
+func (w *guardWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	return &releaseConn{Conn: c, release: w.release}, brw, nil
+}
+
+// finish gives the slot back unless a hijacked connection holds it.
+func (w *guardWriter) finish() {
+	if !w.hijacked {
+		w.release()
+	}
+}
+
+// releaseConn gives a hijacked connection's slot back when it closes.
+type releaseConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *releaseConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// errRateLimited answers a publish over its credential's rate.
+var errRateLimited = &session.Error{Code: http.StatusTooManyRequests, Reason: "rate limited: too many publishes for this API key"}
+
+// takePublishes spends n publications of the request's publisher, or
+// answers 429. An open API has no publisher and no limit.
+func (s *Server) takePublishes(c echo.Context, n int) error {
+	p := publisherOf(c)
+	if p == nil || s.lim.publishes.AllowN(p.limitKey, n) {
+		return nil
+	}
+	s.metrics.Limited(limitPublishes)
+	c.Response().Header().Set("Retry-After", "1")
+	return errRateLimited
+}

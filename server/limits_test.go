@@ -1,0 +1,424 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// limited reads waterspout_limited_total{limit} from /metrics.
+func limited(t *testing.T, ts *testServer, limit string) int {
+	t.Helper()
+	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
+	m := regexp.MustCompile(`(?m)^waterspout_limited_total\{limit="` + regexp.QuoteMeta(limit) + `"\} (\d+)$`).FindSubmatch(a.body)
+	if m == nil {
+		t.Fatalf("no waterspout_limited_total{limit=%q} in /metrics", limit)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// counter checks that a limit's counter moved by want during f.
+func counter(t *testing.T, ts *testServer, limit string, want int, f func()) {
+	t.Helper()
+	before := limited(t, ts, limit)
+	f()
+	if got := limited(t, ts, limit) - before; got != want {
+		t.Errorf("waterspout_limited_total{limit=%q} moved by %d, want %d", limit, got, want)
+	}
+}
+
+// testClock is a settable clock for the rate limiters.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// withClock rebuilds the server's limiters on a clock the test moves.
+func withClock(ts *testServer) *testClock {
+	c := &testClock{t: time.Unix(1_800_000_000, 0)}
+	ts.lim = newLimiters(ts.cfg.RateLimits, c.now)
+	return c
+}
+
+// from makes a request look, to a server trusting loopback proxies, as if it
+// came from addr.
+func from(addr string) []string { return []string{"X-Forwarded-For", addr} }
+
+func limitErr(t *testing.T, o outcome, reason string) {
+	t.Helper()
+	if o.ok || o.code != http.StatusTooManyRequests || !strings.Contains(o.reason, reason) {
+		t.Fatalf("got %v, want 429 %q", o, reason)
+	}
+}
+
+func TestConnectionsPerIP(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.RateLimits.ConnectionsPerIP = 2
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	a := from("198.51.100.1")
+	c1, _ := dialWSToken(t, ts.URL, "", a...)
+	stream := openSSEStream(t, ts.URL, url.Values{"channel": {"news"}}, a...)
+	counter(t, ts, limitConnections, 3, func() {
+		_, o := dialWSToken(t, ts.URL, "", a...)
+		limitErr(t, o, "too many connections")
+		o, h := sseOpen(t, ts.URL, url.Values{"channel": {"news"}}, a...)
+		limitErr(t, o, "too many connections")
+		if h.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+		o, _ = pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", a...)
+		limitErr(t, o, "too many connections")
+	})
+	t.Run("another address is not affected", func(t *testing.T) {
+		if _, o := dialWSToken(t, ts.URL, "", from("198.51.100.2")...); !o.ok {
+			t.Fatalf("%v", o)
+		}
+	})
+	t.Run("a closed WebSocket gives its slot back", func(t *testing.T) {
+		c1.conn.Close()
+		eventually(t, "a slot after the WebSocket closed", func() bool {
+			_, o := dialWSToken(t, ts.URL, "", a...)
+			return o.ok
+		})
+	})
+	t.Run("an ended stream gives its slot back", func(t *testing.T) {
+		stream.cancel()
+		eventually(t, "a slot after the stream ended", func() bool {
+			o, _ := pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", a...)
+			return o.ok
+		})
+	})
+}
+
+func TestConnectsPerSecond(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.RateLimits.ConnectsPerSecond, c.RateLimits.ConnectBurst = 1, 3
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	clock := withClock(ts)
+	a, b := from("198.51.100.1"), from("2001:db8:1:2::1")
+	q := func() url.Values { return url.Values{"channel": {"news"}} }
+	for i := range 3 {
+		if o, _ := pollGet(t, ts.URL, q(), "", a...); !o.ok {
+			t.Fatalf("connect %d within the burst: %v", i+1, o)
+		}
+	}
+	counter(t, ts, limitConnects, 4, func() {
+		o, h := pollGet(t, ts.URL, q(), "", a...)
+		limitErr(t, o, "too many connects")
+		if h.Get("Retry-After") != "1" {
+			t.Errorf("Retry-After %q", h.Get("Retry-After"))
+		}
+		_, o = dialWSToken(t, ts.URL, "", a...)
+		limitErr(t, o, "too many connects")
+		o, _ = pollGet(t, ts.URL, q(), "cb", a...) // JSONP too, before any session
+		limitErr(t, o, "too many connects")
+		_, o = dialSockJS(t, ts.URL, "", a...)
+		limitErr(t, o, "too many connects")
+	})
+	t.Run("addresses have their own buckets; IPv6 by /64", func(t *testing.T) {
+		for i := range 3 {
+			if o, _ := pollGet(t, ts.URL, q(), "", b...); !o.ok {
+				t.Fatalf("connect %d of another address: %v", i+1, o)
+			}
+		}
+		o, _ := pollGet(t, ts.URL, q(), "", from("2001:db8:1:2::ffff")...) // same /64
+		limitErr(t, o, "too many connects")
+	})
+	t.Run("preflights are free", func(t *testing.T) {
+		ans := do(t, http.MethodOptions, ts.URL+"/connect/poll", "", append([]string{"Origin", ts.URL}, a...)...)
+		if ans.status != http.StatusNoContent {
+			t.Fatalf("preflight: %d %s", ans.status, ans.body)
+		}
+	})
+	t.Run("the bucket refills", func(t *testing.T) {
+		clock.advance(time.Second)
+		if o, _ := pollGet(t, ts.URL, q(), "", a...); !o.ok {
+			t.Fatalf("after a second: %v", o)
+		}
+	})
+	t.Run("X-Forwarded-For from an untrusted peer changes nothing", func(t *testing.T) {
+		direct := newTestServer(t, func(c *Config) { c.RateLimits.ConnectsPerSecond, c.RateLimits.ConnectBurst = 1, 2 })
+		withClock(direct)
+		for i := range 3 {
+			o, _ := pollGet(t, direct.URL, q(), "", from("203.0.113."+strconv.Itoa(i))...)
+			if want := i < 2; o.ok != want {
+				t.Fatalf("connect %d with a spoofed address: %v", i+1, o)
+			}
+		}
+	})
+}
+
+func TestPublishesPerKey(t *testing.T) {
+	const key1, key2 = "first-key-0123456789", "second-key-0123456789"
+	ts := newTestServer(t, func(c *Config) {
+		c.APIKeys = []string{key1, key2}
+		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 3
+	})
+	clock := withClock(ts)
+	pub := func(key string) answer {
+		return postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`, "Authorization", "Bearer "+key)
+	}
+	for i := range 3 {
+		if a := pub(key1); a.status != 200 {
+			t.Fatalf("publish %d within the burst: %d %s", i+1, a.status, a.body)
+		}
+	}
+	counter(t, ts, limitPublishes, 2, func() {
+		a := pub(key1)
+		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(a.apiErr(t).Reason, "too many publishes") {
+			t.Fatalf("over the burst: %d %v %s", a.status, a.header, a.body)
+		}
+		// key2's bucket is its own: a broadcast to 3 channels empties it.
+		if a := postJSON(t, ts.URL+"/api/broadcast", `{"channels":["a","b","c"],"data":1}`, "Authorization", "Bearer "+key2); a.status != 200 {
+			t.Fatalf("broadcast: %d %s", a.status, a.body)
+		}
+		if a := pub(key2); a.status != 429 {
+			t.Fatalf("after a broadcast counted per channel: %d", a.status)
+		}
+	})
+	clock.advance(time.Second)
+	if a := pub(key1); a.status != 200 {
+		t.Fatalf("after a second: %d %s", a.status, a.body)
+	}
+	t.Run("an open API has no key to limit", func(t *testing.T) {
+		open := newTestServer(t, func(c *Config) { c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 1 })
+		withClock(open)
+		for i := range 5 {
+			if a := postJSON(t, open.URL+"/api/publish", `{"channel":"news","data":1}`); a.status != 200 {
+				t.Fatalf("publish %d: %d %s", i+1, a.status, a.body)
+			}
+		}
+	})
+}
+
+// pings returns one frame of n ping commands with ids 1..n.
+func pings(n int) string {
+	cmds := make([]string, n)
+	for i := range cmds {
+		cmds[i] = `{"type":"ping","id":` + strconv.Itoa(i+1) + `}`
+	}
+	return strings.Join(cmds, "\n")
+}
+
+func TestCommandRate(t *testing.T) {
+	// One frame is handled at one instant, so a frame holding more than the
+	// burst meets the limit whatever the test's speed.
+	const burst = 3
+	ts := newTestServer(t, func(c *Config) { c.RateLimits.CommandsPerSecond, c.RateLimits.CommandBurst = 1, burst })
+	t.Run("ws: over the burst is answered 429", func(t *testing.T) {
+		c, _ := dialWSToken(t, ts.URL, "")
+		counter(t, ts, session.LimitCommands, 1, func() {
+			f := c.command(burst+1, pings(burst+1))
+			if f.Type != "error" || f.Code != 429 {
+				t.Fatalf("command over the burst: %+v", f)
+			}
+		})
+	})
+	t.Run("sockjs: over the burst is answered 429", func(t *testing.T) {
+		c, _ := dialSockJS(t, ts.URL, "")
+		if f := c.command(burst+1, pings(burst+1)); f.Type != "error" || f.Code != 429 {
+			t.Fatalf("command over the burst: %+v", f)
+		}
+	})
+	t.Run("ws: a client that keeps on is disconnected with 3008", func(t *testing.T) {
+		c, _ := dialWSToken(t, ts.URL, "")
+		c.send(pings(2*burst + 1))
+		for f := c.next(); f.Type != "disconnect"; f = c.next() {
+		}
+		c.expectClose(session.DisconnectRateLimited.Code)
+	})
+}
+
+func TestMessageSizeLimit(t *testing.T) {
+	const max = 1024
+	ts := newTestServer(t, func(c *Config) {
+		c.Limits.MaxMessageBytes = max
+		c.Namespaces = []session.Namespace{{Name: "chat", Anonymous: true, ClientPublish: true}}
+	})
+	big := strings.Repeat("x", 2*max)
+	t.Run("ws frame", func(t *testing.T) {
+		c, _ := dialWSToken(t, ts.URL, "")
+		counter(t, ts, limitMessageSize, 1, func() {
+			c.send(publishCmd(1, "chat:a", big))
+			f := c.next()
+			if f.Type != "disconnect" || f.Code != session.DisconnectMessageTooLarge.Code {
+				t.Fatalf("after an oversized frame: %+v", f)
+			}
+			c.expectClose(session.DisconnectMessageTooLarge.Code)
+			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
+		})
+	})
+	t.Run("sockjs message", func(t *testing.T) {
+		c, _ := dialSockJS(t, ts.URL, "")
+		counter(t, ts, limitMessageSize, 1, func() {
+			b := `["` + big + `"]`
+			c.conn.WriteMessage(websocket.TextMessage, []byte(b))
+			for {
+				f, ok := c.next()
+				if !ok {
+					break
+				}
+				if f.Type == "disconnect" && f.Code != session.DisconnectMessageTooLarge.Code {
+					t.Fatalf("disconnect %+v", f)
+				}
+			}
+			if c.closed == nil || int(c.closed[0].(float64)) != session.DisconnectMessageTooLarge.Code {
+				t.Fatalf("close %v", c.closed)
+			}
+			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
+		})
+	})
+	t.Run("client publish body", func(t *testing.T) {
+		counter(t, ts, limitMessageSize, 1, func() {
+			a := postJSON(t, ts.URL+"/connect/publish", `{"channel":"chat:a","data":"`+strings.Repeat("x", max+20<<10)+`"}`)
+			if a.status != 413 {
+				t.Fatalf("%d %s", a.status, a.body)
+			}
+		})
+	})
+	t.Run("api publish data", func(t *testing.T) {
+		counter(t, ts, limitMessageSize, 1, func() {
+			a := postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":"`+big+`"}`)
+			if a.status != 413 {
+				t.Fatalf("%d %s", a.status, a.body)
+			}
+		})
+	})
+}
+
+func TestChannelLimits(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Limits.MaxChannels = 2 })
+	long := strings.Repeat("x", session.MaxChannelLen+1)
+	t.Run("ws", func(t *testing.T) {
+		c, _ := dialWSToken(t, ts.URL, "")
+		counter(t, ts, session.LimitChannelName, 2, func() {
+			for i, ch := range []string{"a b", long} {
+				if f := c.command(uint64(i+1), subscribeCmd(uint64(i+1), ch, "")); f.Type != "error" || f.Code != 400 {
+					t.Fatalf("subscribe to %.20q: %+v", ch, f)
+				}
+			}
+		})
+		counter(t, ts, session.LimitChannels, 1, func() {
+			c.command(3, subscribeCmd(3, "a", ""))
+			c.command(4, subscribeCmd(4, "b", ""))
+			if f := c.command(5, subscribeCmd(5, "c", "")); f.Type != "error" || f.Code != 429 {
+				t.Fatalf("third channel: %+v", f)
+			}
+		})
+	})
+	for _, tr := range []struct {
+		name string
+		try  func(q url.Values) outcome
+	}{
+		{"sse", func(q url.Values) outcome { o, _ := sseOpen(t, ts.URL, q); return o }},
+		{"poll", func(q url.Values) outcome { o, _ := pollGet(t, ts.URL, q, ""); return o }},
+		{"jsonp", func(q url.Values) outcome { o, _ := pollGet(t, ts.URL, q, "cb"); return o }},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			counter(t, ts, session.LimitChannelName, 2, func() {
+				for _, ch := range []string{"a b", long} {
+					if o := tr.try(url.Values{"channel": {ch}}); o.code != 400 {
+						t.Fatalf("channel %.20q: %v", ch, o)
+					}
+				}
+			})
+			counter(t, ts, session.LimitChannels, 1, func() {
+				if o := tr.try(url.Values{"channel": {"a", "b", "c"}}); o.code != 429 {
+					t.Fatalf("three channels: %v", o)
+				}
+			})
+			counter(t, ts, session.LimitChannelName, 0, func() { // other bad input is not a limit
+				if o := tr.try(url.Values{"channel": {"a"}, "cursor": {"!!"}}); o.code != 400 {
+					t.Fatalf("bad cursor: %v", o)
+				}
+			})
+		})
+	}
+}
+
+func TestQueuedBytesLimit(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Limits.MaxQueueBytes = 4096 })
+	s := subscriber(t, ts.Server, "q") // a client that never reads
+	counter(t, ts, limitQueue, 1, func() {
+		for range 5 {
+			postJSON(t, ts.URL+"/api/publish", `{"channel":"q","data":"`+strings.Repeat("x", 1500)+`"}`)
+		}
+		if _, err := s.Next(context.Background(), 0, nil); !errors.Is(err, session.DisconnectSlow) {
+			t.Fatalf("Next = %v, want %v", err, session.DisconnectSlow)
+		}
+	})
+}
+
+func TestSlowHeadersAreCut(t *testing.T) {
+	s, err := New(quietConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.readHeaderTimeout = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers that never end.
+	if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(waitLimit))
+	b, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server kept a connection whose headers never ended (read %q)", b)
+	}
+	if strings.Contains(string(b), "200 OK") {
+		t.Fatalf("answered an incomplete request: %q", b)
+	}
+}
+
+// eventually polls cond until it holds, failing after waitLimit.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
