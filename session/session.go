@@ -321,31 +321,46 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		return ErrClosed
 	}
 	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: req.Since, Limit: -1})
+	var from *Position // replay after this position; nil for none
+	if err == nil && req.Since != nil {
+		if res.Recoverable {
+			from = req.Since
+		} else if req.Since.Epoch != res.Top.Epoch {
+			// The client's history is gone (a restart, an eviction). What
+			// the new epoch holds from its start still reaches the client,
+			// after the recovered:false that says the old tail was lost.
+			start := &Position{Epoch: res.Top.Epoch}
+			if fresh, ferr := n.broker.History(ctx, ch, HistoryQuery{Since: start, Limit: -1}); ferr == nil && fresh.Recoverable {
+				res, from = fresh, start
+			}
+		}
+	}
 	if err != nil {
 		s.dropSub(ch, sub)
 		n.hub.remove(ch, s)
 		n.log.Warn("broker history failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)
 	}
-	s.finishSubscribe(req, sub, res)
+	s.finishSubscribe(req, sub, res, from)
 	return nil
 }
 
-// finishSubscribe queues the subscribed frame and the replay, then switches
-// the subscription to live delivery, releasing what arrived meanwhile.
-func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res HistoryResult) {
+// finishSubscribe queues the subscribed frame and the replay of the
+// publications after from (nil: none), then switches the subscription to
+// live delivery, releasing what arrived meanwhile. The subscription is
+// recovered when from is the client's own position.
+func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res HistoryResult, from *Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.subs[req.Channel] != sub {
 		return
 	}
-	recovered := req.Since != nil && res.Recoverable
-	sub.epoch = res.Top.Epoch
-	sub.offset = res.Top.Offset
+	recovered := req.Since != nil && from == req.Since
 	start := res.Top // where the stream continues from, as announced
-	if recovered {
-		start.Offset = req.Since.Offset
+	if from != nil {
+		start = *from
 	}
+	sub.epoch, sub.offset = start.Epoch, start.Offset
 	if !(req.Quiet && recovered) {
 		f := subscribedFrame{Type: "subscribed", ID: req.ID, Channel: req.Channel, Epoch: start.Epoch, Offset: start.Offset}
 		if req.Since != nil {
@@ -355,8 +370,7 @@ func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res H
 			return
 		}
 	}
-	if recovered {
-		sub.offset = req.Since.Offset
+	if from != nil {
 		for _, p := range res.Publications {
 			s.advanceLocked(sub, p, false)
 		}

@@ -397,3 +397,24 @@ func TestPublishRejectsBadInput(t *testing.T) {
 		t.Fatalf("rejected publishes moved the offset to %d", top.Offset)
 	}
 }
+
+// TestEpochChangeReplaysTheNewHistory: a client whose history is gone (a
+// restart) is told recovered:false, and still gets what the new epoch holds
+// from its start instead of silently starting at its top.
+func TestEpochChangeReplaysTheNewHistory(t *testing.T) {
+	ctx := context.Background()
+	n := newTestNode(t, Config{})
+	publishN(t, n, "r", 1, 4) // published after the restart, before the client came back
+	s := mustSession(t, n)
+	if err := s.Subscribe(ctx, SubscribeRequest{Channel: "r", Since: &Position{"oldEpoch", 90}}); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, n, "r", 5, 6)
+	fs := drain(t, s)
+	if fs[0].Type != "subscribed" || fs[0].Recovered == nil || *fs[0].Recovered || fs[0].Offset != 0 || fs[0].Epoch == "oldEpoch" {
+		t.Fatalf("subscribed %+v: want recovered:false at offset 0 of the new epoch", fs[0])
+	}
+	if got := messageData(t, fs); fmt.Sprint(got) != fmt.Sprint(seq(1, 6)) {
+		t.Fatalf("got %v, want the whole new epoch 1..6", got)
+	}
+}

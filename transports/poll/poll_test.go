@@ -158,12 +158,13 @@ func TestEpochChange(t *testing.T) {
 	e.publish(t, "a", 1, 2)
 	stale := session.Cursor{"a": {Epoch: "gone", Offset: 1}}.Encode()
 	a := e.poll(t, query("channel", "a", "cursor", stale))
-	if len(a.Messages) != 1 {
-		t.Fatalf("frames %v, want one subscribed", types(a.Messages))
+	// recovered:false at the start of the current epoch, then all it holds.
+	if len(a.Messages) != 3 || !equalInts(numbers(t, a.Messages, "a"), seq(1, 2)) {
+		t.Fatalf("frames %v, want subscribed and messages 1..2", types(a.Messages))
 	}
 	f := a.Messages[0]
-	if f.Type != "subscribed" || f.Recovered == nil || *f.Recovered || f.Epoch == "gone" || f.Offset != 2 {
-		t.Fatalf("frame %+v, want subscribed recovered:false at the current position", f)
+	if f.Type != "subscribed" || f.Recovered == nil || *f.Recovered || f.Epoch == "gone" || f.Offset != 0 {
+		t.Fatalf("frame %+v, want subscribed recovered:false at offset 0 of the current epoch", f)
 	}
 	if got := cursorOf(t, a)["a"]; got != (session.Position{Epoch: f.Epoch, Offset: 2}) {
 		t.Errorf("cursor position %v, want the new epoch at 2", got)

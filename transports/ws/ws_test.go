@@ -260,12 +260,13 @@ func TestResume(t *testing.T) {
 		name      string
 		since     session.Position
 		recovered bool
-		offset    uint64 // in the subscribed frame
-		want      []int  // message payloads, in order
+		offset    uint64   // in the subscribed frame
+		want      []string // replayed payloads, in order, from offset+1
 	}{
-		{"same epoch", session.Position{Epoch: last.Epoch, Offset: last.Offset}, true, 3, []int{4, 5, 6, 7, 8}},
-		// The case before published one live message: the channel is at 9.
-		{"other epoch", session.Position{Epoch: "gone", Offset: 3}, false, 9, nil},
+		{"same epoch", session.Position{Epoch: last.Epoch, Offset: last.Offset}, true, 3, []string{"4", "5", "6", "7", "8"}},
+		// The client's history is gone: recovered:false, then all the current
+		// epoch holds, from its start (the case before published "live" at 9).
+		{"other epoch", session.Position{Epoch: "gone", Offset: 3}, false, 0, []string{"1", "2", "3", "4", "5", "6", "7", "8", `"live"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,9 +280,9 @@ func TestResume(t *testing.T) {
 			if len(c.pending) != len(tt.want) {
 				t.Errorf("%d frames after subscribed in the same message, want the %d replayed", len(c.pending), len(tt.want))
 			}
-			for _, w := range tt.want {
-				if m := c.nextNonPing(); m.Type != "message" || intData(t, m) != w || m.Offset != uint64(w) {
-					t.Fatalf("got %+v, want replayed message %d", m, w)
+			for i, w := range tt.want {
+				if m := c.nextNonPing(); m.Type != "message" || string(m.Data) != w || m.Offset != tt.offset+uint64(i)+1 {
+					t.Fatalf("got %+v, want replayed message %s at offset %d", m, w, tt.offset+uint64(i)+1)
 				}
 			}
 			// Live delivery continues after the replay with no duplicate.
