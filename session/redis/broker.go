@@ -110,6 +110,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	routeGoRedisLogs(cfg.Logger)
 	opt, err := goredis.ParseURL(cfg.URL)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
@@ -273,4 +274,20 @@ func newEpoch() string {
 		panic("redis: crypto/rand failed: " + err.Error())
 	}
 	return b64.EncodeToString(raw[:])
+}
+
+// go-redis writes its own lines (failed dials, pool errors) through one
+// process-wide logger, to stderr by default. They go into the first broker's
+// slog logger instead, at debug level: the broker itself reports connection
+// losses and recoveries at warn.
+var goRedisLogs sync.Once
+
+func routeGoRedisLogs(log *slog.Logger) {
+	goRedisLogs.Do(func() { goredis.SetLogger(slogPrintf{log}) })
+}
+
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug("go-redis: " + fmt.Sprintf(format, v...))
 }
