@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -17,40 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/leaktest"
 	"github.com/waterspout/waterspout/server"
 )
 
-// TestMain fails the package when tests leave goroutines of this module behind.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkLeaks(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func checkLeaks() error {
-	var stacks string
-	for range 100 {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		leaked := 0
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "github.com/waterspout/waterspout/") &&
-				!strings.Contains(g, "TestMain") && !strings.Contains(g, "checkLeaks") {
-				leaked++
-			}
-		}
-		if leaked == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("leaked goroutines:\n%s", stacks)
-}
+// TestMain fails the package when tests leave goroutines behind.
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // syncBuffer is a goroutine-safe writer (serve logs from its goroutines).
 type syncBuffer struct {

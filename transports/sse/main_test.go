@@ -1,44 +1,10 @@
 package sse
 
 import (
-	"fmt"
-	"os"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/waterspout/waterspout/internal/leaktest"
 )
 
-// TestMain fails the package when tests leave goroutines behind: a stream
-// handler that outlives its client, a session never closed, an r3labs client
-// still retrying.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkLeaks(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func checkLeaks() error {
-	var leaked []string
-	for range 100 {
-		buf := make([]byte, 4<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		leaked = leaked[:0]
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if (strings.Contains(g, "github.com/waterspout/waterspout/") || strings.Contains(g, "github.com/r3labs/sse")) &&
-				!strings.Contains(g, "TestMain") && !strings.Contains(g, "checkLeaks") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("leaked %d goroutines:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-}
+// TestMain fails the package when tests leave goroutines behind.
+func TestMain(m *testing.M) { leaktest.Main(m, "github.com/r3labs/sse") }
