@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/waterspout/waterspout/session"
 )
@@ -184,4 +186,25 @@ func WithToken(r *http.Request, tok string) *http.Request {
 func MethodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	WriteError(w, &session.Error{Code: http.StatusMethodNotAllowed, Reason: "method not allowed"})
+}
+
+// Admit answers what comes before every browser-facing HTTP route the same
+// way: the CORS preflight, a method the route does not take (allow lists
+// those it does, OPTIONS included, as in an Allow header) and an origin the
+// allow-list refuses. It reports whether the request goes on; when it does
+// not, it has been answered.
+func Admit(w http.ResponseWriter, r *http.Request, check func(*http.Request) bool, allow string) bool {
+	if r.Method == http.MethodOptions {
+		Preflight(w, r, check, allow)
+		return false
+	}
+	if !slices.Contains(strings.Split(allow, ", "), r.Method) {
+		MethodNotAllowed(w, allow)
+		return false
+	}
+	if !AllowOrigin(w, r, check) {
+		WriteError(w, ErrOriginForbidden)
+		return false
+	}
+	return true
 }

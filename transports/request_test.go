@@ -169,3 +169,35 @@ func FuzzParseStreamRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestAdmit(t *testing.T) {
+	allowed := func(r *http.Request) bool { return r.Header.Get("Origin") != "http://evil.test" }
+	tests := []struct {
+		name, method, origin string
+		goesOn               bool
+		status               int
+	}{
+		{"allowed method", "GET", "", true, 0},
+		{"allowed origin", "GET", "http://app.test", true, 0},
+		{"preflight", "OPTIONS", "http://app.test", false, http.StatusNoContent},
+		{"preflight from a refused origin", "OPTIONS", "http://evil.test", false, http.StatusForbidden},
+		{"other method", "DELETE", "", false, http.StatusMethodNotAllowed},
+		{"prefix of an allowed method", "GE", "", false, http.StatusMethodNotAllowed},
+		{"refused origin", "GET", "http://evil.test", false, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "/connect/sse", nil)
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			w := httptest.NewRecorder()
+			if got := Admit(w, r, allowed, "GET, OPTIONS"); got != tt.goesOn {
+				t.Fatalf("Admit = %v, want %v", got, tt.goesOn)
+			}
+			if !tt.goesOn && w.Code != tt.status {
+				t.Fatalf("answered %d, want %d", w.Code, tt.status)
+			}
+		})
+	}
+}

@@ -70,17 +70,7 @@ func decodePublish(body []byte) (publishRequest, error) {
 // The body's `token`, when set, is shown to Config.Authenticate as the
 // request's `token` query parameter, so one authenticator serves every route.
 func (h *PublishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodPost:
-	case http.MethodOptions:
-		transports.Preflight(w, r, h.cfg.CheckOrigin, "POST, OPTIONS")
-		return
-	default:
-		transports.MethodNotAllowed(w, "POST, OPTIONS")
-		return
-	}
-	if !transports.AllowOrigin(w, r, h.cfg.CheckOrigin) {
-		transports.WriteError(w, transports.ErrOriginForbidden)
+	if !transports.Admit(w, r, h.cfg.CheckOrigin, "POST, OPTIONS") {
 		return
 	}
 	node := h.cfg.Node

@@ -46,17 +46,7 @@ func New(cfg transports.Config) (*Handler, error) {
 
 // ServeHTTP checks the request, subscribes its channels, then streams.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodOptions:
-		transports.Preflight(w, r, h.cfg.CheckOrigin, "GET, OPTIONS")
-		return
-	default:
-		transports.MethodNotAllowed(w, "GET, OPTIONS")
-		return
-	}
-	if !transports.AllowOrigin(w, r, h.cfg.CheckOrigin) {
-		transports.WriteError(w, transports.ErrOriginForbidden)
+	if !transports.Admit(w, r, h.cfg.CheckOrigin, "GET, OPTIONS") {
 		return
 	}
 	node := h.cfg.Node
