@@ -310,6 +310,9 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 
 	if err := n.hub.add(ctx, ch, s); err != nil {
 		s.dropSub(ch, sub)
+		if ctx.Err() != nil { // the client left while subscribing: nothing failed
+			return ErrClosed
+		}
 		n.log.Warn("broker subscribe failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)
 	}

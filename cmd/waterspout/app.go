@@ -39,6 +39,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the push server (the default command)", runServe},
 		{"publish", "publish a message through a server's API", runPublish},
+		{"bench", "load-test a running server (and a peer): memory, fan-out, latency", runBench},
 		{"token", "print a signed connection or publisher token (for testing)", runToken},
 		{"version", "print the version", runVersion},
 		{"help", "show this help, or a command's: waterspout help COMMAND", runHelp},

@@ -1,0 +1,477 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// handshakeTimeout bounds connecting and subscribing one client.
+const handshakeTimeout = 30 * time.Second
+
+// recorder is what every subscriber of a scenario reports to.
+type recorder struct {
+	clock time.Time // payload times are nanoseconds since clock
+	hist  atomic.Pointer[histogram]
+	errs  errorLog
+}
+
+func newRecorder() *recorder {
+	r := &recorder{clock: time.Now()}
+	r.hist.Store(&histogram{})
+	return r
+}
+
+// now returns the time on the payload clock.
+func (r *recorder) now() int64 { return int64(time.Since(r.clock)) }
+
+// errorLog counts errors and keeps the first few for the report.
+type errorLog struct {
+	mu    sync.Mutex
+	n     int
+	first []string
+}
+
+func (l *errorLog) add(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if len(l.first) < 5 {
+		l.first = append(l.first, err.Error())
+	}
+}
+
+func (l *errorLog) snapshot() (int, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, append([]string(nil), l.first...)
+}
+
+// client is one subscriber of one channel over one transport. Its reader
+// goroutine (run) is the only writer of its counters and position; the
+// scenario reads the atomics at any time and the position after run ends.
+type client struct {
+	target    *Target
+	transport string
+	ch        string
+	rec       *recorder
+	dialer    *dialer
+	chIdx     int  // index of ch in the publisher's channels
+	rcvBuf    int  // > 0: a small receive buffer (slow consumers)
+	expectEnd bool // slow consumers: being dropped is not an error
+
+	last, count, gaps, dups atomic.Int64
+	warm                    atomic.Bool
+	stalled                 atomic.Bool   // stop reading until resume is closed
+	resume                  chan struct{} // closed to let a stalled reader go on
+	disconnect              atomic.Int64  // the code of a disconnect frame received
+	closing                 atomic.Bool
+
+	// position in the channel (WaterSpout only), for resuming.
+	epoch  string
+	offset int64
+	cursor string // long-poll cursor
+
+	done chan struct{} // closed when run returns
+
+	ws     *websocket.Conn
+	connMu sync.Mutex // conn changes while run polls; close comes from the scenario
+	conn   net.Conn
+	br     *bufio.Reader // the HTTP connection (SSE, poll)
+	body   *bufio.Reader // the SSE stream
+	buf    bytes.Buffer
+}
+
+func newClient(t *Target, transport, ch string, rec *recorder, d *dialer) *client {
+	return &client{target: t, transport: transport, ch: ch, rec: rec, dialer: d, resume: make(chan struct{})}
+}
+
+// connect opens the connection and subscribes. With resume, a WaterSpout
+// subscriber resumes from its position and must recover.
+func (c *client) connect(ctx context.Context, resume bool) error {
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	c.closing.Store(false)
+	var err error
+	switch c.transport {
+	case TransportWS:
+		err = c.connectWS(ctx, resume)
+	case TransportSSE:
+		err = c.connectSSE(ctx)
+	case TransportPoll:
+		err = c.connectPoll(ctx)
+	default:
+		err = fmt.Errorf("unknown transport %q", c.transport)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s subscriber of %s: %w", c.target.Kind, c.transport, c.ch, err)
+	}
+	return nil
+}
+
+func (c *client) connectWS(ctx context.Context, resume bool) error {
+	wd := websocket.Dialer{
+		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return c.dialer.dial(ctx, addr, c.rcvBuf)
+		},
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  1024,
+	}
+	ws, resp, err := wd.DialContext(ctx, c.target.wsURL(c.ch), nil)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("websocket handshake: %w (status %d)", err, resp.StatusCode)
+		}
+		return fmt.Errorf("websocket handshake: %w", err)
+	}
+	c.ws = ws
+	if c.target.Kind != KindWaterSpout {
+		return nil // the channel is in the URL
+	}
+	deadline, _ := ctx.Deadline()
+	_ = ws.SetReadDeadline(deadline)
+	if _, hello, err := ws.ReadMessage(); err != nil || frameType(hello) != "hello" {
+		ws.Close()
+		return fmt.Errorf("read hello: %v %.80q", err, hello)
+	}
+	cmd := map[string]any{"type": "subscribe", "id": 1, "channel": c.ch}
+	if resume {
+		cmd["since"] = map[string]any{"epoch": c.epoch, "offset": c.offset}
+	}
+	b, _ := json.Marshal(cmd)
+	_ = ws.SetWriteDeadline(deadline)
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		ws.Close()
+		return fmt.Errorf("write subscribe: %w", err)
+	}
+	// Messages may follow subscribed in the same WebSocket message (the
+	// replay): handle them after it.
+	for {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			ws.Close()
+			return fmt.Errorf("wait for subscribed: %w", err)
+		}
+		lines := bytes.Split(msg, []byte{'\n'})
+		for i, line := range lines {
+			if frameType(line) != "subscribed" {
+				if err := c.handle(line); err != nil {
+					ws.Close()
+					return err
+				}
+				continue
+			}
+			var sub struct {
+				Epoch     string `json:"epoch"`
+				Offset    int64  `json:"offset"`
+				Recovered *bool  `json:"recovered"`
+			}
+			if err := json.Unmarshal(line, &sub); err != nil {
+				ws.Close()
+				return fmt.Errorf("decode subscribed: %w", err)
+			}
+			if resume && (sub.Recovered == nil || !*sub.Recovered) {
+				ws.Close()
+				return fmt.Errorf("resume from %s/%d was not recovered", c.epoch, c.offset)
+			}
+			c.epoch, c.offset = sub.Epoch, sub.Offset
+			for _, rest := range lines[i+1:] {
+				if err := c.handle(rest); err != nil {
+					ws.Close()
+					return err
+				}
+			}
+			_ = ws.SetReadDeadline(time.Time{})
+			_ = ws.SetWriteDeadline(time.Time{})
+			return nil
+		}
+	}
+}
+
+// request writes a GET on the client's HTTP connection and reads the
+// response head.
+func (c *client) request(ctx context.Context, path string, accept string) (*http.Response, error) {
+	c.connMu.Lock()
+	conn := c.conn
+	c.connMu.Unlock()
+	if conn == nil {
+		var err error
+		if conn, err = c.dialer.dial(ctx, c.target.hostport(), c.rcvBuf); err != nil {
+			return nil, err
+		}
+		c.connMu.Lock()
+		closing := c.closing.Load()
+		c.conn, c.br = conn, bufio.NewReaderSize(conn, 16<<10)
+		c.connMu.Unlock()
+		if closing {
+			conn.Close()
+			return nil, net.ErrClosed
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + c.target.hostport() + "\r\nAccept: " + accept + "\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return resp, nil
+}
+
+func (c *client) connectSSE(ctx context.Context) error {
+	resp, err := c.request(ctx, c.target.streamPath(TransportSSE, c.ch, ""), "text/event-stream")
+	if err != nil {
+		c.closeConn()
+		return err
+	}
+	c.body = bufio.NewReaderSize(resp.Body, 16<<10)
+	return nil
+}
+
+// pollAnswer is a WaterSpout long-poll answer.
+type pollAnswer struct {
+	Messages []json.RawMessage `json:"messages"`
+	Cursor   string            `json:"cursor"`
+}
+
+// connectPoll makes the first poll, which answers at once with the cursor.
+func (c *client) connectPoll(ctx context.Context) error {
+	if err := c.poll(ctx); err != nil {
+		c.closeConn()
+		return err
+	}
+	return nil
+}
+
+// poll makes one long-poll request and handles its answer.
+func (c *client) poll(ctx context.Context) error {
+	resp, err := c.request(ctx, c.target.streamPath(TransportPoll, c.ch, c.cursor), "application/json")
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("read poll answer: %w", err)
+	}
+	if resp.Close {
+		c.closeConn()
+	}
+	var a pollAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return fmt.Errorf("decode poll answer: %w", err)
+	}
+	for _, m := range a.Messages {
+		if err := c.handle(m); err != nil {
+			return err
+		}
+	}
+	c.cursor = a.Cursor
+	return nil
+}
+
+// start runs the reader in its own goroutine.
+func (c *client) start(ctx context.Context) {
+	c.done = make(chan struct{})
+	go func() {
+		defer close(c.done)
+		c.run(ctx)
+	}()
+}
+
+// stop closes the client and waits for its reader.
+func (c *client) stop() {
+	c.close()
+	if c.done != nil {
+		<-c.done
+	}
+}
+
+// unstall lets a stalled reader go on.
+func (c *client) unstall() {
+	if c.stalled.Swap(false) {
+		close(c.resume)
+	}
+}
+
+// run reads until the connection ends; it reports an error unless the
+// scenario closed the client.
+func (c *client) run(ctx context.Context) {
+	var err error
+	switch c.transport {
+	case TransportWS:
+		err = c.runWS()
+	case TransportSSE:
+		err = c.runSSE()
+	case TransportPoll:
+		err = c.runPoll(ctx)
+	}
+	if err != nil && !c.closing.Load() && !c.expectEnd {
+		c.rec.errs.add(fmt.Errorf("%s %s subscriber of %s: %w", c.target.Kind, c.transport, c.ch, err))
+	}
+}
+
+// waitIfStalled blocks a slow consumer's reader while it is stalled.
+func (c *client) waitIfStalled() {
+	if c.stalled.Load() {
+		<-c.resume
+	}
+}
+
+func (c *client) runWS() error {
+	for {
+		c.waitIfStalled()
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		c.buf.Reset()
+		if _, err := c.buf.ReadFrom(r); err != nil {
+			return err
+		}
+		msg := c.buf.Bytes()
+		if c.target.Kind != KindWaterSpout {
+			if err := c.handle(msg); err != nil {
+				return err
+			}
+			continue
+		}
+		for len(msg) > 0 {
+			line := msg
+			if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+				line, msg = msg[:i], msg[i+1:]
+			} else {
+				msg = nil
+			}
+			if err := c.handle(line); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (c *client) runSSE() error {
+	var long []byte // a line longer than the reader's buffer
+	for {
+		c.waitIfStalled()
+		line, err := c.body.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, line...)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if long != nil {
+			line = append(long, line...)
+			long = nil
+		}
+		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			if err := c.handle(bytes.TrimSpace(data)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (c *client) runPoll(ctx context.Context) error {
+	for {
+		c.waitIfStalled()
+		if err := c.poll(ctx); err != nil {
+			if c.closing.Load() || ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// handle takes one frame: a message with a payload, or a WaterSpout control
+// frame.
+func (c *client) handle(frame []byte) error {
+	if seq, t, ok := scanPayload(frame); ok {
+		if c.target.hasPositions() {
+			if epoch, offset, ok := scanPosition(frame); ok {
+				if epoch != c.epoch {
+					c.epoch = epoch
+				}
+				c.offset = offset
+			}
+		}
+		c.onPayload(seq, t)
+		return nil
+	}
+	if c.target.Kind != KindWaterSpout {
+		return nil
+	}
+	switch frameType(frame) {
+	case "disconnect", "error":
+		var d struct {
+			Code   int64  `json:"code"`
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(frame, &d)
+		c.disconnect.Store(d.Code)
+		return fmt.Errorf("server sent %.200s", frame)
+	}
+	return nil
+}
+
+// onPayload counts a publication: in order, a gap, or a duplicate.
+func (c *client) onPayload(seq, t int64) {
+	if seq == 0 {
+		c.warm.Store(true)
+		return
+	}
+	last := c.last.Load()
+	switch {
+	case seq <= last:
+		c.dups.Add(1)
+		return
+	case seq > last+1:
+		c.gaps.Add(seq - last - 1)
+	}
+	c.last.Store(seq)
+	c.count.Add(1)
+	c.rec.hist.Load().Record(time.Duration(c.rec.now() - t))
+}
+
+// close ends the connection; run returns.
+func (c *client) close() {
+	c.closing.Store(true)
+	if c.ws != nil {
+		c.ws.Close()
+	}
+	c.closeConn()
+	c.unstall()
+}
+
+// closeConn closes the HTTP connection; the next request dials again.
+func (c *client) closeConn() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}

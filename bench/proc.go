@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
+// is 100 on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// procSample is a server's resource use at one moment, summed over the
+// process and its descendants (nginx runs a master and workers).
+type procSample struct {
+	CPU   time.Duration // user + system time
+	RSSKB int64         // resident set, VmRSS
+	PSSKB int64         // proportional set: shared pages counted once across the tree
+}
+
+// procReader samples one process tree. A zero pid samples nothing, for
+// servers the bench cannot see (another machine, or in-process in tests).
+type procReader struct {
+	pid  int
+	root string // "/proc", replaced in tests
+}
+
+func newProcReader(pid int) *procReader { return &procReader{pid: pid, root: "/proc"} }
+
+// enabled reports whether there is a process to sample.
+func (p *procReader) enabled() bool { return p != nil && p.pid > 0 }
+
+// sample reads the tree's CPU time and memory.
+func (p *procReader) sample() (procSample, error) {
+	var s procSample
+	if !p.enabled() {
+		return s, nil
+	}
+	pids, err := p.tree()
+	if err != nil {
+		return s, err
+	}
+	for _, pid := range pids {
+		dir := filepath.Join(p.root, strconv.Itoa(pid))
+		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+		if err != nil {
+			if pid == p.pid {
+				return s, fmt.Errorf("server process %d: %w", pid, err)
+			}
+			continue // a worker that just exited
+		}
+		st, err := parseStat(stat)
+		if err != nil {
+			return s, fmt.Errorf("process %d: %w", pid, err)
+		}
+		s.CPU += time.Duration(st.utime+st.stime) * clockTick
+		if status, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
+			s.RSSKB += fieldKB(status, "VmRSS:")
+		}
+		if rollup, err := os.ReadFile(filepath.Join(dir, "smaps_rollup")); err == nil {
+			s.PSSKB += fieldKB(rollup, "Pss:")
+		}
+	}
+	return s, nil
+}
+
+// tree returns p.pid and its descendants.
+func (p *procReader) tree() ([]int, error) {
+	entries, err := os.ReadDir(p.root)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(p.root, e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if st, err := parseStat(stat); err == nil {
+			children[st.ppid] = append(children[st.ppid], pid)
+		}
+	}
+	out := []int{p.pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out, nil
+}
+
+type statFields struct {
+	ppid         int
+	utime, stime int64
+}
+
+// parseStat reads ppid, utime and stime from /proc/PID/stat. The command
+// name (field 2) may hold spaces and parentheses, so fields are counted
+// from the last ')'.
+func parseStat(b []byte) (statFields, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return statFields{}, fmt.Errorf("malformed stat %q", b)
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+	if len(f) < 13 {
+		return statFields{}, fmt.Errorf("short stat %q", b)
+	}
+	ppid, err1 := strconv.Atoi(string(f[1]))
+	ut, err2 := strconv.ParseInt(string(f[11]), 10, 64)
+	st, err3 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return statFields{}, fmt.Errorf("malformed stat %q", b)
+	}
+	return statFields{ppid: ppid, utime: ut, stime: st}, nil
+}
+
+// fieldKB returns the value of a "Name:   123 kB" line, or 0.
+func fieldKB(b []byte, name string) int64 {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if rest, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			f := bytes.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(string(f[0]), 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// selfCPU returns the load generator's own CPU time, to show how much of
+// the shared machine it took.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// RaiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit and returns
+// the new soft limit: every client connection is a file descriptor.
+func RaiseFileLimit() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, fmt.Errorf("get file limit: %w", err)
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			return 0, fmt.Errorf("raise file limit to %d: %w", rl.Max, err)
+		}
+	}
+	return rl.Cur, nil
+}

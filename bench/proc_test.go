@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		name string
+		stat string
+		want statFields
+		ok   bool
+	}{
+		{"plain", "123 (nginx) S 1 123 123 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 200", statFields{ppid: 1, utime: 250, stime: 75}, true},
+		{"name with spaces and parens", "9 (a) b (c) R 4 9 9 0 -1 0 0 0 0 0 7 8 0 0", statFields{ppid: 4, utime: 7, stime: 8}, true},
+		{"short", "9 (x) R 4 9", statFields{}, false},
+		{"no name", "garbage", statFields{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStat([]byte(tt.stat))
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Errorf("parseStat = %+v, %v; want %+v, ok %v", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestProcTree sums a process and its children from a fake /proc.
+func TestProcTree(t *testing.T) {
+	root := t.TempDir()
+	write := func(pid, stat, status, rollup string) {
+		dir := filepath.Join(root, pid)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range map[string]string{"stat": stat, "status": status, "smaps_rollup": rollup} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("10", "10 (nginx) S 1 0 0 0 0 0 0 0 0 0 100 50 0 0", "VmRSS:\t  1000 kB\n", "Rss: 1000 kB\nPss:    600 kB\n")
+	write("11", "11 (nginx) S 10 0 0 0 0 0 0 0 0 0 30 20 0 0", "VmRSS:\t  2000 kB\n", "Pss:    900 kB\n")
+	write("12", "12 (other) S 1 0 0 0 0 0 0 0 0 0 999 999 0 0", "VmRSS:\t  5 kB\n", "Pss: 5 kB\n")
+	p := &procReader{pid: 10, root: root}
+	s, err := p.sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := procSample{CPU: 200 * clockTick, RSSKB: 3000, PSSKB: 1500}
+	if s != want {
+		t.Errorf("sample = %+v, want %+v", s, want)
+	}
+	if _, err := (&procReader{pid: 99, root: root}).sample(); err == nil {
+		t.Error("sampling a missing process succeeded")
+	}
+	var zero *procReader
+	if s, err := zero.sample(); err != nil || s != (procSample{}) {
+		t.Errorf("nil reader: %+v, %v", s, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := func() Config {
+		return Config{Target: Target{Kind: KindWaterSpout, URL: "http://127.0.0.1:8080"}}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		ok     bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"peer", func(c *Config) { c.Peer = &Target{Kind: KindNchan, URL: "http://127.0.0.1:8081"} }, true},
+		{"unknown kind", func(c *Config) { c.Target.Kind = "centrifugo" }, false},
+		{"bad url", func(c *Config) { c.Target.URL = "ws://x" }, false},
+		{"unknown scenario", func(c *Config) { c.Scenarios = []string{"nope"} }, false},
+		{"unknown transport", func(c *Config) { c.Transports = []string{"sockjs"} }, false},
+		{"zero rate", func(c *Config) { c.Rates = []int{0} }, false},
+		{"negative conns", func(c *Config) { c.Conns = -1 }, false},
+		{"too many sources", func(c *Config) { c.SourceAddrs = 251 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := good()
+			tt.mutate(&c)
+			if err := c.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+	c := good()
+	c.Scenarios = []string{ScenarioSlow, ScenarioIdle, ScenarioSlow}
+	if err := c.Validate(); err != nil || len(c.Scenarios) != 2 || c.Scenarios[0] != ScenarioIdle {
+		t.Errorf("scenarios are not put in run order once each: %v, %v", c.Scenarios, err)
+	}
+}

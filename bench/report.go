@@ -1,0 +1,232 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// WriteTables writes the report as Markdown tables, one per kind of
+// scenario, then the ratios of the target to the peer.
+func WriteTables(w io.Writer, rep *Report) error {
+	tw := &tableWriter{w: w}
+	m := rep.Machine
+	tw.printf("Machine: %d CPUs (%s), %d MiB, Linux %s, %s, load average %s at start, file limit %d.\n",
+		m.CPUs, m.CPUModel, m.MemTotalKB>>10, m.Kernel, m.GoVersion, m.LoadAverage, m.FileLimit)
+	if rep.Smoke {
+		tw.printf("Smoke run: sizes are tiny; the numbers check correctness only.\n")
+	}
+	var idle, steps, pub, rec, slow []Result
+	for _, r := range rep.Results {
+		switch {
+		case r.Idle != nil:
+			idle = append(idle, r)
+		case r.Publish != nil:
+			pub = append(pub, r)
+		case r.Reconnect != nil:
+			rec = append(rec, r)
+		case r.Slow != nil:
+			slow = append(slow, r)
+		case len(r.Steps) > 0:
+			steps = append(steps, r)
+		}
+	}
+	if len(idle) > 0 {
+		tw.table("S1 idle connections: server memory",
+			[]string{"server", "transport", "conns", "connect s", "KB/conn (PSS)", "KB/conn (RSS)", "live", "errors"},
+			func(row func(...any)) {
+				for _, r := range idle {
+					i := r.Idle
+					row(r.Target, r.Transport, r.Conns, f2(i.ConnectSeconds), f2(i.KBPerConn), f2(i.RSSKBPerConn),
+						fmt.Sprintf("%d/%d", i.Delivered, i.Expected), r.Errors)
+				}
+			})
+	}
+	if len(steps) > 0 {
+		tw.table("S2/S3/S5/S6 fan-out: latency from the intended send time",
+			[]string{"scenario", "server", "transport", "subs", "target/s", "deliveries/s", "delivered/expected", "gaps", "dups",
+				"p50 ms", "p99 ms", "p99.9 ms", "max ms", "server CPU %", "client CPU %", "µs CPU/delivery", "deliveries/CPU-s"},
+			func(row func(...any)) {
+				for _, r := range steps {
+					for _, s := range r.Steps {
+						row(r.Scenario, r.Target, r.Transport, r.Conns, s.TargetRate, f0(s.DeliveriesPerSec),
+							fmt.Sprintf("%d/%d", s.Delivered, s.Expected), s.Gaps, s.Dups,
+							f2(s.P50), f2(s.P99), f2(s.P999), f2(s.Max), f0(s.ServerCPUPct), f0(s.ClientCPUPct),
+							f2(s.CPUMicrosPerDelivery), f0(s.DeliveriesPerCPUSec))
+					}
+				}
+			})
+	}
+	if len(pub) > 0 {
+		tw.table("S4 publish API: keep-alive HTTP, closed loop",
+			[]string{"server", "publishers", "publishes/s", "p50 ms", "p99 ms", "max ms", "server CPU %", "client CPU %", "µs CPU/publish", "errors"},
+			func(row func(...any)) {
+				for _, r := range pub {
+					p := r.Publish
+					row(r.Target, p.Publishers, f0(p.PerSec), f2(p.P50), f2(p.P99), f2(p.Max), f0(p.ServerCPUPct),
+						f0(p.ClientCPUPct), f2(p.CPUMicrosPerPub), p.Errors)
+				}
+			})
+	}
+	if len(rec) > 0 {
+		tw.table("S7 reconnect storm: every client drops and resumes at once",
+			[]string{"server", "clients", "channels", "all live s", "p50 ms", "p99 ms", "recovered", "failed", "delivered/expected", "gaps", "dups"},
+			func(row func(...any)) {
+				for _, r := range rec {
+					x := r.Reconnect
+					row(r.Target, r.Conns, r.Channels, f2(x.AllLiveSeconds), f1(x.P50), f1(x.P99), x.Recovered, x.Failed,
+						fmt.Sprintf("%d/%d", x.Delivered, x.Expected), x.Gaps, x.Dups)
+				}
+			})
+	}
+	if len(slow) > 0 {
+		tw.table("S8 slow consumers: 1 % stop reading",
+			[]string{"server", "subs", "stalled", "payload B", "phase", "deliveries/s", "delivered/expected (readers)", "p50 ms", "p99 ms", "max ms",
+				"server RSS MB", "dropped (codes)"},
+			func(row func(...any)) {
+				for _, r := range slow {
+					s := r.Slow
+					row(r.Target, r.Conns, s.Slow, s.PayloadB, "all reading", f0(s.Baseline.DeliveriesPerSec),
+						fmt.Sprintf("%d/%d", s.Baseline.Delivered, s.Baseline.Expected), f2(s.Baseline.P50), f2(s.Baseline.P99), f2(s.Baseline.Max),
+						fmt.Sprintf("%d", s.RSSBeforeKB>>10), "")
+					row(r.Target, r.Conns, s.Slow, s.PayloadB, "1 % stalled", f0(s.Stalled.DeliveriesPerSec),
+						fmt.Sprintf("%d/%d", s.Stalled.Delivered, s.Stalled.Expected), f2(s.Stalled.P50), f2(s.Stalled.P99), f2(s.Stalled.Max),
+						fmt.Sprintf("peak %d, after %d", s.RSSPeakKB>>10, s.RSSAfterKB>>10), fmt.Sprintf("%d %s", s.Dropped, codes(s.Codes)))
+				}
+			})
+	}
+	writeRatios(tw, rep)
+	if probs := rep.Problems(); len(probs) > 0 {
+		tw.printf("\nProblems:\n- %s\n", strings.Join(probs, "\n- "))
+	}
+	return tw.err
+}
+
+// writeRatios compares the first target with the other one on the numbers
+// both measured: memory per connection, deliveries per server CPU-second
+// and p99 per step, publishes per second.
+func writeRatios(tw *tableWriter, rep *Report) {
+	type key struct {
+		scenario, transport string
+		rate                int
+	}
+	// metric → key → value, for the target and for the peer.
+	by := map[string]map[key]float64{}
+	peers := map[string]map[key]float64{}
+	var order []string
+	put := func(metric string, k key, target string, v float64) {
+		m := peers
+		if target == KindWaterSpout {
+			m = by
+			if by[metric] == nil {
+				order = append(order, metric)
+			}
+		}
+		if m[metric] == nil {
+			m[metric] = map[key]float64{}
+		}
+		m[metric][k] = v
+	}
+	for _, r := range rep.Results {
+		switch {
+		case r.Idle != nil:
+			put("KB per idle connection", key{r.Scenario, r.Transport, 0}, r.Target, r.Idle.KBPerConn)
+		case r.Publish != nil:
+			put("publishes per second", key{r.Scenario, r.Transport, 0}, r.Target, r.Publish.PerSec)
+		case len(r.Steps) > 0:
+			for _, s := range r.Steps {
+				k := key{r.Scenario, r.Transport, s.TargetRate}
+				put("deliveries per server CPU-second", k, r.Target, s.DeliveriesPerCPUSec)
+				put("p99 latency ms", k, r.Target, s.P99)
+			}
+		}
+	}
+	var rows [][]any
+	for _, metric := range order {
+		keys := make([]key, 0, len(by[metric]))
+		for k := range by[metric] {
+			if _, ok := peers[metric][k]; ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if keys[i].scenario != keys[j].scenario {
+				return keys[i].scenario < keys[j].scenario
+			}
+			if keys[i].transport != keys[j].transport {
+				return keys[i].transport < keys[j].transport
+			}
+			return keys[i].rate < keys[j].rate
+		})
+		for _, k := range keys {
+			ws, peer := by[metric][k], peers[metric][k]
+			ratio := "–"
+			if peer != 0 {
+				ratio = f2(ws / peer)
+			}
+			rate := ""
+			if k.rate > 0 {
+				rate = fmt.Sprint(k.rate)
+			}
+			rows = append(rows, []any{metric, k.scenario, k.transport, rate, f2(ws), f2(peer), ratio})
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	tw.table("WaterSpout ÷ Nchan (memory and latency: lower is better; throughput per CPU: higher is better)",
+		[]string{"metric", "scenario", "transport", "target/s", "WaterSpout", "Nchan", "ratio"},
+		func(row func(...any)) {
+			for _, r := range rows {
+				row(r...)
+			}
+		})
+}
+
+func codes(m map[int64]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	ks := make([]int64, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
+	var parts []string
+	for _, k := range ks {
+		name := fmt.Sprint(k)
+		if k == 0 {
+			name = "no frame"
+		}
+		parts = append(parts, fmt.Sprintf("%s×%d", name, m[k]))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+// tableWriter writes Markdown tables and keeps the first write error.
+type tableWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *tableWriter) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
+
+func (t *tableWriter) table(title string, head []string, rows func(row func(...any))) {
+	t.printf("\n### %s\n\n| %s |\n|%s\n", title, strings.Join(head, " | "), strings.Repeat("---|", len(head)))
+	rows(func(cells ...any) {
+		s := make([]string, len(cells))
+		for i, c := range cells {
+			s[i] = fmt.Sprint(c)
+		}
+		t.printf("| %s |\n", strings.Join(s, " | "))
+	})
+}

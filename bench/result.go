@@ -1,0 +1,169 @@
+package bench
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Report is everything one run measured; its JSON form goes into
+// bench/results/ and docs/BENCHMARKS.md.
+type Report struct {
+	Started time.Time `json:"started"`
+	Machine Machine   `json:"machine"`
+	Smoke   bool      `json:"smoke"`
+	Results []Result  `json:"results"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPUs        int    `json:"cpus"`
+	CPUModel    string `json:"cpuModel"`
+	MemTotalKB  int64  `json:"memTotalKB"`
+	Kernel      string `json:"kernel"`
+	GoVersion   string `json:"goVersion"`
+	LoadAverage string `json:"loadAverage"` // 1, 5, 15 minutes, at the start
+	FileLimit   uint64 `json:"fileLimit"`
+}
+
+func readMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		m.MemTotalKB = fieldKB(b, "MemTotal:")
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.LoadAverage = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}
+
+// Result is one scenario against one server over one transport.
+type Result struct {
+	Scenario  string `json:"scenario"`
+	Target    string `json:"target"`
+	Transport string `json:"transport"`
+	Conns     int    `json:"conns"`
+	Channels  int    `json:"channels"`
+
+	Idle      *IdleResult      `json:"idle,omitempty"`
+	Steps     []Step           `json:"steps,omitempty"`
+	Publish   *PublishResult   `json:"publish,omitempty"`
+	Reconnect *ReconnectResult `json:"reconnect,omitempty"`
+	Slow      *SlowResult      `json:"slow,omitempty"`
+
+	// Errors counts failures (connects, publishes, unexpected disconnects);
+	// FirstErrors holds the first few.
+	Errors      int      `json:"errors"`
+	FirstErrors []string `json:"firstErrors,omitempty"`
+}
+
+// IdleResult is S1: the server's memory with Conns idle subscribers.
+type IdleResult struct {
+	ConnectSeconds float64 `json:"connectSeconds"`
+	RSSBeforeKB    int64   `json:"rssBeforeKB"`
+	RSSAfterKB     int64   `json:"rssAfterKB"`
+	PSSBeforeKB    int64   `json:"pssBeforeKB"`
+	PSSAfterKB     int64   `json:"pssAfterKB"`
+	// KBPerConn is the PSS growth divided by the connections. For one
+	// process PSS and RSS grow alike; for nginx, PSS counts the shared zone
+	// once across workers.
+	KBPerConn    float64 `json:"kbPerConn"`
+	RSSKBPerConn float64 `json:"rssKBPerConn"`
+	// Delivered and Expected check that the connections were live: one
+	// message published after the measurement, received by each.
+	Delivered int64 `json:"delivered"`
+	Expected  int64 `json:"expected"`
+}
+
+// Step is one publish rate held for a while.
+type Step struct {
+	TargetRate       int     `json:"targetDeliveriesPerSec"`
+	Publications     int64   `json:"publications"`
+	Expected         int64   `json:"expected"`
+	Delivered        int64   `json:"delivered"`
+	Gaps             int64   `json:"gaps"`
+	Dups             int64   `json:"dups"`
+	PublishErrors    int64   `json:"publishErrors"`
+	Seconds          float64 `json:"seconds"`
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	// Latency from the intended send time to receipt, milliseconds.
+	P50  float64 `json:"p50ms"`
+	P99  float64 `json:"p99ms"`
+	P999 float64 `json:"p999ms"`
+	Max  float64 `json:"maxms"`
+	// ServerCPUSeconds is user+system time of the server over the step,
+	// drain included; CPUMicrosPerDelivery divides it by Delivered.
+	ServerCPUSeconds     float64 `json:"serverCPUSeconds"`
+	CPUMicrosPerDelivery float64 `json:"cpuMicrosPerDelivery"`
+	DeliveriesPerCPUSec  float64 `json:"deliveriesPerCPUSecond"`
+	// CPU use in percent of one core, of the server and of this load
+	// generator: the two share the machine.
+	ServerCPUPct float64 `json:"serverCPUPct"`
+	ClientCPUPct float64 `json:"clientCPUPct"`
+	ServerRSSKB  int64   `json:"serverRSSKB"`
+}
+
+// PublishResult is S4: closed-loop publishing over keep-alive HTTP.
+type PublishResult struct {
+	Publishers         int     `json:"publishers"`
+	Seconds            float64 `json:"seconds"`
+	OK                 int64   `json:"ok"`
+	Errors             int64   `json:"errors"`
+	PerSec             float64 `json:"publishesPerSec"`
+	P50                float64 `json:"p50ms"`
+	P99                float64 `json:"p99ms"`
+	Max                float64 `json:"maxms"`
+	CPUMicrosPerPub    float64 `json:"cpuMicrosPerPublish"`
+	ServerCPUPct       float64 `json:"serverCPUPct"`
+	ClientCPUPct       float64 `json:"clientCPUPct"`
+	ServerCPUSeconds   float64 `json:"serverCPUSeconds"`
+	ClientCPUSeconds   float64 `json:"clientCPUSeconds"`
+	PublishesPerCPUSec float64 `json:"publishesPerCPUSecond"`
+}
+
+// ReconnectResult is S7: every client drops its connection at once and
+// resumes from its position.
+type ReconnectResult struct {
+	// AllLiveSeconds runs from the drop until the last client is
+	// subscribed again; P50/P99 are per client, milliseconds.
+	AllLiveSeconds float64 `json:"allLiveSeconds"`
+	P50            float64 `json:"p50ms"`
+	P99            float64 `json:"p99ms"`
+	Recovered      int     `json:"recovered"`
+	Failed         int     `json:"failed"`
+	Publications   int64   `json:"publications"`
+	Expected       int64   `json:"expected"`
+	Delivered      int64   `json:"delivered"`
+	Gaps           int64   `json:"gaps"`
+	Dups           int64   `json:"dups"`
+}
+
+// SlowResult is S8: the same rate with every subscriber reading, then with
+// 1 % stalled; Stalled measures only the subscribers that kept reading.
+type SlowResult struct {
+	Slow        int   `json:"slow"`
+	PayloadB    int   `json:"payloadBytes"`
+	Baseline    Step  `json:"baseline"`
+	Stalled     Step  `json:"stalled"`
+	RSSBeforeKB int64 `json:"rssBeforeKB"`
+	RSSPeakKB   int64 `json:"rssPeakKB"`
+	RSSAfterKB  int64 `json:"rssAfterKB"`
+	// Dropped counts stalled subscribers whose connection the server ended;
+	// Codes are the disconnect codes they were sent (0: closed without one).
+	Dropped int           `json:"dropped"`
+	Codes   map[int64]int `json:"codes,omitempty"`
+}

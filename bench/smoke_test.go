@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/server"
+)
+
+// startServer serves a WaterSpout server in this process on loopback.
+func startServer(t *testing.T) *Target {
+	t.Helper()
+	s, err := server.New(server.Config{
+		Addr: "127.0.0.1:0", APIKeys: []string{"bench-smoke-test-key"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// One load generator is one client address: per-address limits
+		// are policy, not cost, and would refuse it (as bench/server.json
+		// does for `waterspout serve`).
+		RateLimits: server.RateLimits{
+			ConnectionsPerIP: server.NoLimit, ConnectsPerSecond: server.NoLimit,
+			PublishesPerSecond: server.NoLimit, CommandsPerSecond: server.NoLimit,
+		},
+	})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	// The server is this process: its memory and CPU include the load
+	// generator's, which is fine for a correctness check.
+	return &Target{Kind: KindWaterSpout, URL: ts.URL, APIKey: "bench-smoke-test-key", PID: os.Getpid()}
+}
+
+// runSmoke runs one scenario in smoke mode and fails on any correctness
+// problem. It asserts no timing.
+func runSmoke(t *testing.T, target Target, peer *Target, scenario string) *Report {
+	t.Helper()
+	var progress bytes.Buffer
+	rep, err := Run(context.Background(), Config{
+		Target: target, Peer: peer, Scenarios: []string{scenario}, Smoke: true, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, progress.String())
+	}
+	if probs := rep.Problems(); len(probs) > 0 {
+		t.Errorf("problems:\n%s\nprogress:\n%s", strings.Join(probs, "\n"), progress.String())
+	}
+	var tables bytes.Buffer
+	if err := WriteTables(&tables, rep); err != nil {
+		t.Fatalf("WriteTables: %v", err)
+	}
+	return rep
+}
+
+// TestSmoke runs every scenario, tiny, against a real server: every message
+// delivered once and in order, every resume recovered, no errors.
+func TestSmoke(t *testing.T) {
+	target := startServer(t)
+	// What each scenario must report against WaterSpout: one result per
+	// transport it covers.
+	tests := []struct {
+		scenario   string
+		transports []string
+	}{
+		{ScenarioIdle, []string{TransportWS, TransportSSE, TransportPoll}},
+		{ScenarioFanout, []string{TransportWS}},
+		{ScenarioChannels, []string{TransportWS}},
+		{ScenarioPublish, []string{"http"}},
+		{ScenarioFanoutSSE, []string{TransportSSE}},
+		{ScenarioFanoutPoll, []string{TransportPoll}},
+		{ScenarioReconnect, []string{TransportWS}},
+		{ScenarioSlow, []string{TransportWS}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			rep := runSmoke(t, *target, nil, tt.scenario)
+			var got []string
+			for _, r := range rep.Results {
+				got = append(got, r.Transport)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.transports, ",") {
+				t.Errorf("results for transports %v, want %v", got, tt.transports)
+			}
+		})
+	}
+}
+
+// TestSmokeNchan runs the scenarios Nchan supports against nginx with the
+// peer configuration kept in bench/peers, when nginx and the Nchan module
+// are installed (Debian: nginx libnginx-mod-nchan).
+func TestSmokeNchan(t *testing.T) {
+	// CI runs every test (scripts/test installs both); elsewhere a missing
+	// peer is a skip that says what to install.
+	missing := func(what string) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (Debian: nginx libnginx-mod-nchan); CI runs this test", what)
+		}
+		t.Skipf("%s is not installed (Debian: nginx libnginx-mod-nchan)", what)
+	}
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		nginx = "/usr/sbin/nginx"
+		if _, serr := os.Stat(nginx); serr != nil {
+			missing("nginx")
+		}
+	}
+	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_nchan_module.so"); err != nil {
+		missing("the Nchan module")
+	}
+	peer := startNchan(t, nginx)
+	target := startServer(t)
+	for _, scenario := range Scenarios {
+		t.Run(scenario, func(t *testing.T) {
+			rep := runSmoke(t, *target, peer, scenario)
+			for _, r := range rep.Results {
+				if r.Target == KindNchan && !peer.supports(r.Transport) {
+					t.Errorf("%s ran over %s, which Nchan is not driven over", scenario, r.Transport)
+				}
+			}
+		})
+	}
+}
+
+// startNchan runs nginx with bench/peers/nchan.conf on a free port.
+func startNchan(t *testing.T, nginx string) *Target {
+	t.Helper()
+	conf, err := os.ReadFile(filepath.Join("peers", "nchan.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	dir := t.TempDir()
+	for _, d := range []string{"logs", "temp"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf = bytes.Replace(conf, []byte("listen 127.0.0.1:8081"), []byte("listen 127.0.0.1:"+port), 1)
+	confPath := filepath.Join(dir, "nchan.conf")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-c", confPath, "-p", dir, "-g", "daemon off;")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	addr := "127.0.0.1:" + port
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen on %s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Target{Kind: KindNchan, URL: "http://" + addr, PID: cmd.Process.Pid}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/waterspout/waterspout/bench"
+)
+
+const benchUsage = `Usage: waterspout bench [SCENARIO...] [flags]
+
+Drives a running server over WebSocket, SSE and long-polling and prints
+Markdown tables (progress goes to standard error). Scenarios, all by default:
+  idle         S1: idle connections per transport; KB per connection from the server's memory
+  fanout       S2: 1 channel × 5,000 WebSocket subscribers, publish rate stepped up
+  channels     S3: 1,000 channels × 10 WebSocket subscribers, rate stepped up
+  publish      S4: POST /api/publish throughput over keep-alive HTTP
+  fanout-sse   S5: S2 over SSE
+  fanout-poll  S6: S2 over long-polling
+  reconnect    S7: 10,000 WebSocket clients drop and resume from their positions at once
+  slow         S8: 1,000 subscribers, 1 % stop reading; the others' latency and the server's memory
+Memory and CPU are read from /proc/PID of the server: pass --server-pid.
+Latency runs from each message's intended send time (open-loop schedule).
+
+Flags:
+  --server URL          the WaterSpout server (env WATERSPOUT_SERVER, default ` + defaultServer + `)
+  --api-key KEY         API key (env WATERSPOUT_API_KEY, else the first of WATERSPOUT_API_KEYS)
+  --server-pid PID      the server's process, for memory and CPU
+  --peer nchan          also run every scenario the peer supports against it
+  --peer-url URL        the peer (default http://127.0.0.1:8081)
+  --peer-pid PID        the peer's process (nginx: the master; workers are added)
+  --smoke               a few clients and seconds per scenario: a correctness check
+  --conns N             subscribers of every scenario (S3: channels), instead of the defaults
+  --rates LIST          fan-out steps in deliveries/s (default 1000,5000,10000,20000,50000)
+  --step D              how long each rate is held (default 10s)
+  --settle D            S1: pause before reading memory (default 5s)
+  --publishers N        concurrent HTTP publishers (default 16)
+  --transports LIST     S1: transports to measure (default ws,sse,poll)
+  --source-addrs N      spread client sockets over 127.0.0.2… (default 8; 0: one address)
+  --dial-concurrency N  connections opened at once (default 200)
+  --json FILE           also write the results as JSON ("-": standard output, no tables)
+  -h, --help            show this help
+`
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	serverURL := fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
+	apiKey := fs.String("api-key", defaultAPIKey(e.getenv), "")
+	serverPID := fs.Int("server-pid", 0, "")
+	peer := fs.String("peer", "", "")
+	peerURL := fs.String("peer-url", "http://127.0.0.1:8081", "")
+	peerPID := fs.Int("peer-pid", 0, "")
+	smoke := fs.Bool("smoke", false, "")
+	conns := fs.Int("conns", 0, "")
+	rates := fs.String("rates", "", "")
+	step := fs.Duration("step", 0, "")
+	settle := fs.Duration("settle", 0, "")
+	publishers := fs.Int("publishers", 0, "")
+	transports := fs.String("transports", "", "")
+	sourceAddrs := fs.Int("source-addrs", 8, "")
+	dialConc := fs.Int("dial-concurrency", 0, "")
+	jsonOut := fs.String("json", "", "")
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, benchUsage)
+		return err
+	}
+	if err != nil {
+		return usageError{err}
+	}
+	cfg := bench.Config{
+		Target:    bench.Target{Kind: bench.KindWaterSpout, URL: *serverURL, APIKey: *apiKey, PID: *serverPID},
+		Scenarios: pos, Smoke: *smoke, Conns: *conns, Step: *step, Settle: *settle, Publishers: *publishers,
+		SourceAddrs: *sourceAddrs, DialConcurrency: *dialConc, Progress: e.stderr,
+	}
+	if *transports != "" {
+		cfg.Transports = strings.Split(*transports, ",")
+	}
+	if *rates != "" {
+		for r := range strings.SplitSeq(*rates, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(r))
+			if err != nil {
+				return usagef("--rates: %q is not a number", r)
+			}
+			cfg.Rates = append(cfg.Rates, n)
+		}
+	}
+	switch *peer {
+	case "":
+	case bench.KindNchan:
+		cfg.Peer = &bench.Target{Kind: bench.KindNchan, URL: *peerURL, PID: *peerPID}
+	default:
+		return usagef("--peer %q: the one peer is nchan", *peer)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	rep, runErr := bench.Run(ctx, cfg)
+	if rep == nil {
+		return runErr
+	}
+	if *jsonOut != "" {
+		if err := writeJSON(e, *jsonOut, rep); err != nil {
+			return err
+		}
+	}
+	if *jsonOut != "-" {
+		if err := bench.WriteTables(e.stdout, rep); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if probs := rep.Problems(); len(probs) > 0 {
+		return fmt.Errorf("%d correctness problems:\n  %s", len(probs), strings.Join(probs, "\n  "))
+	}
+	return nil
+}
+
+// writeJSON writes the report to path, or to standard output for "-".
+func writeJSON(e *env, path string, rep *bench.Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = e.stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
