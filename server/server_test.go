@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/brokertest"
 )
 
 // runServer starts s.Run on a loopback port and returns its base URL and
@@ -40,6 +41,33 @@ func TestLivezReadyz(t *testing.T) {
 			t.Errorf("HEAD %s: %d", path, a.status)
 		}
 	}
+}
+
+// TestReadyzFollowsRedis: with the Redis broker, /readyz says 503 while
+// Redis is down, so a load balancer stops sending clients, and 200 again
+// once it is back.
+func TestReadyzFollowsRedis(t *testing.T) {
+	rs := brokertest.StartRedisServer(t)
+	ts := newTestServer(t, func(c *Config) { c.Broker, c.RedisURL = "redis", rs.URL() })
+	waitStatus := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			a := do(t, http.MethodGet, ts.URL+"/readyz", "")
+			if a.status == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz stayed %d %q, want %d", a.status, a.body, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitStatus(http.StatusOK)
+	rs.Stop()
+	waitStatus(http.StatusServiceUnavailable)
+	rs.Restart()
+	waitStatus(http.StatusOK)
 }
 
 func TestShutdownTurnsReadyzOffThenTellsClients(t *testing.T) {
