@@ -1,6 +1,3 @@
-// Package clientjs holds the built WaterSpout browser client, so that the
-// server can serve it without npm: the bundles under dist/ are committed and
-// rebuilt with `npm run build` (a test fails when they are stale).
 package clientjs
 
 import "embed"
