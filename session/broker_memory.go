@@ -43,6 +43,7 @@ type memoryChannel struct {
 	ttl        time.Duration // history TTL, from the namespace of the last publish
 	subscribed bool
 	lastUsed   time.Time
+	dead       bool // dropped by the sweep; see lockChannel
 }
 
 type keyEntry struct {
@@ -104,24 +105,38 @@ func (b *MemoryBroker) shard(ch string) *memoryShard {
 	return &b.shards[maphash.String(b.seed, ch)%memoryShards]
 }
 
-// channel returns the channel's state, creating it (with a new epoch) if create.
-func (b *MemoryBroker) channel(ch string, create bool) *memoryChannel {
+// lockChannel returns the channel's state, locked, creating it (with a new
+// epoch) if create; nil when it does not exist and create is false.
+//
+// The shard lock is released before the channel lock is taken (the sweep
+// takes them the other way round), so the sweep may drop the channel in
+// between: it marks a dropped channel dead, and the lookup starts again
+// rather than change state nobody can reach any more.
+func (b *MemoryBroker) lockChannel(ch string, create bool) *memoryChannel {
 	sh := b.shard(ch)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	c := sh.chans[ch]
-	if c == nil && create {
-		c = &memoryChannel{epoch: newEpoch(), lastUsed: b.now()}
-		sh.chans[ch] = c
+	for {
+		sh.mu.Lock()
+		c := sh.chans[ch]
+		if c == nil && create {
+			c = &memoryChannel{epoch: newEpoch(), lastUsed: b.now()}
+			sh.chans[ch] = c
+		}
+		sh.mu.Unlock()
+		if c == nil {
+			return nil
+		}
+		c.mu.Lock()
+		if !c.dead {
+			return c
+		}
+		c.mu.Unlock()
 	}
-	return c
 }
 
 // Publish implements Broker.
 func (b *MemoryBroker) Publish(_ context.Context, ch string, data json.RawMessage, opts PublishOptions) (PublishResult, error) {
 	now := b.now()
-	c := b.channel(ch, true)
-	c.mu.Lock()
+	c := b.lockChannel(ch, true)
 	defer c.mu.Unlock()
 	c.lastUsed = now
 	c.expire(now)
@@ -150,8 +165,7 @@ func (b *MemoryBroker) Publish(_ context.Context, ch string, data json.RawMessag
 
 // Subscribe implements Broker. Delivery is in-process, so it only marks the channel.
 func (b *MemoryBroker) Subscribe(_ context.Context, ch string) error {
-	c := b.channel(ch, true)
-	c.mu.Lock()
+	c := b.lockChannel(ch, true)
 	c.subscribed = true
 	c.mu.Unlock()
 	return nil
@@ -159,8 +173,7 @@ func (b *MemoryBroker) Subscribe(_ context.Context, ch string) error {
 
 // Unsubscribe implements Broker.
 func (b *MemoryBroker) Unsubscribe(_ context.Context, ch string) error {
-	if c := b.channel(ch, false); c != nil {
-		c.mu.Lock()
+	if c := b.lockChannel(ch, false); c != nil {
 		c.subscribed = false
 		c.lastUsed = b.now()
 		c.mu.Unlock()
@@ -170,8 +183,7 @@ func (b *MemoryBroker) Unsubscribe(_ context.Context, ch string) error {
 
 // History implements Broker.
 func (b *MemoryBroker) History(_ context.Context, ch string, q HistoryQuery) (HistoryResult, error) {
-	c := b.channel(ch, true)
-	c.mu.Lock()
+	c := b.lockChannel(ch, true)
 	defer c.mu.Unlock()
 	c.expire(b.now())
 	res := HistoryResult{Top: Position{c.epoch, c.top}}
@@ -272,6 +284,7 @@ func (b *MemoryBroker) sweep() {
 			c.mu.Lock()
 			c.expire(now)
 			idle := !c.subscribed && c.n == 0 && len(c.keys) == 0 && now.Sub(c.lastUsed) > b.idleTTL
+			c.dead = idle // a caller holding c from before must look it up again
 			c.mu.Unlock()
 			if idle {
 				delete(sh.chans, name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // hub maps channels to this node's sessions. It is split into shards, each
@@ -16,6 +17,10 @@ type hub struct {
 }
 
 const hubShards = 64
+
+// brokerSubscribeTimeout bounds a broker subscription made for a channel's
+// first local session.
+const brokerSubscribeTimeout = 10 * time.Second
 
 type hubShard struct {
 	mu    sync.RWMutex
@@ -58,9 +63,14 @@ func (h *hub) add(ctx context.Context, ch string, s *Session) error {
 	sh.mu.Unlock()
 
 	if first {
+		// The broker subscription serves every session that joins meanwhile,
+		// so it must not end because this one's client left: it runs on a
+		// context of its own, bounded in time.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), brokerSubscribeTimeout)
 		sh.brokerMu.Lock()
-		err := h.broker.Subscribe(ctx, ch)
+		err := h.broker.Subscribe(bctx, ch)
 		sh.brokerMu.Unlock()
+		cancel()
 		if err != nil {
 			sh.mu.Lock()
 			if sh.chans[ch] == c {
