@@ -317,10 +317,13 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		return channelError(ch, ErrUnavailable)
 	}
 	s.mu.Lock()
-	closed := s.closed
+	closed, gone := s.closed, s.subs[ch] != sub
 	s.mu.Unlock()
-	if closed { // Close ran while we were adding; it may have missed the hub entry.
+	if closed || gone { // Close or Unsubscribe ran meanwhile and may have missed the hub entry.
 		n.hub.remove(ch, s)
+		if gone && !closed {
+			return channelError(ch, &Error{409, "unsubscribed while subscribing"})
+		}
 		return ErrClosed
 	}
 	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: req.Since, Limit: -1})
