@@ -13,6 +13,18 @@ import (
 // cursor); because it carries all the state, any node can serve any request.
 type Cursor map[string]Position
 
+// Advance moves the cursor past a frame the client has been sent: message
+// and subscribed items carry the client's position in their channel after
+// them. It reports whether the frame moved a position (and so whether a
+// cursor handed out with it, such as an SSE event id, must be new).
+func (c Cursor) Advance(it Item) bool {
+	if it.Channel == "" {
+		return false
+	}
+	c[it.Channel] = it.Position
+	return true
+}
+
 // Limits of the cursor codec. A cursor is bounded so it fits in a URL and an
 // SSE id line, and so a hostile one costs little to reject.
 const (

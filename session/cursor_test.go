@@ -111,3 +111,16 @@ func TestCheckCursorFits(t *testing.T) {
 		t.Fatalf("the default channel limit with short names must fit: %v", err)
 	}
 }
+
+func TestCursorAdvance(t *testing.T) {
+	c := Cursor{"a": {"e", 1}}
+	if c.Advance(Item{Frame: PingFrame}) || len(c) != 1 {
+		t.Fatalf("a frame without a channel moved the cursor: %v", c)
+	}
+	if !c.Advance(Item{Channel: "a", Position: Position{"e", 2}}) || c["a"] != (Position{"e", 2}) {
+		t.Fatalf("a message did not move its channel: %v", c)
+	}
+	if !c.Advance(Item{Channel: "b", Position: Position{"f", 0}}) || c["b"] != (Position{"f", 0}) {
+		t.Fatalf("a subscribed frame did not add its channel: %v", c)
+	}
+}

@@ -158,10 +158,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	items = capBatch(items, h.cfg.Node.Limits().MaxQueueBytes)
 	cur := req.Positions
-	for i := range items {
-		if it := &items[i]; it.Channel != "" {
-			cur[it.Channel] = it.Position
-		}
+	for _, it := range items {
+		cur.Advance(it)
 	}
 	var hello, bye []byte
 	if !req.HasCursor {

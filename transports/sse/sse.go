@@ -149,14 +149,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *http.Respon
 			// listeners, and the client watches for silence.
 			buf = appendEvent(buf, session.PingFrame, "", false)
 		}
-		for i := range items {
-			it := &items[i]
-			if it.Channel == "" {
+		for _, it := range items {
+			if cur.Advance(it) {
+				buf = appendEvent(buf, it.Frame, cur.Encode(), true)
+			} else {
 				buf = appendEvent(buf, it.Frame, "", false)
-				continue
 			}
-			cur[it.Channel] = it.Position
-			buf = appendEvent(buf, it.Frame, cur.Encode(), true)
 		}
 		if err := h.write(w, rc, buf); err != nil {
 			h.end(s, session.DisconnectWriteTimeout, err)
