@@ -54,7 +54,7 @@ func TestMemoryBrokerOffsetsAndEpochs(t *testing.T) {
 	if res.Epoch == first {
 		t.Fatal("a new broker reused the epoch of a lost history")
 	}
-	if !validEpoch(res.Epoch) {
+	if !ValidEpoch(res.Epoch) {
 		t.Fatalf("epoch %q is not URL-safe", res.Epoch)
 	}
 }

@@ -36,8 +36,9 @@ func channelByte(c byte) bool {
 	return strings.IndexByte("_-:#.@=", c) >= 0
 }
 
-// validEpoch reports whether e is 1..64 bytes of [A-Za-z0-9_-].
-func validEpoch(e string) bool {
+// ValidEpoch reports whether e is 1..64 bytes of [A-Za-z0-9_-], the form
+// positions and cursors accept.
+func ValidEpoch(e string) bool {
 	if e == "" || len(e) > MaxEpochLen {
 		return false
 	}
@@ -63,7 +64,7 @@ func validatePosition(p *Position) error {
 	if p == nil {
 		return nil
 	}
-	if !validEpoch(p.Epoch) {
+	if !ValidEpoch(p.Epoch) {
 		return badRequest("invalid epoch in position")
 	}
 	if p.Offset >= 1<<53 {

@@ -102,7 +102,7 @@ func DecodeCursor(s string) (Cursor, error) {
 		name := r.str(MaxChannelLen)
 		epoch := r.str(MaxEpochLen)
 		off := r.uvarint()
-		if r.err != nil || ValidateChannel(name) != nil || !validEpoch(epoch) || off >= 1<<53 {
+		if r.err != nil || ValidateChannel(name) != nil || !ValidEpoch(epoch) || off >= 1<<53 {
 			return nil, ErrBadCursor
 		}
 		if _, dup := c[name]; dup {

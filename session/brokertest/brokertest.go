@@ -101,13 +101,10 @@ func span(from, to uint64) []uint64 {
 	return out
 }
 
-// validEpoch mirrors the session package's rule: clients carry epochs in
-// cursors and positions, which accept 1..64 bytes of [A-Za-z0-9_-].
+// validEpoch is the Broker contract for epochs: what positions and cursors
+// accept, and no longer than session.MaxBrokerEpochLen so cursors stay short.
 func validEpoch(e string) bool {
-	if e == "" || len(e) > session.MaxEpochLen {
-		return false
-	}
-	return strings.Trim(e, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == ""
+	return session.ValidEpoch(e) && len(e) <= session.MaxBrokerEpochLen
 }
 
 // sentinel publishes to a channel that is subscribed and waits until that

@@ -238,7 +238,7 @@ func parseHistory(ch string, reply []any) (session.HistoryResult, error) {
 	epoch, _ := reply[0].(string)
 	top, _ := reply[1].(int64)
 	rec, _ := reply[2].(int64)
-	if !validEpoch(epoch) || top < 0 {
+	if !session.ValidEpoch(epoch) || top < 0 {
 		return session.HistoryResult{}, errors.New("malformed channel position")
 	}
 	res := session.HistoryResult{Top: session.Position{Epoch: epoch, Offset: uint64(top)}, Recoverable: rec == 1}

@@ -27,7 +27,7 @@ func decodePublication(ch, s string) (*session.Publication, error) {
 	if err != nil || offset == 0 {
 		return nil, errPacked
 	}
-	if !validEpoch(f[1]) {
+	if !session.ValidEpoch(f[1]) {
 		return nil, errPacked
 	}
 	ms, err := strconv.ParseUint(f[2], 10, 63)
@@ -46,19 +46,4 @@ func decodePublication(ch, s string) (*session.Publication, error) {
 		Key:     rest[:klen],
 		Time:    int64(ms),
 	}, nil
-}
-
-// validEpoch reports whether e is 1..64 bytes of [A-Za-z0-9_-], the form
-// sessions accept in positions and cursors.
-func validEpoch(e string) bool {
-	if e == "" || len(e) > session.MaxEpochLen {
-		return false
-	}
-	for i := 0; i < len(e); i++ {
-		c := e[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

@@ -68,7 +68,7 @@ func FuzzDecodePublication(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.Offset == 0 || !validEpoch(p.Epoch) || p.Time < 0 || len(p.Data) == 0 || p.Channel != "ch" {
+		if p.Offset == 0 || !session.ValidEpoch(p.Epoch) || p.Time < 0 || len(p.Data) == 0 || p.Channel != "ch" {
 			t.Fatalf("accepted a malformed publication %+v from %q", p, s)
 		}
 		again, err := decodePublication("ch", encodePublication(p))
