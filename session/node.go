@@ -166,7 +166,7 @@ func (n *Node) Namespace(ch string) Namespace {
 // NewSession starts a session for a transport. The transport must call Close
 // when the connection ends.
 func (n *Node) NewSession(transport string) (*Session, error) {
-	s := &Session{id: newID(), transport: transport, node: n, wake: make(chan struct{}, 1)}
+	s := &Session{id: newID(), transport: transport, node: n}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closing {

@@ -19,8 +19,13 @@ type Session struct {
 	user   string // authenticated subject, "" for anonymous
 	subs   map[string]*subscription
 	queue  []Item
-	queued int           // bytes in queue, with per-item overhead
-	wake   chan struct{} // capacity 1: "the queue is not empty" or "closed"
+	queued int // bytes in queue, with per-item overhead
+	// Writers learn that the queue is no longer empty, or that the session
+	// has ended, through one of these: wake (capacity 1, made by the first
+	// Next) for a writer that waits in Next, onWake for one that runs only
+	// when there is something to write (SetWakeup).
+	wake   chan struct{}
+	onWake func()
 	closed bool
 	reason Disconnect
 	ended  bool // Close has run
@@ -106,34 +111,79 @@ func (s *Session) Next(ctx context.Context, wait time.Duration, buf []Item) ([]I
 	var timer *time.Timer
 	for {
 		s.mu.Lock()
-		if s.closed {
-			d := s.reason
+		if out, err, ok := s.takeLocked(buf); ok {
 			s.mu.Unlock()
-			return buf[:0], d
+			return out, err
 		}
-		if len(s.queue) > 0 {
-			clear(buf)
-			out := s.queue
-			s.queue, s.queued = buf[:0], 0
-			if cap(s.queue) > 1024 { // do not keep a burst's memory for an idle client
-				s.queue = nil
-			}
-			s.mu.Unlock()
-			return out, nil
+		if s.wake == nil {
+			s.wake = make(chan struct{}, 1)
 		}
+		wake := s.wake
 		s.mu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
 		select {
-		case <-s.wake:
+		case <-wake:
 		case <-timer.C:
 			return buf[:0], nil
 		case <-ctx.Done():
 			return buf[:0], ctx.Err()
 		}
 	}
+}
+
+// TryNext is Next without the wait: it returns what is queued (possibly
+// nothing) or the session's Disconnect once it has failed or closed.
+func (s *Session) TryNext(buf []Item) ([]Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, err, _ := s.takeLocked(buf)
+	return out, err
+}
+
+// Pending reports whether TryNext would return something: a queued frame, or
+// the end of the session.
+func (s *Session) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed || len(s.queue) > 0
+}
+
+// SetWakeup makes the session call fn whenever its queue stops being empty
+// and when it ends, so a writer need not wait in Next: it can run only when
+// there is something to write, and an idle connection holds no writer
+// goroutine. fn runs with the session's lock held, on the goroutine that
+// queued the frame (for a publication, the hub's fan-out), so it must not
+// block or call back into the session; starting a goroutine is what it is
+// for. If frames are already queued, or the session has ended, fn is called
+// at once.
+func (s *Session) SetWakeup(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onWake = fn
+	if fn != nil && (s.closed || len(s.queue) > 0) {
+		fn()
+	}
+}
+
+// takeLocked hands the queue over to the writer: ok is false when there is
+// nothing to hand over (the session is open and its queue empty).
+func (s *Session) takeLocked(buf []Item) (out []Item, err error, ok bool) {
+	if s.closed {
+		return buf[:0], s.reason, true
+	}
+	if len(s.queue) == 0 {
+		return buf[:0], nil, false
+	}
+	clear(buf)
+	out = s.queue
+	s.queue, s.queued = buf[:0], 0
+	if cap(s.queue) > 1024 { // do not keep a burst's memory for an idle client
+		s.queue = nil
+	}
+	return out, nil, true
 }
 
 // Done reports whether the session has failed or closed.
@@ -174,9 +224,14 @@ func (s *Session) failLocked(d Disconnect) {
 }
 
 func (s *Session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if s.wake != nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	if s.onWake != nil {
+		s.onWake()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // Why a session ended when the client, not the server, ended it. They are
@@ -22,8 +23,10 @@ var (
 )
 
 // conn is one upgraded connection. It is kept small: an idle connection
-// costs this, the session, gorilla's Conn with its read buffer, and two
-// parked goroutines.
+// costs this, the session, gorilla's Conn with its read buffer, the pump's
+// timer, and one goroutine parked in a read. The writer (a transports.Pump
+// with conn as its Sink) holds a goroutine only while it has something to
+// write.
 type conn struct {
 	h  *Handler
 	ws *websocket.Conn
@@ -49,11 +52,11 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session) {
 	_ = ws.SetReadDeadline(now.Add(h.pongWait))
 	ws.SetPongHandler(c.pong)
 	ws.SetPingHandler(c.ping)
-	// Both loops use the server-wide context: a per-connection one would
-	// cost an idle connection a few hundred bytes for nothing, since commands
-	// in flight when the client leaves are short broker calls.
-	go c.writeLoop()
+	// The reader and the pump use the server-wide context: a per-connection
+	// one would cost an idle connection a few hundred bytes for nothing,
+	// since commands in flight when the client leaves are short broker calls.
 	go c.readLoop()
+	transports.StartPump(h.ctx, s, c, h.node.Ping(), h.log)
 }
 
 // closeWith ends the connection for d: a disconnect frame and a close frame
@@ -77,7 +80,7 @@ func (c *conn) closeWith(d session.Disconnect) {
 	}
 }
 
-// finish runs last in the writer: it drops the connection, which ends the
+// finish runs last in the writer (from End): it drops the connection, which ends the
 // reader, and releases the session once nothing uses it any more.
 func (c *conn) finish() {
 	c.ws.Close()
@@ -87,8 +90,9 @@ func (c *conn) finish() {
 	c.h.log.Debug("websocket closed", "session", c.s.ID(), "code", d.Code, "reason", d.Reason)
 }
 
-// panicked ends the session with DisconnectInternal after a panic in one of
-// the connection's goroutines, which run outside any HTTP middleware. It is
+// panicked ends the session with DisconnectInternal after a panic in the
+// reader, which runs outside any HTTP middleware (the pump recovers the
+// writer's own). It is
 // called from the deferred recover, so the stack is still the panic's.
 func (c *conn) panicked(where string, v any) {
 	c.h.log.Error("panic in websocket "+where, "session", c.s.ID(), "panic", v, "stack", string(debug.Stack()))

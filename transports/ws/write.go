@@ -7,68 +7,57 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 var newline = []byte{'\n'}
 
-// writeLoop is the connection's only writer of data frames. It sends what
-// the session queues, heartbeats when idle, and finally the disconnect.
-func (c *conn) writeLoop() {
-	defer c.finish()
-	defer c.recoverWriter()
-	ping := c.h.node.Ping()
-	// lastData drives the {"type":"ping"} frame, sent only when the client
-	// has seen nothing for a ping interval. lastPing drives protocol pings,
-	// sent every interval even while data flows: only their pongs prove
-	// the client is alive, since a push-only client never sends anything.
-	lastData := time.Now()
-	lastPing := lastData
-	var batch []session.Item
-	for {
-		wait := time.Until(lastData.Add(ping))
-		wait = min(wait, time.Until(lastPing.Add(ping)))
-		var err error
-		batch, err = c.s.Next(c.h.ctx, wait, batch)
-		if err != nil {
-			c.closeWith(c.stopReason(err))
-			return
-		}
-		now := time.Now()
-		switch {
-		case len(batch) > 0:
-			err = c.writeBatch(batch, now)
-			lastData = now
-		case now.Sub(lastData) >= ping:
-			err = c.writeFrame(session.PingFrame, now)
-			lastData = now
-		}
-		if err == nil && now.Sub(lastPing) >= ping {
-			err = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.h.cfg.WriteTimeout))
-			lastPing = now
-		}
-		if err != nil {
-			d := writeDisconnect(err)
-			if d != session.DisconnectWriteTimeout {
-				c.peerGone.Store(true)
-			}
-			// A write that failed leaves the connection unusable: record
-			// why (unless the session had already failed, for example as a
-			// slow consumer while this write was stuck) and drop it.
-			c.s.Fail(d)
-			return
-		}
-	}
+// The connection's writer is a transports.Pump: it runs only while there is
+// something to send, and conn is its Sink.
+
+// WriteBatch writes the frames as one text message, separated by "\n".
+func (c *conn) WriteBatch(batch []session.Item) error {
+	return c.writeBatch(batch, time.Now())
 }
 
-// stopReason turns what ended Next into the disconnect to send: the
-// session's own reason, or shutdown when the server-wide context ended.
-func (c *conn) stopReason(err error) session.Disconnect {
-	var d session.Disconnect
-	if errors.As(err, &d) {
-		return d
+// Heartbeat sends a {"type":"ping"} frame to a client that has seen nothing
+// for a ping interval, and a protocol ping every interval even while data
+// flows: only its pong proves the client is alive, since a push-only client
+// never sends anything.
+func (c *conn) Heartbeat(idle, probe bool) error {
+	now := time.Now()
+	if idle {
+		if err := c.writeFrame(session.PingFrame, now); err != nil {
+			return err
+		}
 	}
-	c.s.Fail(session.DisconnectShutdown)
-	return c.s.Reason()
+	if probe {
+		return c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.h.cfg.WriteTimeout))
+	}
+	return nil
+}
+
+// End closes the connection: with a disconnect frame and close frame for d
+// when the session ended, with a bare close frame after a panic in the
+// writer (the message being written may be cut short, and control frames
+// may sit between the fragments of a message), and with nothing when a
+// write failed. Then it releases the session.
+func (c *conn) End(d session.Disconnect, writeErr error) {
+	switch {
+	case writeErr == nil:
+		c.closeWith(d)
+	case errors.Is(writeErr, transports.ErrPumpPanicked):
+		_ = c.ws.WriteControl(websocket.CloseMessage, closeMessage(session.DisconnectInternal), time.Now().Add(c.h.cfg.WriteTimeout))
+	default:
+		wd := writeDisconnect(writeErr)
+		if wd != session.DisconnectWriteTimeout {
+			c.peerGone.Store(true)
+		}
+		// Recorded unless the session had already failed (for example as a
+		// slow consumer while this write was stuck).
+		c.s.Fail(wd)
+	}
+	c.finish()
 }
 
 // writeBatch writes the frames as one text message, separated by "\n".
@@ -97,15 +86,4 @@ func (c *conn) writeBatch(batch []session.Item, now time.Time) error {
 func (c *conn) writeFrame(frame []byte, now time.Time) error {
 	_ = c.ws.SetWriteDeadline(now.Add(c.h.cfg.WriteTimeout))
 	return c.ws.WriteMessage(websocket.TextMessage, frame)
-}
-
-// recoverWriter handles a panic in the writer: the message being written may
-// be cut short, so instead of a disconnect frame the client gets a bare close
-// frame (control frames may sit between the fragments of a message).
-func (c *conn) recoverWriter() {
-	if v := recover(); v != nil {
-		c.panicked("writer", v)
-		d := session.DisconnectInternal
-		_ = c.ws.WriteControl(websocket.CloseMessage, closeMessage(d), time.Now().Add(c.h.cfg.WriteTimeout))
-	}
 }

@@ -1,0 +1,325 @@
+package transports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// recordingSink is a Sink that keeps what it was asked to do.
+type recordingSink struct {
+	mu        sync.Mutex
+	frames    []string
+	idle      int
+	probes    int
+	inWrite   int // writers inside a method at once: must never exceed 1
+	maxInside int
+	failOn    string // WriteBatch fails when a frame equals this
+	panicOn   string // WriteBatch panics when a frame equals this
+	block     chan struct{}
+	ended     chan struct{}
+	endD      session.Disconnect
+	endErr    error
+	ends      int
+}
+
+func newRecordingSink() *recordingSink { return &recordingSink{ended: make(chan struct{})} }
+
+func (r *recordingSink) enter() {
+	r.mu.Lock()
+	r.inWrite++
+	r.maxInside = max(r.maxInside, r.inWrite)
+	r.mu.Unlock()
+}
+
+func (r *recordingSink) leave() {
+	r.mu.Lock()
+	r.inWrite--
+	r.mu.Unlock()
+}
+
+func (r *recordingSink) WriteBatch(batch []session.Item) error {
+	r.enter()
+	defer r.leave()
+	if len(batch) == 0 {
+		panic("empty batch")
+	}
+	if r.block != nil {
+		<-r.block
+	}
+	for _, it := range batch {
+		f := string(it.Frame)
+		switch f {
+		case r.failOn:
+			return io.ErrClosedPipe
+		case r.panicOn:
+			panic("sink bug")
+		}
+		r.mu.Lock()
+		r.frames = append(r.frames, f)
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+func (r *recordingSink) Heartbeat(idle, probe bool) error {
+	r.enter()
+	defer r.leave()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if idle {
+		r.idle++
+	}
+	if probe {
+		r.probes++
+	}
+	return nil
+}
+
+func (r *recordingSink) End(d session.Disconnect, err error) {
+	r.mu.Lock()
+	r.ends++
+	r.endD, r.endErr = d, err
+	r.mu.Unlock()
+	close(r.ended) // a second End panics the test
+}
+
+func (r *recordingSink) snapshot() (frames []string, idle, probes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.frames...), r.idle, r.probes
+}
+
+func newPumpSession(t *testing.T) *session.Session {
+	t.Helper()
+	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+	t.Cleanup(func() { _ = b.Close() })
+	n, err := session.New(session.Config{Broker: b, Limits: session.Limits{MaxQueueBytes: 64 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	s, err := n.NewSession("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Frames queued from several goroutines while the pump starts and stops
+// its goroutine over and over all reach the sink exactly once, in the order
+// each producer queued them, and the sink is never entered twice at once.
+func TestPumpDeliversEverythingOnceInOrder(t *testing.T) {
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	const producers, each = 4, 5000
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range each {
+				if !s.Send(fmt.Appendf(nil, "%d-%d", p, i)) {
+					t.Errorf("send %d-%d refused", p, i)
+					return
+				}
+				if i%100 == 0 {
+					time.Sleep(50 * time.Microsecond) // let the pump go idle now and then
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == producers*each })
+	frames, _, _ := sink.snapshot()
+	next := make([]int, producers)
+	for _, f := range frames {
+		var p, i int
+		if _, err := fmt.Sscanf(f, "%d-%d", &p, &i); err != nil {
+			t.Fatal(err)
+		}
+		if i != next[p] {
+			t.Fatalf("producer %d: got frame %d, want %d", p, i, next[p])
+		}
+		next[p]++
+	}
+	if sink.maxInside != 1 {
+		t.Fatalf("sink entered by %d goroutines at once", sink.maxInside)
+	}
+	s.Close(session.ClosedByClient)
+	<-sink.ended
+}
+
+// An idle pump holds no goroutine: that is its point.
+func TestPumpIdleHoldsNoGoroutine(t *testing.T) {
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	s.Send([]byte("one"))
+	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
+	waitFor(t, "the writer to go idle", func() bool { return !pumpGoroutineRunning() })
+	s.Send([]byte("two"))
+	waitFor(t, "the second frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 2 })
+	s.Close(session.ClosedByClient)
+	<-sink.ended
+}
+
+func pumpGoroutineRunning() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "transports.(*Pump).run")
+}
+
+// Heartbeats: an idle connection gets an idle heartbeat (and a probe) every
+// ping interval; one that keeps receiving data gets only probes.
+func TestPumpHeartbeats(t *testing.T) {
+	const ping = 40 * time.Millisecond
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	StartPump(context.Background(), s, sink, ping, quiet)
+	waitFor(t, "two idle heartbeats", func() bool { _, idle, _ := sink.snapshot(); return idle >= 2 })
+	_, idle0, probes0 := sink.snapshot()
+	if probes0 < idle0 {
+		t.Fatalf("idle heartbeats %d without as many probes (%d)", idle0, probes0)
+	}
+	// Data every ping/4: no idle heartbeat is due, probes still are.
+	for i := range 24 {
+		s.Send(fmt.Appendf(nil, "%d", i))
+		time.Sleep(ping / 4)
+	}
+	_, idle1, probes1 := sink.snapshot()
+	if idle1 > idle0+1 { // one may have been due as the data began
+		t.Fatalf("idle heartbeats while data flowed: %d → %d", idle0, idle1)
+	}
+	if probes1 < probes0+3 {
+		t.Fatalf("probes while data flowed: %d → %d over 6 intervals", probes0, probes1)
+	}
+	s.Close(session.ClosedByClient)
+	<-sink.ended
+}
+
+// The session's end reaches End once, with its reason; queued frames are
+// dropped (Fail's contract) rather than written after the end.
+func TestPumpEndsWithTheSession(t *testing.T) {
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	s.Fail(session.DisconnectSlow)
+	<-sink.ended
+	if sink.endD != session.DisconnectSlow || sink.endErr != nil {
+		t.Fatalf("End(%v, %v), want (%v, nil)", sink.endD, sink.endErr, session.DisconnectSlow)
+	}
+	s.Send([]byte("late")) // refused; must not restart the pump
+	s.Close(session.ClosedByClient)
+	time.Sleep(10 * time.Millisecond)
+	if f, _, _ := sink.snapshot(); len(f) != 0 {
+		t.Fatalf("frames written after the end: %q", f)
+	}
+}
+
+// A session that has already ended when the pump starts still gets its End.
+func TestPumpStartsOnEndedSession(t *testing.T) {
+	s := newPumpSession(t)
+	s.Fail(session.DisconnectStale)
+	sink := newRecordingSink()
+	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	<-sink.ended
+	if sink.endD != session.DisconnectStale {
+		t.Fatalf("End(%v), want %v", sink.endD, session.DisconnectStale)
+	}
+	s.Close(session.ClosedByClient)
+}
+
+// When the server-wide context ends, the client is told shutdown.
+func TestPumpShutdownContext(t *testing.T) {
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	StartPump(ctx, s, sink, time.Hour, quiet)
+	cancel()
+	<-sink.ended
+	if sink.endD != session.DisconnectShutdown || sink.endErr != nil {
+		t.Fatalf("End(%v, %v), want shutdown", sink.endD, sink.endErr)
+	}
+	s.Close(session.ClosedByClient)
+}
+
+// A failed write ends the pump with the error; a panicking sink ends it with
+// ErrPumpPanicked and the session fails with DisconnectInternal. Either way
+// End runs once.
+func TestPumpWriteFailureAndPanic(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     func(*recordingSink)
+		wantErr error
+	}{
+		{"write error", func(r *recordingSink) { r.failOn = "bad" }, io.ErrClosedPipe},
+		{"panic", func(r *recordingSink) { r.panicOn = "bad" }, ErrPumpPanicked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newPumpSession(t)
+			sink := newRecordingSink()
+			tc.set(sink)
+			StartPump(context.Background(), s, sink, time.Hour, quiet)
+			s.Send([]byte("good"))
+			s.Send([]byte("bad"))
+			<-sink.ended
+			if !errors.Is(sink.endErr, tc.wantErr) {
+				t.Fatalf("End error %v, want %v", sink.endErr, tc.wantErr)
+			}
+			if tc.wantErr == ErrPumpPanicked && s.Reason() != session.DisconnectInternal {
+				t.Fatalf("session reason %v after a panic", s.Reason())
+			}
+			s.Send([]byte("after")) // must not start another writer
+			s.Close(session.ClosedByClient)
+			time.Sleep(10 * time.Millisecond)
+			if sink.ends != 1 {
+				t.Fatalf("End ran %d times", sink.ends)
+			}
+		})
+	}
+}
+
+// A slow write does not stop frames from queueing, and they go out together
+// in the next batch rather than one goroutine each.
+func TestPumpBatchesBehindASlowWrite(t *testing.T) {
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	sink.block = make(chan struct{})
+	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	s.Send([]byte("first"))
+	for i := range 100 {
+		s.Send(fmt.Appendf(nil, "%d", i))
+	}
+	close(sink.block)
+	waitFor(t, "every frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 101 })
+	if sink.maxInside != 1 {
+		t.Fatalf("sink entered by %d goroutines at once", sink.maxInside)
+	}
+	s.Close(session.ClosedByClient)
+	<-sink.ended
+}
