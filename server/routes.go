@@ -84,7 +84,7 @@ func (s *Server) mountTransports() error {
 	}
 	mount("/connect/ws", routeSession, wsh)
 
-	sseh, err := sse.New(tcfg)
+	sseh, err := sse.New(tcfg, sse.Options{Context: stop})
 	if err != nil {
 		return fmt.Errorf("mount sse: %w", err)
 	}

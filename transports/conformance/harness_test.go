@@ -68,7 +68,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		return h
 	}
 	mux.Handle("/connect/ws", must(ws.New(cfg, ws.Options{})))
-	mux.Handle("/connect/sse", must(sse.New(cfg)))
+	mux.Handle("/connect/sse", must(sse.New(cfg, sse.Options{})))
 	mux.Handle("/connect/poll", must(poll.New(cfg, poll.Options{Timeout: 2 * time.Second})))
 	mux.Handle("/connect/sockjs/", must(sockjs.New(cfg, sockjs.Options{Prefix: "/connect/sockjs"})))
 	e := &env{t: t, node: n, broker: b, srv: httptest.NewServer(mux)}

@@ -45,6 +45,10 @@ type envConfig struct {
 	connState func(net.Conn, http.ConnState)
 	// broker, if set, wraps the memory broker (to reach its handler).
 	broker func(*session.MemoryBroker) session.Broker
+	// http2 serves over TLS with HTTP/2, where streams cannot be hijacked.
+	http2 bool
+	// opts are the handler's options.
+	opts Options
 }
 
 // testEnv is a node on a memory broker with /connect/sse and
@@ -82,7 +86,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	if tc.Logger == nil {
 		tc.Logger = testLogger()
 	}
-	h, err := New(tc)
+	h, err := New(tc, ec.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +102,12 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	if ec.server != nil {
 		ec.server(srv.Config)
 	}
-	srv.Start()
+	if ec.http2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		// Shutdown also checks that every stream closes its session.
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -131,6 +140,12 @@ func (r *recorder) slowClients() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.slow
+}
+
+func (r *recorder) closedCodes(transport string) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.closed[transport]...)
 }
 
 func (r *recorder) SessionClosed(transport string, code int) {

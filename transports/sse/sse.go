@@ -1,8 +1,12 @@
 package sse
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,24 +28,42 @@ const RetryInterval = 2 * time.Second
 const maxKeptBuffer = 16 << 10
 
 // clientGone is recorded when the client ends the stream: the same reason
-// (and metrics label) as a WebSocket client that leaves.
-var clientGone = session.ClosedByClient
+// (and metrics label) as a WebSocket client that leaves. connectionLost is
+// a connection that failed before the stream began.
+var (
+	clientGone     = session.ClosedByClient
+	connectionLost = session.ConnectionLost
+)
 
 var errNoStreaming = &session.Error{Code: http.StatusInternalServerError, Reason: "streaming not supported"}
+
+// Options tunes the SSE transport beyond transports.Config.
+type Options struct {
+	// Context is server-wide: when it ends, every stream is ended as in a
+	// node shutdown (disconnect 3001, reconnect). http.Server.Shutdown does
+	// not see hijacked connections, so a server that stops without
+	// Node.Shutdown cancels this. Nil never ends.
+	Context context.Context
+}
 
 // Handler serves GET /connect/sse.
 type Handler struct {
 	cfg transports.Config
+	ctx context.Context
+	log *slog.Logger
 }
 
 var _ http.Handler = (*Handler)(nil)
 
 // New returns the SSE handler.
-func New(cfg transports.Config) (*Handler, error) {
+func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sse: %w", err)
 	}
-	return &Handler{cfg: cfg}, nil
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	return &Handler{cfg: cfg, ctx: opts.Context, log: cfg.Logger.With("transport", Transport)}, nil
 }
 
 // ServeHTTP checks the request, subscribes its channels, then streams.
@@ -60,11 +82,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transports.WriteError(w, err)
 		return
 	}
-	rc := http.NewResponseController(w)
 	// The server's WriteTimeout would cut every stream; each write sets its
 	// own deadline instead. A writer that cannot take deadlines (a wrapping
-	// middleware) would let a stalled client pin this goroutine: refuse.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+	// middleware) would let a stalled client pin the writer: refuse.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
 		h.cfg.Logger.Error("sse: response writer without deadlines", "transport", Transport, "err", err)
 		transports.WriteError(w, errNoStreaming)
 		return
@@ -96,75 +117,265 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.stream(w, r, rc, s, req.Positions)
+	h.stream(w, r, s, req.Positions)
 }
 
-// stream writes the stream until it ends, then closes the session.
+// stream sends the response head and the hello event, then hands the
+// stream to a transports.Pump, which writes only while something is queued.
 //
 // The hello event's id is the request's own positions (empty when it had
 // none); each `subscribed` and `message` event's id is the cursor after it.
 // So a browser's last event id always names exactly what it has seen: one
 // cut between hello and a `subscribed` frame resumes as before rather than
 // skipping a `recovered: false` it never received.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, s *session.Session, cur session.Cursor) {
+//
+// On HTTP/1.x the connection is hijacked: an idle stream then holds no
+// net/http buffers and no handler goroutine, only a goroutine blocked in a
+// read that notices when the client leaves. Where hijacking is not possible
+// (HTTP/2, a wrapping writer) the handler's goroutine waits while the pump
+// writes through the ResponseWriter.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s *session.Session, cur session.Cursor) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache, no-transform")
 	hd.Set("X-Accel-Buffering", "no")
+	st := &eventStream{h: h, s: s, cur: cur, header: hd}
+
+	if r.ProtoMajor == 1 {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			h.serveConn(st, conn, r)
+			return
+		}
+		if !errors.Is(err, http.ErrNotSupported) {
+			h.end(s, session.DisconnectInternal, fmt.Errorf("hijack: %w", err))
+			return
+		}
+	}
 	if r.ProtoMajor == 1 { // a connection-specific header is not allowed on HTTP/2
 		hd.Set("Connection", "keep-alive")
 	}
 	w.WriteHeader(http.StatusOK)
-
-	buf := make([]byte, 0, 1024)
-	buf = append(buf, "retry: "...)
-	buf = strconv.AppendInt(buf, RetryInterval.Milliseconds(), 10)
-	buf = append(buf, "\n\n"...)
-	buf = appendEvent(buf, s.Hello(), cur.Encode(), true)
-	if err := h.write(w, rc, buf); err != nil {
+	st.out = &writerOut{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
+	st.done = make(chan struct{})
+	if err := st.out.write(st.first(nil)); err != nil {
 		h.end(s, session.DisconnectWriteTimeout, err)
 		return
 	}
+	transports.StartPump(h.ctx, s, st, h.cfg.Node.Ping(), h.log)
+	select {
+	case <-st.done:
+	case <-r.Context().Done():
+		s.Fail(clientGone)
+		<-st.done
+	}
+}
 
-	ctx, ping := r.Context(), h.cfg.Node.Ping()
-	var items []session.Item
+// serveConn streams on a hijacked HTTP/1.x connection: the response head
+// goes out with the first event, the body is chunked (HTTP/1.1) or ends
+// with the connection (HTTP/1.0), and the handler's goroutine returns.
+func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
+	// Deadlines net/http set for the request would cut the stream.
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		conn.Close()
+		h.end(st.s, connectionLost, err)
+		return
+	}
+	out := &connOut{conn: conn, chunked: r.ProtoAtLeast(1, 1), timeout: h.cfg.WriteTimeout}
+	st.out = out
+	head := make([]byte, 0, 1024)
+	head = append(head, "HTTP/1.1 200 OK\r\n"...)
+	hw := bytes.NewBuffer(head)
+	_ = st.header.Write(hw) // a bytes.Buffer does not fail
+	head = hw.Bytes()
+	if out.chunked {
+		head = append(head, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"...)
+	} else {
+		head = append(head, "Connection: close\r\n\r\n"...)
+	}
+	if err := out.write(st.first(head)); err != nil {
+		conn.Close()
+		h.end(st.s, session.DisconnectWriteTimeout, err)
+		return
+	}
+	go st.watch(conn)
+	transports.StartPump(h.ctx, st.s, st, h.cfg.Node.Ping(), h.log)
+}
+
+// eventStream is one SSE response, the Sink of its pump.
+type eventStream struct {
+	h      *Handler
+	s      *session.Session
+	cur    session.Cursor
+	header http.Header
+	out    output
+	buf    []byte
+	done   chan struct{} // closed by End, for a handler that waits
+}
+
+// first is the opening of the body, after prefix: the retry interval and the
+// hello event.
+func (st *eventStream) first(prefix []byte) []byte {
+	b := st.out.begin(prefix)
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, RetryInterval.Milliseconds(), 10)
+	b = append(b, "\n\n"...)
+	return appendEvent(b, st.s.Hello(), st.cur.Encode(), true)
+}
+
+// watch reads the hijacked connection until it fails: a client of an event
+// stream sends nothing, so the only news is that it has gone. It holds the
+// connection's one parked goroutine, with a shallow stack.
+func (st *eventStream) watch(conn net.Conn) {
+	var b [64]byte
 	for {
-		var err error
-		items, err = s.Next(ctx, ping, items)
-		if err != nil {
-			var d session.Disconnect
-			if !errors.As(err, &d) {
-				h.end(s, clientGone, nil)
-				return
-			}
-			// The client learns why before the stream ends; a failed write
-			// changes nothing now.
-			_ = h.write(w, rc, appendEvent(buf[:0], session.DisconnectFrame(d), "", false))
-			h.end(s, d, nil)
+		if _, err := conn.Read(b[:]); err != nil {
+			st.s.Fail(clientGone)
 			return
-		}
-		buf = buf[:0]
-		if len(items) == 0 {
-			// An event, not a comment: comments never reach EventSource
-			// listeners, and the client watches for silence.
-			buf = appendEvent(buf, session.PingFrame, "", false)
-		}
-		for _, it := range items {
-			if cur.Advance(it) {
-				buf = appendEvent(buf, it.Frame, cur.Encode(), true)
-			} else {
-				buf = appendEvent(buf, it.Frame, "", false)
-			}
-		}
-		if err := h.write(w, rc, buf); err != nil {
-			h.end(s, session.DisconnectWriteTimeout, err)
-			return
-		}
-		if cap(buf) > maxKeptBuffer {
-			buf = nil
 		}
 	}
 }
+
+// WriteBatch writes the frames as events, each `subscribed` and `message`
+// event with the cursor after it as its id.
+func (st *eventStream) WriteBatch(items []session.Item) error {
+	b := st.out.begin(st.buf[:0])
+	for _, it := range items {
+		if st.cur.Advance(it) {
+			b = appendEvent(b, it.Frame, st.cur.Encode(), true)
+		} else {
+			b = appendEvent(b, it.Frame, "", false)
+		}
+	}
+	return st.send(b)
+}
+
+// Heartbeat sends a ping event to a client that has seen nothing for a ping
+// interval: an event, not a comment, since comments never reach EventSource
+// listeners and the client watches for silence. SSE has no probe.
+func (st *eventStream) Heartbeat(idle, _ bool) error {
+	if !idle {
+		return nil
+	}
+	return st.send(appendEvent(st.out.begin(st.buf[:0]), session.PingFrame, "", false))
+}
+
+func (st *eventStream) send(b []byte) error {
+	err := st.out.write(b)
+	if cap(b) <= maxKeptBuffer {
+		st.buf = b[:0]
+	} else {
+		st.buf = nil
+	}
+	return err
+}
+
+// End tells the client why the stream ends, unless it left or a write
+// failed, then closes the connection and the session.
+func (st *eventStream) End(d session.Disconnect, writeErr error) {
+	if writeErr == nil && d != clientGone {
+		// A failed write changes nothing now.
+		_ = st.out.write(appendEvent(st.out.begin(nil), session.DisconnectFrame(d), "", false))
+	}
+	st.out.close()
+	if writeErr != nil {
+		st.s.Fail(session.DisconnectWriteTimeout) // unless it had already failed
+		d = st.s.Reason()
+	}
+	st.h.end(st.s, d, writeErr)
+	if st.done != nil {
+		close(st.done)
+	}
+}
+
+// output is where a stream's bytes go: a hijacked connection or a
+// ResponseWriter.
+type output interface {
+	// begin starts a write's buffer after prefix, leaving room for framing.
+	begin(prefix []byte) []byte
+	// write sends what begin started, in one write, under a write deadline.
+	write(b []byte) error
+	// close ends the response.
+	close()
+}
+
+// chunkRoom is kept at the start of a chunked write for its size line: up to
+// 8 hex digits and CRLF.
+const chunkRoom = 10
+
+// connOut writes to a hijacked connection.
+type connOut struct {
+	conn    net.Conn
+	chunked bool
+	timeout time.Duration
+	start   int // where the current chunk's room begins
+}
+
+func (o *connOut) begin(prefix []byte) []byte {
+	o.start = len(prefix)
+	if !o.chunked {
+		return prefix
+	}
+	return append(prefix, make([]byte, chunkRoom)...)
+}
+
+func (o *connOut) write(b []byte) error {
+	p := b
+	if o.chunked {
+		body := len(b) - o.start - chunkRoom
+		var size [chunkRoom]byte
+		line := append(strconv.AppendInt(size[:0], int64(body), 16), '\r', '\n')
+		at := o.start + chunkRoom - len(line)
+		copy(b[at:], line)
+		copy(b[at-o.start:], b[:o.start]) // the prefix (the response head) moves up to meet it
+		p = append(b[at-o.start:], '\r', '\n')
+	}
+	if err := o.conn.SetWriteDeadline(time.Now().Add(o.timeout)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if _, err := o.conn.Write(p); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+func (o *connOut) close() {
+	if o.chunked {
+		_ = o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
+		_, _ = o.conn.Write([]byte("0\r\n\r\n")) // the body's end, for a proxy that reuses connections
+	}
+	o.conn.Close()
+}
+
+// writerOut writes through net/http, which frames and flushes.
+type writerOut struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (o *writerOut) begin(prefix []byte) []byte { return prefix }
+
+// write sends p in one write and flushes it, under a write deadline that is
+// cleared afterwards: on HTTP/2 a deadline that expires while the stream is
+// idle resets the stream.
+func (o *writerOut) write(p []byte) error {
+	if err := o.rc.SetWriteDeadline(time.Now().Add(o.timeout)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if _, err := o.w.Write(p); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := o.rc.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if err := o.rc.SetWriteDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("clear write deadline: %w", err)
+	}
+	return nil
+}
+
+func (o *writerOut) close() {}
 
 // appendEvent appends one unnamed SSE event. Frames are compact JSON, so one
 // `data:` line carries them. The id line comes after the data line: the SSE
@@ -180,25 +391,6 @@ func appendEvent(buf, frame []byte, id string, withID bool) []byte {
 		buf = append(buf, '\n')
 	}
 	return append(buf, '\n')
-}
-
-// write sends p in one write and flushes it, under a write deadline that is
-// cleared afterwards: on HTTP/2 a deadline that expires while the stream is
-// idle resets the stream.
-func (h *Handler) write(w http.ResponseWriter, rc *http.ResponseController, p []byte) error {
-	if err := rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout)); err != nil {
-		return fmt.Errorf("set write deadline: %w", err)
-	}
-	if _, err := w.Write(p); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if err := rc.Flush(); err != nil {
-		return fmt.Errorf("flush: %w", err)
-	}
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("clear write deadline: %w", err)
-	}
-	return nil
 }
 
 func (h *Handler) end(s *session.Session, d session.Disconnect, err error) {
