@@ -39,11 +39,13 @@ type Options struct {
 const DefaultCloseGrace = time.Second
 
 // Buffer sizes. Reads are small commands; the read buffer is the only
-// buffer an idle connection keeps. Write buffers come from a shared pool and
+// buffer an idle connection keeps. 256 bytes hold a subscribe without a
+// token (a longer command is read in several pieces) and any control frame
+// (gorilla needs 125). Write buffers come from a shared pool and
 // are held only while a message is being written, so they may be larger: a
 // typical batch goes out in one system call.
 const (
-	readBufferSize  = 512
+	readBufferSize  = 256
 	writeBufferSize = 4096
 )
 
