@@ -39,13 +39,14 @@ type Options struct {
 const DefaultCloseGrace = time.Second
 
 // Buffer sizes. Reads are small commands; the read buffer is the only
-// buffer an idle connection keeps. 256 bytes hold a subscribe without a
-// token (a longer command is read in several pieces) and any control frame
-// (gorilla needs 125). Write buffers come from a shared pool and
-// are held only while a message is being written, so they may be larger: a
-// typical batch goes out in one system call.
+// buffer an idle connection keeps. It is handed to gorilla at the hijack
+// (see hijacker), and gorilla takes a hijacked buffer only above 256 bytes:
+// 320 hold a subscribe without a token (a longer command is read in several
+// pieces) and any control frame (gorilla needs 125). Write buffers come from
+// a shared pool and are held only while a message is being written, so they
+// may be larger: a typical batch goes out in one system call.
 const (
-	readBufferSize  = 256
+	readBufferSize  = 320
 	writeBufferSize = 4096
 )
 
@@ -90,7 +91,7 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  cfg.WriteTimeout,
-		ReadBufferSize:    readBufferSize,
+		ReadBufferSize:    0, // use the hijacker's buffer
 		WriteBufferSize:   writeBufferSize,
 		WriteBufferPool:   writePool,
 		CheckOrigin:       cfg.CheckOrigin,
@@ -123,7 +124,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, refusal := h.open(r)
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// The upgrader has answered the request with an HTTP error.
 		if s != nil {
@@ -136,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(ws, refusal)
 		return
 	}
-	h.serve(ws, s)
+	h.serve(ws, s, hj)
 }
 
 // open creates the session and authenticates the request. When it refuses,

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"runtime/debug"
@@ -31,6 +32,11 @@ type conn struct {
 	h  *Handler
 	ws *websocket.Conn
 	s  *session.Session
+	// raw and br are what gorilla reads through (see rawconn.go); nil if
+	// the Upgrader did not take them, and the reader then never waits
+	// outside gorilla.
+	raw *rawConn
+	br  *bufio.Reader
 	// readerDone is closed when the read loop has returned.
 	readerDone chan struct{}
 	// peerGone is set by the reader when the client closed or the connection
@@ -39,7 +45,7 @@ type conn struct {
 }
 
 // serve writes the hello frame and starts the connection's goroutines.
-func (h *Handler) serve(ws *websocket.Conn, s *session.Session) {
+func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	now := time.Now()
 	_ = ws.SetWriteDeadline(now.Add(h.cfg.WriteTimeout))
 	if err := ws.WriteMessage(websocket.TextMessage, s.Hello()); err != nil {
@@ -49,6 +55,9 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session) {
 		return
 	}
 	c := &conn{h: h, ws: ws, s: s, readerDone: make(chan struct{})}
+	if hj.raw != nil && ws.UnderlyingConn() == net.Conn(hj.raw) {
+		c.raw, c.br = hj.raw, hj.br
+	}
 	_ = ws.SetReadDeadline(now.Add(h.pongWait))
 	ws.SetPongHandler(c.pong)
 	ws.SetPingHandler(c.ping)

@@ -15,39 +15,87 @@ var errBinary = &session.Error{Code: 400, Reason: "binary frames are not support
 
 // readLoop reads client messages until the connection fails. After the
 // session has ended it keeps reading, and discarding, so the client's close
-// frame is seen and the close handshake completes.
+// frame is seen and the close handshake completes. Between messages, when
+// gorilla has nothing buffered, it waits for the client in await, whose
+// stack is shallow: that is where an idle connection's goroutine sits.
 func (c *conn) readLoop() {
 	defer close(c.readerDone)
 	defer c.recoverReader()
 	// gorilla's own read limit answers with close code 1009 and then refuses
 	// to send anything else, so the limit is enforced here to send 3501.
 	limit := int64(c.h.node.Limits().MaxMessageBytes)
+	between := true // gorilla is between messages
 	for {
-		typ, r, err := c.ws.NextReader()
-		if err != nil {
-			c.readFailed(err)
+		// await may only take bytes off the socket at a message boundary
+		// with gorilla's buffer empty: anywhere else they belong to a frame.
+		if between && c.raw != nil && c.br.Buffered() == 0 {
+			if err := c.await(); err != nil {
+				c.readFailed(err)
+				return
+			}
+		}
+		var ok bool
+		if ok, between = c.readMessageAside(limit); !ok {
 			return
 		}
-		if c.s.Done() {
-			continue // NextReader discards the rest of this message
-		}
-		data, err := io.ReadAll(io.LimitReader(r, limit+1))
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		if int64(len(data)) > limit {
-			c.s.Fail(session.DisconnectMessageTooLarge)
-			continue
-		}
-		c.alive()
-		if typ == websocket.BinaryMessage {
-			c.s.Send(session.ErrorFrame(0, errBinary))
-			continue
-		}
-		// An error means the session has ended; the loop drains until close.
-		_ = c.s.HandleCommand(c.h.ctx, data)
 	}
+}
+
+// readMessageAside runs readMessage on a goroutine of its own and waits for
+// it. Reading a message and handling its command (a subscribe reads
+// history) need a deep stack, and a goroutine keeps the largest stack it
+// has had until garbage collections halve it, one halving per cycle; the
+// reader, which an idle connection keeps, stays at the minimum instead. A
+// client sends few messages (the pongs await takes do not come here), so the
+// extra goroutine costs little.
+func (c *conn) readMessageAside(limit int64) (ok, between bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				c.panicked("reader", v)
+				ok = false
+			}
+		}()
+		ok, between = c.readMessage(limit)
+	}()
+	<-done
+	return ok, between
+}
+
+// readMessage reads and handles one message. ok is false when reading
+// failed; between is false when the message was left unread (the next
+// NextReader discards the rest). It is kept out of readLoop so that
+// readLoop's frame, which stays on the stack of an idle connection, is small.
+//
+//go:noinline
+func (c *conn) readMessage(limit int64) (ok, between bool) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		c.readFailed(err)
+		return false, false
+	}
+	if c.s.Done() {
+		return true, false
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		c.readFailed(err)
+		return false, false
+	}
+	if int64(len(data)) > limit {
+		c.s.Fail(session.DisconnectMessageTooLarge)
+		return true, false
+	}
+	c.alive()
+	if typ == websocket.BinaryMessage {
+		c.s.Send(session.ErrorFrame(0, errBinary))
+		return true, true
+	}
+	// An error means the session has ended; the loop drains until close.
+	_ = c.s.HandleCommand(c.h.ctx, data)
+	return true, true
 }
 
 // recoverReader handles a panic in the reader: the writer then sends the

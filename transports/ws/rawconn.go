@@ -1,0 +1,87 @@
+package ws
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+)
+
+// An idle connection's one goroutine is its reader, and most of what an idle
+// connection costs is that goroutine's stack: parked inside gorilla's
+// NextReader it needs 4 KB, parked in a plain Read 2 KB. So the reader waits
+// for the client's next bytes itself, in a shallow call, whenever gorilla
+// has nothing buffered, and hands what it read to gorilla through rawConn.
+// The bare pongs that answer our pings are the only thing an idle client
+// sends; the reader takes those itself, so it goes back to waiting without
+// entering gorilla at all.
+
+// rawConn is the connection gorilla reads from: it first returns the bytes
+// the reader's wait took off the socket, then reads the socket. Only the
+// reader goroutine touches pending.
+type rawConn struct {
+	net.Conn
+	pending []byte
+	buf     [8]byte
+}
+
+func (c *rawConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// bareClientPong is the whole of a masked, unfragmented pong with no payload:
+// what a client sends in answer to our empty pings (the 4-byte mask key
+// follows and, with no payload, masks nothing).
+const bareClientPongLen = 6
+
+func isBareClientPong(b []byte) bool {
+	return len(b) == bareClientPongLen && b[0] == 0x80|0xA && b[1] == 0x80
+}
+
+// await blocks until the client sends something other than bare pongs and
+// leaves it pending for gorilla; a bare pong just shows the client is alive.
+// It must only run when gorilla has nothing buffered and is between
+// messages, and it returns the socket's error (EOF, a reset, the read
+// deadline) as it is.
+func (c *conn) await() error {
+	for {
+		n, err := c.raw.Conn.Read(c.raw.buf[:])
+		if n > 0 {
+			if isBareClientPong(c.raw.buf[:n]) {
+				c.alive()
+				continue
+			}
+			c.raw.pending = c.raw.buf[:n]
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// hijacker gives gorilla's Upgrade a rawConn and a read buffer this package
+// can see: gorilla reads through a hijacked bufio.Reader of more than 256
+// bytes when the Upgrader's ReadBufferSize is 0, and the reader may only
+// wait on the socket when that buffer is empty.
+type hijacker struct {
+	http.ResponseWriter
+	raw *rawConn
+	br  *bufio.Reader
+}
+
+func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return c, brw, err // gorilla refuses a client that sent data before the handshake's end
+	}
+	h.raw = &rawConn{Conn: c}
+	h.br = bufio.NewReaderSize(h.raw, readBufferSize)
+	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil
+}

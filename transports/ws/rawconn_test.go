@@ -1,0 +1,250 @@
+package ws
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// clientFrame is one masked client frame.
+func clientFrame(op byte, fin bool, payload string) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	var f []byte
+	switch n := len(payload); {
+	case n < 126:
+		f = []byte{b0, 0x80 | byte(n)}
+	default:
+		f = []byte{b0, 0x80 | 126, byte(n >> 8), byte(n)}
+	}
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	f = append(f, mask[:]...)
+	for i := range len(payload) {
+		f = append(f, payload[i]^mask[i%4])
+	}
+	return f
+}
+
+var barePong = clientFrame(websocket.PongMessage, true, "")
+
+func subscribeCmd(id int, ch string) string {
+	return fmt.Sprintf(`{"type":"subscribe","id":%d,"channel":%q}`, id, ch)
+}
+
+// readServerText reads one unmasked text frame (skipping control frames).
+func readServerText(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	for {
+		var hdr [2]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatalf("read frame: %v", err)
+		}
+		n := int(hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			var ext [2]byte
+			if _, err := io.ReadFull(br, ext[:]); err != nil {
+				t.Fatal(err)
+			}
+			n = int(binary.BigEndian.Uint16(ext[:]))
+		case 127:
+			t.Fatal("unexpectedly large frame")
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatal(err)
+		}
+		if hdr[0]&0x0f == websocket.TextMessage {
+			return string(p)
+		}
+	}
+}
+
+// The reader waits for the client outside gorilla and takes the bare pongs
+// that answer our pings itself. Whatever else arrives, however it is cut
+// into TCP segments, must reach gorilla whole and in order: pongs alone, a
+// pong cut in two, a pong glued to a command, two commands in one write
+// (the second sits in the read buffer while the first is handled), and a
+// fragmented command with a pong between its fragments.
+func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
+	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1000}}})
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	c, err := rawHandshake(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	br := bufio.NewReader(c)
+	write := func(parts ...[]byte) {
+		t.Helper()
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pause := func() { time.Sleep(20 * time.Millisecond) } // let each write arrive on its own
+	var frames []string                                   // a message may batch several frames, one per line
+	expect := func(ids ...int) {
+		t.Helper()
+		for _, id := range ids {
+			if len(frames) == 0 {
+				frames = strings.Split(readServerText(t, br), "\n")
+			}
+			got := frames[0]
+			frames = frames[1:]
+			if want := fmt.Sprintf(`"type":"subscribed","id":%d,`, id); !strings.Contains(got, want) {
+				t.Fatalf("got %s, want a subscribed frame with id %d", got, id)
+			}
+		}
+	}
+
+	write(barePong)
+	pause()
+	write(barePong)
+	pause()
+	write(clientFrame(websocket.TextMessage, true, subscribeCmd(1, "a")))
+	expect(1)
+
+	write(barePong[:2])
+	pause()
+	write(barePong[2:])
+	pause()
+	write(barePong, clientFrame(websocket.TextMessage, true, subscribeCmd(2, "b")))
+	expect(2)
+
+	write(clientFrame(websocket.TextMessage, true, subscribeCmd(3, "c")),
+		clientFrame(websocket.TextMessage, true, subscribeCmd(4, "d")))
+	expect(3, 4)
+
+	cmd := subscribeCmd(5, "e")
+	write(clientFrame(websocket.TextMessage, false, cmd[:10]))
+	pause()
+	write(barePong)
+	pause()
+	write(clientFrame(0 /* continuation */, true, cmd[10:]))
+	expect(5)
+
+	// A message over the limit is left half read: the bytes after it are
+	// still frames, not pongs, and the client gets 3501.
+	big := strings.Repeat("x", e.node.Limits().MaxMessageBytes+10)
+	write(clientFrame(websocket.TextMessage, true, big))
+	got := readServerText(t, br)
+	if want := fmt.Sprintf(`"code":%d`, session.DisconnectMessageTooLarge.Code); !strings.Contains(got, want) {
+		t.Fatalf("after an oversized message got %s, want a disconnect %d", got, session.DisconnectMessageTooLarge.Code)
+	}
+}
+
+// A client that says nothing at all, not even a pong, is still dropped as
+// stale while its reader waits outside gorilla.
+func TestSilentClientIsStale(t *testing.T) {
+	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	c, err := rawHandshake(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	br := bufio.NewReader(c)
+	for {
+		f := readServerText(t, br)
+		if strings.Contains(f, `"type":"disconnect"`) {
+			if want := fmt.Sprintf(`"code":%d`, session.DisconnectStale.Code); !strings.Contains(f, want) {
+				t.Fatalf("got %s, want disconnect %d", f, session.DisconnectStale.Code)
+			}
+			return
+		}
+	}
+}
+
+var _ net.Conn = (*rawConn)(nil)
+
+// FuzzClientByteStream sends the server a client byte stream built from the
+// fuzzer's input, cut into TCP writes at the fuzzer's choice: bare pongs,
+// pongs cut in two, commands whole, fragmented around a pong, or glued to
+// the next frame. However the bytes arrive, every subscribe is answered
+// once, in order: the reader's wait outside gorilla loses, reorders and
+// misreads nothing.
+func FuzzClientByteStream(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 2, 3, 4, 2})
+	f.Add([]byte{4, 4, 4, 0x80, 0x81, 0x82, 0x83, 0x84})
+	f.Add([]byte{3, 0x83, 1, 0x81, 2})
+	e := newEnv(f, envConfig{node: session.Config{Limits: session.Limits{MaxChannels: 128}}})
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	f.Fuzz(func(t *testing.T, program []byte) {
+		if len(program) > 48 {
+			program = program[:48]
+		}
+		c, err := rawHandshake(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(waitLimit))
+		var segments [][]byte
+		var cur []byte
+		cut := func() {
+			if len(cur) > 0 {
+				segments = append(segments, cur)
+				cur = nil
+			}
+		}
+		ids := 0
+		cmd := func() string { ids++; return subscribeCmd(ids, fmt.Sprintf("ch%d", ids)) }
+		for _, op := range program {
+			switch op % 5 {
+			case 0:
+				cur = append(cur, barePong...)
+			case 1:
+				cur = append(cur, barePong[:2]...)
+				cut()
+				cur = append(cur, barePong[2:]...)
+			case 2:
+				cur = append(cur, clientFrame(websocket.TextMessage, true, cmd())...)
+			case 3:
+				s := cmd()
+				at := 1 + int(op/5)%(len(s)-1)
+				cur = append(cur, clientFrame(websocket.TextMessage, false, s[:at])...)
+				cur = append(cur, barePong...)
+				cur = append(cur, clientFrame(0, true, s[at:])...)
+			case 4:
+				cur = append(cur, clientFrame(websocket.TextMessage, true, cmd())...)
+				cur = append(cur, clientFrame(websocket.TextMessage, true, cmd())...)
+			}
+			if op&0x80 != 0 {
+				cut()
+			}
+		}
+		cut()
+		for _, s := range segments {
+			if _, err := c.Write(s); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		br := bufio.NewReader(c)
+		for want := 1; want <= ids; {
+			for _, f := range strings.Split(readServerText(t, br), "\n") {
+				if !strings.Contains(f, fmt.Sprintf(`"type":"subscribed","id":%d,`, want)) {
+					t.Fatalf("got %s, want the subscribed frame for id %d", f, want)
+				}
+				want++
+			}
+		}
+	})
+}
