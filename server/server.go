@@ -60,7 +60,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	mu  sync.Mutex
-	ln  net.Listener
+	ln  *transports.ReuseListener // takes back held polls' connections
 	srv *http.Server
 
 	shutdownOnce sync.Once
@@ -125,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.tcfg = transports.Config{
 		Node: node, CheckOrigin: origins.check, Authenticate: authz.Authenticate,
-		WriteTimeout: cfg.WriteTimeout, Logger: log,
+		WriteTimeout: cfg.WriteTimeout, Logger: log, Reuse: reuser{s},
 	}
 	s.echo = s.newEcho()
 	if err := s.routes(); err != nil {
@@ -206,8 +206,39 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
+	s.ln = transports.NewReuseListener(ln)
 	return ln.Addr(), nil
+}
+
+// reuser is the server's transports.Reuser: it hands a held long-poll's
+// hijacked connection back to the HTTP server for the client's next
+// request, giving back the slot the hijack kept in the per-address
+// connection limit (the next request takes its own). Until the server
+// listens (a Server used as an http.Handler only), it accepts nothing.
+type reuser struct{ s *Server }
+
+func (r reuser) listener() *transports.ReuseListener {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.s.ln
+}
+
+func (r reuser) Accepting() bool {
+	ln := r.listener()
+	return ln != nil && ln.Accepting()
+}
+
+func (r reuser) Reuse(c net.Conn, buffered []byte) {
+	if rc, ok := c.(*releaseConn); ok {
+		rc.once.Do(rc.release)
+		c = rc.Conn
+	}
+	ln := r.listener()
+	if ln == nil {
+		c.Close()
+		return
+	}
+	ln.Reuse(c, buffered)
 }
 
 // Run listens and serves until ctx ends, then shuts down gracefully within

@@ -3,6 +3,7 @@ package transports
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -24,6 +25,21 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Logger receives connection-level events. Default slog.Default().
 	Logger *slog.Logger
+	// Reuse, if set, hands hijacked HTTP/1.1 connections back to the HTTP
+	// server for the client's next request (see ReuseListener). A held
+	// long-poll uses it after its answer; without it, or while it is not
+	// accepting, the answer says Connection: close and the connection closes.
+	Reuse Reuser
+}
+
+// Reuser takes back hijacked connections; ReuseListener is one.
+type Reuser interface {
+	// Accepting reports whether a connection handed back now would be
+	// served (the server is listening and not shutting down).
+	Accepting() bool
+	// Reuse hands c back; buffered, the bytes already read from it, are
+	// read first. If the server no longer accepts, c is closed.
+	Reuse(c net.Conn, buffered []byte)
 }
 
 // DefaultWriteTimeout is used when Config.WriteTimeout is zero.

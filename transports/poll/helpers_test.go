@@ -36,6 +36,9 @@ type envConfig struct {
 	// server, if set, adjusts the http.Server (timeouts) before it starts.
 	server func(*http.Server)
 	opts   Options
+	// reuse serves through a transports.ReuseListener, so that held polls
+	// hand their connections back (as the real server does).
+	reuse bool
 }
 
 // testEnv is a node on a memory broker with /connect/poll on a loopback
@@ -71,13 +74,17 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	if tc.Logger == nil {
 		tc.Logger = testLogger()
 	}
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	if ec.reuse {
+		rl := transports.NewReuseListener(srv.Listener)
+		srv.Listener, tc.Reuse = rl, rl
+	}
 	h, err := New(tc, ec.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
 	mux.Handle("/connect/poll", h)
-	srv := httptest.NewUnstartedServer(mux)
 	if ec.server != nil {
 		ec.server(srv.Config)
 	}

@@ -1,9 +1,11 @@
 package poll
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -151,19 +153,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	items, end, err := h.collect(ctx, s, req.HasCursor)
+	if req.HasCursor && !s.Pending() && h.hold(w, r, s, a, req.Positions) {
+		return // answered later, on the hijacked connection
+	}
+	wait := time.Duration(0)
+	if req.HasCursor {
+		wait = h.opts.Timeout
+	}
+	items, end, err := h.collect(ctx, s, wait, req.HasCursor)
 	if err != nil { // the client went away: nobody to answer
 		s.Close(endOfPoll)
 		return
 	}
+	_ = h.finish(&a, s, !req.HasCursor, items, end, req.Positions) // logged; nothing else to do
+}
+
+// finish closes the session and answers with what collect returned: the
+// hello first on a poll without a cursor, the disconnect last when the
+// session failed, and the cursor after the last frame sent.
+func (h *Handler) finish(a *answer, s *session.Session, hello bool, items []session.Item, end *session.Disconnect, cur session.Cursor) error {
 	items = capBatch(items, h.cfg.Node.Limits().MaxQueueBytes)
-	cur := req.Positions
 	for _, it := range items {
 		cur.Advance(it)
 	}
-	var hello, bye []byte
-	if !req.HasCursor {
-		hello = s.Hello()
+	var first, bye []byte
+	if hello {
+		first = s.Hello()
 	}
 	if end != nil {
 		bye = session.DisconnectFrame(*end)
@@ -171,26 +186,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.Close(endOfPoll)
 	}
-	if err := a.messages(hello, items, bye, cur.Encode()); err != nil {
-		h.cfg.Logger.Debug("poll answer failed", "session", s.ID(), "transport", transport, "err", err)
+	err := a.messages(first, items, bye, cur.Encode())
+	if err != nil {
+		h.cfg.Logger.Debug("poll answer failed", "session", s.ID(), "transport", s.Transport(), "err", err)
 	}
+	return err
 }
 
-// collect returns what the poll answers with. Without a cursor it takes what
-// the subscriptions queued and returns at once. With one it waits up to
-// Options.Timeout for a first batch, then Options.Linger for more. end is set
+// collect returns what the poll answers with: it waits up to wait for a
+// first batch, then, when linger is set (a poll with a cursor),
+// Options.Linger for more. end is set
 // when the session failed (shutdown, slow consumer, gap): the answer carries
 // what was collected and a disconnect frame. err is set only when ctx ended.
-func (h *Handler) collect(ctx context.Context, s *session.Session, held bool) (items []session.Item, end *session.Disconnect, err error) {
-	wait := time.Duration(0)
-	if held {
-		wait = h.opts.Timeout
-	}
+func (h *Handler) collect(ctx context.Context, s *session.Session, wait time.Duration, linger bool) (items []session.Item, end *session.Disconnect, err error) {
 	items, err = s.Next(ctx, wait, nil)
 	if d, ok := asDisconnect(err); ok {
 		return nil, &d, nil
 	}
-	if err != nil || len(items) == 0 || !held || h.opts.Linger < 0 {
+	if err != nil || len(items) == 0 || !linger || h.opts.Linger < 0 {
 		return items, nil, err
 	}
 	size, limit := 0, h.cfg.Node.Limits().MaxQueueBytes
@@ -242,11 +255,18 @@ func asDisconnect(err error) (session.Disconnect, bool) {
 	return d, errors.As(err, &d)
 }
 
-// answer writes a poll's response, as JSON or as a JSONP script.
+// answer writes a poll's response, as JSON or as a JSONP script: through
+// the ResponseWriter, or on the hijacked connection of a held poll.
 type answer struct {
 	w            http.ResponseWriter
 	callback     string // "" for JSON
 	writeTimeout time.Duration
+	// Set for a held poll: its connection, the response's header (the
+	// ResponseWriter is not kept), and whether the connection may serve
+	// another request afterwards.
+	conn   net.Conn
+	header http.Header
+	keep   bool
 }
 
 // fail answers err. JSON gets its status; JSONP gets 200 and a call of the
@@ -297,15 +317,10 @@ func (a *answer) messages(hello []byte, items []session.Item, bye []byte, cursor
 // write sends a 200 answer under a fresh write deadline: the server's own
 // deadline, set when the request arrived, may have passed while it was held.
 func (a *answer) write(body []byte) error {
-	h := a.w.Header()
-	if a.callback != "" {
-		h.Set("Content-Type", "application/javascript; charset=utf-8")
-	} else {
-		h.Set("Content-Type", "application/json; charset=utf-8")
+	if a.conn != nil {
+		return a.writeConn(body)
 	}
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	a.setHeaders(a.w.Header(), len(body))
 	rc := http.NewResponseController(a.w)
 	if err := rc.SetWriteDeadline(time.Now().Add(a.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("set write deadline: %w", err)
@@ -315,4 +330,37 @@ func (a *answer) write(body []byte) error {
 		return fmt.Errorf("write answer: %w", err)
 	}
 	return nil
+}
+
+// writeConn writes the whole response, head and body, in one write on the
+// hijacked connection.
+func (a *answer) writeConn(body []byte) error {
+	a.setHeaders(a.header, len(body))
+	if !a.keep {
+		a.header.Set("Connection", "close")
+	}
+	var head bytes.Buffer
+	head.Grow(512 + len(body))
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = a.header.Write(&head) // a bytes.Buffer does not fail
+	head.WriteString("\r\n")
+	head.Write(body)
+	if err := a.conn.SetWriteDeadline(time.Now().Add(a.writeTimeout)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if _, err := a.conn.Write(head.Bytes()); err != nil {
+		return fmt.Errorf("write answer: %w", err)
+	}
+	return a.conn.SetWriteDeadline(time.Time{})
+}
+
+func (a *answer) setHeaders(h http.Header, size int) {
+	if a.callback != "" {
+		h.Set("Content-Type", "application/javascript; charset=utf-8")
+	} else {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(size))
 }

@@ -1,0 +1,106 @@
+package poll
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A held poll runs off net/http on its hijacked connection; with the
+// server's ReuseListener the connection then serves the client's next poll,
+// as HTTP keep-alive promises. Every message arrives once, in order, and
+// every poll after the first reuses the first poll's connection.
+func TestHeldPollsKeepTheConnection(t *testing.T) {
+	e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: time.Hour}})
+	cursor := *e.poll(t, query("channel", "c")).Cursor
+	var conns []string
+	reused := 0
+	next := 1
+	for round := range 20 {
+		var local string
+		trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+			local = ci.Conn.LocalAddr().String()
+			if ci.Reused {
+				reused++
+			}
+		}}
+		ctx := httptrace.WithClientTrace(context.Background(), trace)
+		answered := make(chan reply, 1)
+		go func() {
+			r, err := e.do(ctx, http.MethodGet, query("channel", "c", "cursor", cursor), nil)
+			if err != nil {
+				r = reply{status: -1, body: err.Error()}
+			}
+			answered <- r
+		}()
+		e.waitSessions(t, 1)
+		e.publish(t, "c", next, next+round%3)
+		r := <-answered
+		if r.header.Get("Connection") == "close" {
+			t.Fatalf("round %d: the held poll's answer closes the connection", round)
+		}
+		a := decodeAnswer(t, r)
+		for _, m := range a.Messages {
+			if n, _ := strconv.Atoi(string(m.Data)); n != next {
+				t.Fatalf("round %d: got message %d, want %d", round, n, next)
+			}
+			next++
+		}
+		cursor = *a.Cursor
+		conns = append(conns, local)
+		e.waitSessions(t, 0)
+	}
+	if reused != 20 {
+		t.Fatalf("%d of 20 held polls reused a connection; local addresses %v", reused, conns)
+	}
+	for _, c := range conns[1:] {
+		if c != conns[0] {
+			t.Fatalf("polls moved between connections: %v", conns)
+		}
+	}
+}
+
+// A client that pipelines its next request behind a held poll gets both
+// answers, in order: the bytes the hold read go back with the connection.
+func TestHeldPollPipelined(t *testing.T) {
+	e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: time.Hour}})
+	cursor := *e.poll(t, query("channel", "c")).Cursor
+	addr := e.srv.Listener.Addr().String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	held := fmt.Sprintf("GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
+	fmt.Fprint(c, held)
+	e.waitSessions(t, 1)
+	time.Sleep(20 * time.Millisecond)                                        // the hold has started reading
+	fmt.Fprint(c, "GET /connect/poll?channel=c HTTP/1.1\r\nHost: x\r\n\r\n") // no cursor: answered at once
+	time.Sleep(20 * time.Millisecond)
+	e.publish(t, "c", 1, 1)
+	br := bufio.NewReader(c)
+	for i, want := range []string{`"data":1`, `"type":"hello"`} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a pollAnswer
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &a) != nil || !strings.Contains(string(body), want) {
+			t.Fatalf("answer %d: %d %s, want one with %s", i, resp.StatusCode, body, want)
+		}
+	}
+}
