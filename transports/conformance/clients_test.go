@@ -357,9 +357,14 @@ func dialPollQuery(e *env, q url.Values, jsonp bool) (client, error) {
 			for n := 0; ; n++ {
 				status, body, err := getPoll(ctx, e.srv.URL+"/connect/poll?"+q.Encode(), jsonp)
 				if n == 0 {
-					first <- err
-					if err == nil && status != 200 {
+					// One value: the first poll's error or refusal, or nil.
+					switch {
+					case err != nil:
+						first <- err
+					case status != 200:
 						first <- httpError{status}
+					default:
+						first <- nil
 					}
 				}
 				if err != nil {
@@ -389,13 +394,8 @@ func dialPollQuery(e *env, q url.Values, jsonp bool) (client, error) {
 			}
 		}()
 		if err := <-first; err != nil {
-			return nil, err
-		}
-		select {
-		case err := <-first:
 			cancel()
 			return nil, err
-		default:
 		}
 		return s, nil
 	}
