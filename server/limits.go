@@ -3,12 +3,14 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -350,6 +352,15 @@ type releaseConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+}
+
+// SyscallConn is the socket's, so that the streaming transports can write
+// to it without blocking (transports.Conn).
+func (c *releaseConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 func (c *releaseConn) Close() error {

@@ -33,6 +33,30 @@ type Sink interface {
 	End(d session.Disconnect, writeErr error)
 }
 
+// TrySink is a Sink that can also write a batch without blocking (see
+// Conn.Try). A pump whose sink is a TrySink writes its batches on the
+// shared writers (writers.go), a few goroutines that serve every such
+// connection in turn, instead of starting a goroutine of its own for each;
+// anything that may block (flushing what a socket did not take,
+// heartbeats, pokes, the end) still runs on a goroutine of the pump's own.
+type TrySink interface {
+	Sink
+	// TryWriteBatch writes queued frames, the batch never empty, without
+	// blocking. flushed is false when the socket did not take everything;
+	// the pump then calls Flush, from a goroutine that may block, before
+	// anything else.
+	TryWriteBatch(batch []session.Item) (flushed bool, err error)
+	// Flush writes what TryWriteBatch kept, under the write deadline.
+	Flush() error
+}
+
+// Poker is a Sink with writes of its own to make on request (a WebSocket
+// pong that answers the client's ping): Pump.Poke makes the pump call Poked
+// on its writing goroutine, so that the connection keeps a single writer.
+type Poker interface {
+	Poked() error
+}
+
 // ErrPumpPanicked is End's writeErr after a panic in the Sink: the message
 // being written may be cut short.
 var ErrPumpPanicked = errors.New("transports: writer panicked")
@@ -45,18 +69,21 @@ var ErrPumpPanicked = errors.New("transports: writer panicked")
 type Pump struct {
 	s    *session.Session
 	sink Sink
+	try  TrySink // sink, when it can write without blocking
 	ping time.Duration
 	log  *slog.Logger
 
 	// running is true while a goroutine owns the writing (and forever once
-	// the pump has ended). tick is set by the timer.
-	running atomic.Bool
-	tick    atomic.Bool
-	timer   *time.Timer
-	stopCtx func() bool
+	// the pump has ended). tick is set by the timer, poked by Poke.
+	running     atomic.Bool
+	tick, poked atomic.Bool
+	timer       *time.Timer
+	stopCtx     func() bool
 
-	// Owned by the running goroutine.
+	// Owned by the goroutine that owns the writing.
 	ended               bool
+	unflushed           bool  // a TryWriteBatch kept bytes: Flush first
+	writeErr            error // a TryWriteBatch failed: end with it
 	lastData, lastProbe time.Time
 	batch               []session.Item
 }
@@ -67,6 +94,7 @@ type Pump struct {
 // and must not write to the connection any more except through sink.
 func StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Duration, log *slog.Logger) *Pump {
 	p := &Pump{s: s, sink: sink, ping: ping, log: log}
+	p.try, _ = sink.(TrySink)
 	now := time.Now()
 	p.lastData, p.lastProbe = now, now
 	p.timer = time.AfterFunc(ping, p.onTimer)
@@ -80,21 +108,100 @@ func (p *Pump) onTimer() {
 	p.kick()
 }
 
-// kick starts the writing goroutine unless one runs. It is called with the
-// session's lock held (SetWakeup), so it only flips a flag and starts a
-// goroutine.
+// Poke makes the pump call the sink's Poked (see Poker) soon, on its
+// writing goroutine. Safe from any goroutine.
+func (p *Pump) Poke() {
+	p.poked.Store(true)
+	p.kick()
+}
+
+// kick starts the writing unless it runs: on the shared writers for a
+// TrySink, on a goroutine of its own otherwise. It is called with the
+// session's lock held (SetWakeup), so it only flips a flag and hands the
+// pump on.
 func (p *Pump) kick() {
 	if p.running.CompareAndSwap(false, true) {
-		go p.run()
+		if p.try != nil {
+			writers.submit(p)
+		} else {
+			go p.run()
+		}
 	}
 }
 
-// run writes until there is nothing left, then gives up the goroutine. A
-// frame queued after the last look at the queue either finds running false
-// (and its kick starts a new goroutine) or is seen by the look after
-// running was cleared.
+// shared is the pump's turn on a shared writer: it writes what is queued
+// without blocking, and hands over to a goroutine of its own (run) as soon
+// as there is anything that may block: bytes the socket did not take, a
+// heartbeat, a poke, a failed write, or the end of the session.
+func (p *Pump) shared() {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			go p.panicked(v, stack) // End may block: not on a shared writer
+		}
+	}()
+	for {
+		if p.tick.Load() || p.poked.Load() {
+			go p.run()
+			return
+		}
+		batch, err := p.s.TryNext(p.batch)
+		if err != nil { // the session ended; run sees it again and ends
+			go p.run()
+			return
+		}
+		if len(batch) > 0 {
+			flushed, err := p.try.TryWriteBatch(batch)
+			p.lastData = time.Now()
+			p.keepBatch(batch)
+			if err != nil || !flushed {
+				p.writeErr, p.unflushed = err, !flushed
+				go p.run()
+				return
+			}
+			continue
+		}
+		if !p.release() {
+			return
+		}
+	}
+}
+
+// release gives up the writing when nothing is left to do, and reports
+// whether the caller must go on after all: a frame queued after the last
+// look at the queue either finds running false (and its kick starts the
+// writing again) or is seen by the look after running was cleared.
+func (p *Pump) release() bool {
+	p.running.Store(false)
+	return (p.s.Pending() || p.tick.Load() || p.poked.Load()) && p.running.CompareAndSwap(false, true)
+}
+
+// keepBatch keeps the batch's array for the next one, unless a burst made
+// it large.
+func (p *Pump) keepBatch(batch []session.Item) {
+	clear(batch)
+	p.batch = batch[:0]
+	if cap(p.batch) > 1024 {
+		p.batch = nil
+	}
+}
+
+// run writes, on a goroutine of the pump's own, until there is nothing
+// left, then gives up the goroutine (see release).
 func (p *Pump) run() {
 	defer p.recoverPanic()
+	if p.writeErr != nil {
+		p.end(session.Disconnect{}, p.writeErr)
+		return
+	}
+	if p.unflushed {
+		p.unflushed = false
+		if err := p.try.Flush(); err != nil {
+			p.end(session.Disconnect{}, err)
+			return
+		}
+		p.lastData = time.Now()
+	}
 	for {
 		batch, err := p.s.TryNext(p.batch)
 		if err != nil {
@@ -107,10 +214,15 @@ func (p *Pump) run() {
 				return
 			}
 			p.lastData = time.Now()
-			clear(batch)
-			p.batch = batch[:0]
-			if cap(p.batch) > 1024 {
-				p.batch = nil
+			p.keepBatch(batch)
+			continue
+		}
+		if p.poked.Swap(false) {
+			if pk, ok := p.sink.(Poker); ok {
+				if err := pk.Poked(); err != nil {
+					p.end(session.Disconnect{}, err)
+					return
+				}
 			}
 			continue
 		}
@@ -121,8 +233,7 @@ func (p *Pump) run() {
 			}
 			continue
 		}
-		p.running.Store(false)
-		if !(p.s.Pending() || p.tick.Load()) || !p.running.CompareAndSwap(false, true) {
+		if !p.release() {
 			return
 		}
 	}
@@ -164,11 +275,14 @@ func (p *Pump) end(d session.Disconnect, writeErr error) {
 }
 
 func (p *Pump) recoverPanic() {
-	v := recover()
-	if v == nil {
-		return
+	if v := recover(); v != nil {
+		p.panicked(v, debug.Stack())
 	}
-	p.log.Error("panic in "+p.s.Transport()+" writer", "session", p.s.ID(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+}
+
+// panicked ends the pump after a panic in the Sink.
+func (p *Pump) panicked(v any, stack []byte) {
+	p.log.Error("panic in "+p.s.Transport()+" writer", "session", p.s.ID(), "panic", fmt.Sprint(v), "stack", string(stack))
 	p.s.Fail(session.DisconnectInternal)
 	p.end(session.DisconnectInternal, ErrPumpPanicked)
 }

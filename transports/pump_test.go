@@ -323,3 +323,98 @@ func TestPumpBatchesBehindASlowWrite(t *testing.T) {
 	s.Close(session.ClosedByClient)
 	<-sink.ended
 }
+
+// trySink is a recordingSink that writes batches without blocking: a batch
+// whose first frame is keepOn is "kept" (as if the socket were full) until
+// Flush, which waits for flushGate.
+type trySink struct {
+	*recordingSink
+	keepOn    string
+	flushGate chan struct{}
+	mu        sync.Mutex
+	tried     int
+	flushes   int
+	kept      bool // a kept batch has not been flushed yet
+	misorder  bool // something was written while a batch was kept
+}
+
+func (s *trySink) TryWriteBatch(batch []session.Item) (bool, error) {
+	s.mu.Lock()
+	s.tried++
+	if s.kept {
+		s.misorder = true
+	}
+	keep := string(batch[0].Frame) == s.keepOn
+	s.kept = keep
+	s.mu.Unlock()
+	return !keep, s.recordingSink.WriteBatch(batch)
+}
+
+func (s *trySink) WriteBatch(batch []session.Item) error {
+	s.mu.Lock()
+	if s.kept {
+		s.misorder = true
+	}
+	s.mu.Unlock()
+	return s.recordingSink.WriteBatch(batch)
+}
+
+func (s *trySink) Flush() error {
+	if s.flushGate != nil {
+		<-s.flushGate
+	}
+	s.mu.Lock()
+	s.flushes++
+	s.kept = false
+	s.mu.Unlock()
+	return nil
+}
+
+// A TrySink's batches are written on the shared writers; a batch the socket
+// did not take is flushed before anything else is written, and while one
+// connection's flush blocks, the others are still written.
+func TestPumpTrySinkFlushesKeptBytesFirst(t *testing.T) {
+	stuck := &trySink{recordingSink: newRecordingSink(), keepOn: "full", flushGate: make(chan struct{})}
+	s1 := newPumpSession(t)
+	StartPump(context.Background(), s1, stuck, time.Hour, quiet)
+	s1.Send([]byte("full"))
+	waitFor(t, "the kept batch", func() bool { stuck.mu.Lock(); defer stuck.mu.Unlock(); return stuck.kept })
+	s1.Send([]byte("after"))
+
+	// The stuck connection's flush holds its own goroutine only: others
+	// still get every frame.
+	others := make([]*trySink, 50)
+	sessions := make([]*session.Session, len(others))
+	for i := range others {
+		others[i] = &trySink{recordingSink: newRecordingSink()}
+		sessions[i] = newPumpSession(t)
+		StartPump(context.Background(), sessions[i], others[i], time.Hour, quiet)
+	}
+	for round := range 20 {
+		for _, s := range sessions {
+			s.Send(fmt.Appendf(nil, "%d", round))
+		}
+	}
+	for i, o := range others {
+		waitFor(t, fmt.Sprintf("connection %d's frames", i), func() bool { f, _, _ := o.snapshot(); return len(f) == 20 })
+		o.mu.Lock()
+		tried := o.tried
+		o.mu.Unlock()
+		if tried == 0 {
+			t.Fatalf("connection %d was never written without blocking", i)
+		}
+	}
+	if f, _, _ := stuck.snapshot(); len(f) != 1 {
+		t.Fatalf("the stuck connection wrote %v before its kept bytes were flushed", f)
+	}
+	close(stuck.flushGate)
+	waitFor(t, "the frame after the flush", func() bool { f, _, _ := stuck.snapshot(); return len(f) == 2 })
+	stuck.mu.Lock()
+	defer stuck.mu.Unlock()
+	if stuck.flushes != 1 || stuck.misorder {
+		t.Fatalf("%d flushes, written while kept: %v", stuck.flushes, stuck.misorder)
+	}
+	for _, s := range append(sessions, s1) {
+		s.Close(session.ClosedByClient)
+	}
+}

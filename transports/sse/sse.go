@@ -181,7 +181,8 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 		h.end(st.s, connectionLost, err)
 		return
 	}
-	out := &connOut{conn: conn, chunked: r.ProtoAtLeast(1, 1), timeout: h.cfg.WriteTimeout}
+	tc := transports.NewConn(conn)
+	out := &connOut{conn: tc, chunked: r.ProtoAtLeast(1, 1), timeout: h.cfg.WriteTimeout}
 	st.out = out
 	head := make([]byte, 0, 1024)
 	head = append(head, "HTTP/1.1 200 OK\r\n"...)
@@ -199,8 +200,26 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 		return
 	}
 	go st.watch(conn)
-	transports.StartPump(h.ctx, st.s, st, h.cfg.Node.Ping(), h.log)
+	transports.StartPump(h.ctx, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
 }
+
+// tryStream is the pump's sink for a stream on a hijacked connection: its
+// batches are written without blocking, on the shared writers.
+type tryStream struct {
+	*eventStream
+	conn *transports.Conn
+}
+
+var _ transports.TrySink = tryStream{}
+
+// TryWriteBatch writes the batch as WriteBatch does, without blocking: what
+// the socket does not take at once waits in the transports.Conn for Flush.
+func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
+	return t.conn.Try(func() error { return t.WriteBatch(items) })
+}
+
+// Flush writes what TryWriteBatch kept.
+func (t tryStream) Flush() error { return t.conn.Flush() }
 
 // eventStream is one SSE response, the Sink of its pump.
 type eventStream struct {

@@ -40,9 +40,24 @@ type conn struct {
 	// readerDone is closed when the read loop has returned.
 	readerDone chan struct{}
 	// peerGone is set by the reader when the client closed or the connection
-	// broke: the writer then closes without writing anything more.
-	peerGone atomic.Bool
+	// broke: the writer then closes without writing anything more, except
+	// closeEcho, the close frame that answers the client's.
+	peerGone  atomic.Bool
+	closeEcho atomic.Pointer[[]byte]
+	// The reader writes nothing itself: it leaves the pong for the client's
+	// latest ping here and pokes the pump, the connection's one writer.
+	pump    *transports.Pump
+	pongDue atomic.Pointer[string]
 }
+
+// trySink is the pump's sink when gorilla writes through a transports.Conn:
+// batches are then written without blocking, on the shared writers.
+type trySink struct{ *conn }
+
+var (
+	_ transports.TrySink = trySink{}
+	_ transports.Poker   = (*conn)(nil)
+)
 
 // serve writes the hello frame and starts the connection's goroutines.
 func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
@@ -61,21 +76,33 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	_ = ws.SetReadDeadline(now.Add(h.pongWait))
 	ws.SetPongHandler(c.pong)
 	ws.SetPingHandler(c.ping)
+	ws.SetCloseHandler(c.closeFrame)
 	// The reader and the pump use the server-wide context: a per-connection
 	// one would cost an idle connection a few hundred bytes for nothing,
 	// since commands in flight when the client leaves are short broker calls.
+	// The pump exists before the reader, which may poke it.
+	var sink transports.Sink = c
+	if c.raw != nil {
+		if _, ok := c.raw.Conn.(*transports.Conn); ok {
+			sink = trySink{c}
+		}
+	}
+	c.pump = transports.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)
 	go c.readLoop()
-	transports.StartPump(h.ctx, s, c, h.node.Ping(), h.log)
 }
 
 // closeWith ends the connection for d: a disconnect frame and a close frame
 // with the same code and reason, unless the client is already gone, then a
 // short wait for the client's close frame. The caller closes the socket.
 func (c *conn) closeWith(d session.Disconnect) {
+	deadline := time.Now().Add(c.h.cfg.WriteTimeout)
+	if echo := c.closeEcho.Load(); echo != nil {
+		_ = c.ws.WriteControl(websocket.CloseMessage, *echo, deadline)
+		return
+	}
 	if c.peerGone.Load() {
 		return
 	}
-	deadline := time.Now().Add(c.h.cfg.WriteTimeout)
 	_ = c.ws.SetWriteDeadline(deadline)
 	if c.ws.WriteMessage(websocket.TextMessage, session.DisconnectFrame(d)) != nil ||
 		c.ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {

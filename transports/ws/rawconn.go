@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+
+	"github.com/waterspout/waterspout/transports"
 )
 
 // An idle connection's one goroutine is its reader, and most of what an idle
@@ -19,9 +21,9 @@ import (
 // the reader's wait took off the socket, then reads the socket. Only the
 // reader goroutine touches pending.
 type rawConn struct {
-	net.Conn
-	pending []byte
-	buf     [8]byte
+	net.Conn // a *transports.Conn: gorilla's writes can be tried without blocking
+	pending  []byte
+	buf      [8]byte
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
@@ -81,7 +83,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || brw.Reader.Buffered() > 0 {
 		return c, brw, err // gorilla refuses a client that sent data before the handshake's end
 	}
-	h.raw = &rawConn{Conn: c}
+	h.raw = &rawConn{Conn: transports.NewConn(c)}
 	h.br = bufio.NewReaderSize(h.raw, readBufferSize)
 	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -134,13 +134,26 @@ func (c *conn) pong(string) error {
 	return nil
 }
 
-// ping is the ping handler: a client ping shows it is alive, and is answered
-// as gorilla's default handler does.
+// ping is the ping handler: a client ping shows it is alive, and is
+// answered by the pump (Poked) with a pong that carries the latest ping's
+// data, as RFC 6455 allows. The reader never writes: a client that sends
+// pings and reads nothing would otherwise block it, and with it whichever
+// writer waits for the connection.
 func (c *conn) ping(data string) error {
 	c.alive()
-	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.h.cfg.WriteTimeout))
-	if err != nil && !errors.Is(err, websocket.ErrCloseSent) && !isTimeout(err) {
-		return err
+	c.pongDue.Store(&data)
+	c.pump.Poke()
+	return nil
+}
+
+// closeFrame is the close handler: it leaves the answering close frame
+// (the client's code, as gorilla's default handler sends) to the writer's
+// End, for the same reason.
+func (c *conn) closeFrame(code int, _ string) error {
+	msg := []byte{}
+	if code != websocket.CloseNoStatusReceived {
+		msg = websocket.FormatCloseMessage(code, "")
 	}
+	c.closeEcho.Store(&msg)
 	return nil
 }

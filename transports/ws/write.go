@@ -20,6 +20,30 @@ func (c *conn) WriteBatch(batch []session.Item) error {
 	return c.writeBatch(batch, time.Now())
 }
 
+// TryWriteBatch writes the batch as WriteBatch does, without blocking: what
+// the socket does not take at once waits in the transports.Conn for Flush.
+func (t trySink) TryWriteBatch(batch []session.Item) (bool, error) {
+	return t.out().Try(func() error { return t.writeBatch(batch, time.Now()) })
+}
+
+// Flush writes what TryWriteBatch kept.
+func (t trySink) Flush() error { return t.out().Flush() }
+
+func (t trySink) out() *transports.Conn { return t.raw.Conn.(*transports.Conn) }
+
+// Poked answers the client's latest ping.
+func (c *conn) Poked() error {
+	data := c.pongDue.Swap(nil)
+	if data == nil {
+		return nil
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(*data), time.Now().Add(c.h.cfg.WriteTimeout))
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return nil // closing: the close frame is the last word
+	}
+	return err
+}
+
 // Heartbeat sends a {"type":"ping"} frame to a client that has seen nothing
 // for a ping interval, and a protocol ping every interval even while data
 // flows: only its pong proves the client is alive, since a push-only client

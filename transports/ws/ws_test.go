@@ -601,3 +601,45 @@ func TestCloseMessage(t *testing.T) {
 		})
 	}
 }
+
+// A client's ping is answered with a pong carrying its data, and a client's
+// close frame with a close frame of the same code: the reader leaves both
+// writes to the connection's one writer.
+func TestClientPingAndCloseAreAnswered(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c, _ := e.dial(t, dialOptions{})
+	pongs := make(chan string, 4)
+	c.ws.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	for _, data := range []string{"one", "two"} {
+		if err := c.ws.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(waitLimit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.ws.NextReader(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	// RFC 6455 lets a pong answer only the latest of several pings.
+	select {
+	case got := <-pongs:
+		if got != "one" && got != "two" {
+			t.Fatalf("pong %q, want the data of a ping", got)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("no pong for the client's pings")
+	}
+	if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	var ce *websocket.CloseError
+	if err := <-readErr; !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("after the client's close: %v, want the server's close frame with code %d", err, websocket.CloseGoingAway)
+	}
+	eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+}

@@ -1,0 +1,159 @@
+package transports
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// deadlineConn counts the write deadlines that reach the connection.
+type deadlineConn struct {
+	net.Conn
+	mu      sync.Mutex
+	applied []time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.applied = append(c.applied, t)
+	c.mu.Unlock()
+	return nil
+}
+
+// A connection written to in a burst renews its write deadline once, not
+// once per write; an earlier deadline, a much later one and the zero
+// deadline always take effect.
+func TestConnLazyWriteDeadline(t *testing.T) {
+	dc := &deadlineConn{}
+	c := NewConn(dc)
+	now := time.Now()
+	for i := range 1000 {
+		if err := c.SetWriteDeadline(now.Add(10*time.Second + time.Duration(i)*time.Microsecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dc.applied) != 1 {
+		t.Fatalf("1000 writes in a burst applied %d deadlines, want 1", len(dc.applied))
+	}
+	steps := []struct {
+		name string
+		t    time.Time
+	}{
+		{"earlier", now.Add(time.Second)},
+		{"later than 4/3 of what is left", now.Add(time.Minute)},
+		{"zero", time.Time{}},
+		{"set again after zero", now.Add(time.Minute)},
+	}
+	for i, st := range steps {
+		if err := c.SetWriteDeadline(st.t); err != nil {
+			t.Fatal(err)
+		}
+		if got := dc.applied[len(dc.applied)-1]; len(dc.applied) != i+2 || !got.Equal(st.t) {
+			t.Fatalf("%s: deadline in force %v after %d applied, want %v", st.name, got, len(dc.applied), st.t)
+		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// Inside Try, a write to a client that reads nothing returns at once with
+// what the socket did not take kept; Flush and later writes deliver every
+// byte, once, in order, once the client reads.
+func TestConnTryNeverBlocks(t *testing.T) {
+	server, client := tcpPair(t)
+	c := NewConn(server)
+	if c.raw == nil {
+		t.Fatal("a TCP connection has no raw socket")
+	}
+	var want bytes.Buffer
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KB
+	done := make(chan bool, 1)
+	go func() {
+		flushed, err := c.Try(func() error {
+			for i := range 256 { // 16 MB: more than any socket buffer
+				chunk[0] = byte(i)
+				if _, err := c.Write(chunk); err != nil {
+					return err
+				}
+				want.Write(chunk)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- flushed
+	}()
+	select {
+	case flushed := <-done:
+		if flushed {
+			t.Fatal("16 MB to a client that reads nothing reported as flushed")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Try blocked on a client that reads nothing")
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	want.WriteString("after")
+	server.Close()
+	if b := <-got; !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("client read %d bytes, want %d in order", len(b), want.Len())
+	}
+}
+
+// A connection without a socket (a pipe) keeps everything a Try writes,
+// for Flush to write.
+func TestConnTryWithoutSocket(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := NewConn(a)
+	flushed, err := c.Try(func() error {
+		_, err := c.Write([]byte("kept"))
+		return err
+	})
+	if err != nil || flushed {
+		t.Fatalf("Try on a pipe: flushed %v, %v; want kept", flushed, err)
+	}
+	go func() { _ = c.Flush() }()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(b, buf); err != nil || string(buf) != "kept" {
+		t.Fatalf("read %q, %v after Flush", buf, err)
+	}
+}
