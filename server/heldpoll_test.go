@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,4 +82,125 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 			t.Fatalf("held poll %d: reused connection %v, %d messages", i, reused, n)
 		}
 	}
+}
+
+// heldPollConn opens a raw connection and sends a poll that the server
+// holds (it has a cursor and nothing is queued).
+func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
+	t.Helper()
+	resp, err := http.Get(base + "/connect/poll?channel=c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a struct{ Cursor string }
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", a.Cursor)
+	for s.Node().SessionCount() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	// The session exists before the handler has hijacked the connection;
+	// nothing outside shows the moment after.
+	time.Sleep(100 * time.Millisecond)
+	return c
+}
+
+// A shutdown answers a held poll with the disconnect and Connection: close,
+// and does not wait for that connection as if it served a request.
+func TestHeldPollShutdownClosesAtOnce(t *testing.T) {
+	s, err := New(quietConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, done := runServer(t, s, context.Background())
+	c := heldPollConn(t, s, base)
+	start := time.Now()
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	<-done
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	if !r.Close || !strings.Contains(string(body), `"code":3001`) {
+		t.Fatalf("answer (Connection: close %v) %s, want close and disconnect 3001", r.Close, body)
+	}
+	// http.Server.Shutdown waits 5 s for a connection it thinks is new.
+	if took > 3*time.Second {
+		t.Errorf("Shutdown took %v with one held poll", took)
+	}
+}
+
+// After a held poll the connection waits for the next request as an idle
+// keep-alive connection does: the header timeout starts with the request,
+// not with the answer.
+func TestHeldPollConnectionIdlesLikeKeepAlive(t *testing.T) {
+	s, err := New(quietConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.readHeaderTimeout, s.idleTimeout = 300*time.Millisecond, time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	defer func() { cancel(); <-done }()
+	c := heldPollConn(t, s, base)
+	if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(r.Body)
+	time.Sleep(time.Second) // past the header timeout, well under the idle timeout
+	fmt.Fprint(c, "GET /connect/poll?channel=c HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r, err := http.ReadResponse(br, nil); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("the next poll after 1 s idle: %v %v", r, err)
+	}
+}
+
+// A held client that floods the connection and leaves gives its session
+// and its per-address slot back at once.
+func TestHeldPollFloodThenLeaveFreesTheSlot(t *testing.T) {
+	cfg := quietConfig()
+	cfg.RateLimits.ConnectionsPerIP = 1
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	defer func() { cancel(); <-done }()
+	c := heldPollConn(t, s, base)
+	_, _ = c.Write(make([]byte, 9<<10))
+	c.Close()
+	for s.Node().SessionCount() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var status int
+	for range 100 { // the slot is given back when the connection closes
+		resp, err := http.Get(base + "/connect/poll?channel=c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		http.DefaultClient.CloseIdleConnections()
+		if status = resp.StatusCode; status == http.StatusOK {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("after the flooding client left: %d", status)
 }

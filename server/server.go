@@ -206,7 +206,7 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = transports.NewReuseListener(ln)
+	s.ln = transports.NewReuseListener(ln, s.idleTimeout)
 	return ln.Addr(), nil
 }
 
@@ -224,6 +224,9 @@ func (r reuser) listener() *transports.ReuseListener {
 }
 
 func (r reuser) Accepting() bool {
+	if r.s.stopping.Load() { // answers during a shutdown close their connections
+		return false
+	}
 	ln := r.listener()
 	return ln != nil && ln.Accepting()
 }

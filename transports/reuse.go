@@ -3,6 +3,8 @@ package transports
 import (
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ReuseListener is a net.Listener that can take back connections a handler
@@ -10,12 +12,24 @@ import (
 // had just been accepted. A held long-poll hijacks its connection to wait
 // without net/http's per-connection buffers and goroutines, then answers
 // and hands the connection back for the client's next poll (HTTP keep-alive).
+//
+// A connection handed back with nothing to read yet waits off the server,
+// parked with a goroutine of its own, for up to the idle timeout (as an idle
+// keep-alive connection would in net/http); the server gets it when the
+// client's next request begins, so that the server's header timeout starts
+// then, not while the client is still thinking.
 type ReuseListener struct {
 	net.Listener
+	idle     time.Duration
 	accepted chan acceptResult
 	back     chan net.Conn
 	done     chan struct{}
 	once     sync.Once
+	serving  atomic.Bool // Accept has been called: a server takes connections
+
+	mu     sync.Mutex
+	parked map[net.Conn]struct{}
+	closed bool
 }
 
 var _ Reuser = (*ReuseListener)(nil)
@@ -25,13 +39,17 @@ type acceptResult struct {
 	err error
 }
 
-// NewReuseListener wraps ln; one goroutine accepts from ln.
-func NewReuseListener(ln net.Listener) *ReuseListener {
+// NewReuseListener wraps ln; one goroutine accepts from ln. idle bounds how
+// long a connection handed back waits for its next request (the HTTP
+// server's idle timeout).
+func NewReuseListener(ln net.Listener, idle time.Duration) *ReuseListener {
 	l := &ReuseListener{
 		Listener: ln,
+		idle:     idle,
 		accepted: make(chan acceptResult),
 		back:     make(chan net.Conn),
 		done:     make(chan struct{}),
+		parked:   make(map[net.Conn]struct{}),
 	}
 	go l.acceptLoop()
 	return l
@@ -58,6 +76,7 @@ func (l *ReuseListener) acceptLoop() {
 
 // Accept returns the next connection: a new one, or one handed back.
 func (l *ReuseListener) Accept() (net.Conn, error) {
+	l.serving.Store(true)
 	select {
 	case c := <-l.back:
 		return c, nil
@@ -70,11 +89,43 @@ func (l *ReuseListener) Accept() (net.Conn, error) {
 
 // Reuse hands c back to the server for its next request; buffered, the
 // bytes already read from c, are read first. The caller must have finished
-// its answer and must not touch c again. After Close, c is closed instead.
+// its answer and must not touch c again. With nothing buffered, c is parked
+// until its next request begins, or closed after the idle timeout. After
+// Close, c is closed instead.
 func (l *ReuseListener) Reuse(c net.Conn, buffered []byte) {
 	if len(buffered) > 0 {
-		c = &prefixConn{Conn: c, pending: buffered}
+		l.handBack(&prefixConn{Conn: c, pending: buffered})
+		return
 	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		c.Close()
+		return
+	}
+	l.parked[c] = struct{}{}
+	l.mu.Unlock()
+	go l.park(c)
+}
+
+// park waits for the first bytes of c's next request, then hands c back.
+func (l *ReuseListener) park(c net.Conn) {
+	var b [64]byte
+	_ = c.SetReadDeadline(time.Now().Add(l.idle))
+	n, err := c.Read(b[:])
+	l.mu.Lock()
+	delete(l.parked, c)
+	closed := l.closed
+	l.mu.Unlock()
+	if err != nil || closed {
+		c.Close() // idle too long, the client left, or the server stops
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	l.handBack(&prefixConn{Conn: c, pending: append([]byte(nil), b[:n]...)})
+}
+
+func (l *ReuseListener) handBack(c net.Conn) {
 	select {
 	case l.back <- c:
 	case <-l.done:
@@ -82,22 +133,30 @@ func (l *ReuseListener) Reuse(c net.Conn, buffered []byte) {
 	}
 }
 
-// Accepting reports whether Close has not run yet.
+// Accepting reports whether a connection handed back now would be served:
+// a server is accepting from l, and Close has not run yet.
 func (l *ReuseListener) Accepting() bool {
 	select {
 	case <-l.done:
 		return false
 	default:
-		return true
+		return l.serving.Load()
 	}
 }
 
-// Close stops accepting; connections handed back from now on are closed.
+// Close stops accepting and closes the parked connections; connections
+// handed back from now on are closed.
 func (l *ReuseListener) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.done)
 		err = l.Listener.Close()
+		l.mu.Lock()
+		l.closed = true
+		for c := range l.parked {
+			c.Close()
+		}
+		l.mu.Unlock()
 	})
 	return err
 }

@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,12 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	if r.ProtoMajor != 1 {
 		return false
 	}
+	// A body left unread (a GET with one, a POST that is not a form) would
+	// be read as the client's next request once the connection is handed
+	// back: such a poll is held by net/http, which discards it.
+	if n, err := io.CopyN(io.Discard, r.Body, 1); n > 0 || err != io.EOF {
+		return false
+	}
 	header := w.Header()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -97,6 +104,7 @@ func (hp *heldPoll) watch() {
 		if n > 0 {
 			if len(hp.pending)+n > maxHeldBytes {
 				hp.overflow = true
+				hp.start() // answer now, and close: nobody watches any more
 				return
 			}
 			hp.pending = append(hp.pending, b[:n]...)
@@ -126,8 +134,11 @@ func (hp *heldPoll) answer() {
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	items, end, _ := hp.h.collect(context.Background(), hp.s, 0, true) // no context to end: the session does
+	// A connection is kept only when the server still takes it back, and not
+	// after a disconnect (a shutdown, above all, must not wait for it).
+	hp.a.keep = hp.a.keep && !hp.overflow && end == nil && hp.h.cfg.Reuse.Accepting()
 	err := hp.h.finish(&hp.a, hp.s, false, items, end, hp.cur)
-	if err == nil && hp.a.keep && !hp.overflow {
+	if err == nil && hp.a.keep {
 		hp.h.cfg.Reuse.Reuse(conn, hp.pending)
 		return
 	}

@@ -77,7 +77,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	if ec.reuse {
-		rl := transports.NewReuseListener(srv.Listener)
+		rl := transports.NewReuseListener(srv.Listener, time.Minute)
 		srv.Listener, tc.Reuse = rl, rl
 	}
 	h, err := New(tc, ec.opts)

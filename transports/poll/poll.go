@@ -336,6 +336,7 @@ func (a *answer) write(body []byte) error {
 // hijacked connection.
 func (a *answer) writeConn(body []byte) error {
 	a.setHeaders(a.header, len(body))
+	a.header.Set("Date", time.Now().UTC().Format(http.TimeFormat)) // net/http adds it on its own path
 	if !a.keep {
 		a.header.Set("Connection", "close")
 	}
