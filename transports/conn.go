@@ -18,28 +18,32 @@ import (
 //     few milliseconds renews its deadline a few times per write timeout, not
 //     on every write. A stalled write is still cut, after between 3/4 and all
 //     of the write timeout.
-//   - Writes that never block (Try). A Pump's shared writer writes many
-//     connections in turn and must not wait for any one of them: inside Try,
-//     Write makes one non-blocking attempt, keeps what the socket did not
-//     take, and reports the whole write done. Flush, on a goroutine that may
-//     block, writes what was kept. Every later write waits for the kept bytes
-//     first, so bytes never reorder.
+//   - TryWrite, a write that never waits: not for the socket (one
+//     non-blocking attempt; what the socket does not take is kept) and not
+//     for another writer (when one holds the connection, all of it is kept).
+//     A Pump's shared writer writes many connections in turn and must not
+//     wait for any one of them. Flush, on a goroutine that may block, writes
+//     what was kept; Write sends the kept bytes first, so nothing reorders.
 //
-// Reads pass straight through. Writes, deadlines and Try may be called from
-// several goroutines: they are serialised by Conn's own lock.
+// Reads pass straight through. Write, Flush and the deadlines may be called
+// from several goroutines; they are serialised by Conn's lock, which a
+// blocking Write holds while it waits. TryWrite and Flush are the pump's:
+// one goroutine at a time.
 type Conn struct {
 	net.Conn
 	raw syscall.RawConn // nil when the connection has no socket to try (a pipe, TLS)
 
 	mu      sync.Mutex
 	applied time.Time // the write deadline in force on Conn
-	trying  bool      // inside Try
-	kept    []byte    // written by a Try, not yet by the socket
+	kept    []byte    // taken by TryWrite, not yet by the socket (under mu)
+	// unsent is what a TryWrite could not even try, because a blocking
+	// writer held the connection; only TryWrite and Flush touch it.
+	unsent []byte
 }
 
 // NewConn wraps c. Non-blocking writes need c to be a socket (syscall.Conn);
-// anything else still gets the lazy deadline, and Try then reports every
-// write as kept, for Flush to write.
+// anything else still gets the lazy deadline, and TryWrite then keeps
+// everything, for Flush to write.
 func NewConn(c net.Conn) *Conn {
 	wc := &Conn{Conn: c}
 	if sc, ok := c.(syscall.Conn); ok {
@@ -86,31 +90,47 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return nil
 }
 
-// Write writes p. Inside Try it writes what the socket takes at once and
-// keeps the rest; otherwise it blocks, under the write deadline, until the
-// kept bytes and then p are written.
+// Write writes the kept bytes and then p, blocking under the write deadline.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.trying {
-		if len(c.kept) == 0 {
-			n, err := c.tryWrite(p)
-			if err != nil {
-				return n, err
-			}
-			p = p[n:]
-		}
-		c.kept = append(c.kept, p...)
-		return len(p), nil
-	}
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(p)
 }
 
-// tryWrite makes one non-blocking write of p.
-func (c *Conn) tryWrite(p []byte) (int, error) {
+// TryWrite writes p without waiting. flushed is false when some of p is
+// kept instead (the socket is full, or another writer holds the
+// connection); the caller must then Flush before it writes again. err is
+// the socket's error, and p is then dropped: the connection is unusable.
+// deadline is the write deadline from now on (a lazy one may have passed
+// while the connection was idle).
+func (c *Conn) TryWrite(p []byte, deadline time.Time) (flushed bool, err error) {
+	if len(c.unsent) > 0 || !c.mu.TryLock() {
+		c.unsent = append(c.unsent, p...)
+		return false, nil
+	}
+	defer c.mu.Unlock()
+	if err := c.setWriteDeadlineLocked(deadline); err != nil {
+		return false, err
+	}
+	if len(c.kept) == 0 {
+		n, err := c.tryWriteLocked(p)
+		if err != nil {
+			return false, err
+		}
+		p = p[n:]
+	}
+	if len(p) == 0 {
+		return true, nil
+	}
+	c.kept = append(c.kept, p...)
+	return false, nil
+}
+
+// tryWriteLocked makes one non-blocking write of p.
+func (c *Conn) tryWriteLocked(p []byte) (int, error) {
 	if c.raw == nil || len(p) == 0 {
 		return 0, nil
 	}
@@ -139,27 +159,26 @@ func (c *Conn) tryWrite(p []byte) (int, error) {
 	return n, nil
 }
 
-// Try runs fn, during which every Write is a non-blocking attempt (see
-// Conn). It reports whether everything fn wrote reached the socket; when
-// not, the caller must Flush (or close the connection) before anything else
-// is sent. fn must write only through c.
-func (c *Conn) Try(fn func() error) (flushed bool, err error) {
-	c.mu.Lock()
-	c.trying = true
-	c.mu.Unlock()
-	err = fn()
-	c.mu.Lock()
-	c.trying = false
-	flushed = len(c.kept) == 0
-	c.mu.Unlock()
-	return flushed, err
-}
-
-// Flush writes the kept bytes, blocking under the write deadline.
-func (c *Conn) Flush() error {
+// Flush writes what TryWrite kept, blocking until deadline.
+func (c *Conn) Flush(deadline time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.flushLocked()
+	if err := c.setWriteDeadlineLocked(deadline); err != nil {
+		return err
+	}
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	unsent := c.unsent
+	c.unsent = nil
+	for len(unsent) > 0 {
+		n, err := c.Conn.Write(unsent)
+		if err != nil {
+			return err
+		}
+		unsent = unsent[n:]
+	}
+	return nil
 }
 
 func (c *Conn) flushLocked() error {

@@ -82,10 +82,10 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 	return server, client
 }
 
-// Inside Try, a write to a client that reads nothing returns at once with
-// what the socket did not take kept; Flush and later writes deliver every
-// byte, once, in order, once the client reads.
-func TestConnTryNeverBlocks(t *testing.T) {
+// TryWrite to a client that reads nothing returns at once with what the
+// socket did not take kept; Flush and later writes deliver every byte, once,
+// in order, once the client reads.
+func TestConnTryWriteNeverBlocks(t *testing.T) {
 	server, client := tcpPair(t)
 	c := NewConn(server)
 	if c.raw == nil {
@@ -93,38 +93,29 @@ func TestConnTryNeverBlocks(t *testing.T) {
 	}
 	var want bytes.Buffer
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KB
-	done := make(chan bool, 1)
-	go func() {
-		flushed, err := c.Try(func() error {
-			for i := range 256 { // 16 MB: more than any socket buffer
-				chunk[0] = byte(i)
-				if _, err := c.Write(chunk); err != nil {
-					return err
-				}
-				want.Write(chunk)
-			}
-			return nil
-		})
+	kept := false
+	for i := 0; i < 256 && !kept; i++ { // up to 16 MB: more than any socket buffer
+		chunk[0] = byte(i)
+		start := time.Now()
+		flushed, err := c.TryWrite(chunk, time.Now().Add(time.Minute))
 		if err != nil {
-			t.Error(err)
+			t.Fatal(err)
 		}
-		done <- flushed
-	}()
-	select {
-	case flushed := <-done:
-		if flushed {
-			t.Fatal("16 MB to a client that reads nothing reported as flushed")
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("TryWrite waited %v", d)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Try blocked on a client that reads nothing")
+		want.Write(chunk)
+		kept = !flushed
+	}
+	if !kept {
+		t.Fatal("16 MB to a client that reads nothing never filled the socket")
 	}
 	got := make(chan []byte)
 	go func() {
 		b, _ := io.ReadAll(client)
 		got <- b
 	}()
-	_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	if err := c.Flush(); err != nil {
+	if err := c.Flush(time.Now().Add(30 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Write([]byte("after")); err != nil {
@@ -137,21 +128,92 @@ func TestConnTryNeverBlocks(t *testing.T) {
 	}
 }
 
-// A connection without a socket (a pipe) keeps everything a Try writes,
-// for Flush to write.
-func TestConnTryWithoutSocket(t *testing.T) {
+// TryWrite does not wait for a writer that holds the connection (one
+// blocked on a client that reads nothing): it keeps its bytes, and Flush
+// writes them after that writer's.
+func TestConnTryWriteDoesNotWaitForAWriter(t *testing.T) {
+	server, client := tcpPair(t)
+	c := NewConn(server)
+	// Fill the socket, then leave a blocking Write waiting on it.
+	var want bytes.Buffer
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	for {
+		flushed, err := c.TryWrite(chunk, time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Write(chunk)
+		if !flushed {
+			break
+		}
+	}
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := c.Write([]byte("blocked"))
+		blocked <- err
+	}()
+	for c.mu.TryLock() { // until the Write holds the connection
+		c.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	flushed, err := c.TryWrite([]byte("tried"), time.Now().Add(time.Minute))
+	if err != nil || flushed {
+		t.Fatalf("TryWrite behind a blocked writer: flushed %v, %v; want kept", flushed, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("TryWrite waited %v for the blocked writer", d)
+	}
+	want.WriteString("blocked")
+	want.WriteString("tried")
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	if b := <-got; !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("client read %d bytes, want %d in order", len(b), want.Len())
+	}
+}
+
+// A write deadline that passed while the connection was idle does not fail
+// the next TryWrite: the deadline it is given takes over.
+func TestConnTryWriteAfterIdle(t *testing.T) {
+	server, client := tcpPair(t)
+	c := NewConn(server)
+	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if flushed, err := c.TryWrite([]byte("late"), time.Now().Add(time.Minute)); err != nil || !flushed {
+		t.Fatalf("TryWrite after an idle past the deadline: flushed %v, %v", flushed, err)
+	}
+	buf := make([]byte, 4)
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "late" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+}
+
+// A connection without a socket (a pipe) keeps everything TryWrite is
+// given, for Flush to write.
+func TestConnTryWriteWithoutSocket(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
 	c := NewConn(a)
-	flushed, err := c.Try(func() error {
-		_, err := c.Write([]byte("kept"))
-		return err
-	})
+	flushed, err := c.TryWrite([]byte("kept"), time.Now().Add(time.Minute))
 	if err != nil || flushed {
-		t.Fatalf("Try on a pipe: flushed %v, %v; want kept", flushed, err)
+		t.Fatalf("TryWrite on a pipe: flushed %v, %v; want kept", flushed, err)
 	}
-	go func() { _ = c.Flush() }()
+	go func() { _ = c.Flush(time.Now().Add(time.Minute)) }()
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(b, buf); err != nil || string(buf) != "kept" {
 		t.Fatalf("read %q, %v after Flush", buf, err)

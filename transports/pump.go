@@ -48,6 +48,8 @@ type TrySink interface {
 	TryWriteBatch(batch []session.Item) (flushed bool, err error)
 	// Flush writes what TryWriteBatch kept, under the write deadline.
 	Flush() error
+	// TryWriteBatch and Flush are called by the pump only, one at a time,
+	// never at the same time as WriteBatch, Heartbeat, Poked or End.
 }
 
 // Poker is a Sink with writes of its own to make on request (a WebSocket
@@ -159,7 +161,12 @@ func (p *Pump) shared() {
 				go p.run()
 				return
 			}
-			continue
+			if p.s.Pending() {
+				// More came meanwhile: back of the queue, so that a busy
+				// connection cannot keep a shared writer from the others.
+				writers.requeue(p)
+				return
+			}
 		}
 		if !p.release() {
 			return
@@ -190,10 +197,6 @@ func (p *Pump) keepBatch(batch []session.Item) {
 // left, then gives up the goroutine (see release).
 func (p *Pump) run() {
 	defer p.recoverPanic()
-	if p.writeErr != nil {
-		p.end(session.Disconnect{}, p.writeErr)
-		return
-	}
 	if p.unflushed {
 		p.unflushed = false
 		if err := p.try.Flush(); err != nil {
@@ -201,6 +204,10 @@ func (p *Pump) run() {
 			return
 		}
 		p.lastData = time.Now()
+	}
+	if p.writeErr != nil {
+		p.end(session.Disconnect{}, p.writeErr)
+		return
 	}
 	for {
 		batch, err := p.s.TryNext(p.batch)

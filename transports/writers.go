@@ -38,6 +38,14 @@ func (wp *writerPool) submit(p *Pump) {
 	}
 }
 
+// requeue puts p, which a writer is serving, at the back of the queue; the
+// writer goes on with the next one.
+func (wp *writerPool) requeue(p *Pump) {
+	wp.mu.Lock()
+	wp.queue = append(wp.queue, p)
+	wp.mu.Unlock()
+}
+
 // work gives every queued pump its turn until the queue is empty.
 func (wp *writerPool) work() {
 	for {

@@ -215,11 +215,17 @@ var _ transports.TrySink = tryStream{}
 // TryWriteBatch writes the batch as WriteBatch does, without blocking: what
 // the socket does not take at once waits in the transports.Conn for Flush.
 func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
-	return t.conn.Try(func() error { return t.WriteBatch(items) })
+	out := t.out.(*connOut)
+	b := t.events(items)
+	flushed, err := t.conn.TryWrite(out.frame(b), time.Now().Add(out.timeout))
+	t.keep(b)
+	return flushed, err
 }
 
 // Flush writes what TryWriteBatch kept.
-func (t tryStream) Flush() error { return t.conn.Flush() }
+func (t tryStream) Flush() error {
+	return t.conn.Flush(time.Now().Add(t.out.(*connOut).timeout))
+}
 
 // eventStream is one SSE response, the Sink of its pump.
 type eventStream struct {
@@ -258,6 +264,11 @@ func (st *eventStream) watch(conn net.Conn) {
 // WriteBatch writes the frames as events, each `subscribed` and `message`
 // event with the cursor after it as its id.
 func (st *eventStream) WriteBatch(items []session.Item) error {
+	return st.send(st.events(items))
+}
+
+// events starts a write and appends the batch's events.
+func (st *eventStream) events(items []session.Item) []byte {
 	b := st.out.begin(st.buf[:0])
 	for _, it := range items {
 		if st.cur.Advance(it) {
@@ -266,7 +277,7 @@ func (st *eventStream) WriteBatch(items []session.Item) error {
 			b = appendEvent(b, it.Frame, "", false)
 		}
 	}
-	return st.send(b)
+	return b
 }
 
 // Heartbeat sends a ping event to a client that has seen nothing for a ping
@@ -281,12 +292,17 @@ func (st *eventStream) Heartbeat(idle, _ bool) error {
 
 func (st *eventStream) send(b []byte) error {
 	err := st.out.write(b)
+	st.keep(b)
+	return err
+}
+
+// keep keeps a write's buffer for the next one, unless it is large.
+func (st *eventStream) keep(b []byte) {
 	if cap(b) <= maxKeptBuffer {
 		st.buf = b[:0]
 	} else {
 		st.buf = nil
 	}
-	return err
 }
 
 // End tells the client why the stream ends, unless it left or a write
@@ -339,23 +355,28 @@ func (o *connOut) begin(prefix []byte) []byte {
 }
 
 func (o *connOut) write(b []byte) error {
-	p := b
-	if o.chunked {
-		body := len(b) - o.start - chunkRoom
-		var size [chunkRoom]byte
-		line := append(strconv.AppendInt(size[:0], int64(body), 16), '\r', '\n')
-		at := o.start + chunkRoom - len(line)
-		copy(b[at:], line)
-		copy(b[at-o.start:], b[:o.start]) // the prefix (the response head) moves up to meet it
-		p = append(b[at-o.start:], '\r', '\n')
-	}
 	if err := o.conn.SetWriteDeadline(time.Now().Add(o.timeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
-	if _, err := o.conn.Write(p); err != nil {
+	if _, err := o.conn.Write(o.frame(b)); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// frame turns what begin started into the bytes to send: on a chunked body,
+// one chunk (after the prefix).
+func (o *connOut) frame(b []byte) []byte {
+	if !o.chunked {
+		return b
+	}
+	body := len(b) - o.start - chunkRoom
+	var size [chunkRoom]byte
+	line := append(strconv.AppendInt(size[:0], int64(body), 16), '\r', '\n')
+	at := o.start + chunkRoom - len(line)
+	copy(b[at:], line)
+	copy(b[at-o.start:], b[:o.start]) // the prefix (the response head) moves up to meet it
+	return append(b[at-o.start:], '\r', '\n')
 }
 
 func (o *connOut) close() {

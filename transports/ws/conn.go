@@ -96,11 +96,12 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 // short wait for the client's close frame. The caller closes the socket.
 func (c *conn) closeWith(d session.Disconnect) {
 	deadline := time.Now().Add(c.h.cfg.WriteTimeout)
+	gone := c.peerGone.Load() // before the echo, which the reader stores first
 	if echo := c.closeEcho.Load(); echo != nil {
 		_ = c.ws.WriteControl(websocket.CloseMessage, *echo, deadline)
 		return
 	}
-	if c.peerGone.Load() {
+	if gone {
 		return
 	}
 	_ = c.ws.SetWriteDeadline(deadline)
@@ -136,8 +137,9 @@ func (c *conn) panicked(where string, v any) {
 }
 
 // writeDisconnect classifies a failed write: one that hit its deadline is a
-// write timeout; ErrCloseSent means the reader has just answered the
-// client's close frame; anything else means the connection is gone.
+// write timeout; ErrCloseSent means a close frame has gone out (gorilla's
+// reader sends one on a protocol error); anything else means the
+// connection is gone.
 func writeDisconnect(err error) session.Disconnect {
 	switch {
 	case isTimeout(err):

@@ -111,8 +111,9 @@ func (c *conn) readFailed(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
-		// gorilla has answered the close frame: nothing more can be written.
-		// (1006 is gorilla's report of a connection dropped without one.)
+		// The client closed: the writer answers with closeEcho and writes
+		// nothing else. (1006 is gorilla's report of a connection dropped
+		// without a close frame.)
 		c.peerGone.Store(true)
 		c.s.Fail(clientClosed)
 	case isTimeout(err):

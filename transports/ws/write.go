@@ -1,7 +1,9 @@
 package ws
 
 import (
+	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -20,16 +22,60 @@ func (c *conn) WriteBatch(batch []session.Item) error {
 	return c.writeBatch(batch, time.Now())
 }
 
-// TryWriteBatch writes the batch as WriteBatch does, without blocking: what
-// the socket does not take at once waits in the transports.Conn for Flush.
+// TryWriteBatch writes the batch as one text message, as WriteBatch does,
+// without blocking and without gorilla: a server's unfragmented,
+// uncompressed text frame is a header and the payload, and gorilla's write
+// path would wait for its own lock, which a reader's protocol-error close
+// frame may hold while the client reads nothing. The pump's ownership keeps
+// this apart from gorilla's other writers of data frames; gorilla's control
+// frames are single writes that transports.Conn keeps whole.
 func (t trySink) TryWriteBatch(batch []session.Item) (bool, error) {
-	return t.out().Try(func() error { return t.writeBatch(batch, time.Now()) })
+	bp := framePool.Get().(*[]byte)
+	b := appendTextFrame((*bp)[:0], batch)
+	flushed, err := t.out().TryWrite(b, time.Now().Add(t.h.cfg.WriteTimeout))
+	if cap(b) <= maxPooledFrame {
+		*bp = b[:0]
+		framePool.Put(bp)
+	}
+	return flushed, err
 }
 
 // Flush writes what TryWriteBatch kept.
-func (t trySink) Flush() error { return t.out().Flush() }
+func (t trySink) Flush() error { return t.out().Flush(time.Now().Add(t.h.cfg.WriteTimeout)) }
 
 func (t trySink) out() *transports.Conn { return t.raw.Conn.(*transports.Conn) }
+
+// framePool holds the buffers TryWriteBatch builds frames in: an idle
+// connection keeps none.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledFrame = 64 << 10
+
+// appendTextFrame appends one final, unmasked text frame whose payload is
+// the batch's frames separated by "\n" (RFC 6455 §5.2).
+func appendTextFrame(b []byte, batch []session.Item) []byte {
+	size := len(batch) - 1
+	for i := range batch {
+		size += len(batch[i].Frame)
+	}
+	b = append(b, 0x80|websocket.TextMessage)
+	switch {
+	case size < 126:
+		b = append(b, byte(size))
+	case size <= 0xFFFF:
+		b = append(b, 126, byte(size>>8), byte(size))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(size))
+	}
+	for i := range batch {
+		if i > 0 {
+			b = append(b, '\n')
+		}
+		b = append(b, batch[i].Frame...)
+	}
+	return b
+}
 
 // Poked answers the client's latest ping.
 func (c *conn) Poked() error {
