@@ -4,9 +4,22 @@
 // writes its frames in that transport's framing. None knows about another or
 // about the broker.
 //
+// It also holds the streaming connections' writer, the Pump (pump.go), and
+// what it writes through: Conn (conn.go), a hijacked connection with a lazy
+// write deadline and writes that never wait, and the shared writers
+// (writers.go) that serve every such connection in turn when a publication
+// reaches thousands of them at once. ReuseListener (reuse.go) takes back
+// the connections of held long-polls for their next request.
+//
 // # Concurrency
 //
-// Config is read-only once a transport is built. Every transport runs one
-// writer per connection (the only goroutine that writes to it) fed by the
-// session's queue, and at most one reader.
+// Config is read-only once a transport is built. Every connection has one
+// writer at a time, fed by the session's queue: its Pump hands the writing
+// to exactly one goroutine (a shared writer for non-blocking batches, or a
+// goroutine of the pump's own for anything that may block), never two, and
+// holds none while the connection is idle. At most one goroutine reads.
+// A shared writer never blocks: Conn.TryWrite neither waits for the socket
+// nor for Conn's lock, so a client that reads nothing costs only its own
+// connection. Lock order: a session's lock, then the shared writers' queue
+// lock (a wake-up queues the pump); Conn's lock is taken alone.
 package transports

@@ -16,8 +16,12 @@
 //
 // # Concurrency
 //
-// Handler is safe for concurrent use. Each poll runs on its own net/http
-// goroutine, which is the only reader of its session's queue and the only
-// writer of its response; a held poll costs that goroutine, its session and a
-// timer, and no buffer until it answers.
+// Handler is safe for concurrent use. A poll that answers at once runs on
+// its net/http goroutine. A held poll (HTTP/1.x) hijacks its connection and
+// the handler returns: one goroutine with a shallow stack reads the
+// connection to notice the client leaving; the session's wake-up or the
+// timeout starts one goroutine that stops the reader, collects the answer,
+// writes it, and hands the connection back to the HTTP server
+// (transports.Reuser) or closes it. Only that goroutine writes the answer.
+// A held poll costs its session, a timer, the small heldPoll and the reader.
 package poll

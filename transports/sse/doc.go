@@ -15,10 +15,15 @@
 //
 // # Concurrency
 //
-// Handler and PublishHandler are safe for concurrent use. Each SSE request
-// runs on its own net/http goroutine, which is the stream's only writer: it
-// takes frames from the session's queue (session.Session.Next), so publishing
-// never waits on a client, and it puts a write deadline on every write. A
-// stream ends when the client goes away (the request context), when the
-// session fails (the disconnect frame is written first) or when a write fails.
+// Handler and PublishHandler are safe for concurrent use. On HTTP/1.x a
+// stream hijacks its connection: the handler's goroutine returns, one
+// goroutine with a shallow stack reads the connection only to notice the
+// client leaving, and the stream's writer is a transports.Pump, which takes
+// frames from the session's queue, so publishing never waits on a client.
+// Its batches go out on the shared writers without blocking; what a socket
+// does not take is flushed on the pump's own goroutine under the write
+// deadline. On HTTP/2 the handler's goroutine waits while the pump writes
+// through the ResponseWriter. A stream ends when the client goes away, when
+// the session fails (the disconnect event is written first) or when a write
+// fails.
 package sse

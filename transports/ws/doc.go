@@ -30,26 +30,30 @@
 //
 // # Concurrency
 //
-// Each connection has two goroutines, started after the upgrade; ServeHTTP
-// returns once they run, so the HTTP server's per-request state is released
-// while the connection stays open. The writer is the only goroutine that
-// writes data frames: it loops on Session.Next, writes batches, heartbeats,
-// the disconnect frame and the close frame, and closes the connection. The
-// reader is the only goroutine that reads: it extends the read deadline,
-// answers protocol pings (WriteControl, which gorilla allows concurrently
-// with the writer), and passes commands to Session.HandleCommand. The two
-// meet only through the session (the reader fails it, the writer's Next
-// returns the reason) and through two flags: readerDone, closed when the
-// reader has returned, and peerGone, set when nothing more can be sent. The
-// writer closes the connection, waits for the reader, and then calls
-// Session.Close. Both goroutines recover panics and end the session with
-// 3006. Commands and Next run under Options.Context (server-wide), not a
+// Each connection has a reader goroutine and a writer, a transports.Pump;
+// ServeHTTP returns once they are set up, so the HTTP server's per-request
+// state is released while the connection stays open. The pump is the only
+// writer: batches (framed by this package, without gorilla, on the shared
+// writers; through gorilla when they block), heartbeats, pongs, the
+// disconnect frame and the close frame, and it closes the connection. The
+// reader is the only goroutine that reads; it writes nothing itself (a
+// client that sends pings and reads nothing would block it, and a shared
+// writer behind it): it leaves the pong for the latest ping (pongDue) or the
+// echo of the client's close frame (closeEcho) and pokes the pump. The one
+// exception is gorilla's own close frame on a protocol error, a single write
+// that transports.Conn keeps whole. The reader extends the read deadline and
+// passes commands to Session.HandleCommand. The two meet only through the
+// session (the reader fails it, the pump ends), the poke, and readerDone
+// and peerGone. The pump's End closes the connection, waits for the reader,
+// and calls Session.Close. Both recover panics and end the session with
+// 3006. Commands run under Options.Context (server-wide), not a
 // per-connection context, to keep idle connections small.
 //
 // # Memory
 //
-// An idle connection holds gorilla's Conn with a 512-byte read buffer (write
+// An idle connection holds gorilla's Conn with its read buffer (write
 // buffers come from a shared pool and are held only during a write), the
-// session, this package's small conn, and the two goroutines with their
-// stacks, which are most of it. BenchmarkIdleMemory reports the figure.
+// session, this package's small conn, the pump's timer, and one goroutine:
+// the reader, parked in a shallow read outside gorilla. BenchmarkIdleMemory
+// reports the heap and stack figure; docs/BENCHMARKS.md S1 the RSS.
 package ws
