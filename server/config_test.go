@@ -127,7 +127,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		{"every setting from the environment", nil, map[string]string{
 			"WATERSPOUT_ADDR": "127.0.0.1:1", "WATERSPOUT_API_KEYS": "k", "WATERSPOUT_ALLOWED_ORIGINS": "https://a.example,https://b.example",
 			"WATERSPOUT_BROKER": "redis", "WATERSPOUT_REDIS_URL": "redis://r:6379/1", "WATERSPOUT_PING": "2s",
-			"WATERSPOUT_POLL_TIMEOUT": "3s", "WATERSPOUT_WRITE_TIMEOUT": "4s", "WATERSPOUT_SHUTDOWN_TIMEOUT": "5s",
+			"WATERSPOUT_POLL_TIMEOUT": "3s", "WATERSPOUT_POLL_DETACH": "500ms", "WATERSPOUT_WRITE_TIMEOUT": "4s", "WATERSPOUT_SHUTDOWN_TIMEOUT": "5s",
 			"WATERSPOUT_TRUSTED_PROXIES": "10.0.0.0/8", "WATERSPOUT_MAX_MESSAGE_BYTES": "100", "WATERSPOUT_MAX_CHANNELS": "6",
 			"WATERSPOUT_MAX_QUEUE_BYTES": "700", "WATERSPOUT_LOG_LEVEL": "debug", "WATERSPOUT_LOG_FORMAT": "json",
 			"WATERSPOUT_SOCKJS_STICKY_COOKIE":   "true",
@@ -138,7 +138,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		}, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
-				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second,
+				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second, PollDetach: 500 * time.Millisecond,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
 				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
 				RateLimits: RateLimits{ConnectionsPerIP: 11, ConnectsPerSecond: 12, ConnectBurst: 13, PublishesPerSecond: NoLimit,
@@ -148,7 +148,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			})
 		}},
 		{"every setting from flags", []string{"--addr=127.0.0.1:1", "--api-key=k", "--allowed-origin=https://a.example",
-			"--broker=redis", "--redis-url=redis://r", "--ping=2s", "--poll-timeout=3s", "--write-timeout=4s",
+			"--broker=redis", "--redis-url=redis://r", "--ping=2s", "--poll-timeout=3s", "--poll-detach=2s", "--write-timeout=4s",
 			"--shutdown-timeout=5s", "--trusted-proxy=10.0.0.0/8", "--max-message-bytes=100", "--max-channels=6",
 			"--max-queue-bytes=700", "--sockjs-sticky-cookie", "--log-level=debug", "--log-format=json",
 			"--max-connections-per-ip=-1", "--connects-per-second=12", "--connect-burst=13", "--publishes-per-second=14",
@@ -156,7 +156,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"--token-issuer=iss", "--token-audience=aud", "--token-leeway=1s"}, nil, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example"},
-				Broker: "redis", RedisURL: "redis://r", Ping: 2 * time.Second, PollTimeout: 3 * time.Second,
+				Broker: "redis", RedisURL: "redis://r", Ping: 2 * time.Second, PollTimeout: 3 * time.Second, PollDetach: 2 * time.Second,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
 				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
 				RateLimits: RateLimits{ConnectionsPerIP: NoLimit, ConnectsPerSecond: 12, ConnectBurst: 13, PublishesPerSecond: 14,

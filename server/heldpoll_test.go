@@ -105,8 +105,8 @@ func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
 	for s.Node().SessionCount() != 1 {
 		time.Sleep(time.Millisecond)
 	}
-	// The session exists before the handler has hijacked the connection;
-	// nothing outside shows the moment after.
+	// The poll leaves net/http after Config.PollDetach (quietConfig's is
+	// short); nothing outside shows the moment after.
 	time.Sleep(100 * time.Millisecond)
 	return c
 }

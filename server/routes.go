@@ -95,7 +95,7 @@ func (s *Server) mountTransports() error {
 	}
 	mount("/connect/publish", routePublish, pub)
 
-	pollh, err := poll.New(tcfg, poll.Options{Timeout: cfg.PollTimeout})
+	pollh, err := poll.New(tcfg, poll.Options{Timeout: cfg.PollTimeout, Detach: cfg.PollDetach})
 	if err != nil {
 		return fmt.Errorf("mount poll: %w", err)
 	}

@@ -28,7 +28,8 @@ func runServer(t *testing.T, s *Server, ctx context.Context) (string, <-chan err
 }
 
 func quietConfig() Config {
-	return Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	// Polls detach at once, so that held polls take the hijacked path.
+	return Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), PollDetach: time.Millisecond}
 }
 
 func TestLivezReadyz(t *testing.T) {

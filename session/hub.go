@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,18 +30,27 @@ type hubShard struct {
 	// channels, so an unsubscribe for the last session and a subscribe for a
 	// new one cannot reach the broker in the wrong order.
 	brokerMu sync.Mutex
+	// recent keeps hubChannel.last of channels whose last local session
+	// left, so a channel whose subscribers all come and go at once (every
+	// long-poll after an answer) is still known as busy. A hint: cleared
+	// when it holds maxRecent entries.
+	recent map[string]int64
 }
+
+const maxRecent = 1024
 
 type hubChannel struct {
 	subs  map[*Session]struct{}
 	ready chan struct{} // closed once the broker subscription is in place
 	err   error         // set before ready is closed
+	last  atomic.Int64  // Unix nanoseconds of the last publication handed out
 }
 
 func newHub(b Broker) *hub {
 	h := &hub{seed: maphash.MakeSeed(), broker: b}
 	for i := range h.shards {
 		h.shards[i].chans = make(map[string]*hubChannel)
+		h.shards[i].recent = make(map[string]int64)
 	}
 	return h
 }
@@ -57,6 +67,10 @@ func (h *hub) add(ctx context.Context, ch string, s *Session) error {
 	first := c == nil
 	if first {
 		c = &hubChannel{subs: make(map[*Session]struct{}), ready: make(chan struct{})}
+		if ns, ok := sh.recent[ch]; ok {
+			c.last.Store(ns)
+			delete(sh.recent, ch)
+		}
 		sh.chans[ch] = c
 	}
 	c.subs[s] = struct{}{}
@@ -111,6 +125,12 @@ func (h *hub) remove(ch string, s *Session) {
 	empty := len(c.subs) == 0
 	if empty {
 		delete(sh.chans, ch)
+		if ns := c.last.Load(); ns != 0 {
+			if len(sh.recent) >= maxRecent {
+				clear(sh.recent)
+			}
+			sh.recent[ch] = ns
+		}
 	}
 	sh.mu.Unlock()
 	if !empty {
@@ -142,10 +162,27 @@ func (h *hub) broadcast(p *Publication) int {
 		return 0
 	}
 	p.Frame()
+	c.last.Store(time.Now().UnixNano())
 	for s := range c.subs {
 		s.deliver(p)
 	}
 	return len(c.subs)
+}
+
+// lastPublished returns when this node last handed out a publication of
+// ch to local sessions, as far as it remembers; zero when it does not.
+func (h *hub) lastPublished(ch string) time.Time {
+	sh := h.shard(ch)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	ns := sh.recent[ch]
+	if c := sh.chans[ch]; c != nil {
+		ns = c.last.Load()
+	}
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // gap makes every local session on ch resume from history.

@@ -94,6 +94,20 @@ func (s *Session) Channels() []string {
 	return out
 }
 
+// LastPublished returns when this node last delivered a publication of
+// any of the session's channels to its local sessions (zero for never, or
+// when it no longer remembers). Transports use it to tell
+// a busy channel, whose next message is likely soon, from an idle one.
+func (s *Session) LastPublished() time.Time {
+	var last time.Time
+	for _, ch := range s.Channels() {
+		if t := s.node.hub.lastPublished(ch); t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
 // Send queues a frame for the client (a reply, an error). It reports false
 // when the session is closed or the frame overflowed the queue.
 func (s *Session) Send(frame []byte) bool {

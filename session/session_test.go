@@ -418,3 +418,53 @@ func TestEpochChangeReplaysTheNewHistory(t *testing.T) {
 		t.Fatalf("got %v, want the whole new epoch 1..6", got)
 	}
 }
+
+// LastPublished tells a busy channel from an idle one: zero until this
+// node hands out a publication of one of the session's channels, then the
+// time of the latest.
+func TestLastPublished(t *testing.T) {
+	n := newTestNode(t, Config{})
+	s, err := n.NewSession("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ClosedByClient)
+	for _, ch := range []string{"a", "b"} {
+		if err := s.Subscribe(context.Background(), SubscribeRequest{Channel: ch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.LastPublished(); !got.IsZero() {
+		t.Fatalf("LastPublished %v before any publication", got)
+	}
+	before := time.Now()
+	if _, err := n.Publish(context.Background(), "b", json.RawMessage(`1`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LastPublished(); got.Before(before) || got.After(time.Now()) {
+		t.Fatalf("LastPublished %v, want a time since %v", got, before)
+	}
+}
+
+// A channel whose sessions all leave and come back (long-polls after an
+// answer) is still known as recently published.
+func TestLastPublishedOutlivesTheLastSession(t *testing.T) {
+	n := newTestNode(t, Config{})
+	first, _ := n.NewSession("test")
+	if err := first.Subscribe(context.Background(), SubscribeRequest{Channel: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
+		t.Fatal(err)
+	}
+	want := first.LastPublished()
+	first.Close(ClosedByClient)
+	again, _ := n.NewSession("test")
+	defer again.Close(ClosedByClient)
+	if err := again.Subscribe(context.Background(), SubscribeRequest{Channel: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.LastPublished(); !got.Equal(want) || got.IsZero() {
+		t.Fatalf("LastPublished %v after the channel emptied, want %v", got, want)
+	}
+}

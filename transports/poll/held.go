@@ -12,7 +12,7 @@ import (
 
 // A poll with a cursor and nothing to answer yet is held: up to
 // Options.Timeout, until something is queued or the session ends. Held in
-// net/http, it would keep the handler's goroutine (with a deep stack), the
+// net/http past Options.Detach, it would keep the handler's goroutine (with a deep stack), the
 // connection's background reader, and net/http's read, write and chunking
 // buffers, about 30 KB. So on HTTP/1.x the handler hijacks the connection
 // and returns: a held poll is then its session, a timer, this struct and
@@ -50,7 +50,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // hold hijacks the poll's connection and arranges for the answer; false
 // when the connection cannot be hijacked (HTTP/2, a wrapping writer), and
 // the poll is then held on the handler's goroutine.
-func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *session.Session, a answer, cur session.Cursor) bool {
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *session.Session, a answer, cur session.Cursor, wait time.Duration) bool {
 	if r.ProtoMajor != 1 {
 		return false
 	}
@@ -77,7 +77,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	}
 	go hp.watch()
 	s.SetWakeup(hp.start)
-	t := time.AfterFunc(h.opts.Timeout, hp.start)
+	t := time.AfterFunc(wait, hp.start)
 	hp.timer.Store(t)
 	if hp.started.Load() { // the answer began before the timer was stored
 		t.Stop()

@@ -28,6 +28,9 @@ const (
 	// DefaultLinger lets a burst that is still arriving go out in one answer,
 	// rather than one poll round trip per message.
 	DefaultLinger = 10 * time.Millisecond
+	// DefaultDetach keeps a poll on net/http while messages arrive about
+	// once a second or more often.
+	DefaultDetach = time.Second
 )
 
 // formOverhead is what a POST form may hold beyond the channel names: the
@@ -42,6 +45,13 @@ type Options struct {
 	// Linger is how long an answer waits for more messages once the first
 	// has arrived. Default DefaultLinger; negative for none.
 	Linger time.Duration
+	// Detach sets when a held poll leaves net/http to wait on its bare
+	// connection (about 9 KB instead of 30, but a connection hand-over on
+	// every answer): at once when its channels had no publication for
+	// Detach; otherwise after waiting up to Detach on its HTTP request,
+	// where a busy channel's next message likely answers it. Default
+	// DefaultDetach; negative for never.
+	Detach time.Duration
 }
 
 // endOfPoll is recorded when a poll answered normally. The session's table
@@ -69,6 +79,9 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	}
 	if opts.Linger == 0 {
 		opts.Linger = DefaultLinger
+	}
+	if opts.Detach == 0 {
+		opts.Detach = DefaultDetach
 	}
 	return &Handler{cfg: cfg, opts: opts}, nil
 }
@@ -153,12 +166,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if req.HasCursor && !s.Pending() && h.hold(w, r, s, a, req.Positions) {
-		return // answered later, on the hijacked connection
-	}
 	wait := time.Duration(0)
 	if req.HasCursor {
 		wait = h.opts.Timeout
+	}
+	// A poll to hold leaves net/http (hold) to wait at a fraction of the
+	// memory. But leaving and coming back costs CPU on every answer, so a
+	// poll on a busy channel (a publication within Options.Detach) first
+	// waits up to Detach on its HTTP goroutine, where the next message
+	// likely finds it.
+	if detach := h.opts.Detach; req.HasCursor && detach >= 0 && detach < wait {
+		if time.Since(s.LastPublished()) >= detach {
+			detach = 0
+		}
+		wait -= detach
+		if detach > 0 {
+			items, end, err := h.collect(ctx, s, detach, true)
+			if err != nil { // the client went away: nobody to answer
+				s.Close(endOfPoll)
+				return
+			}
+			if len(items) > 0 || end != nil {
+				_ = h.finish(&a, s, false, items, end, req.Positions)
+				return
+			}
+		}
+		if !s.Pending() && h.hold(w, r, s, a, req.Positions, wait) {
+			return // answered later, on the hijacked connection
+		}
 	}
 	items, end, err := h.collect(ctx, s, wait, req.HasCursor)
 	if err != nil { // the client went away: nobody to answer
