@@ -34,7 +34,7 @@ type Sink interface {
 }
 
 // TrySink is a Sink that can also write a batch without blocking (see
-// Conn.Try). A pump whose sink is a TrySink writes its batches on the
+// Conn.TryWrite). A pump whose sink is a TrySink writes its batches on the
 // shared writers (writers.go), a few goroutines that serve every such
 // connection in turn, instead of starting a goroutine of its own for each;
 // anything that may block (flushing what a socket did not take,
@@ -161,14 +161,14 @@ func (p *Pump) shared() {
 				go p.run()
 				return
 			}
-			if p.s.Pending() {
-				// More came meanwhile: back of the queue, so that a busy
-				// connection cannot keep a shared writer from the others.
-				writers.requeue(p)
-				return
-			}
 		}
 		if !p.release() {
+			return
+		}
+		if len(batch) > 0 {
+			// More came while writing: back of the queue, so that a busy
+			// connection cannot keep a shared writer from the others.
+			writers.requeue(p)
 			return
 		}
 	}
