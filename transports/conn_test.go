@@ -2,6 +2,7 @@ package transports
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -58,7 +59,7 @@ func TestConnLazyWriteDeadline(t *testing.T) {
 }
 
 // tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (server, client net.Conn) {
+func tcpPair(t testing.TB) (server, client net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,7 +89,7 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 func TestConnTryWriteNeverBlocks(t *testing.T) {
 	server, client := tcpPair(t)
 	c := NewConn(server)
-	if c.raw == nil {
+	if c.fd < 0 {
 		t.Fatal("a TCP connection has no raw socket")
 	}
 	var want bytes.Buffer
@@ -97,7 +98,7 @@ func TestConnTryWriteNeverBlocks(t *testing.T) {
 	for i := 0; i < 256 && !kept; i++ { // up to 16 MB: more than any socket buffer
 		chunk[0] = byte(i)
 		start := time.Now()
-		flushed, err := c.TryWrite(chunk, time.Now().Add(time.Minute))
+		flushed, err := c.TryWrite(chunk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func TestConnTryWriteDoesNotWaitForAWriter(t *testing.T) {
 	var want bytes.Buffer
 	chunk := bytes.Repeat([]byte("x"), 64<<10)
 	for {
-		flushed, err := c.TryWrite(chunk, time.Now().Add(time.Minute))
+		flushed, err := c.TryWrite(chunk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +158,7 @@ func TestConnTryWriteDoesNotWaitForAWriter(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
-	flushed, err := c.TryWrite([]byte("tried"), time.Now().Add(time.Minute))
+	flushed, err := c.TryWrite([]byte("tried"))
 	if err != nil || flushed {
 		t.Fatalf("TryWrite behind a blocked writer: flushed %v, %v; want kept", flushed, err)
 	}
@@ -192,7 +193,7 @@ func TestConnTryWriteAfterIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(30 * time.Millisecond)
-	if flushed, err := c.TryWrite([]byte("late"), time.Now().Add(time.Minute)); err != nil || !flushed {
+	if flushed, err := c.TryWrite([]byte("late")); err != nil || !flushed {
 		t.Fatalf("TryWrite after an idle past the deadline: flushed %v, %v", flushed, err)
 	}
 	buf := make([]byte, 4)
@@ -209,7 +210,7 @@ func TestConnTryWriteWithoutSocket(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	c := NewConn(a)
-	flushed, err := c.TryWrite([]byte("kept"), time.Now().Add(time.Minute))
+	flushed, err := c.TryWrite([]byte("kept"))
 	if err != nil || flushed {
 		t.Fatalf("TryWrite on a pipe: flushed %v, %v; want kept", flushed, err)
 	}
@@ -217,5 +218,51 @@ func TestConnTryWriteWithoutSocket(t *testing.T) {
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(b, buf); err != nil || string(buf) != "kept" {
 		t.Fatalf("read %q, %v after Flush", buf, err)
+	}
+}
+
+// After Close, TryWrite fails and writes nothing, even to a connection that
+// was given the closed socket's number: it writes by number, so a write
+// racing Close must not reach whoever holds that number next.
+func TestConnTryWriteAfterClose(t *testing.T) {
+	server, _ := tcpPair(t)
+	c := NewConn(server)
+	fd := c.fd
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Dial until a socket reuses the closed number (the kernel hands out
+	// the lowest free one, so it is usually the first).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var victimPeer net.Conn
+	for range 16 {
+		d, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close(); a.Close() })
+		if NewConn(d).fd == fd {
+			victimPeer = a
+			break
+		}
+	}
+	if victimPeer == nil {
+		t.Fatalf("no new socket reused number %d", fd)
+	}
+	flushed, err := c.TryWrite([]byte("stray"))
+	if !errors.Is(err, net.ErrClosed) || flushed {
+		t.Fatalf("TryWrite after Close: flushed %v, %v; want net.ErrClosed", flushed, err)
+	}
+	_ = victimPeer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _ := victimPeer.Read(make([]byte, 8)); n != 0 {
+		t.Fatalf("the socket that reused number %d received %d bytes", fd, n)
 	}
 }

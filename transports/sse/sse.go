@@ -217,7 +217,7 @@ var _ transports.TrySink = tryStream{}
 func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
 	out := t.out.(*connOut)
 	b := t.events(items)
-	flushed, err := t.conn.TryWrite(out.frame(b), time.Now().Add(out.timeout))
+	flushed, err := t.conn.TryWrite(out.frame(b))
 	t.keep(b)
 	return flushed, err
 }

@@ -51,8 +51,13 @@ type conn struct {
 }
 
 // trySink is the pump's sink when gorilla writes through a transports.Conn:
-// batches are then written without blocking, on the shared writers.
-type trySink struct{ *conn }
+// batches are then written without blocking, on the shared writers. out is
+// that Conn, kept here so that a delivery does not reach it through
+// rawConn's interface.
+type trySink struct {
+	*conn
+	out *transports.Conn
+}
 
 var (
 	_ transports.TrySink = trySink{}
@@ -83,8 +88,8 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	// The pump exists before the reader, which may poke it.
 	var sink transports.Sink = c
 	if c.raw != nil {
-		if _, ok := c.raw.Conn.(*transports.Conn); ok {
-			sink = trySink{c}
+		if out, ok := c.raw.Conn.(*transports.Conn); ok {
+			sink = trySink{c, out}
 		}
 	}
 	c.pump = transports.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)

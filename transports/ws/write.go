@@ -32,7 +32,7 @@ func (c *conn) WriteBatch(batch []session.Item) error {
 func (t trySink) TryWriteBatch(batch []session.Item) (bool, error) {
 	bp := framePool.Get().(*[]byte)
 	b := appendTextFrame((*bp)[:0], batch)
-	flushed, err := t.out().TryWrite(b, time.Now().Add(t.h.cfg.WriteTimeout))
+	flushed, err := t.out.TryWrite(b)
 	if cap(b) <= maxPooledFrame {
 		*bp = b[:0]
 		framePool.Put(bp)
@@ -41,9 +41,7 @@ func (t trySink) TryWriteBatch(batch []session.Item) (bool, error) {
 }
 
 // Flush writes what TryWriteBatch kept.
-func (t trySink) Flush() error { return t.out().Flush(time.Now().Add(t.h.cfg.WriteTimeout)) }
-
-func (t trySink) out() *transports.Conn { return t.raw.Conn.(*transports.Conn) }
+func (t trySink) Flush() error { return t.out.Flush(time.Now().Add(t.h.cfg.WriteTimeout)) }
 
 // framePool holds the buffers TryWriteBatch builds frames in: an idle
 // connection keeps none.
