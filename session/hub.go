@@ -40,7 +40,9 @@ type hubShard struct {
 const maxRecent = 1024
 
 type hubChannel struct {
-	subs  map[*Session]struct{}
+	// subs holds each local session's subscription, so that a delivery
+	// goes straight to it rather than through the session's channel map.
+	subs  map[*Session]*subscription
 	ready chan struct{} // closed once the broker subscription is in place
 	err   error         // set before ready is closed
 	last  atomic.Int64  // Unix nanoseconds of the last publication handed out
@@ -59,21 +61,22 @@ func (h *hub) shard(ch string) *hubShard {
 	return &h.shards[maphash.String(h.seed, ch)%hubShards]
 }
 
-// add registers s for ch and returns once the node receives ch from the broker.
-func (h *hub) add(ctx context.Context, ch string, s *Session) error {
+// add registers s's subscription sub to ch and returns once the node
+// receives ch from the broker.
+func (h *hub) add(ctx context.Context, ch string, s *Session, sub *subscription) error {
 	sh := h.shard(ch)
 	sh.mu.Lock()
 	c := sh.chans[ch]
 	first := c == nil
 	if first {
-		c = &hubChannel{subs: make(map[*Session]struct{}), ready: make(chan struct{})}
+		c = &hubChannel{subs: make(map[*Session]*subscription), ready: make(chan struct{})}
 		if ns, ok := sh.recent[ch]; ok {
 			c.last.Store(ns)
 			delete(sh.recent, ch)
 		}
 		sh.chans[ch] = c
 	}
-	c.subs[s] = struct{}{}
+	c.subs[s] = sub
 	sh.mu.Unlock()
 
 	if first {
@@ -103,13 +106,14 @@ func (h *hub) add(ctx context.Context, ch string, s *Session) error {
 		}
 		return nil
 	case <-ctx.Done():
-		h.remove(ch, s)
+		h.remove(ch, s, sub)
 		return ctx.Err()
 	}
 }
 
-// remove unregisters s from ch; the last one out unsubscribes the node.
-func (h *hub) remove(ch string, s *Session) {
+// remove unregisters s's subscription sub from ch, unless s has
+// subscribed again since; the last one out unsubscribes the node.
+func (h *hub) remove(ch string, s *Session, sub *subscription) {
 	sh := h.shard(ch)
 	sh.mu.Lock()
 	c := sh.chans[ch]
@@ -117,7 +121,7 @@ func (h *hub) remove(ch string, s *Session) {
 		sh.mu.Unlock()
 		return
 	}
-	if _, ok := c.subs[s]; !ok {
+	if c.subs[s] != sub {
 		sh.mu.Unlock()
 		return
 	}
@@ -163,8 +167,8 @@ func (h *hub) broadcast(p *Publication) int {
 	}
 	p.Frame()
 	c.last.Store(time.Now().UnixNano())
-	for s := range c.subs {
-		s.deliver(p)
+	for s, sub := range c.subs {
+		s.deliver(sub, p)
 	}
 	return len(c.subs)
 }

@@ -41,6 +41,9 @@ type subscription struct {
 	// replay→live seam has no gap and no duplicate.
 	buffering bool
 	buf       []*Publication
+	// dropped is set when the subscription leaves the session, which the
+	// hub may learn of later (see deliver).
+	dropped bool
 }
 
 // Item is one queued frame. Channel and Position are set on `message` and
@@ -264,8 +267,8 @@ func (s *Session) Close(d Disconnect) {
 	s.subs = nil
 	reason := s.reason
 	s.mu.Unlock()
-	for ch := range subs {
-		s.node.hub.remove(ch, s)
+	for ch, sub := range subs {
+		s.node.hub.remove(ch, s, sub)
 	}
 	s.node.forget(s, reason)
 }
@@ -297,12 +300,11 @@ func (s *Session) enqueueLocked(it Item, counted bool) bool {
 }
 
 // deliver is the fan-out hot path: called by the hub for each live
-// publication, in offset order per channel. It never blocks.
-func (s *Session) deliver(p *Publication) {
+// publication to sub, in offset order per channel. It never blocks.
+func (s *Session) deliver(sub *subscription, p *Publication) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := s.subs[p.Channel]
-	if sub == nil || s.closed {
+	if sub.dropped || s.closed {
 		return
 	}
 	if sub.buffering {
@@ -377,7 +379,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	s.subs[ch] = sub
 	s.mu.Unlock()
 
-	if err := n.hub.add(ctx, ch, s); err != nil {
+	if err := n.hub.add(ctx, ch, s, sub); err != nil {
 		s.dropSub(ch, sub)
 		if ctx.Err() != nil { // the client left while subscribing: nothing failed
 			return ErrClosed
@@ -389,7 +391,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	closed, gone := s.closed, s.subs[ch] != sub
 	s.mu.Unlock()
 	if closed || gone { // Close or Unsubscribe ran meanwhile and may have missed the hub entry.
-		n.hub.remove(ch, s)
+		n.hub.remove(ch, s, sub)
 		if gone && !closed {
 			return channelError(ch, &Error{409, "unsubscribed while subscribing"})
 		}
@@ -412,7 +414,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	}
 	if err != nil {
 		s.dropSub(ch, sub)
-		n.hub.remove(ch, s)
+		n.hub.remove(ch, s, sub)
 		n.log.Warn("broker history failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)
 	}
@@ -462,19 +464,23 @@ func (s *Session) dropSub(ch string, sub *subscription) {
 	if s.subs[ch] == sub {
 		delete(s.subs, ch)
 	}
+	sub.dropped = true
 	s.mu.Unlock()
 }
 
 // Unsubscribe removes the session's subscription to ch.
 func (s *Session) Unsubscribe(ch string) error {
 	s.mu.Lock()
-	_, ok := s.subs[ch]
-	delete(s.subs, ch)
+	sub := s.subs[ch]
+	if sub != nil {
+		sub.dropped = true
+		delete(s.subs, ch)
+	}
 	s.mu.Unlock()
-	if !ok {
+	if sub == nil {
 		return channelError(ch, &Error{404, "not subscribed"})
 	}
-	s.node.hub.remove(ch, s)
+	s.node.hub.remove(ch, s, sub)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -298,6 +299,38 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	}
 	if c := n.hub.count(); c != 0 {
 		t.Fatalf("hub still holds %d channels", c)
+	}
+}
+
+// A subscription that left the session gets nothing even while the hub
+// still holds it (its hub entry goes after the session's lock is
+// released), and a hub removal that arrives after the session subscribed
+// again does not cut the new subscription off.
+func TestResubscribeSurvivesALateRemoval(t *testing.T) {
+	ctx := context.Background()
+	n := newTestNode(t, Config{})
+	s := mustSession(t, n)
+	if err := s.Subscribe(ctx, SubscribeRequest{Channel: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, s)
+	s.mu.Lock()
+	old := s.subs["r"]
+	old.dropped = true // as Unsubscribe leaves it before it reaches the hub
+	delete(s.subs, "r")
+	s.mu.Unlock()
+	publishN(t, n, "r", 1, 1)
+	if fs := drain(t, s); len(fs) != 0 {
+		t.Fatalf("a dropped subscription received %+v", fs)
+	}
+	if err := s.Subscribe(ctx, SubscribeRequest{Channel: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, s)
+	n.hub.remove("r", s, old) // the first Unsubscribe's removal, late
+	publishN(t, n, "r", 2, 3)
+	if got := messageData(t, drain(t, s)); !slices.Equal(got, []int{2, 3}) {
+		t.Fatalf("after subscribing again got %v, want [2 3]", got)
 	}
 }
 
