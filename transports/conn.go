@@ -27,9 +27,9 @@ import (
 //     what was kept; Write sends the kept bytes first, so nothing reorders.
 //     TryWrite calls write(2) on the socket itself: going through
 //     syscall.RawConn costs a closure on the heap and the poller's locking
-//     and deadline bookkeeping on every write, a tenth of the user-space
-//     cost of a fan-out delivery, none of which a write that cannot wait
-//     needs.
+//     and deadline bookkeeping on every write, none of which a write that
+//     cannot wait needs (BenchmarkConnTryWrite: 4.8 µs and 3 allocations
+//     per small write that way, 2.5 µs and none this way).
 //
 // Reads pass straight through. Write, Flush and the deadlines may be called
 // from several goroutines; they are serialised by Conn's lock, which a
