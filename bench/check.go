@@ -8,7 +8,7 @@ import "fmt"
 func (rep *Report) Problems() []string {
 	var out []string
 	add := func(r Result, format string, args ...any) {
-		out = append(out, fmt.Sprintf("%s %s %s: ", r.Scenario, r.Target, r.Transport)+fmt.Sprintf(format, args...))
+		out = append(out, fmt.Sprintf("%s %s %s: ", r.Scenario, r.who(), r.Transport)+fmt.Sprintf(format, args...))
 	}
 	step := func(r Result, what string, s Step) {
 		if s.Delivered != s.Expected || s.Gaps != 0 || s.Dups != 0 || s.PublishErrors != 0 {

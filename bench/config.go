@@ -58,6 +58,12 @@ type Config struct {
 	// DialConcurrency bounds connections being opened at once (not in the
 	// reconnect storm, where every client reconnects at once).
 	DialConcurrency int
+	// Rounds runs each scenario this many times against each server,
+	// alternating which server goes first; the ratios to the peer are then
+	// the median of the per-round ratios. 0 means 1. Rounds share the
+	// servers, so only the first round's S1 memory starts from a fresh
+	// process: use rounds for the fan-out and publish scenarios.
+	Rounds int
 	// Progress receives one line per phase; nil discards.
 	Progress io.Writer
 }
@@ -145,7 +151,10 @@ func (c *Config) Validate() error {
 			return errors.New("rates must be positive")
 		}
 	}
-	if c.Conns < 0 || c.Publishers < 0 || c.SourceAddrs < 0 || c.DialConcurrency < 0 || c.Step < 0 || c.Settle < 0 {
+	if c.Rounds == 0 {
+		c.Rounds = 1
+	}
+	if c.Conns < 0 || c.Rounds < 0 || c.Publishers < 0 || c.SourceAddrs < 0 || c.DialConcurrency < 0 || c.Step < 0 || c.Settle < 0 {
 		return errors.New("sizes and durations must not be negative")
 	}
 	if c.SourceAddrs > 250 {

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -38,7 +41,7 @@ func WriteTables(w io.Writer, rep *Report) error {
 			func(row func(...any)) {
 				for _, r := range idle {
 					i := r.Idle
-					row(r.Target, r.Transport, r.Conns, f2(i.ConnectSeconds), f2(i.KBPerConn), f2(i.RSSKBPerConn),
+					row(r.who(), r.Transport, r.Conns, f2(i.ConnectSeconds), f2(i.KBPerConn), f2(i.RSSKBPerConn),
 						fmt.Sprintf("%d/%d", i.Delivered, i.Expected), r.Errors)
 				}
 			})
@@ -50,7 +53,7 @@ func WriteTables(w io.Writer, rep *Report) error {
 			func(row func(...any)) {
 				for _, r := range steps {
 					for _, s := range r.Steps {
-						row(r.Scenario, r.Target, r.Transport, r.Conns, s.TargetRate, f0(s.DeliveriesPerSec),
+						row(r.Scenario, r.who(), r.Transport, r.Conns, s.TargetRate, f0(s.DeliveriesPerSec),
 							fmt.Sprintf("%d/%d", s.Delivered, s.Expected), s.Gaps, s.Dups,
 							f2(s.P50), f2(s.P99), f2(s.P999), f2(s.Max), f0(s.ServerCPUPct), f0(s.ClientCPUPct),
 							f2(s.CPUMicrosPerDelivery), f0(s.DeliveriesPerCPUSec))
@@ -64,7 +67,7 @@ func WriteTables(w io.Writer, rep *Report) error {
 			func(row func(...any)) {
 				for _, r := range pub {
 					p := r.Publish
-					row(r.Target, p.Publishers, f0(p.PerSec), f2(p.P50), f2(p.P99), f2(p.Max), f0(p.ServerCPUPct),
+					row(r.who(), p.Publishers, f0(p.PerSec), f2(p.P50), f2(p.P99), f2(p.Max), f0(p.ServerCPUPct),
 						f0(p.ClientCPUPct), f2(p.CPUMicrosPerPub), p.Errors)
 				}
 			})
@@ -75,7 +78,7 @@ func WriteTables(w io.Writer, rep *Report) error {
 			func(row func(...any)) {
 				for _, r := range rec {
 					x := r.Reconnect
-					row(r.Target, r.Conns, r.Channels, f2(x.AllLiveSeconds), f1(x.P50), f1(x.P99), x.Recovered, x.Failed,
+					row(r.who(), r.Conns, r.Channels, f2(x.AllLiveSeconds), f1(x.P50), f1(x.P99), x.Recovered, x.Failed,
 						fmt.Sprintf("%d/%d", x.Delivered, x.Expected), x.Gaps, x.Dups)
 				}
 			})
@@ -87,10 +90,10 @@ func WriteTables(w io.Writer, rep *Report) error {
 			func(row func(...any)) {
 				for _, r := range slow {
 					s := r.Slow
-					row(r.Target, r.Conns, s.Slow, s.PayloadB, "all reading", f0(s.Baseline.DeliveriesPerSec),
+					row(r.who(), r.Conns, s.Slow, s.PayloadB, "all reading", f0(s.Baseline.DeliveriesPerSec),
 						fmt.Sprintf("%d/%d", s.Baseline.Delivered, s.Baseline.Expected), f2(s.Baseline.P50), f2(s.Baseline.P99), f2(s.Baseline.Max),
 						fmt.Sprintf("%d", s.RSSBeforeKB>>10), "")
-					row(r.Target, r.Conns, s.Slow, s.PayloadB, "1 % stalled", f0(s.Stalled.DeliveriesPerSec),
+					row(r.who(), r.Conns, s.Slow, s.PayloadB, "1 % stalled", f0(s.Stalled.DeliveriesPerSec),
 						fmt.Sprintf("%d/%d", s.Stalled.Delivered, s.Stalled.Expected), f2(s.Stalled.P50), f2(s.Stalled.P99), f2(s.Stalled.Max),
 						fmt.Sprintf("peak %d, after %d", s.RSSPeakKB>>10, s.RSSAfterKB>>10), fmt.Sprintf("%d %s", s.Dropped, codes(s.Codes)))
 				}
@@ -105,83 +108,140 @@ func WriteTables(w io.Writer, rep *Report) error {
 
 // writeRatios compares the first target with the other one on the numbers
 // both measured: memory per connection, deliveries per server CPU-second
-// and p99 per step, publishes per second.
+// and p99 per step, publishes per second. With several rounds, each row
+// gives the median of each server's values and the median of the
+// per-round ratios, with their range: the spread is the run-to-run noise.
 func writeRatios(tw *tableWriter, rep *Report) {
 	type key struct {
-		scenario, transport string
-		rate                int
+		metric, scenario, transport string
+		rate                        int
 	}
-	// metric → key → value, for the target and for the peer.
-	by := map[string]map[key]float64{}
-	peers := map[string]map[key]float64{}
-	var order []string
-	put := func(metric string, k key, target string, v float64) {
-		m := peers
-		if target == KindWaterSpout {
-			m = by
-			if by[metric] == nil {
-				order = append(order, metric)
-			}
+	type pair struct{ ws, peer []float64 } // indexed by round
+	by := map[key]*pair{}
+	var keys []key
+	rounds := 1
+	put := func(k key, r Result, v float64) {
+		p := by[k]
+		if p == nil {
+			p = &pair{}
+			by[k] = p
+			keys = append(keys, k)
 		}
-		if m[metric] == nil {
-			m[metric] = map[key]float64{}
+		rounds = max(rounds, r.Round)
+		side := &p.peer
+		if r.Target == KindWaterSpout {
+			side = &p.ws
 		}
-		m[metric][k] = v
+		for len(*side) <= r.Round {
+			*side = append(*side, math.NaN())
+		}
+		(*side)[r.Round] = v
 	}
 	for _, r := range rep.Results {
 		switch {
 		case r.Idle != nil:
-			put("KB per idle connection", key{r.Scenario, r.Transport, 0}, r.Target, r.Idle.KBPerConn)
+			put(key{"KB per idle connection", r.Scenario, r.Transport, 0}, r, r.Idle.KBPerConn)
 		case r.Publish != nil:
-			put("publishes per second", key{r.Scenario, r.Transport, 0}, r.Target, r.Publish.PerSec)
+			put(key{"publishes per second", r.Scenario, r.Transport, 0}, r, r.Publish.PerSec)
 		case len(r.Steps) > 0:
 			for _, s := range r.Steps {
-				k := key{r.Scenario, r.Transport, s.TargetRate}
-				put("deliveries per server CPU-second", k, r.Target, s.DeliveriesPerCPUSec)
-				put("p99 latency ms", k, r.Target, s.P99)
+				put(key{"deliveries per server CPU-second", r.Scenario, r.Transport, s.TargetRate}, r, s.DeliveriesPerCPUSec)
+				put(key{"p99 latency ms", r.Scenario, r.Transport, s.TargetRate}, r, s.P99)
 			}
 		}
 	}
+	// Metrics in the order first met, then by scenario, transport, rate.
+	metricOrder := map[string]int{}
+	for _, k := range keys {
+		if _, ok := metricOrder[k.metric]; !ok {
+			metricOrder[k.metric] = len(metricOrder)
+		}
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(metricOrder[a.metric], metricOrder[b.metric]),
+			cmp.Compare(a.scenario, b.scenario), cmp.Compare(a.transport, b.transport), cmp.Compare(a.rate, b.rate))
+	})
+	head := []string{"metric", "scenario", "transport", "target/s", "WaterSpout", "Nchan", "ratio"}
+	if rounds > 1 {
+		head = append(head, "ratio min–max", "rounds")
+		for i := 4; i <= 5; i++ {
+			head[i] += " (median)"
+		}
+		head[6] = "ratio (median)"
+	}
 	var rows [][]any
-	for _, metric := range order {
-		keys := make([]key, 0, len(by[metric]))
-		for k := range by[metric] {
-			if _, ok := peers[metric][k]; ok {
-				keys = append(keys, k)
+	for _, k := range keys {
+		p := by[k]
+		var ws, peer, ratios []float64
+		for round := range max(len(p.ws), len(p.peer)) {
+			w, n := at(p.ws, round), at(p.peer, round)
+			if !math.IsNaN(w) {
+				ws = append(ws, w)
+			}
+			if !math.IsNaN(n) {
+				peer = append(peer, n)
+			}
+			if !math.IsNaN(w) && !math.IsNaN(n) && n != 0 {
+				ratios = append(ratios, w/n)
 			}
 		}
-		sort.Slice(keys, func(i, j int) bool {
-			if keys[i].scenario != keys[j].scenario {
-				return keys[i].scenario < keys[j].scenario
-			}
-			if keys[i].transport != keys[j].transport {
-				return keys[i].transport < keys[j].transport
-			}
-			return keys[i].rate < keys[j].rate
-		})
-		for _, k := range keys {
-			ws, peer := by[metric][k], peers[metric][k]
-			ratio := "–"
-			if peer != 0 {
-				ratio = f2(ws / peer)
-			}
-			rate := ""
-			if k.rate > 0 {
-				rate = fmt.Sprint(k.rate)
-			}
-			rows = append(rows, []any{metric, k.scenario, k.transport, rate, f2(ws), f2(peer), ratio})
+		if len(ws) == 0 || len(peer) == 0 {
+			continue
 		}
+		rate := ""
+		if k.rate > 0 {
+			rate = fmt.Sprint(k.rate)
+		}
+		ratio := "–"
+		if len(ratios) > 0 {
+			ratio = f2(median(ratios))
+		}
+		row := []any{k.metric, k.scenario, k.transport, rate, f2(median(ws)), f2(median(peer)), ratio}
+		if rounds > 1 {
+			span := "–"
+			if len(ratios) > 0 {
+				span = f2(slices.Min(ratios)) + "–" + f2(slices.Max(ratios))
+			}
+			row = append(row, span, len(ratios))
+		}
+		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
 		return
 	}
-	tw.table("WaterSpout ÷ Nchan (memory and latency: lower is better; throughput per CPU: higher is better)",
-		[]string{"metric", "scenario", "transport", "target/s", "WaterSpout", "Nchan", "ratio"},
+	tw.table("WaterSpout ÷ Nchan (memory and latency: lower is better; throughput per CPU: higher is better)", head,
 		func(row func(...any)) {
 			for _, r := range rows {
 				row(r...)
 			}
 		})
+}
+
+// at returns v[i], or NaN past its end.
+func at(v []float64, i int) float64 {
+	if i < len(v) {
+		return v[i]
+	}
+	return math.NaN()
+}
+
+// median returns the middle value of v (the mean of the two middle ones
+// for an even count); v must not be empty. It does not change v.
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// who names the server of a result, with its round when there are several.
+func (r Result) who() string {
+	if r.Round > 0 {
+		return fmt.Sprintf("%s #%d", r.Target, r.Round)
+	}
+	return r.Target
 }
 
 func codes(m map[int64]int) string {

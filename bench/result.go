@@ -58,6 +58,9 @@ type Result struct {
 	Transport string `json:"transport"`
 	Conns     int    `json:"conns"`
 	Channels  int    `json:"channels"`
+	// Round numbers the repetitions of a run with several rounds, from 1;
+	// it is 0 in a run of one round.
+	Round int `json:"round,omitempty"`
 
 	Idle      *IdleResult      `json:"idle,omitempty"`
 	Steps     []Step           `json:"steps,omitempty"`

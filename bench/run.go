@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -27,16 +28,39 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sz := cfg.sizes()
 	for _, name := range cfg.Scenarios {
-		for _, t := range targets {
-			r := &runner{cfg: &cfg, sz: sz, t: t, proc: newProcReader(t.PID), dialer: newDialer(t, cfg.SourceAddrs), prefix: runPrefix()}
-			results, err := r.scenario(ctx, name)
-			rep.Results = append(rep.Results, results...)
-			if err != nil {
-				return rep, fmt.Errorf("%s against %s: %w", name, t.Kind, err)
+		for round := 1; round <= cfg.Rounds; round++ {
+			for _, t := range roundOrder(targets, round) {
+				r := &runner{cfg: &cfg, sz: sz, t: t, proc: newProcReader(t.PID), dialer: newDialer(t, cfg.SourceAddrs), prefix: runPrefix()}
+				if cfg.Rounds > 1 {
+					r.progress("%s, round %d of %d", name, round, cfg.Rounds)
+				}
+				results, err := r.scenario(ctx, name)
+				for i := range results {
+					if cfg.Rounds > 1 {
+						results[i].Round = round
+					}
+				}
+				rep.Results = append(rep.Results, results...)
+				if err != nil {
+					return rep, fmt.Errorf("%s against %s: %w", name, t.Kind, err)
+				}
 			}
 		}
 	}
 	return rep, nil
+}
+
+// roundOrder returns the targets in the order round (from 1) runs them:
+// odd rounds as given, even rounds reversed, so that neither server
+// always runs first on a machine that is still settling, or last on one
+// that has warmed up.
+func roundOrder(targets []*Target, round int) []*Target {
+	if round%2 == 1 {
+		return targets
+	}
+	out := slices.Clone(targets)
+	slices.Reverse(out)
+	return out
 }
 
 // runPrefix makes channel names unique to one scenario run, so runs

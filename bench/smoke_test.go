@@ -103,6 +103,33 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeRounds runs S2 twice: both rounds are reported, numbered, and
+// correct.
+func TestSmokeRounds(t *testing.T) {
+	target := startServer(t)
+	rep, err := Run(context.Background(), Config{Target: *target, Scenarios: []string{ScenarioFanout}, Smoke: true, Rounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probs := rep.Problems(); len(probs) > 0 {
+		t.Errorf("problems:\n%s", strings.Join(probs, "\n"))
+	}
+	var rounds []int
+	for _, r := range rep.Results {
+		rounds = append(rounds, r.Round)
+	}
+	if len(rounds) != 2 || rounds[0] != 1 || rounds[1] != 2 {
+		t.Errorf("rounds %v, want [1 2]", rounds)
+	}
+	var tables bytes.Buffer
+	if err := WriteTables(&tables, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tables.String(), KindWaterSpout+" #2") {
+		t.Errorf("the tables do not name round 2:\n%s", tables.String())
+	}
+}
+
 // TestSmokeNchan runs the scenarios Nchan supports against nginx with the
 // peer configuration kept in bench/peers, when nginx and the Nchan module
 // are installed (Debian: nginx libnginx-mod-nchan).

@@ -40,6 +40,9 @@ Flags:
   --conns N             subscribers of every scenario (S3: channels), instead of the defaults
   --rates LIST          fan-out steps in deliveries/s (default 1000,5000,10000,20000,50000)
   --step D              how long each rate is held (default 10s)
+  --rounds N            run each scenario N times per server, alternating which goes
+                        first; ratios are the median of the per-round ratios (default 1;
+                        rounds share the servers, so use it for fan-out and publish)
   --settle D            S1: pause before reading memory (default 5s)
   --publishers N        concurrent HTTP publishers (default 16)
   --transports LIST     S1: transports to measure (default ws,sse,poll)
@@ -62,6 +65,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	conns := fs.Int("conns", 0, "")
 	rates := fs.String("rates", "", "")
 	step := fs.Duration("step", 0, "")
+	rounds := fs.Int("rounds", 0, "")
 	settle := fs.Duration("settle", 0, "")
 	publishers := fs.Int("publishers", 0, "")
 	transports := fs.String("transports", "", "")
@@ -78,7 +82,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := bench.Config{
 		Target:    bench.Target{Kind: bench.KindWaterSpout, URL: *serverURL, APIKey: *apiKey, PID: *serverPID},
-		Scenarios: pos, Smoke: *smoke, Conns: *conns, Step: *step, Settle: *settle, Publishers: *publishers,
+		Scenarios: pos, Smoke: *smoke, Conns: *conns, Step: *step, Rounds: *rounds, Settle: *settle, Publishers: *publishers,
 		SourceAddrs: *sourceAddrs, DialConcurrency: *dialConc, Progress: e.stderr,
 	}
 	if *transports != "" {

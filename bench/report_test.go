@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3}, 3},
+		{[]float64{3, 1}, 2},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{0.7, 0.7, 1.2}, 0.7},
+	}
+	for _, tt := range tests {
+		in := append([]float64(nil), tt.in...)
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+		for i := range in {
+			if in[i] != tt.in[i] {
+				t.Fatalf("median reordered its argument: %v, was %v", tt.in, in)
+			}
+		}
+	}
+}
+
+// fanoutResult is one S2 result with one step.
+func fanoutResult(target string, round int, perCPUSec, p99 float64) Result {
+	return Result{Scenario: ScenarioFanout, Target: target, Transport: TransportWS, Conns: 5000, Round: round,
+		Steps: []Step{{TargetRate: 50000, DeliveriesPerCPUSec: perCPUSec, P99: p99}}}
+}
+
+// ratioRow returns the cells of the ratio table's row for metric.
+func ratioRow(t *testing.T, rep *Report, metric string) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := &tableWriter{w: &buf}
+	writeRatios(tw, rep)
+	if tw.err != nil {
+		t.Fatal(tw.err)
+	}
+	for line := range strings.SplitSeq(buf.String(), "\n") {
+		if strings.HasPrefix(line, "| "+metric+" |") {
+			cells := strings.Split(strings.Trim(line, "| "), " | ")
+			return cells
+		}
+	}
+	t.Fatalf("no row for %q in:\n%s", metric, buf.String())
+	return nil
+}
+
+func TestWriteRatiosOneRound(t *testing.T) {
+	rep := &Report{Results: []Result{
+		fanoutResult(KindWaterSpout, 0, 150000, 30),
+		fanoutResult(KindNchan, 0, 100000, 60),
+	}}
+	got := strings.Join(ratioRow(t, rep, "deliveries per server CPU-second"), ",")
+	if want := "deliveries per server CPU-second,fanout,ws,50000,150000.00,100000.00,1.50"; got != want {
+		t.Errorf("row %s, want %s", got, want)
+	}
+}
+
+// With rounds, each server's column is the median of its values and the
+// ratio is the median of the per-round ratios (not the ratio of the
+// medians), with the range of the per-round ratios.
+func TestWriteRatiosRounds(t *testing.T) {
+	rep := &Report{Results: []Result{
+		fanoutResult(KindWaterSpout, 1, 100, 10),
+		fanoutResult(KindNchan, 1, 200, 20),
+		fanoutResult(KindNchan, 2, 100, 40),
+		fanoutResult(KindWaterSpout, 2, 150, 10),
+		fanoutResult(KindWaterSpout, 3, 90, 30),
+		fanoutResult(KindNchan, 3, 60, 10),
+	}}
+	// Ratios per round 0.5, 1.5, 1.5: median 1.5. The ratio of the medians
+	// would be 100/100 = 1.
+	got := strings.Join(ratioRow(t, rep, "deliveries per server CPU-second"), ",")
+	if want := "deliveries per server CPU-second,fanout,ws,50000,100.00,100.00,1.50,0.50–1.50,3"; got != want {
+		t.Errorf("row %s, want %s", got, want)
+	}
+	got = strings.Join(ratioRow(t, rep, "p99 latency ms"), ",")
+	if want := "p99 latency ms,fanout,ws,50000,10.00,20.00,0.50,0.25–3.00,3"; got != want {
+		t.Errorf("row %s, want %s", got, want)
+	}
+}
+
+// A round where one server has no result counts for that server's median
+// but gives no ratio.
+func TestWriteRatiosMissingRound(t *testing.T) {
+	rep := &Report{Results: []Result{
+		fanoutResult(KindWaterSpout, 1, 100, 10),
+		fanoutResult(KindNchan, 1, 50, 20),
+		fanoutResult(KindWaterSpout, 2, 300, 10),
+	}}
+	got := strings.Join(ratioRow(t, rep, "deliveries per server CPU-second"), ",")
+	if want := "deliveries per server CPU-second,fanout,ws,50000,200.00,50.00,2.00,2.00–2.00,1"; got != want {
+		t.Errorf("row %s, want %s", got, want)
+	}
+}
+
+func TestRoundOrderAlternates(t *testing.T) {
+	a, b := &Target{Kind: KindWaterSpout}, &Target{Kind: KindNchan}
+	var got []string
+	for round := 1; round <= 3; round++ {
+		for _, t := range roundOrder([]*Target{a, b}, round) {
+			got = append(got, t.Kind)
+		}
+	}
+	want := strings.Join([]string{KindWaterSpout, KindNchan, KindNchan, KindWaterSpout, KindWaterSpout, KindNchan}, ",")
+	if strings.Join(got, ",") != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+}
