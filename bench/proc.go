@@ -19,6 +19,7 @@ const clockTick = 10 * time.Millisecond
 // process and its descendants (nginx runs a master and workers).
 type procSample struct {
 	CPU   time.Duration // user + system time
+	Sys   time.Duration // system time alone: the kernel's share of CPU
 	RSSKB int64         // resident set, VmRSS
 	PSSKB int64         // proportional set: shared pages counted once across the tree
 }
@@ -59,6 +60,7 @@ func (p *procReader) sample() (procSample, error) {
 			return s, fmt.Errorf("process %d: %w", pid, err)
 		}
 		s.CPU += time.Duration(st.utime+st.stime) * clockTick
+		s.Sys += time.Duration(st.stime) * clockTick
 		if status, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
 			s.RSSKB += fieldKB(status, "VmRSS:")
 		}

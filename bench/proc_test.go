@@ -50,7 +50,7 @@ func TestProcTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := procSample{CPU: 200 * clockTick, RSSKB: 3000, PSSKB: 1500}
+	want := procSample{CPU: 200 * clockTick, Sys: 70 * clockTick, RSSKB: 3000, PSSKB: 1500}
 	if s != want {
 		t.Errorf("sample = %+v, want %+v", s, want)
 	}

@@ -112,6 +112,9 @@ type Step struct {
 	// drain included; CPUMicrosPerDelivery divides it by Delivered.
 	ServerCPUSeconds     float64 `json:"serverCPUSeconds"`
 	CPUMicrosPerDelivery float64 `json:"cpuMicrosPerDelivery"`
+	// SysMicrosPerDelivery is the kernel's part of CPUMicrosPerDelivery
+	// (system time: the write system calls and loopback TCP).
+	SysMicrosPerDelivery float64 `json:"sysMicrosPerDelivery"`
 	DeliveriesPerCPUSec  float64 `json:"deliveriesPerCPUSecond"`
 	// CPU use in percent of one core, of the server and of this load
 	// generator: the two share the machine.

@@ -132,6 +132,7 @@ func (r *runner) fillCPU(st *Step, cpu0, cpu1 procSample, self, elapsed time.Dur
 	st.ServerRSSKB = cpu1.RSSKB
 	if st.Delivered > 0 && server > 0 {
 		st.CPUMicrosPerDelivery = float64(server.Microseconds()) / float64(st.Delivered)
+		st.SysMicrosPerDelivery = float64((cpu1.Sys - cpu0.Sys).Microseconds()) / float64(st.Delivered)
 		st.DeliveriesPerCPUSec = float64(st.Delivered) / server.Seconds()
 	}
 }
