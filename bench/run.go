@@ -35,8 +35,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					r.progress("%s, round %d of %d", name, round, cfg.Rounds)
 				}
 				results, err := r.scenario(ctx, name)
-				for i := range results {
-					if cfg.Rounds > 1 {
+				if cfg.Rounds > 1 {
+					for i := range results {
 						results[i].Round = round
 					}
 				}
