@@ -164,11 +164,8 @@ func writeRatios(tw *tableWriter, rep *Report) {
 	})
 	head := []string{"metric", "scenario", "transport", "target/s", "WaterSpout", "Nchan", "ratio"}
 	if rounds > 1 {
-		head = append(head, "ratio min–max", "rounds")
-		for i := 4; i <= 5; i++ {
-			head[i] += " (median)"
-		}
-		head[6] = "ratio (median)"
+		head = []string{"metric", "scenario", "transport", "target/s", "WaterSpout (median)", "Nchan (median)",
+			"ratio (median)", "ratio min–max", "rounds"}
 	}
 	var rows [][]any
 	for _, k := range keys {

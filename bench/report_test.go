@@ -36,8 +36,9 @@ func fanoutResult(target string, round int, perCPUSec, p99 float64) Result {
 		Steps: []Step{{TargetRate: 50000, DeliveriesPerCPUSec: perCPUSec, P99: p99}}}
 }
 
-// ratioRow returns the cells of the ratio table's row for metric.
-func ratioRow(t *testing.T, rep *Report, metric string) []string {
+// ratioRow returns the ratio table's row for metric, its cells joined by
+// commas.
+func ratioRow(t *testing.T, rep *Report, metric string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := &tableWriter{w: &buf}
@@ -47,60 +48,52 @@ func ratioRow(t *testing.T, rep *Report, metric string) []string {
 	}
 	for line := range strings.SplitSeq(buf.String(), "\n") {
 		if strings.HasPrefix(line, "| "+metric+" |") {
-			cells := strings.Split(strings.Trim(line, "| "), " | ")
-			return cells
+			return strings.Join(strings.Split(strings.Trim(line, "| "), " | "), ",")
 		}
 	}
 	t.Fatalf("no row for %q in:\n%s", metric, buf.String())
-	return nil
+	return ""
 }
 
-func TestWriteRatiosOneRound(t *testing.T) {
-	rep := &Report{Results: []Result{
-		fanoutResult(KindWaterSpout, 0, 150000, 30),
-		fanoutResult(KindNchan, 0, 100000, 60),
-	}}
-	got := strings.Join(ratioRow(t, rep, "deliveries per server CPU-second"), ",")
-	if want := "deliveries per server CPU-second,fanout,ws,50000,150000.00,100000.00,1.50"; got != want {
-		t.Errorf("row %s, want %s", got, want)
-	}
-}
-
-// With rounds, each server's column is the median of its values and the
-// ratio is the median of the per-round ratios (not the ratio of the
-// medians), with the range of the per-round ratios.
-func TestWriteRatiosRounds(t *testing.T) {
-	rep := &Report{Results: []Result{
+func TestWriteRatios(t *testing.T) {
+	const perCPU, p99 = "deliveries per server CPU-second", "p99 latency ms"
+	// With rounds, each server's column is the median of its values and
+	// the ratio is the median of the per-round ratios (not the ratio of the
+	// medians), with the range of the per-round ratios.
+	rounds := []Result{
 		fanoutResult(KindWaterSpout, 1, 100, 10),
 		fanoutResult(KindNchan, 1, 200, 20),
 		fanoutResult(KindNchan, 2, 100, 40),
 		fanoutResult(KindWaterSpout, 2, 150, 10),
 		fanoutResult(KindWaterSpout, 3, 90, 30),
 		fanoutResult(KindNchan, 3, 60, 10),
-	}}
-	// Ratios per round 0.5, 1.5, 1.5: median 1.5. The ratio of the medians
-	// would be 100/100 = 1.
-	got := strings.Join(ratioRow(t, rep, "deliveries per server CPU-second"), ",")
-	if want := "deliveries per server CPU-second,fanout,ws,50000,100.00,100.00,1.50,0.50–1.50,3"; got != want {
-		t.Errorf("row %s, want %s", got, want)
 	}
-	got = strings.Join(ratioRow(t, rep, "p99 latency ms"), ",")
-	if want := "p99 latency ms,fanout,ws,50000,10.00,20.00,0.50,0.25–3.00,3"; got != want {
-		t.Errorf("row %s, want %s", got, want)
+	tests := []struct {
+		name    string
+		results []Result
+		metric  string
+		want    string
+	}{
+		{"one round", []Result{fanoutResult(KindWaterSpout, 0, 150000, 30), fanoutResult(KindNchan, 0, 100000, 60)},
+			perCPU, "deliveries per server CPU-second,fanout,ws,50000,150000.00,100000.00,1.50"},
+		// Ratios per round 0.5, 1.5, 1.5: median 1.5. The ratio of the
+		// medians would be 100/100 = 1.
+		{"rounds", rounds, perCPU, "deliveries per server CPU-second,fanout,ws,50000,100.00,100.00,1.50,0.50–1.50,3"},
+		{"rounds, p99", rounds, p99, "p99 latency ms,fanout,ws,50000,10.00,20.00,0.50,0.25–3.00,3"},
+		// A round where one server has no result counts for that server's
+		// median but gives no ratio.
+		{"missing round", []Result{
+			fanoutResult(KindWaterSpout, 1, 100, 10),
+			fanoutResult(KindNchan, 1, 50, 20),
+			fanoutResult(KindWaterSpout, 2, 300, 10),
+		}, perCPU, "deliveries per server CPU-second,fanout,ws,50000,200.00,50.00,2.00,2.00–2.00,1"},
 	}
-}
-
-// A round where one server has no result counts for that server's median
-// but gives no ratio.
-func TestWriteRatiosMissingRound(t *testing.T) {
-	rep := &Report{Results: []Result{
-		fanoutResult(KindWaterSpout, 1, 100, 10),
-		fanoutResult(KindNchan, 1, 50, 20),
-		fanoutResult(KindWaterSpout, 2, 300, 10),
-	}}
-	got := strings.Join(ratioRow(t, rep, "deliveries per server CPU-second"), ",")
-	if want := "deliveries per server CPU-second,fanout,ws,50000,200.00,50.00,2.00,2.00–2.00,1"; got != want {
-		t.Errorf("row %s, want %s", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ratioRow(t, &Report{Results: tt.results}, tt.metric); got != tt.want {
+				t.Errorf("row %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
 
