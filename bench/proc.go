@@ -18,8 +18,8 @@ const clockTick = 10 * time.Millisecond
 // procSample is a server's resource use at one moment, summed over the
 // process and its descendants (nginx runs a master and workers).
 type procSample struct {
-	CPU   time.Duration // user + system time
-	Sys   time.Duration // system time alone: the kernel's share of CPU
+	CPU   time.Duration // user + system time, to the nanosecond where the kernel tells (cpu)
+	Sys   time.Duration // system time alone, in clock ticks: the kernel's share of CPU
 	RSSKB int64         // resident set, VmRSS
 	PSSKB int64         // proportional set: shared pages counted once across the tree
 }
@@ -59,7 +59,7 @@ func (p *procReader) sample() (procSample, error) {
 		if err != nil {
 			return s, fmt.Errorf("process %d: %w", pid, err)
 		}
-		s.CPU += time.Duration(st.utime+st.stime) * clockTick
+		s.CPU += p.cpu(dir, time.Duration(st.utime+st.stime)*clockTick)
 		s.Sys += time.Duration(st.stime) * clockTick
 		if status, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
 			s.RSSKB += fieldKB(status, "VmRSS:")
@@ -69,6 +69,41 @@ func (p *procReader) sample() (procSample, error) {
 		}
 	}
 	return s, nil
+}
+
+// cpu returns the CPU time of the process at dir to the nanosecond: the sum
+// of its threads' run time in task/*/schedstat. utime and stime count in
+// whole clock ticks, and a fan-out step at a low rate uses only a few
+// hundred milliseconds of CPU, so ticks alone would make its figures move
+// by several per cent from the rounding. The thread sum misses threads
+// that have exited, which the process's ticks still include: when it falls
+// more than a tick short of ticks (read before it), ticks is returned, and
+// also when schedstat cannot be read.
+func (p *procReader) cpu(dir string, ticks time.Duration) time.Duration {
+	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
+	if err != nil {
+		return ticks
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "schedstat"))
+		if err != nil {
+			return ticks // an exited thread, or no schedstat at all
+		}
+		f := bytes.Fields(b)
+		if len(f) == 0 {
+			return ticks
+		}
+		ns, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return ticks
+		}
+		sum += time.Duration(ns)
+	}
+	if sum+clockTick < ticks {
+		return ticks
+	}
+	return sum
 }
 
 // tree returns p.pid and its descendants.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -95,5 +96,67 @@ func TestConfigValidate(t *testing.T) {
 	c.Scenarios = []string{ScenarioSlow, ScenarioIdle, ScenarioSlow}
 	if err := c.Validate(); err != nil || len(c.Scenarios) != 2 || c.Scenarios[0] != ScenarioIdle {
 		t.Errorf("scenarios are not put in run order once each: %v, %v", c.Scenarios, err)
+	}
+}
+
+// TestProcCPU checks that CPU time comes from the threads' schedstat to the
+// nanosecond, and from clock ticks when the threads' sum cannot be trusted.
+func TestProcCPU(t *testing.T) {
+	const ticks = 30 * clockTick // what /proc/PID/stat says: 300 ms
+	tests := []struct {
+		name  string
+		tasks map[string]string // thread id → schedstat
+		want  time.Duration
+	}{
+		{"threads summed", map[string]string{"1": "200000001 5 6\n", "2": "104000000 7 8\n"}, 304000001},
+		{"within a tick below the ticks", map[string]string{"1": "291000000 0 0\n"}, 291000000},
+		{"an exited thread's time missing", map[string]string{"1": "150000000 0 0\n"}, ticks},
+		{"no task directory", nil, ticks},
+		{"malformed", map[string]string{"1": "x 0 0\n"}, ticks},
+		{"empty", map[string]string{"1": ""}, ticks},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for tid, body := range tt.tasks {
+				if err := os.MkdirAll(filepath.Join(dir, "task", tid), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "task", tid, "schedstat"), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := (&procReader{}).cpu(dir, ticks); got != tt.want {
+				t.Errorf("cpu = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestProcCPUSelf reads this test process's own CPU time both ways: the
+// threads' sum must agree with the ticks to within the rounding.
+func TestProcCPUSelf(t *testing.T) {
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) { // spend some CPU
+	}
+	p := newProcReader(os.Getpid())
+	s, err := p.sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := parseStat(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks := time.Duration(st.utime+st.stime) * clockTick
+	if s.CPU%clockTick == 0 {
+		t.Errorf("CPU %v is whole ticks: the threads' schedstat was not used", s.CPU)
+	}
+	if s.CPU < ticks-clockTick || s.CPU > ticks+5*clockTick {
+		t.Errorf("CPU %v, ticks %v: more than the rounding apart", s.CPU, ticks)
 	}
 }
