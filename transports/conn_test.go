@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -264,5 +266,41 @@ func TestConnTryWriteAfterClose(t *testing.T) {
 	_ = victimPeer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	if n, _ := victimPeer.Read(make([]byte, 8)); n != 0 {
 		t.Fatalf("the socket that reused number %d received %d bytes", fd, n)
+	}
+}
+
+// blockingConn is a connection whose descriptor is in blocking mode, as a
+// net.Conn built by hand over a file may be.
+type blockingConn struct {
+	net.Conn
+	f *os.File
+}
+
+func (c blockingConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
+
+// TryWrite writes to a socket without the scheduler knowing, which only a
+// socket that cannot block allows: a blocking one is left to Flush.
+func TestConnTryWriteBlockingSocket(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "blocking")
+	peer := os.NewFile(uintptr(fds[1]), "peer")
+	defer f.Close()
+	defer peer.Close()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := NewConn(blockingConn{Conn: a, f: f})
+	if c.fd >= 0 {
+		t.Fatalf("a blocking descriptor was taken for non-blocking writes (fd %d)", c.fd)
+	}
+	if flushed, err := c.TryWrite([]byte("kept")); err != nil || flushed {
+		t.Fatalf("TryWrite on a blocking socket: flushed %v, %v; want kept", flushed, err)
+	}
+	server, _ := tcpPair(t)
+	if NewConn(server).fd < 0 {
+		t.Fatal("a TCP connection of package net was not taken for non-blocking writes")
 	}
 }
