@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -36,9 +37,9 @@ type Sink interface {
 // TrySink is a Sink that can also write a batch without blocking (see
 // Conn.TryWrite). A pump whose sink is a TrySink writes its batches on the
 // shared writers (writers.go), a few goroutines that serve every such
-// connection in turn, instead of starting a goroutine of its own for each;
-// anything that may block (flushing what a socket did not take,
-// heartbeats, pokes, the end) still runs on a goroutine of the pump's own.
+// connection in turn, instead of starting a goroutine of its own for each,
+// and its heartbeats too; anything that may block (flushing what a socket
+// did not take, pokes, the end) still runs on a goroutine of the pump's own.
 type TrySink interface {
 	Sink
 	// TryWriteBatch writes queued frames, the batch never empty, without
@@ -46,10 +47,15 @@ type TrySink interface {
 	// the pump then calls Flush, from a goroutine that may block, before
 	// anything else.
 	TryWriteBatch(batch []session.Item) (flushed bool, err error)
-	// Flush writes what TryWriteBatch kept, under the write deadline.
+	// TryHeartbeat is Heartbeat without blocking, with TryWriteBatch's
+	// flushed.
+	TryHeartbeat(idle, probe bool) (flushed bool, err error)
+	// Flush writes what TryWriteBatch or TryHeartbeat kept, under the write
+	// deadline.
 	Flush() error
-	// TryWriteBatch and Flush are called by the pump only, one at a time,
-	// never at the same time as WriteBatch, Heartbeat, Poked or End.
+	// TryWriteBatch, TryHeartbeat and Flush are called by the pump only, one
+	// at a time, never at the same time as WriteBatch, Heartbeat, Poked or
+	// End.
 }
 
 // Poker is a Sink with writes of its own to make on request (a WebSocket
@@ -99,9 +105,12 @@ func StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Dur
 	p.try, _ = sink.(TrySink)
 	now := time.Now()
 	p.lastData, p.lastProbe = now, now
-	p.timer = time.AfterFunc(ping, p.onTimer)
+	// Armed only once p is complete: a heartbeat on a shared writer reads
+	// p.timer before anything else (Reset orders the two).
+	p.timer = time.AfterFunc(math.MaxInt64, p.onTimer)
 	p.stopCtx = context.AfterFunc(ctx, func() { s.Fail(session.DisconnectShutdown) })
 	s.SetWakeup(p.kick)
+	p.timer.Reset(heartbeatDelay(now, ping, ping))
 	return p
 }
 
@@ -143,9 +152,23 @@ func (p *Pump) shared() {
 		}
 	}()
 	for {
-		if p.tick.Load() || p.poked.Load() {
+		if p.poked.Load() {
 			go p.run()
 			return
+		}
+		if p.tick.Swap(false) {
+			now := time.Now()
+			flushed, err := true, error(nil)
+			if idle, probe := p.heartbeatDue(now); idle || probe {
+				flushed, err = p.try.TryHeartbeat(idle, probe)
+				p.heartbeatSent(now, idle, probe)
+			}
+			p.resetTimer(now)
+			if err != nil || !flushed {
+				p.writeErr, p.unflushed = err, !flushed
+				go p.run()
+				return
+			}
 		}
 		batch, err := p.s.TryNext(p.batch)
 		if err != nil { // the session ended; run sees it again and ends
@@ -247,25 +270,60 @@ func (p *Pump) run() {
 }
 
 // heartbeat runs the Sink's heartbeat when one is due and sets the timer for
-// the next one: a ping interval after the last data or the last probe,
-// whichever comes first.
+// the next one.
 func (p *Pump) heartbeat() error {
 	now := time.Now()
-	idle := !now.Before(p.lastData.Add(p.ping))
-	probe := !now.Before(p.lastProbe.Add(p.ping))
-	if idle || probe {
+	if idle, probe := p.heartbeatDue(now); idle || probe {
 		if err := p.sink.Heartbeat(idle, probe); err != nil {
 			return err
 		}
-		if idle {
-			p.lastData = now
-		}
-		if probe {
-			p.lastProbe = now
-		}
+		p.heartbeatSent(now, idle, probe)
 	}
-	p.timer.Reset(min(p.lastData.Sub(now), p.lastProbe.Sub(now)) + p.ping)
+	p.resetTimer(now)
 	return nil
+}
+
+// heartbeatDue reports which heartbeats are due at now: idle after a ping
+// interval without data, probe a ping interval after the last probe.
+func (p *Pump) heartbeatDue(now time.Time) (idle, probe bool) {
+	return !now.Before(p.lastData.Add(p.ping)), !now.Before(p.lastProbe.Add(p.ping))
+}
+
+func (p *Pump) heartbeatSent(now time.Time, idle, probe bool) {
+	if idle {
+		p.lastData = now
+	}
+	if probe {
+		p.lastProbe = now
+	}
+}
+
+// resetTimer sets the timer for the next heartbeat: a ping interval after
+// the last data or the last probe, whichever comes first.
+func (p *Pump) resetTimer(now time.Time) {
+	p.timer.Reset(heartbeatDelay(now, min(p.lastData.Sub(now), p.lastProbe.Sub(now))+p.ping, p.ping))
+}
+
+// heartbeatOrigin is where the heartbeat grid starts.
+var heartbeatOrigin = time.Now()
+
+// heartbeatDelay is d from now, rounded up onto a grid of min(ping/8, 1 s)
+// shared by every connection. Heartbeats of the connections opened in one
+// grid step then fall due at the same instant and are written in one pass
+// of the shared writers, as a publication's deliveries are: one at a time,
+// each would wake a thread and put it back to sleep, which measured four
+// times Nchan's CPU for a round of pings (docs/BENCHMARKS.md). A heartbeat
+// is late by less than one step.
+func heartbeatDelay(now time.Time, d, ping time.Duration) time.Duration {
+	grid := min(ping/8, time.Second)
+	if grid <= 0 || d <= 0 {
+		return d
+	}
+	at := now.Sub(heartbeatOrigin) + d
+	if r := at % grid; r != 0 {
+		at += grid - r
+	}
+	return at - now.Sub(heartbeatOrigin)
 }
 
 // end stops the pump for good (running stays true, so nothing restarts it)

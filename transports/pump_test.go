@@ -336,6 +336,9 @@ type trySink struct {
 	flushes   int
 	kept      bool // a kept batch has not been flushed yet
 	misorder  bool // something was written while a batch was kept
+	keepBeats bool // TryHeartbeat keeps what it writes, as a full socket would
+
+	triedBeats, blockingBeats int
 }
 
 func (s *trySink) TryWriteBatch(batch []session.Item) (bool, error) {
@@ -348,6 +351,35 @@ func (s *trySink) TryWriteBatch(batch []session.Item) (bool, error) {
 	s.kept = keep
 	s.mu.Unlock()
 	return !keep, s.recordingSink.WriteBatch(batch)
+}
+
+// TryHeartbeat records the heartbeat; with keepBeats, as if the socket
+// had not taken it.
+func (s *trySink) TryHeartbeat(idle, probe bool) (bool, error) {
+	s.mu.Lock()
+	s.triedBeats++
+	if s.kept {
+		s.misorder = true
+	}
+	s.kept = s.keepBeats
+	s.mu.Unlock()
+	s.recordingSink.mu.Lock()
+	defer s.recordingSink.mu.Unlock()
+	if idle {
+		s.recordingSink.idle++
+	}
+	if probe {
+		s.recordingSink.probes++
+	}
+	return !s.keepBeats, nil
+}
+
+// Heartbeat is the blocking heartbeat, which a TrySink's pump must not use.
+func (s *trySink) Heartbeat(idle, probe bool) error {
+	s.mu.Lock()
+	s.blockingBeats++
+	s.mu.Unlock()
+	return s.recordingSink.Heartbeat(idle, probe)
 }
 
 func (s *trySink) WriteBatch(batch []session.Item) error {
@@ -416,5 +448,53 @@ func TestPumpTrySinkFlushesKeptBytesFirst(t *testing.T) {
 	}
 	for _, s := range append(sessions, s1) {
 		s.Close(session.ClosedByClient)
+	}
+}
+
+// A TrySink's heartbeats are written on the shared writers, never with the
+// blocking Heartbeat, and one the socket did not take is flushed before the
+// next frame is written.
+func TestPumpTrySinkHeartbeats(t *testing.T) {
+	const ping = 40 * time.Millisecond
+	sink := &trySink{recordingSink: newRecordingSink(), keepBeats: true}
+	s := newPumpSession(t)
+	StartPump(context.Background(), s, sink, ping, quiet)
+	waitFor(t, "two heartbeats", func() bool { _, idle, _ := sink.snapshot(); return idle >= 2 })
+	s.Send([]byte("after"))
+	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
+	s.Close(session.ClosedByClient)
+	<-sink.ended
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.blockingBeats != 0 || sink.triedBeats < 2 {
+		t.Fatalf("%d blocking heartbeats, %d tried: want none and at least 2", sink.blockingBeats, sink.triedBeats)
+	}
+	if sink.flushes < 2 || sink.misorder {
+		t.Fatalf("%d flushes for %d kept heartbeats, written while kept: %v", sink.flushes, sink.triedBeats, sink.misorder)
+	}
+}
+
+// Heartbeat delays land on one grid, min(ping/8, 1 s), so connections opened
+// at different moments of a grid step fall due together, and never early or
+// a whole step late.
+func TestHeartbeatDelayGrid(t *testing.T) {
+	for _, ping := range []time.Duration{40 * time.Millisecond, 25 * time.Second, time.Hour} {
+		grid := min(ping/8, time.Second)
+		due := map[time.Duration]bool{}
+		for i := range 100 {
+			// 100 connections within one grid step, all with the same d.
+			now := heartbeatOrigin.Add(7*grid + time.Duration(i)*grid/100 + 1)
+			got := heartbeatDelay(now, ping, ping)
+			if got < ping || got >= ping+grid {
+				t.Fatalf("ping %v at +%v: delay %v, want in [%v, %v)", ping, now.Sub(heartbeatOrigin), got, ping, ping+grid)
+			}
+			due[now.Add(got).Sub(heartbeatOrigin)] = true
+		}
+		if len(due) != 1 {
+			t.Fatalf("ping %v: 100 connections opened within one step fall due at %d instants, want 1", ping, len(due))
+		}
+		if d := heartbeatDelay(time.Now(), -time.Second, ping); d != -time.Second {
+			t.Fatalf("an overdue heartbeat was moved to %v", d)
+		}
 	}
 }

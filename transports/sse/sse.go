@@ -222,7 +222,19 @@ func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
 	return flushed, err
 }
 
-// Flush writes what TryWriteBatch kept.
+// TryHeartbeat writes Heartbeat's ping event without blocking.
+func (t tryStream) TryHeartbeat(idle, _ bool) (bool, error) {
+	if !idle {
+		return true, nil
+	}
+	out := t.out.(*connOut)
+	b := appendEvent(out.begin(t.buf[:0]), session.PingFrame, "", false)
+	flushed, err := t.conn.TryWrite(out.frame(b))
+	t.keep(b)
+	return flushed, err
+}
+
+// Flush writes what TryWriteBatch or TryHeartbeat kept.
 func (t tryStream) Flush() error {
 	return t.conn.Flush(time.Now().Add(t.out.(*connOut).timeout))
 }

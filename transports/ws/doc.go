@@ -17,7 +17,9 @@
 //     usable, like any other bad command.
 //   - After ping seconds without a data frame the server sends a
 //     {"type":"ping"} frame (browsers cannot see protocol pings), and every
-//     ping seconds a protocol ping, even while data flows. A client that sends
+//     ping seconds a protocol ping, even while data flows (both at the next
+//     point of the heartbeat grid, see transports.heartbeatDelay, and both
+//     on the shared writers). A client that sends
 //     nothing, not even a pong, for pongWait (two ping intervals plus
 //     min(ping, 5 s)) is closed with 3005.
 //   - Every server-initiated close is a disconnect frame followed by a close

@@ -40,7 +40,22 @@ func (t trySink) TryWriteBatch(batch []session.Item) (bool, error) {
 	return flushed, err
 }
 
-// Flush writes what TryWriteBatch kept.
+// TryHeartbeat writes Heartbeat's frames without blocking, as one write:
+// the ping frame when idle, then a protocol ping (unmasked, no payload)
+// when probing.
+func (t trySink) TryHeartbeat(idle, probe bool) (bool, error) {
+	var b [64]byte
+	out := b[:0]
+	if idle {
+		out = appendTextFrame(out, []session.Item{{Frame: session.PingFrame}})
+	}
+	if probe {
+		out = append(out, 0x80|websocket.PingMessage, 0)
+	}
+	return t.out.TryWrite(out)
+}
+
+// Flush writes what TryWriteBatch or TryHeartbeat kept.
 func (t trySink) Flush() error { return t.out.Flush(time.Now().Add(t.h.cfg.WriteTimeout)) }
 
 // framePool holds the buffers TryWriteBatch builds frames in: an idle
