@@ -474,12 +474,12 @@ func TestPumpTrySinkHeartbeats(t *testing.T) {
 	}
 }
 
-// Heartbeat delays land on one grid, min(ping/8, 1 s), so connections opened
+// Heartbeat delays land on one grid, min(ping/8, 50 ms), so connections opened
 // at different moments of a grid step fall due together, and never early or
 // a whole step late.
 func TestHeartbeatDelayGrid(t *testing.T) {
 	for _, ping := range []time.Duration{40 * time.Millisecond, 25 * time.Second, time.Hour} {
-		grid := min(ping/8, time.Second)
+		grid := min(ping/8, heartbeatGridMax)
 		due := map[time.Duration]bool{}
 		for i := range 100 {
 			// 100 connections within one grid step, all with the same d.
