@@ -157,13 +157,7 @@ func (p *Pump) shared() {
 			return
 		}
 		if p.tick.Swap(false) {
-			now := time.Now()
-			flushed, err := true, error(nil)
-			if idle, probe := p.heartbeatDue(now); idle || probe {
-				flushed, err = p.try.TryHeartbeat(idle, probe)
-				p.heartbeatSent(now, idle, probe)
-			}
-			p.resetTimer(now)
+			flushed, err := p.heartbeat(p.try.TryHeartbeat)
 			if err != nil || !flushed {
 				p.writeErr, p.unflushed = err, !flushed
 				go p.run()
@@ -257,7 +251,7 @@ func (p *Pump) run() {
 			continue
 		}
 		if p.tick.Swap(false) {
-			if err := p.heartbeat(); err != nil {
+			if _, err := p.heartbeat(p.blockingHeartbeat); err != nil {
 				p.end(session.Disconnect{}, err)
 				return
 			}
@@ -269,33 +263,32 @@ func (p *Pump) run() {
 	}
 }
 
-// heartbeat runs the Sink's heartbeat when one is due and sets the timer for
-// the next one.
-func (p *Pump) heartbeat() error {
+// heartbeat sends the heartbeats due now with send, and sets the timer for
+// the next one. idle is due after a ping interval without data, probe a
+// ping interval after the last probe. flushed is send's.
+func (p *Pump) heartbeat(send func(idle, probe bool) (flushed bool, err error)) (bool, error) {
 	now := time.Now()
-	if idle, probe := p.heartbeatDue(now); idle || probe {
-		if err := p.sink.Heartbeat(idle, probe); err != nil {
-			return err
+	flushed := true
+	idle, probe := !now.Before(p.lastData.Add(p.ping)), !now.Before(p.lastProbe.Add(p.ping))
+	if idle || probe {
+		var err error
+		if flushed, err = send(idle, probe); err != nil {
+			return false, err
 		}
-		p.heartbeatSent(now, idle, probe)
+		if idle {
+			p.lastData = now
+		}
+		if probe {
+			p.lastProbe = now
+		}
 	}
 	p.resetTimer(now)
-	return nil
+	return flushed, nil
 }
 
-// heartbeatDue reports which heartbeats are due at now: idle after a ping
-// interval without data, probe a ping interval after the last probe.
-func (p *Pump) heartbeatDue(now time.Time) (idle, probe bool) {
-	return !now.Before(p.lastData.Add(p.ping)), !now.Before(p.lastProbe.Add(p.ping))
-}
-
-func (p *Pump) heartbeatSent(now time.Time, idle, probe bool) {
-	if idle {
-		p.lastData = now
-	}
-	if probe {
-		p.lastProbe = now
-	}
+// blockingHeartbeat is the Sink's Heartbeat, for heartbeat.
+func (p *Pump) blockingHeartbeat(idle, probe bool) (bool, error) {
+	return true, p.sink.Heartbeat(idle, probe)
 }
 
 // resetTimer sets the timer for the next heartbeat: a ping interval after
