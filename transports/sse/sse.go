@@ -215,11 +215,7 @@ var _ transports.TrySink = tryStream{}
 // TryWriteBatch writes the batch as WriteBatch does, without blocking: what
 // the socket does not take at once waits in the transports.Conn for Flush.
 func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
-	out := t.out.(*connOut)
-	b := t.events(items)
-	flushed, err := t.conn.TryWrite(out.frame(b))
-	t.keep(b)
-	return flushed, err
+	return t.try(t.events(items))
 }
 
 // TryHeartbeat writes Heartbeat's ping event without blocking.
@@ -227,9 +223,12 @@ func (t tryStream) TryHeartbeat(idle, _ bool) (bool, error) {
 	if !idle {
 		return true, nil
 	}
-	out := t.out.(*connOut)
-	b := appendEvent(out.begin(t.buf[:0]), session.PingFrame, "", false)
-	flushed, err := t.conn.TryWrite(out.frame(b))
+	return t.try(t.ping())
+}
+
+// try writes b, begun by events or ping, without blocking.
+func (t tryStream) try(b []byte) (bool, error) {
+	flushed, err := t.conn.TryWrite(t.out.(*connOut).frame(b))
 	t.keep(b)
 	return flushed, err
 }
@@ -299,7 +298,12 @@ func (st *eventStream) Heartbeat(idle, _ bool) error {
 	if !idle {
 		return nil
 	}
-	return st.send(appendEvent(st.out.begin(st.buf[:0]), session.PingFrame, "", false))
+	return st.send(st.ping())
+}
+
+// ping starts a write and appends the ping event.
+func (st *eventStream) ping() []byte {
+	return appendEvent(st.out.begin(st.buf[:0]), session.PingFrame, "", false)
 }
 
 func (st *eventStream) send(b []byte) error {
