@@ -3,6 +3,7 @@ package transports
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -89,13 +90,21 @@ func tcpPair(t testing.TB) (server, client net.Conn) {
 // socket did not take kept; Flush and later writes deliver every byte, once,
 // in order, once the client reads.
 func TestConnTryWriteNeverBlocks(t *testing.T) {
+	// Writes of up to rawWriteMax are raw system calls, larger ones
+	// syscall.Write: both must behave the same.
+	for _, size := range []int{rawWriteMax, rawWriteMax + 1} {
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) { testTryWriteNeverBlocks(t, size) })
+	}
+}
+
+func testTryWriteNeverBlocks(t *testing.T, size int) {
 	server, client := tcpPair(t)
 	c := NewConn(server)
 	if c.fd < 0 {
 		t.Fatal("a TCP connection has no raw socket")
 	}
 	var want bytes.Buffer
-	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KB
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 	kept := false
 	for i := 0; i < 256 && !kept; i++ { // up to 16 MB: more than any socket buffer
 		chunk[0] = byte(i)
