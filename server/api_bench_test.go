@@ -1,0 +1,50 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// BenchmarkPublish is one POST /api/publish through the whole handler
+// (routing, middleware, the API key, decoding, the memory broker, the
+// answer), without the network and net/http's connection handling: the
+// server's own part of S4, as bench/server.json configures it.
+func BenchmarkPublish(b *testing.B) {
+	s, err := New(Config{
+		Addr:       "127.0.0.1:0",
+		APIKeys:    []string{"bench-key-0123456789"},
+		RateLimits: RateLimits{ConnectionsPerIP: -1, ConnectsPerSecond: -1, PublishesPerSecond: -1, CommandsPerSecond: -1},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	h := s.Handler()
+	body := []byte(`{"channel":"bench","data":{"s":1,"t":1764817200000000000,"x":"a typical small notification payload"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodPost, "/api/publish", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Content-Type", jsonType)
+		req.Header.Set("Authorization", "Bearer bench-key-0123456789")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
