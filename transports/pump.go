@@ -156,14 +156,9 @@ func (p *Pump) shared() {
 			go p.run()
 			return
 		}
-		if p.tick.Swap(false) {
-			flushed, err := p.heartbeat(p.try.TryHeartbeat)
-			if err != nil || !flushed {
-				p.writeErr, p.unflushed = err, !flushed
-				go p.run()
-				return
-			}
-		}
+		// The session's end and its frames come before a heartbeat, as in
+		// run: a connection that is closing gets no ping first, and one
+		// that was just written to needs no idle ping.
 		batch, err := p.s.TryNext(p.batch)
 		if err != nil { // the session ended; run sees it again and ends
 			go p.run()
@@ -173,6 +168,14 @@ func (p *Pump) shared() {
 			flushed, err := p.try.TryWriteBatch(batch)
 			p.lastData = time.Now()
 			p.keepBatch(batch)
+			if err != nil || !flushed {
+				p.writeErr, p.unflushed = err, !flushed
+				go p.run()
+				return
+			}
+		}
+		if p.tick.Swap(false) {
+			flushed, err := p.heartbeat(p.try.TryHeartbeat)
 			if err != nil || !flushed {
 				p.writeErr, p.unflushed = err, !flushed
 				go p.run()
