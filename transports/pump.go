@@ -174,7 +174,7 @@ func (p *Pump) shared() {
 				return
 			}
 		}
-		if p.tick.Swap(false) {
+		if p.tick.Load() && p.tick.Swap(false) { // a load first: this runs per delivery
 			flushed, err := p.heartbeat(p.try.TryHeartbeat)
 			if err != nil || !flushed {
 				p.writeErr, p.unflushed = err, !flushed
