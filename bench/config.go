@@ -10,6 +10,7 @@ import (
 
 // Scenario names, in the order Run runs them.
 const (
+	ScenarioFloor      = "floor"       // S0: the machine alone, no server
 	ScenarioIdle       = "idle"        // S1
 	ScenarioFanout     = "fanout"      // S2
 	ScenarioChannels   = "channels"    // S3
@@ -22,7 +23,7 @@ const (
 
 // Scenarios lists every scenario name in run order.
 var Scenarios = []string{
-	ScenarioIdle, ScenarioFanout, ScenarioChannels, ScenarioPublish,
+	ScenarioFloor, ScenarioIdle, ScenarioFanout, ScenarioChannels, ScenarioPublish,
 	ScenarioFanoutSSE, ScenarioFanoutPoll, ScenarioReconnect, ScenarioSlow,
 }
 

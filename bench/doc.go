@@ -13,6 +13,12 @@
 // behind (no coordinated omission). Server memory and CPU come from
 // /proc/PID of the server process (and its children, for nginx).
 //
+// The floor scenario (S0) runs against no server: it opens S2's number of
+// loopback TCP connections in this process and delivers S2's frames on
+// S2's schedule with raw write(2) calls from one thread per CPU, read by
+// one epoll thread. Its CPU and latency are what the machine's kernel
+// costs for that traffic, the floor under any server's S2 numbers.
+//
 // Client sockets are spread over source addresses 127.0.0.2, 127.0.0.3, …
 // so that one process can hold more connections than one address has
 // ephemeral ports, and RaiseFileLimit lifts RLIMIT_NOFILE to its hard limit.

@@ -47,16 +47,17 @@ func WriteTables(w io.Writer, rep *Report) error {
 			})
 	}
 	if len(steps) > 0 {
-		tw.table("S2/S3/S5/S6 fan-out: latency from the intended send time",
+		tw.table("S0/S2/S3/S5/S6 fan-out: latency from the intended send time",
 			[]string{"scenario", "server", "transport", "subs", "target/s", "deliveries/s", "delivered/expected", "gaps", "dups",
-				"p50 ms", "p99 ms", "p99.9 ms", "max ms", "server CPU %", "client CPU %", "µs CPU/delivery", "of which kernel µs", "deliveries/CPU-s"},
+				"p50 ms", "p99 ms", "p99.9 ms", "max ms", "server CPU %", "client CPU %", "µs CPU/delivery", "of which kernel µs", "deliveries/CPU-s",
+				"client µs/delivery"},
 			func(row func(...any)) {
 				for _, r := range steps {
 					for _, s := range r.Steps {
 						row(r.Scenario, r.who(), r.Transport, r.Conns, s.TargetRate, f0(s.DeliveriesPerSec),
 							fmt.Sprintf("%d/%d", s.Delivered, s.Expected), s.Gaps, s.Dups,
 							f2(s.P50), f2(s.P99), f2(s.P999), f2(s.Max), f0(s.ServerCPUPct), f0(s.ClientCPUPct),
-							f2(s.CPUMicrosPerDelivery), f2(s.SysMicrosPerDelivery), f0(s.DeliveriesPerCPUSec))
+							f2(s.CPUMicrosPerDelivery), f2(s.SysMicrosPerDelivery), f0(s.DeliveriesPerCPUSec), f2(s.ClientMicrosPerDelivery))
 					}
 				}
 			})

@@ -117,10 +117,14 @@ type Step struct {
 	SysMicrosPerDelivery float64 `json:"sysMicrosPerDelivery"`
 	DeliveriesPerCPUSec  float64 `json:"deliveriesPerCPUSecond"`
 	// CPU use in percent of one core, of the server and of this load
-	// generator: the two share the machine.
-	ServerCPUPct float64 `json:"serverCPUPct"`
-	ClientCPUPct float64 `json:"clientCPUPct"`
-	ServerRSSKB  int64   `json:"serverRSSKB"`
+	// generator: the two share the machine. ClientMicrosPerDelivery is the
+	// load generator's CPU per delivery (publishers included). In the
+	// floor scenario the server is the writer thread and the client the
+	// reader thread.
+	ServerCPUPct            float64 `json:"serverCPUPct"`
+	ClientCPUPct            float64 `json:"clientCPUPct"`
+	ClientMicrosPerDelivery float64 `json:"clientMicrosPerDelivery"`
+	ServerRSSKB             int64   `json:"serverRSSKB"`
 }
 
 // PublishResult is S4: closed-loop publishing over keep-alive HTTP.

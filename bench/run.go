@@ -29,6 +29,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	sz := cfg.sizes()
 	for _, name := range cfg.Scenarios {
 		for round := 1; round <= cfg.Rounds; round++ {
+			if name == ScenarioFloor {
+				res := floor(ctx, &cfg, sz)
+				if cfg.Rounds > 1 {
+					res.Round = round
+				}
+				rep.Results = append(rep.Results, res)
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				continue
+			}
 			for _, t := range roundOrder(targets, round) {
 				r := &runner{cfg: &cfg, sz: sz, t: t, proc: newProcReader(t.PID), dialer: newDialer(t, cfg.SourceAddrs), prefix: runPrefix()}
 				if cfg.Rounds > 1 {

@@ -123,6 +123,9 @@ func (r *runner) step(ctx context.Context, p *publisher, measured []*client, rat
 // fillCPU sets a step's server and client CPU figures.
 func (r *runner) fillCPU(st *Step, cpu0, cpu1 procSample, self, elapsed time.Duration) {
 	st.ClientCPUPct = 100 * self.Seconds() / elapsed.Seconds()
+	if st.Delivered > 0 {
+		st.ClientMicrosPerDelivery = float64(self.Microseconds()) / float64(st.Delivered)
+	}
 	if !r.proc.enabled() {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,10 +77,11 @@ func TestSmoke(t *testing.T) {
 	target := startServer(t)
 	// What each scenario must report against WaterSpout: one result per
 	// transport it covers.
-	tests := []struct {
+	type smokeCase struct {
 		scenario   string
 		transports []string
-	}{
+	}
+	tests := []smokeCase{
 		{ScenarioIdle, []string{TransportWS, TransportSSE, TransportPoll}},
 		{ScenarioFanout, []string{TransportWS}},
 		{ScenarioChannels, []string{TransportWS}},
@@ -88,6 +90,9 @@ func TestSmoke(t *testing.T) {
 		{ScenarioFanoutPoll, []string{TransportPoll}},
 		{ScenarioReconnect, []string{TransportWS}},
 		{ScenarioSlow, []string{TransportWS}},
+	}
+	if runtime.GOOS == "linux" {
+		tests = append(tests, smokeCase{ScenarioFloor, []string{"tcp"}}) // S0 needs epoll and /proc
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {

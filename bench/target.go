@@ -19,6 +19,9 @@ import (
 const (
 	KindWaterSpout = "waterspout"
 	KindNchan      = "nchan"
+	// KindFloor names the results of the floor scenario, which runs
+	// against no server.
+	KindFloor = "floor"
 )
 
 // Transports a subscriber can use.
