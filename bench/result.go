@@ -119,8 +119,8 @@ type Step struct {
 	// CPU use in percent of one core, of the server and of this load
 	// generator: the two share the machine. ClientMicrosPerDelivery is the
 	// load generator's CPU per delivery (publishers included). In the
-	// floor scenario the server is the writer thread and the client the
-	// reader thread.
+	// floor scenario the server is the writer threads and the client the
+	// reader threads.
 	ServerCPUPct            float64 `json:"serverCPUPct"`
 	ClientCPUPct            float64 `json:"clientCPUPct"`
 	ClientMicrosPerDelivery float64 `json:"clientMicrosPerDelivery"`
