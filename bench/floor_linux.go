@@ -65,18 +65,17 @@ type floorPair struct {
 // time the scenario reads from /proc.
 type floorThread struct{ tid atomic.Int64 }
 
-func (t *floorThread) cpu() (total, sys time.Duration) { return threadCPU(int(t.tid.Load())) }
+func (t *floorThread) cpu() time.Duration {
+	total, _ := threadCPU(int(t.tid.Load()))
+	return total
+}
 
-// threadCPU returns one thread's run time from its schedstat (to the
-// nanosecond) and its system time from its stat (in clock ticks).
+// threadCPU returns one thread of this process's run time from its
+// schedstat (to the nanosecond) and its system time from its stat (in
+// clock ticks); 0 for what cannot be read.
 func threadCPU(tid int) (total, sys time.Duration) {
 	dir := "/proc/self/task/" + strconv.Itoa(tid)
-	if b, err := os.ReadFile(dir + "/schedstat"); err == nil {
-		var ns int64
-		if _, err := fmt.Sscan(string(b), &ns); err == nil {
-			total = time.Duration(ns)
-		}
-	}
+	total, _ = threadRunTime(dir)
 	if b, err := os.ReadFile(dir + "/stat"); err == nil {
 		if st, err := parseStat(b); err == nil {
 			sys = time.Duration(st.stime) * clockTick
@@ -124,8 +123,7 @@ func floor(ctx context.Context, cfg *Config, sz sizes) Result {
 	}
 	readerCPU := func() (sum time.Duration) {
 		for i := range readers {
-			c, _ := readers[i].cpu()
-			sum += c
+			sum += readers[i].cpu()
 		}
 		return sum
 	}

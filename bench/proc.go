@@ -86,24 +86,34 @@ func (p *procReader) cpu(dir string, ticks time.Duration) time.Duration {
 	}
 	var sum time.Duration
 	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "schedstat"))
+		run, err := threadRunTime(filepath.Join(dir, "task", t.Name()))
 		if err != nil {
 			return ticks // an exited thread, or no schedstat at all
 		}
-		f := bytes.Fields(b)
-		if len(f) == 0 {
-			return ticks
-		}
-		ns, err := strconv.ParseInt(string(f[0]), 10, 64)
-		if err != nil {
-			return ticks
-		}
-		sum += time.Duration(ns)
+		sum += run
 	}
 	if sum+clockTick < ticks {
 		return ticks
 	}
 	return sum
+}
+
+// threadRunTime reads the run time of the thread at dir (/proc/PID/task/TID)
+// from its schedstat, to the nanosecond.
+func threadRunTime(dir string) (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "schedstat"))
+	if err != nil {
+		return 0, err
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("empty schedstat in %s", dir)
+	}
+	ns, err := strconv.ParseInt(string(f[0]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("malformed schedstat in %s: %w", dir, err)
+	}
+	return time.Duration(ns), nil
 }
 
 // tree returns p.pid and its descendants.
