@@ -437,7 +437,10 @@ func (c *client) handle(frame []byte) error {
 	return nil
 }
 
-// onPayload counts a publication: in order, a gap, or a duplicate.
+// onPayload counts a publication: in order, a gap, or a duplicate. last
+// is stored after everything else, because the scenario waits on last
+// (drain) and then reads count, gaps and the histogram: once it sees a
+// sequence number, that publication's counting is done.
 func (c *client) onPayload(seq, t int64) {
 	if seq == 0 {
 		c.warm.Store(true)
@@ -451,9 +454,9 @@ func (c *client) onPayload(seq, t int64) {
 	case seq > last+1:
 		c.gaps.Add(seq - last - 1)
 	}
-	c.last.Store(seq)
-	c.count.Add(1)
 	c.rec.hist.Load().Record(time.Duration(c.rec.now() - t))
+	c.count.Add(1)
+	c.last.Store(seq)
 }
 
 // close ends the connection; run returns.
