@@ -18,8 +18,8 @@ import (
 // The floor scenario (S0) measures what this machine costs to deliver S2's
 // traffic when no push server runs at all: the same number of loopback TCP
 // connections, the same frame size and the same open-loop schedule, but
-// the "server" is one thread making one non-blocking write(2) per
-// connection per publication and the "client" is one thread in an
+// the "server" is one thread per CPU making one non-blocking write(2) per
+// connection per publication and the "client" one thread per CPU in an
 // epoll_wait/read(2) loop. No framing, no sessions, no Go scheduler on the
 // hot path, no HTTP. Whatever S2 costs beyond these numbers is the server's
 // and the load generator's own work; a bar below them cannot be met by any
@@ -61,15 +61,6 @@ type floorPair struct {
 	part []byte // the reader's unfinished frame, if a read split one
 }
 
-// floorThread is a reader goroutine locked to its OS thread, whose CPU
-// time the scenario reads from /proc.
-type floorThread struct{ tid atomic.Int64 }
-
-func (t *floorThread) cpu() time.Duration {
-	total, _ := threadCPU(int(t.tid.Load()))
-	return total
-}
-
 // threadCPU returns one thread of this process's run time from its
 // schedstat (to the nanosecond) and its system time from its stat (in
 // clock ticks); 0 for what cannot be read.
@@ -89,9 +80,7 @@ func floor(ctx context.Context, cfg *Config, sz sizes) Result {
 	n := sz.fanoutSubs
 	res := Result{Scenario: ScenarioFloor, Target: KindFloor, Transport: "tcp", Conns: n, Channels: 1}
 	rec := newRecorder()
-	progress := func(format string, args ...any) {
-		fmt.Fprintf(cfg.Progress, "%s %-10s "+format+"\n", append([]any{time.Now().Format("15:04:05"), KindFloor}, args...)...)
-	}
+	progress := func(format string, args ...any) { progressf(cfg.Progress, KindFloor, format, args...) }
 	progress("floor: opening %d loopback connections", n)
 	pairs, err := openFloorPairs(n)
 	defer closeFloorPairs(pairs)
@@ -100,7 +89,7 @@ func floor(ctx context.Context, cfg *Config, sz sizes) Result {
 		return finish(res, rec)
 	}
 	var delivered, gaps, dups atomic.Int64
-	readers := make([]floorThread, floorThreads())
+	readers := make([]int, floorThreads()) // the reader threads' ids, for their CPU time
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	defer func() { close(stop); wg.Wait() }()
@@ -115,15 +104,16 @@ func floor(ctx context.Context, cfg *Config, sz sizes) Result {
 		wg.Go(func() {
 			defer syscall.Close(ep)
 			runtime.LockOSThread() // the thread ends with the goroutine
-			readers[i].tid.Store(int64(syscall.Gettid()))
-			close(started)
+			readers[i] = syscall.Gettid()
+			close(started) // readers[i] is read after this
 			floorRead(ep, share, rec, stop, &delivered, &gaps, &dups)
 		})
 		<-started
 	}
 	readerCPU := func() (sum time.Duration) {
-		for i := range readers {
-			sum += readers[i].cpu()
+		for _, tid := range readers {
+			run, _ := threadCPU(tid)
+			sum += run
 		}
 		return sum
 	}
@@ -149,7 +139,7 @@ func floor(ctx context.Context, cfg *Config, sz sizes) Result {
 		st := Step{TargetRate: rate, Publications: count, Expected: count * int64(n), PublishErrors: shortWrites,
 			Delivered: delivered.Load() - d0, Gaps: gaps.Load() - g0, Dups: dups.Load() - u0, Seconds: publishing.Seconds()}
 		st.DeliveriesPerSec = float64(st.Delivered) / publishing.Seconds()
-		st.P50, st.P99, st.P999, st.Max = ms(hist.Quantile(0.50)), ms(hist.Quantile(0.99)), ms(hist.Quantile(0.999)), ms(hist.Max())
+		st.setLatency(hist)
 		st.ServerCPUSeconds = w.Seconds()
 		st.ServerCPUPct = 100 * w.Seconds() / elapsed.Seconds()
 		st.ClientCPUPct = 100 * (r1 - r0).Seconds() / elapsed.Seconds()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -93,7 +94,12 @@ type runner struct {
 }
 
 func (r *runner) progress(format string, args ...any) {
-	fmt.Fprintf(r.cfg.Progress, "%s %-10s "+format+"\n", append([]any{time.Now().Format("15:04:05"), r.t.Kind}, args...)...)
+	progressf(r.cfg.Progress, r.t.Kind, format, args...)
+}
+
+// progressf writes one progress line: the time, who it is about, the text.
+func progressf(w io.Writer, who, format string, args ...any) {
+	fmt.Fprintf(w, "%s %-10s "+format+"\n", append([]any{time.Now().Format("15:04:05"), who}, args...)...)
 }
 
 // scenario runs one scenario; it returns the results it could gather and

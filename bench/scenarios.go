@@ -115,9 +115,14 @@ func (r *runner) step(ctx context.Context, p *publisher, measured []*client, rat
 	st.Gaps -= gapsBefore
 	st.Dups -= dupsBefore
 	st.DeliveriesPerSec = float64(st.Delivered) / publishing.Seconds()
-	st.P50, st.P99, st.P999, st.Max = ms(hist.Quantile(0.50)), ms(hist.Quantile(0.99)), ms(hist.Quantile(0.999)), ms(hist.Max())
+	st.setLatency(hist)
 	r.fillCPU(&st, cpu0, cpu1, self1-self0, elapsed)
 	return st
+}
+
+// setLatency sets a step's latency quantiles from its histogram.
+func (st *Step) setLatency(h *histogram) {
+	st.P50, st.P99, st.P999, st.Max = ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max())
 }
 
 // fillCPU sets a step's server and client CPU figures.
