@@ -24,6 +24,9 @@ const (
 	DefaultMaxResponseBytes = 128 << 20 // a full history page: 1000 × 64 KiB data, as JSON
 )
 
+// maxRetryAfter caps a Retry-After, in seconds.
+const maxRetryAfter = 24 * 60 * 60
+
 // NoRetries in Config.Retries makes every call a single attempt.
 const NoRetries = -1
 
@@ -224,8 +227,10 @@ func errorOf(resp *http.Response, body []byte) *Error {
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Reason != "" {
 		e.Code, e.Reason = eb.Error.Code, eb.Error.Reason
 	}
+	// Seconds only (WaterSpout sends those); capped so a hostile value
+	// cannot overflow into a negative duration.
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
+		e.RetryAfter = time.Duration(min(s, maxRetryAfter)) * time.Second
 	}
 	return e
 }
