@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/waterspout/waterspout/apiclient"
+	"github.com/waterspout/waterspout/session"
 )
 
 // cutProxy is a TCP proxy in front of a server that can cut every
@@ -286,6 +290,68 @@ func TestListenUsage(t *testing.T) {
 			r := invoke(t, context.Background(), nil, "", tt.args...)
 			if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestListenSSECleanEndOfStream is r3labs/sse's first trap: its client
+// returns nil, and does not reconnect, when a stream ends cleanly (a proxy
+// closing an idle response, a server ending a stream). listen reconnects
+// with a cursor of what it printed.
+func TestListenSSECleanEndOfStream(t *testing.T) {
+	var n atomic.Int32
+	cursors := make(chan string, 2)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		cursors <- r.URL.Query().Get("cursor")
+		switch n.Add(1) {
+		case 1:
+			fmt.Fprint(w, "retry: 2000\n\n"+
+				"data: {\"type\":\"hello\",\"session\":\"s1\",\"transport\":\"sse\",\"ping\":25}\n\n"+
+				"data: {\"type\":\"subscribed\",\"channel\":\"news\",\"epoch\":\"E1\",\"offset\":0}\n\n"+
+				"data: {\"type\":\"message\",\"channel\":\"news\",\"offset\":1,\"epoch\":\"E1\",\"data\":{\"n\":1}}\n\n")
+			// Returning ends the body cleanly.
+		default:
+			fmt.Fprint(w, "data: {\"type\":\"hello\",\"session\":\"s2\",\"transport\":\"sse\",\"ping\":25}\n\n"+
+				"data: {\"type\":\"subscribed\",\"channel\":\"news\",\"epoch\":\"E1\",\"offset\":1,\"recovered\":true}\n\n"+
+				"data: {\"type\":\"message\",\"channel\":\"news\",\"offset\":2,\"epoch\":\"E1\",\"data\":{\"n\":2}}\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	}))
+	defer fake.Close()
+	stdout, stderr, stop := startListen(t, "news", "--server", fake.URL, "--transport", "sse")
+	dump := func() string { return "stdout:\n" + stdout.String() + "stderr:\n" + stderr.String() }
+	waitFor(t, "offsets 1 and 2", func() bool { return len(lines(t, stdout.String())) >= 2 }, dump)
+	stop()
+	checkSequence(t, lines(t, stdout.String()), "news", 1, 2)
+	if first, second := <-cursors, <-cursors; first != "" || second != (session.Cursor{"news": {Epoch: "E1", Offset: 1}}).Encode() {
+		t.Errorf("cursors sent %q then %q, want none then news at E1:1", first, second)
+	}
+	for _, want := range []string{"connection lost (the stream ended)", "reconnected over sse", "news: resumed from E1:1, nothing lost"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// TestListenRefusedForGood checks a refusal the server would repeat ends
+// listen (exit 1, one request) instead of retrying forever.
+func TestListenRefusedForGood(t *testing.T) {
+	for _, transport := range []string{"ws", "sse", "poll"} {
+		t.Run(transport, func(t *testing.T) {
+			var n atomic.Int32
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprint(w, `{"error":{"code":403,"reason":"channel not allowed"}}`)
+			}))
+			defer fake.Close()
+			r := invoke(t, context.Background(), nil, "", "listen", "news", "--server", fake.URL, "--transport", transport)
+			if r.code != exitError || !strings.Contains(r.stderr, "403: channel not allowed") || n.Load() != 1 {
+				t.Errorf("exit %d after %d requests, stderr %q", r.code, n.Load(), r.stderr)
 			}
 		})
 	}
