@@ -7,7 +7,7 @@ import (
 )
 
 func TestDistHoldsTheBundles(t *testing.T) {
-	for _, name := range []string{"waterspout.js", "waterspout.mjs", "waterspout.legacy.js", "waterspout.d.ts"} {
+	for _, name := range []string{"waterspout.js", "waterspout.mjs", "waterspout.legacy.js", "waterspout.d.ts", "waterspout.d.mts"} {
 		b, err := fs.ReadFile(Dist, "dist/"+name)
 		if err != nil {
 			t.Fatalf("read %s: %v", name, err)

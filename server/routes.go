@@ -59,6 +59,7 @@ func (s *Server) routes() error {
 		return maxData + maxBroadcastChannels*(session.MaxChannelLen+3) + bodyOverhead
 	}))...)
 	e.GET("/api/history", s.handleHistory, api()...)
+	e.Match(getHead, "/api/openapi.json", s.handleOpenAPI, page...)
 
 	return s.mountTransports()
 }

@@ -2,7 +2,8 @@
 //   waterspout.mjs        ES module (ES2017)
 //   waterspout.js         minified script-tag build, global WaterSpout (ES2017)
 //   waterspout.legacy.js  minified ES5 script-tag build (poll + JSONP), global WaterSpout
-//   waterspout.d.ts       types (types/*.d.ts behind it)
+//   waterspout.d.mts      types of the ES module (types/*.d.ts behind it)
+//   waterspout.d.ts       types of the script-tag builds (the global WaterSpout)
 //   sockjs.min.js         sockjs-client, unchanged from its npm package (MIT), for the
 //                         SockJS iframe page the server serves (never a CDN)
 // The output depends only on the sources and the pinned tool versions, so
@@ -54,9 +55,17 @@ export async function build(outdir) {
     for (const f of readdirSync(join(tmp, 'types')).sort()) {
       if (f.endsWith('.d.ts') && f !== 'legacy.d.ts') copyFileSync(join(tmp, 'types', f), join(outdir, 'types', f));
     }
+    // One declaration file per kind of entry: TypeScript looks for
+    // waterspout.d.mts beside waterspout.mjs, and the script-tag builds
+    // (waterspout.js, waterspout.legacy.js) define the global WaterSpout,
+    // which `export as namespace` declares.
+    writeFileSync(
+      join(outdir, 'waterspout.d.mts'),
+      '// Types of the WaterSpout client\'s ES module, waterspout.mjs.\n' + "export * from './types/index.js';\n",
+    );
     writeFileSync(
       join(outdir, 'waterspout.d.ts'),
-      '// Types of the WaterSpout client. With the script-tag build, the same names live on the global WaterSpout.\n' +
+      '// Types of the WaterSpout client\'s script-tag builds: the global WaterSpout.\n' +
         "export * from './types/index.js';\nexport as namespace WaterSpout;\n",
     );
   } finally {

@@ -307,7 +307,13 @@ export class Client {
    * /connect/publish on other transports). It returns a Promise when no
    * callback is given and Promise exists; otherwise it calls cb(err, result).
    * A publish made while connecting waits for the connection.
+   *
+   * The overloads are what callers rely on: without a callback the result is
+   * a Promise (the legacy bundle on an ES5 browser without Promise returns
+   * undefined: pass a callback there).
    */
+  publish(channel: string, data: unknown): Promise<PublishResult>;
+  publish(channel: string, data: unknown, cb: Callback<PublishResult>): void;
   publish(channel: string, data: unknown, cb?: Callback<PublishResult>): Promise<PublishResult> | undefined {
     let p: any;
     if (!cb && typeof Promise !== 'undefined') {

@@ -39,8 +39,10 @@ func commands() []command {
 	return []command{
 		{"serve", "run the push server (the default command)", runServe},
 		{"publish", "publish a message through a server's API", runPublish},
+		{"listen", "print a channel's messages as JSON lines, resuming through cuts", runListen},
 		{"bench", "load-test a running server (and a peer): memory, fan-out, latency", runBench},
 		{"token", "print a signed connection or publisher token (for testing)", runToken},
+		{"health", "check a server's /livez (a container's HEALTHCHECK)", runHealth},
 		{"version", "print the version", runVersion},
 		{"help", "show this help, or a command's: waterspout help COMMAND", runHelp},
 	}

@@ -1,8 +1,11 @@
 // Command waterspout is the WaterSpout push server and its tools in one
 // binary: `waterspout serve` (the default) runs the server, `waterspout
-// publish` sends a message through a server's API, `waterspout token` mints
-// a signed token with the server's configured key, `waterspout version`
-// prints the version. Run `waterspout help` for the list.
+// publish` sends a message through a server's API, `waterspout listen`
+// prints a channel's messages as JSON lines and resumes through cuts,
+// `waterspout token` mints a signed token with the server's configured key,
+// `waterspout health` checks a server's /livez (the container's health
+// check), `waterspout version` prints the version. Run `waterspout help`
+// for the list.
 //
 // main only wires the process (arguments, environment, standard streams,
 // signals) into run, which dispatches to one function per subcommand; every

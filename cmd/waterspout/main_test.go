@@ -282,19 +282,23 @@ func TestVersion(t *testing.T) {
 	tests := []struct {
 		name string
 		v    string
+		rev  string
 		bi   *debug.BuildInfo
 		want string
 	}{
-		{"no build info", "", nil, "waterspout devel (" + runtime.Version() + ")"},
-		{"ldflags win", "v1.2.3", &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, "waterspout v1.2.3 (" + runtime.Version() + ")"},
-		{"module version", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, "waterspout v0.9.0 (" + runtime.Version() + ")"},
-		{"devel with vcs", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{"no build info", "", "", nil, "waterspout devel (" + runtime.Version() + ")"},
+		{"ldflags win", "v1.2.3", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, "waterspout v1.2.3 (" + runtime.Version() + ")"},
+		{"module version", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, "waterspout v0.9.0 (" + runtime.Version() + ")"},
+		{"devel with vcs", "", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
 			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"},
 		}}, "waterspout devel (0123456789ab-dirty, " + runtime.Version() + ")"},
+		{"ldflags commit wins over vcs", "v0.1.0", "fedcba9876543210", &debug.BuildInfo{Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"},
+		}}, "waterspout v0.1.0 (fedcba987654, " + runtime.Version() + ")"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := versionString(tt.v, tt.bi); got != tt.want {
+			if got := versionString(tt.v, tt.rev, tt.bi); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})

@@ -1,24 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/waterspout/waterspout/apiclient"
 )
 
 // Limits of `waterspout publish`.
 const (
-	maxStdinBytes  = 16 << 20
-	maxAnswerBytes = 1 << 20
-	defaultServer  = "http://127.0.0.1:8080"
+	maxStdinBytes = 16 << 20
+	defaultServer = "http://127.0.0.1:8080"
 )
 
 const publishUsage = `Usage: waterspout publish CHANNEL JSON [flags]
@@ -26,7 +25,9 @@ const publishUsage = `Usage: waterspout publish CHANNEL JSON [flags]
 Publishes JSON (any JSON value; "-" reads it from standard input) to CHANNEL
 through a server's POST /api/publish, and prints the answer:
 {"channel":…,"offset":…,"epoch":…}. A repeated --key is answered with the
-original publication and delivered only once.
+original publication and delivered only once. Without --key, a key is
+generated, so that retries of network failures and 5xx answers (through the
+Go package github.com/waterspout/waterspout/apiclient) never publish twice.
 
 Flags:
   --server URL     the server (env WATERSPOUT_SERVER, default ` + defaultServer + `)
@@ -63,65 +64,37 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	if !json.Valid(data) {
 		return usagef("the message is not valid JSON (to send text, quote it: '\"hello\"')")
 	}
-	endpoint, err := apiURL(*serverURL, "/api/publish")
-	if err != nil {
+	if _, err := apiURL(*serverURL, "/api/publish"); err != nil {
 		return usageError{err}
 	}
 	if *timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-
-	body, err := json.Marshal(struct {
-		Channel string          `json:"channel"`
-		Data    json.RawMessage `json:"data"`
-		Key     string          `json:"key,omitempty"`
-	}{channel, data, *key})
+	c, err := apiclient.New(apiclient.Config{URL: *serverURL, APIKey: *apiKey, UserAgent: "waterspout-publish"})
 	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
+		return usageError{err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+	res, err := c.Publish(ctx, apiclient.PublishRequest{Channel: channel, Data: json.RawMessage(data), Key: *key})
+	var apiErr *apiclient.Error
+	if errors.As(err, &apiErr) {
+		return fmt.Errorf("server answered %d: %s", apiErr.Status, apiErr.Reason)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if *apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+*apiKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	answer, err := json.Marshal(res)
 	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
+		return fmt.Errorf("encode answer: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("server answered %s", describeError(resp.StatusCode, answer))
-	}
-	if _, err := fmt.Fprintf(e.stdout, "%s\n", bytes.TrimSpace(answer)); err != nil {
+	if _, err := fmt.Fprintf(e.stdout, "%s\n", answer); err != nil {
 		return err
 	}
-	if resp.Header.Get("X-WaterSpout-Duplicate") == "true" {
+	if res.Duplicate {
 		fmt.Fprintln(e.stderr, "note: this key was used before; nothing was delivered again")
 	}
 	return nil
-}
-
-// describeError turns an error answer into "401: invalid API key".
-func describeError(status int, body []byte) string {
-	var eb struct {
-		Error struct {
-			Code   int    `json:"code"`
-			Reason string `json:"reason"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(body, &eb) == nil && eb.Error.Reason != "" {
-		return fmt.Sprintf("%d: %s", status, eb.Error.Reason)
-	}
-	return fmt.Sprintf("%d %s", status, http.StatusText(status))
 }
 
 // apiURL joins a server base URL and an API path.

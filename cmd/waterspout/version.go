@@ -12,6 +12,11 @@ import (
 // Without it, the module version from the build info is used.
 var version = ""
 
+// commit may be set the same way (-X main.commit=$(git rev-parse HEAD)) for
+// builds made outside a git checkout, such as the container build, whose
+// context leaves .git out; the build info's vcs.revision is used otherwise.
+var commit = ""
+
 func runVersion(_ context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(e.stdout)
@@ -26,13 +31,14 @@ func runVersion(_ context.Context, e *env, args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	bi, _ := debug.ReadBuildInfo()
-	_, err := fmt.Fprintln(e.stdout, versionString(version, bi))
+	_, err := fmt.Fprintln(e.stdout, versionString(version, commit, bi))
 	return err
 }
 
-// versionString is "waterspout VERSION (REVISION, GO VERSION)".
-func versionString(v string, bi *debug.BuildInfo) string {
-	rev, modified := "", false
+// versionString is "waterspout VERSION (REVISION, GO VERSION)". An explicit
+// rev wins over the build info's vcs.revision.
+func versionString(v, rev string, bi *debug.BuildInfo) string {
+	modified := false
 	if bi != nil {
 		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
@@ -40,7 +46,9 @@ func versionString(v string, bi *debug.BuildInfo) string {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				if rev == "" {
+					rev = s.Value
+				}
 			case "vcs.modified":
 				modified = s.Value == "true"
 			}
