@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -34,4 +35,23 @@ func FuzzDecodeCommands(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeCommandsRefusesInvalidText: a command whose text is not valid
+// UTF-8 would have its key or channel silently changed by encoding/json.
+func TestDecodeCommandsRefusesInvalidText(t *testing.T) {
+	for _, in := range []string{
+		"{\"type\":\"publish\",\"channel\":\"chat:a\",\"data\":1,\"key\":\"k\xff\"}",
+		`{"type":"publish","channel":"chat:a","data":1,"key":"k\udc00"}`,
+		"{\"type\":\"subscribe\",\"channel\":\"a\xfe\"}",
+	} {
+		_, err := DecodeCommands([]byte(in))
+		if e := AsError(err); e.Code != 400 || !strings.Contains(e.Reason, "UTF-8") {
+			t.Errorf("DecodeCommands(%q): %v, want 400 naming UTF-8", in, err)
+		}
+	}
+	_, err := DecodeCommands([]byte(`[1,2]`))
+	if e := AsError(err); e.Code != 400 || strings.Contains(e.Reason, "Go") || strings.Contains(e.Reason, "session.") {
+		t.Errorf("a JSON array: %v, want 400 in the protocol's terms", err)
+	}
 }

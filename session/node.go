@@ -269,7 +269,7 @@ func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key
 	}
 	// json.Valid accepts invalid UTF-8 inside strings, which browsers reject
 	// in a WebSocket text frame by dropping the connection.
-	if len(data) == 0 || !json.Valid(data) || !utf8.Valid(data) {
+	if len(data) == 0 || !json.Valid(data) || !ValidJSONText(data) {
 		return PublishResult{}, badRequest("data is not valid UTF-8 JSON")
 	}
 	if len(key) > MaxKeyLen || !utf8.ValidString(key) {
