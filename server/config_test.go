@@ -130,6 +130,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"WATERSPOUT_POLL_TIMEOUT": "3s", "WATERSPOUT_POLL_DETACH": "500ms", "WATERSPOUT_WRITE_TIMEOUT": "4s", "WATERSPOUT_SHUTDOWN_TIMEOUT": "5s",
 			"WATERSPOUT_TRUSTED_PROXIES": "10.0.0.0/8", "WATERSPOUT_MAX_MESSAGE_BYTES": "100", "WATERSPOUT_MAX_CHANNELS": "6",
 			"WATERSPOUT_MAX_QUEUE_BYTES": "700", "WATERSPOUT_LOG_LEVEL": "debug", "WATERSPOUT_LOG_FORMAT": "json",
+			"WATERSPOUT_MAX_SERVER_CHANNELS":    "800",
 			"WATERSPOUT_SOCKJS_STICKY_COOKIE":   "true",
 			"WATERSPOUT_MAX_CONNECTIONS_PER_IP": "11", "WATERSPOUT_CONNECTS_PER_SECOND": "12", "WATERSPOUT_CONNECT_BURST": "13",
 			"WATERSPOUT_PUBLISHES_PER_SECOND": "-1", "WATERSPOUT_PUBLISH_BURST": "15", "WATERSPOUT_COMMANDS_PER_SECOND": "16",
@@ -140,7 +141,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
 				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second, PollDetach: 500 * time.Millisecond,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
-				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700}, MaxServerChannels: 800,
 				RateLimits: RateLimits{ConnectionsPerIP: 11, ConnectsPerSecond: 12, ConnectBurst: 13, PublishesPerSecond: NoLimit,
 					PublishBurst: 15, CommandsPerSecond: 16, CommandBurst: 17},
 				Tokens:             TokensConfig{HMACSecretFile: "/s", HMACSecret: "env-secret", Issuer: "iss", Audience: "aud", Leeway: 2 * time.Second},
@@ -165,6 +166,10 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
 			})
 		}},
+		{"the singular API key variable, as publish reads it", nil, map[string]string{"WATERSPOUT_API_KEY": "single-key"},
+			func(t *testing.T, c Config) { want(t, c.APIKeys, []string{"single-key"}) }},
+		{"both API key variables", nil, map[string]string{"WATERSPOUT_API_KEYS": "a,b", "WATERSPOUT_API_KEY": "c"},
+			func(t *testing.T, c Config) { want(t, c.APIKeys, []string{"a", "b", "c"}) }},
 		{"bool flag over env", []string{"--sockjs-sticky-cookie=false"}, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "1"},
 			func(t *testing.T, c Config) { want(t, c.SockJSStickyCookie, false) }},
 		{"last scalar flag wins", []string{"--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"}, nil, func(t *testing.T, c Config) {
