@@ -52,9 +52,9 @@ const NoLimit = -1
 // for a busy office behind one NAT; a reverse proxy must be listed in
 // TrustedProxies, or every client counts as the proxy's address.
 const (
-	DefaultConnectionsPerIP   = 1000
-	DefaultConnectsPerSecond  = 100
-	DefaultConnectBurst       = 500
+	DefaultConnectionsPerIP  = 1000
+	DefaultConnectsPerSecond = 100
+	DefaultConnectBurst      = 500
 	// DefaultPublishesPerSecond is no limit: a credential on /api/* is one
 	// the operator issued to its own backend, which must not be refused
 	// at the rate its traffic happens to reach (2,000/s got 429s at the
