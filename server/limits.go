@@ -35,8 +35,13 @@ type RateLimits struct {
 	// PublishesPerSecond and PublishBurst bound the publications one API key
 	// (or one publisher token subject) makes through /api/*; a broadcast
 	// counts one per channel. An open API (no credentials configured,
-	// loopback only) is not limited. The default is no limit (see
-	// DefaultPublishesPerSecond); the burst applies once a rate is set.
+	// loopback only) is not limited.
+	//
+	// The default is no limit: a credential on /api/* is one the operator
+	// issued to its own backend, which must not be refused at the rate its
+	// traffic happens to reach (2,000/s got 429s at the old default of
+	// 1,000). A rate makes it a quota, for publisher tokens handed to
+	// parties that are trusted less; the burst applies once a rate is set.
 	PublishesPerSecond int `json:"publishesPerSecond"`
 	PublishBurst       int `json:"publishBurst"`
 	// CommandsPerSecond and CommandBurst bound the commands one WebSocket or
@@ -52,15 +57,10 @@ const NoLimit = -1
 // for a busy office behind one NAT; a reverse proxy must be listed in
 // TrustedProxies, or every client counts as the proxy's address.
 const (
-	DefaultConnectionsPerIP  = 1000
-	DefaultConnectsPerSecond = 100
-	DefaultConnectBurst      = 500
-	// DefaultPublishesPerSecond is no limit: a credential on /api/* is one
-	// the operator issued to its own backend, which must not be refused
-	// at the rate its traffic happens to reach (2,000/s got 429s at the
-	// old default of 1,000). Set a rate to make it a quota, for publisher
-	// tokens handed to parties that are trusted less.
-	DefaultPublishesPerSecond = NoLimit
+	DefaultConnectionsPerIP   = 1000
+	DefaultConnectsPerSecond  = 100
+	DefaultConnectBurst       = 500
+	DefaultPublishesPerSecond = NoLimit // see RateLimits.PublishesPerSecond
 	DefaultPublishBurst       = 5000
 	DefaultCommandsPerSecond  = 100
 	DefaultCommandBurst       = 200
