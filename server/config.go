@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -317,10 +318,13 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.toJSON()) 
 // are an error, so a misspelt setting is not silently ignored.
 func (c *Config) UnmarshalJSON(b []byte) error {
 	aux := c.toJSON()
+	if err := checkKeyCase(b, reflect.TypeOf(aux), ""); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&aux); err != nil {
-		return err
+		return configProblem(err, b)
 	}
 	if dec.More() {
 		return errors.New("trailing data after the config object")

@@ -195,6 +195,17 @@ func TestLoadConfigErrors(t *testing.T) {
 	writeFile(t, numeric, `{"ping":25}`)
 	tokensTypo := filepath.Join(dir, "tokens.json")
 	writeFile(t, tokensTypo, `{"tokens":{"keys":[{"secrte":"x"}]}}`)
+	file := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		writeFile(t, path, text)
+		return path
+	}
+	addrNumber := file("addr.json", `{"addr":8080}`)
+	syntax := file("syntax.json", "{\n  \"addr\": \"127.0.0.1:1\",\n  \"ping\": ,\n}")
+	lower := file("lower.json", `{"apikeys":["k"]}`)
+	nestedLower := file("nested.json", `{"namespaces":[{"name":"a","HistorySize":1}]}`)
+	tokensType := file("tokens-type.json", `{"tokens":{"issuer":5}}`)
+	array := file("array.json", `[1]`)
 	tests := []struct {
 		name string
 		args []string
@@ -215,6 +226,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"negative burst", []string{"--connect-burst=-1"}, nil, "--connect-burst"},
 		{"no flag for the secret", []string{"--token-hmac-secret=x"}, nil, "not defined"},
 		{"unknown tokens key", []string{"--config", tokensTypo}, nil, `unknown field "secrte"`},
+		// Issue 21 item 9: errors a person can act on.
+		{"number for a string", []string{"--config", addrNumber}, nil, "line 1, column 12: addr is a JSON number; it must be a string"},
+		{"syntax error", []string{"--config", syntax}, nil, "line 3, column 11: invalid character ','"},
+		{"key in the wrong case", []string{"--config", lower}, nil, `unknown key "apikeys": did you mean "apiKeys"? (keys are case-sensitive)`},
+		{"nested key in the wrong case", []string{"--config", nestedLower}, nil, `unknown key "namespaces[0].HistorySize": did you mean "historySize"?`},
+		{"tokens field of the wrong type", []string{"--config", tokensType}, nil, "tokens.issuer is a JSON number; it must be a string"},
+		{"not an object", []string{"--config", array}, nil, "the file holds a JSON array; it must hold one JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,4 +320,30 @@ func want[T any](t *testing.T, got, wanted T) {
 	if !reflect.DeepEqual(got, wanted) {
 		t.Errorf("got %+v, want %+v", got, wanted)
 	}
+}
+
+// FuzzConfigFile: any config file either loads or fails with an error,
+// never a panic, and what loads writes back as JSON that loads the same.
+func FuzzConfigFile(f *testing.F) {
+	for _, s := range []string{
+		`{"addr":"127.0.0.1:1","apiKeys":["k"],"ping":"30s","limits":{"maxChannels":7}}`,
+		`{"apikeys":["k"]}`, `{"namespaces":[{"name":"a","HistorySize":1}]}`, `{"tokens":{"keys":[{"ID":"a"}]}}`,
+		`{"addr":8080}`, "{\n\"ping\": ,\n}", `[1]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := Defaults()
+		if c.UnmarshalJSON(b) != nil {
+			return
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("loaded config does not marshal: %v", err)
+		}
+		again := Defaults()
+		if err := again.UnmarshalJSON(out); err != nil {
+			t.Fatalf("written config %s does not load: %v", out, err)
+		}
+	})
 }
