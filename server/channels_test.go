@@ -69,10 +69,12 @@ func TestServerChannelCap(t *testing.T) {
 	if a := postJSON(t, ts.URL+"/api/publish", `{"channel":"a","data":1}`); a.status != http.StatusOK {
 		t.Fatalf("publish to an existing channel at the cap: %d %s", a.status, a.body)
 	}
-	err := sess.Subscribe(context.Background(), session.SubscribeRequest{Channel: "d"})
-	if e := session.AsError(err); e.Code != 503 || !strings.Contains(e.Reason, "channel limit") {
-		t.Fatalf("subscribe to a new channel at the cap: %v, want 503 naming the channel limit", err)
-	}
+	counter(t, ts, session.LimitServerChannels, 1, func() {
+		err := sess.Subscribe(context.Background(), session.SubscribeRequest{Channel: "d"})
+		if e := session.AsError(err); e.Code != 503 || !strings.Contains(e.Reason, "channel limit") {
+			t.Fatalf("subscribe to a new channel at the cap: %v, want 503 naming the channel limit", err)
+		}
+	})
 	if !strings.Contains(ts.logs.String(), "channel limit reached") {
 		t.Fatalf("the refusal was not logged:\n%s", ts.logs)
 	}

@@ -157,6 +157,7 @@ const (
 var limitNames = []string{
 	limitConnections, limitConnects, limitPublishes, limitMessageSize, limitQueue,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
+	session.LimitServerChannels,
 }
 
 // clientKey is the rate-limit key of a request's client: the address echo's
