@@ -31,6 +31,7 @@ type MemoryBroker struct {
 	idleTTL     time.Duration // see MemoryBrokerConfig.IdleChannelTTL
 	maxChannels int64         // see MemoryBrokerConfig.MaxChannels
 	channels    atomic.Int64  // channel states held, in every shard
+	full        chan struct{} // a create met the cap: sweep now (see sweepLoop)
 	stop        chan struct{}
 	stopped     sync.WaitGroup
 }
@@ -78,10 +79,12 @@ type MemoryBrokerConfig struct {
 	IdleChannelTTL time.Duration
 	// SweepInterval is how often expired history is dropped. Default 10 s.
 	SweepInterval time.Duration
-	// MaxChannels caps the channel states held at once. At the cap, a
-	// subscribe or publish that would start a new channel fails with
-	// ErrChannelLimit while existing channels go on working. Default
-	// DefaultMaxBrokerChannels.
+	// MaxChannels caps the channel states held at once. Near the cap (from
+	// 90 %), the sweep forgets channels with nothing retained at once
+	// rather than after IdleChannelTTL; at the cap, a subscribe or publish
+	// that would start a new channel fails with ErrChannelLimit, and
+	// starts a sweep (at most one a second), while existing channels go
+	// on working. Default DefaultMaxBrokerChannels.
 	MaxChannels int
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
@@ -102,7 +105,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 		cfg.MaxChannels = DefaultMaxBrokerChannels
 	}
 	b := &MemoryBroker{seed: maphash.MakeSeed(), now: cfg.Now, idleTTL: cfg.IdleChannelTTL,
-		maxChannels: int64(cfg.MaxChannels), stop: make(chan struct{})}
+		maxChannels: int64(cfg.MaxChannels), full: make(chan struct{}, 1), stop: make(chan struct{})}
 	for i := range b.shards {
 		b.shards[i].chans = make(map[string]*memoryChannel)
 		b.shards[i].fresh = newEpoch()
@@ -160,6 +163,10 @@ func (b *MemoryBroker) lockChannel(ch string, create bool) (*memoryChannel, erro
 			if b.channels.Add(1) > b.maxChannels {
 				b.channels.Add(-1)
 				sh.mu.Unlock()
+				select { // have the sweeper make room, if there is any to make
+				case b.full <- struct{}{}:
+				default:
+				}
 				return nil, ErrChannelLimit
 			}
 			c = &memoryChannel{epoch: sh.fresh, lastUsed: b.now()}
@@ -350,10 +357,19 @@ func (b *MemoryBroker) sweepLoop(every time.Duration) {
 	defer b.stopped.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastFull time.Time
 	for {
 		select {
 		case <-b.stop:
 			return
+		case <-b.full:
+			// At the cap every create is refused, and a sweep walks every
+			// channel: once a second is enough to make room.
+			if time.Since(lastFull) < time.Second {
+				continue
+			}
+			lastFull = time.Now()
+			b.sweep()
 		case <-t.C:
 			b.sweep()
 		}
@@ -362,9 +378,16 @@ func (b *MemoryBroker) sweepLoop(every time.Duration) {
 
 // sweep drops expired history and forgets channels with nothing retained:
 // at once if they never had a publication, else once idle past
-// IdleChannelTTL (their position lets a client that missed nothing resume).
+// IdleChannelTTL (their position lets a client that missed nothing
+// resume), or at once as well when the broker is near MaxChannels: a
+// client resuming such a channel is then told recovered: false, which is
+// better than refusing new channels while old positions are kept.
 func (b *MemoryBroker) sweep() {
 	now := b.now()
+	idleTTL := b.idleTTL
+	if b.channels.Load() >= b.maxChannels-b.maxChannels/10 {
+		idleTTL = 0
+	}
 	for i := range b.shards {
 		sh := &b.shards[i]
 		sh.mu.Lock()
@@ -372,7 +395,7 @@ func (b *MemoryBroker) sweep() {
 		for name, c := range sh.chans {
 			c.mu.Lock()
 			c.expire(now)
-			idle := !c.subscribed && c.n == 0 && len(c.keys) == 0 && (c.top == 0 || now.Sub(c.lastUsed) > b.idleTTL)
+			idle := !c.subscribed && c.n == 0 && len(c.keys) == 0 && (c.top == 0 || idleTTL == 0 || now.Sub(c.lastUsed) > idleTTL)
 			c.dead = idle // a caller holding c from before must look it up again
 			if idle && c.top > 0 && c.epoch == sh.fresh {
 				rotate = true

@@ -301,6 +301,27 @@ func TestMemoryBrokerChannelCap(t *testing.T) {
 	if err := b.Subscribe(ctx, "c"); err != ErrChannelLimit {
 		t.Fatalf("subscribe over the cap after an unsubscribe from a channel with history: %v", err)
 	}
+	// At the cap, positions of channels with nothing retained give way:
+	// the sweep forgets them, and a client resuming one is told
+	// recovered: false.
+	b3 := NewMemoryBroker(MemoryBrokerConfig{MaxChannels: 2, SweepInterval: time.Hour})
+	defer b3.Close()
+	noHistory := opts(0, time.Minute)
+	pa, _ := b3.Publish(ctx, "a", json.RawMessage(`1`), noHistory)
+	b3.Publish(ctx, "b", json.RawMessage(`1`), noHistory)
+	if err := b3.Subscribe(ctx, "c"); err != ErrChannelLimit {
+		t.Fatalf("subscribe over a cap held by positions: %v, want ErrChannelLimit", err)
+	}
+	b3.sweep()
+	if n := b3.ChannelCount(); n != 0 {
+		t.Fatalf("sweep at the cap left %d channels with nothing retained, want 0", n)
+	}
+	if err := b3.Subscribe(ctx, "c"); err != nil {
+		t.Fatalf("subscribe after the sweep at the cap: %v", err)
+	}
+	if res, _ := b3.History(ctx, "a", HistoryQuery{Since: &Position{pa.Epoch, 1}, Limit: -1}); res.Recoverable {
+		t.Fatalf("resume in a channel forgotten at the cap: %+v, want not recoverable", res)
+	}
 	b2 := NewMemoryBroker(MemoryBrokerConfig{MaxChannels: 1, SweepInterval: time.Hour})
 	defer b2.Close()
 	b2.Subscribe(ctx, "x")
