@@ -15,11 +15,16 @@ func FuzzDecodeCommands(f *testing.F) {
 		`{"type":"publish","id":3,"channel":"chat:1","data":{"a":[1,2,3]}}`,
 		`{"type":"auth","id":4,"token":"x.y.z"}`,
 		`{"type":`, `[]`, `null`, "\n\n", `{"id":-1}`, `{"type":"ping","id":1e99}`,
+		"{\"type\":\"publish\",\"channel\":\"a\",\"data\":1,\"key\":\"k\xff\"}",
+		`{"type":"publish","channel":"a","data":1,"key":"k\ud800"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		cmds, err := DecodeCommands(in)
+		if err == nil && !ValidJSONText(in) {
+			t.Fatalf("frame %q that is not valid UTF-8 decoded", in) // its key or channel would have changed
+		}
 		if err != nil {
 			if AsError(err).Code != 400 {
 				t.Fatalf("decode error with code %d", AsError(err).Code)
