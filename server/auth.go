@@ -71,6 +71,13 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)
 				return apiError(http.StatusUnauthorized, "an API key is required for %s", reason)
 			}
+			if r.Header.Get("Authorization") != "" {
+				// A caller that sends a credential believes the server has
+				// one; accepting anything would hide a server started
+				// without its key.
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout", error="invalid_token"`)
+				return apiError(http.StatusUnauthorized, "invalid API key: this server has no API key configured (set WATERSPOUT_API_KEY or --api-key on serve, or send no Authorization header to its open loopback API)")
+			}
 			return next(c)
 		}
 		header := r.Header.Get("Authorization")

@@ -28,6 +28,8 @@ func TestAPIKeys(t *testing.T) {
 		{"second key", keyed, []string{"Authorization", "Bearer " + key2}, 200, ""},
 		{"scheme is case-insensitive", keyed, []string{"Authorization", "bearer " + key1}, 200, ""},
 		{"no keys on loopback", open, nil, 200, ""},
+		{"no keys, a key presented", open, []string{"Authorization", "Bearer wrong"}, 401, "no API key configured"},
+		{"no keys, any scheme presented", open, []string{"Authorization", "Basic d3Jvbmc="}, 401, "invalid API key"},
 		{"no keys, proxied", open, []string{"X-Forwarded-For", "203.0.113.7"}, 401, "proxied"},
 		{"no keys, Forwarded", open, []string{"Forwarded", "for=203.0.113.7"}, 401, "proxied"},
 		{"no keys, rebinding host", open, []string{"Host", "evil.example:8080"}, 401, "evil.example"},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -50,6 +51,12 @@ type Config struct {
 	Namespaces []session.Namespace `json:"namespaces"`
 	// Limits announced to clients; zero fields take session's defaults.
 	Limits session.Limits `json:"limits"`
+	// MaxServerChannels caps the channel states the memory broker holds at
+	// once (zero: session.DefaultMaxBrokerChannels). At the cap a subscribe
+	// or publish that would start a new channel is refused with 503 while
+	// existing channels go on working. The Redis broker keeps its channels
+	// in Redis, bounded by Redis's own maxmemory.
+	MaxServerChannels int `json:"maxServerChannels"`
 	// RateLimits bound connections and connects per client address,
 	// publishes per API key and commands per session.
 	RateLimits RateLimits `json:"rateLimits"`
@@ -188,7 +195,7 @@ func (c *Config) Validate() error {
 	if c.WriteTimeout < 0 || c.ShutdownTimeout < 0 {
 		return errors.New("write and shutdown timeouts must be positive")
 	}
-	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxChannels < 0 || c.Limits.MaxQueueBytes < 0 {
+	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxChannels < 0 || c.Limits.MaxQueueBytes < 0 || c.MaxServerChannels < 0 {
 		return errors.New("limits must not be negative")
 	}
 	if _, err := parseProxies(c.TrustedProxies); err != nil {
@@ -311,10 +318,13 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.toJSON()) 
 // are an error, so a misspelt setting is not silently ignored.
 func (c *Config) UnmarshalJSON(b []byte) error {
 	aux := c.toJSON()
+	if err := checkKeyCase(b, reflect.TypeOf(aux), ""); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&aux); err != nil {
-		return err
+		return configProblem(err, b)
 	}
 	if dec.More() {
 		return errors.New("trailing data after the config object")

@@ -130,6 +130,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"WATERSPOUT_POLL_TIMEOUT": "3s", "WATERSPOUT_POLL_DETACH": "500ms", "WATERSPOUT_WRITE_TIMEOUT": "4s", "WATERSPOUT_SHUTDOWN_TIMEOUT": "5s",
 			"WATERSPOUT_TRUSTED_PROXIES": "10.0.0.0/8", "WATERSPOUT_MAX_MESSAGE_BYTES": "100", "WATERSPOUT_MAX_CHANNELS": "6",
 			"WATERSPOUT_MAX_QUEUE_BYTES": "700", "WATERSPOUT_LOG_LEVEL": "debug", "WATERSPOUT_LOG_FORMAT": "json",
+			"WATERSPOUT_MAX_SERVER_CHANNELS":    "800",
 			"WATERSPOUT_SOCKJS_STICKY_COOKIE":   "true",
 			"WATERSPOUT_MAX_CONNECTIONS_PER_IP": "11", "WATERSPOUT_CONNECTS_PER_SECOND": "12", "WATERSPOUT_CONNECT_BURST": "13",
 			"WATERSPOUT_PUBLISHES_PER_SECOND": "-1", "WATERSPOUT_PUBLISH_BURST": "15", "WATERSPOUT_COMMANDS_PER_SECOND": "16",
@@ -140,7 +141,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
 				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second, PollDetach: 500 * time.Millisecond,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
-				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
+				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700}, MaxServerChannels: 800,
 				RateLimits: RateLimits{ConnectionsPerIP: 11, ConnectsPerSecond: 12, ConnectBurst: 13, PublishesPerSecond: NoLimit,
 					PublishBurst: 15, CommandsPerSecond: 16, CommandBurst: 17},
 				Tokens:             TokensConfig{HMACSecretFile: "/s", HMACSecret: "env-secret", Issuer: "iss", Audience: "aud", Leeway: 2 * time.Second},
@@ -165,6 +166,10 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
 			})
 		}},
+		{"the singular API key variable, as publish reads it", nil, map[string]string{"WATERSPOUT_API_KEY": "single-key"},
+			func(t *testing.T, c Config) { want(t, c.APIKeys, []string{"single-key"}) }},
+		{"both API key variables", nil, map[string]string{"WATERSPOUT_API_KEYS": "a,b", "WATERSPOUT_API_KEY": "c"},
+			func(t *testing.T, c Config) { want(t, c.APIKeys, []string{"a", "b", "c"}) }},
 		{"bool flag over env", []string{"--sockjs-sticky-cookie=false"}, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "1"},
 			func(t *testing.T, c Config) { want(t, c.SockJSStickyCookie, false) }},
 		{"last scalar flag wins", []string{"--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"}, nil, func(t *testing.T, c Config) {
@@ -190,6 +195,17 @@ func TestLoadConfigErrors(t *testing.T) {
 	writeFile(t, numeric, `{"ping":25}`)
 	tokensTypo := filepath.Join(dir, "tokens.json")
 	writeFile(t, tokensTypo, `{"tokens":{"keys":[{"secrte":"x"}]}}`)
+	file := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		writeFile(t, path, text)
+		return path
+	}
+	addrNumber := file("addr.json", `{"addr":8080}`)
+	syntax := file("syntax.json", "{\n  \"addr\": \"127.0.0.1:1\",\n  \"ping\": ,\n}")
+	lower := file("lower.json", `{"apikeys":["k"]}`)
+	nestedLower := file("nested.json", `{"namespaces":[{"name":"a","HistorySize":1}]}`)
+	tokensType := file("tokens-type.json", `{"tokens":{"issuer":5}}`)
+	array := file("array.json", `[1]`)
 	tests := []struct {
 		name string
 		args []string
@@ -210,6 +226,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"negative burst", []string{"--connect-burst=-1"}, nil, "--connect-burst"},
 		{"no flag for the secret", []string{"--token-hmac-secret=x"}, nil, "not defined"},
 		{"unknown tokens key", []string{"--config", tokensTypo}, nil, `unknown field "secrte"`},
+		// Issue 21 item 9: errors a person can act on.
+		{"number for a string", []string{"--config", addrNumber}, nil, "line 1, column 12: addr is a JSON number; it must be a string"},
+		{"syntax error", []string{"--config", syntax}, nil, "line 3, column 11: invalid character ','"},
+		{"key in the wrong case", []string{"--config", lower}, nil, `unknown key "apikeys": did you mean "apiKeys"? (keys are case-sensitive)`},
+		{"nested key in the wrong case", []string{"--config", nestedLower}, nil, `unknown key "namespaces[0].HistorySize": did you mean "historySize"?`},
+		{"tokens field of the wrong type", []string{"--config", tokensType}, nil, "tokens.issuer is a JSON number; it must be a string"},
+		{"not an object", []string{"--config", array}, nil, "the file holds a JSON array; it must hold one JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,4 +320,30 @@ func want[T any](t *testing.T, got, wanted T) {
 	if !reflect.DeepEqual(got, wanted) {
 		t.Errorf("got %+v, want %+v", got, wanted)
 	}
+}
+
+// FuzzConfigFile: any config file either loads or fails with an error,
+// never a panic, and what loads writes back as JSON that loads the same.
+func FuzzConfigFile(f *testing.F) {
+	for _, s := range []string{
+		`{"addr":"127.0.0.1:1","apiKeys":["k"],"ping":"30s","limits":{"maxChannels":7}}`,
+		`{"apikeys":["k"]}`, `{"namespaces":[{"name":"a","HistorySize":1}]}`, `{"tokens":{"keys":[{"ID":"a"}]}}`,
+		`{"addr":8080}`, "{\n\"ping\": ,\n}", `[1]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := Defaults()
+		if c.UnmarshalJSON(b) != nil {
+			return
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("loaded config does not marshal: %v", err)
+		}
+		again := Defaults()
+		if err := again.UnmarshalJSON(out); err != nil {
+			t.Fatalf("written config %s does not load: %v", out, err)
+		}
+	})
 }

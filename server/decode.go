@@ -3,9 +3,13 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -99,16 +103,24 @@ func decodePublishJSON(body []byte) (publishRequest, error) {
 		Data    json.RawMessage `json:"data"`
 		Key     string          `json:"key"`
 	}
-	if err := decodeStrict(body, &in); err != nil {
+	if err := decodeStrict(body, &in, `{"channel":"news","data":{"text":"hi"}}`); err != nil {
 		return publishRequest{}, err
 	}
 	return publishRequest{Channel: in.Channel, Data: in.Data, Key: in.Key}, nil
 }
 
 func decodePublishForm(body []byte) (publishRequest, error) {
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+		// curl -d sends this Content-Type unless told otherwise.
+		return publishRequest{}, apiError(http.StatusBadRequest,
+			"the body looks like JSON but its Content-Type is application/x-www-form-urlencoded (curl -d sends that): add the header Content-Type: application/json")
+	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return publishRequest{}, apiError(http.StatusBadRequest, "malformed form body")
+	}
+	if _, ok := form["channel"]; !ok {
+		return publishRequest{}, apiError(http.StatusBadRequest, "the form has no channel field: send channel=NAME&data=TEXT (or json=JSON)")
 	}
 	var req publishRequest
 	fields := []struct {
@@ -180,7 +192,7 @@ func decodeBroadcast(contentType string, body []byte, maxData int) (broadcastReq
 		Data     json.RawMessage `json:"data"`
 		Key      string          `json:"key"`
 	}
-	if err := decodeStrict(body, &in); err != nil {
+	if err := decodeStrict(body, &in, `{"channels":["a","b"],"data":{"text":"hi"}}`); err != nil {
 		return broadcastRequest{}, err
 	}
 	switch n := len(in.Channels); {
@@ -206,18 +218,91 @@ func decodeBroadcast(contentType string, body []byte, maxData int) (broadcastReq
 	return broadcastRequest{Channels: in.Channels, Data: data, Key: in.Key}, nil
 }
 
-// decodeStrict decodes one JSON object into v, refusing unknown fields and
-// trailing data.
-func decodeStrict(body []byte, v any) error {
+// decodeStrict decodes one JSON object into v, refusing unknown fields,
+// trailing data and text that is not valid UTF-8 (see
+// session.ValidJSONText). example is a body of the right shape, shown when
+// the body is not an object. The reasons name the field at fault, never a
+// Go type.
+func decodeStrict(body []byte, v any, example string) error {
+	if !session.ValidJSONText(body) {
+		return apiError(http.StatusBadRequest, "%s is not valid UTF-8 (JSON text must be UTF-8, and \\u escapes must not be lone surrogates)", invalidTextField(body))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return apiError(http.StatusBadRequest, "malformed JSON body: %s", truncate(err.Error(), 120))
+		return apiError(http.StatusBadRequest, "malformed JSON body: %s", jsonProblem(err, body, example))
 	}
 	if dec.More() {
-		return apiError(http.StatusBadRequest, "malformed JSON body: trailing data")
+		return apiError(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
 	}
 	return nil
+}
+
+// invalidTextField names the field of a JSON object body whose value fails
+// session.ValidJSONText, or "the body" when it cannot tell.
+func invalidTextField(body []byte) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return "the body"
+	}
+	for _, name := range []string{"channel", "channels", "data", "key"} {
+		if raw, ok := fields[name]; ok && !session.ValidJSONText(raw) {
+			return "field " + name
+		}
+	}
+	return "the body"
+}
+
+// jsonProblem explains an encoding/json decoding error in the API's terms.
+func jsonProblem(err error, body []byte, example string) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "the body is empty; send a JSON object such as " + example
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of the JSON"
+	case errors.As(err, &syntax):
+		line, col := lineColumn(body, syntax.Offset)
+		return fmt.Sprintf("%s at line %d, column %d", strings.TrimPrefix(syntax.Error(), "json: "), line, col)
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Sprintf("the body is a JSON %s; send a JSON object such as %s", typ.Value, example)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %s is a JSON %s; it must be %s", typ.Field, typ.Value, jsonKind(typ.Type))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + truncate(name, 64) + " (see docs/PROTOCOL.md for the fields)"
+	}
+	return "not a JSON object"
+}
+
+// jsonKind names what a Go type is in JSON.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(jsonKind(t.Elem()), "a "), "an ") + "s"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
+		return "a number"
+	}
+	return "an object"
+}
+
+// lineColumn turns a byte offset in text into a 1-based line and column
+// (in characters), for messages a person can follow in an editor.
+func lineColumn(text []byte, offset int64) (line, col int) {
+	if offset > int64(len(text)) {
+		offset = int64(len(text))
+	}
+	before := text[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	}
+	return line, utf8.RuneCount(before)
 }
 
 // checkData validates publication data and returns it compacted: a
@@ -229,7 +314,7 @@ func checkData(data json.RawMessage, maxData int) (json.RawMessage, error) {
 	}
 	// encoding/json accepts invalid UTF-8 inside strings, but a WebSocket
 	// text frame carrying it makes browsers fail the connection.
-	if !utf8.Valid(data) {
+	if !session.ValidJSONText(data) {
 		return nil, apiError(http.StatusBadRequest, "data is not valid UTF-8")
 	}
 	var b bytes.Buffer

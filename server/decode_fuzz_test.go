@@ -22,8 +22,14 @@ func FuzzDecodePublish(f *testing.F) {
 	f.Add(formType, []byte("channel=news&json=%7B%22a%22%3A1%7D&key=k"))
 	f.Add(formType, []byte("channel=news&data=x&json=1"))
 	f.Add("text/plain", []byte("hi"))
+	f.Add(jsonType, []byte("{\"channel\":\"a\",\"data\":1,\"key\":\"k\xff\"}"))
+	f.Add(jsonType, []byte(`{"channel":"a","data":1,"key":"k\ud800"}`))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req, err := decodePublish(contentType, body, fuzzMaxData)
+		if kind, _ := kindOf(contentType); err == nil && kind == bodyJSON && !session.ValidJSONText(body) {
+			// encoding/json would have changed a key or name to U+FFFD.
+			t.Fatalf("JSON body %q that is not valid UTF-8 accepted", body)
+		}
 		if err != nil {
 			var e *session.Error
 			if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {
@@ -64,8 +70,12 @@ func FuzzDecodeBroadcast(f *testing.F) {
 	f.Add(jsonType, []byte(`{"channels":["a","a"],"data":1}`))
 	f.Add(jsonType, []byte(`{"channels":[],"data":1}`))
 	f.Add(formType, []byte(`channels=a`))
+	f.Add(jsonType, []byte("{\"channels\":[\"a\"],\"data\":1,\"key\":\"k\xfe\"}"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req, err := decodeBroadcast(contentType, body, fuzzMaxData)
+		if err == nil && !session.ValidJSONText(body) {
+			t.Fatalf("JSON body %q that is not valid UTF-8 accepted", body)
+		}
 		if err != nil {
 			var e *session.Error
 			if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {

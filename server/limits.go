@@ -36,6 +36,12 @@ type RateLimits struct {
 	// (or one publisher token subject) makes through /api/*; a broadcast
 	// counts one per channel. An open API (no credentials configured,
 	// loopback only) is not limited.
+	//
+	// The default is no limit: a credential on /api/* is one the operator
+	// issued to its own backend, which must not be refused at the rate its
+	// traffic happens to reach (2,000/s got 429s at the old default of
+	// 1,000). A rate makes it a quota, for publisher tokens handed to
+	// parties that are trusted less; the burst applies once a rate is set.
 	PublishesPerSecond int `json:"publishesPerSecond"`
 	PublishBurst       int `json:"publishBurst"`
 	// CommandsPerSecond and CommandBurst bound the commands one WebSocket or
@@ -54,7 +60,7 @@ const (
 	DefaultConnectionsPerIP   = 1000
 	DefaultConnectsPerSecond  = 100
 	DefaultConnectBurst       = 500
-	DefaultPublishesPerSecond = 1000
+	DefaultPublishesPerSecond = NoLimit // see RateLimits.PublishesPerSecond
 	DefaultPublishBurst       = 5000
 	DefaultCommandsPerSecond  = 100
 	DefaultCommandBurst       = 200
@@ -151,6 +157,7 @@ const (
 var limitNames = []string{
 	limitConnections, limitConnects, limitPublishes, limitMessageSize, limitQueue,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
+	session.LimitServerChannels,
 }
 
 // clientKey is the rate-limit key of a request's client: the address echo's

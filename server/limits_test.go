@@ -219,6 +219,26 @@ func TestPublishesPerKey(t *testing.T) {
 	})
 }
 
+// TestBackendPublishesAreNotLimitedByDefault is issue 21 item 5: a backend
+// publishing 2,000 a second with its API key got 429s at the old default
+// (1,000/s, burst 5,000). With the clock stopped nothing refills, so 6,000
+// publications (six broadcasts to 1,000 channels) are past any burst.
+func TestBackendPublishesAreNotLimitedByDefault(t *testing.T) {
+	const key = "backend-key-0123456789"
+	ts := newTestServer(t, func(c *Config) { c.APIKeys = []string{key} })
+	withClock(ts)
+	chans := make([]string, maxBroadcastChannels)
+	for i := range chans {
+		chans[i] = strconv.Quote("c" + strconv.Itoa(i))
+	}
+	body := `{"channels":[` + strings.Join(chans, ",") + `],"data":1}`
+	for i := range 6 {
+		if a := postJSON(t, ts.URL+"/api/broadcast", body, "Authorization", "Bearer "+key); a.status != 200 {
+			t.Fatalf("broadcast %d (publications %d..%d): %d %s", i+1, i*1000+1, (i+1)*1000, a.status, a.body)
+		}
+	}
+}
+
 // pings returns one frame of n ping commands with ids 1..n.
 func pings(n int) string {
 	cmds := make([]string, n)

@@ -27,9 +27,12 @@ type option struct {
 	flag string // without dashes; "" for a setting only the environment may hold (a secret)
 	arg  string // placeholder in the help
 	env  string
-	key  string // config file key ("" when the file cannot hold it)
-	help string
-	list bool // repeatable flag, comma-separated environment variable
+	// alias is a second environment variable of the same meaning, read
+	// as well (WATERSPOUT_API_KEY, the name `waterspout publish` reads).
+	alias string
+	key   string // config file key ("" when the file cannot hold it)
+	help  string
+	list  bool // repeatable flag, comma-separated environment variable
 	// boolean options take no value on the command line (--x means
 	// --x=true) and true/false/1/0 elsewhere.
 	boolean bool
@@ -102,7 +105,7 @@ var options = []option{
 	{flag: "addr", arg: "HOST:PORT", env: "WATERSPOUT_ADDR", key: "addr",
 		help: "listen address; without an API key only a loopback address is accepted",
 		def:  func(c Config) string { return c.Addr }, set: str(func(c *Config) *string { return &c.Addr })},
-	{flag: "api-key", arg: "KEY", env: "WATERSPOUT_API_KEYS", key: "apiKeys", list: true,
+	{flag: "api-key", arg: "KEY", env: "WATERSPOUT_API_KEYS", alias: "WATERSPOUT_API_KEY", key: "apiKeys", list: true,
 		help: "API key for /api/* (Authorization: Bearer KEY); repeat for several (prefer the environment: flags show in ps)",
 		def:  shown("none: the API is open, loopback only"), set: strs(func(c *Config) *[]string { return &c.APIKeys })},
 	{flag: "allowed-origin", arg: "ORIGIN", env: "WATERSPOUT_ALLOWED_ORIGINS", key: "allowedOrigins", list: true,
@@ -138,6 +141,9 @@ var options = []option{
 	{flag: "max-channels", arg: "N", env: "WATERSPOUT_MAX_CHANNELS", key: "limits.maxChannels",
 		help: "subscriptions per connection",
 		def:  shown(strconv.Itoa(session.DefaultMaxChannels)), set: count(func(c *Config) *int { return &c.Limits.MaxChannels })},
+	{flag: "max-server-channels", arg: "N", env: "WATERSPOUT_MAX_SERVER_CHANNELS", key: "maxServerChannels",
+		help: "channels the memory broker holds at once (a channel with no subscriber and nothing retained holds nothing); at the cap a subscribe or publish that would start a new channel gets 503 while existing channels work",
+		def:  shown(strconv.Itoa(session.DefaultMaxBrokerChannels)), set: count(func(c *Config) *int { return &c.MaxServerChannels })},
 	{flag: "max-queue-bytes", arg: "N", env: "WATERSPOUT_MAX_QUEUE_BYTES", key: "limits.maxQueueBytes",
 		help: "bytes queued for one client before it is disconnected as too slow",
 		def:  shown(strconv.Itoa(session.DefaultMaxQueueBytes)), set: count(func(c *Config) *int { return &c.Limits.MaxQueueBytes })},
@@ -151,10 +157,10 @@ var options = []option{
 		help: "requests to /connect/* one client address may make at once",
 		def:  shown(strconv.Itoa(DefaultConnectBurst)), set: count(func(c *Config) *int { return &c.RateLimits.ConnectBurst })},
 	{flag: "publishes-per-second", arg: "N", env: "WATERSPOUT_PUBLISHES_PER_SECOND", key: "rateLimits.publishesPerSecond",
-		help: "publications per second per API key or publisher token subject on /api/* (a broadcast counts one per channel), beyond the burst; more are answered 429; -1 for no limit",
-		def:  shown(strconv.Itoa(DefaultPublishesPerSecond)), set: rate(func(c *Config) *int { return &c.RateLimits.PublishesPerSecond })},
+		help: "publications per second per API key or publisher token subject on /api/* (a broadcast counts one per channel), beyond the burst; more are answered 429; -1 for no limit; set it as a quota for publisher tokens given to less trusted parties",
+		def:  shown("-1: no limit, a backend's credential is trusted"), set: rate(func(c *Config) *int { return &c.RateLimits.PublishesPerSecond })},
 	{flag: "publish-burst", arg: "N", env: "WATERSPOUT_PUBLISH_BURST", key: "rateLimits.publishBurst",
-		help: "publications one API key may make at once",
+		help: "publications one API key may make at once, when --publishes-per-second is set",
 		def:  shown(strconv.Itoa(DefaultPublishBurst)), set: count(func(c *Config) *int { return &c.RateLimits.PublishBurst })},
 	{flag: "commands-per-second", arg: "N", env: "WATERSPOUT_COMMANDS_PER_SECOND", key: "rateLimits.commandsPerSecond",
 		help: "commands per second per WebSocket or SockJS session, beyond the burst; more get error 429, and a session that keeps on is closed with 3008; -1 for no limit",
@@ -235,6 +241,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	for _, o := range options {
 		raw := getenv(o.env)
+		if o.alias != "" && getenv(o.alias) != "" {
+			raw = strings.Join(append(splitList(raw), splitList(getenv(o.alias))...), ",") // both count (list options only)
+		}
 		if o.flag == configFlag || raw == "" {
 			continue
 		}
@@ -330,6 +339,9 @@ Flags:
 			where += fmt.Sprintf(", file %q", o.key)
 		}
 		where += ", default " + o.def(d)
+		if o.alias != "" {
+			where += "; env " + o.alias + " is read as well"
+		}
 		if o.flag == "" {
 			b.WriteString("  (environment only)\n")
 		} else {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -43,10 +44,14 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
 }
 
-// requestLog logs one line per request at level (after the answer is
-// written). It never logs headers (Authorization carries API keys and
-// tokens), and secret query values (token=…) are logged as REDACTED.
-func requestLog(log *slog.Logger, level slog.Level) echo.MiddlewareFunc {
+// requestLog logs one line per request (after the answer is written): at
+// level when it succeeded, at refused when its status is 400 or more. A
+// busy backend publishes thousands of times a second, so the server logs
+// successful requests at debug and keeps info for its start and stop, and
+// refusals where an operator sees them. It never logs headers
+// (Authorization carries API keys and tokens), and secret query values
+// (token=…) are logged as REDACTED.
+func requestLog(log *slog.Logger, level, refused slog.Level) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -54,11 +59,15 @@ func requestLog(log *slog.Logger, level slog.Level) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err) // write the answer now, so its status is logged
 			}
+			level, msg := level, "request"
+			if c.Response().Status >= http.StatusBadRequest {
+				level, msg = refused, "request refused"
+			}
 			if !log.Enabled(c.Request().Context(), level) {
 				return nil
 			}
 			r := c.Request()
-			log.LogAttrs(r.Context(), level, "request",
+			log.LogAttrs(r.Context(), level, msg,
 				slog.String("method", r.Method),
 				slog.String("url", auth.RedactURL(r.URL)),
 				slog.Int("status", c.Response().Status),

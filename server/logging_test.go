@@ -1,10 +1,13 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -65,5 +68,48 @@ func TestIPExtractor(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRequestLogLevels is issue 21 item 8: a successful publish is logged
+// at debug (a backend publishes thousands a second), a refused request at
+// warn, and the start still at info.
+func TestRequestLogLevels(t *testing.T) {
+	var logs syncBuffer
+	ts := newTestServer(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	for range 3 {
+		if a := postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`); a.status != 200 {
+			t.Fatalf("publish: %d %s", a.status, a.body)
+		}
+	}
+	do(t, http.MethodGet, ts.URL+"/", "")
+	if strings.Contains(logs.String(), "msg=request") {
+		t.Errorf("successful requests logged at info:\n%s", logs.String())
+	}
+	postJSON(t, ts.URL+"/api/publish", `{"channel":"news feed","data":1}`)
+	if !strings.Contains(logs.String(), "level=WARN msg=\"request refused\"") || !strings.Contains(logs.String(), "status=400") {
+		t.Errorf("a refused publish is not logged at warn:\n%s", logs.String())
+	}
+
+	var started syncBuffer
+	s, err := New(Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&started, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(started.String(), "msg=listening") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for _, msg := range []string{"msg=listening", `msg="shutting down"`} {
+		if !strings.Contains(started.String(), msg) {
+			t.Errorf("log at info lacks %s:\n%s", msg, started.String())
+		}
 	}
 }

@@ -147,7 +147,7 @@ func New(cfg Config) (*Server, error) {
 func newBroker(cfg Config, log *slog.Logger) (session.Broker, io.Closer, error) {
 	switch cfg.Broker {
 	case "memory":
-		b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+		b := session.NewMemoryBroker(session.MemoryBrokerConfig{MaxChannels: cfg.MaxServerChannels})
 		return b, b, nil
 	case "redis":
 		b, err := redis.New(redis.Config{URL: cfg.RedisURL, Logger: log})

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +176,15 @@ func TestMemoryBrokerHistoryTTLAndIdleChannels(t *testing.T) {
 	// Idle past IdleChannelTTL, the channel is forgotten and restarts with a new epoch.
 	advance(2 * time.Hour)
 	b.sweep()
+	if b.ChannelCount() != 0 {
+		t.Fatalf("%d channel states after the idle sweep, want 0", b.ChannelCount())
+	}
+	// A client that saw t empty, before offsets 1 and 2, must not be told
+	// it missed nothing now that t is forgotten.
+	res, _ = b.History(ctx, "t", HistoryQuery{Since: &Position{first.Epoch, 0}, Limit: -1})
+	if res.Recoverable || res.Top.Epoch == first.Epoch {
+		t.Fatalf("a position from before forgotten publications: %+v, want a new epoch and not recoverable", res)
+	}
 	again, _ := b.Publish(ctx, "t", json.RawMessage(`3`), opts(10, time.Minute))
 	if again.Epoch == first.Epoch || again.Offset != 1 {
 		t.Fatalf("forgotten channel kept epoch %q / offset %d", again.Epoch, again.Offset)
@@ -209,5 +219,114 @@ func TestMemoryBrokerIdempotencyKey(t *testing.T) {
 	late, _ := b.Publish(ctx, "k", json.RawMessage(`{"n":3}`), o)
 	if late.Duplicate || late.Offset != 2 {
 		t.Fatalf("expired key still deduplicated: %+v", late)
+	}
+}
+
+// TestMemoryBrokerForgetsUnusedChannels is the subscribe-and-drop flood of
+// distinct channel names (and the history read of unknown ones): nothing
+// may stay behind, and a client that saw such a channel empty still
+// resumes it as recovered.
+func TestMemoryBrokerForgetsUnusedChannels(t *testing.T) {
+	ctx := context.Background()
+	b := NewMemoryBroker(MemoryBrokerConfig{SweepInterval: time.Hour})
+	defer b.Close()
+	const n = 2000
+	for i := range n {
+		ch := fmt.Sprintf("flood-%d", i)
+		if err := b.Subscribe(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.ChannelCount(); got != 1 {
+			t.Fatalf("subscribed channel %s: %d channel states, want 1", ch, got)
+		}
+		if err := b.Unsubscribe(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.History(ctx, fmt.Sprintf("read-%d", i), HistoryQuery{Limit: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.ChannelCount(); got != 0 {
+		t.Fatalf("after %d subscribe-and-drop cycles and history reads: %d channel states held, want 0", n, got)
+	}
+
+	// The position a subscriber got from an empty channel still resumes
+	// once the channel is forgotten, and a publication made since is found.
+	b.Subscribe(ctx, "quiet")
+	seen, _ := b.History(ctx, "quiet", HistoryQuery{Limit: -1})
+	b.Unsubscribe(ctx, "quiet")
+	res, _ := b.History(ctx, "quiet", HistoryQuery{Since: &seen.Top, Limit: -1})
+	if !res.Recoverable || res.Top != seen.Top {
+		t.Fatalf("resume at %v of a forgotten empty channel: %+v, want recoverable at the same position", seen.Top, res)
+	}
+	p, _ := b.Publish(ctx, "quiet", json.RawMessage(`1`), opts(10, time.Minute))
+	res, _ = b.History(ctx, "quiet", HistoryQuery{Since: &seen.Top, Limit: -1})
+	if !res.Recoverable || len(res.Publications) != 1 || res.Publications[0] != p.Publication {
+		t.Fatalf("resume at %v after one publication: %+v, want it recovered", seen.Top, res)
+	}
+}
+
+// TestMemoryBrokerChannelCap checks the behaviour at MaxChannels: a new
+// channel is refused with ErrChannelLimit, existing ones keep working, and
+// room made by a channel that ends is usable again.
+func TestMemoryBrokerChannelCap(t *testing.T) {
+	ctx := context.Background()
+	b := NewMemoryBroker(MemoryBrokerConfig{MaxChannels: 2, SweepInterval: time.Hour})
+	defer b.Close()
+	if err := b.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, "b", json.RawMessage(`1`), opts(10, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Subscribe(ctx, "c"); err != ErrChannelLimit {
+		t.Fatalf("subscribe over the cap: %v, want ErrChannelLimit", err)
+	}
+	if _, err := b.Publish(ctx, "c", json.RawMessage(`1`), opts(10, time.Minute)); err != ErrChannelLimit {
+		t.Fatalf("publish to a new channel over the cap: %v, want ErrChannelLimit", err)
+	}
+	if res, err := b.Publish(ctx, "a", json.RawMessage(`1`), opts(10, time.Minute)); err != nil || res.Offset != 1 {
+		t.Fatalf("publish to an existing channel at the cap: %+v, %v", res, err)
+	}
+	if err := b.Subscribe(ctx, "b"); err != nil {
+		t.Fatalf("subscribe to an existing channel at the cap: %v", err)
+	}
+	if res, err := b.History(ctx, "c", HistoryQuery{Limit: -1}); err != nil || res.Top.Offset != 0 {
+		t.Fatalf("history of an unknown channel at the cap: %+v, %v", res, err)
+	}
+	if AsError(ErrChannelLimit).Code != 503 {
+		t.Fatalf("ErrChannelLimit code %d, want 503", AsError(ErrChannelLimit).Code)
+	}
+	b.Unsubscribe(ctx, "b") // b keeps its history, so it stays
+	if err := b.Subscribe(ctx, "c"); err != ErrChannelLimit {
+		t.Fatalf("subscribe over the cap after an unsubscribe from a channel with history: %v", err)
+	}
+	// At the cap, positions of channels with nothing retained give way:
+	// the sweep forgets them, and a client resuming one is told
+	// recovered: false.
+	b3 := NewMemoryBroker(MemoryBrokerConfig{MaxChannels: 2, SweepInterval: time.Hour})
+	defer b3.Close()
+	noHistory := opts(0, time.Minute)
+	pa, _ := b3.Publish(ctx, "a", json.RawMessage(`1`), noHistory)
+	b3.Publish(ctx, "b", json.RawMessage(`1`), noHistory)
+	if err := b3.Subscribe(ctx, "c"); err != ErrChannelLimit {
+		t.Fatalf("subscribe over a cap held by positions: %v, want ErrChannelLimit", err)
+	}
+	b3.sweep()
+	if n := b3.ChannelCount(); n != 0 {
+		t.Fatalf("sweep at the cap left %d channels with nothing retained, want 0", n)
+	}
+	if err := b3.Subscribe(ctx, "c"); err != nil {
+		t.Fatalf("subscribe after the sweep at the cap: %v", err)
+	}
+	if res, _ := b3.History(ctx, "a", HistoryQuery{Since: &Position{pa.Epoch, 1}, Limit: -1}); res.Recoverable {
+		t.Fatalf("resume in a channel forgotten at the cap: %+v, want not recoverable", res)
+	}
+	b2 := NewMemoryBroker(MemoryBrokerConfig{MaxChannels: 1, SweepInterval: time.Hour})
+	defer b2.Close()
+	b2.Subscribe(ctx, "x")
+	b2.Unsubscribe(ctx, "x")
+	if err := b2.Subscribe(ctx, "y"); err != nil {
+		t.Fatalf("subscribe after the only channel ended: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxChannelLen is the longest channel name accepted, in bytes.
@@ -22,10 +23,21 @@ func ValidateChannel(ch string) error {
 	}
 	for i := 0; i < len(ch); i++ {
 		if !channelByte(ch[i]) {
-			return badRequest("channel name has invalid character %q at %d", ch[i], i)
+			return badChannelChar(ch, i)
 		}
 	}
 	return nil
+}
+
+// badChannelChar explains the invalid byte at ch[i] as a person sees it: the
+// character (not its first byte) and its position in characters.
+func badChannelChar(ch string, i int) error {
+	if !utf8.ValidString(ch) {
+		return badRequest("channel name is not valid UTF-8")
+	}
+	r, _ := utf8.DecodeRuneInString(ch[i:])
+	return badRequest("channel name has invalid character %q at character %d (allowed: letters A-Z a-z, digits, and _ - : # . @ =)",
+		r, utf8.RuneCountInString(ch[:i])+1)
 }
 
 func channelByte(c byte) bool {

@@ -25,6 +25,10 @@ var (
 	ErrTooMany           = &Error{429, "too many requests"}
 	ErrInternal          = &Error{500, "internal error"}
 	ErrUnavailable       = &Error{503, "unavailable"}
+	// ErrChannelLimit refuses a subscribe or publish that would start a new
+	// channel while the broker holds its maximum of channels; channels that
+	// exist go on working. See MemoryBrokerConfig.MaxChannels.
+	ErrChannelLimit = &Error{503, "server channel limit reached: no new channel can start until others end"}
 )
 
 // ErrClosed is returned by operations on a session that has ended.

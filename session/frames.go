@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -116,6 +117,9 @@ func DecodeCommands(frame []byte) ([]Command, error) {
 		if len(cmds) == maxCommandsPerFrame {
 			return nil, badRequest("more than %d commands in one frame", maxCommandsPerFrame)
 		}
+		if !ValidJSONText(line) { // see ValidJSONText: keys and names would merge
+			return nil, badRequest("malformed command: not valid UTF-8 (or a \\u escape of a lone surrogate)")
+		}
 		var c Command
 		dec := json.NewDecoder(bytes.NewReader(line))
 		if err := dec.Decode(&c); err != nil {
@@ -135,8 +139,16 @@ func DecodeCommands(frame []byte) ([]Command, error) {
 	return cmds, nil
 }
 
-// jsonReason shortens encoding/json errors to something safe to echo.
+// jsonReason shortens encoding/json errors to something safe to echo,
+// in the protocol's terms rather than Go's.
 func jsonReason(err error) string {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		if typ.Field == "" {
+			return "a command is a JSON object, such as {\"type\":\"ping\",\"id\":1}"
+		}
+		return fmt.Sprintf("field %s must not be a JSON %s", typ.Field, typ.Value)
+	}
 	s := err.Error()
 	if len(s) > 120 {
 		s = s[:120]

@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -14,11 +15,16 @@ func FuzzDecodeCommands(f *testing.F) {
 		`{"type":"publish","id":3,"channel":"chat:1","data":{"a":[1,2,3]}}`,
 		`{"type":"auth","id":4,"token":"x.y.z"}`,
 		`{"type":`, `[]`, `null`, "\n\n", `{"id":-1}`, `{"type":"ping","id":1e99}`,
+		"{\"type\":\"publish\",\"channel\":\"a\",\"data\":1,\"key\":\"k\xff\"}",
+		`{"type":"publish","channel":"a","data":1,"key":"k\ud800"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		cmds, err := DecodeCommands(in)
+		if err == nil && !ValidJSONText(in) {
+			t.Fatalf("frame %q that is not valid UTF-8 decoded", in) // its key or channel would have changed
+		}
 		if err != nil {
 			if AsError(err).Code != 400 {
 				t.Fatalf("decode error with code %d", AsError(err).Code)
@@ -34,4 +40,23 @@ func FuzzDecodeCommands(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeCommandsRefusesInvalidText: a command whose text is not valid
+// UTF-8 would have its key or channel silently changed by encoding/json.
+func TestDecodeCommandsRefusesInvalidText(t *testing.T) {
+	for _, in := range []string{
+		"{\"type\":\"publish\",\"channel\":\"chat:a\",\"data\":1,\"key\":\"k\xff\"}",
+		`{"type":"publish","channel":"chat:a","data":1,"key":"k\udc00"}`,
+		"{\"type\":\"subscribe\",\"channel\":\"a\xfe\"}",
+	} {
+		_, err := DecodeCommands([]byte(in))
+		if e := AsError(err); e.Code != 400 || !strings.Contains(e.Reason, "UTF-8") {
+			t.Errorf("DecodeCommands(%q): %v, want 400 naming UTF-8", in, err)
+		}
+	}
+	_, err := DecodeCommands([]byte(`[1,2]`))
+	if e := AsError(err); e.Code != 400 || strings.Contains(e.Reason, "Go") || strings.Contains(e.Reason, "session.") {
+		t.Errorf("a JSON array: %v, want 400 in the protocol's terms", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -125,6 +126,10 @@ type Node struct {
 	log        *slog.Logger
 	metrics    Metrics
 	namespaces map[string]Namespace
+
+	// channelLimitLogged is when the last ErrChannelLimit was logged (Unix
+	// nanoseconds), to log floods of them once a minute.
+	channelLimitLogged atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -264,7 +269,7 @@ func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key
 	}
 	// json.Valid accepts invalid UTF-8 inside strings, which browsers reject
 	// in a WebSocket text frame by dropping the connection.
-	if len(data) == 0 || !json.Valid(data) || !utf8.Valid(data) {
+	if len(data) == 0 || !json.Valid(data) || !ValidJSONText(data) {
 		return PublishResult{}, badRequest("data is not valid UTF-8 JSON")
 	}
 	if len(key) > MaxKeyLen || !utf8.ValidString(key) {
@@ -274,6 +279,10 @@ func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key
 	res, err := n.broker.Publish(ctx, ch, data, PublishOptions{
 		Key: key, HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL, KeyTTL: max(ns.HistoryTTL, MinKeyTTL),
 	})
+	if errors.Is(err, ErrChannelLimit) {
+		n.channelLimit(ch)
+		return PublishResult{}, ErrChannelLimit
+	}
 	if err != nil {
 		n.log.Warn("broker publish failed", "channel", ch, "err", err)
 		return PublishResult{}, ErrUnavailable

@@ -42,6 +42,9 @@ const (
 	LimitCommands    = "commands"     // a command refused by CommandRate
 	LimitChannels    = "channels"     // a subscribe over Limits.MaxChannels
 	LimitChannelName = "channel_name" // a subscribe or client publish with an invalid channel name
+	// LimitServerChannels counts a subscribe or publish refused because the
+	// broker holds its maximum of channels (ErrChannelLimit).
+	LimitServerChannels = "server_channels"
 )
 
 // LimitMetrics is an optional capability of Metrics, found by type
@@ -50,6 +53,18 @@ const (
 // session, and Metrics sees them as SessionClosed codes 3501 and 3002.
 type LimitMetrics interface {
 	Limited(limit string)
+}
+
+// channelLimit counts and logs a refusal by the broker's channel cap. The
+// warning is written at most once a minute: at the cap, refusals come in
+// floods.
+func (n *Node) channelLimit(ch string) {
+	n.limited(LimitServerChannels)
+	now := time.Now().UnixNano()
+	last := n.channelLimitLogged.Load()
+	if now-last >= int64(time.Minute) && n.channelLimitLogged.CompareAndSwap(last, now) {
+		n.log.Warn("channel limit reached: new channels are refused until others end", "channel", ch)
+	}
 }
 
 func (n *Node) limited(limit string) {

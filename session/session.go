@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"time"
 )
@@ -383,6 +384,10 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		s.dropSub(ch, sub)
 		if ctx.Err() != nil { // the client left while subscribing: nothing failed
 			return ErrClosed
+		}
+		if errors.Is(err, ErrChannelLimit) {
+			n.channelLimit(ch)
+			return channelError(ch, ErrChannelLimit)
 		}
 		n.log.Warn("broker subscribe failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)

@@ -43,7 +43,7 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	serverURL := fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
 	apiKey := fs.String("api-key", defaultAPIKey(e.getenv), "")
 	key := fs.String("key", "", "")
-	timeout := fs.Duration("timeout", 10*time.Second, "")
+	timeout := durationFlag(fs, "timeout", 10*time.Second)
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(e.stdout, publishUsage)

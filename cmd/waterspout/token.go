@@ -54,7 +54,7 @@ func runToken(_ context.Context, e *env, args []string) error {
 	sub := fs.String("sub", "", "")
 	channels := fs.String("channels", "", "")
 	publish := fs.String("publish", "", "")
-	ttl := fs.Duration("ttl", time.Hour, "")
+	ttl := durationFlag(fs, "ttl", time.Hour)
 	kind := fs.String("kind", auth.KindConnection, "")
 	keyFile := fs.String("key-file", "", "")
 	kid := fs.String("kid", "", "")
@@ -133,4 +133,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// durationFlag defines a duration flag whose refusal says what a duration
+// looks like (the flag package's own says only "parse error").
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration) *time.Duration {
+	d := def
+	fs.Func(name, "", func(v string) error {
+		parsed, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration: write a number with a unit, such as 90s, 10m or 24h", v)
+		}
+		d = parsed
+		return nil
+	})
+	return &d
 }

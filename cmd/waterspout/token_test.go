@@ -113,6 +113,7 @@ func TestTokenCommand(t *testing.T) {
 			{"bad pattern", env, []string{"--sub", "17", "--channels", "a b"}, "channels[0]"},
 			{"zero ttl", env, []string{"--sub", "17", "--ttl", "0s"}, "--ttl"},
 			{"year-long ttl", env, []string{"--sub", "17", "--ttl", "8760h"}, "--ttl"},
+			{"ttl not a duration", env, []string{"--sub", "17", "--ttl", "forever"}, `"forever" is not a duration: write a number with a unit, such as 90s`},
 			{"missing key file", env, []string{"--sub", "17", "--key-file", "/nonexistent"}, "key file"},
 			{"positional", env, []string{"--sub", "17", "extra"}, "unexpected argument"},
 		} {

@@ -54,6 +54,10 @@ type publishAnswer struct {
 // decodePublish reads one JSON object and nothing after it. Fields are
 // checked by the node (channel name, data size and validity, key length).
 func decodePublish(body []byte) (publishRequest, error) {
+	if !session.ValidJSONText(body) {
+		// encoding/json would turn it into U+FFFD, merging distinct keys.
+		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "body is not valid UTF-8 (or has a \\u escape of a lone surrogate)"}
+	}
 	var req publishRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&req); err != nil {

@@ -95,6 +95,11 @@ func TestPublishRefusals(t *testing.T) {
 		{"two objects", "POST", "", `{"channel":"chat:room","data":1}{}`, nil, 400},
 		{"no data", "POST", "", `{"channel":"chat:room"}`, nil, 400},
 		{"invalid channel", "POST", "", `{"channel":"a b","data":1}`, nil, 400},
+		// encoding/json would read both keys as "k\uFFFD", and the second
+		// publication would be answered as a duplicate and never delivered.
+		{"key not UTF-8", "POST", "", "{\"channel\":\"chat:room\",\"data\":1,\"key\":\"k\xff\"}", nil, 400},
+		{"key a lone surrogate", "POST", "", `{"channel":"chat:room","data":1,"key":"k\ud800"}`, nil, 400},
+		{"data not UTF-8", "POST", "", "{\"channel\":\"chat:room\",\"data\":\"\xfe\"}", nil, 400},
 		{"data over maxMessageBytes", "POST", "", `{"channel":"chat:room","data":"` + strings.Repeat("x", 2000) + `"}`, nil, 413},
 		{"body over the limit", "POST", "", big, nil, 413},
 		{"invalid token in the body", "POST", "", `{"channel":"chat:room","data":1,"token":"forged"}`, nil, 401},
