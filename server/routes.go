@@ -99,7 +99,7 @@ func (s *Server) mountTransports() error {
 	if err != nil {
 		return fmt.Errorf("mount poll: %w", err)
 	}
-	mount("/connect/poll", routeStream, pollh)
+	mount("/connect/poll", routePoll, pollh)
 
 	sj, err := sockjs.New(tcfg, sockjs.Options{
 		Prefix: sockjsPrefix, StickyCookie: cfg.SockJSStickyCookie, Context: stop,
