@@ -174,7 +174,7 @@ func apiDeadlines(next echo.HandlerFunc) echo.HandlerFunc {
 // form to the local server.
 func (s *Server) originMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !s.origins.check(c.Request()) {
+		if !s.checkOrigin(c.Request()) {
 			return apiError(http.StatusForbidden, "origin not allowed")
 		}
 		return next(c)
