@@ -192,14 +192,16 @@ export class Harness {
 
   /**
    * startServer runs `waterspout serve` on a loopback port (a free one
-   * unless port is given) and waits until /readyz answers 200. The returned
+   * unless port is given) and waits until /readyz answers 200. allowPages
+   * false leaves the test pages' origin out of the allow-list. The returned
    * object restarts it on the same port with start() after stop().
    */
-  async startServer({ port, args = [] } = {}) {
+  async startServer({ port, args = [], allowPages = true } = {}) {
     const bin = await waterspoutBinary();
     port ??= await freePort();
-    // The test pages' origin is allowed to connect, as an application's is.
-    const extra = ['--allowed-origin', await this.pagesOrigin(), ...args];
+    // The test pages' origin is allowed to connect, as an application's is
+    // (unless a scenario shows what a page that is not allowed sees).
+    const extra = [...(allowPages ? ['--allowed-origin', await this.pagesOrigin()] : []), ...args];
     // Settings come from flags only: a developer's WATERSPOUT_* variables must not leak in.
     const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WATERSPOUT_')));
     const h = this;
