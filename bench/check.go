@@ -35,6 +35,11 @@ func (rep *Report) Problems() []string {
 				add(r, "%d of %d resumed (%d failed); delivered %d of %d, %d gaps, %d duplicates",
 					x.Recovered, r.Conns, x.Failed, x.Delivered, x.Expected, x.Gaps, x.Dups)
 			}
+		case r.NAT != nil:
+			step(r, "step", r.NAT.Step)
+			if r.NAT.Refused > 0 {
+				add(r, "%d requests answered 429", r.NAT.Refused)
+			}
 		case r.Slow != nil:
 			step(r, "baseline", r.Slow.Baseline)
 			step(r, "with stalled subscribers", r.Slow.Stalled)

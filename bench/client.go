@@ -25,6 +25,8 @@ type recorder struct {
 	clock time.Time // payload times are nanoseconds since clock
 	hist  atomic.Pointer[histogram]
 	errs  errorLog
+	// refused counts 429 answers to the subscribers' HTTP requests.
+	refused atomic.Int64
 }
 
 func newRecorder() *recorder {
@@ -229,6 +231,9 @@ func (c *client) request(ctx context.Context, path string, accept string) (*http
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.rec.refused.Add(1)
 	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

@@ -20,7 +20,7 @@ func WriteTables(w io.Writer, rep *Report) error {
 	if rep.Smoke {
 		tw.printf("Smoke run: sizes are tiny; the numbers check correctness only.\n")
 	}
-	var idle, steps, pub, rec, slow []Result
+	var idle, steps, pub, rec, slow, nat []Result
 	for _, r := range rep.Results {
 		switch {
 		case r.Idle != nil:
@@ -31,6 +31,8 @@ func WriteTables(w io.Writer, rep *Report) error {
 			rec = append(rec, r)
 		case r.Slow != nil:
 			slow = append(slow, r)
+		case r.NAT != nil:
+			nat = append(nat, r)
 		case len(r.Steps) > 0:
 			steps = append(steps, r)
 		}
@@ -97,6 +99,18 @@ func WriteTables(w io.Writer, rep *Report) error {
 					row(r.who(), r.Conns, s.Slow, s.PayloadB, "1 % stalled", f0(s.Stalled.DeliveriesPerSec),
 						fmt.Sprintf("%d/%d", s.Stalled.Delivered, s.Stalled.Expected), f2(s.Stalled.P50), f2(s.Stalled.P99), f2(s.Stalled.Max),
 						fmt.Sprintf("peak %d, after %d", s.RSSPeakKB>>10, s.RSSAfterKB>>10), fmt.Sprintf("%d %s", s.Dropped, codes(s.Codes)))
+				}
+			})
+	}
+	if len(nat) > 0 {
+		tw.table("S9 long-poll behind one address: 5 publications/s, default limits",
+			[]string{"server", "subs", "connect s", "publications", "delivered/expected", "gaps", "dups", "429s",
+				"p50 ms", "p99 ms", "max ms", "server CPU %"},
+			func(row func(...any)) {
+				for _, r := range nat {
+					x := r.NAT
+					row(r.who(), r.Conns, f1(x.ConnectSeconds), x.Step.Publications, fmt.Sprintf("%d/%d", x.Step.Delivered, x.Step.Expected),
+						x.Step.Gaps, x.Step.Dups, x.Refused, f2(x.Step.P50), f2(x.Step.P99), f2(x.Step.Max), f0(x.Step.ServerCPUPct))
 				}
 			})
 	}

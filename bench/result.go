@@ -67,6 +67,7 @@ type Result struct {
 	Publish   *PublishResult   `json:"publish,omitempty"`
 	Reconnect *ReconnectResult `json:"reconnect,omitempty"`
 	Slow      *SlowResult      `json:"slow,omitempty"`
+	NAT       *NATResult       `json:"nat,omitempty"`
 
 	// Errors counts failures (connects, publishes, unexpected disconnects);
 	// FirstErrors holds the first few.

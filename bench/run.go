@@ -131,6 +131,10 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 		}
 	case ScenarioSlow:
 		out = append(out, r.slow(ctx))
+	case ScenarioNAT:
+		if r.t.supports(TransportPoll) && r.t.hasPositions() {
+			out = append(out, r.nat(ctx))
+		}
 	}
 	return out, ctx.Err()
 }

@@ -22,16 +22,23 @@ import (
 // startServer serves a WaterSpout server in this process on loopback.
 func startServer(t *testing.T) *Target {
 	t.Helper()
+	// One load generator is one client address: per-address limits are
+	// policy, not cost, and would refuse it (as bench/server.json does for
+	// `waterspout serve`).
+	return startServerLimits(t, server.RateLimits{
+		ConnectionsPerIP: server.NoLimit, ConnectsPerSecond: server.NoLimit,
+		PublishesPerSecond: server.NoLimit, CommandsPerSecond: server.NoLimit,
+	})
+}
+
+// startServerLimits is startServer with the given rate limits (zero
+// fields: the defaults).
+func startServerLimits(t *testing.T, limits server.RateLimits) *Target {
+	t.Helper()
 	s, err := server.New(server.Config{
 		Addr: "127.0.0.1:0", APIKeys: []string{"bench-smoke-test-key"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		// One load generator is one client address: per-address limits
-		// are policy, not cost, and would refuse it (as bench/server.json
-		// does for `waterspout serve`).
-		RateLimits: server.RateLimits{
-			ConnectionsPerIP: server.NoLimit, ConnectsPerSecond: server.NoLimit,
-			PublishesPerSecond: server.NoLimit, CommandsPerSecond: server.NoLimit,
-		},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RateLimits: limits,
 	})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -105,6 +112,15 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("results for transports %v, want %v", got, tt.transports)
 			}
 		})
+	}
+}
+
+// TestSmokeNAT runs S9, tiny, against a server at its default limits, as
+// the scenario is meant to be run: every message delivered, no 429.
+func TestSmokeNAT(t *testing.T) {
+	rep := runSmoke(t, *startServerLimits(t, server.RateLimits{}), nil, ScenarioNAT)
+	if len(rep.Results) != 1 || rep.Results[0].NAT == nil || rep.Results[0].NAT.Step.Delivered == 0 {
+		t.Fatalf("results %+v, want one S9 measurement", rep.Results)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,9 +30,19 @@ type RateLimits struct {
 	// /connect/*: WebSockets, SSE streams, held polls, SockJS requests.
 	ConnectionsPerIP int `json:"connectionsPerIP"`
 	// ConnectsPerSecond and ConnectBurst bound the requests one address
-	// makes to /connect/* (every poll counts; CORS preflights do not).
+	// makes to /connect/* (CORS preflights do not count, continuing polls
+	// count toward PollsPerSecond instead).
 	ConnectsPerSecond int `json:"connectsPerSecond"`
 	ConnectBurst      int `json:"connectBurst"`
+	// PollsPerSecond and PollBurst bound the continuing long-polls one
+	// address makes: a GET /connect/poll whose query cursor is well formed
+	// and names one of the poll's channels. A long-poll client makes a
+	// request per answer, so behind one NAT these come far faster than new
+	// connections; charging them to ConnectsPerSecond refused real crowds.
+	// A cursor proves nothing (anyone can write one), so this is a budget
+	// of its own, not a pass: it bounds what one address can cost in polls.
+	PollsPerSecond int `json:"pollsPerSecond"`
+	PollBurst      int `json:"pollBurst"`
 	// PublishesPerSecond and PublishBurst bound the publications one API key
 	// (or one publisher token subject) makes through /api/*; a broadcast
 	// counts one per channel. An open API (no credentials configured,
@@ -66,6 +77,15 @@ const (
 	DefaultCommandBurst       = 200
 )
 
+// Defaults of RateLimits.PollsPerSecond and PollBurst: 1,000 users behind
+// one address on a channel with 5 messages a second poll about 5,000 times
+// a second; twice that leaves room for bursts of messages (each answers a
+// poll) and for held polls timing out.
+const (
+	DefaultPollsPerSecond = 10000
+	DefaultPollBurst      = 20000
+)
+
 // maxLimiterKeys bounds the buckets a rate limiter holds (see
 // auth.KeyedLimiter): about 100 bytes each.
 const maxLimiterKeys = 100_000
@@ -76,6 +96,8 @@ func defaultRateLimits() RateLimits {
 		ConnectionsPerIP:   DefaultConnectionsPerIP,
 		ConnectsPerSecond:  DefaultConnectsPerSecond,
 		ConnectBurst:       DefaultConnectBurst,
+		PollsPerSecond:     DefaultPollsPerSecond,
+		PollBurst:          DefaultPollBurst,
 		PublishesPerSecond: DefaultPublishesPerSecond,
 		PublishBurst:       DefaultPublishBurst,
 		CommandsPerSecond:  DefaultCommandsPerSecond,
@@ -95,6 +117,8 @@ func (l *RateLimits) validate() error {
 		{"connectionsPerIP", &l.ConnectionsPerIP, d.ConnectionsPerIP, true},
 		{"connectsPerSecond", &l.ConnectsPerSecond, d.ConnectsPerSecond, true},
 		{"connectBurst", &l.ConnectBurst, d.ConnectBurst, false},
+		{"pollsPerSecond", &l.PollsPerSecond, d.PollsPerSecond, true},
+		{"pollBurst", &l.PollBurst, d.PollBurst, false},
 		{"publishesPerSecond", &l.PublishesPerSecond, d.PublishesPerSecond, true},
 		{"publishBurst", &l.PublishBurst, d.PublishBurst, false},
 		{"commandsPerSecond", &l.CommandsPerSecond, d.CommandsPerSecond, true},
@@ -125,6 +149,7 @@ func (l RateLimits) commandRate() session.CommandRate {
 type limiters struct {
 	conns     *auth.ConnLimiter
 	connects  *auth.KeyedLimiter
+	polls     *auth.KeyedLimiter // continuing long-polls (see RateLimits.PollsPerSecond)
 	publishes *auth.KeyedLimiter
 }
 
@@ -137,6 +162,9 @@ func newLimiters(l RateLimits, now func() time.Time) *limiters {
 	if l.ConnectsPerSecond > 0 {
 		out.connects = auth.NewKeyedLimiter(float64(l.ConnectsPerSecond), l.ConnectBurst, maxLimiterKeys, now)
 	}
+	if l.PollsPerSecond > 0 {
+		out.polls = auth.NewKeyedLimiter(float64(l.PollsPerSecond), l.PollBurst, maxLimiterKeys, now)
+	}
 	if l.PublishesPerSecond > 0 {
 		out.publishes = auth.NewKeyedLimiter(float64(l.PublishesPerSecond), l.PublishBurst, maxLimiterKeys, now)
 	}
@@ -148,6 +176,7 @@ func newLimiters(l RateLimits, now func() time.Time) *limiters {
 const (
 	limitConnections = "connections_per_ip"
 	limitConnects    = "connects_per_ip"
+	limitPolls       = "polls_per_ip"
 	limitPublishes   = "publishes_per_key"
 	limitMessageSize = "message_size"
 	limitQueue       = "queue"
@@ -155,7 +184,7 @@ const (
 
 // limitNames lists every label value, so each series exists from the start.
 var limitNames = []string{
-	limitConnections, limitConnects, limitPublishes, limitMessageSize, limitQueue,
+	limitConnections, limitConnects, limitPolls, limitPublishes, limitMessageSize, limitQueue,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
 	session.LimitServerChannels,
 }
@@ -177,9 +206,12 @@ type connectRoute int
 const (
 	// routeSession: WebSocket and SockJS, whose limits the session counts.
 	routeSession connectRoute = iota
-	// routeStream: SSE and long-poll (and JSONP), which refuse too many or
-	// invalid channels before a session exists.
+	// routeStream: SSE, which refuses too many or invalid channels before
+	// a session exists.
 	routeStream
+	// routePoll: long-poll (and JSONP), refusing as routeStream does; a
+	// continuing poll is charged to the poll rate, not the connect rate.
+	routePoll
 	// routePublish: client publish, which refuses an oversized body before
 	// a session exists.
 	routePublish
@@ -198,7 +230,12 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 			return
 		}
 		key := s.clientKey(r)
-		if !s.lim.connects.Allow(key) {
+		if route == routePoll && continuingPoll(r) {
+			if !s.lim.polls.Allow(key) {
+				s.refuseLimited(w, r, limitPolls, "rate limited: too many polls from this address")
+				return
+			}
+		} else if !s.lim.connects.Allow(key) {
 			s.refuseLimited(w, r, limitConnects, "rate limited: too many connects from this address")
 			return
 		}
@@ -209,12 +246,41 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 		}
 		// Only a JSONP refusal hides its code in the body; a script tag
 		// sends GET, so the callback is in the query.
-		sniff := route == routeStream && strings.Contains(r.URL.RawQuery, "callback")
+		sniff := route.stream() && strings.Contains(r.URL.RawQuery, "callback")
 		gw := &guardWriter{ResponseWriter: w, release: release, sniff: sniff}
 		defer gw.finish()
 		h.ServeHTTP(gw, r)
 		s.countRefusal(route, r, gw)
 	})
+}
+
+// stream reports whether the route refuses channels before a session exists.
+func (r connectRoute) stream() bool { return r == routeStream || r == routePoll }
+
+// continuingPoll reports whether r is a long-poll that goes on from an
+// earlier one: its query's cursor decodes and names one of its channels.
+// Only the query is read (a POST poll's form is the handler's to parse,
+// under its body limit), so a POST poll counts as a connect. A cursor is
+// not authenticated: this only picks the budget the request is charged to.
+func continuingPoll(r *http.Request) bool {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return false
+	}
+	raw := q.Get("cursor")
+	if raw == "" {
+		return false
+	}
+	cur, err := session.DecodeCursor(raw)
+	if err != nil {
+		return false
+	}
+	for _, ch := range q["channel"] {
+		if _, ok := cur[ch]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // refuseLimited answers 429. Allowed cross-origin pages get the CORS headers,
@@ -236,16 +302,16 @@ func (s *Server) countRefusal(route connectRoute, r *http.Request, gw *guardWrit
 		return
 	}
 	code := gw.status
-	if route == routeStream && code == http.StatusOK {
+	if route.stream() && code == http.StatusOK {
 		code = jsonpErrorCode(gw.head)
 	}
 	switch {
 	case code == http.StatusRequestEntityTooLarge:
 		s.metrics.Limited(limitMessageSize)
-	case route == routeStream && code == http.StatusTooManyRequests:
+	case route.stream() && code == http.StatusTooManyRequests:
 		// The only 429 of SSE and poll: more channels than limits.maxChannels.
 		s.metrics.Limited(session.LimitChannels)
-	case route == routeStream && code == http.StatusBadRequest && hasInvalidChannel(r):
+	case route.stream() && code == http.StatusBadRequest && hasInvalidChannel(r):
 		s.metrics.Limited(session.LimitChannelName)
 	}
 }

@@ -176,6 +176,59 @@ func TestConnectsPerSecond(t *testing.T) {
 	})
 }
 
+// TestContinuingPolls checks that a long-poll carrying a cursor for one of
+// its channels is charged to the poll budget, not the connect budget: a
+// crowd behind one address keeps polling after new connects are refused,
+// and the poll budget still refuses a flood of polls.
+func TestContinuingPolls(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.RateLimits.ConnectsPerSecond, c.RateLimits.ConnectBurst = 1, 2
+		c.RateLimits.PollsPerSecond, c.RateLimits.PollBurst = 1, 5
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	withClock(ts)
+	a := from("198.51.100.1")
+	// A position from another epoch: the poll answers at once with
+	// recovered:false rather than being held.
+	cursorFor := func(ch string) string {
+		return session.Cursor{ch: {Epoch: "gone", Offset: 7}}.Encode()
+	}
+	poll := func(cursor string) outcome {
+		q := url.Values{"channel": {"news"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		o, _ := pollGet(t, ts.URL, q, "", a...)
+		return o
+	}
+	for i := range 2 {
+		if o := poll(""); !o.ok {
+			t.Fatalf("new poll %d within the connect burst: %v", i+1, o)
+		}
+	}
+	counter(t, ts, limitConnects, 3, func() {
+		limitErr(t, poll(""), "too many connects") // a flood of new connections is still refused
+		t.Run("a cursor for another channel is a connect", func(t *testing.T) {
+			limitErr(t, poll(cursorFor("other")), "too many connects")
+		})
+		t.Run("a malformed cursor is a connect", func(t *testing.T) {
+			limitErr(t, poll("!!not-a-cursor"), "too many connects")
+		})
+	})
+	counter(t, ts, limitPolls, 1, func() {
+		for i := range 5 {
+			if o := poll(cursorFor("news")); !o.ok {
+				t.Fatalf("continuing poll %d with the connect budget spent: %v", i+1, o)
+			}
+		}
+		limitErr(t, poll(cursorFor("news")), "too many polls")
+	})
+	t.Run("other routes are connects", func(t *testing.T) {
+		o, _ := sseOpen(t, ts.URL, url.Values{"channel": {"news"}, "cursor": {cursorFor("news")}}, a...)
+		limitErr(t, o, "too many connects")
+	})
+}
+
 func TestPublishesPerKey(t *testing.T) {
 	const key1, key2 = "first-key-0123456789", "second-key-0123456789"
 	ts := newTestServer(t, func(c *Config) {

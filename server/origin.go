@@ -2,10 +2,14 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/waterspout/waterspout/server/auth"
 )
 
 // originPolicy decides which browser origins may connect or call the API.
@@ -103,4 +107,62 @@ func joinOrigin(scheme, host, port string) string {
 		return scheme + "://" + host
 	}
 	return scheme + "://" + host + ":" + port
+}
+
+// Refused origins are logged at WARN, since a page on an origin missing from
+// the allow-list otherwise fails in silence: a browser cannot read a
+// refused WebSocket handshake. The log is rate-limited, for a hostile page
+// can send any Origin as often as it likes: each origin and route is
+// logged at most once per refusedOriginEvery, and all of them together at
+// most refusedOriginBurst lines, refilled at refusedOriginRate a second.
+const (
+	refusedOriginEvery = time.Minute
+	refusedOriginRate  = 1
+	refusedOriginBurst = 20
+	refusedOriginKeys  = 10_000
+	maxLoggedOrigin    = 200 // bytes of the Origin header in the log line
+)
+
+// refusedOrigins logs refused origins, rate-limited.
+type refusedOrigins struct {
+	log          *slog.Logger
+	perOrigin    *auth.KeyedLimiter
+	all          *auth.KeyedLimiter
+	sockjsPrefix string
+}
+
+func newRefusedOrigins(log *slog.Logger, now func() time.Time) *refusedOrigins {
+	return &refusedOrigins{
+		log:       log,
+		perOrigin: auth.NewKeyedLimiter(1/refusedOriginEvery.Seconds(), 1, refusedOriginKeys, now),
+		all:       auth.NewKeyedLimiter(refusedOriginRate, refusedOriginBurst, 1, now),
+	}
+}
+
+// refused logs that r's origin was refused on route (the mounted path: a
+// SockJS request's session path is not part of it).
+func (l *refusedOrigins) refused(r *http.Request, route string) {
+	origin := r.Header.Get("Origin")
+	if len(origin) > maxLoggedOrigin {
+		origin = origin[:maxLoggedOrigin] + "…"
+	}
+	if !l.perOrigin.Allow(route+" "+origin) || !l.all.Allow("") {
+		return
+	}
+	l.log.Warn("origin not allowed: add it to allowedOrigins (--allowed-origin) if this page is yours",
+		"origin", origin, "route", route, "method", r.Method)
+}
+
+// checkOrigin is the origin check of every browser-facing route: the policy,
+// with refusals logged.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	if s.origins.check(r) {
+		return true
+	}
+	route := r.URL.Path
+	if strings.HasPrefix(route, sockjsPrefix+"/") {
+		route = sockjsPrefix
+	}
+	s.refusedOrigins.refused(r, route)
+	return false
 }

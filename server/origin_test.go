@@ -1,7 +1,10 @@
 package server
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -82,5 +85,70 @@ func TestTransportsShareTheOriginPolicy(t *testing.T) {
 	}
 	if ts.tcfg.Node != ts.node || ts.tcfg.Authenticate == nil || ts.tcfg.WriteTimeout != DefaultWriteTimeout || ts.tcfg.Logger == nil {
 		t.Errorf("transports config: %+v", ts.tcfg)
+	}
+}
+
+// TestRefusedOriginIsLogged checks that a refused origin is not silent on
+// the server: one WARN line naming the origin and the route, rate-limited
+// per origin and route, and nothing for an allowed origin.
+func TestRefusedOriginIsLogged(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
+	evil := []string{"Origin", "https://evil.example"}
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(ts.logs.String(), "\n") {
+			if strings.Contains(l, "origin not allowed") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	_, o := dialWSToken(t, ts.URL, "", "Origin", "https://app.example.com")
+	if !o.ok {
+		t.Fatalf("allowed origin: %v", o)
+	}
+	if l := lines(); len(l) != 0 {
+		t.Fatalf("an allowed origin was logged: %q", l)
+	}
+	for range 3 {
+		if _, o := dialWSToken(t, ts.URL, "", evil...); o.code != http.StatusForbidden {
+			t.Fatalf("refused origin: %v, want 403", o)
+		}
+	}
+	l := lines()
+	if len(l) != 1 {
+		t.Fatalf("three refusals on one route logged %d lines, want 1: %q", len(l), l)
+	}
+	for _, want := range []string{"level=WARN", `origin=https://evil.example`, "route=/connect/ws"} {
+		if !strings.Contains(l[0], want) {
+			t.Errorf("log line %q lacks %q", l[0], want)
+		}
+	}
+	if o, _ := sseOpen(t, ts.URL, url.Values{"channel": {"news"}}, evil...); o.code != http.StatusForbidden {
+		t.Fatalf("refused origin on SSE: %v", o)
+	}
+	if a := do(t, http.MethodPost, ts.URL+"/connect/sockjs/000/abc/xhr", "", evil...); a.status != http.StatusForbidden {
+		t.Fatalf("refused origin on SockJS: %d %s", a.status, a.body)
+	}
+	l = lines()
+	if len(l) != 3 || !strings.Contains(l[1], "route=/connect/sse") || !strings.Contains(l[2], "route=/connect/sockjs ") {
+		t.Fatalf("another route's refusal: %q, want one line each for /connect/sse and /connect/sockjs", l)
+	}
+}
+
+// TestRefusedOriginLogIsBounded: a page sending a new Origin on every
+// request cannot fill the log.
+func TestRefusedOriginLogIsBounded(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for i := range 10 * refusedOriginBurst {
+		r := httptest.NewRequest("GET", "/connect/ws", nil)
+		r.Host = "push.example.com"
+		r.Header.Set("Origin", "https://evil"+strconv.Itoa(i)+".example")
+		if ts.checkOrigin(r) {
+			t.Fatal("a foreign origin passed")
+		}
+	}
+	if n := strings.Count(ts.logs.String(), "origin not allowed"); n < 1 || n > refusedOriginBurst+1 {
+		t.Fatalf("%d distinct refused origins logged %d lines, want 1 to %d", 10*refusedOriginBurst, n, refusedOriginBurst+1)
 	}
 }

@@ -100,7 +100,7 @@ func (s *Server) mountTransports() error {
 	if err != nil {
 		return fmt.Errorf("mount poll: %w", err)
 	}
-	mount("/connect/poll", routeStream, pollh)
+	mount("/connect/poll", routePoll, pollh)
 
 	sj, err := sockjs.New(tcfg, sockjs.Options{
 		Prefix: sockjsPrefix, StickyCookie: cfg.SockJSStickyCookie, Context: stop,
@@ -175,7 +175,7 @@ func apiDeadlines(next echo.HandlerFunc) echo.HandlerFunc {
 // form to the local server.
 func (s *Server) originMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !s.origins.check(c.Request()) {
+		if !s.checkOrigin(c.Request()) {
 			return apiError(http.StatusForbidden, "origin not allowed")
 		}
 		return next(c)

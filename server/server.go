@@ -52,6 +52,9 @@ type Server struct {
 	tcfg        transports.Config
 	clientFiles map[string]clientFile
 
+	// refusedOrigins logs what checkOrigin refuses.
+	refusedOrigins *refusedOrigins
+
 	// stopping turns /readyz to 503 from the first moment of a shutdown.
 	stopping atomic.Bool
 	// baseCtx is every request's parent; cancelled last in a shutdown so
@@ -122,9 +125,10 @@ func New(cfg Config) (*Server, error) {
 		clientFiles: clientFiles, shutdownDone: make(chan struct{}),
 		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout,
 	}
+	s.refusedOrigins = newRefusedOrigins(log, nil)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.tcfg = transports.Config{
-		Node: node, CheckOrigin: origins.check, Authenticate: authz.Authenticate,
+		Node: node, CheckOrigin: s.checkOrigin, Authenticate: authz.Authenticate,
 		WriteTimeout: cfg.WriteTimeout, Logger: log, Reuse: reuser{s},
 	}
 	s.echo = s.newEcho()

@@ -60,9 +60,12 @@ func (s *Session) answerUndecodable(now time.Time, reply []byte) error {
 }
 
 // rateLimited ends a session that went on sending commands past its limit.
+// The replies and 429 errors already queued still go out first: a client
+// that sent every command in one frame sees what one that sent them in
+// separate frames sees, not a bare disconnect.
 func (s *Session) rateLimited() error {
 	s.node.limited(LimitCommands)
-	s.fail(DisconnectRateLimited)
+	s.endAfterQueued(DisconnectRateLimited)
 	return DisconnectRateLimited
 }
 

@@ -91,8 +91,29 @@ func TestCommandRate(t *testing.T) {
 		if !errors.Is(err, DisconnectRateLimited) {
 			t.Fatalf("HandleCommand = %v, want %v", err, DisconnectRateLimited)
 		}
+		// What was answered before still goes out, then the disconnect.
+		items, err := s.Next(ctx, 0, nil)
+		if err != nil {
+			t.Fatalf("Next = %v, want the queued answers first", err)
+		}
+		got := decodeItems(t, items)
+		if len(got) != 2*burst || got[0].Type != "reply" || got[burst-1].Type != "reply" ||
+			got[burst].Code != 429 || got[2*burst-1].Code != 429 {
+			t.Fatalf("queued before the disconnect: %+v, want %d replies then %d 429s", got, burst, burst)
+		}
 		if _, err := s.Next(ctx, 0, nil); !errors.Is(err, DisconnectRateLimited) {
 			t.Fatalf("Next = %v", err)
+		}
+		if s.Send([]byte(`{}`)) {
+			t.Errorf("a session ended for its rate took another frame")
+		}
+	})
+	t.Run("a failure drops what the rate limit kept", func(t *testing.T) {
+		s := mustSession(t, n)
+		s.HandleCommand(ctx, pings(3*burst+1))
+		s.Fail(ConnectionLost) // the client left: nobody to send the answers to
+		if items, err := s.Next(ctx, 0, nil); !errors.Is(err, DisconnectRateLimited) || len(items) != 0 {
+			t.Fatalf("Next = %d items, %v; want nothing and the recorded %v", len(items), err, DisconnectRateLimited)
 		}
 	})
 	t.Run("sessions have their own buckets", func(t *testing.T) {

@@ -28,6 +28,9 @@ type Session struct {
 	wake   chan struct{}
 	onWake func()
 	closed bool
+	// flush is set when the session ended with its queue kept (see
+	// endAfterQueued): the writer gets the queue, then the reason.
+	flush  bool
 	reason Disconnect
 	ended  bool // Close has run
 	// commands is the Config.CommandRate bucket.
@@ -189,7 +192,7 @@ func (s *Session) SetWakeup(fn func()) {
 // takeLocked hands the queue over to the writer: ok is false when there is
 // nothing to hand over (the session is open and its queue empty).
 func (s *Session) takeLocked(buf []Item) (out []Item, err error, ok bool) {
-	if s.closed {
+	if s.closed && !(s.flush && len(s.queue) > 0) {
 		return buf[:0], s.reason, true
 	}
 	if len(s.queue) == 0 {
@@ -230,15 +233,37 @@ func (s *Session) fail(d Disconnect) {
 
 func (s *Session) failLocked(d Disconnect) {
 	if s.closed {
+		if s.flush && d != s.reason { // a failure (client gone, write timeout) overrides a kept queue
+			s.flush = false
+			s.dropQueueLocked()
+		}
 		return
 	}
 	s.closed, s.reason = true, d
-	clear(s.queue)
-	s.queue, s.queued = nil, 0
+	s.dropQueueLocked()
 	s.signal()
 	if d == DisconnectSlow {
 		s.node.metrics.SlowClient(s.transport)
 	}
+}
+
+func (s *Session) dropQueueLocked() {
+	clear(s.queue)
+	s.queue, s.queued = nil, 0
+}
+
+// endAfterQueued ends the session with d like fail, except that what is
+// already queued is still handed to the writer, before d: the replies and
+// errors a client has been sent stay in front of the reason its session ended.
+// Nothing more is queued after it.
+func (s *Session) endAfterQueued(d Disconnect) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed, s.reason, s.flush = true, d, len(s.queue) > 0
+	s.signal()
 }
 
 func (s *Session) signal() {

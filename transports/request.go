@@ -143,10 +143,18 @@ func RefusalDisconnect(e *session.Error) session.Disconnect {
 // Origin, sets the CORS headers that let that page read the answer with
 // credentials. Echo's CORS middleware cannot be used here: it answers `*`
 // without credentials. It reports whether the request may go on.
+//
+// A refused origin gets Access-Control-Allow-Origin without credentials:
+// the caller answers it with nothing but the 403 error, and a page that is
+// not allowed can then read why it cannot connect (the bundled client
+// reports it as an `error` event) instead of seeing a bare network failure.
 func AllowOrigin(w http.ResponseWriter, r *http.Request, check func(*http.Request) bool) bool {
 	h := w.Header()
 	h.Add("Vary", "Origin")
 	if !check(r) {
+		if o := r.Header.Get("Origin"); o != "" {
+			h.Set("Access-Control-Allow-Origin", o)
+		}
 		return false
 	}
 	if o := r.Header.Get("Origin"); o != "" {

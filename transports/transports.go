@@ -2,9 +2,11 @@ package transports
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/waterspout/waterspout/session"
@@ -62,10 +64,30 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Authenticate runs c.Authenticate if set.
-func (c *Config) AuthenticateRequest(r *http.Request, s *session.Session) error {
+// AuthenticateRequest runs c.Authenticate if set. Every transport calls it
+// between creating a session and handing it to its writer, so a panic in the
+// authenticator is recovered here, once for all of them: it becomes
+// session.ErrInternal (500, or disconnect 3006 on WebSocket and SockJS) and
+// the caller closes the session as for any refusal. Unrecovered, it would
+// unwind past the caller's cleanup (net/http recovers the handler, not the
+// session) and leave the session open until shutdown.
+func (c *Config) AuthenticateRequest(r *http.Request, s *session.Session) (err error) {
 	if c.Authenticate == nil {
 		return nil
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { // net/http's way to abort quietly: not ours to keep
+				panic(v)
+			}
+			log := c.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("panic in authenticate", "session", s.ID(), "transport", s.Transport(),
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = session.ErrInternal
+		}
+	}()
 	return c.Authenticate(r, s)
 }

@@ -153,6 +153,7 @@ export class Client {
   private _queue: Queued[] = [];
   private _token?: string;
   private _retried = false;
+  private _why: WaterSpoutError | null = null; // the last refusal a transport could read, for the `error` event
   private _wake: () => void;
 
   constructor(url: string, options?: Options) {
@@ -547,7 +548,10 @@ export class Client {
   }
 
   // _failover moves to the next transport at once; after the last one, it
-  // backs off and starts again from the first.
+  // backs off and starts again from the first, and reports the refusal a
+  // transport could read (a browser cannot read a refused WebSocket
+  // handshake, but poll and JSONP answers say why), so that a page refused
+  // for its origin or its token does not stay "connecting" in silence.
   private _failover(): void {
     this._drops = 0;
     if (this._idx + 1 < this._order.length) {
@@ -556,6 +560,9 @@ export class Client {
     } else {
       this._idx = 0;
       this._retry(this._delay());
+      const w = this._why;
+      this._why = null;
+      if (w) this._emit('error', w);
     }
   }
 
@@ -633,6 +640,7 @@ export class Client {
     }
     if (a !== this._cur) return this._kill(a);
     if (code >= 3000 && code < 5000) return this._lost(a, code, reason);
+    if (code >= 400 && code < 600) this._why = fail(code, reason);
     this._down();
     this._idx = a._i;
     if (!a._open) return this._failover();
@@ -714,6 +722,7 @@ export class Client {
     o.clearTimeout(a._timer);
     a._open = true;
     a._at = o.now();
+    this._why = null;
     if (f.ping && (name === 'websocket' || name === 'sse')) {
       a._live = (2 * f.ping + 5) * 1000;
       a._timer = o.setTimeout(function () {

@@ -37,9 +37,17 @@ export const scriptJsonp: JsonpInjector = function (url, done) {
   }
   // A script inserted before the page's load event delays it, and a held
   // poll is answered only when a message comes: the page would never finish
-  // loading. The first poll (no cursor) answers at once, so only held polls wait.
-  if (d.readyState == 'complete' || url.indexOf('cursor=') < 0) go();
-  else w.addEventListener('load', go);
+  // loading. WebKit also counts a script inserted while the load event is
+  // being dispatched (readyState is already 'complete' then) as part of the
+  // load, and each poll then starts the next: so a held poll is inserted
+  // from a task of its own, after load. The first poll (no cursor) answers
+  // at once, so only held polls wait.
+  function later() {
+    w.setTimeout(go, 0);
+  }
+  if (url.indexOf('cursor=') < 0) go();
+  else if (d.readyState == 'complete') later();
+  else w.addEventListener('load', later);
   return end;
 };
 

@@ -11,10 +11,11 @@ import { fail, query } from './transport.js';
 import type { Transport, TransportEnv, Resolved } from './transport.js';
 import type { Frame } from './types.js';
 
-/** PollAnswer is the body of a long-poll response. */
+/** PollAnswer is the body of a long-poll response, or the error that refused it. */
 export interface PollAnswer {
   messages: Frame[];
   cursor: string;
+  error?: { code: number; reason: string };
 }
 
 /** Requester performs one poll: it calls done(answer) or done(null) on failure and returns a cancel function. */
@@ -82,9 +83,12 @@ export function pollLoop(env: TransportEnv, request: Requester): Transport {
       cancel = null;
       o.clearTimeout(timer);
       if (done) return;
-      if (!a || !a.messages || typeof a.cursor !== 'string') {
+      // A refusal (origin not allowed, invalid token, rate limited) ends the
+      // transport with its HTTP status and reason, which the client reports.
+      const e = a && a.error;
+      if (e || !a || !a.messages || typeof a.cursor !== 'string') {
         done = true;
-        env._end(1006, 'poll error');
+        env._end(e ? e.code : 1006, e ? e.reason : 'poll error');
         return;
       }
       for (let i = 0; i < a.messages.length && !done; i++) {
@@ -109,7 +113,7 @@ export function pollTransport(env: TransportEnv): Transport {
   return pollLoop(env, function (url, q, done) {
     const long = q.length > 1800;
     return xhr(o, long ? 'POST' : 'GET', long ? url : url + '?' + q, long ? q : null, long ? 'application/x-www-form-urlencoded' : null, function (status, body) {
-      done(status === 200 ? body : null);
+      done(status === 200 || (body && body.error) ? body : null);
     });
   });
 }

@@ -135,3 +135,53 @@ test('reconnect: drops of stable connections stay on the transport with backoff 
   assert.equal(delays[delays.length - 1], 20000);
   void c;
 });
+
+test('a refused origin is reported: error event with the reason a poll or JSONP answer carries', () => {
+  const { c, clock, WS, ES, XHR, jsonp, seen } = setup(Client);
+  const got = collect(c, 'news');
+  c.connect();
+  // A refused WebSocket handshake and a refused EventSource say nothing.
+  WS.all[0].drop(1006);
+  clock.tick();
+  ES.all[0].fail();
+  clock.tick();
+  assert.deepEqual(seen.errors, [], 'nothing to say yet: the next transports may work');
+  // The server lets a refused page read its 403 (CORS without credentials).
+  XHR.all[0].respond(403, { error: { code: 403, reason: 'origin not allowed' } });
+  clock.tick();
+  // JSONP carries the refusal in the script's call.
+  jsonp[0].done(null, { error: { code: 403, reason: 'origin not allowed' } });
+  clock.tick();
+  assert.equal(seen.errors.length, 1, 'one error after the round of transports');
+  assert.equal(seen.errors[0].code, 403);
+  assert.equal(seen.errors[0].reason, 'origin not allowed');
+  assert.equal(c.state, 'connecting', 'it keeps trying, with backoff');
+  assert.deepEqual(got.data, []);
+  // The next round, refused again, says so again; a round that connects clears it.
+  clock.advance(750);
+  WS.all[1].drop(1006);
+  clock.tick();
+  ES.all[1].fail();
+  clock.tick();
+  XHR.last().respond(403, { error: { code: 403, reason: 'origin not allowed' } });
+  clock.tick();
+  jsonp[1].done(new Error('load failed'));
+  clock.tick();
+  assert.equal(seen.errors.length, 2);
+});
+
+test('a network failure on every transport is not an error event', () => {
+  const { c, clock, WS, ES, XHR, jsonp, seen } = setup(Client);
+  collect(c, 'news');
+  c.connect();
+  WS.all[0].drop(1006);
+  clock.tick();
+  ES.all[0].fail();
+  clock.tick();
+  XHR.all[0].respond(0, ''); // unreadable: no status, no body
+  clock.tick();
+  jsonp[0].done(new Error('load failed'));
+  clock.tick();
+  assert.deepEqual(seen.errors, []);
+  assert.equal(c.state, 'connecting');
+});

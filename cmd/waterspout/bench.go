@@ -28,6 +28,8 @@ Markdown tables (progress goes to standard error). Scenarios, all by default:
   fanout-poll  S6: S2 over long-polling
   reconnect    S7: 10,000 WebSocket clients drop and resume from their positions at once
   slow         S8: 1,000 subscribers, 1 % stop reading; the others' latency and the server's memory
+  nat          S9: 1,000 long-poll subscribers from one address, 5 publications/s; run it
+               against a server at its default limits: every message, no 429
 Memory and CPU are read from /proc/PID of the server: pass --server-pid.
 Latency runs from each message's intended send time (open-loop schedule).
 

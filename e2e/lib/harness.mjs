@@ -4,7 +4,7 @@
 // screenshots are kept under e2e/artifacts/<scenario>/.
 
 import { spawn } from 'node:child_process';
-import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { Builder } from 'selenium-webdriver';
 
 import { CI, E2E, findTool, missingTool, waterspoutBinary } from './tools.mjs';
 
@@ -123,6 +124,15 @@ export function render(template, vars) {
   });
 }
 
+/** miniBrowser returns WebKitGTK's MiniBrowser, which WebKitWebDriver drives (package libwebkit2gtk-4.1-0). */
+function miniBrowser() {
+  for (const d of readdirSync('/usr/lib')) {
+    const f = path.join('/usr/lib', d, 'webkit2gtk-4.1', 'MiniBrowser');
+    if (existsSync(f)) return f;
+  }
+  throw new Error('WebKitGTK MiniBrowser not found under /usr/lib/*/webkit2gtk-4.1 (apt-get install -y webkit2gtk-driver)');
+}
+
 function slug(name) {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 80);
 }
@@ -139,6 +149,7 @@ export class Harness {
     this.procs = [];
     this.pages = [];
     this.browser = null;
+    this.drivers = []; // WebDriver sessions (WebKit)
     this.pageServer = null; // the static server of e2e/pages
     this.closed = false;
     this.notes = [];
@@ -181,14 +192,16 @@ export class Harness {
 
   /**
    * startServer runs `waterspout serve` on a loopback port (a free one
-   * unless port is given) and waits until /readyz answers 200. The returned
+   * unless port is given) and waits until /readyz answers 200. allowPages
+   * false leaves the test pages' origin out of the allow-list. The returned
    * object restarts it on the same port with start() after stop().
    */
-  async startServer({ port, args = [] } = {}) {
+  async startServer({ port, args = [], allowPages = true } = {}) {
     const bin = await waterspoutBinary();
     port ??= await freePort();
-    // The test pages' origin is allowed to connect, as an application's is.
-    const extra = ['--allowed-origin', await this.pagesOrigin(), ...args];
+    // The test pages' origin is allowed to connect, as an application's is
+    // (unless a scenario shows what a page that is not allowed sees).
+    const extra = [...(allowPages ? ['--allowed-origin', await this.pagesOrigin()] : []), ...args];
     // Settings come from flags only: a developer's WATERSPOUT_* variables must not leak in.
     const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WATERSPOUT_')));
     const h = this;
@@ -313,6 +326,29 @@ export class Harness {
       }
       await sleep(interval, undefined, { signal: this.signal });
     }
+  }
+
+  /**
+   * webkit starts WebKitGTK, Safari's engine, through Debian's
+   * WebKitWebDriver on a virtual display (xvfb-run), and returns a
+   * selenium-webdriver session of its MiniBrowser. As root (a container),
+   * WebKit's web-process sandbox cannot start: it is turned off for it.
+   */
+  async webkit() {
+    const port = await freePort();
+    const env = { ...process.env, WEBKIT_DISABLE_SANDBOX_THIS_IS_DANGEROUS: '1' };
+    // -f: the display's auth file goes in the scenario's folder, which is
+    // removed at the end, not in a folder of /tmp a killed xvfb-run leaves.
+    const auth = path.join(this.dir, `xauth-${port}`);
+    const proc = this._spawn(`webkitdriver-${port}`, findTool('xvfb-run'), ['-a', '-f', auth, findTool('webkitdriver'), `--port=${port}`], env);
+    await this.waitHTTP(`http://127.0.0.1:${port}/status`, proc, 'WebKitWebDriver /status');
+    const driver = await new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
+      browserName: 'MiniBrowser',
+      'webkitgtk:browserOptions': { binary: miniBrowser(), args: ['--automation'] },
+      pageLoadStrategy: 'normal', // navigation returns once the page has finished loading
+    }).build();
+    this.drivers.push(driver);
+    return driver;
   }
 
   /** newPage opens a page in a fresh browser context (no shared storage, cache or cookies). */
@@ -449,6 +485,7 @@ export class Harness {
     this.closed = true;
     if (failed) await this._saveArtifacts().catch((err) => this.t.diagnostic(`saving artifacts failed: ${err.message}`));
     if (this.browser) await this.browser.close().catch(() => {});
+    for (const d of this.drivers) await Promise.race([d.quit().catch(() => {}), sleep(5000)]);
     if (this.pageServer) {
       this.pageServer.closeAllConnections();
       this.pageServer.close();

@@ -22,6 +22,9 @@ const TOOLS = {
   nginx: { env: 'NGINX', names: ['nginx'], pkg: 'nginx' },
   haproxy: { env: 'HAPROXY', names: ['haproxy'], pkg: 'haproxy' },
   go: { env: 'GO', names: ['go'], extra: ['/usr/local/go/bin'], pkg: 'golang (or the Go toolchain from go.dev)' },
+  // WebKitGTK (Safari's engine) through its WebDriver, on a virtual display.
+  webkitdriver: { env: 'WEBKIT_WEBDRIVER', names: ['WebKitWebDriver'], pkg: 'webkit2gtk-driver' },
+  'xvfb-run': { env: 'XVFB_RUN', names: ['xvfb-run'], pkg: 'xvfb' },
 };
 
 function executable(file) {

@@ -126,3 +126,26 @@ scenario('3 a buffering proxy: SSE stalls behind nginx, the client lands on long
   assert.deepEqual(st.transports.map((t) => t.name), ['poll'], 'it stayed on long-polling');
   assert.deepEqual(st.errors, []);
 });
+
+// A page whose origin the server does not allow: the browser cannot read a
+// refused WebSocket handshake, but the long-poll and JSONP answers say why,
+// so the application gets an `error` event with the reason instead of a page
+// that stays "connecting" in silence; the server logs the refusal at WARN.
+scenario('3 a page on an origin the server does not allow gets an error event saying so', async (h) => {
+  if (!h.need('chromium')) return;
+  const server = await h.startServer({ allowPages: false });
+  const page = await h.newPage();
+  await h.openTestPage(page, server, 'client.html', { channel: 'e2e-refused' });
+  await h.waitFor('an error event in the page', async () => (await h.pageState(page)).errors.length > 0, {
+    detail: async () => `page state: ${JSON.stringify(await h.pageState(page))}`,
+  });
+  const st = await h.pageState(page);
+  assert.equal(st.errors[0].code, 403, JSON.stringify(st.errors));
+  assert.equal(st.errors[0].reason, 'origin not allowed');
+  assert.deepEqual(st.transports, [], 'no transport connected');
+  assert.deepEqual(st.subscribed, []);
+  const origin = await h.pagesOrigin();
+  const warn = h.log(server.proc).split('\n').filter((l) => /level=WARN/.test(l) && /origin not allowed/.test(l));
+  assert.ok(warn.some((l) => l.includes(`origin=${origin}`) && l.includes('route=/connect/ws')),
+    `no WARN line naming ${origin} and /connect/ws in the server log:\n${warn.join('\n')}`);
+});

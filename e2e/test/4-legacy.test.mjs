@@ -57,7 +57,10 @@ for (const c of cases) {
 // A page whose long-poll is a pending <script> must still finish loading:
 // every script inserted before the load event delays it, so a JSONP client
 // that starts its held polls before `load` keeps the page "loading" (spinner,
-// no onload handlers) for as long as it polls.
+// no onload handlers) for as long as it polls. What counts is what the
+// browser's own navigation sees (the load event, the navigation finishing),
+// not document.readyState, which WebKit reports 'complete' while its
+// navigation is still going.
 scenario('4 old browser on JSONP: the page still reaches its load event', async (h) => {
   if (!h.need('chromium')) return;
   // Short held polls, so that several come and go while we watch.
@@ -68,8 +71,44 @@ scenario('4 old browser on JSONP: the page still reaches its load event', async 
   });
   const st = await h.pageState(page);
   assert.equal(st.transports[0]?.name, 'jsonp');
-  await h.waitFor('document.readyState to be complete', () => page.evaluate(() => document.readyState === 'complete'), {
-    timeout: 10_000,
-    detail: async () => `readyState ${await page.evaluate(() => document.readyState)}`,
-  });
+  await page.waitForLoadState('load', { timeout: 10_000 });
 });
+
+// The same in a second engine, WebKit (WebKitGTK, Safari's engine), where
+// the bug was seen: a held poll's <script> inserted from inside the window's
+// load handler, and each later poll after it, counted as part of the load,
+// so the navigation never finished. The WebDriver navigation (page load
+// strategy "normal") returns only when WebKit considers the page loaded.
+for (const file of ['client.html', 'legacy.html']) {
+  scenario(`4 WebKit on JSONP (${file}): the navigation finishes while the client polls`, async (h) => {
+    if (!h.need('webkitdriver', 'xvfb-run')) return;
+    const server = await h.startServer({ args: ['--poll-timeout', '2s'] });
+    const channel = `e2e-webkit-jsonp-${file.replace('.html', '')}`;
+    const driver = await h.webkit();
+    // Long enough for a slow machine, far shorter than the polling goes on.
+    await driver.manage().setTimeouts({ pageLoad: 20_000, script: 10_000 });
+    const config = { channel, slowImageMs: 1000, options: { transports: ['jsonp'] } };
+    const origin = await h.pagesOrigin();
+    const url = `${origin}/${file}?${new URLSearchParams({ server: server.url })}#${encodeURIComponent(JSON.stringify(config))}`;
+    try {
+      await driver.get(url);
+    } catch (err) {
+      assert.fail(`WebKit never finished loading a page whose client is on JSONP: ${err.name} ${err.message}`);
+    }
+    const state = async () => JSON.parse(await driver.executeScript('return JSON.stringify(window.e2e)'));
+    await h.waitFor('the page to subscribe', async () => (await state()).subscribed.length > 0, {
+      detail: async () => JSON.stringify(await state()),
+    });
+    let st = await state();
+    assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['jsonp', 'jsonp']]);
+    // Delivery goes on as before, across several held polls.
+    await publishNumbered(server.url, channel, { to: N });
+    await h.waitFor(`${N} messages in the WebKit page`, async () => (await state()).messages.length >= N, {
+      timeout: 60_000,
+      detail: async () => JSON.stringify(await state()),
+    });
+    st = await state();
+    assertSequence(st.messages.map((m) => m.n), N, `WebKit page over JSONP (${file})`);
+    assert.deepEqual(st.errors, []);
+  });
+}

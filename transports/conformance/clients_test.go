@@ -109,7 +109,21 @@ func subscribeCommands(channels []string, since session.Cursor) [][]byte {
 	return out
 }
 
-func wsURL(e *env, path string) string { return "ws" + strings.TrimPrefix(e.srv.URL, "http") + path }
+func wsURL(e *env, path string) string {
+	u := "ws" + strings.TrimPrefix(e.srv.URL, "http") + path
+	if e.token != "" {
+		u += "?token=" + url.QueryEscape(e.token)
+	}
+	return u
+}
+
+// withToken adds the env's token, if any, to a stream request's query.
+func withToken(e *env, q url.Values) url.Values {
+	if e.token != "" {
+		q.Set("token", e.token)
+	}
+	return q
+}
 
 // smallBufferDialer makes a client whose kernel receive buffer is tiny, so a
 // client that stops reading stalls the server's writes quickly.
@@ -277,7 +291,7 @@ func dialSSE(e *env, channels []string, since session.Cursor) (client, error) {
 
 func dialSSEQuery(e *env, q url.Values) (client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/connect/sse?"+q.Encode(), nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/connect/sse?"+withToken(e, q).Encode(), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
@@ -352,6 +366,7 @@ func dialPollQuery(e *env, q url.Values, jsonp bool) (client, error) {
 		if jsonp {
 			q.Set("callback", "cb")
 		}
+		q = withToken(e, q)
 		first := make(chan error, 1)
 		go func() {
 			for n := 0; ; n++ {

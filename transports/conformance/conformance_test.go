@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -20,6 +22,9 @@ type transportCase struct {
 	// client observed; oversized does the same for input over a limit.
 	malformed, oversized         func(t *testing.T, e *env) int
 	wantMalformed, wantOversized int
+	// wantRefusedInternal is how the transport refuses a connection whose
+	// authenticator failed: an HTTP status or a disconnect code.
+	wantRefusedInternal int
 }
 
 var testLimits = session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 256 << 10}
@@ -28,19 +33,19 @@ func transportCases() []transportCase {
 	return []transportCase{
 		{name: "ws", dial: dialWS, stall: stallWS, streaming: true,
 			malformed: commandMalformed(dialWS), oversized: commandOversized(dialWS),
-			wantMalformed: 400, wantOversized: 3501},
+			wantMalformed: 400, wantOversized: 3501, wantRefusedInternal: 3006},
 		{name: "sockjs", dial: dialSockJS, stall: stallSockJS, streaming: true,
 			malformed: commandMalformed(dialSockJS), oversized: commandOversized(dialSockJS),
-			wantMalformed: 400, wantOversized: 3501},
+			wantMalformed: 400, wantOversized: 3501, wantRefusedInternal: 3006},
 		{name: "sse", dial: dialSSE, stall: stallSSE, streaming: true,
 			malformed: badCursor(dialSSEQuery), oversized: tooManyChannels(dialSSE),
-			wantMalformed: 400, wantOversized: 429},
+			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500},
 		{name: "poll", dial: dialPoll(false), stall: stallPoll,
 			malformed: badCursor(func(e *env, q url.Values) (client, error) { return dialPollQuery(e, q, false) }), oversized: tooManyChannels(dialPoll(false)),
-			wantMalformed: 400, wantOversized: 429},
+			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500},
 		{name: "jsonp", dial: dialPoll(true), stall: stallPoll,
 			malformed: badCursor(func(e *env, q url.Values) (client, error) { return dialPollQuery(e, q, true) }), oversized: tooManyChannels(dialPoll(true)),
-			wantMalformed: 400, wantOversized: 429},
+			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500},
 	}
 }
 
@@ -58,6 +63,7 @@ func TestConformance(t *testing.T) {
 		{"stalled client dropped, others unaffected", scenarioStalled},
 		{"malformed input", scenarioMalformed},
 		{"oversized input", scenarioOversized},
+		{"panicking authenticator", scenarioAuthPanic},
 	}
 	for _, tc := range transportCases() {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,4 +329,45 @@ func healthyAfter(t *testing.T, tc transportCase, e *env) {
 	until(t, c, "subscribed")
 	e.publish("ok", 1, 3)
 	collect(t, c, "ok", 1, 3)
+}
+
+// scenarioAuthPanic connects with a token to a server whose authenticator
+// panics: the client is refused as for any server failure, and the session
+// the transport opened for it is gone, so that a shutdown finds nothing
+// left to wait for.
+func scenarioAuthPanic(t *testing.T, tc transportCase) {
+	e := newEnvAuth(t, testLimits, func(*http.Request, *session.Session) error { panic("authenticator bug") })
+	e.token = "t"
+	c, err := tc.dial(e, []string{"a"}, nil)
+	got := 0
+	if err != nil {
+		got = statusOf(t, err)
+	} else {
+		defer c.close()
+		for got == 0 {
+			f, err := c.next(5 * time.Second)
+			var ce closedError
+			switch {
+			case errors.As(err, &ce):
+				got = ce.code
+			case err != nil:
+				t.Fatalf("waiting for the refusal: %v", err)
+			case f.Type == "disconnect":
+				got = f.Code
+			case f.Type == "message" || f.Type == "subscribed":
+				t.Fatalf("a client whose authentication panicked was served: %+v", f)
+			}
+		}
+	}
+	if got != tc.wantRefusedInternal {
+		t.Fatalf("refused with %d, want %d", got, tc.wantRefusedInternal)
+	}
+	if err := e.waitSessions(0, 5*time.Second); err != nil {
+		t.Fatalf("the session outlived its panicking authentication: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.node.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
 }

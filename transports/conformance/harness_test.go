@@ -43,11 +43,18 @@ type env struct {
 	node   *session.Node
 	broker *session.MemoryBroker
 	srv    *httptest.Server
+	token  string // when set, sent as `token` on every connect URL
 }
 
 const testPing = time.Second
 
 func newEnv(t *testing.T, limits session.Limits) *env {
+	t.Helper()
+	return newEnvAuth(t, limits, nil)
+}
+
+// newEnvAuth is newEnv with auth as every transport's Config.Authenticate.
+func newEnvAuth(t *testing.T, limits session.Limits, auth func(*http.Request, *session.Session) error) *env {
 	t.Helper()
 	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
 	n, err := session.New(session.Config{Broker: b, Ping: testPing, Limits: limits})
@@ -58,6 +65,7 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 		Node:         n,
 		CheckOrigin:  func(r *http.Request) bool { o := r.Header.Get("Origin"); return o == "" || o == "http://allowed.test" },
 		WriteTimeout: 2 * time.Second,
+		Authenticate: auth,
 	}
 	mux := http.NewServeMux()
 	must := func(h http.Handler, err error) http.Handler {

@@ -164,3 +164,22 @@ func FuzzDecodePublish(f *testing.F) {
 		}
 	})
 }
+
+// TestPublishAuthenticatorPanic: a panic in the authenticator answers the
+// client publish 500 and closes the session it opened (it used to stay open,
+// holding up a shutdown).
+func TestPublishAuthenticatorPanic(t *testing.T) {
+	e := newEnv(t, envConfig{
+		node: session.Config{Namespaces: []session.Namespace{{Name: "chat", ClientPublish: true, Anonymous: true}}},
+		transport: transports.Config{Authenticate: func(*http.Request, *session.Session) error {
+			panic("authenticator bug")
+		}},
+	})
+	status, body := e.post(t, http.MethodPost, "", `{"channel":"chat:room","data":1,"token":"t"}`, nil)
+	if status != http.StatusInternalServerError || !strings.Contains(body, "internal error") {
+		t.Fatalf("publish with a panicking authenticator: %d %s, want 500 internal error", status, body)
+	}
+	if n := e.node.SessionCount(); n != 0 {
+		t.Fatalf("%d sessions left after the panic, want 0", n)
+	}
+}

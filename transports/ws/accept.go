@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -148,24 +147,12 @@ func (h *Handler) open(r *http.Request) (*session.Session, session.Disconnect) {
 	if err != nil {
 		return nil, h.disconnectOf(err, "new session")
 	}
-	if err := h.authenticate(r, s); err != nil {
+	if err := h.cfg.AuthenticateRequest(r, s); err != nil {
 		d := h.disconnectOf(err, "authenticate")
 		s.Close(d)
 		return nil, d
 	}
 	return s, session.Disconnect{}
-}
-
-// authenticate runs the configured authentication; a panic in it must not
-// leak the session just created.
-func (h *Handler) authenticate(r *http.Request, s *session.Session) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			h.log.Error("panic in websocket authenticate", "session", s.ID(), "panic", v, "stack", string(debug.Stack()))
-			err = session.DisconnectInternal
-		}
-	}()
-	return h.cfg.AuthenticateRequest(r, s)
 }
 
 // disconnectOf maps a refusal to the disconnect sent to the client. Anything

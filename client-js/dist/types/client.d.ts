@@ -55,6 +55,7 @@ export declare class Client {
     private _queue;
     private _token?;
     private _retried;
+    private _why;
     private _wake;
     constructor(url: string, options?: Options);
     /** on adds a listener for 'state', 'transport', 'disconnect', 'recovery' or 'error'. */

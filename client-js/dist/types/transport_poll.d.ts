@@ -1,9 +1,13 @@
 import type { Transport, TransportEnv, Resolved } from './transport.js';
 import type { Frame } from './types.js';
-/** PollAnswer is the body of a long-poll response. */
+/** PollAnswer is the body of a long-poll response, or the error that refused it. */
 export interface PollAnswer {
     messages: Frame[];
     cursor: string;
+    error?: {
+        code: number;
+        reason: string;
+    };
 }
 /** Requester performs one poll: it calls done(answer) or done(null) on failure and returns a cancel function. */
 export type Requester = (url: string, q: string, done: (a: PollAnswer | null) => void) => () => void;

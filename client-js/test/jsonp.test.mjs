@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scriptJsonp } from '../.build/transport_jsonp.js';
+
+// fakePage stands in for the window and document the default JSONP
+// injector uses: it records the scripts inserted, the timers set and the
+// load listeners, and dispatches load as a browser does (readyState is
+// already 'complete' while the load handlers run).
+function fakePage(readyState) {
+  const p = { timers: [], load: [], inserted: [] };
+  const head = {
+    appendChild(s) {
+      s.parentNode = head;
+      p.inserted.push(s);
+    },
+    removeChild() {},
+  };
+  p.document = { readyState, head, createElement: () => ({}) };
+  p.window = {
+    setTimeout: (f) => p.timers.push(f),
+    addEventListener: (ev, f) => ev === 'load' && p.load.push(f),
+  };
+  p.fireLoad = () => {
+    p.document.readyState = 'complete';
+    for (const f of p.load) f();
+  };
+  p.runTimers = () => {
+    while (p.timers.length) p.timers.shift()();
+  };
+  globalThis.window = p.window;
+  globalThis.document = p.document;
+  return p;
+}
+
+const first = 'https://push.example.com/connect/poll?channel=news';
+const held = first + '&cursor=AQEEbmV3cwJlMQU';
+
+test('jsonp: the first poll (no cursor) is inserted at once, even before load', () => {
+  const p = fakePage('interactive');
+  scriptJsonp(first, () => {});
+  assert.equal(p.inserted.length, 1);
+  assert.match(p.inserted[0].src, /&callback=__waterspout\d+$/);
+});
+
+test('jsonp: a held poll before load waits until after the load event, not inside it', () => {
+  // WebKit counts a script inserted while load is dispatched as part of the
+  // load, and each poll starts the next: the page would never finish loading.
+  const p = fakePage('interactive');
+  scriptJsonp(held, () => {});
+  assert.equal(p.inserted.length, 0, 'not before load');
+  p.fireLoad();
+  assert.equal(p.inserted.length, 0, 'not inside the load handler');
+  p.runTimers();
+  assert.equal(p.inserted.length, 1, 'from a task of its own after load');
+});
+
+test('jsonp: a held poll after load (or from a load handler) goes from a task of its own', () => {
+  const p = fakePage('complete');
+  scriptJsonp(held, () => {});
+  assert.equal(p.inserted.length, 0);
+  p.runTimers();
+  assert.equal(p.inserted.length, 1);
+});
+
+test('jsonp: a poll cancelled before its task runs is never inserted', () => {
+  const p = fakePage('complete');
+  const cancel = scriptJsonp(held, () => {});
+  cancel();
+  p.runTimers();
+  assert.equal(p.inserted.length, 0);
+});
