@@ -19,7 +19,10 @@ type MemoryBroker struct {
 	now     func() time.Time
 
 	idleTTL time.Duration // see MemoryBrokerConfig.IdleChannelTTL
-	stop    chan struct{}
+	// presence is kept apart from the channels' histories (see
+	// broker_memory_presence.go).
+	presence memoryPresence
+	stop     chan struct{}
 	stopped sync.WaitGroup
 }
 
