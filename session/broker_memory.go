@@ -23,7 +23,7 @@ type MemoryBroker struct {
 	// broker_memory_presence.go).
 	presence memoryPresence
 	stop     chan struct{}
-	stopped sync.WaitGroup
+	stopped  sync.WaitGroup
 }
 
 const memoryShards = 64
