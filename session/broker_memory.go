@@ -19,11 +19,12 @@ type MemoryBroker struct {
 	now     func() time.Time
 
 	idleTTL time.Duration // see MemoryBrokerConfig.IdleChannelTTL
+	stop    chan struct{}
+	stopped sync.WaitGroup
+
 	// presence is kept apart from the channels' histories (see
 	// broker_memory_presence.go).
 	presence memoryPresence
-	stop     chan struct{}
-	stopped  sync.WaitGroup
 }
 
 const memoryShards = 64
