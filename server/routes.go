@@ -59,6 +59,7 @@ func (s *Server) routes() error {
 		return maxData + maxBroadcastChannels*(session.MaxChannelLen+3) + bodyOverhead
 	}))...)
 	e.GET("/api/history", s.handleHistory, api()...)
+	s.serverAPIRoutes(api)
 
 	return s.mountTransports()
 }
