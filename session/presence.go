@@ -145,10 +145,6 @@ const LimitPresence = "presence"
 // subscribe or its end), whatever the context of the caller.
 const presenceTimeout = 5 * time.Second
 
-// DisconnectByServer ends every connection of a user a backend disconnected
-// (POST /api/disconnect). Terminal: the client does not reconnect on its own.
-var DisconnectByServer = Disconnect{3504, "disconnected by the server", false}
-
 // UnsubscribedByServer is the code of the `unsubscribed` frame that ends a
 // subscription a backend ended (POST /api/unsubscribe). The client does not
 // subscribe again on its own.
