@@ -418,13 +418,14 @@ func (s *Session) leavePresence(ch string, present bool) {
 	}
 }
 
-// deliverEvent queues a join or leave frame on a live subscription. Not a
-// publication: the position does not move, and a subscription still
-// replaying history does not get it.
+// deliverEvent queues a join or leave frame on a subscription. Not a
+// publication: the position does not move, and one that arrives while the
+// subscription replays history goes out at once (it may precede the
+// subscribed frame) rather than being held or lost.
 func (s *Session) deliverEvent(sub *subscription, frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sub.dropped || s.closed || sub.buffering {
+	if sub.dropped || s.closed {
 		return
 	}
 	s.pushLocked(Item{Frame: frame})
