@@ -249,3 +249,29 @@ func TestUnsubscribeAPI(t *testing.T) {
 		t.Fatalf("a publication of %s reached the unsubscribed client", f.Channel)
 	}
 }
+
+// TestPresenceConfig reads the presence settings from a config file and
+// refuses what the node could not serve.
+func TestPresenceConfig(t *testing.T) {
+	var c Config
+	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10},
+		"namespaces":[{"name":"room","anonymous":true,"presence":true,"joinLeave":true}]}`), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Presence != (PresenceLimits{50, 10}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
+		t.Fatalf("decoded %+v %+v", c.Presence, c.Namespaces)
+	}
+	out, _ := json.Marshal(c)
+	if !strings.Contains(string(out), `"presence":true,"joinLeave":true`) {
+		t.Fatalf("the namespace's presence is lost on the way out: %s", out)
+	}
+	c = Config{Presence: PresenceLimits{MaxClients: -1}}
+	if err := c.Validate(); err == nil {
+		t.Fatal("negative presence limit accepted")
+	}
+	_, err = New(Config{Addr: "127.0.0.1:0", Namespaces: []session.Namespace{{Name: "x", JoinLeave: true}}})
+	if err == nil || !strings.Contains(err.Error(), "joinLeave needs presence") {
+		t.Fatalf("joinLeave without presence: %v", err)
+	}
+}

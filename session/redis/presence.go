@@ -47,6 +47,12 @@ const (
 // joinLeaveMark starts a join or leave on a channel's pub/sub channel.
 const joinLeaveMark = '!'
 
+// publishCommand is how the presence scripts publish a join or leave on a
+// channel's pub/sub channel: it must be the command publications go out
+// with (PUBLISH here; SPUBLISH if the nodes use sharded pub/sub), or joins
+// and leaves miss the nodes.
+func (b *Broker) publishCommand() string { return "PUBLISH" }
+
 // cluster is the broker's presence and control state.
 type cluster struct {
 	node      string        // this node's id
@@ -187,7 +193,8 @@ func (b *Broker) controlLoop(ps *goredis.PubSub) {
 // the join when the channel is within its join/leave limit.
 //
 //	KEYS[1] presence hash, KEYS[2] notify key
-//	ARGV    client, "<node> <user>", max, notify, pub/sub channel, join payload
+//	ARGV    client, "<node> <user>", max, notify, pub/sub channel, join payload,
+//	        publish command (see publishCommand)
 //
 // Returns the number of entries, or -1 when the channel is full.
 var addPresenceScript = goredis.NewScript(`
@@ -197,7 +204,7 @@ if had == 0 and n >= tonumber(ARGV[3]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[4])
 if had == 0 then n = n + 1 end
-if n <= tonumber(ARGV[4]) then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if n <= tonumber(ARGV[4]) then redis.call(ARGV[7], ARGV[5], ARGV[6]) end
 return n
 `)
 
@@ -206,7 +213,8 @@ return n
 // leave for each while the channel is within its join/leave limit.
 //
 //	KEYS[1] presence hash, KEYS[2] notify key
-//	ARGV    pub/sub channel, client ("" for all of a node's), node ("" for any)
+//	ARGV    pub/sub channel, client ("" for all of a node's), node ("" for any),
+//	        publish command
 //
 // Returns the number of entries removed.
 var removePresenceScript = goredis.NewScript(`
@@ -219,7 +227,7 @@ local function drop(client, v)
   if ARGV[3] ~= '' and string.sub(v, 1, sp - 1) ~= ARGV[3] then return end
   redis.call('HDEL', KEYS[1], client)
   if n <= notify then
-    redis.call('PUBLISH', ARGV[1], '!' .. cjson.encode({t = 'leave', c = client, u = string.sub(v, sp + 1)}))
+    redis.call(ARGV[4], ARGV[1], '!' .. cjson.encode({t = 'leave', c = client, u = string.sub(v, sp + 1)}))
   end
   n = n - 1
   removed = removed + 1
@@ -263,7 +271,8 @@ func (b *Broker) AddPresence(ctx context.Context, ch string, info session.Client
 	c := &b.cluster
 	join, _ := json.Marshal(joinLeaveJSON{"join", info.Client, info.User})
 	n, err := addPresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		info.Client, c.node+" "+info.User, opts.Max, opts.Notify, b.pubChannel(ch), string(joinLeaveMark)+string(join)).Int()
+		info.Client, c.node+" "+info.User, opts.Max, opts.Notify, b.pubChannel(ch), string(joinLeaveMark)+string(join),
+		b.publishCommand()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redis: presence of %q: %w", ch, err)
 	}
@@ -302,7 +311,7 @@ func (b *Broker) RemovePresence(ctx context.Context, ch string, info session.Cli
 	}
 	c.mu.Unlock()
 	err := removePresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		b.pubChannel(ch), info.Client, "").Err()
+		b.pubChannel(ch), info.Client, "", b.publishCommand()).Err()
 	if err != nil {
 		return fmt.Errorf("redis: presence of %q: %w", ch, err)
 	}
@@ -458,7 +467,7 @@ func (b *Broker) purgeNode(ctx context.Context, node string) error {
 	removed := 0
 	for _, ch := range chans {
 		n, err := removePresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
-			b.pubChannel(ch), "", node).Int()
+			b.pubChannel(ch), "", node, b.publishCommand()).Int()
 		if err != nil {
 			return fmt.Errorf("purge node %s: %w", node, err)
 		}
