@@ -473,9 +473,12 @@ func (b *Broker) purgeNode(ctx context.Context, node string) error {
 		}
 		removed += n
 	}
-	pipe := b.client.TxPipeline()
+	// One key per command, not a transaction: in a Redis Cluster the three
+	// keys live in different slots. Rerunning the purge is harmless.
+	pipe := b.client.Pipeline()
 	pipe.ZRem(ctx, b.nodesKey(), node)
-	pipe.Del(ctx, b.nodeChansKey(node), b.nodeChannelsKey(node))
+	pipe.Del(ctx, b.nodeChansKey(node))
+	pipe.Del(ctx, b.nodeChannelsKey(node))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("purge node %s: %w", node, err)
 	}
