@@ -265,3 +265,26 @@ func TestPresenceConfig(t *testing.T) {
 
 // noPresenceBroker hides the memory broker's presence.
 type noPresenceBroker struct{ Broker }
+
+// TestJoinLeaveStormBound: N clients arriving in one channel cost at most
+// L(L-1)/2 join frames in all (L = JoinLeaveLimit), not N(N-1)/2.
+func TestJoinLeaveStormBound(t *testing.T) {
+	const clients, limit = 60, 10
+	n := newTestNode(t, Config{Namespaces: presenceNS, JoinLeaveLimit: limit})
+	var ss []*Session
+	for range clients {
+		s := mustSession(t, n)
+		subscribe(t, s, "room:storm")
+		ss = append(ss, s)
+	}
+	total := 0
+	for _, s := range ss {
+		total += len(events(t, s))
+	}
+	if want := limit * (limit - 1) / 2; total != want {
+		t.Fatalf("%d join frames for %d clients, want %d (the first %d joins only)", total, clients, want, limit)
+	}
+	if got := clientsOf(t, n, "room:storm"); len(got) != clients {
+		t.Fatalf("presence lists %d, want all %d", len(got), clients)
+	}
+}
