@@ -49,6 +49,8 @@ type Config struct {
 	RedisURL string `json:"redisURL"`
 	// Namespaces configure channels by prefix (history, client publish…).
 	Namespaces []session.Namespace `json:"namespaces"`
+	// Presence bounds the presence of namespaces that keep it.
+	Presence PresenceLimits `json:"presence"`
 	// Limits announced to clients; zero fields take session's defaults.
 	Limits session.Limits `json:"limits"`
 	// MaxServerChannels caps the channel states the memory broker holds at
@@ -201,6 +203,9 @@ func (c *Config) Validate() error {
 	if _, err := parseProxies(c.TrustedProxies); err != nil {
 		return err
 	}
+	if err := c.Presence.validate(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
@@ -262,6 +267,8 @@ type namespaceJSON struct {
 	HistoryTTL    duration `json:"historyTTL"`
 	Anonymous     bool     `json:"anonymous"`
 	ClientPublish bool     `json:"clientPublish"`
+	Presence      bool     `json:"presence"`
+	JoinLeave     bool     `json:"joinLeave"`
 }
 
 func toNamespacesJSON(in []session.Namespace) []namespaceJSON {
@@ -270,7 +277,8 @@ func toNamespacesJSON(in []session.Namespace) []namespaceJSON {
 	}
 	out := make([]namespaceJSON, len(in))
 	for i, ns := range in {
-		out[i] = namespaceJSON{ns.Name, ns.HistorySize, duration(ns.HistoryTTL), ns.Anonymous, ns.ClientPublish}
+		out[i] = namespaceJSON{ns.Name, ns.HistorySize, duration(ns.HistoryTTL), ns.Anonymous, ns.ClientPublish,
+			ns.Presence, ns.JoinLeave}
 	}
 	return out
 }
@@ -282,7 +290,7 @@ func fromNamespacesJSON(in []namespaceJSON) []session.Namespace {
 	out := make([]session.Namespace, len(in))
 	for i, ns := range in {
 		out[i] = session.Namespace{Name: ns.Name, HistorySize: ns.HistorySize, HistoryTTL: time.Duration(ns.HistoryTTL),
-			Anonymous: ns.Anonymous, ClientPublish: ns.ClientPublish}
+			Anonymous: ns.Anonymous, ClientPublish: ns.ClientPublish, Presence: ns.Presence, JoinLeave: ns.JoinLeave}
 	}
 	return out
 }

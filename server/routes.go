@@ -60,6 +60,7 @@ func (s *Server) routes() error {
 	}))...)
 	e.GET("/api/history", s.handleHistory, api()...)
 	e.Match(getHead, "/api/openapi.json", s.handleOpenAPI, page...)
+	s.serverAPIRoutes(api)
 
 	return s.mountTransports()
 }

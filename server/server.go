@@ -114,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	node, err := session.New(session.Config{
 		Broker: broker, Namespaces: cfg.Namespaces, Limits: cfg.Limits, Ping: cfg.Ping,
 		Logger: log, Metrics: m, Authorizer: authz, CommandRate: cfg.RateLimits.commandRate(),
+		MaxPresence: cfg.Presence.MaxClients, JoinLeaveLimit: cfg.Presence.JoinLeaveLimit,
 	})
 	if err != nil {
 		closer.Close()

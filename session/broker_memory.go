@@ -34,6 +34,10 @@ type MemoryBroker struct {
 	full        chan struct{} // a create met the cap: sweep now (see sweepLoop)
 	stop        chan struct{}
 	stopped     sync.WaitGroup
+
+	// presence is kept apart from the channels' histories (see
+	// broker_memory_presence.go).
+	presence memoryPresence
 }
 
 const memoryShards = 64

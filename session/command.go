@@ -95,6 +95,8 @@ func (s *Session) run(ctx context.Context, c *Command) []byte {
 		return mustJSON(replyFrame{Type: "reply", ID: c.ID, Channel: res.Channel, Offset: res.Offset, Epoch: res.Epoch})
 	case "ping":
 		return mustJSON(replyFrame{Type: "reply", ID: c.ID})
+	case "presence", "presence_stats":
+		return s.presenceCommand(ctx, c)
 	case "auth":
 		if s.node.cfg.Authorizer == nil {
 			return ErrorFrame(c.ID, &Error{400, "this server does not use tokens"})

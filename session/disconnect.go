@@ -51,6 +51,9 @@ var (
 	DisconnectInvalidToken = Disconnect{3502, "invalid token", false}
 	// DisconnectForbidden: the origin or the credentials are not allowed here.
 	DisconnectForbidden = Disconnect{3503, "forbidden", false}
+	// DisconnectByServer: a backend ended the user's connections (POST
+	// /api/disconnect); the client does not reconnect on its own.
+	DisconnectByServer = Disconnect{3504, "disconnected by the server", false}
 )
 
 // Reasons a connection ended that are never sent (the client ended it), for
@@ -66,4 +69,5 @@ var Disconnects = []Disconnect{
 	DisconnectShutdown, DisconnectSlow, DisconnectInsufficientState, DisconnectWriteTimeout,
 	DisconnectStale, DisconnectInternal, DisconnectTokenExpired, DisconnectRateLimited,
 	DisconnectBadRequest, DisconnectMessageTooLarge, DisconnectInvalidToken, DisconnectForbidden,
+	DisconnectByServer,
 }

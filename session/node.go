@@ -23,6 +23,12 @@ type Namespace struct {
 	Anonymous bool `json:"anonymous"`
 	// ClientPublish lets clients (not only backends) publish.
 	ClientPublish bool `json:"clientPublish"`
+	// Presence keeps who is subscribed to each channel (GET /api/presence,
+	// the presence command); the broker must be a Presencer.
+	Presence bool `json:"presence"`
+	// JoinLeave sends subscribers a join or leave frame when a client
+	// subscribes or leaves; it needs Presence.
+	JoinLeave bool `json:"joinLeave"`
 }
 
 // DefaultNamespace is used when Config.Namespaces has no "" entry.
@@ -53,6 +59,14 @@ type Config struct {
 	// CommandRate bounds the commands each session may send; zero is
 	// unlimited.
 	CommandRate CommandRate
+	// MaxPresence bounds a channel's presence entries: a subscribe beyond
+	// it is refused (429). Default DefaultMaxPresence.
+	MaxPresence int
+	// JoinLeaveLimit bounds join/leave fan-out: a join or leave is sent only
+	// while the channel holds at most this many presence entries, so a
+	// reconnect storm of N clients costs at most JoinLeaveLimit² frames per
+	// channel rather than N². Default DefaultJoinLeaveLimit.
+	JoinLeaveLimit int
 }
 
 // Default limits.
@@ -90,6 +104,9 @@ func (c *Config) Validate() error {
 		c.Metrics = NopMetrics{}
 	}
 	if err := c.CommandRate.validate(); err != nil {
+		return err
+	}
+	if err := validatePresence(c); err != nil {
 		return err
 	}
 	return ValidateNamespaces(c.Namespaces)
@@ -151,6 +168,9 @@ func New(cfg Config) (*Node, error) {
 		n.namespaces[ns.Name] = ns
 	}
 	cfg.Broker.SetHandler(brokerHandler{n})
+	if c, ok := cfg.Broker.(Cluster); ok {
+		c.SetClusterHandler(brokerHandler{n})
+	}
 	return n, nil
 }
 

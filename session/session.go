@@ -35,6 +35,8 @@ type Session struct {
 	ended  bool // Close has run
 	// commands is the Config.CommandRate bucket.
 	commands commandBucket
+	// noPresence keeps the session out of presence (see SkipPresence).
+	noPresence bool
 }
 
 // subscription is a session's state in one channel.
@@ -48,6 +50,9 @@ type subscription struct {
 	// dropped is set when the subscription leaves the session, which the
 	// hub may learn of later (see deliver).
 	dropped bool
+	// present is set once the session's presence entry for the channel is
+	// in place; whoever takes the subscription out removes it.
+	present bool
 }
 
 // Item is one queued frame. Channel and Position are set on `message` and
@@ -296,6 +301,18 @@ func (s *Session) Close(d Disconnect) {
 	for ch, sub := range subs {
 		s.node.hub.remove(ch, s, sub)
 	}
+	s.mu.Lock()
+	present := make(map[string]bool)
+	for ch, sub := range subs {
+		if sub.present && !sub.dropped {
+			present[ch] = true
+		}
+		sub.dropped = true
+	}
+	s.mu.Unlock()
+	for ch := range present {
+		s.leavePresence(ch, true)
+	}
 	s.node.forget(s, reason)
 }
 
@@ -427,6 +444,11 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		}
 		return ErrClosed
 	}
+	if err := s.enterPresence(ctx, ch, sub); err != nil {
+		s.dropSub(ch, sub)
+		n.hub.remove(ch, s, sub)
+		return channelError(ch, err)
+	}
 	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: req.Since, Limit: -1})
 	var from *Position // replay after this position; nil for none
 	if err == nil && req.Since != nil {
@@ -443,7 +465,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		}
 	}
 	if err != nil {
-		s.dropSub(ch, sub)
+		s.leavePresence(ch, s.dropSub(ch, sub))
 		n.hub.remove(ch, s, sub)
 		n.log.Warn("broker history failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)
@@ -489,20 +511,26 @@ func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res H
 	}
 }
 
-func (s *Session) dropSub(ch string, sub *subscription) {
+// dropSub takes sub out of the session and reports whether it had a
+// presence entry, which the caller removes.
+func (s *Session) dropSub(ch string, sub *subscription) (present bool) {
 	s.mu.Lock()
 	if s.subs[ch] == sub {
 		delete(s.subs, ch)
 	}
+	present = sub.present && !sub.dropped
 	sub.dropped = true
 	s.mu.Unlock()
+	return present
 }
 
 // Unsubscribe removes the session's subscription to ch.
 func (s *Session) Unsubscribe(ch string) error {
 	s.mu.Lock()
 	sub := s.subs[ch]
+	present := false
 	if sub != nil {
+		present = sub.present && !sub.dropped
 		sub.dropped = true
 		delete(s.subs, ch)
 	}
@@ -511,6 +539,7 @@ func (s *Session) Unsubscribe(ch string) error {
 		return channelError(ch, &Error{404, "not subscribed"})
 	}
 	s.node.hub.remove(ch, s, sub)
+	s.leavePresence(ch, present)
 	return nil
 }
 

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-export const budgets = { 'waterspout.js': 6 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6 * 1024 };
+// waterspout.js: 6.25 KB since presence, join/leave and the server's unsubscribe
+// (issue 23) took it from 6,023 B to 6,199 B; the rest was already trimmed.
+export const budgets = { 'waterspout.js': 6.25 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6 * 1024 };
 
 export function sizes(dir) {
   return Object.keys(budgets).map((file) => {

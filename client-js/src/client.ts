@@ -15,12 +15,14 @@ import type { Resolved, Transport, TransportFactory } from './transport.js';
 import { xhr } from './transport_poll.js';
 import type {
   Callback,
+  ClientInfo,
   DisconnectInfo,
   Frame,
   Limits,
   Options,
   Position,
   Positions,
+  PresenceStats,
   PublishResult,
   Recovery,
   State,
@@ -84,6 +86,22 @@ function callToken(fn: NonNullable<Options['getToken']>, done: (err: any, t?: st
   }
 }
 
+// promised runs fn with cb, or with a callback that settles the Promise it
+// returns when there is no cb (and Promise exists).
+function promised<T>(cb: Callback<T> | undefined, fn: (done: Callback<T>) => void): Promise<T> | undefined {
+  let p: any;
+  if (!cb && typeof Promise !== 'undefined') {
+    p = new Promise(function (res, rej) {
+      cb = function (e, r) {
+        if (e) rej(e);
+        else res(r!);
+      };
+    });
+  }
+  fn(cb || function () {});
+  return p;
+}
+
 /**
  * Subscription is one channel subscription; unsubscribe() ends it.
  */
@@ -111,6 +129,23 @@ export class Subscription {
   /** position returns the last position seen on this channel, to resume from later with `since`. */
   position(): Position | undefined {
     return this._c.position(this.channel);
+  }
+
+  /**
+   * presence lists the channel's clients, on every node (namespaces with
+   * presence; WebSocket only). It returns a Promise when no callback is given.
+   */
+  presence(): Promise<ClientInfo[]>;
+  presence(cb: Callback<ClientInfo[]>): void;
+  presence(cb?: Callback<ClientInfo[]>): Promise<ClientInfo[]> | undefined {
+    return (this._c as any)._ask('presence', this.channel, cb, 'clients');
+  }
+
+  /** presenceStats counts the channel's clients and distinct users, like presence. */
+  presenceStats(): Promise<PresenceStats>;
+  presenceStats(cb: Callback<PresenceStats>): void;
+  presenceStats(cb?: Callback<PresenceStats>): Promise<PresenceStats> | undefined {
+    return (this._c as any)._ask('presence_stats', this.channel, cb);
   }
 }
 
@@ -316,17 +351,10 @@ export class Client {
   publish(channel: string, data: unknown): Promise<PublishResult>;
   publish(channel: string, data: unknown, cb: Callback<PublishResult>): void;
   publish(channel: string, data: unknown, cb?: Callback<PublishResult>): Promise<PublishResult> | undefined {
-    let p: any;
-    if (!cb && typeof Promise !== 'undefined') {
-      p = new Promise(function (res, rej) {
-        cb = function (e, r) {
-          if (e) rej(e);
-          else res(r!);
-        };
-      });
-    }
-    this._pub(channel, data, cb || function () {});
-    return p;
+    const self = this;
+    return promised(cb, function (done) {
+      self._pub(channel, data, done);
+    });
   }
 
   /** setToken replaces the connection token; on a live WebSocket it is sent at once (auth). */
@@ -339,6 +367,19 @@ export class Client {
   }
 
   // ---- internals: commands ----
+
+  // _ask sends a command answered by a reply: its field key is the result,
+  // or the whole reply without a key.
+  private _ask(type: string, channel: string, cb: Callback<any> | undefined, key?: string): Promise<any> | undefined {
+    const self = this;
+    return promised(cb, function (done) {
+      const sent = self._command({ type: type, channel: channel }, function (f) {
+        if (f.type === 'reply') done(null, key ? (f as any)[key] : f);
+        else done(fail(f.code || 0, f.reason || 'disconnected'));
+      });
+      if (!sent) done(fail(503, 'not on this transport'));
+    });
+  }
 
   // _command sends a command on the current bidirectional transport; it
   // returns false when there is none.
@@ -695,6 +736,15 @@ export class Client {
     else if (t === 'message') this._msg(f);
     else if (t === 'subscribed') this._subd(f);
     else if (t === 'disconnect') this._lost(a, f.code || 0, f.reason || '', f.reconnect);
+    else if (t === 'join' || t === 'leave' || t === 'unsubscribed') {
+      // The frame is the handler's argument: {channel, client, user} or
+      // {channel, code, reason}.
+      const js = this._subs[f.channel!];
+      if (js) {
+        if (t === 'unsubscribed') this._unsub(js);
+        this._call(js._h, t, f);
+      }
+    }
     else if (t === 'reply' || t === 'error') {
       const id = f.id || 0;
       const s = f.channel ? this._subs[f.channel] : null;

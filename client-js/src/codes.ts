@@ -19,7 +19,12 @@ export const Codes = {
   MessageTooLarge: 3501,
   InvalidToken: 3502,
   Forbidden: 3503,
+  /** DisconnectedByServer: a backend ended the user's connections (POST /api/disconnect); terminal. */
+  DisconnectedByServer: 3504,
 };
+
+/** UnsubscribedByServer is the code of an `unsubscribed` frame: a backend ended the subscription (POST /api/unsubscribe). */
+export const UnsubscribedByServer = 2000;
 
 /**
  * canReconnect tells whether a disconnect with this code (and the frame's

@@ -12,7 +12,7 @@ factories.poll = pollTransport;
 factories.jsonp = jsonpTransport;
 
 export { Client, Subscription } from './client.js';
-export { Codes, canReconnect } from './codes.js';
+export { Codes, UnsubscribedByServer, canReconnect } from './codes.js';
 export { encodeCursor, decodeCursor } from './cursor.js';
 export { backoff } from './backoff.js';
 export type * from './types.js';

@@ -212,7 +212,10 @@ func startCluster(t *testing.T, n int, withProxy bool) *cluster {
 		"trustedProxies": []string{"127.0.0.1/32"},
 		"namespaces": []map[string]any{
 			{"name": "", "historySize": historySize, "historyTTL": "10m", "anonymous": true},
+			{"name": "room", "anonymous": true, "presence": true, "joinLeave": true},
 		},
+		// Connection tokens name the users of the presence tests.
+		"tokens": map[string]any{"keys": []map[string]any{{"secret": tokenSecret}}},
 	}
 	data, err := json.Marshal(cfg)
 	if err != nil {

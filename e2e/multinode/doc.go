@@ -17,7 +17,10 @@
 //     recovered:false with the new epoch, never a silent gap or a repeat, and
 //     everything published after the client resubscribed arrives;
 //   - SockJS, the one transport that needs stickiness, is pinned by the
-//     haproxy configuration the docs recommend.
+//     haproxy configuration the docs recommend;
+//   - presence and join/leave span the nodes, a SIGKILLed node's entries
+//     are purged by the others, and POST /api/disconnect closes a user's
+//     connections on every node and transport.
 //
 // The tests log what they measure (reconnect and recovery times, failed
 // publishes); docs/OPERATIONS.md quotes those numbers. Without haproxy or

@@ -22,7 +22,10 @@
     recoveries: [],   // every `recovery` event
     subscribed: [],   // every subscribed callback
     disconnects: [],
-    errors: []
+    errors: [],
+    joins: [],        // {client, user} per join, then leave, then unsubscribed frame
+    leaves: [],
+    unsubscribed: []
   };
 
   if (config.slowImageMs) {
@@ -59,7 +62,10 @@
     subscribed: function (ctx) {
       e2e.subscribed.push({ channel: ctx.channel, epoch: ctx.epoch, offset: ctx.offset, recovered: ctx.recovered });
     },
-    error: function (err) { e2e.errors.push({ code: err && err.code, reason: err && err.reason, subscription: true }); }
+    error: function (err) { e2e.errors.push({ code: err && err.code, reason: err && err.reason, subscription: true }); },
+    join: function (i) { e2e.joins.push({ client: i.client, user: i.user }); },
+    leave: function (i) { e2e.leaves.push({ client: i.client, user: i.user }); },
+    unsubscribed: function (u) { e2e.unsubscribed.push({ channel: u.channel, code: u.code }); }
   });
   client.connect();
 })();

@@ -49,6 +49,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) session.Broker) {
 			}
 		})
 	}
+	runPresence(t, newBroker)
 }
 
 const minute = time.Minute

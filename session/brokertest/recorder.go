@@ -20,7 +20,8 @@ type Recorder struct {
 	gaps     map[string]int
 	inflight map[string]int
 	overlaps int
-	changed  chan struct{} // closed and replaced on every event
+	changed  chan struct{}       // closed and replaced on every event
+	events   map[string][]string // join and leave events (presence.go)
 }
 
 var _ session.BrokerHandler = (*Recorder)(nil)

@@ -30,6 +30,10 @@ type Config struct {
 	IdleChannelTTL time.Duration
 	// Logger receives connection losses and recoveries. Default slog.Default().
 	Logger *slog.Logger
+	// Heartbeat is how often the node refreshes its liveness in Redis; a
+	// node silent for 3 heartbeats is dead and its presence entries are
+	// purged by the others. Default DefaultHeartbeat (see presence.go).
+	Heartbeat time.Duration
 
 	// pingEvery is how long the pub/sub connection may stay silent before
 	// it is probed with a PING; tests shorten it.
@@ -90,6 +94,8 @@ type Broker struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	done      chan struct{} // closed when the receive loop has returned
+
+	cluster cluster // presence and control (presence.go)
 }
 
 type handlerRef struct{ h session.BrokerHandler }
@@ -137,6 +143,7 @@ func New(cfg Config) (*Broker, error) {
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	b.cluster.init(cfg.Heartbeat)
 	go b.receive()
 	return b, nil
 }
@@ -145,6 +152,7 @@ func New(cfg Config) (*Broker, error) {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.closeCluster()
 		close(b.closing)
 		err = b.ps.Close()
 		<-b.done

@@ -88,6 +88,18 @@
 // probed with a PING and replaced if no answer comes within 5 s more, which
 // catches connections that a NAT or load balancer dropped without a word.
 //
+// # Presence
+//
+// The broker is a session.Presencer and a session.Cluster (presence.go,
+// which documents the keys): a hash of entries per channel, changed by
+// scripts that also publish the join or leave on the channel's pub/sub
+// channel; a heartbeat per node (Config.Heartbeat, default 2 s) in a sorted
+// set, from which the live nodes purge a node silent for 3 heartbeats, so a
+// SIGKILLed node's entries go within 4 heartbeats; and a control pub/sub
+// channel every node listens on, on a connection of its own. The heartbeat
+// and the control receiver are two goroutines started by SetClusterHandler
+// and stopped by Close.
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. Publish and History use go-redis's

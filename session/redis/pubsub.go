@@ -305,6 +305,9 @@ func (b *Broker) deliver(m *goredis.Message) {
 	if !subscribed {
 		return // in flight when the channel was unsubscribed
 	}
+	if b.deliverJoinLeave(ch, m.Payload) {
+		return
+	}
 	h := b.handle()
 	if h == nil {
 		return

@@ -336,7 +336,7 @@ func healthyAfter(t *testing.T, tc transportCase, e *env) {
 // the transport opened for it is gone, so that a shutdown finds nothing
 // left to wait for.
 func scenarioAuthPanic(t *testing.T, tc transportCase) {
-	e := newEnvAuth(t, testLimits, func(*http.Request, *session.Session) error { panic("authenticator bug") })
+	e := newEnvFor(t, session.Config{Limits: testLimits}, func(*http.Request, *session.Session) error { panic("authenticator bug") })
 	e.token = "t"
 	c, err := tc.dial(e, []string{"a"}, nil)
 	got := 0

@@ -3,7 +3,9 @@
 // expectations: hello first; subscribe and receive in order; resume after a
 // disconnect with each message exactly once; recovered:false after an epoch
 // change; heartbeats; a stalled client dropped without hurting the others;
-// malformed and oversized input answered with the documented error.
+// malformed and oversized input answered with the documented error. A second
+// table (presence_test.go) does the same for presence, join/leave and a
+// backend's disconnect and unsubscribe.
 //
 // Each transport is driven by a small client written against the wire
 // protocol in docs/PROTOCOL.md, not against the server's code.

@@ -34,6 +34,8 @@ type frame struct {
 	Code      int             `json:"code"`
 	Reason    string          `json:"reason"`
 	Reconnect bool            `json:"reconnect"`
+	Client    string          `json:"client"` // join, leave
+	User      string          `json:"user"`
 }
 
 // env is one scenario's server: a node on a memory broker with every
@@ -50,14 +52,16 @@ const testPing = time.Second
 
 func newEnv(t *testing.T, limits session.Limits) *env {
 	t.Helper()
-	return newEnvAuth(t, limits, nil)
+	return newEnvFor(t, session.Config{Limits: limits}, nil)
 }
 
-// newEnvAuth is newEnv with auth as every transport's Config.Authenticate.
-func newEnvAuth(t *testing.T, limits session.Limits, auth func(*http.Request, *session.Session) error) *env {
+// newEnvFor is newEnv with the node's configuration (its Broker and Ping
+// are set here) and the transports' Authenticate.
+func newEnvFor(t *testing.T, ncfg session.Config, authenticate func(*http.Request, *session.Session) error) *env {
 	t.Helper()
 	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	n, err := session.New(session.Config{Broker: b, Ping: testPing, Limits: limits})
+	ncfg.Broker, ncfg.Ping = b, testPing
+	n, err := session.New(ncfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +69,7 @@ func newEnvAuth(t *testing.T, limits session.Limits, auth func(*http.Request, *s
 		Node:         n,
 		CheckOrigin:  func(r *http.Request) bool { o := r.Header.Get("Origin"); return o == "" || o == "http://allowed.test" },
 		WriteTimeout: 2 * time.Second,
-		Authenticate: auth,
+		Authenticate: authenticate,
 	}
 	mux := http.NewServeMux()
 	must := func(h http.Handler, err error) http.Handler {

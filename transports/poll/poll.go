@@ -136,6 +136,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(&session.Error{Code: http.StatusServiceUnavailable, Reason: "shutting down"})
 		return
 	}
+	// One session per poll: listed in presence, every poll would be a
+	// leave and a join.
+	s.SkipPresence()
 	ctx := r.Context()
 	authReq := r
 	if tok := r.PostForm.Get("token"); tok != "" {

@@ -1,5 +1,5 @@
 import type { TransportFactory } from './transport.js';
-import type { Callback, DisconnectInfo, Frame, Limits, Options, Position, PublishResult, Recovery, State, SubscribeOptions, SubscriptionHandlers, TransportName, WaterSpoutError } from './types.js';
+import type { Callback, ClientInfo, DisconnectInfo, Frame, Limits, Options, Position, PresenceStats, PublishResult, Recovery, State, SubscribeOptions, SubscriptionHandlers, TransportName, WaterSpoutError } from './types.js';
 /** factories maps transport names to implementations; each bundle registers the ones it ships. */
 export declare const factories: {
     [name: string]: TransportFactory;
@@ -16,6 +16,15 @@ export declare class Subscription {
     unsubscribe(): void;
     /** position returns the last position seen on this channel, to resume from later with `since`. */
     position(): Position | undefined;
+    /**
+     * presence lists the channel's clients, on every node (namespaces with
+     * presence; WebSocket only). It returns a Promise when no callback is given.
+     */
+    presence(): Promise<ClientInfo[]>;
+    presence(cb: Callback<ClientInfo[]>): void;
+    /** presenceStats counts the channel's clients and distinct users, like presence. */
+    presenceStats(): Promise<PresenceStats>;
+    presenceStats(cb: Callback<PresenceStats>): void;
 }
 /**
  * Client connects to one WaterSpout server and keeps the connection alive:
@@ -96,6 +105,7 @@ export declare class Client {
     publish(channel: string, data: unknown, cb: Callback<PublishResult>): void;
     /** setToken replaces the connection token; on a live WebSocket it is sent at once (auth). */
     setToken(token: string): void;
+    private _ask;
     private _command;
     private _subCmd;
     private _pub;

@@ -12,7 +12,11 @@ export declare const Codes: {
     MessageTooLarge: number;
     InvalidToken: number;
     Forbidden: number;
+    /** DisconnectedByServer: a backend ended the user's connections (POST /api/disconnect); terminal. */
+    DisconnectedByServer: number;
 };
+/** UnsubscribedByServer is the code of an `unsubscribed` frame: a backend ended the subscription (POST /api/unsubscribe). */
+export declare const UnsubscribedByServer = 2000;
 /**
  * canReconnect tells whether a disconnect with this code (and the frame's
  * optional `reconnect` flag) allows the client to reconnect.

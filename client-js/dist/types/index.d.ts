@@ -1,5 +1,5 @@
 export { Client, Subscription } from './client.js';
-export { Codes, canReconnect } from './codes.js';
+export { Codes, UnsubscribedByServer, canReconnect } from './codes.js';
 export { encodeCursor, decodeCursor } from './cursor.js';
 export { backoff } from './backoff.js';
 export type * from './types.js';

@@ -35,6 +35,26 @@ export interface Frame {
     code?: number;
     reason?: string;
     reconnect?: boolean;
+    client?: string;
+    user?: string;
+    clients?: any;
+    users?: number;
+}
+/** ClientInfo is one presence entry, and what a join or leave is about. */
+export interface ClientInfo {
+    client: string;
+    user: string;
+}
+/** PresenceStats counts a channel's clients and distinct users. */
+export interface PresenceStats {
+    clients: number;
+    users: number;
+}
+/** Unsubscribed says why the server ended a subscription (code 2000: a backend did). */
+export interface Unsubscribed {
+    channel: string;
+    code: number;
+    reason: string;
 }
 /** MessageContext comes with every message: the frame itself. */
 export interface MessageContext {
@@ -91,6 +111,12 @@ export interface SubscriptionHandlers {
     subscribed?(ctx: SubscribedContext): void;
     recovered?(r: Recovery): void;
     error?(err: WaterSpoutError): void;
+    /** join: a client subscribed to the channel (namespaces with joinLeave). Not recovered after a reconnect. */
+    join?(info: ClientInfo): void;
+    /** leave: a client left the channel (namespaces with joinLeave). */
+    leave?(info: ClientInfo): void;
+    /** unsubscribed: the server ended the subscription; the client does not subscribe again. */
+    unsubscribed?(u: Unsubscribed): void;
 }
 /** SubscribeOptions tune one subscription. */
 export interface SubscribeOptions {

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// The server API: presence, active channels, and a backend's hand on live
+// connections (POST /api/disconnect, /api/unsubscribe). Every route is
+// behind the same credentials as /api/publish.
+
+// maxControlBody bounds a disconnect or unsubscribe body.
+const maxControlBody = 4 << 10
+
+// maxUserLen bounds a user (a token's sub) named in a control request.
+const maxUserLen = 256
+
+// serverAPIRoutes registers the server API with the /api/* middleware.
+func (s *Server) serverAPIRoutes(api func(...echo.MiddlewareFunc) []echo.MiddlewareFunc) {
+	e := s.echo
+	e.GET("/api/presence", s.handlePresence, api()...)
+	e.GET("/api/presence/stats", s.handlePresenceStats, api()...)
+	e.GET("/api/channels", s.handleChannels, api()...)
+	limit := bodyLimit(func(*http.Request) int64 { return maxControlBody })
+	e.POST("/api/disconnect", s.handleDisconnect, api(limit)...)
+	e.POST("/api/unsubscribe", s.handleUnsubscribe, api(limit)...)
+}
+
+type presenceAnswer struct {
+	Channel string               `json:"channel"`
+	Clients []session.ClientInfo `json:"clients"`
+}
+
+type presenceStatsAnswer struct {
+	Channel string `json:"channel"`
+	session.PresenceStats
+}
+
+type channelsAnswer struct {
+	Channels  []session.ChannelCount `json:"channels"`
+	Truncated bool                   `json:"truncated,omitempty"`
+}
+
+// readableChannel reads ?channel= and checks a publisher token may read it.
+func readableChannel(c echo.Context) (string, error) {
+	ch := c.QueryParam("channel")
+	if err := session.ValidateChannel(ch); err != nil {
+		return "", err
+	}
+	if err := mayRead(publisherOf(c), ch); err != nil {
+		return "", err
+	}
+	return ch, nil
+}
+
+func (s *Server) handlePresence(c echo.Context) error {
+	ch, err := readableChannel(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.node.Presence(c.Request().Context(), ch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, presenceAnswer{ch, list})
+}
+
+func (s *Server) handlePresenceStats(c echo.Context) error {
+	ch, err := readableChannel(c)
+	if err != nil {
+		return err
+	}
+	st, err := s.node.PresenceStats(c.Request().Context(), ch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, presenceStatsAnswer{ch, st})
+}
+
+// handleChannels lists the channels with subscribers. A publisher token
+// sees only the channels it may read.
+func (s *Server) handleChannels(c echo.Context) error {
+	prefix := c.QueryParam("prefix")
+	if len(prefix) > session.MaxChannelLen || !utf8.ValidString(prefix) {
+		return apiError(http.StatusBadRequest, "prefix is longer than a channel name or not UTF-8")
+	}
+	list, truncated, err := s.node.Channels(c.Request().Context(), prefix)
+	if err != nil {
+		return err
+	}
+	if p := publisherOf(c); p != nil && p.claims != nil {
+		kept := list[:0]
+		for _, cc := range list {
+			if mayRead(p, cc.Channel) == nil {
+				kept = append(kept, cc)
+			}
+		}
+		list = kept
+	}
+	return c.JSON(http.StatusOK, channelsAnswer{list, truncated})
+}
+
+// controlRequest is a decoded disconnect or unsubscribe body.
+type controlRequest struct {
+	User    string `json:"user"`
+	Client  string `json:"client,omitempty"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// decodeControl parses {"user","client"?} (disconnect) or
+// {"user","channel"} (unsubscribe); unknown fields are refused, so that a
+// misspelt "client" cannot disconnect every connection of the user.
+func decodeControl(contentType string, body []byte, unsubscribe bool) (controlRequest, error) {
+	kind, err := kindOf(contentType)
+	if err != nil {
+		return controlRequest{}, err
+	}
+	if kind != bodyJSON {
+		return controlRequest{}, apiError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	var req controlRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return controlRequest{}, apiError(http.StatusBadRequest, "malformed JSON body: %s", truncate(err.Error(), 120))
+	}
+	if dec.More() {
+		return controlRequest{}, apiError(http.StatusBadRequest, "trailing data after the JSON body")
+	}
+	switch {
+	case req.User == "" || len(req.User) > maxUserLen || !utf8.ValidString(req.User):
+		return controlRequest{}, apiError(http.StatusBadRequest, "user must be 1..%d bytes of UTF-8", maxUserLen)
+	case len(req.Client) > 64 || strings.IndexFunc(req.Client, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		return controlRequest{}, apiError(http.StatusBadRequest, "client is not a session id")
+	case unsubscribe && req.Client != "":
+		return controlRequest{}, apiError(http.StatusBadRequest, "unsubscribe takes user and channel, not client")
+	case !unsubscribe && req.Channel != "":
+		return controlRequest{}, apiError(http.StatusBadRequest, "disconnect takes user and client, not channel")
+	}
+	if unsubscribe {
+		if err := session.ValidateChannel(req.Channel); err != nil {
+			return controlRequest{}, err
+		}
+	}
+	return req, nil
+}
+
+// handleDisconnect ends every connection of a user (or one, by client).
+// Only an API key (or the open loopback API) may: a publisher token grants
+// channels, not users.
+func (s *Server) handleDisconnect(c echo.Context) error {
+	if p := publisherOf(c); p != nil && p.claims != nil {
+		return apiError(http.StatusForbidden, "disconnect needs an API key, not a publisher token")
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := decodeControl(c.Request().Header.Get(echo.HeaderContentType), body, false)
+	if err != nil {
+		return err
+	}
+	if err := s.node.Disconnect(c.Request().Context(), req.User, req.Client); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, struct{}{})
+}
+
+// handleUnsubscribe ends a user's subscriptions to a channel; a publisher
+// token may do it on the channels it may publish to.
+func (s *Server) handleUnsubscribe(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := decodeControl(c.Request().Header.Get(echo.HeaderContentType), body, true)
+	if err != nil {
+		return err
+	}
+	if err := mayPublish(publisherOf(c), req.Channel); err != nil {
+		return err
+	}
+	if err := s.node.UnsubscribeUser(c.Request().Context(), req.User, req.Channel); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, struct{}{})
+}
+
+// PresenceLimits bound presence (config file "presence"); zero fields take
+// session's defaults.
+type PresenceLimits struct {
+	// MaxClients is the most presence entries a channel may hold; a
+	// subscribe beyond it is refused with error 429.
+	MaxClients int `json:"maxClients"`
+	// JoinLeaveLimit: join and leave frames are sent only while a channel
+	// holds at most this many presence entries.
+	JoinLeaveLimit int `json:"joinLeaveLimit"`
+}
+
+func (p PresenceLimits) validate() error {
+	if p.MaxClients < 0 || p.JoinLeaveLimit < 0 {
+		return errors.New("presence limits must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,496 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ClientInfo is one presence entry: a session subscribed to a channel, and
+// the user its connection token named ("" for anonymous clients).
+type ClientInfo struct {
+	Client string `json:"client"`
+	User   string `json:"user"`
+}
+
+// PresenceStats counts a channel's presence entries and their distinct users
+// (anonymous clients count as one user, "").
+type PresenceStats struct {
+	Clients int `json:"clients"`
+	Users   int `json:"users"`
+}
+
+// PresenceOptions are the limits of one presence change, from Config.
+type PresenceOptions struct {
+	// Max is the most entries a channel may hold; AddPresence refuses a new
+	// client beyond it with ErrPresenceFull.
+	Max int
+	// Notify announces the change (a join or leave frame to every
+	// subscriber, on every node) only while the channel holds at most this
+	// many entries, counting the one that joined or left; 0 never announces.
+	Notify int
+}
+
+// ErrPresenceFull refuses a subscription that would take a channel's
+// presence over Config.MaxPresence.
+var ErrPresenceFull = &Error{429, "channel presence is full"}
+
+// Presencer is a Broker that keeps presence: who is subscribed to a channel,
+// on every node sharing the broker. Brokers that implement it serve
+// namespaces with "presence": true. Entries of a node that dies leave within
+// a bounded time the broker documents.
+type Presencer interface {
+	// AddPresence records info in ch's presence (replacing an entry of the
+	// same client) and returns the number of entries after it. When
+	// opts.Notify allows, it delivers a join to every node subscribed to ch
+	// (BrokerHandler's JoinLeaveHandler), after the entry is in place.
+	AddPresence(ctx context.Context, ch string, info ClientInfo, opts PresenceOptions) (int, error)
+	// RemovePresence removes client's entry and, if there was one and
+	// opts.Notify allows, delivers a leave. Removing an absent client does
+	// nothing.
+	RemovePresence(ctx context.Context, ch string, info ClientInfo, opts PresenceOptions) error
+	// Presence returns ch's entries, in no particular order.
+	Presence(ctx context.Context, ch string) ([]ClientInfo, error)
+	// PresenceStats counts ch's entries and distinct users.
+	PresenceStats(ctx context.Context, ch string) (PresenceStats, error)
+}
+
+// JoinLeave is a join or leave event. It is not a publication: it has no
+// offset, is kept in no history and is never recovered.
+type JoinLeave struct {
+	Type    string // "join" or "leave"
+	Channel string
+	ClientInfo
+
+	frame atomic.Pointer[[]byte]
+}
+
+type joinLeaveFrame struct {
+	Type    string `json:"type"`
+	Channel string `json:"channel"`
+	Client  string `json:"client"`
+	User    string `json:"user"`
+}
+
+// Frame returns the event's frame, encoded once for every subscriber.
+func (j *JoinLeave) Frame() []byte {
+	if f := j.frame.Load(); f != nil {
+		return *f
+	}
+	f := mustJSON(joinLeaveFrame{j.Type, j.Channel, j.Client, j.User})
+	j.frame.Store(&f)
+	return f
+}
+
+// JoinLeaveHandler is implemented by the BrokerHandler a Node installs; a
+// Presencer hands it the join and leave events of channels this node is
+// subscribed to.
+type JoinLeaveHandler interface {
+	HandleJoinLeave(ev *JoinLeave)
+}
+
+// Control is a backend's order about live connections, carried to every
+// node: Op "disconnect" ends every session of User (only the session Client
+// when set); Op "unsubscribe" ends User's subscriptions to Channel.
+type Control struct {
+	Op      string `json:"op"`
+	User    string `json:"user"`
+	Client  string `json:"client,omitempty"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// The Control operations.
+const (
+	ControlDisconnect  = "disconnect"
+	ControlUnsubscribe = "unsubscribe"
+)
+
+// Cluster is a Broker shared by several nodes. The node then sends Control
+// orders through it (each node, this one included, runs them on its own
+// sessions) and asks it for the channels other nodes hold.
+type Cluster interface {
+	// SetClusterHandler sets who runs the orders and reports this node's
+	// channels. The node calls it once, before any other call.
+	SetClusterHandler(h ClusterHandler)
+	// Control delivers c to every node, this one included.
+	Control(ctx context.Context, c Control) error
+	// Channels returns the channels with subscribers on any node, and how
+	// many, by the nodes' latest reports (see the broker's documentation
+	// for how fresh they are).
+	Channels(ctx context.Context, prefix string) (map[string]int, error)
+}
+
+// ClusterHandler is the node's side of a Cluster.
+type ClusterHandler interface {
+	// HandleControl runs c on this node's sessions.
+	HandleControl(c Control)
+	// LocalChannels counts this node's subscribers per channel.
+	LocalChannels(prefix string) map[string]int
+}
+
+// Presence defaults (Config.MaxPresence, Config.JoinLeaveLimit).
+const (
+	DefaultMaxPresence    = 10000
+	DefaultJoinLeaveLimit = 1000
+)
+
+// LimitPresence counts subscriptions refused by Config.MaxPresence.
+const LimitPresence = "presence"
+
+// presenceTimeout bounds a presence change made for a session (its
+// subscribe or its end), whatever the context of the caller.
+const presenceTimeout = 5 * time.Second
+
+// UnsubscribedByServer is the code of the `unsubscribed` frame that ends a
+// subscription a backend ended (POST /api/unsubscribe). The client does not
+// subscribe again on its own.
+const UnsubscribedByServer = 2000
+
+type unsubscribedFrame struct {
+	Type    string `json:"type"`
+	Channel string `json:"channel"`
+	Code    int    `json:"code"`
+	Reason  string `json:"reason"`
+}
+
+type presenceReply struct {
+	Type    string       `json:"type"`
+	ID      uint64       `json:"id,omitempty"`
+	Channel string       `json:"channel"`
+	Clients []ClientInfo `json:"clients"`
+}
+
+type presenceStatsReply struct {
+	Type    string `json:"type"`
+	ID      uint64 `json:"id,omitempty"`
+	Channel string `json:"channel"`
+	PresenceStats
+}
+
+// validatePresence checks the namespaces' presence options against the
+// broker, so a configuration the broker cannot serve fails at start.
+func validatePresence(c *Config) error {
+	if c.MaxPresence < 0 || c.JoinLeaveLimit < 0 {
+		return errors.New("session: negative presence limits")
+	}
+	if c.MaxPresence == 0 {
+		c.MaxPresence = DefaultMaxPresence
+	}
+	if c.JoinLeaveLimit == 0 {
+		c.JoinLeaveLimit = DefaultJoinLeaveLimit
+	}
+	_, presencer := c.Broker.(Presencer)
+	for _, ns := range c.Namespaces {
+		if ns.JoinLeave && !ns.Presence {
+			return fmt.Errorf("session: namespace %q: joinLeave needs presence", ns.Name)
+		}
+		if ns.Presence && !presencer {
+			return fmt.Errorf("session: namespace %q: the broker does not keep presence", ns.Name)
+		}
+	}
+	return nil
+}
+
+func (n *Node) presencer(ch string) (Presencer, error) {
+	if !n.Namespace(ch).Presence {
+		return nil, channelError(ch, &Error{403, "presence is not enabled in this namespace"})
+	}
+	p, ok := n.broker.(Presencer)
+	if !ok { // Validate refuses this configuration
+		return nil, ErrUnavailable
+	}
+	return p, nil
+}
+
+func (n *Node) presenceOptions(ch string) PresenceOptions {
+	o := PresenceOptions{Max: n.cfg.MaxPresence}
+	if n.Namespace(ch).JoinLeave {
+		o.Notify = n.cfg.JoinLeaveLimit
+	}
+	return o
+}
+
+// Presence returns who is subscribed to ch, on every node, sorted by client.
+func (n *Node) Presence(ctx context.Context, ch string) ([]ClientInfo, error) {
+	if err := ValidateChannel(ch); err != nil {
+		return nil, err
+	}
+	p, err := n.presencer(ch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := p.Presence(ctx, ch)
+	if err != nil {
+		n.log.Warn("broker presence failed", "channel", ch, "err", err)
+		return nil, ErrUnavailable
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Client < out[j].Client })
+	return out, nil
+}
+
+// PresenceStats counts who is subscribed to ch, on every node.
+func (n *Node) PresenceStats(ctx context.Context, ch string) (PresenceStats, error) {
+	if err := ValidateChannel(ch); err != nil {
+		return PresenceStats{}, err
+	}
+	p, err := n.presencer(ch)
+	if err != nil {
+		return PresenceStats{}, err
+	}
+	st, err := p.PresenceStats(ctx, ch)
+	if err != nil {
+		n.log.Warn("broker presence stats failed", "channel", ch, "err", err)
+		return PresenceStats{}, ErrUnavailable
+	}
+	return st, nil
+}
+
+// ChannelCount is a channel and its number of subscribers.
+type ChannelCount struct {
+	Channel     string `json:"channel"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// MaxChannelsListed bounds the answer of Channels.
+const MaxChannelsListed = 10000
+
+// Channels returns the channels starting with prefix that have subscribers,
+// on every node when the broker is a Cluster, sorted by name; at most
+// MaxChannelsListed of them, and truncated says whether more were left out.
+func (n *Node) Channels(ctx context.Context, prefix string) (out []ChannelCount, truncated bool, err error) {
+	counts := n.hub.channels(prefix)
+	if c, ok := n.broker.(Cluster); ok {
+		remote, err := c.Channels(ctx, prefix)
+		if err != nil {
+			n.log.Warn("broker channels failed", "err", err)
+			return nil, false, ErrUnavailable
+		}
+		counts = remote // the cluster's report includes this node's live counts
+	}
+	out = make([]ChannelCount, 0, len(counts))
+	for ch, k := range counts {
+		if k > 0 {
+			out = append(out, ChannelCount{ch, k})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
+	if len(out) > MaxChannelsListed {
+		out, truncated = out[:MaxChannelsListed], true
+	}
+	return out, truncated, nil
+}
+
+// Disconnect ends every session of user (only the session client when it
+// is set) with DisconnectByServer, on every node.
+func (n *Node) Disconnect(ctx context.Context, user, client string) error {
+	if user == "" {
+		return badRequest("user is required")
+	}
+	return n.control(ctx, Control{Op: ControlDisconnect, User: user, Client: client})
+}
+
+// UnsubscribeUser ends user's subscriptions to ch on every node; each
+// session is sent an `unsubscribed` frame.
+func (n *Node) UnsubscribeUser(ctx context.Context, user, ch string) error {
+	if user == "" {
+		return badRequest("user is required")
+	}
+	if err := ValidateChannel(ch); err != nil {
+		return err
+	}
+	return n.control(ctx, Control{Op: ControlUnsubscribe, User: user, Channel: ch})
+}
+
+func (n *Node) control(ctx context.Context, c Control) error {
+	cl, ok := n.broker.(Cluster)
+	if !ok {
+		n.runControl(c)
+		return nil
+	}
+	if err := cl.Control(ctx, c); err != nil {
+		n.log.Warn("broker control failed", "op", c.Op, "err", err)
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// runControl carries out c on this node's sessions.
+func (n *Node) runControl(c Control) {
+	n.mu.Lock()
+	var match []*Session
+	for s := range n.sessions {
+		if c.Client != "" && s.id != c.Client {
+			continue
+		}
+		match = append(match, s)
+	}
+	n.mu.Unlock()
+	for _, s := range match {
+		if s.User() != c.User {
+			continue
+		}
+		switch c.Op {
+		case ControlDisconnect:
+			s.fail(DisconnectByServer)
+		case ControlUnsubscribe:
+			if s.Unsubscribe(c.Channel) == nil {
+				s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
+			}
+		}
+	}
+}
+
+func (h brokerHandler) HandleJoinLeave(ev *JoinLeave) { h.n.hub.joinLeave(ev) }
+func (h brokerHandler) HandleControl(c Control)       { h.n.runControl(c) }
+func (h brokerHandler) LocalChannels(prefix string) map[string]int {
+	return h.n.hub.channels(prefix)
+}
+
+// SkipPresence keeps the session out of presence and join/leave: a
+// long-poll session lives for one request, and listing it would make every
+// poll a leave and a join. Call it before the first Subscribe.
+func (s *Session) SkipPresence() {
+	s.mu.Lock()
+	s.noPresence = true
+	s.mu.Unlock()
+}
+
+// enterPresence adds the session to ch's presence when its namespace keeps
+// presence; sub is marked present unless it left meanwhile, in which case
+// the entry is removed again (Close and Unsubscribe remove present ones).
+func (s *Session) enterPresence(ctx context.Context, ch string, sub *subscription) error {
+	n := s.node
+	if !n.Namespace(ch).Presence {
+		return nil
+	}
+	s.mu.Lock()
+	skip, info := s.noPresence, ClientInfo{s.id, s.user}
+	s.mu.Unlock()
+	if skip {
+		return nil
+	}
+	p, _ := n.broker.(Presencer)
+	if p == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceTimeout)
+	defer cancel()
+	opts := n.presenceOptions(ch)
+	if _, err := p.AddPresence(pctx, ch, info, opts); err != nil {
+		if errors.Is(err, ErrPresenceFull) {
+			n.limited(LimitPresence)
+			return ErrPresenceFull
+		}
+		n.log.Warn("broker presence add failed", "channel", ch, "err", err)
+		return ErrUnavailable
+	}
+	s.mu.Lock()
+	gone := s.subs[ch] != sub || sub.dropped
+	if !gone {
+		sub.present = true
+	}
+	s.mu.Unlock()
+	if gone {
+		_ = p.RemovePresence(pctx, ch, info, opts)
+	}
+	return nil
+}
+
+// leavePresence removes the session's entry from ch's presence if sub made
+// one. The caller has taken sub out of the session, under its lock, and
+// read sub.present there.
+func (s *Session) leavePresence(ch string, present bool) {
+	if !present {
+		return
+	}
+	p, _ := s.node.broker.(Presencer)
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := p.RemovePresence(ctx, ch, ClientInfo{s.id, s.User()}, s.node.presenceOptions(ch)); err != nil {
+		s.node.log.Warn("broker presence remove failed", "channel", ch, "err", err)
+	}
+}
+
+// deliverEvent queues a join or leave frame on a subscription. Not a
+// publication: the position does not move, and one that arrives while the
+// subscription replays history goes out at once (it may precede the
+// subscribed frame) rather than being held or lost.
+func (s *Session) deliverEvent(sub *subscription, frame []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub.dropped || s.closed {
+		return
+	}
+	s.pushLocked(Item{Frame: frame})
+}
+
+// joinLeave hands a join or leave to every local subscriber of its channel
+// but the client it is about.
+func (h *hub) joinLeave(ev *JoinLeave) int {
+	sh := h.shard(ev.Channel)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	c := sh.chans[ev.Channel]
+	if c == nil {
+		return 0
+	}
+	k := 0
+	for s, sub := range c.subs {
+		if s.id == ev.Client {
+			continue
+		}
+		s.deliverEvent(sub, ev.Frame())
+		k++
+	}
+	return k
+}
+
+// channels counts local subscribers per channel starting with prefix.
+func (h *hub) channels(prefix string) map[string]int {
+	out := make(map[string]int)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for ch, c := range sh.chans {
+			if strings.HasPrefix(ch, prefix) && len(c.subs) > 0 {
+				out[ch] = len(c.subs)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// presenceCommand answers the presence and presence_stats commands. A
+// session may only ask about a channel it is subscribed to, in a namespace
+// that keeps presence.
+func (s *Session) presenceCommand(ctx context.Context, c *Command) []byte {
+	if err := ValidateChannel(c.Channel); err != nil {
+		return ErrorFrame(c.ID, err)
+	}
+	s.mu.Lock()
+	subscribed := s.subs[c.Channel] != nil
+	s.mu.Unlock()
+	if !subscribed {
+		return ErrorFrame(c.ID, channelError(c.Channel, &Error{403, "subscribe to the channel first"}))
+	}
+	if c.Type == "presence_stats" {
+		st, err := s.node.PresenceStats(ctx, c.Channel)
+		if err != nil {
+			return ErrorFrame(c.ID, err)
+		}
+		return mustJSON(presenceStatsReply{"reply", c.ID, c.Channel, st})
+	}
+	list, err := s.node.Presence(ctx, c.Channel)
+	if err != nil {
+		return ErrorFrame(c.ID, err)
+	}
+	return mustJSON(presenceReply{"reply", c.ID, c.Channel, list})
+}

@@ -1,0 +1,178 @@
+package redis
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/brokertest"
+)
+
+// clusterRecorder is a node's handler: it records join/leave (through the
+// brokertest Recorder), control orders and serves fixed channel counts.
+type clusterRecorder struct {
+	*brokertest.Recorder
+	mu       sync.Mutex
+	controls []session.Control
+	counts   map[string]int
+}
+
+func (r *clusterRecorder) HandleControl(c session.Control) {
+	r.mu.Lock()
+	r.controls = append(r.controls, c)
+	r.mu.Unlock()
+}
+
+func (r *clusterRecorder) LocalChannels(string) map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *clusterRecorder) Controls() []session.Control {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.controls)
+}
+
+// twoNodes returns two brokers sharing a prefix on one Redis, as two nodes.
+func twoNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, ra, rb *clusterRecorder) {
+	url, _ := brokertest.StartRedis(t)
+	prefix := "test-" + newEpoch()
+	a = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: heartbeat})
+	b = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: heartbeat})
+	ra = &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
+	rb = &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
+	for _, x := range []struct {
+		b *Broker
+		r *clusterRecorder
+	}{{a, ra}, {b, rb}} {
+		x.b.SetHandler(x.r)
+		x.b.SetClusterHandler(x.r)
+		if err := x.b.Subscribe(context.Background(), "room"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b, ra, rb
+}
+
+var roomOpts = session.PresenceOptions{Max: 100, Notify: 100}
+
+func TestPresenceAcrossNodes(t *testing.T) {
+	a, b, ra, rb := twoNodes(t, time.Second)
+	ctx := context.Background()
+	for _, x := range []struct {
+		b      *Broker
+		client string
+	}{{a, "c1"}, {b, "c2"}} {
+		if _, err := x.b.AddPresence(ctx, "room", session.ClientInfo{Client: x.client, User: "u-" + x.client}, roomOpts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, br := range []*Broker{a, b} {
+		list, err := br.Presence(ctx, "room")
+		if err != nil || len(list) != 2 {
+			t.Fatalf("presence seen from one node: %v %v, want both clients", list, err)
+		}
+	}
+	// Each node hears both joins, whichever node made them.
+	for _, r := range []*clusterRecorder{ra, rb} {
+		got := r.WaitJoinLeaves(t, "room", 2)
+		if !slices.Equal(got, []string{"join:c1:u-c1", "join:c2:u-c2"}) {
+			t.Fatalf("events %v", got)
+		}
+	}
+	// A control order reaches every node, the sender too.
+	if err := a.Control(ctx, session.Control{Op: session.ControlDisconnect, User: "u-c2"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*clusterRecorder{ra, rb} {
+		deadline := time.Now().Add(brokertest.WaitTimeout)
+		for len(r.Controls()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := r.Controls(); len(got) != 1 || got[0].User != "u-c2" {
+			t.Fatalf("controls %+v", got)
+		}
+	}
+	// Channels: the other node's report arrives with its next heartbeat.
+	ra.mu.Lock()
+	ra.counts["room"] = 2
+	ra.mu.Unlock()
+	rb.mu.Lock()
+	rb.counts["room"] = 1
+	rb.mu.Unlock()
+	deadline := time.Now().Add(brokertest.WaitTimeout)
+	for {
+		got, err := b.Channels(ctx, "ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["room"] == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channels %v, want room: 3", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDeadNodePurged: a node that stops heartbeating (as a SIGKILLed one
+// does) loses its entries within 3 heartbeats plus one, with a leave for
+// each, and the other node's entries stay.
+func TestDeadNodePurged(t *testing.T) {
+	const hb = 100 * time.Millisecond
+	a, b, _, rb := twoNodes(t, hb)
+	ctx := context.Background()
+	a.AddPresence(ctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts)
+	b.AddPresence(ctx, "room", session.ClientInfo{Client: "c2", User: "bob"}, roomOpts)
+	rb.WaitJoinLeaves(t, "room", 2)
+
+	// a dies: its loops stop, and nothing it holds is cleaned up.
+	close(a.cluster.stop)
+	a.cluster.wg.Wait()
+	died := time.Now()
+	got := rb.WaitJoinLeaves(t, "room", 3)
+	took := time.Since(died)
+	if got[2] != "leave:c1:alice" {
+		t.Fatalf("events %v, want c1's leave", got)
+	}
+	list, err := b.Presence(ctx, "room")
+	if err != nil || len(list) != 1 || list[0].Client != "c2" {
+		t.Fatalf("presence after the purge: %v %v", list, err)
+	}
+	t.Logf("dead node's entries purged %v after its last heartbeat stopped (heartbeat %v, bound %v)", took, hb, (deadAfter+1)*hb)
+}
+
+// TestNodeTakenForDeadRestores: a node purged while alive (a pause longer
+// than the bound) puts its entries back at its next heartbeat.
+func TestNodeTakenForDeadRestores(t *testing.T) {
+	a, b, _, _ := twoNodes(t, 100*time.Millisecond)
+	ctx := context.Background()
+	a.AddPresence(ctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts)
+	if err := b.purgeNode(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := b.Presence(ctx, "room"); len(list) != 0 {
+		t.Fatalf("purge left %v", list)
+	}
+	deadline := time.Now().Add(brokertest.WaitTimeout)
+	for {
+		list, _ := b.Presence(ctx, "room")
+		if len(list) == 1 && list[0].Client == "c1" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("presence %v: the purged node did not restore its entry", list)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
