@@ -24,6 +24,7 @@ type RedisServer struct {
 	cmd  *exec.Cmd
 	out  *lockedBuffer
 	wait chan error
+	args []string // extra redis-server arguments, after the defaults
 }
 
 // StartRedis starts a redis-server for the test and returns its URL and a
@@ -39,6 +40,15 @@ func StartRedis(t testing.TB) (url string, stop func()) {
 // that stop and restart Redis on the same port.
 func StartRedisServer(t testing.TB) *RedisServer {
 	t.Helper()
+	return StartRedisServerArgs(t)
+}
+
+// StartRedisServerArgs is StartRedisServer with extra redis-server
+// arguments, which override the defaults (for example "--appendonly",
+// "yes"). The data directory is kept across Restart, so a server with
+// persistence comes back with what it saved.
+func StartRedisServerArgs(t testing.TB, args ...string) *RedisServer {
+	t.Helper()
 	bin := redisBinary()
 	if bin == "" {
 		const msg = "redis-server is not installed (Debian package redis-server: apt-get install redis-server)"
@@ -47,7 +57,7 @@ func StartRedisServer(t testing.TB) *RedisServer {
 		}
 		t.Skip(msg)
 	}
-	s := &RedisServer{t: t, bin: bin, dir: t.TempDir()}
+	s := &RedisServer{t: t, bin: bin, dir: t.TempDir(), args: args}
 	t.Cleanup(s.Stop)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -84,6 +94,12 @@ func freePort() (int, error) {
 // Addr returns host:port.
 func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
+// Port returns the TCP port.
+func (s *RedisServer) Port() int { return s.port }
+
+// Dir returns the data directory.
+func (s *RedisServer) Dir() string { return s.dir }
+
 // URL returns the redis:// URL of database 0.
 func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
 
@@ -98,8 +114,9 @@ func (s *RedisServer) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port, empty, as after a crash
-// of a Redis without persistence. It fails the test if the server does not
+// Restart starts the server again on the same port, with what its
+// persistence kept in its directory (nothing by default, as after a crash of
+// a Redis without persistence). It fails the test if the server does not
 // come up.
 func (s *RedisServer) Restart() {
 	s.t.Helper()
@@ -117,10 +134,11 @@ func (s *RedisServer) Restart() {
 
 func (s *RedisServer) start() error {
 	s.out = &lockedBuffer{}
-	cmd := exec.Command(s.bin,
+	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--daemonize", "no", "--loglevel", "warning")
+		"--daemonize", "no", "--loglevel", "warning"}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		return err

@@ -18,6 +18,12 @@ type subscription struct {
 	live  bool // Subscribe succeeded; guarded by Broker.mu
 }
 
+// newPubSub opens the broker's pub/sub connection (lazily: it connects on
+// first use).
+func (b *Broker) newPubSub() *goredis.PubSub {
+	return b.client.Subscribe(context.Background())
+}
+
 // Subscribe implements session.Broker. It returns once Redis has confirmed
 // the subscription, so a publication made after it returns is delivered.
 func (b *Broker) Subscribe(ctx context.Context, ch string) error {
