@@ -268,7 +268,7 @@ func TestServeUsageListsEveryOption(t *testing.T) {
 		"poll-timeout", "write-timeout", "shutdown-timeout", "trusted-proxy", "max-message-bytes", "max-channels",
 		"max-queue-bytes", "max-connections-per-ip", "connects-per-second", "connect-burst", "publishes-per-second",
 		"publish-burst", "commands-per-second", "command-burst", "token-hmac-secret-file", "token-issuer", "token-audience",
-		"token-leeway", "sockjs-sticky-cookie", "log-level", "log-format"} {
+		"token-leeway", "redis-sentinel", "redis-master", "redis-cluster", "redis-username", "redis-allow-eviction", "sockjs-sticky-cookie", "log-level", "log-format"} {
 		if !regexp.MustCompile(`(?m)^  --` + name + `( |$)`).MatchString(help) {
 			t.Errorf("help lacks --%s", name)
 		}

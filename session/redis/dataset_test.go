@@ -210,3 +210,46 @@ func waitReplicated(t *testing.T, b *Broker) {
 func containsLine(s, line string) bool {
 	return slices.Contains(strings.Split(strings.ReplaceAll(s, "\r", ""), "\n"), line)
 }
+
+// TestReadyRefusesEviction: every key but the lineage hash has a TTL, so
+// volatile-* policies evict them as readily as allkeys-*; only noeviction,
+// or no maxmemory at all, keeps idempotency keys and history. Ready
+// inspects the server each time, so a CONFIG SET is seen by the next probe.
+func TestReadyRefusesEviction(t *testing.T) {
+	ctx := context.Background()
+	srv := brokertest.StartRedisServer(t)
+	b := newTestBroker(t, srv.URL(), Config{})
+	allow := newTestBroker(t, srv.URL(), Config{AllowEviction: true})
+	tests := []struct {
+		maxmemory, policy string
+		ready             bool
+	}{
+		{"0", "allkeys-lru", true}, // no limit: nothing is ever evicted
+		{"64mb", "noeviction", true},
+		{"64mb", "allkeys-lru", false},
+		{"64mb", "allkeys-lfu", false},
+		{"64mb", "allkeys-random", false},
+		{"64mb", "volatile-lru", false},
+		{"64mb", "volatile-ttl", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.maxmemory+" "+tt.policy, func(t *testing.T) {
+			if err := b.client.ConfigSet(ctx, "maxmemory", tt.maxmemory).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.client.ConfigSet(ctx, "maxmemory-policy", tt.policy).Err(); err != nil {
+				t.Fatal(err)
+			}
+			err := b.Ready(ctx)
+			if tt.ready != (err == nil) {
+				t.Fatalf("Ready = %v, want ready %v", err, tt.ready)
+			}
+			if err != nil && !strings.Contains(err.Error(), "maxmemory-policy "+tt.policy) {
+				t.Fatalf("Ready does not name the policy: %v", err)
+			}
+			if err := allow.Ready(ctx); err != nil {
+				t.Fatalf("Ready with AllowEviction = %v", err)
+			}
+		})
+	}
+}
