@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ type RedisServer struct {
 	out  *lockedBuffer
 	wait chan error
 	args []string // extra redis-server arguments, after the defaults
+	// sentinelConf, when set, makes this a Sentinel: the initial content
+	// of its config file (Sentinel rewrites it as it learns).
+	sentinelConf string
 }
 
 // StartRedis starts a redis-server for the test and returns its URL and a
@@ -49,6 +53,11 @@ func StartRedisServer(t testing.TB) *RedisServer {
 // persistence comes back with what it saved.
 func StartRedisServerArgs(t testing.TB, args ...string) *RedisServer {
 	t.Helper()
+	return startRedisServer(t, "", args)
+}
+
+func startRedisServer(t testing.TB, sentinelConf string, args []string) *RedisServer {
+	t.Helper()
 	bin := redisBinary()
 	if bin == "" {
 		const msg = "redis-server is not installed (Debian package redis-server: apt-get install redis-server)"
@@ -57,7 +66,7 @@ func StartRedisServerArgs(t testing.TB, args ...string) *RedisServer {
 		}
 		t.Skip(msg)
 	}
-	s := &RedisServer{t: t, bin: bin, dir: t.TempDir(), args: args}
+	s := &RedisServer{t: t, bin: bin, dir: t.TempDir(), args: args, sentinelConf: sentinelConf}
 	t.Cleanup(s.Stop)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -138,6 +147,17 @@ func (s *RedisServer) start() error {
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--loglevel", "warning"}, s.args...)
+	if s.sentinelConf != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			if err := os.WriteFile(conf, []byte(s.sentinelConf), 0o600); err != nil {
+				return err
+			}
+		}
+		args = append([]string{conf, "--sentinel",
+			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+			"--daemonize", "no", "--loglevel", "warning"}, s.args...)
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,140 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/brokertest"
+)
+
+// sentinelSetup is a master, a replica and a Sentinel, started by the test.
+type sentinelSetup struct {
+	master, replica, sentinel *brokertest.RedisServer
+	cfg                       Config // reaches the master through the Sentinel
+}
+
+// startSentinelSetup starts the three; replicate, when set, is the address
+// the replica replicates from (a proxy in front of the master), else the
+// master itself.
+func startSentinelSetup(t *testing.T, replicate func(master *brokertest.RedisServer) string) *sentinelSetup {
+	t.Helper()
+	// A master waits 5 s by default before a full sync, for more replicas.
+	master := brokertest.StartRedisServerArgs(t, "--repl-diskless-sync-delay", "0")
+	from := master.Addr()
+	if replicate != nil {
+		from = replicate(master)
+	}
+	host, port, _ := cutHostPort(from)
+	replica := brokertest.StartRedisServerArgs(t, "--repl-diskless-sync-delay", "0", "--replicaof", host, port)
+	s := &sentinelSetup{master: master, replica: replica, sentinel: brokertest.StartSentinel(t, master)}
+	s.cfg = Config{SentinelAddrs: []string{s.sentinel.Addr()}, MasterName: brokertest.SentinelMaster}
+	return s
+}
+
+func cutHostPort(addr string) (string, string, bool) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i], addr[i+1:], true
+		}
+	}
+	return addr, "", false
+}
+
+func TestSentinelConformance(t *testing.T) {
+	s := startSentinelSetup(t, nil)
+	prefix := "test-" + newEpoch()
+	brokertest.Run(t, func(t *testing.T) session.Broker {
+		cfg := s.cfg
+		cfg.Prefix = prefix + newEpoch()
+		return newTestBroker(t, "", cfg)
+	})
+}
+
+// TestSentinelFailoverLostWrites is issue 20's case 2, made deterministic:
+// the replica stops receiving the replication stream (a silent proxy),
+// publications 6-10 are acknowledged by the master only, the master dies,
+// and Sentinel promotes the replica, which never had them. The nodes must
+// follow the failover by themselves, must not acknowledge offsets 6-10
+// again in the old epoch, and a client at offset 10 must be told
+// recovered:false; live delivery must resume in the new epoch.
+func TestSentinelFailoverLostWrites(t *testing.T) {
+	ctx := context.Background()
+	var repl *proxy
+	s := startSentinelSetup(t, func(m *brokertest.RedisServer) string {
+		repl = startProxy(t, m.Addr())
+		return repl.addr()
+	})
+	prefix := "test-" + newEpoch()
+	cfg := s.cfg
+	cfg.Prefix = prefix
+	pub := newTestBroker(t, "", cfg)
+	sub := newTestBroker(t, "", cfg)
+	rec := brokertest.NewRecorder()
+	sub.SetHandler(rec)
+	if err := sub.Subscribe(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[session.Position]int{}
+	ack := func(rs []session.PublishResult) {
+		for _, r := range rs {
+			acked[r.Position()]++
+			if acked[r.Position()] > 1 {
+				t.Fatalf("%v acknowledged twice", r.Position())
+			}
+		}
+	}
+	first := publishRange(t, pub, "f", 1, 5)
+	ack(first)
+	waitReplicated(t, pub)
+	repl.blackholeExisting(toServer, toClient)
+	last := publishRange(t, pub, "f", 6, 10)
+	ack(last)
+	rec.WaitPublications(t, "f", 10)
+
+	killed := time.Now()
+	s.master.Stop()
+	// Publish as a backend would, retrying each failure with the same
+	// idempotency key, until the nodes write to the new master.
+	var after []session.PublishResult
+	for i := 11; i <= 15; i++ {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r, err := pub.Publish(ctx, "f", json.RawMessage(fmt.Sprint(i)), session.PublishOptions{
+				HistorySize: 100, HistoryTTL: time.Minute, KeyTTL: session.MinKeyTTL, Key: fmt.Sprint("k", i)})
+			if err == nil {
+				after = append(after, r)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %d after the failover: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if i == 11 {
+			t.Logf("first publish acknowledged by the new master %v after the kill", time.Since(killed).Round(time.Millisecond))
+		}
+	}
+	ack(after)
+	if after[0].Epoch == first[0].Epoch {
+		t.Fatalf("the promoted replica continued epoch %s at %v: offsets 6-10 were acknowledged by the old master", first[0].Epoch, after[0].Position())
+	}
+	res, err := pub.History(ctx, "f", session.HistoryQuery{Since: ptr(last[4].Position()), Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Recoverable {
+		t.Fatalf("a client at %v is told recovered:true after losing 6-10", last[4].Position())
+	}
+	// The subscribing node lost its pub/sub connection with the master,
+	// reported the gap and follows the new master.
+	rec.WaitGap(t, "f")
+	p := publishUntilDelivered(t, pub, rec, "f")
+	if p.Epoch != after[0].Epoch {
+		t.Fatalf("delivered %v, not in the new epoch %s", p.Position(), after[0].Epoch)
+	}
+	assertInOrder(t, rec.Publications("f"))
+}
