@@ -126,6 +126,11 @@ type Broker struct {
 	lost     chan struct{}            // closed, and replaced, when the pub/sub connection is lost
 	refusals uint64                   // error replies read from the pub/sub connection
 
+	// shards are a cluster's sharded pub/sub connections, by master
+	// address; guarded by mu. shardsWG counts their receivers.
+	shards   map[string]*shard
+	shardsWG sync.WaitGroup
+
 	closing   chan struct{}
 	closeOnce sync.Once
 	done      chan struct{} // closed when the receive loop has returned
@@ -172,7 +177,12 @@ func New(cfg Config) (*Broker, error) {
 		done:       make(chan struct{}),
 	}
 	if cluster {
+		// One sharded pub/sub connection per master, opened on demand (see
+		// cluster.go).
 		b.publish = "SPUBLISH"
+		b.shards = make(map[string]*shard)
+		close(b.done)
+		return b, nil
 	}
 	b.ps = b.newPubSub()
 	go b.receive()
@@ -222,8 +232,11 @@ func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		err = b.ps.Close()
+		if b.ps != nil {
+			err = b.ps.Close()
+		}
 		<-b.done
+		err = errors.Join(err, b.closeShards())
 		err = errors.Join(err, b.client.Close())
 	})
 	return err

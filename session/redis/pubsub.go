@@ -15,13 +15,49 @@ import (
 type subscription struct {
 	ready chan struct{} // closed when the first Subscribe finished; err says how
 	err   error
-	live  bool // Subscribe succeeded; guarded by Broker.mu
+	live  bool   // Subscribe succeeded; guarded by Broker.mu
+	shard *shard // in a cluster, the connection it is on; guarded by Broker.mu
 }
 
 // newPubSub opens the broker's pub/sub connection (lazily: it connects on
 // first use).
 func (b *Broker) newPubSub() *goredis.PubSub {
 	return b.client.Subscribe(context.Background())
+}
+
+// subscribeCmd writes the SUBSCRIBE of ch and returns the connection it
+// went on. Lock cmdMu must be held.
+func (b *Broker) subscribeCmd(ctx context.Context, ch string, sub *subscription) (*goredis.PubSub, error) {
+	if b.cluster {
+		return b.clusterSubscribe(ctx, ch, sub)
+	}
+	return b.ps, b.ps.Subscribe(ctx, b.pubChannel(ch))
+}
+
+// unsubscribeCmd writes the UNSUBSCRIBE of ch. Lock cmdMu must be held.
+func (b *Broker) unsubscribeCmd(ctx context.Context, ch string, sub *subscription) error {
+	if !b.cluster {
+		return b.ps.Unsubscribe(ctx, b.pubChannel(ch))
+	}
+	b.mu.Lock()
+	s := sub.shard
+	b.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.ps.SUnsubscribe(ctx, b.pubChannel(ch))
+}
+
+// channelOf returns the WaterSpout channel of a pub/sub channel name.
+func (b *Broker) channelOf(name string) (string, bool) {
+	ch, ok := strings.CutPrefix(name, b.pubPrefix)
+	if ok && b.cluster {
+		ch, ok = strings.CutPrefix(ch, "{")
+		if ok {
+			ch, ok = strings.CutSuffix(ch, "}")
+		}
+	}
+	return ch, ok
 }
 
 // Subscribe implements session.Broker. It returns once Redis has confirmed
@@ -50,11 +86,11 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	b.subs[ch] = sub
 	refusals := b.refusals
 	b.mu.Unlock()
-	err := b.ps.Subscribe(ctx, b.pubChannel(ch))
+	ps, err := b.subscribeCmd(ctx, ch, sub)
 	b.cmdMu.Unlock()
 
 	if err == nil {
-		err = b.sync(ctx)
+		err = b.sync(ctx, ps)
 	}
 	if err == nil {
 		b.mu.Lock()
@@ -92,7 +128,7 @@ func (b *Broker) abandon(ch string, sub *subscription, err error) {
 	defer cancel()
 	// Best effort: go-redis forgets the channel even when the write fails,
 	// and a stray delivery for an unknown channel is dropped.
-	_ = b.ps.Unsubscribe(ctx, b.pubChannel(ch))
+	_ = b.unsubscribeCmd(ctx, ch, sub)
 }
 
 // Unsubscribe implements session.Broker.
@@ -118,7 +154,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 	}
 	delete(b.subs, ch)
 	b.mu.Unlock()
-	if err := b.ps.Unsubscribe(ctx, b.pubChannel(ch)); err != nil {
+	if err := b.unsubscribeCmd(ctx, ch, sub); err != nil {
 		return fmt.Errorf("redis: unsubscribe %q: %w", ch, err)
 	}
 	return nil
@@ -129,7 +165,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 // and waits for its PONG, as Redis answers a connection's commands in order.
 // If the connection is lost meanwhile, go-redis resubscribes on the next one
 // and sync asks again there.
-func (b *Broker) sync(ctx context.Context) error {
+func (b *Broker) sync(ctx context.Context, ps *goredis.PubSub) error {
 	for {
 		token := "sync-" + newEpoch() + newEpoch()
 		done := make(chan struct{})
@@ -138,7 +174,7 @@ func (b *Broker) sync(ctx context.Context) error {
 		lost := b.lost
 		b.mu.Unlock()
 
-		err := b.ps.Ping(ctx, token)
+		err := ps.Ping(ctx, token)
 		if err == nil {
 			select {
 			case <-done:
@@ -301,7 +337,7 @@ func (b *Broker) confirmed(name string) {
 }
 
 func (b *Broker) deliver(m *goredis.Message) {
-	ch, ok := strings.CutPrefix(m.Channel, b.pubPrefix)
+	ch, ok := b.channelOf(m.Channel)
 	if !ok {
 		return
 	}

@@ -1,0 +1,81 @@
+package brokertest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RedisCluster is a Redis Cluster of masters without replicas, started by a
+// test: each a RedisServer with cluster mode on.
+type RedisCluster struct {
+	Masters []*RedisServer
+}
+
+// Addrs returns the masters' host:port.
+func (c *RedisCluster) Addrs() []string {
+	addrs := make([]string, len(c.Masters))
+	for i, m := range c.Masters {
+		addrs[i] = m.Addr()
+	}
+	return addrs
+}
+
+// StartRedisCluster starts n masters, joins them with redis-cli --cluster
+// create (slots spread evenly, no replicas) and waits until every node
+// reports cluster_state:ok.
+func StartRedisCluster(t testing.TB, n int) *RedisCluster {
+	t.Helper()
+	c := &RedisCluster{}
+	for i := 0; i < n; i++ {
+		c.Masters = append(c.Masters, StartRedisServerArgs(t,
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "1000"))
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redis-cli is not installed (Debian package redis-tools): %v", err)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	deadline := time.Now().Add(WaitTimeout)
+	for _, m := range c.Masters {
+		for !clusterOK(m.Addr()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster node %s not ok within %v", m.Addr(), WaitTimeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// clusterOK asks a node for CLUSTER INFO in bare RESP.
+func clusterOK(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprint(c, "CLUSTER INFO\r\n"); err != nil {
+		return false
+	}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if strings.HasPrefix(line, "cluster_state:") {
+			return strings.TrimSpace(line) == "cluster_state:ok"
+		}
+	}
+}
