@@ -247,4 +247,3 @@ func (b *Broker) closeShards() error {
 	b.shardsWG.Wait()
 	return err
 }
-
