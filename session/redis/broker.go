@@ -115,9 +115,18 @@ type Broker struct {
 	inspectMu sync.Mutex
 	known     atomic.Pointer[string]
 	servers   atomic.Pointer[[]serverInfo]
+	// psConnects counts the pub/sub connection's reconnects; lastID and
+	// lastConnects are the master's identity and psConnects at the last
+	// inspection (guarded by inspectMu), to tell a connection left on an
+	// old master (see switchPubSub).
+	psConnects   atomic.Uint64
+	psDown       atomic.Bool // the receive loop is reconnecting
+	lastID       string
+	lastConnects uint64
 
 	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE on the pub/sub connection with
-	// the changes to subs they go with; it is taken before mu.
+	// the changes to subs they go with, and guards replacing ps. Lock order:
+	// inspectMu, cmdMu, mu.
 	cmdMu sync.Mutex
 
 	mu       sync.Mutex
@@ -232,8 +241,13 @@ func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		if b.ps != nil {
-			err = b.ps.Close()
+		// Under cmdMu, so that a switchPubSub either finished (and this
+		// closes its connection) or sees closing and does nothing.
+		b.cmdMu.Lock()
+		ps := b.ps
+		b.cmdMu.Unlock()
+		if ps != nil {
+			err = ps.Close()
 		}
 		<-b.done
 		err = errors.Join(err, b.closeShards())

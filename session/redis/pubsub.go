@@ -172,6 +172,9 @@ func (b *Broker) sync(ctx context.Context, ps *goredis.PubSub) error {
 		b.mu.Lock()
 		b.barriers[token] = done
 		lost := b.lost
+		if !b.cluster {
+			ps = b.ps // replaced after a failover: see switchPubSub
+		}
 		b.mu.Unlock()
 
 		err := ps.Ping(ctx, token)
@@ -209,15 +212,18 @@ func (b *Broker) receive() {
 	for {
 		var msg any
 		var err error
+		b.mu.Lock()
+		ps := b.ps
+		b.mu.Unlock()
 		if probing {
 			// A timeout now means the probe went unanswered: with a context
 			// deadline instead of a read timeout, go-redis treats it as a
 			// broken connection and reconnects.
 			rctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-			msg, err = b.ps.ReceiveTimeout(rctx, 0)
+			msg, err = ps.ReceiveTimeout(rctx, 0)
 			cancel()
 		} else {
-			msg, err = b.ps.ReceiveTimeout(ctx, b.pingEvery)
+			msg, err = ps.ReceiveTimeout(ctx, b.pingEvery)
 		}
 		if err != nil {
 			select {
@@ -225,13 +231,23 @@ func (b *Broker) receive() {
 				return
 			default:
 			}
+			b.mu.Lock()
+			switched := ps != b.ps
+			b.mu.Unlock()
+			if switched {
+				// switchPubSub closed this connection for one to the new
+				// master: publications may have been missed in between.
+				probing, failures = false, 0
+				b.connectionLost(errors.New("the master changed"), true)
+				continue
+			}
 			var nerr net.Error
 			var rerr goredis.Error
 			switch {
 			case !probing && errors.As(err, &nerr) && nerr.Timeout():
 				probing = true
 				pctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-				_ = b.ps.Ping(pctx) // its failure shows up on the next read
+				_ = ps.Ping(pctx) // its failure shows up on the next read
 				cancel()
 				continue
 			case errors.As(err, &rerr):
@@ -244,6 +260,7 @@ func (b *Broker) receive() {
 			}
 			probing = false
 			failures++
+			b.psDown.Store(true)
 			b.connectionLost(err, failures == 1)
 			if !b.sleep(backoff(failures)) {
 				return
@@ -254,6 +271,8 @@ func (b *Broker) receive() {
 		if failures > 0 {
 			b.log.Info("redis pub/sub connection restored")
 			failures = 0
+			b.psConnects.Add(1)
+			b.psDown.Store(false)
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
@@ -266,6 +285,43 @@ func (b *Broker) receive() {
 			b.pong(m.Payload)
 		}
 	}
+}
+
+// switchPubSub replaces the pub/sub connection with one to the current
+// master, subscribed to every channel. After a failover in which the old
+// master stays up (a SENTINEL FAILOVER, a partition), the old connection
+// stays open and silent until Sentinel demotes the old master, about 10 s
+// later: publications go to the new master meanwhile. The receive loop sees
+// the old connection closed and reports the gap.
+func (b *Broker) switchPubSub() {
+	b.cmdMu.Lock()
+	select {
+	case <-b.closing:
+		b.cmdMu.Unlock()
+		return
+	default:
+	}
+	b.mu.Lock()
+	names := make([]string, 0, len(b.subs))
+	for ch := range b.subs {
+		names = append(names, b.pubChannel(ch))
+	}
+	old := b.ps
+	b.mu.Unlock()
+	ps := b.newPubSub()
+	if len(names) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+		// A failure shows up on the receive loop's next read, which
+		// reconnects and resubscribes.
+		_ = ps.Subscribe(ctx, names...)
+		cancel()
+	}
+	b.mu.Lock()
+	b.ps = ps
+	b.mu.Unlock()
+	b.cmdMu.Unlock()
+	b.log.Warn("redis master changed; pub/sub moved to it", "channels", len(names))
+	_ = old.Close()
 }
 
 func backoff(failures int) time.Duration {
@@ -329,6 +385,7 @@ func (b *Broker) confirmed(name string) {
 		// pending barriers may have been lost with the old connection.
 		close(b.lost)
 		b.lost = make(chan struct{})
+		b.psConnects.Add(1)
 	}
 	b.mu.Unlock()
 	if h := b.handle(); resubscribed && h != nil {

@@ -88,6 +88,17 @@ func (b *Broker) inspectAll(ctx context.Context) ([]serverInfo, error) {
 	}
 	b.servers.Store(&infos)
 	b.known.Store(&known)
+	if !b.cluster {
+		// A new master while the pub/sub connection is up and never
+		// reconnected: it is still on the old one (a restart would have
+		// broken it; a reconnect dials the current master).
+		connects := b.psConnects.Load()
+		moved := b.lastID != "" && b.lastID != infos[0].id && connects == b.lastConnects && !b.psDown.Load()
+		b.lastID, b.lastConnects = infos[0].id, connects
+		if moved {
+			b.switchPubSub()
+		}
+	}
 	return infos, nil
 }
 
