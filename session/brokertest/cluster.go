@@ -25,8 +25,8 @@ func (c *RedisCluster) Addrs() []string {
 	return addrs
 }
 
-// StartRedisCluster starts n masters, joins them with redis-cli --cluster
-// create (slots spread evenly, no replicas) and waits until every node
+// StartRedisCluster starts n masters (1, or 3 or more), joins them with
+// redis-cli --cluster create (slots spread evenly, no replicas) and waits until every node
 // reports cluster_state:ok.
 func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 	t.Helper()
@@ -42,6 +42,11 @@ func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if n == 1 {
+		// redis-cli creates clusters of 3 masters or more; one master
+		// takes every slot itself.
+		args = []string{"-p", fmt.Sprint(c.Masters[0].Port()), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"}
+	}
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

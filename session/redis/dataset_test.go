@@ -157,7 +157,7 @@ func TestPromotedReplicaStartsNewEpochs(t *testing.T) {
 }
 
 // TestDemotedMasterPromotedAgain: a master that becomes a replica, resyncs
-// and is promoted again keeps its run_id, but its data now came from the
+// and is promoted again keeps its process, but its data now came from the
 // other server; its new replication id tells.
 func TestDemotedMasterPromotedAgain(t *testing.T) {
 	ctx := context.Background()

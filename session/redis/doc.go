@@ -98,9 +98,9 @@
 // atomically, before using the epoch; a channel from an older generation
 // starts a new epoch, and its clients get recovered:false. The generation
 // lives in the lineage hash together with the identity of the server that
-// last used the data set: run_id (new on every start of redis-server) and
-// master_replid (new on every promotion of a replica).
-// The scripts read the identity with INFO. When a script meets a lineage
+// last used the data set: its master_replid, which a master takes anew on
+// every start of redis-server and on every promotion (a replica shares its
+// master's). The scripts read it with INFO replication. When a script meets a lineage
 // written by another identity, the data set may have lost acknowledged
 // writes, and a new generation starts, unless both
 //
@@ -111,7 +111,9 @@
 //     identity); and
 //   - the current server loaded its own files: a master with AOF and
 //     appendfsync always that was not promoted since it started (INFO
-//     replication master_replid2 is unset).
+//     replication master_replid2 is unset; a master restarted with
+//     replicas attached may keep its old id there too, and is then taken
+//     for promoted: a needless new epoch, never a missed one).
 //
 // Per persistence mode that gives: no persistence or RDB snapshots only: a
 // new epoch after every restart, even a clean one (whether the last

@@ -16,7 +16,7 @@ import (
 // inspecting it: who it is, whether it may continue the data set it holds,
 // whether its writes are durable, and whether it may evict keys.
 type serverInfo struct {
-	id       string // run_id "-" master_replid, as the scripts compute it
+	id       string // master_replid, as the scripts read it
 	addr     string // for messages
 	trust    bool   // durable, and not promoted since it started: its data is its own
 	durable  bool   // a master with AOF and appendfsync always
@@ -148,15 +148,13 @@ func inspect(ctx context.Context, c goredis.Cmdable) (serverInfo, error) {
 
 // parseInfo reads the fields the broker needs from an INFO reply.
 func parseInfo(s string) (info serverInfo) {
-	var runID, replID string
+	var replID string
 	for _, line := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok {
 			continue
 		}
 		switch k {
-		case "run_id":
-			runID = v
 		case "master_replid":
 			replID = v
 		case "master_replid2":
@@ -173,7 +171,7 @@ func parseInfo(s string) (info serverInfo) {
 			info.policy = v
 		}
 	}
-	info.id = orUnknown(runID) + "-" + orUnknown(replID)
+	info.id = orUnknown(replID)
 	return info
 }
 
