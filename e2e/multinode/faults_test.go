@@ -19,6 +19,7 @@ import (
 // master with a replica and a Sentinel.
 type faultEnv struct {
 	master, replica, sentinel *brokertest.RedisServer
+	cluster                   *brokertest.RedisCluster
 }
 
 func (e *faultEnv) do(t *testing.T, addr string, args ...any) {
@@ -35,6 +36,7 @@ type faultCase struct {
 	name      string
 	redisArgs []string
 	sentinel  bool
+	cluster   bool // a 3-master Cluster; master is the one holding the channel
 	// inject waits for its moment (publications accepted) and causes the
 	// fault; the scenario measures from its return.
 	inject func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher)
@@ -86,6 +88,18 @@ func TestRedisFaults(t *testing.T) {
 			announced: false,
 		},
 		{
+			// Redis stuck for 3 s (SIGSTOP): publishes time out and are
+			// retried with their key; nothing is lost.
+			name: "hang 3 s",
+			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
+				waitAccepted(t, ctx, pub, 300)
+				e.master.Pause()
+				time.Sleep(3 * time.Second) // the hang itself
+				e.master.Resume()
+			},
+			announced: false,
+		},
+		{
 			name:     "Sentinel failover: master killed",
 			sentinel: true,
 			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
@@ -100,6 +114,18 @@ func TestRedisFaults(t *testing.T) {
 			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
 				waitAccepted(t, ctx, pub, 300)
 				e.do(t, e.sentinel.Addr(), "SENTINEL", "FAILOVER", brokertest.SentinelMaster)
+			},
+			announced: true,
+		},
+		{
+			// The channel's shard restarts without persistence: its
+			// channels start new epochs, the other shards see nothing.
+			name:    "Cluster: the channel's master restarted",
+			cluster: true,
+			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
+				waitAccepted(t, ctx, pub, 300)
+				e.master.Stop()
+				e.master.Restart()
 			},
 			announced: true,
 		},
@@ -125,6 +151,14 @@ func runFault(t *testing.T, tc faultCase) {
 		e.sentinel = brokertest.StartSentinel(t, e.master)
 		waitSentinelReplica(t, e)
 		c = startNodes(t, 3, true, "--redis-sentinel", e.sentinel.Addr(), "--redis-master", brokertest.SentinelMaster)
+	} else if tc.cluster {
+		e.cluster = brokertest.StartRedisCluster(t, 3)
+		e.master = clusterMasterOf(t, e.cluster, "ws:pub:{"+channel+"}")
+		var args []string
+		for _, a := range e.cluster.Addrs() {
+			args = append(args, "--redis-cluster", a)
+		}
+		c = startNodes(t, 3, true, args...)
 	} else {
 		e.master = brokertest.StartRedisServerArgs(t, tc.redisArgs...)
 		c = startNodes(t, 3, true, "--redis-url", e.master.URL())
@@ -274,6 +308,24 @@ func checkFaultStream(t *testing.T, st *stream, ps pubStats, faultAt time.Time, 
 			break
 		}
 	}
+}
+
+// clusterMasterOf returns the master holding key's slot.
+func clusterMasterOf(t *testing.T, c *brokertest.RedisCluster, key string) *brokertest.RedisServer {
+	t.Helper()
+	cc := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs()})
+	defer cc.Close()
+	m, err := cc.MasterForKey(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.Masters {
+		if s.Addr() == m.Options().Addr {
+			return s
+		}
+	}
+	t.Fatalf("no master at %s", m.Options().Addr)
+	return nil
 }
 
 // waitSentinelReplica waits until the Sentinel knows the replica, in sync,

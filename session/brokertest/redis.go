@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -121,6 +122,23 @@ func (s *RedisServer) Stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.wait
 	s.cmd = nil
+}
+
+// Pause stops the server with SIGSTOP: it keeps its connections and
+// answers nothing, as a Redis stuck in a long command or a swap storm.
+func (s *RedisServer) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (s *RedisServer) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *RedisServer) signal(sig os.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatal("signal to a redis-server that is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal redis-server: %v", err)
+	}
 }
 
 // Restart starts the server again on the same port, with what its
