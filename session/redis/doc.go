@@ -158,6 +158,13 @@
 // probed with a PING and replaced if no answer comes within 5 s more, which
 // catches connections that a NAT or load balancer dropped without a word.
 //
+// After a failover in which the old master stays up (SENTINEL FAILOVER, a
+// partition) the connection stays open and silent on it until Sentinel
+// demotes it. An inspection that finds a new master while the connection is
+// up and never reconnected replaces it with one to the new master
+// (switchPubSub), and the gap is reported as above. In a Cluster there is
+// one connection per master, handled as cluster.go describes.
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. Publish and History use go-redis's
