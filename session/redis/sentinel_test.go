@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/brokertest"
 )
@@ -137,4 +139,75 @@ func TestSentinelFailoverLostWrites(t *testing.T) {
 		t.Fatalf("delivered %v, not in the new epoch %s", p.Position(), after[0].Epoch)
 	}
 	assertInOrder(t, rec.Publications("f"))
+}
+
+// TestSentinelGracefulFailoverMovesPubSub: after SENTINEL FAILOVER the old
+// master stays up, a master, until Sentinel gets round to demoting it (about
+// 10 s; here never, as the Sentinel is stopped first). The node's pub/sub
+// connection, still open on it, would hear nothing of what is published on
+// the new master: the broker must move it there once it sees the new
+// master, and report the gap.
+func TestSentinelGracefulFailoverMovesPubSub(t *testing.T) {
+	ctx := context.Background()
+	s := startSentinelSetup(t, nil)
+	cfg := s.cfg
+	cfg.Prefix = "test-" + newEpoch()
+	sub := newTestBroker(t, "", cfg)
+	rec := brokertest.NewRecorder()
+	sub.SetHandler(rec)
+	if err := sub.Subscribe(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, sub, "g", `1`)
+	rec.WaitPublications(t, "g", 1)
+	waitReplicated(t, sub)
+
+	onReplica := newTestBroker(t, s.replica.URL(), Config{Prefix: cfg.Prefix})
+	replicaInfo, err := inspect(ctx, onReplica.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := goredisSentinel(s.sentinel.Addr())
+	defer sc.Close()
+	// The Sentinel needs a moment to discover the replica (NOGOODSLAVE).
+	for deadline := time.Now().Add(brokertest.WaitTimeout); ; time.Sleep(50 * time.Millisecond) {
+		err := sc.Failover(ctx, brokertest.SentinelMaster).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SENTINEL FAILOVER: %v", err)
+		}
+	}
+	// Wait until the node talks to the new master (the replica promoted:
+	// its replication id changed from the one it had as a replica).
+	deadline := time.Now().Add(brokertest.WaitTimeout)
+	for {
+		infos, err := sub.inspectAll(ctx)
+		if err == nil && infos[0].role == "master" && infos[0].id != replicaInfo.id && infos[0].promoted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not follow the failover: %v %v", infos, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.sentinel.Stop() // the old master is never demoted
+	oc := goredisClient(s.master.Addr())
+	defer oc.Close()
+	old, err := inspect(ctx, oc)
+	if err != nil || old.role != "master" {
+		t.Fatalf("the old master: role %q, %v", old.role, err)
+	}
+	rec.WaitGap(t, "g")
+	p := publishUntilDelivered(t, onReplica, rec, "g")
+	t.Logf("delivered %v from the new master", p.Position())
+}
+
+func goredisSentinel(addr string) *goredis.SentinelClient {
+	return goredis.NewSentinelClient(&goredis.Options{Addr: addr})
+}
+
+func goredisClient(addr string) *goredis.Client {
+	return goredis.NewClient(&goredis.Options{Addr: addr})
 }
