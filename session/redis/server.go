@@ -156,7 +156,8 @@ func parseInfo(s string) (info serverInfo) {
 		}
 		switch k {
 		case "master_replid":
-			replID = v
+			// As the scripts read it: the word characters after the colon.
+			replID = v[:len(v)-len(strings.TrimLeftFunc(v, isWordChar))]
 		case "master_replid2":
 			// A master that was promoted keeps its old replication id here;
 			// one that never was has zeros.
@@ -173,6 +174,11 @@ func parseInfo(s string) (info serverInfo) {
 	}
 	info.id = orUnknown(replID)
 	return info
+}
+
+// isWordChar is Lua's %w: an ASCII letter or digit.
+func isWordChar(r rune) bool {
+	return r < 0x80 && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 }
 
 func orUnknown(s string) string {
