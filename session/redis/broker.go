@@ -139,6 +139,8 @@ type Broker struct {
 	// address; guarded by mu. shardsWG counts their receivers.
 	shards   map[string]*shard
 	shardsWG sync.WaitGroup
+	// callMu makes a cluster's handler calls one at a time (see clusterGap).
+	callMu sync.Mutex
 
 	closing   chan struct{}
 	closeOnce sync.Once

@@ -141,9 +141,7 @@ func (b *Broker) droppedByServer(s *shard, name string) {
 		return // the answer to our own SUNSUBSCRIBE
 	}
 	b.log.Warn("redis cluster dropped a shard channel; resubscribing", "shard", s.addr, "channel", ch)
-	if h := b.handle(); h != nil {
-		h.HandleGap(ch)
-	}
+	b.clusterGap(ch)
 	b.shardsWG.Add(1)
 	go b.resubscribe([]string{ch})
 }
@@ -169,10 +167,8 @@ func (b *Broker) shardLost(s *shard, err error) {
 	_ = s.ps.Close()
 	b.log.Warn("redis cluster pub/sub connection down; its channels resume from history",
 		"shard", s.addr, "err", err, "channels", len(chans))
-	if h := b.handle(); h != nil {
-		for _, ch := range chans {
-			h.HandleGap(ch)
-		}
+	for _, ch := range chans {
+		b.clusterGap(ch)
 	}
 	b.shardsWG.Add(1)
 	go b.resubscribe(chans)
@@ -227,10 +223,19 @@ func (b *Broker) resubscribeOne(ch string) error {
 	}
 	// Sessions that joined while the channel was not subscribed may have
 	// missed publications too.
+	b.clusterGap(ch)
+	return nil
+}
+
+// clusterGap calls HandleGap under callMu: in a cluster several goroutines
+// (shard receivers, resubscribers) call the handler, which must never see
+// two calls for one channel at once.
+func (b *Broker) clusterGap(ch string) {
 	if h := b.handle(); h != nil {
+		b.callMu.Lock()
+		defer b.callMu.Unlock()
 		h.HandleGap(ch)
 	}
-	return nil
 }
 
 // closeShards closes every shard and waits for their receivers and

@@ -175,6 +175,9 @@
 // handler call, so HandlePublication and HandleGap are never concurrent, and
 // one channel's publications arrive in offset order. The handler must return
 // quickly (it holds up every channel) and must not call Subscribe, which
-// waits for that goroutine and would fail after 5 s. Close stops the
-// goroutine and waits for it; calls made after Close fail.
+// waits for that goroutine and would fail after 5 s. In a Cluster one
+// goroutine reads each shard's connection and another resubscribes the
+// channels of a lost one; their handler calls are made one at a time under
+// a lock, so the same holds. Close stops the goroutines and waits for them;
+// calls made after Close fail.
 package redis

@@ -408,6 +408,11 @@ func (b *Broker) deliver(m *goredis.Message) {
 	if h == nil {
 		return
 	}
+	if b.cluster {
+		// Several shard receivers and resubscribers call the handler.
+		b.callMu.Lock()
+		defer b.callMu.Unlock()
+	}
 	p, err := decodePublication(ch, m.Payload)
 	if err != nil {
 		// Not ours, or corrupted: it stood for a publication that is now lost.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -30,20 +31,14 @@ func startSentinelSetup(t *testing.T, replicate func(master *brokertest.RedisSer
 	if replicate != nil {
 		from = replicate(master)
 	}
-	host, port, _ := cutHostPort(from)
+	host, port, err := net.SplitHostPort(from)
+	if err != nil {
+		t.Fatal(err)
+	}
 	replica := brokertest.StartRedisServerArgs(t, "--repl-diskless-sync-delay", "0", "--replicaof", host, port)
 	s := &sentinelSetup{master: master, replica: replica, sentinel: brokertest.StartSentinel(t, master)}
 	s.cfg = Config{SentinelAddrs: []string{s.sentinel.Addr()}, MasterName: brokertest.SentinelMaster}
 	return s
-}
-
-func cutHostPort(addr string) (string, string, bool) {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[:i], addr[i+1:], true
-		}
-	}
-	return addr, "", false
 }
 
 func TestSentinelConformance(t *testing.T) {
