@@ -109,6 +109,19 @@ func TestRedisFaults(t *testing.T) {
 			announced: true,
 		},
 		{
+			// Some setups discard a promoted replica's data (a flush on
+			// promotion): every channel starts afresh.
+			name:     "Sentinel failover: master killed, new master flushed",
+			sentinel: true,
+			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
+				waitAccepted(t, ctx, pub, 300)
+				e.master.Stop()
+				waitPromoted(t, e)
+				e.do(t, e.replica.Addr(), "FLUSHALL")
+			},
+			announced: true,
+		},
+		{
 			name:     "Sentinel failover: SENTINEL FAILOVER",
 			sentinel: true,
 			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
@@ -326,6 +339,24 @@ func clusterMasterOf(t *testing.T, c *brokertest.RedisCluster, key string) *brok
 	}
 	t.Fatalf("no master at %s", m.Options().Addr)
 	return nil
+}
+
+// waitPromoted waits until the Sentinel names the replica as the master.
+func waitPromoted(t *testing.T, e *faultEnv) {
+	t.Helper()
+	c := goredis.NewSentinelClient(&goredis.Options{Addr: e.sentinel.Addr()})
+	defer c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		addr, err := c.GetMasterAddrByName(context.Background(), brokertest.SentinelMaster).Result()
+		if err == nil && len(addr) == 2 && addr[1] == fmt.Sprint(e.replica.Port()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Sentinel did not promote the replica: %v %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitSentinelReplica waits until the Sentinel knows the replica, in sync,
