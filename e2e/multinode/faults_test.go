@@ -37,6 +37,7 @@ type faultCase struct {
 	redisArgs []string
 	sentinel  bool
 	cluster   bool // a 3-master Cluster; master is the one holding the channel
+	replicas  int  // per Cluster master
 	// inject waits for its moment (publications accepted) and causes the
 	// fault; the scenario measures from its return.
 	inject func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher)
@@ -142,6 +143,18 @@ func TestRedisFaults(t *testing.T) {
 			},
 			announced: true,
 		},
+		{
+			// The channel's master dies and the Cluster promotes its
+			// replica: a new generation for that shard's slots.
+			name:     "Cluster failover: the channel's master killed",
+			cluster:  true,
+			replicas: 1,
+			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
+				waitAccepted(t, ctx, pub, 300)
+				e.master.Stop()
+			},
+			announced: true,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runFault(t, tc) })
@@ -165,7 +178,7 @@ func runFault(t *testing.T, tc faultCase) {
 		waitSentinelReplica(t, e)
 		c = startNodes(t, 3, true, "--redis-sentinel", e.sentinel.Addr(), "--redis-master", brokertest.SentinelMaster)
 	} else if tc.cluster {
-		e.cluster = brokertest.StartRedisCluster(t, 3)
+		e.cluster = brokertest.StartRedisClusterReplicas(t, 3, tc.replicas)
 		e.master = clusterMasterOf(t, e.cluster, "ws:pub:{"+channel+"}")
 		var args []string
 		for _, a := range e.cluster.Addrs() {

@@ -13,7 +13,8 @@ import (
 // RedisCluster is a Redis Cluster of masters without replicas, started by a
 // test: each a RedisServer with cluster mode on.
 type RedisCluster struct {
-	Masters []*RedisServer
+	Masters  []*RedisServer // as created; a failover may promote a replica
+	Replicas []*RedisServer
 }
 
 // Addrs returns the masters' host:port.
@@ -30,18 +31,34 @@ func (c *RedisCluster) Addrs() []string {
 // reports cluster_state:ok.
 func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 	t.Helper()
+	return StartRedisClusterReplicas(t, n, 0)
+}
+
+// StartRedisClusterReplicas is StartRedisCluster with replicas replicas
+// per master, which the cluster promotes 1-2 s after their master fails.
+func StartRedisClusterReplicas(t testing.TB, n, replicas int) *RedisCluster {
+	t.Helper()
 	c := &RedisCluster{}
-	for i := 0; i < n; i++ {
-		c.Masters = append(c.Masters, StartRedisServerArgs(t,
+	start := func() *RedisServer {
+		return StartRedisServerArgs(t,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000"))
+			"--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0")
+	}
+	for i := 0; i < n; i++ {
+		c.Masters = append(c.Masters, start())
+	}
+	for i := 0; i < n*replicas; i++ {
+		c.Replicas = append(c.Replicas, start())
 	}
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		t.Fatalf("redis-cli is not installed (Debian package redis-tools): %v", err)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	for _, r := range c.Replicas {
+		args = append(args, r.Addr())
+	}
+	args = append(args, "--cluster-replicas", fmt.Sprint(replicas), "--cluster-yes")
 	if n == 1 {
 		// redis-cli creates clusters of 3 masters or more; one master
 		// takes every slot itself.
@@ -51,7 +68,7 @@ func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	deadline := time.Now().Add(WaitTimeout)
-	for _, m := range c.Masters {
+	for _, m := range append(append([]*RedisServer{}, c.Masters...), c.Replicas...) {
 		for !clusterOK(m.Addr()) {
 			if time.Now().After(deadline) {
 				t.Fatalf("cluster node %s not ok within %v", m.Addr(), WaitTimeout)
