@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -126,5 +127,41 @@ func TestClusterShardConnectionKilled(t *testing.T) {
 	rec.WaitPublications(t, other[0], 1)
 	if got := rec.Publications(other[0]); got[0].Position() != p.Position() || rec.Gaps(other[0]) != 0 {
 		t.Fatalf("the other shard's channel: %d gaps, delivered %v", rec.Gaps(other[0]), got[0].Position())
+	}
+}
+
+// TestClusterReadyWhileOneMasterDown: a master that is down concerns only
+// the channels of its slots. The node stays ready, and publishes to
+// channels on the other masters go on; only that master's fail.
+func TestClusterReadyWhileOneMasterDown(t *testing.T) {
+	ctx := context.Background()
+	c := brokertest.StartRedisCluster(t, 3)
+	b := newTestBroker(t, "", Config{ClusterAddrs: c.Addrs()})
+	cc := b.client.(*goredis.ClusterClient)
+	down := c.Masters[0]
+	var onDown, elsewhere string
+	for i := 0; onDown == "" || elsewhere == ""; i++ {
+		ch := fmt.Sprint("r", i)
+		m, err := cc.MasterForKey(ctx, b.pubChannel(ch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options().Addr == down.Addr() {
+			onDown = ch
+		} else {
+			elsewhere = ch
+		}
+	}
+	mustPublish(t, b, elsewhere, `1`)
+	down.Stop()
+	if err := b.Ready(ctx); err != nil {
+		t.Fatalf("not ready with 2 of 3 masters up: %v", err)
+	}
+	mustPublish(t, b, elsewhere, `2`)
+	// go-redis keeps trying to reach it: bound the attempt.
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := b.Publish(short, onDown, []byte(`1`), opts); err == nil {
+		t.Fatal("publish to a channel of the master that is down succeeded")
 	}
 }

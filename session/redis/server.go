@@ -54,18 +54,28 @@ func (b *Broker) inspectAll(ctx context.Context) ([]serverInfo, error) {
 	var infos []serverInfo
 	var err error
 	if cc, ok := b.client.(*goredis.ClusterClient); ok {
+		// A master that cannot be inspected (down, failing over) only
+		// concerns the channels of its slots: their scripts fail until it
+		// is back. The node stays ready while any master answers.
 		var mu sync.Mutex
+		var errs []error
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
 			info, err := inspect(ctx, c)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				return err
+				errs = append(errs, fmt.Errorf("%s: %w", c.Options().Addr, err))
+				return nil
 			}
 			info.addr = c.Options().Addr
-			mu.Lock()
 			infos = append(infos, info)
-			mu.Unlock()
 			return nil
 		})
+		if err == nil && len(infos) == 0 {
+			err = errors.Join(errs...)
+		} else if len(errs) > 0 {
+			b.log.Debug("redis cluster: some masters not inspected", "err", errors.Join(errs...))
+		}
 	} else {
 		var info serverInfo
 		info, err = inspect(ctx, b.client)
