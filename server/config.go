@@ -47,6 +47,21 @@ type Config struct {
 	// Broker is "memory" (the embedded default) or "redis".
 	Broker   string `json:"broker"`
 	RedisURL string `json:"redisURL"`
+	// RedisSentinels (host:port, with RedisMaster, the monitored master's
+	// name) or RedisCluster (host:port of some cluster nodes) replace
+	// RedisURL for a replicated Redis; exactly one of the three is set.
+	RedisSentinels []string `json:"redisSentinels"`
+	RedisMaster    string   `json:"redisMaster"`
+	RedisCluster   []string `json:"redisCluster"`
+	// RedisUsername and RedisPassword authenticate to the Redis servers
+	// found through Sentinel or Cluster; RedisSentinelPassword to the
+	// Sentinels. A URL carries its own.
+	RedisUsername         string `json:"redisUsername"`
+	RedisPassword         string `json:"redisPassword"`
+	RedisSentinelPassword string `json:"redisSentinelPassword"`
+	// RedisAllowEviction lets a node report ready while Redis may evict its
+	// keys (maxmemory with a policy other than noeviction).
+	RedisAllowEviction bool `json:"redisAllowEviction"`
 	// Namespaces configure channels by prefix (history, client publish…).
 	Namespaces []session.Namespace `json:"namespaces"`
 	// Presence bounds the presence of namespaces that keep it.
@@ -179,8 +194,9 @@ func (c *Config) Validate() error {
 	switch c.Broker {
 	case "memory":
 	case "redis":
-		if c.RedisURL == "" {
-			return errors.New("broker redis needs --redis-url")
+		rc := c.redisConfig()
+		if err := rc.Validate(); err != nil {
+			return fmt.Errorf("broker redis: %w (use --redis-url, --redis-sentinel with --redis-master, or --redis-cluster)", err)
 		}
 	default:
 		return fmt.Errorf("unknown broker %q (want memory or redis)", c.Broker)

@@ -292,7 +292,7 @@ func TestServeUsageListsEveryOption(t *testing.T) {
 		"poll-timeout", "write-timeout", "shutdown-timeout", "trusted-proxy", "max-message-bytes", "max-channels",
 		"max-queue-bytes", "max-connections-per-ip", "connects-per-second", "connect-burst", "publishes-per-second",
 		"publish-burst", "commands-per-second", "command-burst", "token-hmac-secret-file", "token-issuer", "token-audience",
-		"token-leeway", "sockjs-sticky-cookie", "log-level", "log-format"} {
+		"token-leeway", "redis-sentinel", "redis-master", "redis-cluster", "redis-username", "redis-allow-eviction", "sockjs-sticky-cookie", "log-level", "log-format"} {
 		if !regexp.MustCompile(`(?m)^  --` + name + `( |$)`).MatchString(help) {
 			t.Errorf("help lacks --%s", name)
 		}
@@ -347,4 +347,41 @@ func FuzzConfigFile(f *testing.F) {
 			t.Fatalf("written config %s does not load: %v", out, err)
 		}
 	})
+}
+
+// TestRedisFlags: Sentinel and Cluster are chosen by flag, the passwords
+// come only from the environment or the file, and a half-configured
+// Sentinel is refused with the flags to use.
+func TestRedisFlags(t *testing.T) {
+	env := map[string]string{"WATERSPOUT_REDIS_PASSWORD": "s3cret", "WATERSPOUT_REDIS_SENTINEL_PASSWORD": "s3nt"}
+	c, err := LoadConfig([]string{"--broker", "redis", "--redis-sentinel", "10.0.0.1:26379",
+		"--redis-sentinel", "10.0.0.2:26379", "--redis-master", "ws", "--redis-allow-eviction"},
+		func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, c.RedisSentinels, []string{"10.0.0.1:26379", "10.0.0.2:26379"})
+	want(t, []any{c.RedisMaster, c.RedisPassword, c.RedisSentinelPassword, c.RedisAllowEviction}, []any{"ws", "s3cret", "s3nt", true})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = LoadConfig([]string{"--broker", "redis", "--redis-cluster", "10.0.0.1:7000", "--redis-cluster", "10.0.0.2:7000"},
+		func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, c.RedisCluster, []string{"10.0.0.1:7000", "10.0.0.2:7000"})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = LoadConfig([]string{"--broker", "redis", "--redis-sentinel", "10.0.0.1:26379"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "master's name") || !strings.Contains(err.Error(), "--redis-master") {
+		t.Fatalf("Sentinel without a master name: %v", err)
+	}
+	if _, err := LoadConfig([]string{"--redis-password", "x"}, func(string) string { return "" }); err == nil {
+		t.Fatal("the Redis password was accepted as a flag")
+	}
 }

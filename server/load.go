@@ -117,6 +117,27 @@ var options = []option{
 	{flag: "redis-url", arg: "URL", env: "WATERSPOUT_REDIS_URL", key: "redisURL",
 		help: "Redis URL for --broker redis (redis://host:6379/0)",
 		def:  shown("none"), set: str(func(c *Config) *string { return &c.RedisURL })},
+	{flag: "redis-sentinel", arg: "HOST:PORT", env: "WATERSPOUT_REDIS_SENTINELS", key: "redisSentinels", list: true,
+		help: "Redis Sentinel to ask for the master named by --redis-master, instead of --redis-url; repeatable. Nodes follow failovers",
+		def:  shown("none"), set: strs(func(c *Config) *[]string { return &c.RedisSentinels })},
+	{flag: "redis-master", arg: "NAME", env: "WATERSPOUT_REDIS_MASTER", key: "redisMaster",
+		help: "name of the master the Sentinels monitor (with --redis-sentinel)",
+		def:  shown("none"), set: str(func(c *Config) *string { return &c.RedisMaster })},
+	{flag: "redis-cluster", arg: "HOST:PORT", env: "WATERSPOUT_REDIS_CLUSTER", key: "redisCluster", list: true,
+		help: "Redis Cluster node (Redis 7: sharded pub/sub), instead of --redis-url; repeat for several",
+		def:  shown("none"), set: strs(func(c *Config) *[]string { return &c.RedisCluster })},
+	{flag: "redis-username", arg: "USER", env: "WATERSPOUT_REDIS_USERNAME", key: "redisUsername",
+		help: "ACL user for the Redis servers found through Sentinel or Cluster (a URL carries its own)",
+		def:  shown("default"), set: str(func(c *Config) *string { return &c.RedisUsername })},
+	{flag: "", env: "WATERSPOUT_REDIS_PASSWORD", key: "redisPassword",
+		help: "password for the Redis servers found through Sentinel or Cluster; not a flag, so that it never shows in ps",
+		def:  shown("none"), set: str(func(c *Config) *string { return &c.RedisPassword })},
+	{flag: "", env: "WATERSPOUT_REDIS_SENTINEL_PASSWORD", key: "redisSentinelPassword",
+		help: "password for the Sentinels themselves; not a flag, so that it never shows in ps",
+		def:  shown("none"), set: str(func(c *Config) *string { return &c.RedisSentinelPassword })},
+	{flag: "redis-allow-eviction", env: "WATERSPOUT_REDIS_ALLOW_EVICTION", key: "redisAllowEviction", boolean: true,
+		help: "report ready although Redis may evict keys (maxmemory with a policy other than noeviction), accepting lost history and repeated idempotency keys",
+		def:  shown("false: /readyz answers 503"), set: boolean(func(c *Config) *bool { return &c.RedisAllowEviction })},
 	{flag: "ping", arg: "DURATION", env: "WATERSPOUT_PING", key: "ping",
 		help: "heartbeat interval announced to clients",
 		def:  func(c Config) string { return c.Ping.String() }, set: dur(func(c *Config) *time.Duration { return &c.Ping })},
@@ -348,9 +369,12 @@ Flags:
 		if o.alias != "" {
 			where += "; env " + o.alias + " is read as well"
 		}
-		if o.flag == "" {
+		switch {
+		case o.flag == "" && o.key != "":
+			b.WriteString("  (no flag: environment or file)\n")
+		case o.flag == "":
 			b.WriteString("  (environment only)\n")
-		} else {
+		default:
 			fmt.Fprintf(&b, "  --%s\n", strings.TrimSpace(o.flag+" "+o.arg))
 		}
 		wrap(&b, o.help, "        ", 78)

@@ -147,6 +147,20 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// redisConfig is the Redis broker's part of the configuration.
+func (c *Config) redisConfig() redis.Config {
+	return redis.Config{
+		URL:              c.RedisURL,
+		SentinelAddrs:    c.RedisSentinels,
+		MasterName:       c.RedisMaster,
+		ClusterAddrs:     c.RedisCluster,
+		Username:         c.RedisUsername,
+		Password:         c.RedisPassword,
+		SentinelPassword: c.RedisSentinelPassword,
+		AllowEviction:    c.RedisAllowEviction,
+	}
+}
+
 // newBroker builds the configured broker. It is the one place a new broker
 // is added.
 func newBroker(cfg Config, log *slog.Logger) (session.Broker, io.Closer, error) {
@@ -155,7 +169,9 @@ func newBroker(cfg Config, log *slog.Logger) (session.Broker, io.Closer, error) 
 		b := session.NewMemoryBroker(session.MemoryBrokerConfig{MaxChannels: cfg.MaxServerChannels})
 		return b, b, nil
 	case "redis":
-		b, err := redis.New(redis.Config{URL: cfg.RedisURL, Logger: log})
+		rc := cfg.redisConfig()
+		rc.Logger = log
+		b, err := redis.New(rc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("redis broker: %w", err)
 		}

@@ -71,6 +71,35 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	waitStatus(http.StatusOK)
 }
 
+// TestReadyzRefusesEvictingRedis: a Redis that may evict WaterSpout's keys
+// (maxmemory with allkeys-lru, Debian's commented-out suggestion) loses
+// idempotency keys and history, so the node is not ready, and says why,
+// until the policy is fixed or the operator opts out.
+func TestReadyzRefusesEvictingRedis(t *testing.T) {
+	rs := brokertest.StartRedisServerArgs(t, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+	for _, tt := range []struct {
+		name          string
+		allowEviction bool
+		status        int
+	}{
+		{"by default", false, http.StatusServiceUnavailable},
+		{"with --redis-allow-eviction", true, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) {
+				c.Broker, c.RedisURL, c.RedisAllowEviction = "redis", rs.URL(), tt.allowEviction
+			})
+			a := do(t, http.MethodGet, ts.URL+"/readyz", "")
+			if a.status != tt.status {
+				t.Fatalf("/readyz: %d %q, want %d", a.status, a.body, tt.status)
+			}
+			if tt.status != http.StatusOK && !strings.Contains(string(a.body), "maxmemory-policy allkeys-lru") {
+				t.Fatalf("/readyz does not say why: %q", a.body)
+			}
+		})
+	}
+}
+
 func TestShutdownTurnsReadyzOffThenTellsClients(t *testing.T) {
 	s, err := New(quietConfig())
 	if err != nil {

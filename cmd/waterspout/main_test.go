@@ -157,7 +157,9 @@ func TestServeHelpListsEveryFlag(t *testing.T) {
 		for _, f := range []struct{ flag, env string }{
 			{"config", "WATERSPOUT_CONFIG"}, {"addr", "WATERSPOUT_ADDR"}, {"api-key", "WATERSPOUT_API_KEYS"},
 			{"allowed-origin", "WATERSPOUT_ALLOWED_ORIGINS"}, {"broker", "WATERSPOUT_BROKER"},
-			{"redis-url", "WATERSPOUT_REDIS_URL"}, {"ping", "WATERSPOUT_PING"}, {"poll-timeout", "WATERSPOUT_POLL_TIMEOUT"},
+			{"redis-url", "WATERSPOUT_REDIS_URL"}, {"redis-sentinel", "WATERSPOUT_REDIS_SENTINELS"},
+			{"redis-master", "WATERSPOUT_REDIS_MASTER"}, {"redis-cluster", "WATERSPOUT_REDIS_CLUSTER"},
+			{"redis-allow-eviction", "WATERSPOUT_REDIS_ALLOW_EVICTION"}, {"ping", "WATERSPOUT_PING"}, {"poll-timeout", "WATERSPOUT_POLL_TIMEOUT"},
 			{"write-timeout", "WATERSPOUT_WRITE_TIMEOUT"}, {"shutdown-timeout", "WATERSPOUT_SHUTDOWN_TIMEOUT"},
 			{"trusted-proxy", "WATERSPOUT_TRUSTED_PROXIES"}, {"max-message-bytes", "WATERSPOUT_MAX_MESSAGE_BYTES"},
 			{"max-channels", "WATERSPOUT_MAX_CHANNELS"}, {"max-queue-bytes", "WATERSPOUT_MAX_QUEUE_BYTES"},

@@ -203,8 +203,18 @@ func (c *cluster) urls() []string {
 func startCluster(t *testing.T, n int, withProxy bool) *cluster {
 	t.Helper()
 	requireTools(t, withProxy)
+	rs := brokertest.StartRedisServer(t)
+	c := startNodes(t, n, withProxy, "--redis-url", rs.URL())
+	c.redis = rs
+	return c
+}
+
+// startNodes starts n nodes whose broker flags are brokerArgs (where Redis
+// is) and, when withProxy is set, haproxy in front of them.
+func startNodes(t *testing.T, n int, withProxy bool, brokerArgs ...string) *cluster {
+	t.Helper()
 	bin := waterspoutBinary(t)
-	c := &cluster{redis: brokertest.StartRedisServer(t)}
+	c := &cluster{}
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "waterspout.json")
 	cfg := map[string]any{
@@ -225,7 +235,7 @@ func startCluster(t *testing.T, n int, withProxy bool) *cluster {
 		t.Fatal(err)
 	}
 	for i := range n {
-		nd, err := startNode(bin, fmt.Sprintf("node%d", i+1), cfgPath, c.redis.URL())
+		nd, err := startNode(bin, fmt.Sprintf("node%d", i+1), cfgPath, brokerArgs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +249,7 @@ func startCluster(t *testing.T, n int, withProxy bool) *cluster {
 	return c
 }
 
-func startNode(bin, name, cfgPath, redisURL string) (*node, error) {
+func startNode(bin, name, cfgPath string, brokerArgs ...string) (*node, error) {
 	var last error
 	// The free port can be taken between freePort and the node's listen.
 	for attempt := 0; attempt < 3; attempt++ {
@@ -248,8 +258,8 @@ func startNode(bin, name, cfgPath, redisURL string) (*node, error) {
 			return nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p, err := startProcess(name, bin, "serve", "--config", cfgPath, "--addr", addr,
-			"--broker", "redis", "--redis-url", redisURL, "--log-level", "warn")
+		p, err := startProcess(name, bin, append([]string{"serve", "--config", cfgPath, "--addr", addr,
+			"--broker", "redis", "--log-level", "warn"}, brokerArgs...)...)
 		if err != nil {
 			return nil, err
 		}

@@ -7,9 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,6 +26,10 @@ type RedisServer struct {
 	cmd  *exec.Cmd
 	out  *lockedBuffer
 	wait chan error
+	args []string // extra redis-server arguments, after the defaults
+	// sentinelConf, when set, makes this a Sentinel: the initial content
+	// of its config file (Sentinel rewrites it as it learns).
+	sentinelConf string
 }
 
 // StartRedis starts a redis-server for the test and returns its URL and a
@@ -39,6 +45,20 @@ func StartRedis(t testing.TB) (url string, stop func()) {
 // that stop and restart Redis on the same port.
 func StartRedisServer(t testing.TB) *RedisServer {
 	t.Helper()
+	return StartRedisServerArgs(t)
+}
+
+// StartRedisServerArgs is StartRedisServer with extra redis-server
+// arguments, which override the defaults (for example "--appendonly",
+// "yes"). The data directory is kept across Restart, so a server with
+// persistence comes back with what it saved.
+func StartRedisServerArgs(t testing.TB, args ...string) *RedisServer {
+	t.Helper()
+	return startRedisServer(t, "", args)
+}
+
+func startRedisServer(t testing.TB, sentinelConf string, args []string) *RedisServer {
+	t.Helper()
 	bin := redisBinary()
 	if bin == "" {
 		const msg = "redis-server is not installed (Debian package redis-server: apt-get install redis-server)"
@@ -47,7 +67,7 @@ func StartRedisServer(t testing.TB) *RedisServer {
 		}
 		t.Skip(msg)
 	}
-	s := &RedisServer{t: t, bin: bin, dir: t.TempDir()}
+	s := &RedisServer{t: t, bin: bin, dir: t.TempDir(), args: args, sentinelConf: sentinelConf}
 	t.Cleanup(s.Stop)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -84,6 +104,12 @@ func freePort() (int, error) {
 // Addr returns host:port.
 func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
+// Port returns the TCP port.
+func (s *RedisServer) Port() int { return s.port }
+
+// Dir returns the data directory.
+func (s *RedisServer) Dir() string { return s.dir }
+
 // URL returns the redis:// URL of database 0.
 func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
 
@@ -98,8 +124,26 @@ func (s *RedisServer) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port, empty, as after a crash
-// of a Redis without persistence. It fails the test if the server does not
+// Pause stops the server with SIGSTOP: it keeps its connections and
+// answers nothing, as a Redis stuck in a long command or a swap storm.
+func (s *RedisServer) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (s *RedisServer) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *RedisServer) signal(sig os.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatal("signal to a redis-server that is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal redis-server: %v", err)
+	}
+}
+
+// Restart starts the server again on the same port, with what its
+// persistence kept in its directory (nothing by default, as after a crash of
+// a Redis without persistence). It fails the test if the server does not
 // come up.
 func (s *RedisServer) Restart() {
 	s.t.Helper()
@@ -117,10 +161,22 @@ func (s *RedisServer) Restart() {
 
 func (s *RedisServer) start() error {
 	s.out = &lockedBuffer{}
-	cmd := exec.Command(s.bin,
+	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--daemonize", "no", "--loglevel", "warning")
+		"--daemonize", "no", "--loglevel", "warning"}, s.args...)
+	if s.sentinelConf != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			if err := os.WriteFile(conf, []byte(s.sentinelConf), 0o600); err != nil {
+				return err
+			}
+		}
+		args = append([]string{conf, "--sentinel",
+			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+			"--daemonize", "no", "--loglevel", "warning"}, s.args...)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		return err

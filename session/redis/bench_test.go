@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/brokertest"
@@ -23,43 +26,66 @@ func (h *countingHandler) HandlePublication(*session.Publication) { h.n.Add(1) }
 func (h *countingHandler) HandleGap(string)                       {}
 
 // BenchmarkRedisPublish measures publishes per second through one broker to
-// one local Redis, with the broker subscribed so that delivery is included.
-// It reports publishes/s and the Redis CPU time per publish (steadier than
-// the rate on a shared machine, and what bounds one Redis: a core gives
-// about 1e6 / redis-cpu-µs/publish publishes per second); compare runs with
-// benchstat.
+// Redis, with the broker subscribed so that delivery is included: to one
+// server, and to a Cluster of 1 and of 3 masters (sharded pub/sub). It
+// reports publishes/s and the Redis CPU time per publish, summed over every
+// master (steadier than the rate on a shared machine, and what bounds one
+// Redis: a core gives about 1e6 / redis-cpu-µs/publish publishes per
+// second); compare runs with benchstat.
 func BenchmarkRedisPublish(b *testing.B) {
-	url, _ := brokertest.StartRedis(b)
-	for _, channels := range []int{1, 64} {
-		b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
-			br := newTestBroker(b, url, Config{})
-			h := &countingHandler{}
-			br.SetHandler(h)
-			for i := 0; i < channels; i++ {
-				if err := br.Subscribe(context.Background(), "bench:"+strconv.Itoa(i)); err != nil {
-					b.Fatal(err)
-				}
+	setups := []struct {
+		name string
+		cfg  func(b *testing.B) Config
+	}{
+		{"single", func(b *testing.B) Config {
+			url, _ := brokertest.StartRedis(b)
+			return Config{URL: url}
+		}},
+		{"cluster=1", func(b *testing.B) Config {
+			return Config{ClusterAddrs: brokertest.StartRedisCluster(b, 1).Addrs()}
+		}},
+		{"cluster=3", func(b *testing.B) Config {
+			return Config{ClusterAddrs: brokertest.StartRedisCluster(b, 3).Addrs()}
+		}},
+	}
+	for _, setup := range setups {
+		b.Run(setup.name, func(b *testing.B) {
+			cfg := setup.cfg(b)
+			for _, channels := range []int{1, 64} {
+				b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
+					benchPublish(b, newTestBroker(b, "", cfg), channels)
+				})
 			}
-			o := session.PublishOptions{HistorySize: 1000, HistoryTTL: time.Minute, KeyTTL: session.MinKeyTTL}
-			var worker atomic.Int64
-			b.SetParallelism(8) // 8 publishers per CPU: Redis round trips, not CPU, bound one publisher
-			cpu := redisCPU(b, br)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ch := "bench:" + strconv.Itoa(int(worker.Add(1))%channels)
-				for pb.Next() {
-					if _, err := br.Publish(context.Background(), ch, payload100, o); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "publishes/s")
-			b.ReportMetric((redisCPU(b, br)-cpu).Seconds()*1e6/float64(b.N), "redis-cpu-µs/publish")
-			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+func benchPublish(b *testing.B, br *Broker, channels int) {
+	h := &countingHandler{}
+	br.SetHandler(h)
+	for i := 0; i < channels; i++ {
+		if err := br.Subscribe(context.Background(), "bench:"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	o := session.PublishOptions{HistorySize: 1000, HistoryTTL: time.Minute, KeyTTL: session.MinKeyTTL}
+	var worker atomic.Int64
+	b.SetParallelism(8) // 8 publishers per CPU: Redis round trips, not CPU, bound one publisher
+	cpu := redisCPU(b, br)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ch := "bench:" + strconv.Itoa(int(worker.Add(1))%channels)
+		for pb.Next() {
+			if _, err := br.Publish(context.Background(), ch, payload100, o); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "publishes/s")
+	b.ReportMetric((redisCPU(b, br)-cpu).Seconds()*1e6/float64(b.N), "redis-cpu-µs/publish")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkRedisMemoryPerMessage reports the Redis memory (INFO memory,
@@ -100,21 +126,39 @@ func usedMemory(b *testing.B, br *Broker) int64 {
 	return n
 }
 
-// redisCPU returns the CPU time the Redis server has used, user and system.
+// redisCPU returns the CPU time the Redis servers (every master of a
+// cluster) have used, user and system.
 func redisCPU(b *testing.B, br *Broker) time.Duration {
 	var total float64
-	for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
-		v, err := strconv.ParseFloat(infoField(b, br, "cpu", f), 64)
-		if err != nil {
-			b.Fatal(err)
+	each := func(c goredis.Cmdable) {
+		for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
+			v, err := strconv.ParseFloat(infoFieldOf(b, c, "cpu", f), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += v
 		}
-		total += v
+	}
+	if cc, ok := br.client.(*goredis.ClusterClient); ok {
+		var mu sync.Mutex
+		_ = cc.ForEachMaster(context.Background(), func(_ context.Context, c *goredis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			each(c)
+			return nil
+		})
+	} else {
+		each(br.client)
 	}
 	return time.Duration(total * float64(time.Second))
 }
 
 func infoField(b *testing.B, br *Broker, section, field string) string {
-	info, err := br.client.Info(context.Background(), section).Result()
+	return infoFieldOf(b, br.client, section, field)
+}
+
+func infoFieldOf(b *testing.B, c goredis.Cmdable, section, field string) string {
+	info, err := c.Info(context.Background(), section).Result()
 	if err != nil {
 		b.Fatal(err)
 	}

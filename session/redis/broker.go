@@ -18,10 +18,27 @@ import (
 	"github.com/waterspout/waterspout/session"
 )
 
-// Config configures a Broker.
+// Config configures a Broker. Exactly one of URL, SentinelAddrs and
+// ClusterAddrs says where Redis is.
 type Config struct {
 	// URL is redis://[[user]:password@]host:port/db, or rediss:// for TLS.
 	URL string
+	// SentinelAddrs are host:port of Redis Sentinels that monitor the master
+	// named MasterName; the broker follows the master through failovers.
+	SentinelAddrs []string
+	MasterName    string
+	// ClusterAddrs are host:port of some nodes of a Redis Cluster (7 or
+	// later: delivery uses sharded pub/sub).
+	ClusterAddrs []string
+	// Username and Password authenticate to the Redis servers found through
+	// Sentinel or Cluster (a URL carries its own); SentinelPassword to the
+	// Sentinels themselves.
+	Username, Password, SentinelPassword string
+	// AllowEviction lets the broker report ready while Redis may evict its
+	// keys (maxmemory with a policy other than noeviction). Evicted keys
+	// cost recovered:false and repeated idempotency keys; see
+	// docs/OPERATIONS.md.
+	AllowEviction bool
 	// Prefix starts every key and pub/sub channel name. Default "ws".
 	Prefix string
 	// IdleChannelTTL is how long a channel's epoch and offset are kept after
@@ -51,8 +68,21 @@ const (
 
 // Validate fills defaults and checks the configuration.
 func (c *Config) Validate() error {
-	if c.URL == "" {
-		return errors.New("redis: config needs a URL")
+	n := 0
+	for _, set := range []bool{c.URL != "", len(c.SentinelAddrs) > 0, len(c.ClusterAddrs) > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return errors.New("redis: config needs a URL, Sentinel addresses or Cluster addresses")
+	case n > 1:
+		return errors.New("redis: config takes only one of a URL, Sentinel addresses and Cluster addresses")
+	case len(c.SentinelAddrs) > 0 && c.MasterName == "":
+		return errors.New("redis: Sentinel needs the master's name")
+	case len(c.SentinelAddrs) == 0 && c.MasterName != "":
+		return errors.New("redis: a master name needs Sentinel addresses")
 	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
@@ -72,17 +102,35 @@ func (c *Config) Validate() error {
 // Broker is a session.Broker backed by one Redis server, shared by every
 // WaterSpout node that points at it.
 type Broker struct {
-	client    *goredis.Client
-	ps        *goredis.PubSub
-	prefix    string // "<Prefix>:"
-	pubPrefix string // "<Prefix>:pub:"
-	idleTTL   time.Duration
-	pingEvery time.Duration
-	log       *slog.Logger
-	handler   atomic.Pointer[handlerRef]
+	client     goredis.UniversalClient
+	cluster    bool
+	publish    string // the publish command in the scripts: PUBLISH, or SPUBLISH in a cluster
+	ps         *goredis.PubSub
+	prefix     string // "<Prefix>:"
+	pubPrefix  string // "<Prefix>:pub:"
+	idleTTL    time.Duration
+	pingEvery  time.Duration
+	log        *slog.Logger
+	handler    atomic.Pointer[handlerRef]
+	allowEvict bool
+
+	// inspectMu serializes inspections; known is the scripts' list of
+	// server identities (see generationLua) and servers what was learned.
+	inspectMu sync.Mutex
+	known     atomic.Pointer[string]
+	servers   atomic.Pointer[[]serverInfo]
+	// psConnects counts the pub/sub connection's reconnects; lastID and
+	// lastConnects are the master's identity and psConnects at the last
+	// inspection (guarded by inspectMu), to tell a connection left on an
+	// old master (see switchPubSub).
+	psConnects   atomic.Uint64
+	psDown       atomic.Bool // the receive loop is reconnecting
+	lastID       string
+	lastConnects uint64
 
 	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE on the pub/sub connection with
-	// the changes to subs they go with; it is taken before mu.
+	// the changes to subs they go with, and guards replacing ps. Lock order:
+	// inspectMu, cmdMu, mu.
 	cmdMu sync.Mutex
 
 	mu       sync.Mutex
@@ -91,11 +139,18 @@ type Broker struct {
 	lost     chan struct{}            // closed, and replaced, when the pub/sub connection is lost
 	refusals uint64                   // error replies read from the pub/sub connection
 
+	// shards are a cluster's sharded pub/sub connections, by master
+	// address; guarded by mu. shardsWG counts their receivers.
+	shards   map[string]*shard
+	shardsWG sync.WaitGroup
+	// callMu makes a cluster's handler calls one at a time (see clusterGap).
+	callMu sync.Mutex
+
 	closing   chan struct{}
 	closeOnce sync.Once
 	done      chan struct{} // closed when the receive loop has returned
 
-	cluster cluster // presence and control (presence.go)
+	fleet fleet // presence and control (presence.go)
 }
 
 type handlerRef struct{ h session.BrokerHandler }
@@ -117,35 +172,77 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	routeGoRedisLogs(cfg.Logger)
+	client, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, cluster := client.(*goredis.ClusterClient)
+	b := &Broker{
+		client:     client,
+		cluster:    cluster,
+		publish:    "PUBLISH",
+		allowEvict: cfg.AllowEviction,
+		prefix:     cfg.Prefix + ":",
+		pubPrefix:  cfg.Prefix + ":pub:",
+		idleTTL:    cfg.IdleChannelTTL,
+		pingEvery:  cfg.pingEvery,
+		log:        cfg.Logger,
+		subs:       make(map[string]*subscription),
+		barriers:   make(map[string]chan struct{}),
+		lost:       make(chan struct{}),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	b.fleet.init(cfg.Heartbeat)
+	if cluster {
+		// One sharded pub/sub connection per master, opened on demand (see
+		// cluster.go).
+		b.publish = "SPUBLISH"
+		b.shards = make(map[string]*shard)
+		close(b.done)
+		return b, nil
+	}
+	b.ps = b.newPubSub()
+	go b.receive()
+	return b, nil
+}
+
+// newClient makes the go-redis client the configuration asks for.
+//
+// A command whose reply was lost may have run: go-redis would send it
+// again, and a second run of the publish script is a second publication (a
+// duplicate at a new offset). So retries are off: Publish reports the error
+// and the publisher retries with an idempotency key. Failed dials are still
+// retried, as nothing was sent.
+func newClient(cfg Config) (goredis.UniversalClient, error) {
+	switch {
+	case len(cfg.SentinelAddrs) > 0:
+		return goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName:       cfg.MasterName,
+			SentinelAddrs:    cfg.SentinelAddrs,
+			SentinelPassword: cfg.SentinelPassword,
+			Username:         cfg.Username,
+			Password:         cfg.Password,
+			MaxRetries:       -1,
+		}), nil
+	case len(cfg.ClusterAddrs) > 0:
+		return goredis.NewClusterClient(&goredis.ClusterOptions{
+			Addrs:    cfg.ClusterAddrs,
+			Username: cfg.Username,
+			Password: cfg.Password,
+			// Redirections (MOVED, ASK) are answers, not lost replies: the
+			// script did not run, so following them is safe.
+			MaxRedirects: 8,
+			MaxRetries:   -1,
+		}), nil
+	}
 	opt, err := goredis.ParseURL(cfg.URL)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
 		return nil, fmt.Errorf("redis: parse URL: %w", err)
 	}
-	// A command whose reply was lost may have run: go-redis would send it
-	// again, and a second run of the publish script is a second publication
-	// (a duplicate at a new offset). Publish reports the error instead; the
-	// publisher retries with an idempotency key. Failed dials are still
-	// retried, as nothing was sent.
 	opt.MaxRetries = -1
-	client := goredis.NewClient(opt)
-	b := &Broker{
-		client:    client,
-		ps:        client.Subscribe(context.Background()), // connects on first use
-		prefix:    cfg.Prefix + ":",
-		pubPrefix: cfg.Prefix + ":pub:",
-		idleTTL:   cfg.IdleChannelTTL,
-		pingEvery: cfg.pingEvery,
-		log:       cfg.Logger,
-		subs:      make(map[string]*subscription),
-		barriers:  make(map[string]chan struct{}),
-		lost:      make(chan struct{}),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
-	}
-	b.cluster.init(cfg.Heartbeat)
-	go b.receive()
-	return b, nil
+	return goredis.NewClient(opt), nil
 }
 
 // Close stops the receiver and closes the connections. Calls in flight fail.
@@ -154,8 +251,16 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.closeCluster()
 		close(b.closing)
-		err = b.ps.Close()
+		// Under cmdMu, so that a switchPubSub either finished (and this
+		// closes its connection) or sees closing and does nothing.
+		b.cmdMu.Lock()
+		ps := b.ps
+		b.cmdMu.Unlock()
+		if ps != nil {
+			err = ps.Close()
+		}
 		<-b.done
+		err = errors.Join(err, b.closeShards())
 		err = errors.Join(err, b.client.Close())
 	})
 	return err
@@ -171,10 +276,21 @@ func (b *Broker) handle() session.BrokerHandler {
 	return nil
 }
 
-// Ready implements session.Readier with a PING.
+// Ready implements session.Readier. It inspects the Redis masters again
+// (so a restart, failover or configuration change is seen by the next
+// probe) and fails when one may evict WaterSpout's keys, unless
+// AllowEviction is set.
 func (b *Broker) Ready(ctx context.Context) error {
-	if err := b.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: ping: %w", err)
+	infos, err := b.inspectAll(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range infos {
+		if s.evicts() && !b.allowEvict {
+			return fmt.Errorf("redis %s: maxmemory-policy %s may evict WaterSpout's keys "+
+				"(history, idempotency keys, epochs); set it to noeviction, or accept the "+
+				"loss with --redis-allow-eviction", s.addrOrID(), s.policy)
+		}
 	}
 	return nil
 }
@@ -186,11 +302,31 @@ func (b *Broker) historyKey(ch string) string { return b.prefix + "{" + ch + "}:
 func (b *Broker) idemKey(ch, key string) string {
 	return b.prefix + "{" + ch + "}:key:" + key
 }
-func (b *Broker) pubChannel(ch string) string { return b.pubPrefix + ch }
+
+// pubChannel is the pub/sub channel of ch. In a cluster it is a shard
+// channel with ch as its hash tag, so that the script can SPUBLISH to the
+// slot of the keys it touches.
+func (b *Broker) pubChannel(ch string) string {
+	if b.cluster {
+		return b.pubPrefix + "{" + ch + "}"
+	}
+	return b.pubPrefix + ch
+}
+
+// lineageKey is the hash naming the data set's generation (see
+// generationLua). A script may only touch keys of one cluster slot, so a
+// cluster has one lineage hash per slot, named with a hash tag that falls in
+// the slot of ch; a single server has one.
+func (b *Broker) lineageKey(ch string) string {
+	if b.cluster {
+		return b.prefix + "{" + slotTag(keySlot(ch)) + "}:lineage"
+	}
+	return b.prefix + "lineage"
+}
 
 // Publish implements session.Broker with one script (see scripts.go).
 func (b *Broker) Publish(ctx context.Context, ch string, data json.RawMessage, opts session.PublishOptions) (session.PublishResult, error) {
-	keys := []string{b.metaKey(ch), b.historyKey(ch)}
+	keys := []string{b.metaKey(ch), b.historyKey(ch), b.lineageKey(ch)}
 	if opts.Key != "" {
 		keys = append(keys, b.idemKey(ch, opts.Key))
 	}
@@ -203,9 +339,10 @@ func (b *Broker) Publish(ctx context.Context, ch string, data json.RawMessage, o
 	if opts.HistorySize > 0 && historyTTL == 0 {
 		metaTTL = 0
 	}
-	reply, err := publishScript.Run(ctx, b.client, keys,
-		b.pubChannel(ch), []byte(data), opts.Key, max(opts.HistorySize, 0),
-		historyTTL, keyTTL, metaTTL, newEpoch()).Slice()
+	reply, err := b.runScript(ctx, publishScript, keys, func(known string) []any {
+		return []any{b.pubChannel(ch), []byte(data), opts.Key, max(opts.HistorySize, 0),
+			historyTTL, keyTTL, metaTTL, newEpoch(), known, newEpoch(), b.publish}
+	})
 	if err != nil {
 		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: %w", ch, err)
 	}
@@ -227,8 +364,10 @@ func (b *Broker) History(ctx context.Context, ch string, q session.HistoryQuery)
 	if q.Since != nil {
 		hasSince, sinceEpoch, sinceOffset = "1", q.Since.Epoch, strconv.FormatUint(q.Since.Offset, 10)
 	}
-	reply, err := historyScript.Run(ctx, b.client, []string{b.metaKey(ch), b.historyKey(ch)},
-		newEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit).Slice()
+	keys := []string{b.metaKey(ch), b.historyKey(ch), b.lineageKey(ch)}
+	reply, err := b.runScript(ctx, historyScript, keys, func(known string) []any {
+		return []any{newEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit, known, newEpoch()}
+	})
 	if err != nil {
 		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
 	}
@@ -237,6 +376,33 @@ func (b *Broker) History(ctx context.Context, ch string, q session.HistoryQuery)
 		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
 	}
 	return res, nil
+}
+
+// runScript runs a script of scripts.go with the arguments args returns for
+// the known server identities. A script that finds itself on a server the
+// broker has not inspected (Redis restarted or failed over) answers {-1 or
+// "", identity} having written nothing: the broker inspects the servers and
+// runs it again.
+func (b *Broker) runScript(ctx context.Context, s *goredis.Script, keys []string, args func(known string) []any) ([]any, error) {
+	for attempt := 0; ; attempt++ {
+		known, err := b.knownIDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		reply, err := s.Run(ctx, b.client, keys, args(known)...).Slice()
+		if err != nil {
+			return nil, err
+		}
+		if len(reply) != 2 || (reply[0] != int64(-1) && reply[0] != "") {
+			return reply, nil
+		}
+		if attempt == 2 {
+			return nil, fmt.Errorf("server %v was not among the inspected servers", reply[1])
+		}
+		if _, err := b.inspectAll(ctx); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func parseHistory(ch string, reply []any) (session.HistoryResult, error) {

@@ -13,7 +13,9 @@ import (
 // tests sharing one Redis do not see each other's channels.
 func newTestBroker(t testing.TB, url string, cfg Config) *Broker {
 	t.Helper()
-	cfg.URL = url
+	if url != "" {
+		cfg.URL = url
+	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "test-" + newEpoch()
 	}

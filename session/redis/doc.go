@@ -10,17 +10,23 @@
 //
 // With the default prefix "ws", channel news uses
 //
-//	ws:{news}:meta       hash: epoch; top, the last offset; ms, the time of the last
+//	ws:{news}:meta       hash: epoch; gen, the data set generation it belongs to;
+//	                     top, the last offset; ms, the time of the last
 //	                     publication; ttl, the history TTL in ms
 //	ws:{news}:history    stream of at most HistorySize entries with ids <ms>-<offset>
 //	                     and fields k (idempotency key) and d (data)
 //	ws:{news}:key:<key>  string: the publication first published with <key>
 //	ws:pub:news          pub/sub channel: one publication per message
+//	                     (in a cluster the shard channel ws:pub:{news})
+//	ws:lineage           hash: id, the server identity that last used the data
+//	                     set; gen, the data set generation; durable (1|0). In a
+//	                     cluster there is one per slot, ws:{<tag>}:lineage,
+//	                     with a tag chosen to fall in the slot.
 //
 // {news} is a Redis Cluster hash tag: one channel's keys share a slot, so the
-// scripts stay legal in a cluster (channel names cannot contain braces). This
-// package connects to a single server; Sentinel and Cluster clients are not
-// wired up. Values, stream entries and pub/sub messages carry a publication
+// scripts stay legal in a cluster (channel names cannot contain braces). The
+// broker connects to one server (URL), to the master that Sentinel names
+// (SentinelAddrs, MasterName), or to a Cluster (ClusterAddrs). Values, stream entries and pub/sub messages carry a publication
 // packed as <offset>:<epoch>:<time ms>:<key length>:<key><data>, the data
 // being the publisher's JSON byte for byte.
 //
@@ -70,9 +76,73 @@
 // code 3003 (insufficient state) and its client reconnects with its cursor.
 // Once Redis is back, each channel's first publish or read starts a new
 // epoch: every client gets subscribed with recovered:false and the new
-// position, then live messages. With persistence (AOF) the data that
-// survived is recovered as usual. Use the noeviction policy, or a volatile-*
-// one, where losing history is not expected.
+// position, then live messages. With a persistence that cannot lose an
+// acknowledged write (AOF, appendfsync always) the epochs continue and the
+// history is recovered as usual (see the next section).
+//
+// # Epochs and the data set
+//
+// An epoch is only worth something if no offset is ever acknowledged twice
+// in it. Redis can bring back an older copy of a channel's keys, epoch
+// included: a restart from an RDB snapshot taken before the last
+// acknowledged publications, a restart from an AOF fsynced once a second,
+// or a failover to a replica that had not received them (replication is
+// asynchronous, and WAIT does not change that: a failover may still pick a
+// replica that did not acknowledge). New publications would then be
+// acknowledged at offsets clients already hold, and a client whose position
+// the top has passed again would be told recovered:true over messages it
+// never saw.
+//
+// So every channel's meta records the generation of the data set it was
+// written in, and both scripts compare it with the current generation,
+// atomically, before using the epoch; a channel from an older generation
+// starts a new epoch, and its clients get recovered:false. The generation
+// lives in the lineage hash together with the identity of the server that
+// last used the data set: its master_replid, which a master takes anew on
+// every start of redis-server and on every promotion (a replica shares its
+// master's). The scripts read it with INFO replication. When a script meets a lineage
+// written by another identity, the data set may have lost acknowledged
+// writes, and a new generation starts, unless both
+//
+//   - the previous identity's writes were durable: a master with AOF and
+//     appendfsync always (CONFIG GET appendfsync; where CONFIG is refused, as
+//     on many managed services, durability is unknown and taken as absent),
+//     and it never ran non-durably (durable is only ever lowered for one
+//     identity); and
+//   - the current server loaded its own files: a master with AOF and
+//     appendfsync always that was not promoted since it started (INFO
+//     replication master_replid2 is unset; a master restarted with
+//     replicas attached may keep its old id there too, and is then taken
+//     for promoted: a needless new epoch, never a missed one).
+//
+// Per persistence mode that gives: no persistence or RDB snapshots only: a
+// new epoch after every restart, even a clean one (whether the last
+// snapshot followed the last write cannot be told from the data); AOF with
+// appendfsync everysec or no: a new epoch after every restart; AOF with
+// appendfsync always: epochs continue across restarts, nothing is lost and
+// nobody is told recovered:false; a Sentinel or manual failover, or a
+// master that was demoted, resynced and promoted again: a new epoch on
+// every channel (the new replication id shows it), whatever the
+// persistence. A generation is a per-data-set property, not per channel:
+// a channel nobody touched during an outage is checked when it is next
+// used, against the lineage it meets then.
+//
+// The node learns the servers' identities and settings by inspecting them
+// (INFO, CONFIG GET appendfsync) when it starts, on every Ready, and
+// whenever a script reports an identity it does not know; a script that
+// meets an unknown identity writes nothing and is run again after the
+// inspection, so a verdict is only ever applied to the server it was made
+// for. Restoring a backup by hand cannot be detected: delete the lineage
+// hash afterwards (redis-cli DEL ws:lineage, or every ws:{*}:lineage in a
+// cluster) so that every channel starts a new epoch.
+//
+// # Eviction
+//
+// Every key but the lineage hash has a TTL, so both allkeys-* and volatile-*
+// maxmemory policies can evict them: an evicted meta or history costs
+// recovered:false, an evicted idempotency key a second delivery of a retried
+// publish. Ready fails, naming the policy, while a master has a maxmemory and
+// a policy other than noeviction, unless Config.AllowEviction is set.
 //
 // # Pub/sub and gaps
 //
@@ -87,6 +157,13 @@
 // (covering sessions that joined meanwhile). A connection silent for 5 s is
 // probed with a PING and replaced if no answer comes within 5 s more, which
 // catches connections that a NAT or load balancer dropped without a word.
+//
+// After a failover in which the old master stays up (SENTINEL FAILOVER, a
+// partition) the connection stays open and silent on it until Sentinel
+// demotes it. An inspection that finds a new master while the connection is
+// up and never reconnected replaces it with one to the new master
+// (switchPubSub), and the gap is reported as above. In a Cluster there is
+// one connection per master, handled as cluster.go describes.
 //
 // # Presence
 //
@@ -110,6 +187,9 @@
 // handler call, so HandlePublication and HandleGap are never concurrent, and
 // one channel's publications arrive in offset order. The handler must return
 // quickly (it holds up every channel) and must not call Subscribe, which
-// waits for that goroutine and would fail after 5 s. Close stops the
-// goroutine and waits for it; calls made after Close fail.
+// waits for that goroutine and would fail after 5 s. In a Cluster one
+// goroutine reads each shard's connection and another resubscribes the
+// channels of a lost one; their handler calls are made one at a time under
+// a lock, so the same holds. Close stops the goroutines and waits for them;
+// calls made after Close fail.
 package redis

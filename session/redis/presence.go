@@ -51,10 +51,10 @@ const joinLeaveMark = '!'
 // channel's pub/sub channel: it must be the command publications go out
 // with (PUBLISH here; SPUBLISH if the nodes use sharded pub/sub), or joins
 // and leaves miss the nodes.
-func (b *Broker) publishCommand() string { return "PUBLISH" }
+func (b *Broker) publishCommand() string { return b.publish }
 
-// cluster is the broker's presence and control state.
-type cluster struct {
+// fleet is the broker's presence and control state: this node among the others.
+type fleet struct {
 	node      string        // this node's id
 	heartbeat time.Duration // Config.Heartbeat
 
@@ -88,7 +88,7 @@ func (b *Broker) nodeChannelsKey(node string) string {
 }
 func (b *Broker) controlChannel() string { return b.prefix + "control" }
 
-func (c *cluster) init(heartbeat time.Duration) {
+func (c *fleet) init(heartbeat time.Duration) {
 	if heartbeat <= 0 {
 		heartbeat = DefaultHeartbeat
 	}
@@ -99,11 +99,11 @@ func (c *cluster) init(heartbeat time.Duration) {
 }
 
 // NodeID returns the id this broker's node has in Redis.
-func (b *Broker) NodeID() string { return b.cluster.node }
+func (b *Broker) NodeID() string { return b.fleet.node }
 
 // startCluster starts the heartbeat and the control receiver once.
 func (b *Broker) startCluster() {
-	c := &b.cluster
+	c := &b.fleet
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.started {
@@ -120,7 +120,7 @@ func (b *Broker) startCluster() {
 // entries are removed by its sessions as they close; what is left (a
 // session still open) goes with the node's records.
 func (b *Broker) closeCluster() {
-	c := &b.cluster
+	c := &b.fleet
 	c.mu.Lock()
 	started := c.started
 	c.mu.Unlock()
@@ -142,16 +142,16 @@ func (b *Broker) closeCluster() {
 // SetClusterHandler implements session.Cluster; it starts the node's
 // heartbeat and its control receiver.
 func (b *Broker) SetClusterHandler(h session.ClusterHandler) {
-	b.cluster.mu.Lock()
-	b.cluster.handler = h
-	b.cluster.mu.Unlock()
+	b.fleet.mu.Lock()
+	b.fleet.handler = h
+	b.fleet.mu.Unlock()
 	b.startCluster()
 }
 
 func (b *Broker) clusterHandler() session.ClusterHandler {
-	b.cluster.mu.Lock()
-	defer b.cluster.mu.Unlock()
-	return b.cluster.handler
+	b.fleet.mu.Lock()
+	defer b.fleet.mu.Unlock()
+	return b.fleet.handler
 }
 
 // Control implements session.Cluster: one PUBLISH that every node,
@@ -171,9 +171,9 @@ func (b *Broker) Control(ctx context.Context, c session.Control) error {
 // resubscribes by itself; an order sent while this node was cut off from
 // Redis is lost for it (its sessions are then as cut off as it is).
 func (b *Broker) controlLoop(ps *goredis.PubSub) {
-	defer b.cluster.wg.Done()
+	defer b.fleet.wg.Done()
 	go func() {
-		<-b.cluster.stop
+		<-b.fleet.stop
 		ps.Close()
 	}()
 	ch := ps.Channel(goredis.WithChannelSize(1000))
@@ -268,7 +268,7 @@ type joinLeaveJSON struct {
 
 // AddPresence implements session.Presencer.
 func (b *Broker) AddPresence(ctx context.Context, ch string, info session.ClientInfo, opts session.PresenceOptions) (int, error) {
-	c := &b.cluster
+	c := &b.fleet
 	join, _ := json.Marshal(joinLeaveJSON{"join", info.Client, info.User})
 	n, err := addPresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
 		info.Client, c.node+" "+info.User, opts.Max, opts.Notify, b.pubChannel(ch), string(joinLeaveMark)+string(join),
@@ -299,7 +299,7 @@ func (b *Broker) AddPresence(ctx context.Context, ch string, info session.Client
 
 // RemovePresence implements session.Presencer.
 func (b *Broker) RemovePresence(ctx context.Context, ch string, info session.ClientInfo, _ session.PresenceOptions) error {
-	c := &b.cluster
+	c := &b.fleet
 	c.mu.Lock()
 	last := false
 	if m := c.local[ch]; m != nil {
@@ -368,7 +368,7 @@ func (b *Broker) Channels(ctx context.Context, prefix string) (map[string]int, e
 	pipe := b.client.Pipeline()
 	var cmds []*goredis.MapStringStringCmd
 	for _, n := range nodes {
-		if n != b.cluster.node {
+		if n != b.fleet.node {
 			cmds = append(cmds, pipe.HGetAll(ctx, b.nodeChannelsKey(n)))
 		}
 	}
@@ -391,7 +391,7 @@ func (b *Broker) Channels(ctx context.Context, prefix string) (map[string]int, e
 // heartbeatLoop refreshes this node's heartbeat and channel report, and
 // purges the nodes whose heartbeat is too old.
 func (b *Broker) heartbeatLoop() {
-	c := &b.cluster
+	c := &b.fleet
 	defer c.wg.Done()
 	t := time.NewTicker(c.heartbeat)
 	defer t.Stop()
@@ -411,7 +411,7 @@ func (b *Broker) heartbeatLoop() {
 
 // beat is one heartbeat.
 func (b *Broker) beat(ctx context.Context) error {
-	c := &b.cluster
+	c := &b.fleet
 	dead := c.heartbeat * deadAfter
 	reply, err := heartbeatScript.Run(ctx, b.client, []string{b.nodesKey()}, c.node, dead.Milliseconds()).Slice()
 	if err != nil {
@@ -439,7 +439,7 @@ func (b *Broker) beat(ctx context.Context) error {
 
 // restore re-adds every local entry.
 func (b *Broker) restore(ctx context.Context) {
-	c := &b.cluster
+	c := &b.fleet
 	c.mu.Lock()
 	all := make(map[string]map[string]localEntry, len(c.local))
 	for ch, m := range c.local {
@@ -482,7 +482,7 @@ func (b *Broker) purgeNode(ctx context.Context, node string) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("purge node %s: %w", node, err)
 	}
-	if node != b.cluster.node && len(chans) > 0 {
+	if node != b.fleet.node && len(chans) > 0 {
 		b.log.Info("redis: purged the presence of a dead node", "node", node, "channels", len(chans), "entries", removed)
 	}
 	return nil
@@ -496,7 +496,7 @@ func (b *Broker) report(ctx context.Context) error {
 		return nil
 	}
 	counts := h.LocalChannels("")
-	c := &b.cluster
+	c := &b.fleet
 	key := b.nodeChannelsKey(c.node)
 	ttl := c.heartbeat * deadAfter
 	c.mu.Lock()

@@ -137,8 +137,8 @@ func TestDeadNodePurged(t *testing.T) {
 	rb.WaitJoinLeaves(t, "room", 2)
 
 	// a dies: its loops stop, and nothing it holds is cleaned up.
-	close(a.cluster.stop)
-	a.cluster.wg.Wait()
+	close(a.fleet.stop)
+	a.fleet.wg.Wait()
 	died := time.Now()
 	got := rb.WaitJoinLeaves(t, "room", 3)
 	took := time.Since(died)

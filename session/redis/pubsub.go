@@ -15,7 +15,49 @@ import (
 type subscription struct {
 	ready chan struct{} // closed when the first Subscribe finished; err says how
 	err   error
-	live  bool // Subscribe succeeded; guarded by Broker.mu
+	live  bool   // Subscribe succeeded; guarded by Broker.mu
+	shard *shard // in a cluster, the connection it is on; guarded by Broker.mu
+}
+
+// newPubSub opens the broker's pub/sub connection (lazily: it connects on
+// first use).
+func (b *Broker) newPubSub() *goredis.PubSub {
+	return b.client.Subscribe(context.Background())
+}
+
+// subscribeCmd writes the SUBSCRIBE of ch and returns the connection it
+// went on. Lock cmdMu must be held.
+func (b *Broker) subscribeCmd(ctx context.Context, ch string, sub *subscription) (*goredis.PubSub, error) {
+	if b.cluster {
+		return b.clusterSubscribe(ctx, ch, sub)
+	}
+	return b.ps, b.ps.Subscribe(ctx, b.pubChannel(ch))
+}
+
+// unsubscribeCmd writes the UNSUBSCRIBE of ch. Lock cmdMu must be held.
+func (b *Broker) unsubscribeCmd(ctx context.Context, ch string, sub *subscription) error {
+	if !b.cluster {
+		return b.ps.Unsubscribe(ctx, b.pubChannel(ch))
+	}
+	b.mu.Lock()
+	s := sub.shard
+	b.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.ps.SUnsubscribe(ctx, b.pubChannel(ch))
+}
+
+// channelOf returns the WaterSpout channel of a pub/sub channel name.
+func (b *Broker) channelOf(name string) (string, bool) {
+	ch, ok := strings.CutPrefix(name, b.pubPrefix)
+	if ok && b.cluster {
+		ch, ok = strings.CutPrefix(ch, "{")
+		if ok {
+			ch, ok = strings.CutSuffix(ch, "}")
+		}
+	}
+	return ch, ok
 }
 
 // Subscribe implements session.Broker. It returns once Redis has confirmed
@@ -44,11 +86,11 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	b.subs[ch] = sub
 	refusals := b.refusals
 	b.mu.Unlock()
-	err := b.ps.Subscribe(ctx, b.pubChannel(ch))
+	ps, err := b.subscribeCmd(ctx, ch, sub)
 	b.cmdMu.Unlock()
 
 	if err == nil {
-		err = b.sync(ctx)
+		err = b.sync(ctx, ps)
 	}
 	if err == nil {
 		b.mu.Lock()
@@ -86,7 +128,7 @@ func (b *Broker) abandon(ch string, sub *subscription, err error) {
 	defer cancel()
 	// Best effort: go-redis forgets the channel even when the write fails,
 	// and a stray delivery for an unknown channel is dropped.
-	_ = b.ps.Unsubscribe(ctx, b.pubChannel(ch))
+	_ = b.unsubscribeCmd(ctx, ch, sub)
 }
 
 // Unsubscribe implements session.Broker.
@@ -112,7 +154,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 	}
 	delete(b.subs, ch)
 	b.mu.Unlock()
-	if err := b.ps.Unsubscribe(ctx, b.pubChannel(ch)); err != nil {
+	if err := b.unsubscribeCmd(ctx, ch, sub); err != nil {
 		return fmt.Errorf("redis: unsubscribe %q: %w", ch, err)
 	}
 	return nil
@@ -123,16 +165,19 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 // and waits for its PONG, as Redis answers a connection's commands in order.
 // If the connection is lost meanwhile, go-redis resubscribes on the next one
 // and sync asks again there.
-func (b *Broker) sync(ctx context.Context) error {
+func (b *Broker) sync(ctx context.Context, ps *goredis.PubSub) error {
 	for {
 		token := "sync-" + newEpoch() + newEpoch()
 		done := make(chan struct{})
 		b.mu.Lock()
 		b.barriers[token] = done
 		lost := b.lost
+		if !b.cluster {
+			ps = b.ps // replaced after a failover: see switchPubSub
+		}
 		b.mu.Unlock()
 
-		err := b.ps.Ping(ctx, token)
+		err := ps.Ping(ctx, token)
 		if err == nil {
 			select {
 			case <-done:
@@ -167,15 +212,18 @@ func (b *Broker) receive() {
 	for {
 		var msg any
 		var err error
+		b.mu.Lock()
+		ps := b.ps
+		b.mu.Unlock()
 		if probing {
 			// A timeout now means the probe went unanswered: with a context
 			// deadline instead of a read timeout, go-redis treats it as a
 			// broken connection and reconnects.
 			rctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-			msg, err = b.ps.ReceiveTimeout(rctx, 0)
+			msg, err = ps.ReceiveTimeout(rctx, 0)
 			cancel()
 		} else {
-			msg, err = b.ps.ReceiveTimeout(ctx, b.pingEvery)
+			msg, err = ps.ReceiveTimeout(ctx, b.pingEvery)
 		}
 		if err != nil {
 			select {
@@ -183,13 +231,23 @@ func (b *Broker) receive() {
 				return
 			default:
 			}
+			b.mu.Lock()
+			switched := ps != b.ps
+			b.mu.Unlock()
+			if switched {
+				// switchPubSub closed this connection for one to the new
+				// master: publications may have been missed in between.
+				probing, failures = false, 0
+				b.connectionLost(errors.New("the master changed"), true)
+				continue
+			}
 			var nerr net.Error
 			var rerr goredis.Error
 			switch {
 			case !probing && errors.As(err, &nerr) && nerr.Timeout():
 				probing = true
 				pctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-				_ = b.ps.Ping(pctx) // its failure shows up on the next read
+				_ = ps.Ping(pctx) // its failure shows up on the next read
 				cancel()
 				continue
 			case errors.As(err, &rerr):
@@ -202,6 +260,7 @@ func (b *Broker) receive() {
 			}
 			probing = false
 			failures++
+			b.psDown.Store(true)
 			b.connectionLost(err, failures == 1)
 			if !b.sleep(backoff(failures)) {
 				return
@@ -212,6 +271,8 @@ func (b *Broker) receive() {
 		if failures > 0 {
 			b.log.Info("redis pub/sub connection restored")
 			failures = 0
+			b.psConnects.Add(1)
+			b.psDown.Store(false)
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
@@ -224,6 +285,43 @@ func (b *Broker) receive() {
 			b.pong(m.Payload)
 		}
 	}
+}
+
+// switchPubSub replaces the pub/sub connection with one to the current
+// master, subscribed to every channel. After a failover in which the old
+// master stays up (a SENTINEL FAILOVER, a partition), the old connection
+// stays open and silent until Sentinel demotes the old master, about 10 s
+// later: publications go to the new master meanwhile. The receive loop sees
+// the old connection closed and reports the gap.
+func (b *Broker) switchPubSub() {
+	b.cmdMu.Lock()
+	select {
+	case <-b.closing:
+		b.cmdMu.Unlock()
+		return
+	default:
+	}
+	b.mu.Lock()
+	names := make([]string, 0, len(b.subs))
+	for ch := range b.subs {
+		names = append(names, b.pubChannel(ch))
+	}
+	old := b.ps
+	b.mu.Unlock()
+	ps := b.newPubSub()
+	if len(names) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+		// A failure shows up on the receive loop's next read, which
+		// reconnects and resubscribes.
+		_ = ps.Subscribe(ctx, names...)
+		cancel()
+	}
+	b.mu.Lock()
+	b.ps = ps
+	b.mu.Unlock()
+	b.cmdMu.Unlock()
+	b.log.Warn("redis master changed; pub/sub moved to it", "channels", len(names))
+	_ = old.Close()
 }
 
 func backoff(failures int) time.Duration {
@@ -287,6 +385,7 @@ func (b *Broker) confirmed(name string) {
 		// pending barriers may have been lost with the old connection.
 		close(b.lost)
 		b.lost = make(chan struct{})
+		b.psConnects.Add(1)
 	}
 	b.mu.Unlock()
 	if h := b.handle(); resubscribed && h != nil {
@@ -295,7 +394,7 @@ func (b *Broker) confirmed(name string) {
 }
 
 func (b *Broker) deliver(m *goredis.Message) {
-	ch, ok := strings.CutPrefix(m.Channel, b.pubPrefix)
+	ch, ok := b.channelOf(m.Channel)
 	if !ok {
 		return
 	}
@@ -311,6 +410,11 @@ func (b *Broker) deliver(m *goredis.Message) {
 	h := b.handle()
 	if h == nil {
 		return
+	}
+	if b.cluster {
+		// Several shard receivers and resubscribers call the handler.
+		b.callMu.Lock()
+		defer b.callMu.Unlock()
 	}
 	p, err := decodePublication(ch, m.Payload)
 	if err != nil {

@@ -1,0 +1,70 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+)
+
+const sampleInfo = "# Server\r\nredis_version:7.0.15\r\nrun_id:2d1e2917242fc16cd8ee5dd3b2a1f8068d3b9795\r\n\r\n" +
+	"# Memory\r\nmaxmemory:67108864\r\nmaxmemory_policy:volatile-lru\r\n\r\n" +
+	"# Persistence\r\naof_enabled:1\r\n\r\n" +
+	"# Replication\r\nrole:master\r\nconnected_slaves:0\r\n" +
+	"master_replid:4601e809669e16af7ab0474d5b3aecb80e38c0fe\r\n" +
+	"master_replid2:0000000000000000000000000000000000000000\r\n"
+
+func TestParseInfo(t *testing.T) {
+	got := parseInfo(sampleInfo)
+	want := serverInfo{id: "4601e809669e16af7ab0474d5b3aecb80e38c0fe", role: "master", aof: true,
+		maxmem: 64 << 20, policy: "volatile-lru"}
+	if got != want {
+		t.Fatalf("parseInfo = %+v, want %+v", got, want)
+	}
+	if !got.evicts() {
+		t.Fatal("volatile-lru with a maxmemory does not evict?")
+	}
+	promoted := parseInfo(strings.Replace(sampleInfo, "master_replid2:0000", "master_replid2:12ab", 1))
+	if !promoted.promoted {
+		t.Fatal("a set master_replid2 is not taken for a promotion")
+	}
+	if id := parseInfo("garbage").id; id != "?" {
+		t.Fatalf("identity of an INFO without master_replid: %q", id)
+	}
+}
+
+// FuzzParseInfo: whatever a server answers to INFO, parsing neither panics
+// nor yields an identity that could match a script's (the scripts read
+// master_replid with %w+, so an identity is "?" or word characters).
+func FuzzParseInfo(f *testing.F) {
+	f.Add(sampleInfo)
+	f.Add("master_replid:\r\nmaxmemory:-1\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		info := parseInfo(s)
+		if info.id == "" || strings.ContainsAny(info.id, " :\r\n") {
+			t.Fatalf("identity %q from %q", info.id, s)
+		}
+	})
+}
+
+func TestConfigPicksOneRedis(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"URL", Config{URL: "redis://127.0.0.1:1/0"}, true},
+		{"Sentinel", Config{SentinelAddrs: []string{"127.0.0.1:26379"}, MasterName: "m"}, true},
+		{"Cluster", Config{ClusterAddrs: []string{"127.0.0.1:7000", "127.0.0.1:7001"}}, true},
+		{"nothing", Config{}, false},
+		{"Sentinel without a master name", Config{SentinelAddrs: []string{"127.0.0.1:26379"}}, false},
+		{"a master name without Sentinel", Config{URL: "redis://127.0.0.1:1/0", MasterName: "m"}, false},
+		{"URL and Cluster", Config{URL: "redis://127.0.0.1:1/0", ClusterAddrs: []string{"127.0.0.1:7000"}}, false},
+		{"Sentinel and Cluster", Config{SentinelAddrs: []string{"a:1"}, MasterName: "m", ClusterAddrs: []string{"b:2"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
