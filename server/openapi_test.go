@@ -8,10 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/waterspout/waterspout/server/auth"
 )
 
 // notProduced are documented answers no test here can cause: the memory
@@ -54,10 +57,31 @@ func TestOpenAPIConformance(t *testing.T) {
 		c.APIKeys = []string{key}
 		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 1
 	})
+	// A publisher token for the server API cases (minted before the
+	// variable auth hides the package).
+	pubTok, err := auth.Mint(auth.MintConfig{Sub: "backend", Kind: auth.KindPublisher, Publish: []string{"room:1"},
+		Channels: []string{"plain:*"}, TTL: time.Hour, Key: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
 	auth := []string{"Authorization", "Bearer " + key}
 	wrongKey := []string{"Authorization", "Bearer not-the-key-at-all"}
 	evil := append([]string{"Origin", "https://evil.example"}, auth...)
 	big := `"` + strings.Repeat("x", 2000) + `"`
+
+	// The server API: a namespace "room" keeps presence and sends
+	// join/leave, "plain" does not. Alice is subscribed to room:1 and
+	// chat:1, so presence lists her and /api/channels counts both.
+	pres := presenceServer(t)
+	alice, _ := dialWSToken(t, pres.URL, connToken(t, "alice", nil, nil, time.Hour))
+	alice.subscribe("room:1")
+	alice.subscribe("chat:1")
+	pAuth := []string{"Authorization", "Bearer " + testAPIKey}
+	pEvil := append([]string{"Origin", "https://evil.example"}, pAuth...)
+	pub := []string{"Authorization", "Bearer " + pubTok}
+	// Bodies the document accepts, over the 4 KiB limit.
+	pad := strings.Repeat(" ", maxControlBody)
+	paddedDisconnect, paddedUnsubscribe := `{"user":"alice"`+pad+`}`, `{"user":"alice","channel":"room:1"`+pad+`}`
 
 	tests := []struct {
 		name         string
@@ -102,7 +126,64 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"history with a wrong key", main, "GET", "/api/history?channel=news", "", "", wrongKey, 401, true},
 		{"history from a foreign page", main, "GET", "/api/history?channel=news", "", "", evil, 403, true},
 
+		{"presence", pres, "GET", "/api/presence?channel=room:1", "", "", pAuth, 200, true},
+		{"presence with a publisher token", pres, "GET", "/api/presence?channel=room:1", "", "", pub, 200, true},
+		{"presence without a channel", pres, "GET", "/api/presence", "", "", pAuth, 400, false},
+		{"presence bad channel", pres, "GET", "/api/presence?channel=a%20b", "", "", pAuth, 400, false},
+		{"presence with a wrong key", pres, "GET", "/api/presence?channel=room:1", "", "", wrongKey, 401, true},
+		{"presence without presence in the namespace", pres, "GET", "/api/presence?channel=plain:1", "", "", pAuth, 403, true},
+		{"presence beyond a publisher token", pres, "GET", "/api/presence?channel=room:2", "", "", pub, 403, true},
+		{"presence from a foreign page", pres, "GET", "/api/presence?channel=room:1", "", "", pEvil, 403, true},
+
+		{"presence stats", pres, "GET", "/api/presence/stats?channel=room:1", "", "", pAuth, 200, true},
+		{"presence stats bad channel", pres, "GET", "/api/presence/stats?channel=", "", "", pAuth, 400, false},
+		{"presence stats with a wrong key", pres, "GET", "/api/presence/stats?channel=room:1", "", "", wrongKey, 401, true},
+		{"presence stats without presence in the namespace", pres, "GET", "/api/presence/stats?channel=plain:1", "", "", pAuth, 403, true},
+		{"presence stats from a foreign page", pres, "GET", "/api/presence/stats?channel=room:1", "", "", pEvil, 403, true},
+
+		{"channels", pres, "GET", "/api/channels", "", "", pAuth, 200, true},
+		{"channels by prefix", pres, "GET", "/api/channels?prefix=room:", "", "", pAuth, 200, true},
+		{"channels with a publisher token", pres, "GET", "/api/channels", "", "", pub, 200, true},
+		{"channels long prefix", pres, "GET", "/api/channels?prefix=" + strings.Repeat("x", 300), "", "", pAuth, 400, false},
+		{"channels with a wrong key", pres, "GET", "/api/channels", "", "", wrongKey, 401, true},
+		{"channels from a foreign page", pres, "GET", "/api/channels", "", "", pEvil, 403, true},
+
+		{"disconnect nobody", pres, "POST", "/api/disconnect", jsonType, `{"user":"bob"}`, pAuth, 200, true},
+		{"disconnect another session", pres, "POST", "/api/disconnect", jsonType, `{"user":"alice","client":"no-such-session"}`, pAuth, 200, true},
+		{"disconnect without user", pres, "POST", "/api/disconnect", jsonType, `{}`, pAuth, 400, false},
+		{"disconnect misspelt field", pres, "POST", "/api/disconnect", jsonType, `{"user":"alice","clinet":"x"}`, pAuth, 400, false},
+		{"disconnect with a channel", pres, "POST", "/api/disconnect", jsonType, `{"user":"alice","channel":"room:1"}`, pAuth, 400, false},
+		{"disconnect with a wrong key", pres, "POST", "/api/disconnect", jsonType, `{"user":"alice"}`, wrongKey, 401, true},
+		{"disconnect with a publisher token", pres, "POST", "/api/disconnect", jsonType, `{"user":"alice"}`, pub, 403, true},
+		{"disconnect from a foreign page", pres, "POST", "/api/disconnect", jsonType, `{"user":"alice"}`, pEvil, 403, true},
+		{"disconnect too large", pres, "POST", "/api/disconnect", jsonType, paddedDisconnect, pAuth, 413, true},
+		{"disconnect as a form", pres, "POST", "/api/disconnect", formType, `user=alice`, pAuth, 415, false},
+
+		{"unsubscribe", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"bob","channel":"room:1"}`, pAuth, 200, true},
+		{"unsubscribe with a publisher token", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"bob","channel":"room:1"}`, pub, 200, true},
+		{"unsubscribe without channel", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"alice"}`, pAuth, 400, false},
+		{"unsubscribe with a client", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"alice","channel":"room:1","client":"x"}`, pAuth, 400, false},
+		{"unsubscribe bad channel", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"alice","channel":"a b"}`, pAuth, 400, false},
+		{"unsubscribe with a wrong key", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"alice","channel":"room:1"}`, wrongKey, 401, true},
+		{"unsubscribe beyond a publisher token", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"alice","channel":"chat:1"}`, pub, 403, true},
+		{"unsubscribe from a foreign page", pres, "POST", "/api/unsubscribe", jsonType, `{"user":"alice","channel":"room:1"}`, pEvil, 403, true},
+		{"unsubscribe too large", pres, "POST", "/api/unsubscribe", jsonType, paddedUnsubscribe, pAuth, 413, true},
+		{"unsubscribe text", pres, "POST", "/api/unsubscribe", "text/plain", `alice room:1`, pAuth, 415, false},
+
 		{"openapi document", main, "GET", "/api/openapi.json", "", "", nil, 200, true},
+	}
+	// What some answers must hold besides matching the document: the lists
+	// are not empty, so their item schemas are checked, and a publisher
+	// token sees only the channels it may read.
+	bodyHas := map[string][]string{
+		"presence":                                   {`"clients":[{"client":"`, `"user":"alice"`},
+		"presence with a publisher token":            {`"user":"alice"`},
+		"presence stats":                             {`"clients":1,"users":1`},
+		"channels":                                   {`{"channel":"chat:1","subscribers":1}`, `{"channel":"room:1","subscribers":1}`},
+		"channels by prefix":                         {`{"channels":[{"channel":"room:1","subscribers":1}]}`},
+		"channels with a publisher token":            {`{"channels":[{"channel":"room:1","subscribers":1}]}`},
+		"presence without presence in the namespace": {"presence is not enabled in this namespace"},
+		"disconnect with a publisher token":          {"needs an API key"},
 	}
 
 	opts := &openapi3filter.Options{
@@ -127,6 +208,11 @@ func TestOpenAPIConformance(t *testing.T) {
 			a := do(t, tt.method, tt.srv.URL+tt.path, tt.body, hdrs...)
 			if a.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.body)
+			}
+			for _, want := range bodyHas[tt.name] {
+				if !bytes.Contains(a.body, []byte(want)) {
+					t.Errorf("answer %s lacks %s", a.body, want)
+				}
 			}
 
 			// The validator's view of the same request.
