@@ -207,6 +207,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = transports.NewReuseListener(ln, s.idleTimeout)
+	s.ln.SetStallBound(s.cfg.stallBound())
 	return ln.Addr(), nil
 }
 

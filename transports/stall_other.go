@@ -1,0 +1,14 @@
+//go:build !linux
+
+package transports
+
+import "syscall"
+
+// Elsewhere the bounds are not set: the write deadline and the session
+// queue are what bound a stalled client.
+func applyStallBound(syscall.RawConn, StallBound) error { return nil }
+
+func clearStallTimeout(syscall.RawConn) error { return nil }
+
+// setLingerZero is not done here: the close stays graceful.
+func setLingerZero(syscall.RawConn) error { return nil }
