@@ -265,6 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ConnContext:       transports.ConnContext, // lets a stream given up on abort its connection
 	}
 	s.srv = srv
 	ln := s.ln

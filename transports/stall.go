@@ -1,8 +1,10 @@
 package transports
 
 import (
+	"context"
 	"errors"
 	"net"
+	"net/http"
 	"syscall"
 	"time"
 
@@ -122,4 +124,29 @@ func rawConnOf(c net.Conn) (syscall.RawConn, bool) {
 		return nil, false
 	}
 	return raw, true
+}
+
+type connKey struct{}
+
+// ConnContext is an http.Server ConnContext that makes each request's
+// connection reachable by AbortOnClose.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// AbortOnClose makes the HTTP server's close of r's connection an abort (see
+// Abort), for a response the server gives up on while net/http owns the
+// connection: a write that timed out leaves unsent bytes behind, which a
+// graceful close would keep in FIN-WAIT-1. It needs the server's
+// ConnContext; without it nothing changes.
+func AbortOnClose(r *http.Request) {
+	c, ok := r.Context().Value(connKey{}).(net.Conn)
+	if !ok {
+		return
+	}
+	if l, ok := c.(interface{ SetLinger(sec int) error }); ok {
+		_ = l.SetLinger(0)
+	} else if raw, ok := rawConnOf(c); ok {
+		_ = setLingerZero(raw)
+	}
 }

@@ -40,6 +40,10 @@ type responseWriter struct {
 	onWrite func()
 	// prelude is set while the response has not been flushed yet.
 	prelude bool
+	// onFail, if set, is called when a write or flush fails: the client
+	// did not take it in time, so the connection is aborted, not closed
+	// behind what it never read (transports.AbortOnClose).
+	onFail func()
 }
 
 var (
@@ -60,7 +64,11 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	w.dirty = true
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil && w.onFail != nil {
+		w.onFail()
+	}
+	return n, err
 }
 
 func (w *responseWriter) Flush() { _ = w.flush() }
@@ -68,6 +76,9 @@ func (w *responseWriter) Flush() { _ = w.flush() }
 func (w *responseWriter) flush() error {
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	err := w.rc.Flush()
+	if err != nil && w.onFail != nil {
+		w.onFail()
+	}
 	if w.h2 {
 		_ = w.rc.SetWriteDeadline(time.Time{})
 	}

@@ -223,6 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l := h.links.acquire(id)
 		defer h.links.release(id, l)
 		rw.onWrite = l.written
+		rw.onFail = func() { transports.AbortOnClose(r) }
 		// Streams write a prelude, and flush it, before sockjs-go attaches
 		// them to the session: only what follows are frames.
 		rw.prelude = name != "xhr" && name != "jsonp"
