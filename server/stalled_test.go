@@ -353,3 +353,113 @@ func (r *sseReader) close() {
 	r.resp.Body.Close()
 	<-r.done
 }
+
+// A WebSocket client that stops reading keeps the WebSocket rule: no pong
+// within the pong wait (two pings plus min(ping, 5 s): 3 s here), and the
+// session ends with 3005, whatever the stall timeout (taken off WebSocket
+// connections). The connection is then aborted, not closed behind the data
+// the client never took: no socket of it stays on the server.
+func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
+	cfg := quietConfig()
+	cfg.Ping = time.Second
+	cfg.StallTimeout = time.Second // shorter than the pong wait: it must not be what ends the session
+	cfg.Namespaces = []session.Namespace{{HistorySize: 10, HistoryTTL: time.Minute, Anonymous: true}}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	addr := strings.TrimPrefix(base, "http://")
+	_, portStr, _ := net.SplitHostPort(addr)
+	serverPort, _ := strconv.Atoi(portStr)
+
+	c := dialStalled(t, addr, "GET /connect/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	// Read the handshake's answer and the hello, then nothing more.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var seen []byte
+	buf := make([]byte, 512)
+	for !bytes.Contains(seen, []byte(`"type":"hello"`)) {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the handshake: %v (read %q)", err, seen)
+		}
+		seen = append(seen, buf[:n]...)
+	}
+	if _, err := c.Write(maskedText(`{"type":"subscribe","id":1,"channel":"high"}`)); err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.TCPAddr).Port
+	waitFor(t, 5*time.Second, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
+	start := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		// The low rate: the socket never fills within the pong wait, so
+		// the closing frames go into it and wait behind what the client
+		// does not read.
+		data, _ := json.Marshal(strings.Repeat("x", 198))
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = s.Node().Publish(context.Background(), "high", data, "")
+			}
+		}
+	}()
+	// The pong wait (3 s), then the close grace (1 s) for the client's
+	// close frame, with slack.
+	deadline := start.Add(10 * time.Second)
+	for serverSockets(t, serverPort)[port] != "" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := serverSockets(t, serverPort)[port]; st != "" {
+		t.Fatalf("the stalled WebSocket is still on the server after %v, in state %s", time.Since(start).Round(time.Millisecond), st)
+	}
+	t.Logf("gone from the server after %v", time.Since(start).Round(100*time.Millisecond))
+	if got := closedWith(t, base, "ws", session.DisconnectStale.Code); got != 1 {
+		t.Fatalf("%v WebSocket sessions closed with 3005, want 1", got)
+	}
+}
+
+// maskedText is a client's text frame (masked, as RFC 6455 requires).
+func maskedText(payload string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	b := []byte{0x81, 0x80 | byte(len(payload))}
+	b = append(b, mask[:]...)
+	for i := range len(payload) {
+		b = append(b, payload[i]^mask[i%4])
+	}
+	return b
+}
+
+// closedWith reads waterspout_sessions_closed_total for transport and code
+// from /metrics.
+func closedWith(t *testing.T, base, transport string, code int) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := fmt.Sprintf(`waterspout_sessions_closed_total{code="%d",transport="%s"} `, code, transport)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}

@@ -122,11 +122,21 @@ func (c *conn) closeWith(d session.Disconnect) bool {
 		c.ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {
 		return false
 	}
+	if d == session.DisconnectStale {
+		// The client answered nothing for the pong wait (its reader has
+		// stopped already, so there is no close frame to wait for): it
+		// reads nothing, and a graceful close would keep what the socket
+		// holds in FIN-WAIT-1.
+		return false
+	}
 	t := time.NewTimer(c.h.closeGrace)
 	defer t.Stop()
 	select {
 	case <-c.readerDone: // the client answered our close frame, or the read side failed
 	case <-t.C:
+		// A client given up on that does not answer the close frame is not
+		// reading: what the socket holds would wait in FIN-WAIT-1.
+		return !transports.GaveUp(d)
 	}
 	return true
 }
