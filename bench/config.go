@@ -19,12 +19,13 @@ const (
 	ScenarioFanoutPoll = "fanout-poll" // S6
 	ScenarioReconnect  = "reconnect"   // S7
 	ScenarioSlow       = "slow"        // S8
+	ScenarioStalled    = "stalled"     // S9
 )
 
 // Scenarios lists every scenario name in run order.
 var Scenarios = []string{
 	ScenarioFloor, ScenarioIdle, ScenarioFanout, ScenarioChannels, ScenarioPublish,
-	ScenarioFanoutSSE, ScenarioFanoutPoll, ScenarioReconnect, ScenarioSlow,
+	ScenarioFanoutSSE, ScenarioFanoutPoll, ScenarioReconnect, ScenarioSlow, ScenarioStalled,
 }
 
 // Config is one bench run. Zero fields take the scenario's documented
@@ -73,8 +74,9 @@ type Config struct {
 type sizes struct {
 	idleConns, fanoutSubs, channels, perChannel, publishers, reconnectClients int
 	slowSubs, slowPad, slowRate                                               int
+	stalledSubs                                                               int
 	rates, channelRates                                                       []int
-	step, slowStep, settle, drain                                             time.Duration
+	step, slowStep, stalledStep, settle, drain                                time.Duration
 }
 
 func (c *Config) sizes() sizes {
@@ -83,6 +85,7 @@ func (c *Config) sizes() sizes {
 		reconnectClients: 10000, slowSubs: 1000, slowPad: 4096, slowRate: 20000,
 		rates: []int{1000, 5000, 10000, 20000, 50000}, channelRates: []int{1000, 5000, 10000, 20000},
 		step: 10 * time.Second, slowStep: 40 * time.Second, settle: 5 * time.Second, drain: 15 * time.Second,
+		stalledSubs: 3000, stalledStep: 60 * time.Second,
 	}
 	if c.Smoke {
 		s = sizes{
@@ -90,10 +93,12 @@ func (c *Config) sizes() sizes {
 			reconnectClients: 20, slowSubs: 100, slowPad: 256, slowRate: 2000,
 			rates: []int{200, 1000}, channelRates: []int{200, 1000},
 			step: time.Second, slowStep: time.Second, settle: 200 * time.Millisecond, drain: 10 * time.Second,
+			stalledSubs: 20, stalledStep: 2 * time.Second,
 		}
 	}
 	if c.Conns > 0 {
 		s.idleConns, s.fanoutSubs, s.channels, s.reconnectClients, s.slowSubs = c.Conns, c.Conns, c.Conns, c.Conns, c.Conns
+		s.stalledSubs = c.Conns
 	}
 	if len(c.Rates) > 0 {
 		s.rates, s.channelRates = c.Rates, c.Rates
@@ -101,7 +106,7 @@ func (c *Config) sizes() sizes {
 	if c.Step > 0 {
 		s.step = c.Step
 		if !c.Smoke {
-			s.slowStep = 4 * c.Step
+			s.slowStep, s.stalledStep = 4*c.Step, 6*c.Step
 		}
 	}
 	if c.Settle > 0 {

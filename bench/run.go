@@ -131,6 +131,8 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 		}
 	case ScenarioSlow:
 		out = append(out, r.slow(ctx))
+	case ScenarioStalled:
+		out = append(out, r.stalled(ctx))
 	}
 	return out, ctx.Err()
 }

@@ -28,6 +28,8 @@ Markdown tables (progress goes to standard error). Scenarios, all by default:
   fanout-poll  S6: S2 over long-polling
   reconnect    S7: 10,000 WebSocket clients drop and resume from their positions at once
   slow         S8: 1,000 subscribers, 1 % stop reading; the others' latency and the server's memory
+  stalled      S9: 3,000 SSE subscribers that never read (10 pubs/s of ~250 B, 60 s) beside 10
+               that do; server RSS and host TCP memory per stalled reader, and when each is dropped
 Memory and CPU are read from /proc/PID of the server: pass --server-pid.
 Latency runs from each message's intended send time (open-loop schedule).
 
