@@ -134,19 +134,25 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, c)
 }
 
-// AbortOnClose makes the HTTP server's close of r's connection an abort (see
-// Abort), for a response the server gives up on while net/http owns the
-// connection: a write that timed out leaves unsent bytes behind, which a
-// graceful close would keep in FIN-WAIT-1. It needs the server's
+// AbortOnClose makes the HTTP server's close of r's connection an abort
+// (see Abort) when abort is true, and a graceful close again when it is
+// false. It is for a response that the server may give up on while net/http
+// owns the connection (a SockJS stream): net/http closes the connection
+// itself, inside the write that failed, so the abort is armed before the
+// response and taken off once it has ended well. It needs the server's
 // ConnContext; without it nothing changes.
-func AbortOnClose(r *http.Request) {
+func AbortOnClose(r *http.Request, abort bool) {
 	c, ok := r.Context().Value(connKey{}).(net.Conn)
 	if !ok {
 		return
 	}
+	sec := -1 // SO_LINGER off: the default
+	if abort {
+		sec = 0
+	}
 	if l, ok := c.(interface{ SetLinger(sec int) error }); ok {
-		_ = l.SetLinger(0)
+		_ = l.SetLinger(sec)
 	} else if raw, ok := rawConnOf(c); ok {
-		_ = setLingerZero(raw)
+		_ = setLinger(raw, sec)
 	}
 }

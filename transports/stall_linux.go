@@ -37,10 +37,17 @@ func clearStallTimeout(raw syscall.RawConn) error {
 	return errors.Join(err, serr)
 }
 
-func setLingerZero(raw syscall.RawConn) error {
+func setLingerZero(raw syscall.RawConn) error { return setLinger(raw, 0) }
+
+// setLinger sets SO_LINGER to sec seconds, or off when sec < 0.
+func setLinger(raw syscall.RawConn, sec int) error {
+	l := unix.Linger{Onoff: 1, Linger: int32(max(sec, 0))}
+	if sec < 0 {
+		l = unix.Linger{}
+	}
 	var serr error
 	err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &l)
 	})
 	return errors.Join(err, serr)
 }

@@ -10,5 +10,7 @@ func applyStallBound(syscall.RawConn, StallBound) error { return nil }
 
 func clearStallTimeout(syscall.RawConn) error { return nil }
 
-// setLingerZero is not done here: the close stays graceful.
+// setLingerZero and setLinger are not done here: the close stays graceful.
 func setLingerZero(syscall.RawConn) error { return nil }
+
+func setLinger(syscall.RawConn, int) error { return nil }

@@ -40,10 +40,12 @@ type responseWriter struct {
 	onWrite func()
 	// prelude is set while the response has not been flushed yet.
 	prelude bool
-	// onFail, if set, is called when a write or flush fails: the client
-	// did not take it in time, so the connection is aborted, not closed
-	// behind what it never read (transports.AbortOnClose).
-	onFail func()
+	// onDone, if set, is called when the response has ended well: a
+	// stream's connection is armed to abort when net/http closes it
+	// (transports.AbortOnClose), since net/http closes it inside a write
+	// that failed, and disarmed here, so that a clean end closes, if at
+	// all, gracefully.
+	onDone func()
 }
 
 var (
@@ -64,11 +66,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	w.dirty = true
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	n, err := w.ResponseWriter.Write(p)
-	if err != nil && w.onFail != nil {
-		w.onFail()
-	}
-	return n, err
+	return w.ResponseWriter.Write(p)
 }
 
 func (w *responseWriter) Flush() { _ = w.flush() }
@@ -76,9 +74,6 @@ func (w *responseWriter) Flush() { _ = w.flush() }
 func (w *responseWriter) flush() error {
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	err := w.rc.Flush()
-	if err != nil && w.onFail != nil {
-		w.onFail()
-	}
 	if w.h2 {
 		_ = w.rc.SetWriteDeadline(time.Time{})
 	}
@@ -108,8 +103,12 @@ func (w *responseWriter) finish(ctx context.Context) {
 	if w.hijacked {
 		return
 	}
-	if w.dirty && ctx.Err() == nil {
-		_ = w.flush()
+	ok := ctx.Err() == nil
+	if w.dirty && ok {
+		ok = w.flush() == nil
+	}
+	if ok && w.onDone != nil {
+		w.onDone()
 	}
 	if !w.h2 || ctx.Err() != nil {
 		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
