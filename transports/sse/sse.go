@@ -467,8 +467,9 @@ func (o *writerOut) write(p []byte) error {
 
 func (o *writerOut) close() {}
 
-// tryWrite on a ResponseWriter would block: the end is written without it.
-func (o *writerOut) tryWrite([]byte) bool { return false }
+// tryWrite cannot write without waiting through a ResponseWriter: the
+// frame gets the write timeout, as any other write.
+func (o *writerOut) tryWrite(b []byte) bool { return o.write(b) == nil }
 
 // abort ends the response; the HTTP server owns the connection.
 func (o *writerOut) abort() {}
