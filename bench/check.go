@@ -43,6 +43,8 @@ func (rep *Report) Problems() []string {
 		case r.Slow != nil:
 			step(r, "baseline", r.Slow.Baseline)
 			step(r, "with stalled subscribers", r.Slow.Stalled)
+		case r.Stalled != nil:
+			step(r, "readers beside stalled subscribers", r.Stalled.Readers)
 		case len(r.Steps) > 0:
 			for _, s := range r.Steps {
 				step(r, "step", s)

@@ -20,12 +20,13 @@ const (
 	ScenarioReconnect  = "reconnect"   // S7
 	ScenarioSlow       = "slow"        // S8
 	ScenarioNAT        = "nat"         // S9
+	ScenarioStalled    = "stalled"     // S10
 )
 
 // Scenarios lists every scenario name in run order.
 var Scenarios = []string{
 	ScenarioFloor, ScenarioIdle, ScenarioFanout, ScenarioChannels, ScenarioPublish,
-	ScenarioFanoutSSE, ScenarioFanoutPoll, ScenarioReconnect, ScenarioSlow, ScenarioNAT,
+	ScenarioFanoutSSE, ScenarioFanoutPoll, ScenarioReconnect, ScenarioSlow, ScenarioNAT, ScenarioStalled,
 }
 
 // Config is one bench run. Zero fields take the scenario's documented
@@ -76,8 +77,9 @@ type sizes struct {
 	slowSubs, slowPad, slowRate                                               int
 	natClients                                                                int
 	natStep                                                                   time.Duration
+	stalledSubs                                                               int
 	rates, channelRates                                                       []int
-	step, slowStep, settle, drain                                             time.Duration
+	step, slowStep, stalledStep, settle, drain                                time.Duration
 }
 
 func (c *Config) sizes() sizes {
@@ -87,6 +89,7 @@ func (c *Config) sizes() sizes {
 		rates: []int{1000, 5000, 10000, 20000, 50000}, channelRates: []int{1000, 5000, 10000, 20000},
 		step: 10 * time.Second, slowStep: 40 * time.Second, settle: 5 * time.Second, drain: 15 * time.Second,
 		natClients: 1000, natStep: 30 * time.Second,
+		stalledSubs: 3000, stalledStep: 60 * time.Second,
 	}
 	if c.Smoke {
 		s = sizes{
@@ -95,11 +98,13 @@ func (c *Config) sizes() sizes {
 			rates: []int{200, 1000}, channelRates: []int{200, 1000},
 			step: time.Second, slowStep: time.Second, settle: 200 * time.Millisecond, drain: 10 * time.Second,
 			natClients: 20, natStep: 2 * time.Second,
+			stalledSubs: 20, stalledStep: 2 * time.Second,
 		}
 	}
 	if c.Conns > 0 {
 		s.idleConns, s.fanoutSubs, s.channels, s.reconnectClients, s.slowSubs = c.Conns, c.Conns, c.Conns, c.Conns, c.Conns
 		s.natClients = c.Conns
+		s.stalledSubs = c.Conns
 	}
 	if len(c.Rates) > 0 {
 		s.rates, s.channelRates = c.Rates, c.Rates
@@ -107,7 +112,7 @@ func (c *Config) sizes() sizes {
 	if c.Step > 0 {
 		s.step = c.Step
 		if !c.Smoke {
-			s.slowStep, s.natStep = 4*c.Step, 3*c.Step
+			s.slowStep, s.natStep, s.stalledStep = 4*c.Step, 3*c.Step, 6*c.Step
 		}
 	}
 	if c.Settle > 0 {

@@ -20,7 +20,7 @@ func WriteTables(w io.Writer, rep *Report) error {
 	if rep.Smoke {
 		tw.printf("Smoke run: sizes are tiny; the numbers check correctness only.\n")
 	}
-	var idle, steps, pub, rec, slow, nat []Result
+	var idle, steps, pub, rec, slow, nat, stalled []Result
 	for _, r := range rep.Results {
 		switch {
 		case r.Idle != nil:
@@ -33,6 +33,8 @@ func WriteTables(w io.Writer, rep *Report) error {
 			slow = append(slow, r)
 		case r.NAT != nil:
 			nat = append(nat, r)
+		case r.Stalled != nil:
+			stalled = append(stalled, r)
 		case len(r.Steps) > 0:
 			steps = append(steps, r)
 		}
@@ -111,6 +113,28 @@ func WriteTables(w io.Writer, rep *Report) error {
 					x := r.NAT
 					row(r.who(), r.Conns, f1(x.ConnectSeconds), x.Step.Publications, fmt.Sprintf("%d/%d", x.Step.Delivered, x.Step.Expected),
 						x.Step.Gaps, x.Step.Dups, x.Refused, f2(x.Step.P50), f2(x.Step.P99), f2(x.Step.Max), f0(x.Step.ServerCPUPct))
+				}
+			})
+	}
+	if len(stalled) > 0 {
+		tw.table("S10 stalled SSE readers: what they cost the server and the host",
+			[]string{"server", "stalled", "pubs/s × B", "phase", "server RSS MB", "KB/stalled (RSS)", "Go heap MB", "KB/stalled (heap)", "host TCP mem MB", "KB/stalled (TCP)",
+				"server sockets", "sessions", "dropped", "dropped after s (p50, max)", "readers delivered/expected"},
+			func(row func(...any)) {
+				for _, r := range stalled {
+					s := r.Stalled
+					per := func(kb, base int64) string { return f1(float64(kb-base) / float64(max(s.Stalled, 1))) }
+					rate := fmt.Sprintf("%d × %d", s.Rate, s.PayloadB)
+					row(r.who(), s.Stalled, rate, "connected, idle", s.RSSIdleKB>>10, per(s.RSSIdleKB, s.RSSBeforeKB), s.HeapIdleKB>>10, per(s.HeapIdleKB, s.HeapBeforeKB),
+						s.TCPMemIdleKB>>10, per(s.TCPMemIdleKB, s.TCPMemBeforeKB), s.ServerSocketsIdle, s.SessionsIdle, "", "", "")
+					row(r.who(), s.Stalled, rate, "peak while publishing", s.RSSPeakKB>>10, per(s.RSSPeakKB, s.RSSBeforeKB), s.HeapPeakKB>>10, per(s.HeapPeakKB, s.HeapBeforeKB),
+						s.TCPMemPeakKB>>10, per(s.TCPMemPeakKB, s.TCPMemBeforeKB), "", "", "", "", "")
+					row(r.who(), s.Stalled, rate, fmt.Sprintf("end (%.0f s)", s.Seconds), s.RSSEndKB>>10, per(s.RSSEndKB, s.RSSBeforeKB), s.HeapEndKB>>10, per(s.HeapEndKB, s.HeapBeforeKB),
+						s.TCPMemEndKB>>10, per(s.TCPMemEndKB, s.TCPMemBeforeKB),
+						s.ServerSocketsEnd, s.SessionsEnd, s.Dropped, fmt.Sprintf("%s, %s", f1(s.DropP50s), f1(s.DropMaxs)),
+						fmt.Sprintf("%d/%d", s.Readers.Delivered, s.Readers.Expected))
+					row(r.who(), s.Stalled, rate, "clients closed +2 s", s.RSSAfterKB>>10, per(s.RSSAfterKB, s.RSSBeforeKB), s.HeapAfterKB>>10, per(s.HeapAfterKB, s.HeapBeforeKB),
+						s.TCPMemAfterKB>>10, per(s.TCPMemAfterKB, s.TCPMemBeforeKB), "", "", "", "", "")
 				}
 			})
 	}

@@ -68,6 +68,7 @@ type Result struct {
 	Reconnect *ReconnectResult `json:"reconnect,omitempty"`
 	Slow      *SlowResult      `json:"slow,omitempty"`
 	NAT       *NATResult       `json:"nat,omitempty"`
+	Stalled   *StalledResult   `json:"stalled,omitempty"`
 
 	// Errors counts failures (connects, publishes, unexpected disconnects);
 	// FirstErrors holds the first few.
@@ -177,4 +178,50 @@ type SlowResult struct {
 	// Codes are the disconnect codes they were sent (0: closed without one).
 	Dropped int           `json:"dropped"`
 	Codes   map[int64]int `json:"codes,omitempty"`
+}
+
+// StalledResult is S10: Stalled SSE subscribers that never read, beside a few
+// that do (Readers), while Rate publications of PayloadB bytes a second go
+// out for Seconds. Memory is sampled before connecting, with everyone
+// connected and idle, at its peak while publishing, at the end of
+// publishing, and after every client closed; TCP memory is the host's
+// (both ends, since the clients run on the same machine).
+type StalledResult struct {
+	Stalled  int     `json:"stalled"`
+	Rate     int     `json:"rate"`
+	PayloadB int     `json:"payloadBytes"`
+	Seconds  float64 `json:"seconds"`
+	Readers  Step    `json:"readers"`
+
+	RSSBeforeKB    int64 `json:"rssBeforeKB"`
+	RSSIdleKB      int64 `json:"rssIdleKB"`
+	RSSPeakKB      int64 `json:"rssPeakKB"`
+	RSSEndKB       int64 `json:"rssEndKB"`
+	RSSAfterKB     int64 `json:"rssAfterKB"`
+	TCPMemBeforeKB int64 `json:"tcpMemBeforeKB"`
+	TCPMemIdleKB   int64 `json:"tcpMemIdleKB"`
+	TCPMemPeakKB   int64 `json:"tcpMemPeakKB"`
+	TCPMemEndKB    int64 `json:"tcpMemEndKB"`
+	TCPMemAfterKB  int64 `json:"tcpMemAfterKB"`
+	HeapBeforeKB   int64 `json:"heapBeforeKB"`
+	HeapIdleKB     int64 `json:"heapIdleKB"`
+	HeapPeakKB     int64 `json:"heapPeakKB"`
+	HeapEndKB      int64 `json:"heapEndKB"`
+	HeapAfterKB    int64 `json:"heapAfterKB"`
+
+	// ServerSockets* count the server's side of its connections (every
+	// state, FIN-WAIT and TIME-WAIT included) with everyone connected and
+	// at the end of publishing.
+	ServerSocketsIdle int `json:"serverSocketsIdle"`
+	ServerSocketsEnd  int `json:"serverSocketsEnd"`
+	// Sessions* are the server's open sessions (from its metrics) at the
+	// same moments.
+	SessionsIdle int64 `json:"sessionsIdle"`
+	SessionsEnd  int64 `json:"sessionsEnd"`
+	// Dropped counts stalled subscribers whose connection the server let go
+	// of entirely (its side gone from /proc/net/tcp) while publishing;
+	// DropP50s and DropMaxs say when, in seconds after publishing began.
+	Dropped  int     `json:"dropped"`
+	DropP50s float64 `json:"dropP50s"`
+	DropMaxs float64 `json:"dropMaxs"`
 }

@@ -135,6 +135,8 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 		if r.t.supports(TransportPoll) && r.t.hasPositions() {
 			out = append(out, r.nat(ctx))
 		}
+	case ScenarioStalled:
+		out = append(out, r.stalled(ctx))
 	}
 	return out, ctx.Err()
 }

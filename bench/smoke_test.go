@@ -97,6 +97,7 @@ func TestSmoke(t *testing.T) {
 		{ScenarioFanoutPoll, []string{TransportPoll}},
 		{ScenarioReconnect, []string{TransportWS}},
 		{ScenarioSlow, []string{TransportWS}},
+		{ScenarioStalled, []string{TransportSSE}},
 	}
 	if runtime.GOOS == "linux" {
 		tests = append(tests, smokeCase{ScenarioFloor, []string{"tcp"}}) // S0 needs epoll and /proc

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -74,6 +75,12 @@ func (t *Target) supports(transport string) bool {
 func (t *Target) hasPositions() bool { return t.Kind == KindWaterSpout }
 
 func (t *Target) hostport() string { return t.base.Host }
+
+// port is the server's TCP port (0 if the URL names none).
+func (t *Target) port() int {
+	p, _ := strconv.Atoi(t.base.Port())
+	return p
+}
 
 // wsURL is where a WebSocket subscriber of ch connects; on WaterSpout the
 // channel is subscribed by a command after hello.

@@ -91,6 +91,17 @@ type Config struct {
 	WriteTimeout time.Duration `json:"writeTimeout"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout time.Duration `json:"shutdownTimeout"`
+	// StallTimeout is how long data sent to a client may wait for the
+	// client to acknowledge any of it before the connection is dropped
+	// (Linux: TCP_USER_TIMEOUT on every accepted connection; see
+	// transports.StallBound). It is what ends a client that stopped reading
+	// without closing on SSE, long-polling and SockJS, whose protocols have
+	// no reply to prove the client alive. Negative: the kernel's default.
+	StallTimeout time.Duration `json:"stallTimeout"`
+	// UnsentBytes bounds the bytes not yet sent that the kernel keeps for
+	// one connection (Linux: TCP_NOTSENT_LOWAT); beyond it, data waits in
+	// the session's bounded queue. NoLimit (-1): the kernel's default.
+	UnsentBytes int `json:"unsentBytes"`
 	// TrustedProxies are the CIDRs (or single addresses) of reverse proxies
 	// whose X-Forwarded-For is believed. Empty: the peer address is the
 	// client address.
@@ -124,11 +135,26 @@ func Defaults() Config {
 		PollDetach:      poll.DefaultDetach,
 		WriteTimeout:    DefaultWriteTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		StallTimeout:    transports.DefaultStallTimeout,
+		UnsentBytes:     transports.DefaultUnsentBytes,
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
 		RateLimits:      defaultRateLimits(),
 		Tokens:          TokensConfig{Leeway: auth.DefaultLeeway},
 	}
+}
+
+// Floors of the stall bound: a shorter timeout would cut healthy clients
+// behind an ordinary retransmission, and fewer unsent bytes than a few
+// segments would make every write wait for acknowledgements.
+const (
+	minStallTimeout = time.Second
+	minUnsentBytes  = 4 << 10
+)
+
+// stallBound is the transports.StallBound of c (validated).
+func (c *Config) stallBound() transports.StallBound {
+	return transports.StallBound{Timeout: max(c.StallTimeout, 0), Unsent: max(c.UnsentBytes, 0)}
 }
 
 // maxPollTimeout keeps a held poll well under common proxy idle timeouts (60 s).
@@ -159,6 +185,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = d.StallTimeout
+	}
+	if c.UnsentBytes == 0 {
+		c.UnsentBytes = d.UnsentBytes
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = d.LogLevel
@@ -212,6 +244,12 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteTimeout < 0 || c.ShutdownTimeout < 0 {
 		return errors.New("write and shutdown timeouts must be positive")
+	}
+	if c.StallTimeout > 0 && c.StallTimeout < minStallTimeout {
+		return fmt.Errorf("stall timeout %v is under %v (negative turns it off)", c.StallTimeout, minStallTimeout)
+	}
+	if c.UnsentBytes != NoLimit && c.UnsentBytes < minUnsentBytes {
+		return fmt.Errorf("unsent bytes %d is under %d (-1 turns the bound off)", c.UnsentBytes, minUnsentBytes)
 	}
 	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxChannels < 0 || c.Limits.MaxQueueBytes < 0 || c.MaxServerChannels < 0 {
 		return errors.New("limits must not be negative")
@@ -320,6 +358,7 @@ type configJSON struct {
 	PollDetach      duration        `json:"pollDetach"`
 	WriteTimeout    duration        `json:"writeTimeout"`
 	ShutdownTimeout duration        `json:"shutdownTimeout"`
+	StallTimeout    duration        `json:"stallTimeout"`
 	Namespaces      []namespaceJSON `json:"namespaces"`
 }
 
@@ -330,7 +369,8 @@ func (c *Config) toJSON() configJSON {
 		configPlain: (*configPlain)(c),
 		Ping:        duration(c.Ping), PollTimeout: duration(c.PollTimeout), PollDetach: duration(c.PollDetach),
 		WriteTimeout: duration(c.WriteTimeout), ShutdownTimeout: duration(c.ShutdownTimeout),
-		Namespaces: toNamespacesJSON(c.Namespaces),
+		StallTimeout: duration(c.StallTimeout),
+		Namespaces:   toNamespacesJSON(c.Namespaces),
 	}
 }
 
@@ -355,6 +395,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	}
 	c.Ping, c.PollTimeout, c.PollDetach = time.Duration(aux.Ping), time.Duration(aux.PollTimeout), time.Duration(aux.PollDetach)
 	c.WriteTimeout, c.ShutdownTimeout = time.Duration(aux.WriteTimeout), time.Duration(aux.ShutdownTimeout)
+	c.StallTimeout = time.Duration(aux.StallTimeout)
 	c.Namespaces = fromNamespacesJSON(aux.Namespaces)
 	return nil
 }

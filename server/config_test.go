@@ -39,6 +39,10 @@ func TestValidate(t *testing.T) {
 		{"long poll timeout", func(c *Config) { c.PollTimeout = time.Minute }, "poll timeout"},
 		{"negative write timeout", func(c *Config) { c.WriteTimeout = -1 }, "timeouts"},
 		{"negative limit", func(c *Config) { c.Limits.MaxChannels = -1 }, "limits"},
+		{"stall timeout off", func(c *Config) { c.StallTimeout, c.UnsentBytes = -1, NoLimit }, ""},
+		{"short stall timeout", func(c *Config) { c.StallTimeout = 100 * time.Millisecond }, "stall timeout"},
+		{"few unsent bytes", func(c *Config) { c.UnsentBytes = 100 }, "unsent bytes"},
+		{"negative unsent bytes", func(c *Config) { c.UnsentBytes = -2 }, "unsent bytes"},
 		{"proxy cidr", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1"} }, ""},
 		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted proxy"},
 		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, "log level"},
@@ -137,11 +141,13 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"WATERSPOUT_PUBLISHES_PER_SECOND": "-1", "WATERSPOUT_PUBLISH_BURST": "15", "WATERSPOUT_COMMANDS_PER_SECOND": "16",
 			"WATERSPOUT_COMMAND_BURST": "17", "WATERSPOUT_TOKEN_HMAC_SECRET_FILE": "/s", "WATERSPOUT_TOKEN_HMAC_SECRET": "env-secret",
 			"WATERSPOUT_TOKEN_ISSUER": "iss", "WATERSPOUT_TOKEN_AUDIENCE": "aud", "WATERSPOUT_TOKEN_LEEWAY": "2s",
+			"WATERSPOUT_STALL_TIMEOUT": "6s", "WATERSPOUT_UNSENT_BYTES": "8192",
 		}, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example", "https://b.example"},
 				Broker: "redis", RedisURL: "redis://r:6379/1", Ping: 2 * time.Second, PollTimeout: 3 * time.Second, PollDetach: 500 * time.Millisecond,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
+				StallTimeout: 6 * time.Second, UnsentBytes: 8192,
 				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700}, MaxServerChannels: 800,
 				RateLimits: RateLimits{ConnectionsPerIP: 11, ConnectsPerSecond: 12, ConnectBurst: 13, PollsPerSecond: 18, PollBurst: 19, PublishesPerSecond: NoLimit,
 					PublishBurst: 15, CommandsPerSecond: 16, CommandBurst: 17},
@@ -155,11 +161,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"--max-queue-bytes=700", "--sockjs-sticky-cookie", "--log-level=debug", "--log-format=json",
 			"--max-connections-per-ip=-1", "--connects-per-second=12", "--connect-burst=13", "--polls-per-second=-1", "--poll-burst=19", "--publishes-per-second=14",
 			"--publish-burst=15", "--commands-per-second=-1", "--command-burst=17", "--token-hmac-secret-file=/s",
-			"--token-issuer=iss", "--token-audience=aud", "--token-leeway=1s"}, nil, func(t *testing.T, c Config) {
+			"--token-issuer=iss", "--token-audience=aud", "--token-leeway=1s", "--stall-timeout=7s", "--unsent-bytes=-1"}, nil, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example"},
 				Broker: "redis", RedisURL: "redis://r", Ping: 2 * time.Second, PollTimeout: 3 * time.Second, PollDetach: 2 * time.Second,
 				WriteTimeout: 4 * time.Second, ShutdownTimeout: 5 * time.Second, TrustedProxies: []string{"10.0.0.0/8"},
+				StallTimeout: 7 * time.Second, UnsentBytes: NoLimit,
 				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
 				RateLimits: RateLimits{ConnectionsPerIP: NoLimit, ConnectsPerSecond: 12, ConnectBurst: 13, PollsPerSecond: NoLimit, PollBurst: 19, PublishesPerSecond: 14,
 					PublishBurst: 15, CommandsPerSecond: NoLimit, CommandBurst: 17},

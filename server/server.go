@@ -228,6 +228,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = transports.NewReuseListener(ln, s.idleTimeout)
+	s.ln.SetStallBound(s.cfg.stallBound())
 	return ln.Addr(), nil
 }
 
@@ -285,6 +286,7 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ConnContext:       transports.ConnContext, // lets a stream given up on abort its connection
 	}
 	s.srv = srv
 	ln := s.ln

@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"errors"
 	"net"
 	"os"
 	"sync"
@@ -128,7 +129,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.flushLocked(); err != nil {
+	if err := c.flushLocked(0); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(p)
@@ -208,20 +209,38 @@ func rawWrite(fd int, p []byte) (int, error) {
 	return int(r), nil
 }
 
+// Pending reports whether bytes that TryWrite kept still wait for Flush.
+// Only the pump's goroutine may call it.
+func (c *Conn) Pending() bool {
+	if len(c.unsent) > 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.kept) > 0
+}
+
 // Flush writes what TryWrite kept, blocking until deadline.
+//
+// The deadline is a write-progress deadline: each time it passes after the
+// socket took some bytes, it is renewed by as much again. What fails a
+// Flush is a whole timeout in which the client took nothing (a stalled
+// reader), not a large batch taking longer than that to a client that
+// reads slowly but keeps reading.
 func (c *Conn) Flush(deadline time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	timeout := time.Until(deadline)
 	if err := c.setWriteDeadlineLocked(deadline); err != nil {
 		return err
 	}
-	if err := c.flushLocked(); err != nil {
+	if err := c.flushLocked(timeout); err != nil {
 		return err
 	}
 	unsent := c.unsent
 	c.unsent = nil
 	for len(unsent) > 0 {
-		n, err := c.Conn.Write(unsent)
+		n, err := c.writeProgressLocked(unsent, timeout)
 		if err != nil {
 			return err
 		}
@@ -230,9 +249,11 @@ func (c *Conn) Flush(deadline time.Time) error {
 	return nil
 }
 
-func (c *Conn) flushLocked() error {
+// flushLocked writes the kept bytes; timeout renews the write deadline
+// while they make progress (see Flush), none when zero.
+func (c *Conn) flushLocked(timeout time.Duration) error {
 	for len(c.kept) > 0 {
-		n, err := c.Conn.Write(c.kept)
+		n, err := c.writeProgressLocked(c.kept, timeout)
 		c.kept = c.kept[n:]
 		if err != nil {
 			return err
@@ -240,4 +261,22 @@ func (c *Conn) flushLocked() error {
 	}
 	c.kept = nil
 	return nil
+}
+
+// writeProgressLocked writes p under the write deadline in force and, when
+// the deadline passes after some of p went out, sets a new one timeout
+// later and goes on.
+func (c *Conn) writeProgressLocked(p []byte, timeout time.Duration) (int, error) {
+	total := 0
+	for {
+		n, err := c.Conn.Write(p[total:])
+		total += n
+		var ne net.Error
+		if err == nil || n == 0 || timeout <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
+			return total, err
+		}
+		if err := c.setWriteDeadlineLocked(time.Now().Add(timeout)); err != nil {
+			return total, err
+		}
+	}
 }

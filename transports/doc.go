@@ -9,7 +9,11 @@
 // write deadline and writes that never wait, and the shared writers
 // (writers.go) that serve every such connection in turn when a publication
 // reaches thousands of them at once. ReuseListener (reuse.go) takes back
-// the connections of held long-polls for their next request.
+// the connections of held long-polls for their next request, and gives
+// every accepted connection its StallBound (stall.go): the kernel drops a
+// client that acknowledges nothing for the stall timeout and keeps no more
+// than the unsent-bytes bound for it. A connection the server gives up on
+// is aborted (Abort, AbortOnClose), not closed behind unsendable data.
 //
 // # Concurrency
 //

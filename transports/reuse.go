@@ -28,6 +28,7 @@ type ReuseListener struct {
 	done     chan struct{}
 	once     sync.Once
 	serving  atomic.Bool // Accept has been called: a server takes connections
+	bound    atomic.Pointer[StallBound]
 
 	mu     sync.Mutex
 	parked map[net.Conn]struct{}
@@ -83,11 +84,18 @@ func (l *ReuseListener) Accept() (net.Conn, error) {
 	case c := <-l.back:
 		return c, nil
 	case r := <-l.accepted:
+		if b := l.bound.Load(); b != nil && r.c != nil {
+			_ = b.Apply(r.c) // best effort: without it, the write deadlines still bound a stalled client
+		}
 		return r.c, r.err
 	case <-l.done:
 		return nil, net.ErrClosed
 	}
 }
+
+// SetStallBound makes every connection accepted from now on carry b (see
+// StallBound); connections handed back keep what they were given.
+func (l *ReuseListener) SetStallBound(b StallBound) { l.bound.Store(&b) }
 
 // Reuse hands c back to the server for its next request; buffered, the
 // bytes already read from c, are read first. The caller must have finished
@@ -111,16 +119,30 @@ func (l *ReuseListener) Reuse(c net.Conn, buffered []byte) {
 }
 
 // park waits for the first bytes of c's next request, then hands c back.
+// A long-poll client asks again as soon as it has read an answer, so one
+// that has not within the stall bound's timeout (when shorter than the idle
+// timeout) has stopped reading: its connection is aborted, like every
+// connection the server gives up on, so that neither the answer it never
+// read nor the socket stays behind on the server.
 func (l *ReuseListener) park(c net.Conn) {
 	var b [64]byte
-	_ = c.SetReadDeadline(time.Now().Add(l.idle))
+	wait := l.idle
+	if bd := l.bound.Load(); bd != nil && bd.Timeout > 0 {
+		wait = min(wait, bd.Timeout)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
 	n, err := c.Read(b[:])
 	l.mu.Lock()
 	delete(l.parked, c)
 	closed := l.closed
 	l.mu.Unlock()
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		_ = Abort(c) // idle too long
+		return
+	}
 	if err != nil || closed {
-		c.Close() // idle too long, the client left, or the server stops
+		c.Close() // the client left, or the server stops
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})

@@ -30,6 +30,8 @@ Markdown tables (progress goes to standard error). Scenarios, all by default:
   slow         S8: 1,000 subscribers, 1 % stop reading; the others' latency and the server's memory
   nat          S9: 1,000 long-poll subscribers from one address, 5 publications/s; run it
                against a server at its default limits: every message, no 429
+  stalled      S10: 3,000 SSE subscribers that never read (10 pubs/s of ~250 B, 60 s) beside 10
+               that do; server RSS and host TCP memory per stalled reader, and when each is dropped
 Memory and CPU are read from /proc/PID of the server: pass --server-pid.
 Latency runs from each message's intended send time (open-loop schedule).
 

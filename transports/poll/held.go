@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // A poll with a cursor and nothing to answer yet is held: up to
@@ -140,6 +141,13 @@ func (hp *heldPoll) answer() {
 	err := hp.h.finish(&hp.a, hp.s, false, items, end, hp.cur)
 	if err == nil && hp.a.keep {
 		hp.h.cfg.Reuse.Reuse(conn, hp.pending)
+		return
+	}
+	if err != nil {
+		// The client did not take the answer within the write timeout (or
+		// the kernel dropped it under the stall bound): a graceful close
+		// would keep the unsent answer in FIN-WAIT-1.
+		_ = transports.Abort(conn)
 		return
 	}
 	conn.Close()

@@ -40,6 +40,12 @@ type responseWriter struct {
 	onWrite func()
 	// prelude is set while the response has not been flushed yet.
 	prelude bool
+	// onDone, if set, is called when the response has ended well: a
+	// stream's connection is armed to abort when net/http closes it
+	// (transports.AbortOnClose), since net/http closes it inside a write
+	// that failed, and disarmed here, so that a clean end closes, if at
+	// all, gracefully.
+	onDone func()
 }
 
 var (
@@ -97,8 +103,12 @@ func (w *responseWriter) finish(ctx context.Context) {
 	if w.hijacked {
 		return
 	}
-	if w.dirty && ctx.Err() == nil {
-		_ = w.flush()
+	ok := ctx.Err() == nil
+	if w.dirty && ok {
+		ok = w.flush() == nil
+	}
+	if ok && w.onDone != nil {
+		w.onDone()
 	}
 	if !w.h2 || ctx.Err() != nil {
 		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))

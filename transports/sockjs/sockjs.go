@@ -226,6 +226,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Streams write a prelude, and flush it, before sockjs-go attaches
 		// them to the session: only what follows are frames.
 		rw.prelude = name != "xhr" && name != "jsonp"
+		if rw.prelude && !rw.h2 {
+			// A stream given up on (a write timed out: net/http closes the
+			// connection inside that write) is aborted, not closed behind
+			// what the client never read; a stream that ends well is not.
+			transports.AbortOnClose(r, true)
+			rw.onDone = func() { transports.AbortOnClose(r, false) }
+		}
 	case endpointSend:
 		limit := h.frameLimit
 		if name == "jsonp_send" {

@@ -266,6 +266,9 @@ func (st *eventStream) watch(conn net.Conn) {
 	var b [64]byte
 	for {
 		if _, err := conn.Read(b[:]); err != nil {
+			if transports.IsStalled(err) { // the kernel dropped it: the stall bound
+				st.s.Fail(session.DisconnectWriteTimeout)
+			}
 			st.s.Fail(clientGone)
 			return
 		}
@@ -323,12 +326,27 @@ func (st *eventStream) keep(b []byte) {
 
 // End tells the client why the stream ends, unless it left or a write
 // failed, then closes the connection and the session.
+//
+// A stream the server gives up on (a write failed, or the client did not keep
+// up: transports.GaveUp) is aborted unless the disconnect event went into
+// the socket at once: what the client has not taken would otherwise keep
+// the socket, and its buffers, in FIN-WAIT-1 for as long as the client's
+// zero window lasts.
 func (st *eventStream) End(d session.Disconnect, writeErr error) {
+	abort := writeErr != nil
 	if writeErr == nil && d != clientGone {
-		// A failed write changes nothing now.
-		_ = st.out.write(appendEvent(st.out.begin(nil), session.DisconnectFrame(d), "", false))
+		frame := appendEvent(st.out.begin(nil), session.DisconnectFrame(d), "", false)
+		if transports.GaveUp(d) {
+			abort = !st.out.tryWrite(frame)
+		} else if st.out.write(frame) != nil {
+			abort = true
+		}
 	}
-	st.out.close()
+	if abort {
+		st.out.abort()
+	} else {
+		st.out.close()
+	}
 	if writeErr != nil {
 		st.s.Fail(session.DisconnectWriteTimeout) // unless it had already failed
 		d = st.s.Reason()
@@ -348,6 +366,12 @@ type output interface {
 	write(b []byte) error
 	// close ends the response.
 	close()
+	// tryWrite writes what begin started if it can without waiting, and
+	// reports whether it did.
+	tryWrite(b []byte) bool
+	// abort drops the connection with a reset (transports.Abort), or ends
+	// the response where there is no connection of its own.
+	abort()
 }
 
 // chunkRoom is kept at the start of a chunked write for its size line: up to
@@ -395,6 +419,16 @@ func (o *connOut) frame(b []byte) []byte {
 	return append(b[at-o.start:], '\r', '\n')
 }
 
+func (o *connOut) tryWrite(b []byte) bool {
+	if tc, ok := o.conn.(*transports.Conn); ok {
+		flushed, err := tc.TryWrite(o.frame(b))
+		return flushed && err == nil
+	}
+	return false
+}
+
+func (o *connOut) abort() { _ = transports.Abort(o.conn) }
+
 func (o *connOut) close() {
 	if o.chunked {
 		_ = o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
@@ -432,6 +466,13 @@ func (o *writerOut) write(p []byte) error {
 }
 
 func (o *writerOut) close() {}
+
+// tryWrite cannot write without waiting through a ResponseWriter: the
+// frame gets the write timeout, as any other write.
+func (o *writerOut) tryWrite(b []byte) bool { return o.write(b) == nil }
+
+// abort ends the response; the HTTP server owns the connection.
+func (o *writerOut) abort() {}
 
 // appendEvent appends one unnamed SSE event. Frames are compact JSON, so one
 // `data:` line carries them. The id line comes after the data line: the SSE

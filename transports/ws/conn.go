@@ -99,33 +99,69 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 // closeWith ends the connection for d: a disconnect frame and a close frame
 // with the same code and reason, unless the client is already gone, then a
 // short wait for the client's close frame. The caller closes the socket.
-func (c *conn) closeWith(d session.Disconnect) {
+//
+// It reports false when the frames could not be written: the connection is
+// then aborted. So is a connection given up on (transports.GaveUp) whose
+// socket still holds bytes from before: the frames would only queue behind
+// what the client is not reading.
+func (c *conn) closeWith(d session.Disconnect) bool {
 	deadline := time.Now().Add(c.h.cfg.WriteTimeout)
 	gone := c.peerGone.Load() // before the echo, which the reader stores first
 	if echo := c.closeEcho.Load(); echo != nil {
 		_ = c.ws.WriteControl(websocket.CloseMessage, *echo, deadline)
-		return
+		return true
 	}
 	if gone {
-		return
+		return true
+	}
+	if out, ok := c.out(); ok && transports.GaveUp(d) && out.Pending() {
+		return false
 	}
 	_ = c.ws.SetWriteDeadline(deadline)
 	if c.ws.WriteMessage(websocket.TextMessage, session.DisconnectFrame(d)) != nil ||
 		c.ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {
-		return
+		return false
+	}
+	if d == session.DisconnectStale {
+		// The client answered nothing for the pong wait (its reader has
+		// stopped already, so there is no close frame to wait for): it
+		// reads nothing, and a graceful close would keep what the socket
+		// holds in FIN-WAIT-1.
+		return false
 	}
 	t := time.NewTimer(c.h.closeGrace)
 	defer t.Stop()
 	select {
 	case <-c.readerDone: // the client answered our close frame, or the read side failed
 	case <-t.C:
+		// A client given up on that does not answer the close frame is not
+		// reading: what the socket holds would wait in FIN-WAIT-1.
+		return !transports.GaveUp(d)
 	}
+	return true
 }
 
-// finish runs last in the writer (from End): it drops the connection, which ends the
-// reader, and releases the session once nothing uses it any more.
-func (c *conn) finish() {
-	c.ws.Close()
+// out is the transports.Conn gorilla writes through, if it is one.
+func (c *conn) out() (*transports.Conn, bool) {
+	if c.raw == nil {
+		return nil, false
+	}
+	tc, ok := c.raw.Conn.(*transports.Conn)
+	return tc, ok
+}
+
+// finish runs last in the writer (from End): it drops the connection, which
+// ends the reader, and releases the session once nothing uses it any more.
+// abort resets the connection instead of closing it (transports.Abort), so
+// that the kernel does not keep what the client never took.
+func (c *conn) finish(abort bool) {
+	if out, ok := c.out(); abort && ok {
+		_ = transports.Abort(out) // rawConn hides the socket; its Conn does not
+	} else if abort {
+		_ = transports.Abort(c.ws.UnderlyingConn())
+	} else {
+		c.ws.Close()
+	}
 	<-c.readerDone
 	d := c.s.Reason()
 	c.s.Close(d)

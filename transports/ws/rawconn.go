@@ -83,6 +83,10 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || brw.Reader.Buffered() > 0 {
 		return c, brw, err // gorilla refuses a client that sent data before the handshake's end
 	}
+	// A WebSocket proves its client alive with pongs and closes a silent
+	// one with 3005 after the pong wait: the accept-time stall timeout would
+	// preempt that rule, so it is taken off (the unsent-bytes bound stays).
+	_ = transports.ClearStallTimeout(c)
 	h.raw = &rawConn{Conn: transports.NewConn(c)}
 	h.br = bufio.NewReaderSize(h.raw, readBufferSize)
 	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil

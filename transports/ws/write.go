@@ -126,9 +126,10 @@ func (c *conn) Heartbeat(idle, probe bool) error {
 // may sit between the fragments of a message), and with nothing when a
 // write failed. Then it releases the session.
 func (c *conn) End(d session.Disconnect, writeErr error) {
+	abort := false
 	switch {
 	case writeErr == nil:
-		c.closeWith(d)
+		abort = !c.closeWith(d)
 	case errors.Is(writeErr, transports.ErrPumpPanicked):
 		_ = c.ws.WriteControl(websocket.CloseMessage, closeMessage(session.DisconnectInternal), time.Now().Add(c.h.cfg.WriteTimeout))
 	default:
@@ -139,8 +140,9 @@ func (c *conn) End(d session.Disconnect, writeErr error) {
 		// Recorded unless the session had already failed (for example as a
 		// slow consumer while this write was stuck).
 		c.s.Fail(wd)
+		abort = true // what the socket holds will never be taken
 	}
-	c.finish()
+	c.finish(abort)
 }
 
 // writeBatch writes the frames as one text message, separated by "\n".

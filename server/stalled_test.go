@@ -1,0 +1,492 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// A client that stops reading without closing, on SSE, a held long-poll or
+// a SockJS stream (xhr-streaming, eventsource, htmlfile), while a
+// publisher goes on at a low rate (10 messages/s of 200 bytes) and a high
+// one (100/s of 4 KB): each is dropped within the stall bound, no socket of
+// it is left on the server in any state (FIN-WAIT included), its session
+// and memory are released, and a healthy client beside them gets every
+// message. The bound is StallTimeout after the client's receive window
+// closes; the stalled clients' receive buffers are small, so that their
+// windows close within a few seconds even at the low rate.
+func TestStalledReadersAreDroppedWithinTheBound(t *testing.T) {
+	const stallTimeout = 2 * time.Second
+	cfg := quietConfig()
+	cfg.StallTimeout = stallTimeout
+	// The low rate fills a stalled client's receive window (a few KB) in
+	// about four seconds, then StallTimeout; plus slack for the kernel's
+	// probe timer and a loaded machine.
+	bound := 4*time.Second + stallTimeout + 4*time.Second
+	runStalled(t, cfg, []stallRate{{"low", 10, 200}, {"high", 100, 4 << 10}}, true, bound)
+}
+
+// With the stall timeout off, what ends a stalled client is the write
+// timeout (its writer takes nothing for that long, the bytes beyond
+// --unsent-bytes waiting in the server): on SSE and SockJS streams, whose
+// connections belong to the transport and to net/http respectively, the
+// connection is then aborted, so no socket of it stays in FIN-WAIT-1 behind
+// what the client never read. (A held long-poll's answer is one write, and
+// without the stall timeout its connection waits for the idle timeout.)
+func TestGivenUpStreamsAreAborted(t *testing.T) {
+	cfg := quietConfig()
+	cfg.StallTimeout, cfg.UnsentBytes = -1, minUnsentBytes
+	cfg.WriteTimeout = time.Second
+	// One to two write timeouts without progress, with slack.
+	runStalled(t, cfg, []stallRate{{"high", 100, 4 << 10}}, false, 8*time.Second)
+}
+
+type stallRate struct {
+	channel  string
+	perSec   int
+	dataSize int
+}
+
+// runStalled runs a server with cfg, a healthy SSE reader and stalled
+// clients (SSE, SockJS xhr-streaming, eventsource and htmlfile, and with
+// polls a held long-poll) on each rate's channel while a publisher goes on,
+// and checks that each stalled client's socket is gone from the server
+// within bound, that the sessions end and the heap returns, and that the
+// healthy readers get every message.
+func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound time.Duration) {
+	cfg.RateLimits.ConnectionsPerIP = NoLimit
+	// A short history: what the heap holds afterwards is then the sessions'.
+	cfg.Namespaces = []session.Namespace{{HistorySize: 10, HistoryTTL: time.Minute, Anonymous: true}}
+	cfg.RateLimits.ConnectsPerSecond = NoLimit
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	addr := strings.TrimPrefix(base, "http://")
+	_, portStr, _ := net.SplitHostPort(addr)
+	serverPort, _ := strconv.Atoi(portStr)
+
+	// Healthy SSE readers, one per channel, read everything.
+	healthy := make([]*sseReader, len(rates))
+	for i, r := range rates {
+		healthy[i] = readSSE(t, base+"/connect/sse?channel="+r.channel)
+	}
+	waitFor(t, 5*time.Second, "healthy sessions", func() bool { return s.Node().SessionCount() == len(rates) })
+	heapBefore := heapInUse()
+
+	type stalledClient struct {
+		name string
+		conn net.Conn
+		port int
+	}
+	var stalled []stalledClient
+	for _, r := range rates {
+		ch := r.channel
+		add := func(name string, c net.Conn) {
+			stalled = append(stalled, stalledClient{name + "/" + ch, c, c.LocalAddr().(*net.TCPAddr).Port})
+		}
+		add("sse", dialStalled(t, addr, "GET /connect/sse?channel="+ch+" HTTP/1.1\r\nHost: x\r\n\r\n"))
+		if polls {
+			cursor := firstPollCursor(t, base, ch)
+			add("poll", dialStalled(t, addr, "GET /connect/poll?channel="+ch+"&cursor="+cursor+" HTTP/1.1\r\nHost: x\r\n\r\n"))
+		}
+		for i, tr := range []string{"xhr_streaming", "eventsource", "htmlfile?c=cb"} {
+			path := fmt.Sprintf("/connect/sockjs/000/stall%s%d", ch, i)
+			method := "GET"
+			if tr == "xhr_streaming" {
+				method = "POST"
+			}
+			add("sockjs-"+strings.TrimSuffix(tr, "?c=cb"), dialStalled(t, addr, method+" "+path+"/"+tr+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+			sockjsSubscribe(t, base+path, ch)
+		}
+	}
+	start := time.Now()
+	want := len(rates) + len(rates) + 3*len(rates) // healthy, SSE, SockJS; answered polls end theirs
+	waitFor(t, 5*time.Second, "stalled sessions", func() bool { return s.Node().SessionCount() >= want })
+
+	// Publish at both rates until every stalled client is gone from the
+	// server, or past the bound.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	published := make([]int, len(rates))
+	for i, r := range rates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data, _ := json.Marshal(strings.Repeat("x", r.dataSize-2))
+			tick := time.NewTicker(time.Second / time.Duration(r.perSec))
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				if _, err := s.Node().Publish(context.Background(), r.channel, data, ""); err != nil {
+					t.Error(err)
+					return
+				}
+				published[i]++
+			}
+		}()
+	}
+	gone := map[string]time.Duration{}
+	for time.Since(start) < bound && len(gone) < len(stalled) {
+		time.Sleep(100 * time.Millisecond)
+		open := serverSockets(t, serverPort)
+		for _, c := range stalled {
+			if _, ok := gone[c.name]; !ok && open[c.port] == "" {
+				gone[c.name] = time.Since(start)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	open := serverSockets(t, serverPort)
+	for _, c := range stalled {
+		if st, ok := open[c.port]; ok {
+			t.Errorf("%s: still on the server after %v, in state %s", c.name, time.Since(start).Round(time.Millisecond), st)
+		} else {
+			t.Logf("%s: gone from the server after %v", c.name, gone[c.name].Round(100*time.Millisecond))
+		}
+	}
+
+	// Every message reached the healthy readers, in order.
+	for i, r := range rates {
+		healthy[i].expectOffsets(t, r.channel, published[i])
+	}
+	// The stalled sessions are gone (SockJS ends a session whose client
+	// stays away for its disconnect delay, 5 s), and so is their memory.
+	waitFor(t, 10*time.Second, "stalled sessions to end", func() bool { return s.Node().SessionCount() == len(rates) })
+	if after := heapInUse(); after > heapBefore+4<<20 {
+		t.Errorf("heap in use %d KB after the stalled clients left, %d KB before", after>>10, heapBefore>>10)
+	}
+	for _, c := range stalled {
+		c.conn.Close()
+	}
+	for _, h := range healthy {
+		h.close()
+	}
+}
+
+// dialStalled connects with a small receive buffer, sends req and never
+// reads.
+func dialStalled(t *testing.T, addr, req string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func firstPollCursor(t *testing.T, base, ch string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/connect/poll?channel=" + ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct{ Cursor string }
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.Cursor == "" {
+		t.Fatalf("first poll: %v %+v", err, a)
+	}
+	return a.Cursor
+}
+
+// sockjsSubscribe subscribes the SockJS session at url (once its receiving
+// request has opened it) to ch.
+func sockjsSubscribe(t *testing.T, url, ch string) {
+	t.Helper()
+	body, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"` + ch + `"}`})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Post(url+"/xhr_send", "text/plain", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNoContent {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xhr_send to %s: status %d", url, resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serverSockets returns the TCP sockets on the local port (the server's
+// side of its connections) by their peer's port, with their state, from
+// /proc/net/tcp: every state, FIN-WAIT and TIME-WAIT included.
+func serverSockets(t *testing.T, port int) map[int]string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{"01": "ESTABLISHED", "04": "FIN-WAIT-1", "05": "FIN-WAIT-2", "06": "TIME-WAIT",
+		"07": "CLOSE", "08": "CLOSE-WAIT", "09": "LAST-ACK", "0A": "LISTEN", "0B": "CLOSING"}
+	out := map[int]string{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		if hexPort(f[1]) != port || f[3] == "0A" {
+			continue
+		}
+		st := states[f[3]]
+		if st == "" {
+			st = f[3]
+		}
+		out[hexPort(f[2])] = st
+	}
+	return out
+}
+
+func hexPort(addr string) int {
+	_, p, ok := strings.Cut(addr, ":")
+	if !ok {
+		return -1
+	}
+	b, err := hex.DecodeString(p)
+	if err != nil || len(b) != 2 {
+		return -1
+	}
+	return int(b[0])<<8 | int(b[1])
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sseReader reads an event stream and records the offsets of one
+// channel's messages.
+type sseReader struct {
+	resp *http.Response
+	mu   sync.Mutex
+	offs []int64
+	done chan struct{}
+}
+
+func readSSE(t *testing.T, url string) *sseReader {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	r := &sseReader{resp: resp, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var f struct {
+				Type   string
+				Offset int64
+			}
+			if json.Unmarshal([]byte(line), &f) == nil && f.Type == "message" {
+				r.mu.Lock()
+				r.offs = append(r.offs, f.Offset)
+				r.mu.Unlock()
+			}
+		}
+	}()
+	return r
+}
+
+// expectOffsets waits for offsets 1..n, each once, in order.
+func (r *sseReader) expectOffsets(t *testing.T, ch string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		got := append([]int64(nil), r.offs...)
+		r.mu.Unlock()
+		if len(got) >= n || time.Now().After(deadline) {
+			for i, o := range got {
+				if o != int64(i+1) {
+					t.Fatalf("%s: healthy reader got offset %d at position %d", ch, o, i)
+				}
+			}
+			if len(got) != n {
+				t.Fatalf("%s: healthy reader got %d messages, want %d", ch, len(got), n)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *sseReader) close() {
+	r.resp.Body.Close()
+	<-r.done
+}
+
+// A WebSocket client that stops reading keeps the WebSocket rule: no pong
+// within the pong wait (two pings plus min(ping, 5 s): 3 s here), and the
+// session ends with 3005, whatever the stall timeout (taken off WebSocket
+// connections). The connection is then aborted, not closed behind the data
+// the client never took: no socket of it stays on the server.
+func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
+	cfg := quietConfig()
+	cfg.Ping = time.Second
+	cfg.StallTimeout = time.Second // shorter than the pong wait: it must not be what ends the session
+	cfg.Namespaces = []session.Namespace{{HistorySize: 10, HistoryTTL: time.Minute, Anonymous: true}}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	addr := strings.TrimPrefix(base, "http://")
+	_, portStr, _ := net.SplitHostPort(addr)
+	serverPort, _ := strconv.Atoi(portStr)
+
+	c := dialStalled(t, addr, "GET /connect/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	// Read the handshake's answer and the hello, then nothing more.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var seen []byte
+	buf := make([]byte, 512)
+	for !bytes.Contains(seen, []byte(`"type":"hello"`)) {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the handshake: %v (read %q)", err, seen)
+		}
+		seen = append(seen, buf[:n]...)
+	}
+	if _, err := c.Write(maskedText(`{"type":"subscribe","id":1,"channel":"high"}`)); err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.TCPAddr).Port
+	waitFor(t, 5*time.Second, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
+	start := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		// The low rate: the socket never fills within the pong wait, so
+		// the closing frames go into it and wait behind what the client
+		// does not read.
+		data, _ := json.Marshal(strings.Repeat("x", 198))
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = s.Node().Publish(context.Background(), "high", data, "")
+			}
+		}
+	}()
+	// The pong wait (3 s), then the close grace (1 s) for the client's
+	// close frame, with slack.
+	deadline := start.Add(10 * time.Second)
+	for serverSockets(t, serverPort)[port] != "" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := serverSockets(t, serverPort)[port]; st != "" {
+		t.Fatalf("the stalled WebSocket is still on the server after %v, in state %s", time.Since(start).Round(time.Millisecond), st)
+	}
+	t.Logf("gone from the server after %v", time.Since(start).Round(100*time.Millisecond))
+	if got := closedWith(t, base, "ws", session.DisconnectStale.Code); got != 1 {
+		t.Fatalf("%v WebSocket sessions closed with 3005, want 1", got)
+	}
+}
+
+// maskedText is a client's text frame (masked, as RFC 6455 requires).
+func maskedText(payload string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	b := []byte{0x81, 0x80 | byte(len(payload))}
+	b = append(b, mask[:]...)
+	for i := range len(payload) {
+		b = append(b, payload[i]^mask[i%4])
+	}
+	return b
+}
+
+// closedWith reads waterspout_sessions_closed_total for transport and code
+// from /metrics.
+func closedWith(t *testing.T, base, transport string, code int) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := fmt.Sprintf(`waterspout_sessions_closed_total{code="%d",transport="%s"} `, code, transport)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
