@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -162,7 +163,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s *session.Sess
 		h.end(s, session.DisconnectWriteTimeout, err)
 		return
 	}
-	transports.StartPump(h.ctx, s, st, h.cfg.Node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.ctx, s, st, h.cfg.Node.Ping(), h.log)
 	select {
 	case <-st.done:
 	case <-r.Context().Done():
@@ -181,7 +182,7 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 		h.end(st.s, connectionLost, err)
 		return
 	}
-	tc := transports.NewConn(conn)
+	tc := h.cfg.Writers.Conn(conn)
 	out := &connOut{conn: tc, chunked: r.ProtoAtLeast(1, 1), timeout: h.cfg.WriteTimeout}
 	st.out = out
 	head := make([]byte, 0, 1024)
@@ -200,20 +201,20 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 		return
 	}
 	go st.watch(conn)
-	transports.StartPump(h.ctx, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.ctx, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
 }
 
 // tryStream is the pump's sink for a stream on a hijacked connection: its
 // batches are written without blocking, on the shared writers.
 type tryStream struct {
 	*eventStream
-	conn *transports.Conn
+	conn *netconn.Conn
 }
 
 var _ transports.TrySink = tryStream{}
 
 // TryWriteBatch writes the batch as WriteBatch does, without blocking: what
-// the socket does not take at once waits in the transports.Conn for Flush.
+// the socket does not take at once waits in the netconn.Conn for Flush.
 func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
 	return t.try(t.events(items))
 }
@@ -266,7 +267,7 @@ func (st *eventStream) watch(conn net.Conn) {
 	var b [64]byte
 	for {
 		if _, err := conn.Read(b[:]); err != nil {
-			if transports.IsStalled(err) { // the kernel dropped it: the stall bound
+			if netconn.IsStalled(err) { // the kernel dropped it: the stall bound
 				st.s.Fail(session.DisconnectWriteTimeout)
 			}
 			st.s.Fail(clientGone)
@@ -369,7 +370,7 @@ type output interface {
 	// tryWrite writes what begin started if it can without waiting, and
 	// reports whether it did.
 	tryWrite(b []byte) bool
-	// abort drops the connection with a reset (transports.Abort), or ends
+	// abort drops the connection with a reset (netconn.Abort), or ends
 	// the response where there is no connection of its own.
 	abort()
 }
@@ -420,14 +421,14 @@ func (o *connOut) frame(b []byte) []byte {
 }
 
 func (o *connOut) tryWrite(b []byte) bool {
-	if tc, ok := o.conn.(*transports.Conn); ok {
+	if tc, ok := o.conn.(*netconn.Conn); ok {
 		flushed, err := tc.TryWrite(o.frame(b))
 		return flushed && err == nil
 	}
 	return false
 }
 
-func (o *connOut) abort() { _ = transports.Abort(o.conn) }
+func (o *connOut) abort() { _ = netconn.Abort(o.conn) }
 
 func (o *connOut) close() {
 	if o.chunked {

@@ -123,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, refusal := h.open(r)
-	hj := &hijacker{ResponseWriter: w}
+	hj := &hijacker{ResponseWriter: w, writers: h.cfg.Writers}
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// The upgrader has answered the request with an HTTP error.

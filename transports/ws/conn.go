@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -50,13 +51,13 @@ type conn struct {
 	pongDue atomic.Pointer[string]
 }
 
-// trySink is the pump's sink when gorilla writes through a transports.Conn:
+// trySink is the pump's sink when gorilla writes through a netconn.Conn:
 // batches are then written without blocking, on the shared writers. out is
 // that Conn, kept here so that a delivery does not reach it through
 // rawConn's interface.
 type trySink struct {
 	*conn
-	out *transports.Conn
+	out *netconn.Conn
 }
 
 var (
@@ -88,11 +89,11 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	// The pump exists before the reader, which may poke it.
 	var sink transports.Sink = c
 	if c.raw != nil {
-		if out, ok := c.raw.Conn.(*transports.Conn); ok {
+		if out, ok := c.raw.Conn.(*netconn.Conn); ok {
 			sink = trySink{c, out}
 		}
 	}
-	c.pump = transports.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)
+	c.pump = h.cfg.Writers.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)
 	go c.readLoop()
 }
 
@@ -141,24 +142,24 @@ func (c *conn) closeWith(d session.Disconnect) bool {
 	return true
 }
 
-// out is the transports.Conn gorilla writes through, if it is one.
-func (c *conn) out() (*transports.Conn, bool) {
+// out is the netconn.Conn gorilla writes through, if it is one.
+func (c *conn) out() (*netconn.Conn, bool) {
 	if c.raw == nil {
 		return nil, false
 	}
-	tc, ok := c.raw.Conn.(*transports.Conn)
+	tc, ok := c.raw.Conn.(*netconn.Conn)
 	return tc, ok
 }
 
 // finish runs last in the writer (from End): it drops the connection, which
 // ends the reader, and releases the session once nothing uses it any more.
-// abort resets the connection instead of closing it (transports.Abort), so
+// abort resets the connection instead of closing it (netconn.Abort), so
 // that the kernel does not keep what the client never took.
 func (c *conn) finish(abort bool) {
 	if out, ok := c.out(); abort && ok {
-		_ = transports.Abort(out) // rawConn hides the socket; its Conn does not
+		_ = netconn.Abort(out) // rawConn hides the socket; its Conn does not
 	} else if abort {
-		_ = transports.Abort(c.ws.UnderlyingConn())
+		_ = netconn.Abort(c.ws.UnderlyingConn())
 	} else {
 		c.ws.Close()
 	}

@@ -43,7 +43,7 @@
 // writer behind it): it leaves the pong for the latest ping (pongDue) or the
 // echo of the client's close frame (closeEcho) and pokes the pump. The one
 // exception is gorilla's own close frame on a protocol error, a single write
-// that transports.Conn keeps whole. The reader extends the read deadline and
+// that netconn.Conn keeps whole. The reader extends the read deadline and
 // passes commands to Session.HandleCommand. The two meet only through the
 // session (the reader fails it, the pump ends), the poke, and readerDone
 // and peerGone. The pump's End closes the connection, waits for the reader,

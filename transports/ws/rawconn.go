@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/transports"
 )
 
@@ -21,7 +22,7 @@ import (
 // the reader's wait took off the socket, then reads the socket. Only the
 // reader goroutine touches pending.
 type rawConn struct {
-	net.Conn // a *transports.Conn: gorilla's writes can be tried without blocking
+	net.Conn // a *netconn.Conn: gorilla's writes can be tried without blocking
 	pending  []byte
 	buf      [8]byte
 }
@@ -72,8 +73,9 @@ func (c *conn) await() error {
 // wait on the socket when that buffer is empty.
 type hijacker struct {
 	http.ResponseWriter
-	raw *rawConn
-	br  *bufio.Reader
+	raw     *rawConn
+	br      *bufio.Reader
+	writers *transports.Writers // wraps the hijacked connection
 }
 
 func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
@@ -86,8 +88,8 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// A WebSocket proves its client alive with pongs and closes a silent
 	// one with 3005 after the pong wait: the accept-time stall timeout would
 	// preempt that rule, so it is taken off (the unsent-bytes bound stays).
-	_ = transports.ClearStallTimeout(c)
-	h.raw = &rawConn{Conn: transports.NewConn(c)}
+	_ = netconn.ClearStallTimeout(c)
+	h.raw = &rawConn{Conn: h.writers.Conn(c)}
 	h.br = bufio.NewReaderSize(h.raw, readBufferSize)
 	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

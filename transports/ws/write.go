@@ -28,7 +28,7 @@ func (c *conn) WriteBatch(batch []session.Item) error {
 // path would wait for its own lock, which a reader's protocol-error close
 // frame may hold while the client reads nothing. The pump's ownership keeps
 // this apart from gorilla's other writers of data frames; gorilla's control
-// frames are single writes that transports.Conn keeps whole.
+// frames are single writes that netconn.Conn keeps whole.
 func (t trySink) TryWriteBatch(batch []session.Item) (bool, error) {
 	bp := framePool.Get().(*[]byte)
 	b := appendTextFrame((*bp)[:0], batch)
