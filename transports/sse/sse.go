@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -185,16 +184,11 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 	tc := h.cfg.Writers.Conn(conn)
 	out := &connOut{conn: tc, chunked: r.ProtoAtLeast(1, 1), timeout: h.cfg.WriteTimeout}
 	st.out = out
-	head := make([]byte, 0, 1024)
-	head = append(head, "HTTP/1.1 200 OK\r\n"...)
-	hw := bytes.NewBuffer(head)
-	_ = st.header.Write(hw) // a bytes.Buffer does not fail
-	head = hw.Bytes()
+	body := netconn.BodyUntilClose
 	if out.chunked {
-		head = append(head, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"...)
-	} else {
-		head = append(head, "Connection: close\r\n\r\n"...)
+		body = netconn.BodyChunked
 	}
+	head := netconn.AppendResponseHead(make([]byte, 0, 1024), st.header, body)
 	if err := out.write(st.first(head)); err != nil {
 		conn.Close()
 		h.end(st.s, session.DisconnectWriteTimeout, err)
@@ -375,10 +369,6 @@ type output interface {
 	abort()
 }
 
-// chunkRoom is kept at the start of a chunked write for its size line: up to
-// 8 hex digits and CRLF.
-const chunkRoom = 10
-
 // connOut writes to a hijacked connection.
 type connOut struct {
 	conn    net.Conn
@@ -392,7 +382,7 @@ func (o *connOut) begin(prefix []byte) []byte {
 	if !o.chunked {
 		return prefix
 	}
-	return append(prefix, make([]byte, chunkRoom)...)
+	return append(prefix, make([]byte, netconn.ChunkRoom)...)
 }
 
 func (o *connOut) write(b []byte) error {
@@ -411,13 +401,7 @@ func (o *connOut) frame(b []byte) []byte {
 	if !o.chunked {
 		return b
 	}
-	body := len(b) - o.start - chunkRoom
-	var size [chunkRoom]byte
-	line := append(strconv.AppendInt(size[:0], int64(body), 16), '\r', '\n')
-	at := o.start + chunkRoom - len(line)
-	copy(b[at:], line)
-	copy(b[at-o.start:], b[:o.start]) // the prefix (the response head) moves up to meet it
-	return append(b[at-o.start:], '\r', '\n')
+	return netconn.FrameChunk(b, o.start)
 }
 
 func (o *connOut) tryWrite(b []byte) bool {
@@ -433,7 +417,7 @@ func (o *connOut) abort() { _ = netconn.Abort(o.conn) }
 func (o *connOut) close() {
 	if o.chunked {
 		_ = o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
-		_, _ = o.conn.Write([]byte("0\r\n\r\n")) // the body's end, for a proxy that reuses connections
+		_, _ = o.conn.Write([]byte(netconn.LastChunk)) // the body's end, for a proxy that reuses connections
 	}
 	o.conn.Close()
 }
