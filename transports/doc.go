@@ -23,13 +23,12 @@
 // # WebSocket framing: who owns it
 //
 // Decision: the server's writes are owned by this project, gorilla keeps the
-// handshake and the reads. Today it is half-and-half: ws frames a batch
-// and a heartbeat by hand on the shared writers (TryWriteBatch,
-// TryHeartbeat), while its blocking writes (WriteBatch, the pong, the
-// disconnect and close frames, the hello, the refusal after the upgrade)
-// go through gorilla; and its reader takes bare pongs off the socket
-// before gorilla sees them. Leaving everything to gorilla would give up
-// what docs/BENCHMARKS.md measured these tricks to earn:
+// handshake and the reads. Until issue 22 it was half-and-half: ws framed a
+// batch and a heartbeat by hand on the shared writers while its blocking
+// writes (a batch the socket did not take, pongs, the hello, the
+// disconnect and close frames) went through gorilla. Leaving everything to
+// gorilla would give up what docs/BENCHMARKS.md measured these tricks to
+// earn:
 //
 //   - Framing on the shared writers: gorilla's writers wait for gorilla's
 //     write lock, which a reader's protocol-error close may hold while the
@@ -41,21 +40,16 @@
 //     connection's goroutine parks in a 2 KB stack rather than 4 KB inside
 //     gorilla's NextReader, about a fifth of S1's 9 KB per connection.
 //
-// Owning the writes fully costs little more: a server frame is a header and
-// an unmasked payload, already built by appendTextFrame. What remains (not
-// done in the issue 22 pass, for time): move appendTextFrame, the ping and
-// pong frames and a close-frame builder out of transports/ws/write.go into
-// an internal package beside netconn; make ws's WriteBatch, writeFrame,
-// Heartbeat, Poked, closeWith and End (write.go, conn.go), the hello
-// (conn.go) and the refusal after the upgrade (accept.go) write those
-// frames through netconn.Conn.Write under the write deadline instead of
-// gorilla's WriteMessage, NextWriter and WriteControl; keep a close-sent
-// flag in ws in place of gorilla's ErrCloseSent (Poked must not write after
-// a close frame); and mark rawConn.Write as gorilla's (only its close on a
-// protocol error reaches it then) so that flag is set by it too. Gorilla's
-// write buffer pool then goes unused and can be dropped from the Upgrader.
-// The reads stay gorilla's, behind the shallow reader: parsing masked,
-// fragmented client frames with their limits is what gorilla does well.
+// So every server frame is built by internal/wsframe (header, unmasked
+// payload; control frames; the close payload) and written by ws in one
+// netconn.Conn write: on the shared writers without blocking, elsewhere
+// under the write deadline. Gorilla's only write after the handshake is
+// its own close frame on a protocol error; ws's rawConn notes it, and ws
+// sends nothing after a close frame (gorilla's ErrCloseSent rule, kept).
+// The reads stay gorilla's, behind the shallow reader that takes bare
+// pongs (wsframe.IsBareClientPong): parsing masked, fragmented client
+// frames with their limits is what gorilla does well, and a read-side
+// filter that hands every other byte on unchanged cannot desynchronise it.
 //
 // # Concurrency
 //

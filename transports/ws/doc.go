@@ -35,9 +35,11 @@
 // Each connection has a reader goroutine and a writer, a transports.Pump;
 // ServeHTTP returns once they are set up, so the HTTP server's per-request
 // state is released while the connection stays open. The pump is the only
-// writer: batches (framed by this package, without gorilla, on the shared
-// writers; through gorilla when they block), heartbeats, pongs, the
-// disconnect frame and the close frame, and it closes the connection. The
+// writer: batches, heartbeats, pongs, the disconnect frame and the close
+// frame, every one framed by this package (internal/wsframe) and written
+// to the netconn.Conn without gorilla: on the shared writers without
+// blocking, or on the pump's goroutine under the write deadline. Gorilla
+// does the handshake and reads. The
 // reader is the only goroutine that reads; it writes nothing itself (a
 // client that sends pings and reads nothing would block it, and a shared
 // writer behind it): it leaves the pong for the latest ping (pongDue) or the

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/waterspout/waterspout/internal/netconn"
+	"github.com/waterspout/waterspout/internal/wsframe"
 	"github.com/waterspout/waterspout/transports"
 )
 
@@ -22,9 +24,10 @@ import (
 // the reader's wait took off the socket, then reads the socket. Only the
 // reader goroutine touches pending.
 type rawConn struct {
-	net.Conn // a *netconn.Conn: gorilla's writes can be tried without blocking
-	pending  []byte
-	buf      [8]byte
+	net.Conn  // a *netconn.Conn, which every server frame goes through
+	pending   []byte
+	buf       [8]byte
+	closeSent atomic.Bool // gorilla wrote its close frame (protocol error)
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
@@ -36,13 +39,15 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// bareClientPong is the whole of a masked, unfragmented pong with no payload:
-// what a client sends in answer to our empty pings (the 4-byte mask key
-// follows and, with no payload, masks nothing).
-const bareClientPongLen = 6
-
-func isBareClientPong(b []byte) bool {
-	return len(b) == bareClientPongLen && b[0] == 0x80|0xA && b[1] == 0x80
+// Write is gorilla's only write once the handshake is done: its own close
+// frame on a protocol error (every other server frame goes to the
+// netconn.Conn directly, see write.go). It notes that close frame, after
+// which the server sends nothing more.
+func (c *rawConn) Write(p []byte) (int, error) {
+	if len(p) > 0 && p[0] == 0x80|wsframe.OpClose {
+		c.closeSent.Store(true)
+	}
+	return c.Conn.Write(p)
 }
 
 // await blocks until the client sends something other than bare pongs and
@@ -54,7 +59,7 @@ func (c *conn) await() error {
 	for {
 		n, err := c.raw.Conn.Read(c.raw.buf[:])
 		if n > 0 {
-			if isBareClientPong(c.raw.buf[:n]) {
+			if wsframe.IsBareClientPong(c.raw.buf[:n]) {
 				c.alive()
 				continue
 			}
