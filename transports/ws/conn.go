@@ -76,7 +76,7 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	if hj.raw != nil && ws.UnderlyingConn() == net.Conn(hj.raw) {
 		c.raw, c.br = hj.raw, hj.br
 	}
-	if err := c.write(appendTextFrame(nil, []session.Item{{Frame: s.Hello()}})); err != nil {
+	if err := c.WriteBatch([]session.Item{{Frame: s.Hello()}}); err != nil {
 		ws.Close()
 		s.Close(writeDisconnect(err))
 		h.log.Debug("websocket hello failed", "session", s.ID(), "err", err)
@@ -197,9 +197,6 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
-
-// maxCloseReason is what fits in a close frame after the two-byte code.
-const maxCloseReason = 123
 
 // closeMessage is the close frame payload for d; the reason is cut to what a
 // control frame can carry, on a UTF-8 boundary.
