@@ -35,7 +35,7 @@ type Sink interface {
 }
 
 // TrySink is a Sink that can also write a batch without blocking (see
-// Conn.TryWrite). A pump whose sink is a TrySink writes its batches on the
+// netconn.Conn.TryWrite). A pump whose sink is a TrySink writes its batches on the
 // shared writers (Writers), a few goroutines that serve every such
 // connection in turn, instead of starting a goroutine of its own for each,
 // and its heartbeats too; anything that may block (flushing what a socket
