@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -94,7 +95,7 @@ type Config struct {
 	// StallTimeout is how long data sent to a client may wait for the
 	// client to acknowledge any of it before the connection is dropped
 	// (Linux: TCP_USER_TIMEOUT on every accepted connection; see
-	// transports.StallBound). It is what ends a client that stopped reading
+	// netconn.StallBound). It is what ends a client that stopped reading
 	// without closing on SSE, long-polling and SockJS, whose protocols have
 	// no reply to prove the client alive. Negative: the kernel's default.
 	StallTimeout time.Duration `json:"stallTimeout"`
@@ -135,8 +136,8 @@ func Defaults() Config {
 		PollDetach:      poll.DefaultDetach,
 		WriteTimeout:    DefaultWriteTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
-		StallTimeout:    transports.DefaultStallTimeout,
-		UnsentBytes:     transports.DefaultUnsentBytes,
+		StallTimeout:    netconn.DefaultStallTimeout,
+		UnsentBytes:     netconn.DefaultUnsentBytes,
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
 		RateLimits:      defaultRateLimits(),
@@ -152,9 +153,9 @@ const (
 	minUnsentBytes  = 4 << 10
 )
 
-// stallBound is the transports.StallBound of c (validated).
-func (c *Config) stallBound() transports.StallBound {
-	return transports.StallBound{Timeout: max(c.StallTimeout, 0), Unsent: max(c.UnsentBytes, 0)}
+// stallBound is the netconn.StallBound of c (validated).
+func (c *Config) stallBound() netconn.StallBound {
+	return netconn.StallBound{Timeout: max(c.StallTimeout, 0), Unsent: max(c.UnsentBytes, 0)}
 }
 
 // maxPollTimeout keeps a held poll well under common proxy idle timeouts (60 s).

@@ -428,7 +428,7 @@ type releaseConn struct {
 }
 
 // SyscallConn is the socket's, so that the streaming transports can write
-// to it without blocking (transports.Conn).
+// to it without blocking (netconn.Conn).
 func (c *releaseConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()

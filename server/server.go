@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/redis"
@@ -63,7 +64,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	mu  sync.Mutex
-	ln  *transports.ReuseListener // takes back held polls' connections
+	ln  *netconn.ReuseListener // takes back held polls' connections
 	srv *http.Server
 
 	shutdownOnce sync.Once
@@ -131,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	s.tcfg = transports.Config{
 		Node: node, CheckOrigin: s.checkOrigin, Authenticate: authz.Authenticate,
 		WriteTimeout: cfg.WriteTimeout, Logger: log, Reuse: reuser{s},
+		Writers: transports.NewWriters(log), // this server's own: two servers share no writers
 	}
 	s.echo = s.newEcho()
 	if err := s.routes(); err != nil {
@@ -227,7 +229,7 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = transports.NewReuseListener(ln, s.idleTimeout)
+	s.ln = netconn.NewReuseListener(ln, s.idleTimeout)
 	s.ln.SetStallBound(s.cfg.stallBound())
 	return ln.Addr(), nil
 }
@@ -239,7 +241,7 @@ func (s *Server) Listen() (net.Addr, error) {
 // listens (a Server used as an http.Handler only), it accepts nothing.
 type reuser struct{ s *Server }
 
-func (r reuser) listener() *transports.ReuseListener {
+func (r reuser) listener() *netconn.ReuseListener {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	return r.s.ln
@@ -286,7 +288,7 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
-		ConnContext:       transports.ConnContext, // lets a stream given up on abort its connection
+		ConnContext:       netconn.ConnContext, // lets a stream given up on abort its connection
 	}
 	s.srv = srv
 	ln := s.ln

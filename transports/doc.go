@@ -5,15 +5,51 @@
 // about the broker.
 //
 // It also holds the streaming connections' writer, the Pump (pump.go), and
-// what it writes through: Conn (conn.go), a hijacked connection with a lazy
-// write deadline and writes that never wait, and the shared writers
-// (writers.go) that serve every such connection in turn when a publication
-// reaches thousands of them at once. ReuseListener (reuse.go) takes back
-// the connections of held long-polls for their next request, and gives
-// every accepted connection its StallBound (stall.go): the kernel drops a
-// client that acknowledges nothing for the stall timeout and keeps no more
-// than the unsent-bytes bound for it. A connection the server gives up on
-// is aborted (Abort, AbortOnClose), not closed behind unsendable data.
+// the per-server Writers (writers.go): the shared writers that serve every
+// streaming connection in turn when a publication reaches thousands of them
+// at once, and the heartbeat grid's origin. The server creates one Writers
+// and passes it in Config.Writers: nothing here is process-wide, so two
+// servers in one process share nothing and tests can run the pump in a
+// testing/synctest bubble.
+//
+// Everything written at the socket level lives in internal/netconn: the
+// connection with its Linux fast path and portable fallback (netconn.Conn),
+// the stall bound and abort, the ReuseListener that takes back held
+// long-polls' connections, and the HTTP/1.1 head and chunk writer that SSE
+// and poll use on hijacked connections. A connection the server gives up
+// on is aborted (netconn.Abort, AbortOnClose), not closed behind
+// unsendable data (GaveUp).
+//
+// # WebSocket framing: who owns it
+//
+// Decision: the server's writes are owned by this project, gorilla keeps the
+// handshake and the reads. Until issue 22 it was half-and-half: ws framed a
+// batch and a heartbeat by hand on the shared writers while its blocking
+// writes (a batch the socket did not take, pongs, the hello, the
+// disconnect and close frames) went through gorilla. Leaving everything to
+// gorilla would give up what docs/BENCHMARKS.md measured these tricks to
+// earn:
+//
+//   - Framing on the shared writers: gorilla's writers wait for gorilla's
+//     write lock, which a reader's protocol-error close may hold while the
+//     client reads nothing, and a shared writer must never wait (a stalled
+//     client would hold up every other connection). It is what lets fan-out
+//     use GOMAXPROCS shared writers at all (S2 at 50,000/s from 12.33 to
+//     9.97 µs per delivery) and, on its own, 9.97 to 9.67 µs.
+//   - The shallow reader with pongs taken before gorilla: an idle
+//     connection's goroutine parks in a 2 KB stack rather than 4 KB inside
+//     gorilla's NextReader, about a fifth of S1's 9 KB per connection.
+//
+// So every server frame is built by internal/wsframe (header, unmasked
+// payload; control frames; the close payload) and written by ws in one
+// netconn.Conn write: on the shared writers without blocking, elsewhere
+// under the write deadline. Gorilla's only write after the handshake is
+// its own close frame on a protocol error; ws's rawConn notes it, and ws
+// sends nothing after a close frame (gorilla's ErrCloseSent rule, kept).
+// The reads stay gorilla's, behind the shallow reader that takes bare
+// pongs (wsframe.IsBareClientPong): parsing masked, fragmented client
+// frames with their limits is what gorilla does well, and a read-side
+// filter that hands every other byte on unchanged cannot desynchronise it.
 //
 // # Concurrency
 //

@@ -35,8 +35,8 @@ type Sink interface {
 }
 
 // TrySink is a Sink that can also write a batch without blocking (see
-// Conn.TryWrite). A pump whose sink is a TrySink writes its batches on the
-// shared writers (writers.go), a few goroutines that serve every such
+// netconn.Conn.TryWrite). A pump whose sink is a TrySink writes its batches on the
+// shared writers (Writers), a few goroutines that serve every such
 // connection in turn, instead of starting a goroutine of its own for each,
 // and its heartbeats too; anything that may block (flushing what a socket
 // did not take, pokes, the end) still runs on a goroutine of the pump's own.
@@ -75,6 +75,7 @@ var ErrPumpPanicked = errors.New("transports: writer panicked")
 // its own until nothing is left to write. An idle connection costs a timer
 // and this struct, rather than a parked goroutine and its stack.
 type Pump struct {
+	w    *Writers
 	s    *session.Session
 	sink Sink
 	try  TrySink // sink, when it can write without blocking
@@ -100,8 +101,11 @@ type Pump struct {
 // When ctx ends, the session fails with DisconnectShutdown (and the client
 // is told so). The caller has written whatever comes first (the hello frame)
 // and must not write to the connection any more except through sink.
-func StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Duration, log *slog.Logger) *Pump {
-	p := &Pump{s: s, sink: sink, ping: ping, log: log}
+//
+// The pump's batches and heartbeats go to w's shared writers when sink is a
+// TrySink, and its heartbeats fall on w's grid.
+func (w *Writers) StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Duration, log *slog.Logger) *Pump {
+	p := &Pump{w: w, s: s, sink: sink, ping: ping, log: log}
 	p.try, _ = sink.(TrySink)
 	now := time.Now()
 	p.lastData, p.lastProbe = now, now
@@ -110,7 +114,7 @@ func StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Dur
 	p.timer = time.AfterFunc(math.MaxInt64, p.onTimer)
 	p.stopCtx = context.AfterFunc(ctx, func() { s.Fail(session.DisconnectShutdown) })
 	s.SetWakeup(p.kick)
-	p.timer.Reset(heartbeatDelay(now, ping, ping))
+	p.timer.Reset(heartbeatDelay(w.origin, now, ping, ping))
 	return p
 }
 
@@ -133,7 +137,7 @@ func (p *Pump) Poke() {
 func (p *Pump) kick() {
 	if p.running.CompareAndSwap(false, true) {
 		if p.try != nil {
-			writers.submit(p)
+			p.w.pool.submit(p)
 		} else {
 			go p.run()
 		}
@@ -188,7 +192,7 @@ func (p *Pump) shared() {
 		if len(batch) > 0 {
 			// More came while writing: back of the queue, so that a busy
 			// connection cannot keep a shared writer from the others.
-			writers.requeue(p)
+			p.w.pool.requeue(p)
 			return
 		}
 	}
@@ -297,11 +301,8 @@ func (p *Pump) blockingHeartbeat(idle, probe bool) (bool, error) {
 // resetTimer sets the timer for the next heartbeat: a ping interval after
 // the last data or the last probe, whichever comes first.
 func (p *Pump) resetTimer(now time.Time) {
-	p.timer.Reset(heartbeatDelay(now, min(p.lastData.Sub(now), p.lastProbe.Sub(now))+p.ping, p.ping))
+	p.timer.Reset(heartbeatDelay(p.w.origin, now, min(p.lastData.Sub(now), p.lastProbe.Sub(now))+p.ping, p.ping))
 }
-
-// heartbeatOrigin is where the heartbeat grid starts.
-var heartbeatOrigin = time.Now()
 
 // heartbeatGridMax is the heartbeat grid's step at most. A step gathers the
 // heartbeats of the connections opened within it; a larger one gathers more
@@ -312,22 +313,23 @@ var heartbeatOrigin = time.Now()
 const heartbeatGridMax = 50 * time.Millisecond
 
 // heartbeatDelay is d from now, rounded up onto a grid of min(ping/8,
-// heartbeatGridMax) shared by every connection. Heartbeats of the
+// heartbeatGridMax) that starts at origin, shared by every connection of a
+// server (Writers). Heartbeats of the
 // connections opened in one grid step then fall due at the same instant and
 // are written in one pass of the shared writers, as a publication's
 // deliveries are: one at a time, each would wake a thread and put it back to
 // sleep, which measured four times Nchan's CPU for a round of pings. A
 // heartbeat is late by less than one step.
-func heartbeatDelay(now time.Time, d, ping time.Duration) time.Duration {
+func heartbeatDelay(origin, now time.Time, d, ping time.Duration) time.Duration {
 	grid := min(ping/8, heartbeatGridMax)
 	if grid <= 0 || d <= 0 {
 		return d
 	}
-	at := now.Sub(heartbeatOrigin) + d
+	at := now.Sub(origin) + d
 	if r := at % grid; r != 0 {
 		at += grid - r
 	}
-	return at - now.Sub(heartbeatOrigin)
+	return at - now.Sub(origin)
 }
 
 // end stops the pump for good (running stays true, so nothing restarts it)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/waterspout/waterspout/session"
@@ -138,7 +139,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestPumpDeliversEverythingOnceInOrder(t *testing.T) {
 	s := newPumpSession(t)
 	sink := newRecordingSink()
-	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
 	const producers, each = 4, 5000
 	var wg sync.WaitGroup
 	for p := range producers {
@@ -179,7 +180,7 @@ func TestPumpDeliversEverythingOnceInOrder(t *testing.T) {
 func TestPumpIdleHoldsNoGoroutine(t *testing.T) {
 	s := newPumpSession(t)
 	sink := newRecordingSink()
-	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
 	s.Send([]byte("one"))
 	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
 	waitFor(t, "the writer to go idle", func() bool { return !pumpGoroutineRunning() })
@@ -195,31 +196,33 @@ func pumpGoroutineRunning() bool {
 }
 
 // Heartbeats: an idle connection gets an idle heartbeat (and a probe) every
-// ping interval; one that keeps receiving data gets only probes.
+// ping interval; one that keeps receiving data gets only probes. The pump
+// runs in a synctest bubble, on its own server's Writers (whose heartbeat
+// grid starts on the bubble's clock), so the counts are exact.
 func TestPumpHeartbeats(t *testing.T) {
-	const ping = 40 * time.Millisecond
-	s := newPumpSession(t)
-	sink := newRecordingSink()
-	StartPump(context.Background(), s, sink, ping, quiet)
-	waitFor(t, "two idle heartbeats", func() bool { _, idle, _ := sink.snapshot(); return idle >= 2 })
-	_, idle0, probes0 := sink.snapshot()
-	if probes0 < idle0 {
-		t.Fatalf("idle heartbeats %d without as many probes (%d)", idle0, probes0)
-	}
-	// Data every ping/4: no idle heartbeat is due, probes still are.
-	for i := range 24 {
-		s.Send(fmt.Appendf(nil, "%d", i))
-		time.Sleep(ping / 4)
-	}
-	_, idle1, probes1 := sink.snapshot()
-	if idle1 > idle0+1 { // one may have been due as the data began
-		t.Fatalf("idle heartbeats while data flowed: %d → %d", idle0, idle1)
-	}
-	if probes1 < probes0+3 {
-		t.Fatalf("probes while data flowed: %d → %d over 6 intervals", probes0, probes1)
-	}
-	s.Close(session.ClosedByClient)
-	<-sink.ended
+	synctest.Test(t, func(t *testing.T) {
+		const ping = 40 * time.Millisecond
+		s := newPumpSession(t)
+		sink := newRecordingSink()
+		NewWriters(quiet).StartPump(context.Background(), s, sink, ping, quiet)
+		time.Sleep(2*ping + time.Millisecond)
+		synctest.Wait()
+		if _, idle, probes := sink.snapshot(); idle != 2 || probes != 2 {
+			t.Fatalf("after two idle intervals: %d idle heartbeats, %d probes; want 2 and 2", idle, probes)
+		}
+		// Data every ping/4 for six intervals: no idle heartbeat is due, a
+		// probe is, every interval.
+		for i := range 24 {
+			s.Send(fmt.Appendf(nil, "%d", i))
+			time.Sleep(ping / 4)
+		}
+		synctest.Wait()
+		if frames, idle, probes := sink.snapshot(); len(frames) != 24 || idle != 2 || probes != 2+6 {
+			t.Fatalf("while data flowed: %d frames, %d idle heartbeats, %d probes; want 24, 2, 8", len(frames), idle, probes)
+		}
+		s.Close(session.ClosedByClient)
+		<-sink.ended
+	})
 }
 
 // The session's end reaches End once, with its reason; queued frames are
@@ -227,7 +230,7 @@ func TestPumpHeartbeats(t *testing.T) {
 func TestPumpEndsWithTheSession(t *testing.T) {
 	s := newPumpSession(t)
 	sink := newRecordingSink()
-	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
 	s.Fail(session.DisconnectSlow)
 	<-sink.ended
 	if sink.endD != session.DisconnectSlow || sink.endErr != nil {
@@ -246,7 +249,7 @@ func TestPumpStartsOnEndedSession(t *testing.T) {
 	s := newPumpSession(t)
 	s.Fail(session.DisconnectStale)
 	sink := newRecordingSink()
-	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
 	<-sink.ended
 	if sink.endD != session.DisconnectStale {
 		t.Fatalf("End(%v), want %v", sink.endD, session.DisconnectStale)
@@ -259,7 +262,7 @@ func TestPumpShutdownContext(t *testing.T) {
 	s := newPumpSession(t)
 	sink := newRecordingSink()
 	ctx, cancel := context.WithCancel(context.Background())
-	StartPump(ctx, s, sink, time.Hour, quiet)
+	NewWriters(quiet).StartPump(ctx, s, sink, time.Hour, quiet)
 	cancel()
 	<-sink.ended
 	if sink.endD != session.DisconnectShutdown || sink.endErr != nil {
@@ -284,7 +287,7 @@ func TestPumpWriteFailureAndPanic(t *testing.T) {
 			s := newPumpSession(t)
 			sink := newRecordingSink()
 			tc.set(sink)
-			StartPump(context.Background(), s, sink, time.Hour, quiet)
+			NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
 			s.Send([]byte("good"))
 			s.Send([]byte("bad"))
 			<-sink.ended
@@ -310,7 +313,7 @@ func TestPumpBatchesBehindASlowWrite(t *testing.T) {
 	s := newPumpSession(t)
 	sink := newRecordingSink()
 	sink.block = make(chan struct{})
-	StartPump(context.Background(), s, sink, time.Hour, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
 	s.Send([]byte("first"))
 	for i := range 100 {
 		s.Send(fmt.Appendf(nil, "%d", i))
@@ -408,7 +411,7 @@ func (s *trySink) Flush() error {
 func TestPumpTrySinkFlushesKeptBytesFirst(t *testing.T) {
 	stuck := &trySink{recordingSink: newRecordingSink(), keepOn: "full", flushGate: make(chan struct{})}
 	s1 := newPumpSession(t)
-	StartPump(context.Background(), s1, stuck, time.Hour, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s1, stuck, time.Hour, quiet)
 	s1.Send([]byte("full"))
 	waitFor(t, "the kept batch", func() bool { stuck.mu.Lock(); defer stuck.mu.Unlock(); return stuck.kept })
 	s1.Send([]byte("after"))
@@ -420,7 +423,7 @@ func TestPumpTrySinkFlushesKeptBytesFirst(t *testing.T) {
 	for i := range others {
 		others[i] = &trySink{recordingSink: newRecordingSink()}
 		sessions[i] = newPumpSession(t)
-		StartPump(context.Background(), sessions[i], others[i], time.Hour, quiet)
+		NewWriters(quiet).StartPump(context.Background(), sessions[i], others[i], time.Hour, quiet)
 	}
 	for round := range 20 {
 		for _, s := range sessions {
@@ -458,7 +461,7 @@ func TestPumpTrySinkHeartbeats(t *testing.T) {
 	const ping = 40 * time.Millisecond
 	sink := &trySink{recordingSink: newRecordingSink(), keepBeats: true}
 	s := newPumpSession(t)
-	StartPump(context.Background(), s, sink, ping, quiet)
+	NewWriters(quiet).StartPump(context.Background(), s, sink, ping, quiet)
 	waitFor(t, "two heartbeats", func() bool { _, idle, _ := sink.snapshot(); return idle >= 2 })
 	s.Send([]byte("after"))
 	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
@@ -478,22 +481,23 @@ func TestPumpTrySinkHeartbeats(t *testing.T) {
 // at different moments of a grid step fall due together, and never early or
 // a whole step late.
 func TestHeartbeatDelayGrid(t *testing.T) {
+	origin := time.Now()
 	for _, ping := range []time.Duration{40 * time.Millisecond, 25 * time.Second, time.Hour} {
 		grid := min(ping/8, heartbeatGridMax)
 		due := map[time.Duration]bool{}
 		for i := range 100 {
 			// 100 connections within one grid step, all with the same d.
-			now := heartbeatOrigin.Add(7*grid + time.Duration(i)*grid/100 + 1)
-			got := heartbeatDelay(now, ping, ping)
+			now := origin.Add(7*grid + time.Duration(i)*grid/100 + 1)
+			got := heartbeatDelay(origin, now, ping, ping)
 			if got < ping || got >= ping+grid {
-				t.Fatalf("ping %v at +%v: delay %v, want in [%v, %v)", ping, now.Sub(heartbeatOrigin), got, ping, ping+grid)
+				t.Fatalf("ping %v at +%v: delay %v, want in [%v, %v)", ping, now.Sub(origin), got, ping, ping+grid)
 			}
-			due[now.Add(got).Sub(heartbeatOrigin)] = true
+			due[now.Add(got).Sub(origin)] = true
 		}
 		if len(due) != 1 {
 			t.Fatalf("ping %v: 100 connections opened within one step fall due at %d instants, want 1", ping, len(due))
 		}
-		if d := heartbeatDelay(time.Now(), -time.Second, ping); d != -time.Second {
+		if d := heartbeatDelay(time.Now(), time.Now(), -time.Second, ping); d != -time.Second {
 			t.Fatalf("an overdue heartbeat was moved to %v", d)
 		}
 	}

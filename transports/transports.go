@@ -32,6 +32,10 @@ type Config struct {
 	// long-poll uses it after its answer; without it, or while it is not
 	// accepting, the answer says Connection: close and the connection closes.
 	Reuse Reuser
+	// Writers are the streaming connections' shared writers and heartbeat
+	// grid. The server makes one for all its transports; Validate makes
+	// one when nil, for a transport built alone.
+	Writers *Writers
 }
 
 // Reuser takes back hijacked connections; ReuseListener is one.
@@ -60,6 +64,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Writers == nil {
+		c.Writers = NewWriters(c.Logger)
 	}
 	return nil
 }

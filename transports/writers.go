@@ -1,18 +1,63 @@
 package transports
 
 import (
+	"fmt"
+	"log/slog"
+	"net"
 	"runtime"
 	"sync"
+	"time"
+
+	"github.com/waterspout/waterspout/internal/netconn"
 )
 
-// writers are the shared writers of the pumps whose sinks are TrySinks.
+// Writers is one server's streaming engine state: the shared writers of its
+// pumps and the origin of its heartbeat grid. The server creates one and
+// hands it to every transport through Config.Writers, so two servers in one
+// process share neither, and a test can make its own inside a
+// testing/synctest bubble (the grid's origin is then the bubble's clock).
+//
+// The shared writers serve the pumps whose sinks are TrySinks.
 // A publication to a channel with thousands of subscribers wakes thousands
 // of pumps at once; each would otherwise start a goroutine, grow its stack
 // through the write path, and write once. The shared writers instead take
 // the woken pumps from one queue and write each without blocking, so a
 // burst costs a few goroutines and one non-blocking write per connection.
 // A writer exits when the queue is empty; no goroutine stays behind.
-var writers = writerPool{max: runtime.GOMAXPROCS(0)}
+type Writers struct {
+	pool writerPool
+	// origin is where the heartbeat grid starts (heartbeatDelay).
+	origin time.Time
+	log    *slog.Logger
+	// slow is logged once: the first hijacked connection that cannot take
+	// the non-blocking fast path on a system that has it.
+	slow sync.Once
+}
+
+// NewWriters returns a server's Writers: at most one shared writer per
+// processor, a heartbeat grid from now, and log for what goes wrong.
+func NewWriters(log *slog.Logger) *Writers {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Writers{pool: writerPool{max: runtime.GOMAXPROCS(0)}, origin: time.Now(), log: log}
+}
+
+// Conn wraps a connection hijacked from net/http for a pump
+// (netconn.NewConn). A connection that does not take the fast path where
+// the system has one (a wrapper on the way from the listener that hides
+// the socket, TLS) still works, with every delivery flushed on a goroutine
+// of its own; the first one is logged, once, so that this is not silent.
+func (w *Writers) Conn(c net.Conn) *netconn.Conn {
+	tc := netconn.NewConn(c)
+	if netconn.FastPath && !tc.Direct() {
+		w.slow.Do(func() {
+			w.log.Warn("a streaming connection cannot be written without blocking; deliveries take the slower path",
+				"conn", fmt.Sprintf("%T", c))
+		})
+	}
+	return tc
+}
 
 type writerPool struct {
 	max int // writers at most: one per processor

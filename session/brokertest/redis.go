@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -126,10 +125,10 @@ func (s *RedisServer) Stop() {
 
 // Pause stops the server with SIGSTOP: it keeps its connections and
 // answers nothing, as a Redis stuck in a long command or a swap storm.
-func (s *RedisServer) Pause() { s.signal(syscall.SIGSTOP) }
+func (s *RedisServer) Pause() { s.signal(sigStop) }
 
 // Resume continues a paused server.
-func (s *RedisServer) Resume() { s.signal(syscall.SIGCONT) }
+func (s *RedisServer) Resume() { s.signal(sigCont) }
 
 func (s *RedisServer) signal(sig os.Signal) {
 	s.t.Helper()

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
-	"github.com/waterspout/waterspout/transports"
 )
 
 // A poll with a cursor and nothing to answer yet is held: up to
@@ -147,7 +147,7 @@ func (hp *heldPoll) answer() {
 		// The client did not take the answer within the write timeout (or
 		// the kernel dropped it under the stall bound): a graceful close
 		// would keep the unsent answer in FIN-WAIT-1.
-		_ = transports.Abort(conn)
+		_ = netconn.Abort(conn)
 		return
 	}
 	conn.Close()

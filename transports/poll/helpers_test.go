@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -36,7 +37,7 @@ type envConfig struct {
 	// server, if set, adjusts the http.Server (timeouts) before it starts.
 	server func(*http.Server)
 	opts   Options
-	// reuse serves through a transports.ReuseListener, so that held polls
+	// reuse serves through a netconn.ReuseListener, so that held polls
 	// hand their connections back (as the real server does).
 	reuse bool
 }
@@ -77,7 +78,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	if ec.reuse {
-		rl := transports.NewReuseListener(srv.Listener, time.Minute)
+		rl := netconn.NewReuseListener(srv.Listener, time.Minute)
 		srv.Listener, tc.Reuse = rl, rl
 	}
 	h, err := New(tc, ec.opts)

@@ -1,7 +1,6 @@
 package poll
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -378,16 +378,12 @@ func (a *answer) writeConn(body []byte) error {
 	if !a.keep {
 		a.header.Set("Connection", "close")
 	}
-	var head bytes.Buffer
-	head.Grow(512 + len(body))
-	head.WriteString("HTTP/1.1 200 OK\r\n")
-	_ = a.header.Write(&head) // a bytes.Buffer does not fail
-	head.WriteString("\r\n")
-	head.Write(body)
+	head := netconn.AppendResponseHead(make([]byte, 0, 512+len(body)), a.header, netconn.BodySized)
+	head = append(head, body...)
 	if err := a.conn.SetWriteDeadline(time.Now().Add(a.writeTimeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
-	if _, err := a.conn.Write(head.Bytes()); err != nil {
+	if _, err := a.conn.Write(head); err != nil {
 		return fmt.Errorf("write answer: %w", err)
 	}
 	return a.conn.SetWriteDeadline(time.Time{})

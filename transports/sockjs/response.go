@@ -42,7 +42,7 @@ type responseWriter struct {
 	prelude bool
 	// onDone, if set, is called when the response has ended well: a
 	// stream's connection is armed to abort when net/http closes it
-	// (transports.AbortOnClose), since net/http closes it inside a write
+	// (netconn.AbortOnClose), since net/http closes it inside a write
 	// that failed, and disarmed here, so that a clean end closes, if at
 	// all, gracefully.
 	onDone func()

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	sockjs "github.com/igm/sockjs-go/v3/sockjs"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -230,8 +231,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// A stream given up on (a write timed out: net/http closes the
 			// connection inside that write) is aborted, not closed behind
 			// what the client never read; a stream that ends well is not.
-			transports.AbortOnClose(r, true)
-			rw.onDone = func() { transports.AbortOnClose(r, false) }
+			netconn.AbortOnClose(r, true)
+			rw.onDone = func() { netconn.AbortOnClose(r, false) }
 		}
 	case endpointSend:
 		limit := h.frameLimit

@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -162,7 +162,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s *session.Sess
 		h.end(s, session.DisconnectWriteTimeout, err)
 		return
 	}
-	transports.StartPump(h.ctx, s, st, h.cfg.Node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.ctx, s, st, h.cfg.Node.Ping(), h.log)
 	select {
 	case <-st.done:
 	case <-r.Context().Done():
@@ -181,39 +181,34 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 		h.end(st.s, connectionLost, err)
 		return
 	}
-	tc := transports.NewConn(conn)
+	tc := h.cfg.Writers.Conn(conn)
 	out := &connOut{conn: tc, chunked: r.ProtoAtLeast(1, 1), timeout: h.cfg.WriteTimeout}
 	st.out = out
-	head := make([]byte, 0, 1024)
-	head = append(head, "HTTP/1.1 200 OK\r\n"...)
-	hw := bytes.NewBuffer(head)
-	_ = st.header.Write(hw) // a bytes.Buffer does not fail
-	head = hw.Bytes()
+	body := netconn.BodyUntilClose
 	if out.chunked {
-		head = append(head, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"...)
-	} else {
-		head = append(head, "Connection: close\r\n\r\n"...)
+		body = netconn.BodyChunked
 	}
+	head := netconn.AppendResponseHead(make([]byte, 0, 1024), st.header, body)
 	if err := out.write(st.first(head)); err != nil {
 		conn.Close()
 		h.end(st.s, session.DisconnectWriteTimeout, err)
 		return
 	}
 	go st.watch(conn)
-	transports.StartPump(h.ctx, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.ctx, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
 }
 
 // tryStream is the pump's sink for a stream on a hijacked connection: its
 // batches are written without blocking, on the shared writers.
 type tryStream struct {
 	*eventStream
-	conn *transports.Conn
+	conn *netconn.Conn
 }
 
 var _ transports.TrySink = tryStream{}
 
 // TryWriteBatch writes the batch as WriteBatch does, without blocking: what
-// the socket does not take at once waits in the transports.Conn for Flush.
+// the socket does not take at once waits in the netconn.Conn for Flush.
 func (t tryStream) TryWriteBatch(items []session.Item) (bool, error) {
 	return t.try(t.events(items))
 }
@@ -266,7 +261,7 @@ func (st *eventStream) watch(conn net.Conn) {
 	var b [64]byte
 	for {
 		if _, err := conn.Read(b[:]); err != nil {
-			if transports.IsStalled(err) { // the kernel dropped it: the stall bound
+			if netconn.IsStalled(err) { // the kernel dropped it: the stall bound
 				st.s.Fail(session.DisconnectWriteTimeout)
 			}
 			st.s.Fail(clientGone)
@@ -369,14 +364,10 @@ type output interface {
 	// tryWrite writes what begin started if it can without waiting, and
 	// reports whether it did.
 	tryWrite(b []byte) bool
-	// abort drops the connection with a reset (transports.Abort), or ends
+	// abort drops the connection with a reset (netconn.Abort), or ends
 	// the response where there is no connection of its own.
 	abort()
 }
-
-// chunkRoom is kept at the start of a chunked write for its size line: up to
-// 8 hex digits and CRLF.
-const chunkRoom = 10
 
 // connOut writes to a hijacked connection.
 type connOut struct {
@@ -391,7 +382,7 @@ func (o *connOut) begin(prefix []byte) []byte {
 	if !o.chunked {
 		return prefix
 	}
-	return append(prefix, make([]byte, chunkRoom)...)
+	return append(prefix, make([]byte, netconn.ChunkRoom)...)
 }
 
 func (o *connOut) write(b []byte) error {
@@ -410,29 +401,23 @@ func (o *connOut) frame(b []byte) []byte {
 	if !o.chunked {
 		return b
 	}
-	body := len(b) - o.start - chunkRoom
-	var size [chunkRoom]byte
-	line := append(strconv.AppendInt(size[:0], int64(body), 16), '\r', '\n')
-	at := o.start + chunkRoom - len(line)
-	copy(b[at:], line)
-	copy(b[at-o.start:], b[:o.start]) // the prefix (the response head) moves up to meet it
-	return append(b[at-o.start:], '\r', '\n')
+	return netconn.FrameChunk(b, o.start)
 }
 
 func (o *connOut) tryWrite(b []byte) bool {
-	if tc, ok := o.conn.(*transports.Conn); ok {
+	if tc, ok := o.conn.(*netconn.Conn); ok {
 		flushed, err := tc.TryWrite(o.frame(b))
 		return flushed && err == nil
 	}
 	return false
 }
 
-func (o *connOut) abort() { _ = transports.Abort(o.conn) }
+func (o *connOut) abort() { _ = netconn.Abort(o.conn) }
 
 func (o *connOut) close() {
 	if o.chunked {
 		_ = o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
-		_, _ = o.conn.Write([]byte("0\r\n\r\n")) // the body's end, for a proxy that reuses connections
+		_, _ = o.conn.Write([]byte(netconn.LastChunk)) // the body's end, for a proxy that reuses connections
 	}
 	o.conn.Close()
 }

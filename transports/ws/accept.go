@@ -50,7 +50,9 @@ const (
 )
 
 // writePool is shared by every Handler: gorilla asks for one pool per write
-// buffer size, and the size is a constant.
+// buffer size, and the size is a constant. Gorilla writes no message any
+// more (write.go frames them all), so the pool stays empty; it is set so
+// that gorilla does not keep a write buffer per connection instead.
 var writePool = &sync.Pool{}
 
 // Handler serves WebSocket connections at GET /connect/ws.
@@ -123,7 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, refusal := h.open(r)
-	hj := &hijacker{ResponseWriter: w}
+	hj := &hijacker{ResponseWriter: w, writers: h.cfg.Writers}
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// The upgrader has answered the request with an HTTP error.
@@ -134,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s == nil {
-		h.refuse(ws, refusal)
+		h.refuse(ws, hj, refusal)
 		return
 	}
 	h.serve(ws, s, hj)
@@ -170,12 +172,13 @@ func (h *Handler) disconnectOf(err error, what string) session.Disconnect {
 // refuse tells an upgraded client why it cannot stay (invalid token,
 // shutdown…) and closes. A browser cannot read the status of a failed
 // handshake, so the reason travels as a disconnect frame and close code.
-func (h *Handler) refuse(ws *websocket.Conn, d session.Disconnect) {
+func (h *Handler) refuse(ws *websocket.Conn, hj *hijacker, d session.Disconnect) {
 	defer ws.Close()
-	deadline := time.Now().Add(h.cfg.WriteTimeout)
-	_ = ws.SetWriteDeadline(deadline)
-	if ws.WriteMessage(websocket.TextMessage, session.DisconnectFrame(d)) != nil ||
-		ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {
+	out := serverOut(ws, hj)
+	if out.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout)) != nil {
+		return
+	}
+	if _, err := out.Write(appendClosing(nil, d)); err != nil {
 		return
 	}
 	// Wait (briefly) for the client's close frame so that closing does not

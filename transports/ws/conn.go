@@ -7,10 +7,11 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/netconn"
+	"github.com/waterspout/waterspout/internal/wsframe"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -48,15 +49,19 @@ type conn struct {
 	// latest ping here and pokes the pump, the connection's one writer.
 	pump    *transports.Pump
 	pongDue atomic.Pointer[string]
+	// out is the connection every server frame is written to (write.go).
+	// closeSent is set once a close frame of ours has gone out; only the
+	// pump's goroutine touches it.
+	out       *netconn.Conn
+	closeSent bool
 }
 
-// trySink is the pump's sink when gorilla writes through a transports.Conn:
-// batches are then written without blocking, on the shared writers. out is
-// that Conn, kept here so that a delivery does not reach it through
-// rawConn's interface.
+// trySink is the pump's sink when gorilla reads through rawConn, whose
+// netconn.Conn is then the only writer's: batches are written without
+// blocking, on the shared writers. out is that Conn.
 type trySink struct {
 	*conn
-	out *transports.Conn
+	out *netconn.Conn
 }
 
 var (
@@ -67,16 +72,15 @@ var (
 // serve writes the hello frame and starts the connection's goroutines.
 func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	now := time.Now()
-	_ = ws.SetWriteDeadline(now.Add(h.cfg.WriteTimeout))
-	if err := ws.WriteMessage(websocket.TextMessage, s.Hello()); err != nil {
+	c := &conn{h: h, ws: ws, s: s, readerDone: make(chan struct{}), out: serverOut(ws, hj)}
+	if hj.raw != nil && ws.UnderlyingConn() == net.Conn(hj.raw) {
+		c.raw, c.br = hj.raw, hj.br
+	}
+	if err := c.WriteBatch([]session.Item{{Frame: s.Hello()}}); err != nil {
 		ws.Close()
 		s.Close(writeDisconnect(err))
 		h.log.Debug("websocket hello failed", "session", s.ID(), "err", err)
 		return
-	}
-	c := &conn{h: h, ws: ws, s: s, readerDone: make(chan struct{})}
-	if hj.raw != nil && ws.UnderlyingConn() == net.Conn(hj.raw) {
-		c.raw, c.br = hj.raw, hj.br
 	}
 	_ = ws.SetReadDeadline(now.Add(h.pongWait))
 	ws.SetPongHandler(c.pong)
@@ -88,11 +92,9 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	// The pump exists before the reader, which may poke it.
 	var sink transports.Sink = c
 	if c.raw != nil {
-		if out, ok := c.raw.Conn.(*transports.Conn); ok {
-			sink = trySink{c, out}
-		}
+		sink = trySink{c, c.out}
 	}
-	c.pump = transports.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)
+	c.pump = h.cfg.Writers.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)
 	go c.readLoop()
 }
 
@@ -105,21 +107,20 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 // socket still holds bytes from before: the frames would only queue behind
 // what the client is not reading.
 func (c *conn) closeWith(d session.Disconnect) bool {
-	deadline := time.Now().Add(c.h.cfg.WriteTimeout)
 	gone := c.peerGone.Load() // before the echo, which the reader stores first
 	if echo := c.closeEcho.Load(); echo != nil {
-		_ = c.ws.WriteControl(websocket.CloseMessage, *echo, deadline)
+		if b, err := wsframe.AppendControl(nil, wsframe.OpClose, *echo); err == nil {
+			_ = c.writeClose(b)
+		}
 		return true
 	}
 	if gone {
 		return true
 	}
-	if out, ok := c.out(); ok && transports.GaveUp(d) && out.Pending() {
+	if transports.GaveUp(d) && c.out.Pending() {
 		return false
 	}
-	_ = c.ws.SetWriteDeadline(deadline)
-	if c.ws.WriteMessage(websocket.TextMessage, session.DisconnectFrame(d)) != nil ||
-		c.ws.WriteControl(websocket.CloseMessage, closeMessage(d), deadline) != nil {
+	if c.writeClose(appendClosing(nil, d)) != nil {
 		return false
 	}
 	if d == session.DisconnectStale {
@@ -141,24 +142,25 @@ func (c *conn) closeWith(d session.Disconnect) bool {
 	return true
 }
 
-// out is the transports.Conn gorilla writes through, if it is one.
-func (c *conn) out() (*transports.Conn, bool) {
-	if c.raw == nil {
-		return nil, false
+// serverOut is the netconn.Conn that every server frame of ws is written
+// to: the hijacker's, under rawConn, or, if the Upgrader did not take it,
+// one around the upgraded connection.
+func serverOut(ws *websocket.Conn, hj *hijacker) *netconn.Conn {
+	if hj.raw != nil && ws.UnderlyingConn() == net.Conn(hj.raw) {
+		if out, ok := hj.raw.Conn.(*netconn.Conn); ok {
+			return out
+		}
 	}
-	tc, ok := c.raw.Conn.(*transports.Conn)
-	return tc, ok
+	return netconn.NewConn(ws.UnderlyingConn())
 }
 
 // finish runs last in the writer (from End): it drops the connection, which
 // ends the reader, and releases the session once nothing uses it any more.
-// abort resets the connection instead of closing it (transports.Abort), so
+// abort resets the connection instead of closing it (netconn.Abort), so
 // that the kernel does not keep what the client never took.
 func (c *conn) finish(abort bool) {
-	if out, ok := c.out(); abort && ok {
-		_ = transports.Abort(out) // rawConn hides the socket; its Conn does not
-	} else if abort {
-		_ = transports.Abort(c.ws.UnderlyingConn())
+	if abort {
+		_ = netconn.Abort(c.out) // rawConn hides the socket; out does not
 	} else {
 		c.ws.Close()
 	}
@@ -196,18 +198,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// maxCloseReason is what fits in a close frame after the two-byte code.
-const maxCloseReason = 123
-
 // closeMessage is the close frame payload for d; the reason is cut to what a
 // control frame can carry, on a UTF-8 boundary.
 func closeMessage(d session.Disconnect) []byte {
-	reason := d.Reason
-	if len(reason) > maxCloseReason {
-		reason = reason[:maxCloseReason]
-		for len(reason) > 0 && !utf8.ValidString(reason) {
-			reason = reason[:len(reason)-1]
-		}
-	}
-	return websocket.FormatCloseMessage(d.Code, reason)
+	return wsframe.ClosePayload(d.Code, d.Reason)
 }

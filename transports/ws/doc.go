@@ -35,15 +35,17 @@
 // Each connection has a reader goroutine and a writer, a transports.Pump;
 // ServeHTTP returns once they are set up, so the HTTP server's per-request
 // state is released while the connection stays open. The pump is the only
-// writer: batches (framed by this package, without gorilla, on the shared
-// writers; through gorilla when they block), heartbeats, pongs, the
-// disconnect frame and the close frame, and it closes the connection. The
+// writer: batches, heartbeats, pongs, the disconnect frame and the close
+// frame, every one framed by this package (internal/wsframe) and written
+// to the netconn.Conn without gorilla: on the shared writers without
+// blocking, or on the pump's goroutine under the write deadline. Gorilla
+// does the handshake and reads. The
 // reader is the only goroutine that reads; it writes nothing itself (a
 // client that sends pings and reads nothing would block it, and a shared
 // writer behind it): it leaves the pong for the latest ping (pongDue) or the
 // echo of the client's close frame (closeEcho) and pokes the pump. The one
 // exception is gorilla's own close frame on a protocol error, a single write
-// that transports.Conn keeps whole. The reader extends the read deadline and
+// that netconn.Conn keeps whole. The reader extends the read deadline and
 // passes commands to Session.HandleCommand. The two meet only through the
 // session (the reader fails it, the pump ends), the poke, and readerDone
 // and peerGone. The pump's End closes the connection, waits for the reader,

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync/atomic"
 
+	"github.com/waterspout/waterspout/internal/netconn"
+	"github.com/waterspout/waterspout/internal/wsframe"
 	"github.com/waterspout/waterspout/transports"
 )
 
@@ -21,9 +24,10 @@ import (
 // the reader's wait took off the socket, then reads the socket. Only the
 // reader goroutine touches pending.
 type rawConn struct {
-	net.Conn // a *transports.Conn: gorilla's writes can be tried without blocking
-	pending  []byte
-	buf      [8]byte
+	net.Conn  // a *netconn.Conn, which every server frame goes through
+	pending   []byte
+	buf       [8]byte
+	closeSent atomic.Bool // gorilla wrote its close frame (protocol error)
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
@@ -35,13 +39,15 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// bareClientPong is the whole of a masked, unfragmented pong with no payload:
-// what a client sends in answer to our empty pings (the 4-byte mask key
-// follows and, with no payload, masks nothing).
-const bareClientPongLen = 6
-
-func isBareClientPong(b []byte) bool {
-	return len(b) == bareClientPongLen && b[0] == 0x80|0xA && b[1] == 0x80
+// Write is gorilla's only write once the handshake is done: its own close
+// frame on a protocol error (every other server frame goes to the
+// netconn.Conn directly, see write.go). It notes that close frame, after
+// which the server sends nothing more.
+func (c *rawConn) Write(p []byte) (int, error) {
+	if len(p) > 0 && p[0] == 0x80|wsframe.OpClose {
+		c.closeSent.Store(true)
+	}
+	return c.Conn.Write(p)
 }
 
 // await blocks until the client sends something other than bare pongs and
@@ -53,7 +59,7 @@ func (c *conn) await() error {
 	for {
 		n, err := c.raw.Conn.Read(c.raw.buf[:])
 		if n > 0 {
-			if isBareClientPong(c.raw.buf[:n]) {
+			if wsframe.IsBareClientPong(c.raw.buf[:n]) {
 				c.alive()
 				continue
 			}
@@ -72,8 +78,9 @@ func (c *conn) await() error {
 // wait on the socket when that buffer is empty.
 type hijacker struct {
 	http.ResponseWriter
-	raw *rawConn
-	br  *bufio.Reader
+	raw     *rawConn
+	br      *bufio.Reader
+	writers *transports.Writers // wraps the hijacked connection
 }
 
 func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
@@ -86,8 +93,8 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// A WebSocket proves its client alive with pongs and closes a silent
 	// one with 3005 after the pong wait: the accept-time stall timeout would
 	// preempt that rule, so it is taken off (the unsent-bytes bound stays).
-	_ = transports.ClearStallTimeout(c)
-	h.raw = &rawConn{Conn: transports.NewConn(c)}
+	_ = netconn.ClearStallTimeout(c)
+	h.raw = &rawConn{Conn: h.writers.Conn(c)}
 	h.br = bufio.NewReaderSize(h.raw, readBufferSize)
 	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

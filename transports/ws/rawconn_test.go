@@ -3,16 +3,20 @@ package ws
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // clientFrame is one masked client frame.
@@ -248,3 +252,48 @@ func FuzzClientByteStream(f *testing.F) {
 		}
 	})
 }
+
+// Gorilla's one write after the handshake, its close frame on a protocol
+// error, goes out whole, and from then on the server writes nothing more:
+// a pong, a batch or a closing frame of ours returns ErrCloseSent, as
+// gorilla's own writers did when they owned the writes.
+func TestNothingAfterGorillasCloseFrame(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	c, err := rawHandshake(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	br := bufio.NewReader(c) // rawHandshake has read the hello
+	// An unmasked client frame is a protocol error (RFC 6455 §5.1).
+	if _, err := c.Write([]byte{0x81, 0x01, 'x'}); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil && !isReset(err) {
+		t.Fatal(err)
+	}
+	if len(rest) < 4 || rest[0] != 0x88 || binary.BigEndian.Uint16(rest[2:4]) != websocket.CloseProtocolError || len(rest) != 2+int(rest[1]) {
+		t.Fatalf("after a protocol error the server sent % x, want one close frame 1002 and nothing after", rest)
+	}
+
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	raw := &rawConn{Conn: netconn.NewConn(a)}
+	cn := &conn{h: &Handler{cfg: transports.Config{WriteTimeout: waitLimit}}, raw: raw, out: raw.Conn.(*netconn.Conn)}
+	if err := cn.write([]byte{0x81, 0}); err != nil {
+		t.Fatalf("before the close: %v", err)
+	}
+	if _, err := raw.Write([]byte{0x88, 0x02, 0x03, 0xea}); err != nil { // as gorilla writes it
+		t.Fatal(err)
+	}
+	if err := cn.write([]byte{0x81, 0}); !errors.Is(err, websocket.ErrCloseSent) {
+		t.Fatalf("after gorilla's close: %v, want ErrCloseSent", err)
+	}
+}
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }

@@ -1,4 +1,4 @@
-package transports
+package netconn
 
 import (
 	"errors"
@@ -34,8 +34,6 @@ type ReuseListener struct {
 	parked map[net.Conn]struct{}
 	closed bool
 }
-
-var _ Reuser = (*ReuseListener)(nil)
 
 type acceptResult struct {
 	c   net.Conn
@@ -201,7 +199,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 }
 
 // SyscallConn is the socket's: the prefix matters to reads only, and
-// transports.Conn needs the socket to write without blocking.
+// Conn needs the socket to write without blocking.
 func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()

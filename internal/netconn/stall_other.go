@@ -1,6 +1,6 @@
 //go:build !linux
 
-package transports
+package netconn
 
 import "syscall"
 

@@ -1,4 +1,6 @@
-package transports
+//go:build linux
+
+package netconn
 
 import (
 	"bytes"
@@ -62,30 +64,6 @@ func TestConnLazyWriteDeadline(t *testing.T) {
 }
 
 // tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
-}
-
 // TryWrite to a client that reads nothing returns at once with what the
 // socket did not take kept; Flush and later writes deliver every byte, once,
 // in order, once the client reads.

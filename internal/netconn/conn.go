@@ -1,15 +1,11 @@
-package transports
+package netconn
 
 import (
 	"errors"
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Conn is a hijacked connection as a streaming transport writes to it. It
@@ -29,7 +25,7 @@ import (
 //     A Pump's shared writer writes many connections in turn and must not
 //     wait for any one of them. Flush, on a goroutine that may block, writes
 //     what was kept; Write sends the kept bytes first, so nothing reorders.
-//     TryWrite calls write(2) on the socket itself: going through
+//     On Linux (conn_linux.go), TryWrite calls write(2) on the socket itself: going through
 //     syscall.RawConn costs a closure on the heap and the poller's locking
 //     and deadline bookkeeping on every write, none of which a write that
 //     cannot wait needs (BenchmarkConnTryWrite: 4.8 µs and 3 allocations
@@ -61,24 +57,21 @@ type Conn struct {
 	unsent []byte
 }
 
-// NewConn wraps c. Non-blocking writes need c to be a non-blocking socket
-// (syscall.Conn); anything else still gets the lazy deadline, and TryWrite
-// then keeps everything, for Flush to write.
+// NewConn wraps c. Non-blocking writes need Linux and c to be a
+// non-blocking socket (syscall.Conn); anything else still gets the lazy
+// deadline, and TryWrite then keeps everything, for Flush to write (see
+// Direct).
 func NewConn(c net.Conn) *Conn {
-	wc := &Conn{Conn: c, fd: -1}
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			_ = raw.Control(func(fd uintptr) {
-				// Only a non-blocking socket (every socket of package
-				// net) may be written without the scheduler knowing.
-				if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
-					wc.fd = int(fd)
-				}
-			})
-		}
-	}
-	return wc
+	return &Conn{Conn: c, fd: directFD(c)}
 }
+
+// Direct reports whether TryWrite writes to the socket itself (the fast
+// path). It is false on a system without the fast path (FastPath), and on
+// Linux for a connection that is not a non-blocking socket or hides it: a
+// pipe, TLS, or a wrapper that does not forward SyscallConn. TryWrite then
+// keeps every byte for Flush, which writes through net.Conn under the
+// write deadline: correct, but each delivery costs a goroutine switch.
+func (c *Conn) Direct() bool { return c.fd >= 0 }
 
 // Close closes the connection; a TryWrite from then on fails with
 // net.ErrClosed.
@@ -173,40 +166,15 @@ func (c *Conn) tryWriteLocked(p []byte) (int, error) {
 		c.fdMu.Unlock()
 		return 0, net.ErrClosed
 	}
-	var n int
-	var err error
-	for {
-		n, err = rawWrite(c.fd, p)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	n, again, err := writeNonblock(c.fd, p)
 	c.fdMu.Unlock()
 	switch {
-	case err == syscall.EAGAIN:
+	case again:
 		return 0, nil
 	case err != nil:
 		return 0, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", err)}
 	}
 	return n, nil
-}
-
-// rawWriteMax is the largest write made without telling the scheduler.
-const rawWriteMax = 64 << 10
-
-// rawWrite is write(2) on a non-blocking socket. Small writes skip the
-// runtime's system-call bookkeeping (syscall.RawSyscall): the call cannot
-// block, and a P marked as in a system call thousands of times a second
-// keeps sysmon waking every 20 µs to look at it.
-func rawWrite(fd int, p []byte) (int, error) {
-	if len(p) > rawWriteMax {
-		return syscall.Write(fd, p)
-	}
-	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(r), nil
 }
 
 // Pending reports whether bytes that TryWrite kept still wait for Flush.
