@@ -4,6 +4,14 @@
 // writes its frames in that transport's framing. None knows about another or
 // about the broker.
 //
+// Every transport opens its sessions through one entry point, Config.Open
+// (open.go): it creates the session, authenticates the request (recovering
+// a panic in the authenticator), subscribes the channels the request names,
+// and on refusal closes the session and says what to answer, as an HTTP
+// status (SSE, long-poll, client publish) or as a disconnect frame and
+// close code (WebSocket, SockJS). Error answers have one JSON body,
+// ErrorBody / WriteError, which the server's API answers with too.
+//
 // It also holds the streaming connections' writer, the Pump (pump.go), and
 // what it writes through: Conn (conn.go), a hijacked connection with a lazy
 // write deadline and writes that never wait, and the shared writers

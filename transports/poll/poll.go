@@ -131,43 +131,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(err)
 		return
 	}
-	s, err := node.NewSession(transport)
-	if err != nil {
-		a.fail(&session.Error{Code: http.StatusServiceUnavailable, Reason: "shutting down"})
-		return
-	}
-	// One session per poll: listed in presence, every poll would be a
-	// leave and a join.
-	s.SkipPresence()
-	ctx := r.Context()
 	authReq := r
 	if tok := r.PostForm.Get("token"); tok != "" {
 		authReq = transports.WithToken(r, tok)
 	}
-	if err := h.cfg.AuthenticateRequest(authReq, s); err != nil {
-		e := transports.AuthError(err)
-		s.Close(transports.RefusalDisconnect(e))
-		a.fail(e)
+	s, refused := h.cfg.Open(r.Context(), transports.Opening{
+		Transport: transport,
+		Auth:      authReq,
+		// One session per poll: listed in presence, every poll would be a
+		// leave and a join.
+		Prepare: (*session.Session).SkipPresence,
+		Stream:  &req,
+		// Quiet: a resume that recovers has nothing to announce on every
+		// poll; one that cannot still says recovered:false.
+		Quiet: req.HasCursor,
+	})
+	if refused != nil {
+		a.fail(refused.Status)
 		return
 	}
-	for _, ch := range req.Channels {
-		// Quiet: a resume that recovers has nothing to announce on every poll;
-		// one that cannot still says recovered:false.
-		sr := session.SubscribeRequest{Channel: ch, Quiet: req.HasCursor}
-		if p, ok := req.Positions[ch]; ok {
-			sr.Since = &p
-		}
-		err := s.Subscribe(ctx, sr)
-		if errors.Is(err, session.ErrClosed) {
-			break // the session failed (shutdown, queue overflow): the answer says so
-		}
-		if err != nil {
-			e := session.AsError(err)
-			s.Close(transports.RefusalDisconnect(e))
-			a.fail(e)
-			return
-		}
-	}
+	ctx := r.Context()
 
 	wait := time.Duration(0)
 	if req.HasCursor {

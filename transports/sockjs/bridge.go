@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"runtime/debug"
 
 	sockjs "github.com/igm/sockjs-go/v3/sockjs"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // connectionLost is why a session ended when the client, not the server,
@@ -66,16 +68,19 @@ func (b *bridge) open() bool {
 		l := b.link
 		b.release = func() { h.links.release(id, l) }
 	}
-	s, err := h.node.NewSession(Transport)
-	if err != nil {
-		b.refuse(h.disconnectOf(err, "new session"))
-		return false
-	}
-	b.s = s
-	b.link.bind(s)
-	if err := b.authenticate(); err != nil {
-		// Refused before hello: the client gets the disconnect frame only.
-		s.Fail(h.disconnectOf(err, "authenticate"))
+	s, refused := h.cfg.Open(b.ctx, transports.Opening{
+		Transport: Transport,
+		Auth:      b.authRequest(),
+		// Bound before authentication, so that a failure the link saw
+		// first (an oversized message) ends it.
+		Prepare:     func(s *session.Session) { b.s = s; b.link.bind(s) },
+		Framed:      true,
+		KeepRefused: true, // refused before hello: the client gets the disconnect frame only
+	})
+	if refused != nil {
+		if s == nil {
+			b.refuse(refused.Disconnect)
+		}
 		return false
 	}
 	return true
@@ -83,30 +88,20 @@ func (b *bridge) open() bool {
 
 func (b *bridge) refuse(d session.Disconnect) { b.reason = &d }
 
-// authenticate passes a `token` query parameter to Config.Authenticate. A
-// SockJS session is never authenticated by cookie: sockjs-go allows any
-// origin's credentials, and JSONP and htmlfile requests cannot be
-// origin-checked. Without a token the session is anonymous until it sends
-// an `auth` command or a token in `subscribe`.
-func (b *bridge) authenticate() error {
+// authRequest is the request Config.Authenticate sees, nil for none: only
+// one with a `token` query parameter. A SockJS session is never
+// authenticated by cookie: sockjs-go allows any origin's credentials, and
+// JSONP and htmlfile requests cannot be origin-checked. Without a token the
+// session is anonymous until it sends an `auth` command or a token in
+// `subscribe`.
+func (b *bridge) authRequest() *http.Request {
 	r := b.sj.Request()
 	if !r.URL.Query().Has("token") {
 		return nil
 	}
 	r = r.Clone(b.ctx)
 	r.Header.Del("Cookie")
-	return b.h.cfg.AuthenticateRequest(r, b.s)
-}
-
-// disconnectOf maps a refusal to the disconnect sent to the client. Anything
-// but a session.Disconnect is a server-side failure: the client may retry.
-func (h *Handler) disconnectOf(err error, what string) session.Disconnect {
-	var d session.Disconnect
-	if errors.As(err, &d) {
-		return d
-	}
-	h.log.Warn("sockjs "+what+" failed", "err", err)
-	return session.DisconnectInternal
+	return r
 }
 
 // readLoop passes every client message to the session. sockjs-go hands
