@@ -21,11 +21,9 @@ type Session struct {
 	subs   map[string]*subscription
 	queue  []Item
 	queued int // bytes in queue, with per-item overhead
-	// Writers learn that the queue is no longer empty, or that the session
-	// has ended, through one of these: wake (capacity 1, made by the first
-	// Next) for a writer that waits in Next, onWake for one that runs only
-	// when there is something to write (SetWakeup).
-	wake   chan struct{}
+	// onWake is how the writer learns that the queue is no longer empty,
+	// or that the session has ended (SetWakeup; Next sets its own while it
+	// waits). It is the session's one wake-up mechanism.
 	onWake func()
 	closed bool
 	// flush is set when the session ended with its queue kept (see
@@ -133,29 +131,43 @@ func (s *Session) Send(frame []byte) bool {
 // nothing queued (time for a heartbeat), ctx's error when ctx ends, and the
 // session's Disconnect once it has failed or closed. buf, the previous batch,
 // is reused.
+//
+// Next is for a writer that waits on a goroutine of its own (a long-poll
+// collecting its answer): while it waits, its wake-up replaces the one set
+// with SetWakeup, and it leaves none on return. Lock must not be held on
+// entry.
 func (s *Session) Next(ctx context.Context, wait time.Duration, buf []Item) ([]Item, error) {
-	var timer *time.Timer
-	for {
-		s.mu.Lock()
-		if out, err, ok := s.takeLocked(buf); ok {
-			s.mu.Unlock()
-			return out, err
-		}
-		if s.wake == nil {
-			s.wake = make(chan struct{}, 1)
-		}
-		wake := s.wake
+	s.mu.Lock()
+	if out, err, ok := s.takeLocked(buf); ok {
 		s.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
+		return out, err
+	}
+	// Waiting is a wake-up like any writer's (SetWakeup) that signals this
+	// call; it replaces the writer's, and is removed on return.
+	wake := make(chan struct{}, 1)
+	s.onWake = func() {
+		select {
+		case wake <- struct{}{}:
+		default:
 		}
+	}
+	s.mu.Unlock()
+	defer s.SetWakeup(nil)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
 		select {
 		case <-wake:
 		case <-timer.C:
 			return buf[:0], nil
 		case <-ctx.Done():
 			return buf[:0], ctx.Err()
+		}
+		s.mu.Lock()
+		out, err, ok := s.takeLocked(buf)
+		s.mu.Unlock()
+		if ok {
+			return out, err
 		}
 	}
 }
@@ -272,12 +284,6 @@ func (s *Session) endAfterQueued(d Disconnect) {
 }
 
 func (s *Session) signal() {
-	if s.wake != nil {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
 	if s.onWake != nil {
 		s.onWake()
 	}
