@@ -32,6 +32,7 @@
 // holds none while the connection is idle. At most one goroutine reads.
 // A shared writer never blocks: Conn.TryWrite neither waits for the socket
 // nor for Conn's lock, so a client that reads nothing costs only its own
-// connection. Lock order: a session's lock, then the shared writers' queue
-// lock (a wake-up queues the pump); Conn's lock is taken alone.
+// connection. The lock graph, with the wake-up that runs under a session's
+// lock (Pump.kick, then the shared writers' queue lock), is in package
+// session's doc.go.
 package transports

@@ -17,7 +17,7 @@
 // # Concurrency
 //
 // Handler is safe for concurrent use. A poll that answers at once runs on
-// its net/http goroutine. A held poll (HTTP/1.x) hijacks its connection and
+// its net/http goroutine, waiting in session.Session.Next. A held poll (HTTP/1.x) hijacks its connection and
 // the handler returns: one goroutine with a shallow stack reads the
 // connection to notice the client leaving; the session's wake-up or the
 // timeout starts one goroutine that stops the reader, collects the answer,

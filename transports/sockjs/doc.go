@@ -39,11 +39,14 @@
 //
 // # Concurrency
 //
-// sockjs-go runs serveSession in a goroutine of its own per session; that
-// goroutine is the session's writer and the only caller of Session.Send. It
-// loops on session.Session.Next and sends each batch. Send writes
-// synchronously under sockjs-go's session lock when a receiver is attached,
-// and every such write has a deadline (responseWriter for HTTP, sockjs-go's
+// sockjs-go runs serveSession in a goroutine of its own per session; it
+// opens the session (transports.Config.Open), starts the reader, sends the
+// hello frame and returns. From then on the session's writer is a
+// transports.Pump whose blocking Sink is the bridge: the only caller of
+// Session.Send, it runs only while something is queued (or a heartbeat is
+// due), as the WebSocket and SSE writers do. Send writes synchronously
+// under sockjs-go's session lock when a receiver is attached, and every
+// such write has a deadline (responseWriter for HTTP, sockjs-go's
 // WebsocketWriteTimeout for WebSocket), so a stalled client costs at most
 // the write timeout before its session ends. With no receiver attached (a
 // polling client between two requests) sockjs-go buffers the message without
@@ -51,9 +54,10 @@
 // counts the frames written to the session's requests) before it takes
 // more: frames wait in the session's bounded queue instead. A second
 // goroutine, the reader, loops on Session.Recv for the whole session and
-// passes messages to HandleCommand. The writer ends the session: it sends
-// the disconnect and close frames, cancels the reader's context, waits for
-// the reader and calls session.Session.Close. Both goroutines recover panics
-// and end the session with 3006. A link's lock is taken before a session's
-// (link.fail); links.mu is never held with another lock.
+// passes messages to HandleCommand. The pump's End ends the session: it
+// sends the disconnect and close frames, cancels the reader's context, waits
+// for the reader and calls session.Session.Close. The reader and the pump
+// recover panics and end the session with 3006. A link's lock is taken
+// before a session's (link.fail); links.mu is never held with another lock
+// (see the lock graph in package session's doc.go).
 package sockjs
