@@ -223,7 +223,8 @@ func writeFailure(err error) session.Disconnect {
 	return connectionLost
 }
 
-// write hands msg to sockjs-go. With a receiver attached, sockjs-go writes it
+// write hands msg to sockjs-go, waiting out its unbounded buffer (defect 1
+// in upstream.go). With a receiver attached, sockjs-go writes it
 // synchronously under a write deadline (WebSocket: its write timeout; HTTP:
 // responseWriter), so a stalled client returns an error here instead of
 // blocking. Without one (a poll that has just been answered, a stream at its

@@ -37,6 +37,31 @@
 //     (Options.StickyCookie sets the JSESSIONID cookie some balancers pin
 //     by).
 //
+// # sockjs-go: kept, its defects contained
+//
+// Every workaround for a defect of sockjs-go v3.0.3 is in upstream.go, each
+// named by the upstream code it answers: the unbounded send buffer (a
+// link counts writes), HTTP receivers without write deadlines
+// (responseWriter), the 2010 race of polling transports (retryPoll), no
+// read limit (limitConn, Handler.readBody) and credentials for any origin
+// (the origin check in ServeHTTP). They come to about 500 lines, each with
+// its own test, and touch sockjs-go only through its public API and the
+// http.ResponseWriter and net.Conn it is given.
+//
+// A fork was weighed and not taken. Fixing the five defects in sockjs-go
+// would be small patches, but a fork makes WaterSpout the owner of all of
+// sockjs-go (seven transports, the iframe page, framing, session expiry,
+// ~1,600 lines) for an endpoint kept for existing sockjs-client users,
+// with no upstream to share fixes with; a replacement written here would
+// be the same and more. Native WebSocket, SSE and long-poll (with JSONP)
+// already serve browsers without WebSocket. The workarounds are instead
+// covered end to end against the real sockjs-go (sockjs_test.go, with
+// pollretry_test.go and readlimit_test.go for the pieces), so an upgrade
+// that changes what they rely on fails there. If sockjs-go fixes a defect (a read limit, a bounded or
+// observable send buffer, a synchronous detach), its piece of upstream.go
+// goes; if it stops being maintained past the next Go or gorilla upgrade
+// that breaks it, the endpoint should be dropped rather than forked.
+//
 // # Concurrency
 //
 // sockjs-go runs serveSession in a goroutine of its own per session; it
