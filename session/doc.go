@@ -40,7 +40,8 @@
 //	            → the session's wake-up (onWake: never blocks, see below)
 //	                → transports writerPool.mu (a leaf)
 //
-//	memoryShard.mu: a leaf (released before a channel lock is taken)
+//	memoryShard.mu → memoryChannel.mu (the sweep, forgetIfUnused; lockChannel
+//	                 releases the shard lock first, never the reverse)
 //	hubShard.brokerMu → hubShard.mu (a look), and the broker's
 //	                    Subscribe/Unsubscribe; never held with Session.mu
 //	Node.mu: a leaf (NewSession, forget, Shutdown and runControl copy the

@@ -78,7 +78,9 @@ type link struct {
 
 func newLink() *link { return &link{wrote: make(chan struct{})} }
 
-// written records a frame written to a receiving request.
+// written records a frame written to a receiving request. It runs under
+// sockjs-go's session lock (a receiver's write) and takes l.mu, a leaf
+// there.
 func (l *link) written() {
 	l.mu.Lock()
 	l.writes++
@@ -95,7 +97,8 @@ func (l *link) writeCount() (uint64, <-chan struct{}) {
 	return l.writes, l.wrote
 }
 
-// bind makes s the session that fail ends.
+// bind makes s the session that fail ends. Neither l.mu nor s's lock may be
+// held on entry.
 func (l *link) bind(s *session.Session) {
 	l.mu.Lock()
 	l.sess = s
@@ -114,7 +117,9 @@ func (l *link) unbind(s *session.Session) {
 	l.mu.Unlock()
 }
 
-// fail ends the bound session with d, or the next one bound.
+// fail ends the bound session with d, or the next one bound. It takes
+// l.mu, then the session's lock (Session.Fail); neither may be held on
+// entry.
 func (l *link) fail(d session.Disconnect) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
