@@ -50,6 +50,8 @@
 //	          bind fail the bound session); sockjs-go's session lock →
 //	          link.mu (a receiver's write counts itself)
 //	transports.Conn: fdMu and mu are taken alone, never with Session.mu
+//	poll pollSink.mu → Session.mu, and the hub and broker locks (its answer
+//	          closes the session); never taken under Session.mu
 //
 // The redis broker's own locks (inspectMu → cmdMu → mu) are taken alone:
 // it hands publications to the hub with none of them held, only callMu.
@@ -59,15 +61,15 @@
 // held, on the goroutine that queued the frame (for a publication, the
 // hub's fan-out, under a hub shard read lock and the broker's channel
 // lock). So a wake-up must not block, must not take Session.mu and must
-// not call back into the session. The three there are:
+// not call back into the session. The two there are:
 //
-//   - transports.Pump.kick (ws, SSE, SockJS): an atomic flag, then either
-//     `go p.run()` or writerPool.submit, which takes writerPool.mu for an
-//     append and may start a goroutine. The writers take Session.mu
+//   - transports.Pump.kick (every transport: ws, SSE, SockJS, poll): an
+//     atomic flag, then either `go p.run()` or writerPool.submit, which
+//     takes writerPool.mu for an append and may start a goroutine. The writers take Session.mu
 //     (TryNext, Pending) only after releasing writerPool.mu.
-//   - poll's heldPoll.start: an atomic flag and `go hp.answer()`.
-//   - Session.Next's own wake-up (a long-poll collecting its answer): a
-//     send on a channel of capacity one, dropped when full.
+//   - Session.Next's own wake-up (a writer that waits on a goroutine of
+//     its own: tests and tools; every transport uses a Pump): a send on a
+//     channel of capacity one, dropped when full.
 //
 // Holding Session.mu over the wake-up is what makes it exact: a frame
 // queued after the writer's last look at the queue either finds the writer

@@ -134,8 +134,8 @@ func (s *Session) Send(frame []byte) bool {
 // session's Disconnect once it has failed or closed. buf, the previous batch,
 // is reused.
 //
-// Next is for a writer that waits on a goroutine of its own (a long-poll
-// collecting its answer): while it waits, its wake-up replaces the one set
+// Next is for a writer that waits on a goroutine of its own (tests, tools;
+// the transports use a transports.Pump, woken by SetWakeup): while it waits, its wake-up replaces the one set
 // with SetWakeup, and it leaves none on return. Lock must not be held on
 // entry.
 func (s *Session) Next(ctx context.Context, wait time.Duration, buf []Item) ([]Item, error) {
