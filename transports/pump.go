@@ -96,9 +96,10 @@ type Pump struct {
 	batch               []session.Item
 }
 
-// StartPump starts writing s's frames to sink, with heartbeats every ping.
-// When ctx ends, the session fails with DisconnectShutdown (and the client
-// is told so). The caller has written whatever comes first (the hello frame)
+// StartPump starts writing s's frames to sink, with heartbeats every ping
+// (none when ping ≤ 0: a long-poll's pump lives for one answer). When ctx
+// ends, the session fails with DisconnectShutdown (and the client is told
+// so). The caller has written whatever comes first (the hello frame)
 // and must not write to the connection any more except through sink.
 func StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Duration, log *slog.Logger) *Pump {
 	p := &Pump{s: s, sink: sink, ping: ping, log: log}
@@ -107,12 +108,21 @@ func StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Dur
 	p.lastData, p.lastProbe = now, now
 	// Armed only once p is complete: a heartbeat on a shared writer reads
 	// p.timer before anything else (Reset orders the two).
-	p.timer = time.AfterFunc(math.MaxInt64, p.onTimer)
-	p.stopCtx = context.AfterFunc(ctx, func() { s.Fail(session.DisconnectShutdown) })
+	if ping > 0 {
+		p.timer = time.AfterFunc(math.MaxInt64, p.onTimer)
+	}
+	p.stopCtx = noStop
+	if ctx.Done() != nil { // a context that can end
+		p.stopCtx = context.AfterFunc(ctx, func() { s.Fail(session.DisconnectShutdown) })
+	}
 	s.SetWakeup(p.kick)
-	p.timer.Reset(heartbeatDelay(now, ping, ping))
+	if p.timer != nil {
+		p.timer.Reset(heartbeatDelay(now, ping, ping))
+	}
 	return p
 }
+
+func noStop() bool { return false }
 
 func (p *Pump) onTimer() {
 	p.tick.Store(true)
@@ -297,6 +307,9 @@ func (p *Pump) blockingHeartbeat(idle, probe bool) (bool, error) {
 // resetTimer sets the timer for the next heartbeat: a ping interval after
 // the last data or the last probe, whichever comes first.
 func (p *Pump) resetTimer(now time.Time) {
+	if p.timer == nil {
+		return
+	}
 	p.timer.Reset(heartbeatDelay(now, min(p.lastData.Sub(now), p.lastProbe.Sub(now))+p.ping, p.ping))
 }
 
@@ -337,7 +350,9 @@ func (p *Pump) end(d session.Disconnect, writeErr error) {
 		return
 	}
 	p.ended = true
-	p.timer.Stop()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 	p.stopCtx()
 	p.batch = nil
 	p.sink.End(d, writeErr)

@@ -37,10 +37,12 @@ type pollSink struct {
 	linger bool // wait Options.Linger after the first batch for more
 	limit  int  // the queue bound: an answer this large goes at once
 
-	pump   atomic.Pointer[transports.Pump]
-	poked  atomic.Bool   // poke was called, perhaps before pump was set
-	done   chan struct{} // closed once the poll is over
-	timeup *time.Timer   // a held poll's timeout
+	pump  atomic.Pointer[transports.Pump]
+	poked atomic.Bool // poke was called, perhaps before pump was set
+	// done is closed once the poll is over, for a handler that waits
+	// (await); nil once the handler has left it to a held poll.
+	done   chan struct{}
+	timeup *time.Timer // a held poll's timeout
 
 	// mu orders the pump's calls with the handler's: hold and a client that
 	// leaves. It is held while answering (a write under the write deadline).
@@ -81,8 +83,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (h *Handler) startSink(s *session.Session, a answer, cur session.Cursor, hello, linger bool) *pollSink {
 	ps := &pollSink{h: h, s: s, a: a, cur: cur, hello: hello, linger: linger,
 		limit: h.cfg.Node.Limits().MaxQueueBytes, done: make(chan struct{})}
-	// A poll has no server-wide context: Node.Shutdown fails its session.
-	p := transports.StartPump(context.Background(), s, ps, h.cfg.Node.Ping(), h.cfg.Logger)
+	// A poll has no server-wide context (Node.Shutdown fails its session)
+	// and no heartbeats (it is answered well within a ping interval).
+	p := transports.StartPump(context.Background(), s, ps, 0, h.cfg.Logger)
 	ps.pump.Store(p)
 	if ps.poked.Load() {
 		p.Poke()
@@ -145,7 +148,7 @@ func (ps *pollSink) WriteBatch(batch []session.Item) error {
 	return nil
 }
 
-// Heartbeat does nothing: a poll is answered well within a ping interval.
+// Heartbeat is never called: the pump is started without heartbeats.
 func (ps *pollSink) Heartbeat(bool, bool) error { return nil }
 
 // Poked answers with what has been collected: the linger or the timeout
@@ -177,7 +180,9 @@ func (ps *pollSink) End(d session.Disconnect, _ error) {
 // ps.mu must be held.
 func (ps *pollSink) answerLocked(end *session.Disconnect) {
 	ps.answered = true
-	defer close(ps.done)
+	if ps.done != nil {
+		defer close(ps.done)
+	}
 	if ps.lingerT != nil {
 		ps.lingerT.Stop()
 	}
@@ -251,6 +256,7 @@ func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Durat
 	ps.a.w, ps.a.conn, ps.a.header = nil, conn, header
 	ps.a.keep = h.cfg.Reuse != nil && h.cfg.Reuse.Accepting() && r.ProtoAtLeast(1, 1) && !r.Close
 	ps.held = true
+	ps.done = nil // the handler returns: nobody waits for it (and it costs 96 B)
 	ps.readerDone = make(chan struct{})
 	if n := brw.Reader.Buffered(); n > 0 {
 		ps.pending, _ = brw.Reader.Peek(n)
