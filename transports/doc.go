@@ -12,7 +12,14 @@
 // close code (WebSocket, SockJS). Error answers have one JSON body,
 // ErrorBody / WriteError, which the server's API answers with too.
 //
-// It also holds the streaming connections' writer, the Pump (pump.go), and
+// Every transport then writes through one writer model, a Pump and the
+// transport's Sink: WebSocket and SSE with a TrySink (non-blocking batches
+// on the shared writers) and a Poker (WebSocket's pongs), SockJS with a
+// blocking Sink (sockjs-go's Send), and the long-poll with a one-shot Sink
+// that answers once and is poked at its linger and its timeout. So a
+// session has one wake-up, the pump's.
+//
+// It also holds every connection's writer, the Pump (pump.go), and
 // what it writes through: Conn (conn.go), a hijacked connection with a lazy
 // write deadline and writes that never wait, and the shared writers
 // (writers.go) that serve every such connection in turn when a publication
