@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // History limits of GET /api/history.
@@ -17,13 +18,6 @@ const (
 	defaultHistoryLimit = 100
 	maxHistoryLimit     = 1000
 )
-
-// publishAnswer is where a publication landed.
-type publishAnswer struct {
-	Channel string `json:"channel"`
-	Offset  uint64 `json:"offset"`
-	Epoch   string `json:"epoch"`
-}
 
 // broadcastResult is one channel's outcome in a broadcast.
 type broadcastResult struct {
@@ -90,7 +84,7 @@ func (s *Server) handlePublish(c echo.Context) error {
 	if res.Duplicate {
 		c.Response().Header().Set(duplicateHeader, "true")
 	}
-	return c.JSON(http.StatusOK, publishAnswer{res.Channel, res.Offset, res.Epoch})
+	return c.JSON(http.StatusOK, transports.PublishAnswer{Channel: res.Channel, Offset: res.Offset, Epoch: res.Epoch})
 }
 
 func (s *Server) handleBroadcast(c echo.Context) error {

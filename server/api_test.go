@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 func TestPublish(t *testing.T) {
@@ -65,7 +66,7 @@ func TestPublish(t *testing.T) {
 				}
 				return
 			}
-			var got publishAnswer
+			var got transports.PublishAnswer
 			a.decode(t, &got)
 			if got.Channel != "news" || got.Offset == 0 || got.Epoch == "" {
 				t.Fatalf("answer %+v", got)
@@ -92,7 +93,7 @@ func TestPublishIdempotentKey(t *testing.T) {
 	if first.status != 200 || second.status != 200 {
 		t.Fatalf("statuses %d %d: %s %s", first.status, second.status, first.body, second.body)
 	}
-	var a1, a2 publishAnswer
+	var a1, a2 transports.PublishAnswer
 	first.decode(t, &a1)
 	second.decode(t, &a2)
 	if a1 != a2 {
@@ -216,7 +217,7 @@ func TestHistory(t *testing.T) {
 	var epoch string
 	for i := 1; i <= 5; i++ {
 		a := postJSON(t, ts.URL+"/api/publish", fmt.Sprintf(`{"channel":"h","data":%d}`, i))
-		var pa publishAnswer
+		var pa transports.PublishAnswer
 		a.decode(t, &pa)
 		epoch = pa.Epoch
 	}

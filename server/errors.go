@@ -9,13 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
-
-// errorBody is the JSON of every error answer: {"error":{"code":N,"reason":"..."}},
-// with the HTTP status equal to code.
-type errorBody struct {
-	Error *session.Error `json:"error"`
-}
 
 // apiError returns a *session.Error, which the error handler answers with.
 func apiError(code int, format string, args ...any) error {
@@ -62,6 +57,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			_ = c.NoContent(e.Code)
 			return
 		}
-		_ = c.JSON(e.Code, errorBody{e})
+		// The body every WaterSpout endpoint answers an error with.
+		_ = c.Blob(e.Code, echo.MIMEApplicationJSON, append(transports.ErrorBody(e), '\n'))
 	}
 }

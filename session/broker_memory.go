@@ -309,7 +309,7 @@ func (b *MemoryBroker) History(_ context.Context, ch string, q HistoryQuery) (Hi
 
 func (c *memoryChannel) at(i int) *Publication { return c.hist[(c.head+i)%len(c.hist)] }
 
-// append adds p, keeping at most size publications.
+// append adds p, keeping at most size publications. c.mu must be held.
 func (c *memoryChannel) append(p *Publication, size int) {
 	if size <= 0 {
 		c.hist, c.head, c.n = nil, 0, 0
@@ -328,6 +328,7 @@ func (c *memoryChannel) append(p *Publication, size int) {
 }
 
 // resize changes the ring's capacity, keeping the newest publications.
+// c.mu must be held.
 func (c *memoryChannel) resize(size int) {
 	keep := min(c.n, size)
 	hist := make([]*Publication, size)
@@ -338,6 +339,7 @@ func (c *memoryChannel) resize(size int) {
 }
 
 // expire drops publications older than the TTL and keys past their expiry.
+// c.mu must be held.
 func (c *memoryChannel) expire(now time.Time) {
 	if c.ttl > 0 {
 		cut := now.Add(-c.ttl).UnixMilli()

@@ -62,7 +62,8 @@ func (h *hub) shard(ch string) *hubShard {
 }
 
 // add registers s's subscription sub to ch and returns once the node
-// receives ch from the broker.
+// receives ch from the broker. No lock may be held on entry: it takes
+// ch's shard lock, then brokerMu for the broker's Subscribe.
 func (h *hub) add(ctx context.Context, ch string, s *Session, sub *subscription) error {
 	sh := h.shard(ch)
 	sh.mu.Lock()
@@ -112,7 +113,8 @@ func (h *hub) add(ctx context.Context, ch string, s *Session, sub *subscription)
 }
 
 // remove unregisters s's subscription sub from ch, unless s has
-// subscribed again since; the last one out unsubscribes the node.
+// subscribed again since; the last one out unsubscribes the node. No lock
+// may be held on entry (see add).
 func (h *hub) remove(ch string, s *Session, sub *subscription) {
 	sh := h.shard(ch)
 	sh.mu.Lock()
@@ -156,7 +158,9 @@ func (h *hub) remove(ch string, s *Session, sub *subscription) {
 }
 
 // broadcast hands p to every local session on its channel. The frame is
-// encoded once, and only if someone is listening.
+// encoded once, and only if someone is listening. It runs under the
+// broker's delivery lock and takes the shard read lock, then each
+// session's lock (Session.deliver); neither may be held on entry.
 func (h *hub) broadcast(p *Publication) int {
 	sh := h.shard(p.Channel)
 	sh.mu.RLock()
@@ -189,7 +193,8 @@ func (h *hub) lastPublished(ch string) time.Time {
 	return time.Unix(0, ns)
 }
 
-// gap makes every local session on ch resume from history.
+// gap makes every local session on ch resume from history. Like
+// broadcast, it takes the shard read lock, then each session's lock.
 func (h *hub) gap(ch string) {
 	sh := h.shard(ch)
 	sh.mu.RLock()

@@ -16,16 +16,16 @@ type Session struct {
 	transport string
 	node      *Node
 
+	// mu guards every field below it (see the lock graph in doc.go). It is
+	// taken on the fan-out path (deliver), under a hub shard lock.
 	mu     sync.Mutex
 	user   string // authenticated subject, "" for anonymous
 	subs   map[string]*subscription
 	queue  []Item
 	queued int // bytes in queue, with per-item overhead
-	// Writers learn that the queue is no longer empty, or that the session
-	// has ended, through one of these: wake (capacity 1, made by the first
-	// Next) for a writer that waits in Next, onWake for one that runs only
-	// when there is something to write (SetWakeup).
-	wake   chan struct{}
+	// onWake is how the writer learns that the queue is no longer empty,
+	// or that the session has ended (SetWakeup; Next sets its own while it
+	// waits). It is the session's one wake-up mechanism.
 	onWake func()
 	closed bool
 	// flush is set when the session ended with its queue kept (see
@@ -133,29 +133,43 @@ func (s *Session) Send(frame []byte) bool {
 // nothing queued (time for a heartbeat), ctx's error when ctx ends, and the
 // session's Disconnect once it has failed or closed. buf, the previous batch,
 // is reused.
+//
+// Next is for a writer that waits on a goroutine of its own (tests, tools;
+// the transports use a transports.Pump, woken by SetWakeup): while it waits, its wake-up replaces the one set
+// with SetWakeup, and it leaves none on return. Lock must not be held on
+// entry.
 func (s *Session) Next(ctx context.Context, wait time.Duration, buf []Item) ([]Item, error) {
-	var timer *time.Timer
-	for {
-		s.mu.Lock()
-		if out, err, ok := s.takeLocked(buf); ok {
-			s.mu.Unlock()
-			return out, err
-		}
-		if s.wake == nil {
-			s.wake = make(chan struct{}, 1)
-		}
-		wake := s.wake
+	s.mu.Lock()
+	if out, err, ok := s.takeLocked(buf); ok {
 		s.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
+		return out, err
+	}
+	// Waiting is a wake-up like any writer's (SetWakeup) that signals this
+	// call; it replaces the writer's, and is removed on return.
+	wake := make(chan struct{}, 1)
+	s.onWake = func() {
+		select {
+		case wake <- struct{}{}:
+		default:
 		}
+	}
+	s.mu.Unlock()
+	defer s.SetWakeup(nil)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
 		select {
 		case <-wake:
 		case <-timer.C:
 			return buf[:0], nil
 		case <-ctx.Done():
 			return buf[:0], ctx.Err()
+		}
+		s.mu.Lock()
+		out, err, ok := s.takeLocked(buf)
+		s.mu.Unlock()
+		if ok {
+			return out, err
 		}
 	}
 }
@@ -185,6 +199,8 @@ func (s *Session) Pending() bool {
 // block or call back into the session; starting a goroutine is what it is
 // for. If frames are already queued, or the session has ended, fn is called
 // at once.
+//
+// Lock must not be held on entry; fn runs with it held.
 func (s *Session) SetWakeup(fn func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,6 +212,8 @@ func (s *Session) SetWakeup(fn func()) {
 
 // takeLocked hands the queue over to the writer: ok is false when there is
 // nothing to hand over (the session is open and its queue empty).
+//
+// Lock must be held.
 func (s *Session) takeLocked(buf []Item) (out []Item, err error, ok bool) {
 	if s.closed && !(s.flush && len(s.queue) > 0) {
 		return buf[:0], s.reason, true
@@ -227,7 +245,8 @@ func (s *Session) Reason() Disconnect {
 }
 
 // Fail ends the session with d: queued frames are dropped and the writer's
-// Next returns d, so the transport sends it and closes. Safe from any goroutine.
+// Next or TryNext returns d, so the transport sends it and closes. Safe from
+// any goroutine that does not hold the lock (a wake-up must not call it).
 func (s *Session) Fail(d Disconnect) { s.fail(d) }
 
 func (s *Session) fail(d Disconnect) {
@@ -236,6 +255,9 @@ func (s *Session) fail(d Disconnect) {
 	s.mu.Unlock()
 }
 
+// failLocked is Fail with the lock held: it may call the wake-up.
+//
+// Lock must be held.
 func (s *Session) failLocked(d Disconnect) {
 	if s.closed {
 		if s.flush && d != s.reason { // a failure (client gone, write timeout) overrides a kept queue
@@ -252,6 +274,7 @@ func (s *Session) failLocked(d Disconnect) {
 	}
 }
 
+// dropQueueLocked empties the queue. Lock must be held.
 func (s *Session) dropQueueLocked() {
 	clear(s.queue)
 	s.queue, s.queued = nil, 0
@@ -271,13 +294,11 @@ func (s *Session) endAfterQueued(d Disconnect) {
 	s.signal()
 }
 
+// signal calls the wake-up, which must not block nor take s.mu (see the
+// lock graph in doc.go).
+//
+// Lock must be held.
 func (s *Session) signal() {
-	if s.wake != nil {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
 	if s.onWake != nil {
 		s.onWake()
 	}
@@ -286,6 +307,9 @@ func (s *Session) signal() {
 // Close releases the session: its subscriptions leave the hub and the node
 // forgets it. Transports call it exactly when the connection is gone (it is
 // idempotent). d is recorded unless the session had already failed.
+//
+// Lock must not be held on entry: Close takes the hub's shard locks, the
+// broker's and presence's with s.mu released, as the lock graph requires.
 func (s *Session) Close(d Disconnect) {
 	s.mu.Lock()
 	if s.ended {
@@ -317,6 +341,7 @@ func (s *Session) Close(d Disconnect) {
 }
 
 // pushLocked queues a frame, counting it against MaxQueueBytes.
+// Lock must be held.
 func (s *Session) pushLocked(it Item) bool { return s.enqueueLocked(it, true) }
 
 // enqueueLocked queues a frame. Replayed history is not counted against the
@@ -324,6 +349,8 @@ func (s *Session) pushLocked(it Item) bool { return s.enqueueLocked(it, true) }
 // shared with the broker's history, and counting it would turn a resume with
 // a large backlog into a disconnect loop. The bound is for live traffic a
 // client does not keep up with.
+//
+// Lock must be held.
 func (s *Session) enqueueLocked(it Item, counted bool) bool {
 	if s.closed {
 		return false
@@ -343,7 +370,11 @@ func (s *Session) enqueueLocked(it Item, counted bool) bool {
 }
 
 // deliver is the fan-out hot path: called by the hub for each live
-// publication to sub, in offset order per channel. It never blocks.
+// publication to sub, in offset order per channel. It never blocks: under
+// s.mu it only appends and, on a queue that was empty, calls the wake-up.
+//
+// Lock must not be held on entry; the caller holds a hub shard read lock
+// and the broker's delivery lock.
 func (s *Session) deliver(sub *subscription, p *Publication) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -360,7 +391,9 @@ func (s *Session) deliver(sub *subscription, p *Publication) {
 // advanceLocked queues p if it is the next offset; drops it if already seen;
 // and fails the session on a gap, so the client resumes from history rather
 // than silently missing messages. live says whether p counts against the
-// slow-consumer bound (see enqueueLocked).
+// slow-consumer bound (see enqueueLocked). The metrics call is a counter.
+//
+// Lock must be held.
 func (s *Session) advanceLocked(sub *subscription, p *Publication, live bool) {
 	switch {
 	case p.Epoch == sub.epoch && p.Offset <= sub.offset:
@@ -389,6 +422,9 @@ type SubscribeRequest struct {
 // Subscribe subscribes the session and queues the `subscribed` frame, the
 // replayed history when Since is set, and then live publications, with no gap
 // and no duplicate between replay and live.
+//
+// Lock must not be held on entry: the hub and the broker are called with
+// s.mu released.
 func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	n := s.node
 	ch := req.Channel
@@ -478,6 +514,8 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 // publications after from (nil: none), then switches the subscription to
 // live delivery, releasing what arrived meanwhile. The subscription is
 // recovered when from is the client's own position.
+//
+// Lock must not be held on entry.
 func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res HistoryResult, from *Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -512,7 +550,7 @@ func (s *Session) finishSubscribe(req SubscribeRequest, sub *subscription, res H
 }
 
 // dropSub takes sub out of the session and reports whether it had a
-// presence entry, which the caller removes.
+// presence entry, which the caller removes. Lock must not be held on entry.
 func (s *Session) dropSub(ch string, sub *subscription) (present bool) {
 	s.mu.Lock()
 	if s.subs[ch] == sub {
@@ -524,7 +562,8 @@ func (s *Session) dropSub(ch string, sub *subscription) (present bool) {
 	return present
 }
 
-// Unsubscribe removes the session's subscription to ch.
+// Unsubscribe removes the session's subscription to ch. Lock must not be
+// held on entry.
 func (s *Session) Unsubscribe(ch string) error {
 	s.mu.Lock()
 	sub := s.subs[ch]

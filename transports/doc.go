@@ -4,6 +4,21 @@
 // writes its frames in that transport's framing. None knows about another or
 // about the broker.
 //
+// Every transport opens its sessions through one entry point, Config.Open
+// (open.go): it creates the session, authenticates the request (recovering
+// a panic in the authenticator), subscribes the channels the request names,
+// and on refusal closes the session and says what to answer, as an HTTP
+// status (SSE, long-poll, client publish) or as a disconnect frame and
+// close code (WebSocket, SockJS). Error answers have one JSON body,
+// ErrorBody / WriteError, which the server's API answers with too.
+//
+// Every transport then writes through one writer model, a Pump and the
+// transport's Sink: WebSocket and SSE with a TrySink (non-blocking batches
+// on the shared writers) and a Poker (WebSocket's pongs), SockJS with a
+// blocking Sink (sockjs-go's Send), and the long-poll with a one-shot Sink
+// that answers once and is poked at its linger and its timeout. So a
+// session has one wake-up, the pump's.
+//
 // It also holds the streaming connections' writer, the Pump (pump.go), and
 // the per-server Writers (writers.go): the shared writers that serve every
 // streaming connection in turn when a publication reaches thousands of them
@@ -60,6 +75,7 @@
 // holds none while the connection is idle. At most one goroutine reads.
 // A shared writer never blocks: Conn.TryWrite neither waits for the socket
 // nor for Conn's lock, so a client that reads nothing costs only its own
-// connection. Lock order: a session's lock, then the shared writers' queue
-// lock (a wake-up queues the pump); Conn's lock is taken alone.
+// connection. The lock graph, with the wake-up that runs under a session's
+// lock (Pump.kick, then the shared writers' queue lock), is in package
+// session's doc.go.
 package transports

@@ -97,9 +97,10 @@ type Pump struct {
 	batch               []session.Item
 }
 
-// StartPump starts writing s's frames to sink, with heartbeats every ping.
-// When ctx ends, the session fails with DisconnectShutdown (and the client
-// is told so). The caller has written whatever comes first (the hello frame)
+// StartPump starts writing s's frames to sink, with heartbeats every ping
+// (none when ping ≤ 0: a long-poll's pump lives for one answer). When ctx
+// ends, the session fails with DisconnectShutdown (and the client is told
+// so). The caller has written whatever comes first (the hello frame)
 // and must not write to the connection any more except through sink.
 //
 // The pump's batches and heartbeats go to w's shared writers when sink is a
@@ -111,12 +112,21 @@ func (w *Writers) StartPump(ctx context.Context, s *session.Session, sink Sink, 
 	p.lastData, p.lastProbe = now, now
 	// Armed only once p is complete: a heartbeat on a shared writer reads
 	// p.timer before anything else (Reset orders the two).
-	p.timer = time.AfterFunc(math.MaxInt64, p.onTimer)
-	p.stopCtx = context.AfterFunc(ctx, func() { s.Fail(session.DisconnectShutdown) })
+	if ping > 0 {
+		p.timer = time.AfterFunc(math.MaxInt64, p.onTimer)
+	}
+	p.stopCtx = noStop
+	if ctx.Done() != nil { // a context that can end
+		p.stopCtx = context.AfterFunc(ctx, func() { s.Fail(session.DisconnectShutdown) })
+	}
 	s.SetWakeup(p.kick)
-	p.timer.Reset(heartbeatDelay(w.origin, now, ping, ping))
+	if p.timer != nil {
+		p.timer.Reset(heartbeatDelay(w.origin, now, ping, ping))
+	}
 	return p
 }
+
+func noStop() bool { return false }
 
 func (p *Pump) onTimer() {
 	p.tick.Store(true)
@@ -301,6 +311,9 @@ func (p *Pump) blockingHeartbeat(idle, probe bool) (bool, error) {
 // resetTimer sets the timer for the next heartbeat: a ping interval after
 // the last data or the last probe, whichever comes first.
 func (p *Pump) resetTimer(now time.Time) {
+	if p.timer == nil {
+		return
+	}
 	p.timer.Reset(heartbeatDelay(p.w.origin, now, min(p.lastData.Sub(now), p.lastProbe.Sub(now))+p.ping, p.ping))
 }
 
@@ -339,7 +352,9 @@ func (p *Pump) end(d session.Disconnect, writeErr error) {
 		return
 	}
 	p.ended = true
-	p.timer.Stop()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 	p.stopCtx()
 	p.batch = nil
 	p.sink.End(d, writeErr)

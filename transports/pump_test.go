@@ -257,6 +257,24 @@ func TestPumpStartsOnEndedSession(t *testing.T) {
 	s.Close(session.ClosedByClient)
 }
 
+// A pump started without heartbeats (ping 0, a long-poll's) still writes
+// what is queued, makes its pokes, and ends with the session; it never
+// calls Heartbeat.
+func TestPumpWithoutHeartbeats(t *testing.T) {
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	p := StartPump(context.Background(), s, sink, 0, quiet)
+	s.Send([]byte("one"))
+	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
+	p.Poke() // a recordingSink is no Poker: nothing to do, nothing to break
+	s.Fail(session.DisconnectSlow)
+	<-sink.ended
+	if f, idle, probes := sink.snapshot(); len(f) != 1 || idle != 0 || probes != 0 || sink.endD != session.DisconnectSlow {
+		t.Fatalf("frames %q, heartbeats %d/%d, End(%v); want one frame, none, %v", f, idle, probes, sink.endD, session.DisconnectSlow)
+	}
+	s.Close(session.ClosedByClient)
+}
+
 // When the server-wide context ends, the client is told shutdown.
 func TestPumpShutdownContext(t *testing.T) {
 	s := newPumpSession(t)

@@ -216,3 +216,12 @@ func Admit(w http.ResponseWriter, r *http.Request, check func(*http.Request) boo
 	}
 	return true
 }
+
+// PublishAnswer is the body of a successful publish, from the server API
+// (POST /api/publish) and from a client (POST /connect/publish): where the
+// publication landed.
+type PublishAnswer struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset"`
+	Epoch   string `json:"epoch"`
+}

@@ -164,7 +164,9 @@ func dialWS(e *env, channels []string, since session.Cursor) (client, error) {
 	}()
 	for _, cmd := range subscribeCommands(channels, since) {
 		if err := c.WriteMessage(websocket.TextMessage, cmd); err != nil {
-			return nil, err
+			// A server that refused the connection may have closed it
+			// already: the reader reports its close code.
+			break
 		}
 	}
 	return &wsClient{stream: s, conn: c}, nil

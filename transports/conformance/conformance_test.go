@@ -25,6 +25,9 @@ type transportCase struct {
 	// wantRefusedInternal is how the transport refuses a connection whose
 	// authenticator failed: an HTTP status or a disconnect code.
 	wantRefusedInternal int
+	// wantRefusedToken is how it refuses one whose token the authenticator
+	// rejects (session.DisconnectInvalidToken).
+	wantRefusedToken int
 }
 
 var testLimits = session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 256 << 10}
@@ -33,19 +36,19 @@ func transportCases() []transportCase {
 	return []transportCase{
 		{name: "ws", dial: dialWS, stall: stallWS, streaming: true,
 			malformed: commandMalformed(dialWS), oversized: commandOversized(dialWS),
-			wantMalformed: 400, wantOversized: 3501, wantRefusedInternal: 3006},
+			wantMalformed: 400, wantOversized: 3501, wantRefusedInternal: 3006, wantRefusedToken: 3502},
 		{name: "sockjs", dial: dialSockJS, stall: stallSockJS, streaming: true,
 			malformed: commandMalformed(dialSockJS), oversized: commandOversized(dialSockJS),
-			wantMalformed: 400, wantOversized: 3501, wantRefusedInternal: 3006},
+			wantMalformed: 400, wantOversized: 3501, wantRefusedInternal: 3006, wantRefusedToken: 3502},
 		{name: "sse", dial: dialSSE, stall: stallSSE, streaming: true,
 			malformed: badCursor(dialSSEQuery), oversized: tooManyChannels(dialSSE),
-			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500},
+			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500, wantRefusedToken: 401},
 		{name: "poll", dial: dialPoll(false), stall: stallPoll,
 			malformed: badCursor(func(e *env, q url.Values) (client, error) { return dialPollQuery(e, q, false) }), oversized: tooManyChannels(dialPoll(false)),
-			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500},
+			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500, wantRefusedToken: 401},
 		{name: "jsonp", dial: dialPoll(true), stall: stallPoll,
 			malformed: badCursor(func(e *env, q url.Values) (client, error) { return dialPollQuery(e, q, true) }), oversized: tooManyChannels(dialPoll(true)),
-			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500},
+			wantMalformed: 400, wantOversized: 429, wantRefusedInternal: 500, wantRefusedToken: 401},
 	}
 }
 
@@ -64,6 +67,7 @@ func TestConformance(t *testing.T) {
 		{"malformed input", scenarioMalformed},
 		{"oversized input", scenarioOversized},
 		{"panicking authenticator", scenarioAuthPanic},
+		{"invalid token refused", scenarioAuthRefused},
 	}
 	for _, tc := range transportCases() {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,7 +340,21 @@ func healthyAfter(t *testing.T, tc transportCase, e *env) {
 // the transport opened for it is gone, so that a shutdown finds nothing
 // left to wait for.
 func scenarioAuthPanic(t *testing.T, tc transportCase) {
-	e := newEnvFor(t, session.Config{Limits: testLimits}, func(*http.Request, *session.Session) error { panic("authenticator bug") })
+	refusedBy(t, tc, func(*http.Request, *session.Session) error { panic("authenticator bug") }, tc.wantRefusedInternal)
+}
+
+// scenarioAuthRefused connects with a token the authenticator rejects: the
+// client is told so (401 or disconnect 3502) and no session is left open.
+func scenarioAuthRefused(t *testing.T, tc transportCase) {
+	refusedBy(t, tc, func(*http.Request, *session.Session) error { return session.DisconnectInvalidToken }, tc.wantRefusedToken)
+}
+
+// refusedBy connects with a token to a server whose authenticator is auth,
+// and checks that the client is refused with want and that the session the
+// transport opened for it is gone, so that a shutdown finds nothing left to
+// wait for.
+func refusedBy(t *testing.T, tc transportCase, auth func(*http.Request, *session.Session) error, want int) {
+	e := newEnvFor(t, session.Config{Limits: testLimits}, auth)
 	e.token = "t"
 	c, err := tc.dial(e, []string{"a"}, nil)
 	got := 0
@@ -355,15 +373,15 @@ func scenarioAuthPanic(t *testing.T, tc transportCase) {
 			case f.Type == "disconnect":
 				got = f.Code
 			case f.Type == "message" || f.Type == "subscribed":
-				t.Fatalf("a client whose authentication panicked was served: %+v", f)
+				t.Fatalf("a client whose authentication failed was served: %+v", f)
 			}
 		}
 	}
-	if got != tc.wantRefusedInternal {
-		t.Fatalf("refused with %d, want %d", got, tc.wantRefusedInternal)
+	if got != want {
+		t.Fatalf("refused with %d, want %d", got, want)
 	}
 	if err := e.waitSessions(0, 5*time.Second); err != nil {
-		t.Fatalf("the session outlived its panicking authentication: %v", err)
+		t.Fatalf("the session outlived its failed authentication: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -16,12 +16,18 @@
 //
 // # Concurrency
 //
-// Handler is safe for concurrent use. A poll that answers at once runs on
-// its net/http goroutine. A held poll (HTTP/1.x) hijacks its connection and
-// the handler returns: one goroutine with a shallow stack reads the
-// connection to notice the client leaving; the session's wake-up or the
-// timeout starts one goroutine that stops the reader, collects the answer,
-// writes it, and hands the connection back to the HTTP server
-// (transports.Reuser) or closes it. Only that goroutine writes the answer.
-// A held poll costs its session, a timer, the small heldPoll and the reader.
+// Handler is safe for concurrent use. A poll's writer is a transports.Pump
+// with a one-shot Sink (pollSink), the model of every transport: the pump
+// runs, on a goroutine of its own, only when the session queues something,
+// ends, or is poked (the linger or the timeout has passed), and the sink
+// answers once, then closes the session. While the poll is on net/http,
+// the handler's goroutine waits for that answer (the ResponseWriter must
+// outlive it) or for the client to leave. A held poll (HTTP/1.x) hijacks
+// its connection and the handler returns: one goroutine with a shallow
+// stack reads the connection to notice the client leaving; the pump's
+// answer stops that reader, writes on the connection, and hands it back to
+// the HTTP server (transports.Reuser) or closes it. Only the pump writes
+// the answer. A held poll costs its session, its pump and timers, the
+// pollSink and the reader. pollSink.mu is taken before the session's lock
+// (see the lock graph in package session's doc.go).
 package poll

@@ -4,41 +4,73 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
+// pollSink is a poll's writer: the one-shot Sink of a transports.Pump, as
+// the streaming transports have theirs. The pump hands it what the session
+// queues; it answers once: at once for a poll without a cursor, otherwise
+// after Options.Linger from the first batch (sooner when the batch reaches
+// the queue bound), at the timeout with nothing, or when the session ends
+// with its disconnect. The answer closes the session; the pump then ends.
+//
 // A poll with a cursor and nothing to answer yet is held: up to
-// Options.Timeout, until something is queued or the session ends. Held in
-// net/http past Options.Detach, it would keep the handler's goroutine (with a deep stack), the
-// connection's background reader, and net/http's read, write and chunking
-// buffers, about 30 KB. So on HTTP/1.x the handler hijacks the connection
-// and returns: a held poll is then its session, a timer, this struct and
-// one goroutine with a shallow stack, blocked in a read to notice a client
-// that leaves. When the session wakes it (or the timer fires), a goroutine
-// stops the reader, collects the answer as an unheld poll would, writes it
-// on the connection, and hands the connection back to the HTTP server for
-// the client's next poll (transports.Config.Reuse), or closes it.
-type heldPoll struct {
-	h     *Handler
-	s     *session.Session
-	a     answer
-	cur   session.Cursor
-	timer atomic.Pointer[time.Timer]
-	// started is set once the answer is under way; stopping once it has
-	// asked the reader to stop.
-	started, stopping atomic.Bool
-	readerDone        chan struct{}
-	// Written by the reader, read once readerDone is closed: the client left;
-	// bytes it sent while held (a pipelined request), handed back with the
-	// connection; more of them than maxHeldBytes.
-	gone     bool
-	pending  []byte
-	overflow bool
+// Options.Timeout. Held in net/http past Options.Detach, it would keep the
+// handler's goroutine (with a deep stack), the connection's background
+// reader, and net/http's read, write and chunking buffers, about 30 KB. So
+// on HTTP/1.x the handler hijacks the connection and returns (hold): a held
+// poll is then its session, its pump and timers, this struct and one
+// goroutine with a shallow stack, blocked in a read to notice a client
+// that leaves. The answer stops the reader, is written on the connection,
+// and hands the connection back to the HTTP server for the client's next
+// poll (transports.Config.Reuse), or closes it.
+type pollSink struct {
+	h      *Handler
+	s      *session.Session
+	cur    session.Cursor
+	hello  bool // the answer starts with the hello frame (no cursor)
+	linger bool // wait Options.Linger after the first batch for more
+	limit  int  // the queue bound: an answer this large goes at once
+
+	pump  atomic.Pointer[transports.Pump]
+	poked atomic.Bool // poke was called, perhaps before pump was set
+	// done is closed once the poll is over, for a handler that waits
+	// (await); nil once the handler has left it to a held poll.
+	done   chan struct{}
+	timeup *time.Timer // a held poll's timeout
+
+	// mu orders the pump's calls with the handler's: hold and a client that
+	// leaves. It is held while answering (a write under the write deadline).
+	mu       sync.Mutex
+	a        answer
+	items    []session.Item
+	size     int
+	lingerT  *time.Timer
+	answered bool
+	left     bool // the client went away before the answer: nobody to answer
+	held     bool // the connection is hijacked (a.conn)
+
+	// A held poll's reader. stopping is set once the answer has asked it to
+	// stop. Written by the reader, read once readerDone is closed: the
+	// client left; bytes it sent while held (a pipelined request), handed
+	// back with the connection; more of them than maxHeldBytes.
+	stopping   atomic.Bool
+	readerDone chan struct{}
+	gone       bool
+	pending    []byte
+	overflow   bool
 }
+
+var (
+	_ transports.Sink  = (*pollSink)(nil)
+	_ transports.Poker = (*pollSink)(nil)
+)
 
 // maxHeldBytes bounds what a held poll keeps of bytes its client sends
 // before the answer. A browser sends none; past this the connection closes
@@ -48,12 +80,164 @@ const maxHeldBytes = 8 << 10
 // aLongTimeAgo is a read deadline that stops a blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// hold hijacks the poll's connection and arranges for the answer; false
-// when the connection cannot be hijacked (HTTP/2, a wrapping writer), and
-// the poll is then held on the handler's goroutine.
-func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *session.Session, a answer, cur session.Cursor, wait time.Duration) bool {
+// startSink starts the pump that answers the poll of s through a.
+func (h *Handler) startSink(s *session.Session, a answer, cur session.Cursor, hello, linger bool) *pollSink {
+	ps := &pollSink{h: h, s: s, a: a, cur: cur, hello: hello, linger: linger,
+		limit: h.cfg.Node.Limits().MaxQueueBytes, done: make(chan struct{})}
+	// A poll has no server-wide context (Node.Shutdown fails its session)
+	// and no heartbeats (it is answered well within a ping interval).
+	p := h.cfg.Writers.StartPump(context.Background(), s, ps, 0, h.cfg.Logger)
+	ps.pump.Store(p)
+	if ps.poked.Load() {
+		p.Poke()
+	}
+	return ps
+}
+
+// poke makes the pump answer now with what it has (see Poked). Safe from
+// any goroutine, before the pump is stored too.
+func (ps *pollSink) poke() {
+	ps.poked.Store(true)
+	if p := ps.pump.Load(); p != nil {
+		p.Poke()
+	}
+}
+
+// await waits on the handler's goroutine for the answer, at most d (d < 0:
+// until it comes). It reports whether the poll is still unanswered. When
+// the client leaves first, the session ends without an answer.
+func (ps *pollSink) await(ctx context.Context, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ps.done:
+		return false
+	case <-timeout:
+		return true
+	case <-ctx.Done():
+		ps.mu.Lock()
+		ps.left = true
+		ps.mu.Unlock()
+		ps.s.Fail(endOfPoll)
+		<-ps.done // the pump ends the session; the ResponseWriter must outlive it
+		return false
+	}
+}
+
+// WriteBatch collects a batch for the answer: answered at once unless the
+// poll lingers for more.
+func (ps *pollSink) WriteBatch(batch []session.Item) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.answered {
+		return nil
+	}
+	ps.items = append(ps.items, batch...) // the pump reuses batch's array
+	for i := range batch {
+		ps.size += len(batch[i].Frame)
+	}
+	switch {
+	case !ps.linger || ps.size >= ps.limit:
+		ps.answerLocked(nil)
+	case ps.lingerT == nil:
+		ps.lingerT = time.AfterFunc(ps.h.opts.Linger, ps.poke)
+	}
+	return nil
+}
+
+// Heartbeat is never called: the pump is started without heartbeats.
+func (ps *pollSink) Heartbeat(bool, bool) error { return nil }
+
+// Poked answers with what has been collected: the linger or the timeout
+// has passed, a poll without a cursor answers at once, or a held client
+// sent too much.
+func (ps *pollSink) Poked() error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if !ps.answered {
+		ps.answerLocked(nil)
+	}
+	return nil
+}
+
+// End answers with the session's disconnect, if the poll has not been
+// answered: the session failed (shutdown, slow consumer, gap) or the client
+// left (then there is nobody to answer). The sink's writes do not fail: an
+// answer that could not be written has been logged.
+func (ps *pollSink) End(d session.Disconnect, _ error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if !ps.answered {
+		ps.answerLocked(&d)
+	}
+}
+
+// answerLocked answers once with the items collected, and end when the
+// session has ended, then closes the session and lets the handler go.
+// ps.mu must be held.
+func (ps *pollSink) answerLocked(end *session.Disconnect) {
+	ps.answered = true
+	if ps.done != nil {
+		defer close(ps.done)
+	}
+	if ps.lingerT != nil {
+		ps.lingerT.Stop()
+	}
+	if ps.timeup != nil {
+		ps.timeup.Stop()
+	}
+	if !ps.held {
+		if ps.left {
+			ps.s.Close(endOfPoll)
+			return
+		}
+		_ = ps.h.finish(&ps.a, ps.s, ps.hello, ps.items, end, ps.cur) // logged; nothing else to do
+		return
+	}
+	ps.stopping.Store(true)
+	conn := ps.a.conn
+	_ = conn.SetReadDeadline(aLongTimeAgo)
+	<-ps.readerDone
+	if ps.gone {
+		ps.s.Close(endOfPoll)
+		conn.Close()
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	// A connection is kept only when the server still takes it back, and not
+	// after a disconnect (a shutdown, above all, must not wait for it).
+	reuse := ps.h.cfg.Reuse
+	ps.a.keep = ps.a.keep && !ps.overflow && end == nil && reuse.Accepting()
+	err := ps.h.finish(&ps.a, ps.s, false, ps.items, end, ps.cur)
+	switch {
+	case err == nil && ps.a.keep:
+		reuse.Reuse(conn, ps.pending)
+	case err != nil:
+		// The client did not take the answer within the write timeout (or
+		// the kernel dropped it under the stall bound): a graceful close
+		// would keep the unsent answer in FIN-WAIT-1.
+		_ = netconn.Abort(conn)
+	default:
+		conn.Close()
+	}
+}
+
+// hold hijacks the poll's connection and leaves the answer to the pump and
+// a timeout of wait; false when the poll is being answered or the
+// connection cannot be hijacked (HTTP/2, a wrapping writer), and the poll
+// is then held on the handler's goroutine.
+func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Duration) bool {
 	if r.ProtoMajor != 1 {
 		return false
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.answered || len(ps.items) > 0 || ps.s.Pending() {
+		return false // an answer is under way: not worth a hand-over
 	}
 	// A body left unread (a GET with one, a POST that is not a form) would
 	// be read as the client's next request once the connection is handed
@@ -69,86 +253,43 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	// Deadlines net/http set for the request would cut the hold. Bytes it
 	// has buffered already (a pipelined request) go back with the connection.
 	_ = conn.SetDeadline(time.Time{})
-	a.w, a.conn, a.header = nil, conn, header
-	a.keep = h.cfg.Reuse != nil && h.cfg.Reuse.Accepting() && r.ProtoAtLeast(1, 1) && !r.Close
-	hp := &heldPoll{h: h, s: s, a: a, cur: cur, readerDone: make(chan struct{})}
+	h := ps.h
+	ps.a.w, ps.a.conn, ps.a.header = nil, conn, header
+	ps.a.keep = h.cfg.Reuse != nil && h.cfg.Reuse.Accepting() && r.ProtoAtLeast(1, 1) && !r.Close
+	ps.held = true
+	ps.done = nil // the handler returns: nobody waits for it (and it costs 96 B)
+	ps.readerDone = make(chan struct{})
 	if n := brw.Reader.Buffered(); n > 0 {
-		hp.pending, _ = brw.Reader.Peek(n)
-		hp.pending = append([]byte(nil), hp.pending...)
+		ps.pending, _ = brw.Reader.Peek(n)
+		ps.pending = append([]byte(nil), ps.pending...)
 	}
-	go hp.watch()
-	s.SetWakeup(hp.start)
-	t := time.AfterFunc(wait, hp.start)
-	hp.timer.Store(t)
-	if hp.started.Load() { // the answer began before the timer was stored
-		t.Stop()
-	}
+	go ps.watch(conn)
+	ps.timeup = time.AfterFunc(wait, ps.poke)
 	return true
 }
 
-// start runs the answer once, on a goroutine of its own (it is called with
-// the session's lock held, by the timer, or by the reader).
-func (hp *heldPoll) start() {
-	if hp.started.CompareAndSwap(false, true) {
-		go hp.answer()
-	}
-}
-
 // watch reads the held connection until the answer stops it. A read error
-// before that means the client has gone: the session ends, which starts the
-// answer, and there is nobody to answer.
-func (hp *heldPoll) watch() {
-	defer close(hp.readerDone)
+// before that means the client has gone: the session ends, which makes the
+// pump answer, and there is nobody to answer.
+func (ps *pollSink) watch(conn io.Reader) {
+	defer close(ps.readerDone)
 	var b [64]byte
 	for {
-		n, err := hp.a.conn.Read(b[:])
+		n, err := conn.Read(b[:])
 		if n > 0 {
-			if len(hp.pending)+n > maxHeldBytes {
-				hp.overflow = true
-				hp.start() // answer now, and close: nobody watches any more
+			if len(ps.pending)+n > maxHeldBytes {
+				ps.overflow = true
+				ps.poke() // answer now, and close: nobody watches any more
 				return
 			}
-			hp.pending = append(hp.pending, b[:n]...)
+			ps.pending = append(ps.pending, b[:n]...)
 		}
 		if err != nil {
-			if !hp.stopping.Load() {
-				hp.gone = true
-				hp.s.Fail(endOfPoll)
+			if !ps.stopping.Load() {
+				ps.gone = true
+				ps.s.Fail(endOfPoll)
 			}
 			return
 		}
 	}
-}
-
-func (hp *heldPoll) answer() {
-	if t := hp.timer.Load(); t != nil {
-		t.Stop()
-	}
-	hp.stopping.Store(true)
-	conn := hp.a.conn
-	_ = conn.SetReadDeadline(aLongTimeAgo)
-	<-hp.readerDone
-	if hp.gone {
-		hp.s.Close(endOfPoll)
-		conn.Close()
-		return
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	items, end, _ := hp.h.collect(context.Background(), hp.s, 0, true) // no context to end: the session does
-	// A connection is kept only when the server still takes it back, and not
-	// after a disconnect (a shutdown, above all, must not wait for it).
-	hp.a.keep = hp.a.keep && !hp.overflow && end == nil && hp.h.cfg.Reuse.Accepting()
-	err := hp.h.finish(&hp.a, hp.s, false, items, end, hp.cur)
-	if err == nil && hp.a.keep {
-		hp.h.cfg.Reuse.Reuse(conn, hp.pending)
-		return
-	}
-	if err != nil {
-		// The client did not take the answer within the write timeout (or
-		// the kernel dropped it under the stall bound): a graceful close
-		// would keep the unsent answer in FIN-WAIT-1.
-		_ = netconn.Abort(conn)
-		return
-	}
-	conn.Close()
 }

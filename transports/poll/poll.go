@@ -1,7 +1,6 @@
 package poll
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -131,47 +130,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(err)
 		return
 	}
-	s, err := node.NewSession(transport)
-	if err != nil {
-		a.fail(&session.Error{Code: http.StatusServiceUnavailable, Reason: "shutting down"})
-		return
-	}
-	// One session per poll: listed in presence, every poll would be a
-	// leave and a join.
-	s.SkipPresence()
-	ctx := r.Context()
 	authReq := r
 	if tok := r.PostForm.Get("token"); tok != "" {
 		authReq = transports.WithToken(r, tok)
 	}
-	if err := h.cfg.AuthenticateRequest(authReq, s); err != nil {
-		e := transports.AuthError(err)
-		s.Close(transports.RefusalDisconnect(e))
-		a.fail(e)
+	s, refused := h.cfg.Open(r.Context(), transports.Opening{
+		Transport: transport,
+		Auth:      authReq,
+		// One session per poll: listed in presence, every poll would be a
+		// leave and a join.
+		Prepare: (*session.Session).SkipPresence,
+		Stream:  &req,
+		// Quiet: a resume that recovers has nothing to announce on every
+		// poll; one that cannot still says recovered:false.
+		Quiet: req.HasCursor,
+	})
+	if refused != nil {
+		a.fail(refused.Status)
 		return
 	}
-	for _, ch := range req.Channels {
-		// Quiet: a resume that recovers has nothing to announce on every poll;
-		// one that cannot still says recovered:false.
-		sr := session.SubscribeRequest{Channel: ch, Quiet: req.HasCursor}
-		if p, ok := req.Positions[ch]; ok {
-			sr.Since = &p
-		}
-		err := s.Subscribe(ctx, sr)
-		if errors.Is(err, session.ErrClosed) {
-			break // the session failed (shutdown, queue overflow): the answer says so
-		}
-		if err != nil {
-			e := session.AsError(err)
-			s.Close(transports.RefusalDisconnect(e))
-			a.fail(e)
-			return
-		}
-	}
+	ctx := r.Context()
 
 	wait := time.Duration(0)
 	if req.HasCursor {
 		wait = h.opts.Timeout
+	}
+	ps := h.startSink(s, a, req.Positions, !req.HasCursor, req.HasCursor && h.opts.Linger >= 0)
+	if wait == 0 {
+		ps.poke() // answer with what is queued (the subscribed frames)
 	}
 	// A poll to hold leaves net/http (hold) to wait at a fraction of the
 	// memory. But leaving and coming back costs CPU on every answer, so a
@@ -183,30 +169,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			detach = 0
 		}
 		wait -= detach
-		if detach > 0 {
-			items, end, err := h.collect(ctx, s, detach, true)
-			if err != nil { // the client went away: nobody to answer
-				s.Close(endOfPoll)
-				return
-			}
-			if len(items) > 0 || end != nil {
-				_ = h.finish(&a, s, false, items, end, req.Positions)
-				return
-			}
+		if detach > 0 && !ps.await(ctx, detach) {
+			return // answered, or the client went away
 		}
-		if !s.Pending() && h.hold(w, r, s, a, req.Positions, wait) {
+		if ps.hold(w, r, wait) {
 			return // answered later, on the hijacked connection
 		}
 	}
-	items, end, err := h.collect(ctx, s, wait, req.HasCursor)
-	if err != nil { // the client went away: nobody to answer
-		s.Close(endOfPoll)
-		return
+	if wait > 0 {
+		t := time.AfterFunc(wait, ps.poke)
+		defer t.Stop()
 	}
-	_ = h.finish(&a, s, !req.HasCursor, items, end, req.Positions) // logged; nothing else to do
+	ps.await(ctx, -1)
 }
 
-// finish closes the session and answers with what collect returned: the
+// finish closes the session and answers with what the sink collected: the
 // hello first on a poll without a cursor, the disconnect last when the
 // session failed, and the cursor after the last frame sent.
 func (h *Handler) finish(a *answer, s *session.Session, hello bool, items []session.Item, end *session.Disconnect, cur session.Cursor) error {
@@ -231,48 +208,6 @@ func (h *Handler) finish(a *answer, s *session.Session, hello bool, items []sess
 	return err
 }
 
-// collect returns what the poll answers with: it waits up to wait for a
-// first batch, then, when linger is set (a poll with a cursor),
-// Options.Linger for more. end is set
-// when the session failed (shutdown, slow consumer, gap): the answer carries
-// what was collected and a disconnect frame. err is set only when ctx ended.
-func (h *Handler) collect(ctx context.Context, s *session.Session, wait time.Duration, linger bool) (items []session.Item, end *session.Disconnect, err error) {
-	items, err = s.Next(ctx, wait, nil)
-	if d, ok := asDisconnect(err); ok {
-		return nil, &d, nil
-	}
-	if err != nil || len(items) == 0 || !linger || h.opts.Linger < 0 {
-		return items, nil, err
-	}
-	size, limit := 0, h.cfg.Node.Limits().MaxQueueBytes
-	for i := range items {
-		size += len(items[i].Frame)
-	}
-	deadline := time.Now().Add(h.opts.Linger)
-	for size < limit {
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
-		}
-		// A nil buf: the first batch must not be handed back to the queue.
-		more, err := s.Next(ctx, left, nil)
-		if d, ok := asDisconnect(err); ok {
-			return items, &d, nil
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(more) == 0 {
-			break
-		}
-		items = append(items, more...)
-		for i := range more {
-			size += len(more[i].Frame)
-		}
-	}
-	return items, nil, nil
-}
-
 // capBatch bounds one answer to about limit bytes (and always keeps the first
 // frame). A resume far back would otherwise answer the whole history at once.
 // What is left out is not lost: the cursor covers only what is sent, so the
@@ -286,11 +221,6 @@ func capBatch(items []session.Item, limit int) []session.Item {
 		}
 	}
 	return items
-}
-
-func asDisconnect(err error) (session.Disconnect, bool) {
-	var d session.Disconnect
-	return d, errors.As(err, &d)
 }
 
 // answer writes a poll's response, as JSON or as a JSONP script: through

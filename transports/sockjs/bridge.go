@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"runtime/debug"
 
 	sockjs "github.com/igm/sockjs-go/v3/sockjs"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // connectionLost is why a session ended when the client, not the server,
@@ -17,9 +19,10 @@ import (
 // It is recorded by Session.Close (logs, metrics) and never sent.
 var connectionLost = session.Disconnect{Code: 1006, Reason: "connection lost"}
 
-// bridge ties one SockJS session to one session.Session. Its writer is the
-// goroutine sockjs-go starts for the session (serveSession); its reader is a
-// goroutine of its own.
+// bridge ties one SockJS session to one session.Session. Its writer is a
+// transports.Pump with the bridge as its blocking Sink: it holds no
+// goroutine while the session is idle, like the WebSocket and SSE writers.
+// Its reader is a goroutine of its own.
 type bridge struct {
 	h    *Handler
 	sj   sockjs.Session
@@ -34,20 +37,41 @@ type bridge struct {
 	// reason, when set, is why the session ends: a refusal before the
 	// session existed, or a panic. Otherwise the session's own reason.
 	reason *session.Disconnect
+	// buf is the last batch's message, kept for the next (pump only).
+	buf []byte
 }
 
+var _ transports.Sink = (*bridge)(nil)
+
 // serveSession is sockjs-go's handler function: it runs in a goroutine
-// sockjs-go starts, outside any HTTP middleware, for the life of the session.
+// sockjs-go starts, outside any HTTP middleware. It opens the session, sends
+// the hello frame and hands the writing to a pump; sockjs-go does not end a
+// session when this function returns. A session that does not get that far
+// is finished here.
 func (h *Handler) serveSession(sj sockjs.Session) {
 	b := &bridge{h: h, sj: sj}
-	defer b.finish()
+	pumped := false
+	defer func() {
+		if !pumped {
+			b.finish()
+		}
+	}()
 	defer b.recoverPanic()
 	if !b.open() {
 		return
 	}
 	b.readerDone = make(chan struct{})
 	go b.readLoop()
-	b.writeLoop()
+	if !b.send(string(b.s.Hello())) {
+		return
+	}
+	// A client that leaves ends the SockJS session's context; the server's
+	// end (h.ctx) fails the session with DisconnectShutdown in the pump.
+	stop := context.AfterFunc(sj.Context(), func() { b.s.Fail(connectionLost) })
+	cancel := b.cancel
+	b.cancel = func() { stop(); cancel() }
+	h.cfg.Writers.StartPump(h.ctx, b.s, b, h.node.Ping(), h.log)
+	pumped = true
 }
 
 // open finds the session's link, creates the session and authenticates it.
@@ -66,16 +90,19 @@ func (b *bridge) open() bool {
 		l := b.link
 		b.release = func() { h.links.release(id, l) }
 	}
-	s, err := h.node.NewSession(Transport)
-	if err != nil {
-		b.refuse(h.disconnectOf(err, "new session"))
-		return false
-	}
-	b.s = s
-	b.link.bind(s)
-	if err := b.authenticate(); err != nil {
-		// Refused before hello: the client gets the disconnect frame only.
-		s.Fail(h.disconnectOf(err, "authenticate"))
+	s, refused := h.cfg.Open(b.ctx, transports.Opening{
+		Transport: Transport,
+		Auth:      b.authRequest(),
+		// Bound before authentication, so that a failure the link saw
+		// first (an oversized message) ends it.
+		Prepare:     func(s *session.Session) { b.s = s; b.link.bind(s) },
+		Framed:      true,
+		KeepRefused: true, // refused before hello: the client gets the disconnect frame only
+	})
+	if refused != nil {
+		if s == nil {
+			b.refuse(refused.Disconnect)
+		}
 		return false
 	}
 	return true
@@ -83,30 +110,20 @@ func (b *bridge) open() bool {
 
 func (b *bridge) refuse(d session.Disconnect) { b.reason = &d }
 
-// authenticate passes a `token` query parameter to Config.Authenticate. A
-// SockJS session is never authenticated by cookie: sockjs-go allows any
-// origin's credentials, and JSONP and htmlfile requests cannot be
-// origin-checked. Without a token the session is anonymous until it sends
-// an `auth` command or a token in `subscribe`.
-func (b *bridge) authenticate() error {
+// authRequest is the request Config.Authenticate sees, nil for none: only
+// one with a `token` query parameter. A SockJS session is never
+// authenticated by cookie: sockjs-go allows any origin's credentials, and
+// JSONP and htmlfile requests cannot be origin-checked. Without a token the
+// session is anonymous until it sends an `auth` command or a token in
+// `subscribe`.
+func (b *bridge) authRequest() *http.Request {
 	r := b.sj.Request()
 	if !r.URL.Query().Has("token") {
 		return nil
 	}
 	r = r.Clone(b.ctx)
 	r.Header.Del("Cookie")
-	return b.h.cfg.AuthenticateRequest(r, b.s)
-}
-
-// disconnectOf maps a refusal to the disconnect sent to the client. Anything
-// but a session.Disconnect is a server-side failure: the client may retry.
-func (h *Handler) disconnectOf(err error, what string) session.Disconnect {
-	var d session.Disconnect
-	if errors.As(err, &d) {
-		return d
-	}
-	h.log.Warn("sockjs "+what+" failed", "err", err)
-	return session.DisconnectInternal
+	return r
 }
 
 // readLoop passes every client message to the session. sockjs-go hands
@@ -137,58 +154,77 @@ func (b *bridge) handle(msg string) {
 	_ = b.s.HandleCommand(b.ctx, []byte(msg))
 }
 
-// writeLoop is the only goroutine that calls sj.Send: the hello frame, then
-// each batch the session queues as one SockJS message of objects separated by
-// "\n", and a ping frame when idle. It returns once the session has ended.
-func (b *bridge) writeLoop() {
-	if !b.send(string(b.s.Hello())) {
-		return
+// WriteBatch sends a batch the session queued as one SockJS message of
+// objects separated by "\n". The pump is the only caller of sj.Send once the
+// hello frame is out, so the session has one writer.
+func (b *bridge) WriteBatch(batch []session.Item) error {
+	buf := b.buf[:0]
+	for i := range batch {
+		if i > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, batch[i].Frame...)
 	}
-	ping := b.h.node.Ping()
-	var batch []session.Item
-	var buf []byte
-	for {
-		var err error
-		batch, err = b.s.Next(b.ctx, ping, batch)
-		if err != nil {
-			b.stopped(err)
-			return
-		}
-		if len(batch) == 0 {
-			if !b.send(string(session.PingFrame)) {
-				return
-			}
-			continue
-		}
-		buf = buf[:0]
-		for i := range batch {
-			if i > 0 {
-				buf = append(buf, '\n')
-			}
-			buf = append(buf, batch[i].Frame...)
-		}
-		if !b.send(string(buf)) {
-			return
-		}
+	b.buf = buf
+	if cap(b.buf) > 64<<10 { // do not keep a burst's memory for an idle session
+		b.buf = nil
 	}
+	return b.sendErr(string(buf))
+}
+
+// Heartbeat sends a ping frame when the session has been idle: SockJS
+// cannot ask the client for proof of life, so there is nothing to probe.
+func (b *bridge) Heartbeat(idle, _ bool) error {
+	if !idle {
+		return nil
+	}
+	return b.sendErr(string(session.PingFrame))
+}
+
+// End records why writing stopped and finishes the session (see finish). It
+// runs on the pump's own goroutine, where finish may block.
+func (b *bridge) End(_ session.Disconnect, writeErr error) {
+	switch {
+	case errors.Is(writeErr, transports.ErrPumpPanicked):
+		d := session.DisconnectInternal // the pump has logged it and failed the session
+		b.reason = &d
+	case writeErr != nil:
+		b.s.Fail(writeFailure(writeErr))
+	}
+	b.finish()
 }
 
 // send writes one SockJS message; a failed write ends the session.
 func (b *bridge) send(msg string) bool {
-	err := b.write(msg, b.ctx.Done())
-	if err == nil || errors.Is(err, context.Canceled) {
-		return true // canceled: the loop finds out why
+	if err := b.sendErr(msg); err != nil {
+		b.s.Fail(writeFailure(err))
+		return false
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		b.s.Fail(session.DisconnectWriteTimeout)
-	} else {
-		b.s.Fail(connectionLost)
-	}
-	return false
+	return true
 }
 
-// write hands msg to sockjs-go. With a receiver attached, sockjs-go writes it
+// sendErr writes one SockJS message. A write canceled by the bridge's
+// context is no error: the session has ended, or is about to, and the pump
+// finds out why.
+func (b *bridge) sendErr(msg string) error {
+	err := b.write(msg, b.ctx.Done())
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// writeFailure is the reason a session ends after a failed write.
+func writeFailure(err error) session.Disconnect {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return session.DisconnectWriteTimeout
+	}
+	return connectionLost
+}
+
+// write hands msg to sockjs-go, waiting out its unbounded buffer (defect 1
+// in upstream.go). With a receiver attached, sockjs-go writes it
 // synchronously under a write deadline (WebSocket: its write timeout; HTTP:
 // responseWriter), so a stalled client returns an error here instead of
 // blocking. Without one (a poll that has just been answered, a stream at its
@@ -218,23 +254,9 @@ func (b *bridge) write(msg string, cancel <-chan struct{}) error {
 	}
 }
 
-// stopped records why waiting ended when it was not the session failing: the
-// SockJS session closed (the client is gone) or the server-wide context
-// ended (shutdown).
-func (b *bridge) stopped(err error) {
-	var d session.Disconnect
-	if errors.As(err, &d) {
-		return // the session's own reason
-	}
-	if b.sj.Context().Err() != nil {
-		b.s.Fail(connectionLost)
-	} else {
-		b.s.Fail(session.DisconnectShutdown)
-	}
-}
-
-// recoverPanic turns a panic in the writer (or in open) into a 3006
-// disconnect: this goroutine runs outside echo's Recover.
+// recoverPanic turns a panic in open or in the hello into a 3006
+// disconnect: this goroutine runs outside echo's Recover. The pump recovers
+// its own (see End).
 func (b *bridge) recoverPanic() {
 	if v := recover(); v != nil {
 		b.panicked("session", v)

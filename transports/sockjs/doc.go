@@ -37,13 +37,41 @@
 //     (Options.StickyCookie sets the JSESSIONID cookie some balancers pin
 //     by).
 //
+// # sockjs-go: kept, its defects contained
+//
+// Every workaround for a defect of sockjs-go v3.0.3 is in upstream.go, each
+// named by the upstream code it answers: the unbounded send buffer (a
+// link counts writes), HTTP receivers without write deadlines
+// (responseWriter), the 2010 race of polling transports (retryPoll), no
+// read limit (limitConn, Handler.readBody) and credentials for any origin
+// (the origin check in ServeHTTP). They come to about 500 lines, each with
+// its own test, and touch sockjs-go only through its public API and the
+// http.ResponseWriter and net.Conn it is given.
+//
+// A fork was weighed and not taken. Fixing the five defects in sockjs-go
+// would be small patches, but a fork makes WaterSpout the owner of all of
+// sockjs-go (seven transports, the iframe page, framing, session expiry,
+// ~1,600 lines) for an endpoint kept for existing sockjs-client users,
+// with no upstream to share fixes with; a replacement written here would
+// be the same and more. Native WebSocket, SSE and long-poll (with JSONP)
+// already serve browsers without WebSocket. The workarounds are instead
+// covered end to end against the real sockjs-go (sockjs_test.go, with
+// pollretry_test.go and readlimit_test.go for the pieces), so an upgrade
+// that changes what they rely on fails there. If sockjs-go fixes a defect (a read limit, a bounded or
+// observable send buffer, a synchronous detach), its piece of upstream.go
+// goes; if it stops being maintained past the next Go or gorilla upgrade
+// that breaks it, the endpoint should be dropped rather than forked.
+//
 // # Concurrency
 //
-// sockjs-go runs serveSession in a goroutine of its own per session; that
-// goroutine is the session's writer and the only caller of Session.Send. It
-// loops on session.Session.Next and sends each batch. Send writes
-// synchronously under sockjs-go's session lock when a receiver is attached,
-// and every such write has a deadline (responseWriter for HTTP, sockjs-go's
+// sockjs-go runs serveSession in a goroutine of its own per session; it
+// opens the session (transports.Config.Open), starts the reader, sends the
+// hello frame and returns. From then on the session's writer is a
+// transports.Pump whose blocking Sink is the bridge: the only caller of
+// Session.Send, it runs only while something is queued (or a heartbeat is
+// due), as the WebSocket and SSE writers do. Send writes synchronously
+// under sockjs-go's session lock when a receiver is attached, and every
+// such write has a deadline (responseWriter for HTTP, sockjs-go's
 // WebsocketWriteTimeout for WebSocket), so a stalled client costs at most
 // the write timeout before its session ends. With no receiver attached (a
 // polling client between two requests) sockjs-go buffers the message without
@@ -51,9 +79,10 @@
 // counts the frames written to the session's requests) before it takes
 // more: frames wait in the session's bounded queue instead. A second
 // goroutine, the reader, loops on Session.Recv for the whole session and
-// passes messages to HandleCommand. The writer ends the session: it sends
-// the disconnect and close frames, cancels the reader's context, waits for
-// the reader and calls session.Session.Close. Both goroutines recover panics
-// and end the session with 3006. A link's lock is taken before a session's
-// (link.fail); links.mu is never held with another lock.
+// passes messages to HandleCommand. The pump's End ends the session: it
+// sends the disconnect and close frames, cancels the reader's context, waits
+// for the reader and calls session.Session.Close. The reader and the pump
+// recover panics and end the session with 3006. A link's lock is taken
+// before a session's (link.fail); links.mu is never held with another lock
+// (see the lock graph in package session's doc.go).
 package sockjs

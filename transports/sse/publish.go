@@ -45,12 +45,6 @@ type publishRequest struct {
 	Token   string          `json:"token"`
 }
 
-type publishAnswer struct {
-	Channel string `json:"channel"`
-	Offset  uint64 `json:"offset"`
-	Epoch   string `json:"epoch"`
-}
-
 // decodePublish reads one JSON object and nothing after it. Fields are
 // checked by the node (channel name, data size and validity, key length).
 func decodePublish(body []byte) (publishRequest, error) {
@@ -94,20 +88,14 @@ func (h *PublishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transports.WriteError(w, err)
 		return
 	}
-	// ClientPublish decides per session; this one lives for the request.
-	s, err := node.NewSession(publishTransport)
-	if err != nil {
-		transports.WriteError(w, &session.Error{Code: http.StatusServiceUnavailable, Reason: "shutting down"})
-		return
-	}
 	authReq := r
 	if req.Token != "" {
 		authReq = transports.WithToken(r, req.Token)
 	}
-	if err := h.cfg.AuthenticateRequest(authReq, s); err != nil {
-		e := transports.AuthError(err)
-		s.Close(transports.RefusalDisconnect(e))
-		transports.WriteError(w, e)
+	// ClientPublish decides per session; this one lives for the request.
+	s, refused := h.cfg.Open(r.Context(), transports.Opening{Transport: publishTransport, Auth: authReq})
+	if refused != nil {
+		transports.WriteError(w, refused.Status)
 		return
 	}
 	res, err := node.ClientPublish(r.Context(), s, req.Channel, req.Data, req.Key)
@@ -118,7 +106,7 @@ func (h *PublishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Close(session.Disconnect{Reason: "published"})
-	out, err := json.Marshal(publishAnswer{Channel: res.Channel, Offset: res.Offset, Epoch: res.Epoch})
+	out, err := json.Marshal(transports.PublishAnswer{Channel: res.Channel, Offset: res.Offset, Epoch: res.Epoch})
 	if err != nil { // three plain fields
 		panic(fmt.Sprintf("sse: encode publish answer: %v", err))
 	}

@@ -90,32 +90,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transports.WriteError(w, errNoStreaming)
 		return
 	}
-	s, err := node.NewSession(Transport)
-	if err != nil { // shutting down
-		transports.WriteError(w, &session.Error{Code: http.StatusServiceUnavailable, Reason: "shutting down"})
+	s, refused := h.cfg.Open(r.Context(), transports.Opening{Transport: Transport, Auth: r, Stream: &req})
+	if refused != nil {
+		transports.WriteError(w, refused.Status)
 		return
-	}
-	if err := h.cfg.AuthenticateRequest(r, s); err != nil {
-		e := transports.AuthError(err)
-		s.Close(transports.RefusalDisconnect(e))
-		transports.WriteError(w, e)
-		return
-	}
-	for _, ch := range req.Channels {
-		sr := session.SubscribeRequest{Channel: ch}
-		if p, ok := req.Positions[ch]; ok {
-			sr.Since = &p
-		}
-		err := s.Subscribe(r.Context(), sr)
-		if errors.Is(err, session.ErrClosed) {
-			break // the session failed (shutdown, queue overflow): the stream says so
-		}
-		if err != nil {
-			e := session.AsError(err)
-			s.Close(transports.RefusalDisconnect(e))
-			transports.WriteError(w, e)
-			return
-		}
 	}
 	h.stream(w, r, s, req.Positions)
 }

@@ -2,8 +2,6 @@ package ws
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -142,31 +140,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serve(ws, s, hj)
 }
 
-// open creates the session and authenticates the request. When it refuses,
-// it returns a nil session and the reason to send after the upgrade.
+// open creates the session and authenticates the request
+// (transports.Config.Open). When it refuses, it returns a nil session and the
+// reason to send after the upgrade.
 func (h *Handler) open(r *http.Request) (*session.Session, session.Disconnect) {
-	s, err := h.node.NewSession(Transport)
-	if err != nil {
-		return nil, h.disconnectOf(err, "new session")
-	}
-	if err := h.cfg.AuthenticateRequest(r, s); err != nil {
-		d := h.disconnectOf(err, "authenticate")
-		s.Close(d)
-		return nil, d
+	s, refused := h.cfg.Open(r.Context(), transports.Opening{Transport: Transport, Auth: r, Framed: true})
+	if refused != nil {
+		return nil, refused.Disconnect
 	}
 	return s, session.Disconnect{}
-}
-
-// disconnectOf maps a refusal to the disconnect sent to the client. Anything
-// but a session.Disconnect is a server-side failure (for example a key
-// service that is down): the client may retry.
-func (h *Handler) disconnectOf(err error, what string) session.Disconnect {
-	var d session.Disconnect
-	if errors.As(err, &d) {
-		return d
-	}
-	h.log.Warn("websocket "+what+" failed", "err", err)
-	return session.DisconnectInternal
 }
 
 // refuse tells an upgraded client why it cannot stay (invalid token,
@@ -199,18 +181,7 @@ func (h *Handler) handshakeError(w http.ResponseWriter, _ *http.Request, status 
 	writeHTTPError(w, status, strings.TrimPrefix(reason.Error(), "websocket: "))
 }
 
-type httpError struct {
-	Error session.Error `json:"error"`
-}
-
 // writeHTTPError writes the JSON error body every WaterSpout endpoint uses.
 func writeHTTPError(w http.ResponseWriter, status int, reason string) {
-	body, err := json.Marshal(httpError{session.Error{Code: status, Reason: reason}})
-	if err != nil { // a struct of an int and a string always encodes
-		panic(fmt.Sprintf("ws: encode error body: %v", err))
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	transports.WriteError(w, &session.Error{Code: status, Reason: reason})
 }
