@@ -263,7 +263,7 @@ func TestPumpStartsOnEndedSession(t *testing.T) {
 func TestPumpWithoutHeartbeats(t *testing.T) {
 	s := newPumpSession(t)
 	sink := newRecordingSink()
-	p := StartPump(context.Background(), s, sink, 0, quiet)
+	p := NewWriters(quiet).StartPump(context.Background(), s, sink, 0, quiet)
 	s.Send([]byte("one"))
 	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
 	p.Poke() // a recordingSink is no Poker: nothing to do, nothing to break
