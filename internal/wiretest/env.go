@@ -122,8 +122,14 @@ func NewEnv(tb testing.TB, ec EnvConfig) *Env {
 // Publish publishes the integers from..to to ch, as JSON numbers.
 func (e *Env) Publish(tb testing.TB, ch string, from, to int) {
 	tb.Helper()
+	PublishInts(tb, e.Node, ch, from, to)
+}
+
+// PublishInts publishes the integers from..to to ch on n, as JSON numbers.
+func PublishInts(tb testing.TB, n *session.Node, ch string, from, to int) {
+	tb.Helper()
 	for i := from; i <= to; i++ {
-		if _, err := e.Node.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
+		if _, err := n.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -29,11 +29,11 @@ func BenchmarkFanout(b *testing.B) {
 			clients := make([]*client, subs)
 			for i := range clients {
 				clients[i], _ = e.dial(b, dialOptions{})
-				clients[i].subscribe(1, "fan", nil)
+				clients[i].Subscribe(1, "fan", nil)
 			}
 			n := b.N
 			for _, c := range clients {
-				go func() { done <- c.readMessages(n) }()
+				go func() { done <- readMessages(c, n) }()
 			}
 			data := json.RawMessage(`{"text":"a typical small notification payload","id":12345}`)
 			b.ResetTimer()
@@ -55,11 +55,11 @@ func BenchmarkFanout(b *testing.B) {
 
 // readMessages reads until n message frames have arrived, decoding only
 // what it must; it runs outside the test goroutine, so it returns errors.
-func (c *client) readMessages(n int) error {
+func readMessages(c *client, n int) error {
 	got := 0
 	for got < n {
-		_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
-		_, data, err := c.ws.ReadMessage()
+		_ = c.Conn.SetReadDeadline(time.Now().Add(waitLimit))
+		_, data, err := c.Conn.ReadMessage()
 		if err != nil {
 			return err
 		}
