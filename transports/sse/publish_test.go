@@ -76,7 +76,7 @@ func TestPublish(t *testing.T) {
 		t.Errorf("repeated key: %d %s, want the original %s", status, again, body)
 	}
 	e.publish(t, "chat:room", 2, 2)
-	if fs, _ := st.messages(t, 1); fs[0].number(t) != 2 {
+	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 2 {
 		t.Errorf("after a repeated key got %s, want the next publication only", fs[0].Data)
 	}
 	e.waitSessions(t, 1) // publish sessions do not linger

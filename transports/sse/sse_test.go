@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -85,14 +86,14 @@ func TestMessagesInOrder(t *testing.T) {
 		}
 	}()
 	fs, _ := st.messages(t, 2*n)
-	if got := numbers(t, fs, "a"); !equalInts(got, seq(1, n)) {
+	if got := numbers(t, fs, "a"); !slices.Equal(got, wiretest.Seq(1, n)) {
 		t.Errorf("channel a got %v", got)
 	}
 	var wantB []int
 	for i := 1; i <= n; i++ {
 		wantB = append(wantB, -i)
 	}
-	if got := numbers(t, fs, "b"); !equalInts(got, wantB) {
+	if got := numbers(t, fs, "b"); !slices.Equal(got, wantB) {
 		t.Errorf("channel b got %v", got)
 	}
 }
@@ -152,7 +153,7 @@ func TestResume(t *testing.T) {
 			e.publish(t, ch, 11, 12)
 			live, _ := st2.messages(t, 2)
 			got := numbers(t, slices.Concat(first, replay, live), ch)
-			if !equalInts(got, seq(1, 12)) {
+			if !slices.Equal(got, wiretest.Seq(1, 12)) {
 				t.Errorf("got %v, want 1..12 once each", got)
 			}
 		})
@@ -172,7 +173,7 @@ func TestCursorNamingOtherChannels(t *testing.T) {
 		t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
 	}
 	e.publish(t, "mine", 4, 4)
-	if fs, _ := st.messages(t, 1); fs[0].number(t) != 4 {
+	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 4 {
 		t.Errorf("got %v, want only the live message 4", fs)
 	}
 }
@@ -194,7 +195,7 @@ func TestEpochChange(t *testing.T) {
 	e.publish(t, "c", 4, 4)
 	fs, _ := st.messages(t, 4)
 	for i, f := range fs {
-		if f.number(t) != i+1 {
+		if number(t, f) != i+1 {
 			t.Fatalf("got %v after recovered:false, want 1..4", fs)
 		}
 	}
@@ -230,7 +231,7 @@ func TestServerTimeouts(t *testing.T) {
 		t.Fatalf("event %+v, want a ping", ev)
 	}
 	e.publish(t, "c", 1, 1)
-	if fs, _ := st.messages(t, 1); fs[0].number(t) != 1 {
+	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 1 {
 		t.Fatalf("got %+v", fs)
 	}
 }
@@ -311,7 +312,7 @@ func TestStalledReader(t *testing.T) {
 	}
 	// Publish until the stalled session's queue overflows, then once more
 	// while its writer waits out its write deadline.
-	for round := 0; e.metrics.slowClients() == 0 || round%2 == 1; round++ {
+	for round := 0; e.metrics.SlowClients() == 0 || round%2 == 1; round++ {
 		if sent >= maxMessages {
 			t.Fatalf("the stalled client's queue did not overflow after %d messages", sent)
 		}
@@ -325,10 +326,10 @@ func TestStalledReader(t *testing.T) {
 		read()
 	}
 	e.waitSessions(t, 1)
-	if !equalInts(got, seq(1, sent)) {
+	if !slices.Equal(got, wiretest.Seq(1, sent)) {
 		t.Fatalf("healthy client got %d messages out of order or with gaps, want 1..%d", len(got), sent)
 	}
-	if codes := e.metrics.closeCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
+	if codes := e.metrics.ClosedCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
 		t.Errorf("sessions closed with %v, want the stalled one with 3002", codes)
 	}
 	t.Logf("stalled client dropped after %d messages", sent)
@@ -462,7 +463,7 @@ func TestConcurrentStreams(t *testing.T) {
 	e.publish(t, "fan", 1, n)
 	for _, st := range streams { // each stream's reader buffers its events meanwhile
 		fs, _ := st.messages(t, n)
-		if got := numbers(t, fs, "fan"); !equalInts(got, seq(1, n)) {
+		if got := numbers(t, fs, "fan"); !slices.Equal(got, wiretest.Seq(1, n)) {
 			t.Errorf("got %v", got)
 		}
 	}
