@@ -38,7 +38,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 		go func() {
 			r, err := e.do(ctx, http.MethodGet, query("channel", "c", "cursor", cursor), nil)
 			if err != nil {
-				r = reply{status: -1, body: err.Error()}
+				r = reply{Status: -1, Body: err.Error()}
 			}
 			answered <- r
 		}()

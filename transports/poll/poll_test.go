@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -37,12 +38,12 @@ func TestFirstPollAnswersAtOnce(t *testing.T) {
 		"Cache-Control":          "no-store",
 		"X-Content-Type-Options": "nosniff",
 	} {
-		if got := r.header.Get(k); got != want {
+		if got := r.Header.Get(k); got != want {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
 	}
 	a := decodeAnswer(t, r)
-	if got := types(a.Messages); !slices.Equal(got, []string{"hello", "subscribed", "subscribed"}) {
+	if got := wiretest.Types(a.Messages); !slices.Equal(got, []string{"hello", "subscribed", "subscribed"}) {
 		t.Fatalf("frames %v, want hello and two subscribed", got)
 	}
 	if a.Messages[0].Transport != "poll" {
@@ -108,7 +109,7 @@ func TestServerTimeouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			if a := decodeAnswer(t, r); len(a.Messages) != 0 || *a.Cursor != *first.Cursor {
-				t.Errorf("answer %s, want the timeout's empty answer", r.body)
+				t.Errorf("answer %s, want the timeout's empty answer", r.Body)
 			}
 		})
 	}
@@ -120,8 +121,8 @@ func TestResumeFromHistory(t *testing.T) {
 	e.publish(t, "a", 1, 3)
 	// Resumes are quiet: no hello, no subscribed, only what was missed.
 	a := e.poll(t, query("channel", "a", "cursor", *first.Cursor))
-	if got := numbers(t, a.Messages, "a"); len(a.Messages) != 3 || !equalInts(got, seq(1, 3)) {
-		t.Fatalf("frames %v, want messages 1..3 only", types(a.Messages))
+	if got := numbers(t, a.Messages, "a"); len(a.Messages) != 3 || !slices.Equal(got, wiretest.Seq(1, 3)) {
+		t.Fatalf("frames %v, want messages 1..3 only", wiretest.Types(a.Messages))
 	}
 	if cursorOf(t, a)["a"].Offset != 3 {
 		t.Errorf("cursor %v, want a at 3", cursorOf(t, a))
@@ -147,7 +148,7 @@ func TestLongResumeIsPaged(t *testing.T) {
 		cursor = *a.Cursor
 		answers++
 	}
-	if !equalInts(got, seq(1, 500)) {
+	if !slices.Equal(got, wiretest.Seq(1, 500)) {
 		t.Fatalf("paged resume delivered %v", got)
 	}
 	if answers < 2 {
@@ -161,8 +162,8 @@ func TestEpochChange(t *testing.T) {
 	stale := session.Cursor{"a": {Epoch: "gone", Offset: 1}}.Encode()
 	a := e.poll(t, query("channel", "a", "cursor", stale))
 	// recovered:false at the start of the current epoch, then all it holds.
-	if len(a.Messages) != 3 || !equalInts(numbers(t, a.Messages, "a"), seq(1, 2)) {
-		t.Fatalf("frames %v, want subscribed and messages 1..2", types(a.Messages))
+	if len(a.Messages) != 3 || !slices.Equal(numbers(t, a.Messages, "a"), wiretest.Seq(1, 2)) {
+		t.Fatalf("frames %v, want subscribed and messages 1..2", wiretest.Types(a.Messages))
 	}
 	f := a.Messages[0]
 	if f.Type != "subscribed" || f.Recovered == nil || *f.Recovered || f.Epoch == "gone" || f.Offset != 0 {
@@ -220,7 +221,7 @@ func TestPollLoop(t *testing.T) {
 		cursor = *a.Cursor
 	}
 	for _, ch := range []string{"a", "b"} {
-		if nums := numbers(t, got, ch); !equalInts(nums, seq(1, n)) {
+		if nums := numbers(t, got, ch); !slices.Equal(nums, wiretest.Seq(1, n)) {
 			t.Errorf("channel %s got %v", ch, nums)
 		}
 	}
@@ -233,8 +234,8 @@ func TestLingerBatches(t *testing.T) {
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
 	e.waitSessions(t, 1)
 	e.publish(t, "a", 1, 5) // the first wakes the poll; the rest arrive while it lingers
-	if a := decodeAnswer(t, <-done); !equalInts(numbers(t, a.Messages, "a"), seq(1, 5)) {
-		t.Errorf("answer %v, want 1..5 in one answer", types(a.Messages))
+	if a := decodeAnswer(t, <-done); !slices.Equal(numbers(t, a.Messages, "a"), wiretest.Seq(1, 5)) {
+		t.Errorf("answer %v, want 1..5 in one answer", wiretest.Types(a.Messages))
 	}
 }
 
@@ -256,8 +257,8 @@ func TestShutdownAnswersDisconnect(t *testing.T) {
 		t.Errorf("cursor %s, want the request's %s", *a.Cursor, *first.Cursor)
 	}
 	r, err := e.do(context.Background(), http.MethodGet, query("channel", "a"), nil)
-	if err != nil || r.status != http.StatusServiceUnavailable {
-		t.Errorf("poll during shutdown: %d %s %v, want 503", r.status, r.body, err)
+	if err != nil || r.Status != http.StatusServiceUnavailable {
+		t.Errorf("poll during shutdown: %d %s %v, want 503", r.Status, r.Body, err)
 	}
 }
 
@@ -300,19 +301,19 @@ func TestRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.status != tc.status {
-				t.Fatalf("status %d %s, want %d", r.status, r.body, tc.status)
+			if r.Status != tc.status {
+				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
 			}
 			a := pollAnswer{}
-			if err := jsonUnmarshal(r.body, &a); err != nil || a.Error.Code != tc.status || tc.reason != "" && a.Error.Reason != tc.reason {
-				t.Errorf("body %s, want code %d reason %q", r.body, tc.status, tc.reason)
+			if err := jsonUnmarshal(r.Body, &a); err != nil || a.Error == nil || a.Error.Code != tc.status || tc.reason != "" && a.Error.Reason != tc.reason {
+				t.Errorf("body %s, want code %d reason %q", r.Body, tc.status, tc.reason)
 			}
 			e.waitSessions(t, 0)
 		})
 	}
 	r, err := e.do(context.Background(), http.MethodPut, query("channel", "a"), nil)
-	if err != nil || r.status != http.StatusMethodNotAllowed {
-		t.Errorf("PUT: %d %v, want 405", r.status, err)
+	if err != nil || r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %d %v, want 405", r.Status, err)
 	}
 }
 
@@ -338,13 +339,13 @@ func TestPOSTForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := decodeAnswer(t, r); !equalInts(numbers(t, a.Messages, q["channel"][42]), []int{1}) || len(a.Messages) != 1 {
-		t.Errorf("frames %v, want the one message", types(a.Messages))
+	if a := decodeAnswer(t, r); !slices.Equal(numbers(t, a.Messages, q["channel"][42]), []int{1}) || len(a.Messages) != 1 {
+		t.Errorf("frames %v, want the one message", wiretest.Types(a.Messages))
 	}
 
 	q.Set("token", strings.Repeat("t", 2<<20))
-	if r, err := e.do(context.Background(), http.MethodPost, q, nil); err != nil || r.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("oversized form: %d %v, want 413", r.status, err)
+	if r, err := e.do(context.Background(), http.MethodPost, q, nil); err != nil || r.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized form: %d %v, want 413", r.Status, err)
 	}
 }
 
@@ -379,8 +380,8 @@ func TestTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.status != tc.status {
-				t.Errorf("%d %s, want %d", r.status, r.body, tc.status)
+			if r.Status != tc.status {
+				t.Errorf("%d %s, want %d", r.Status, r.Body, tc.status)
 			}
 		})
 	}
@@ -408,16 +409,16 @@ func TestCORS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.status != tc.status {
-				t.Fatalf("status %d %s, want %d", r.status, r.body, tc.status)
+			if r.Status != tc.status {
+				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
 			}
-			acao, creds := r.header.Get("Access-Control-Allow-Origin"), r.header.Get("Access-Control-Allow-Credentials")
+			acao, creds := r.Header.Get("Access-Control-Allow-Origin"), r.Header.Get("Access-Control-Allow-Credentials")
 			// A refused page may read the 403, without credentials.
 			if tc.allowed != (acao == tc.origin && creds == "true") || !tc.allowed && acao != tc.origin {
 				t.Errorf("CORS headers %q %q", acao, creds)
 			}
-			if !slices.Contains(r.header.Values("Vary"), "Origin") {
-				t.Errorf("Vary %v lacks Origin", r.header.Values("Vary"))
+			if !slices.Contains(r.Header.Values("Vary"), "Origin") {
+				t.Errorf("Vary %v lacks Origin", r.Header.Values("Vary"))
 			}
 		})
 	}
