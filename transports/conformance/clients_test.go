@@ -114,38 +114,24 @@ func dialSockJS(e *env, channels []string, since session.Cursor) (client, error)
 	return sc, nil
 }
 
-// decodeSockJS decodes one SockJS frame: o (open), h (heartbeat), a[...]
-// (messages), c[code,reason] (close, as a closedError).
+// decodeSockJS decodes one SockJS frame's WaterSpout frames; the close
+// frame ends the stream with a closedError.
 func decodeSockJS(data []byte) ([]frame, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
-	switch data[0] {
-	case 'o', 'h':
-		return nil, nil
-	case 'a':
-		var msgs []string
-		if err := json.Unmarshal(data[1:], &msgs); err != nil {
-			return nil, fmt.Errorf("bad sockjs frame %q: %w", data, err)
-		}
-		var out []frame
-		for _, m := range msgs {
-			fs, err := wiretest.DecodeFrames([]byte(m))
-			out = append(out, fs...)
-			if err != nil {
-				return out, err
-			}
-		}
-		return out, nil
-	case 'c':
-		var c []any
-		if err := json.Unmarshal(data[1:], &c); err != nil || len(c) < 1 {
-			return nil, fmt.Errorf("bad sockjs close %q", data)
-		}
-		code, _ := c[0].(float64)
-		return nil, closedError{Code: int(code)}
+	sf, err := wiretest.DecodeSockJS(data)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown sockjs frame %q", data)
+	if sf.Kind == 'c' {
+		return nil, closedError{Code: sf.Code}
+	}
+	var out []frame
+	for _, m := range sf.Messages {
+		out = append(out, m...)
+	}
+	return out, nil
 }
 
 type sockjsClient struct {

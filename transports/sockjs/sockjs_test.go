@@ -421,7 +421,7 @@ func TestStalledXHRStreaming(t *testing.T) {
 			t.Fatalf("healthy client got %s, want n=%d", m.Data[:min(len(m.Data), 40)], sent)
 		}
 	}
-	if n := e.metrics.closedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
+	if n := e.metrics.ClosedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
 		t.Fatalf("%d sessions closed as slow or timed out, want the stalled one", n)
 	}
 	publish(t, e.node, "firehose", `{"n":-1}`)
@@ -635,5 +635,5 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	if got := poll(); got != "c[3002,\"slow consumer\"]\n" {
 		t.Fatalf("last poll %q, want the close frame", got)
 	}
-	eventually(t, "the session to close", func() bool { return e.metrics.closedWith(3002) == 1 })
+	eventually(t, "the session to close", func() bool { return e.metrics.ClosedWith(3002) == 1 })
 }
