@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -148,17 +149,8 @@ func subscriber(t *testing.T, s *Server, channels ...string) *session.Session {
 	return sess
 }
 
-type frame struct {
-	Type      string          `json:"type"`
-	ID        uint64          `json:"id"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Data      json.RawMessage `json:"data"`
-	Key       string          `json:"key"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-}
+// frame is a decoded server frame.
+type frame = wiretest.Frame
 
 // readUntil reads the session's frames until stop returns true for one of
 // them, and returns all frames read. It fails after 5 s.

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // WaitLimit bounds every wait of a test; reaching it is a failure, not a
@@ -158,4 +159,17 @@ func Eventually(tb testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TransportConfig fills what a transport under test needs and the test
+// left unset: the node, CheckOrigin and a logger (debug: to stderr).
+func TransportConfig(tc transports.Config, n *session.Node, debug bool) transports.Config {
+	tc.Node = n
+	if tc.CheckOrigin == nil {
+		tc.CheckOrigin = CheckOrigin
+	}
+	if tc.Logger == nil {
+		tc.Logger = Logger(debug)
+	}
+	return tc
 }

@@ -29,6 +29,7 @@ type Frame struct {
 	Reconnect bool            `json:"reconnect"`
 	Client    string          `json:"client"` // join, leave
 	User      string          `json:"user"`
+	Key       string          `json:"key"` // a reply's idempotency key
 }
 
 // Position is where a subscribed or message frame leaves its channel.

@@ -18,13 +18,6 @@ import (
 
 var debugLog = flag.Bool("poll.debug", false, "write the transport's debug log to stderr")
 
-// allowedOrigin is the only cross-origin page the test servers accept.
-const allowedOrigin = wiretest.AllowedOrigin
-
-// waitLimit bounds every wait in these tests; reaching it is a failure, not
-// a measurement.
-const waitLimit = wiretest.WaitLimit
-
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
 	node      session.Config
@@ -62,14 +55,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			}
 		},
 		Handlers: func(n *session.Node, srv *httptest.Server) (map[string]http.Handler, error) {
-			tc := ec.transport
-			tc.Node = n
-			if tc.CheckOrigin == nil {
-				tc.CheckOrigin = wiretest.CheckOrigin
-			}
-			if tc.Logger == nil {
-				tc.Logger = wiretest.Logger(*debugLog)
-			}
+			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
 			if ec.reuse {
 				rl := transports.NewReuseListener(srv.Listener, time.Minute)
 				srv.Listener, tc.Reuse = rl, rl
@@ -79,7 +65,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 		},
 	})
 	client := we.Srv.Client()
-	client.Timeout = waitLimit
+	client.Timeout = wiretest.WaitLimit
 	return &testEnv{Env: we, node: we.Node, srv: we.Srv, client: client, metrics: we.Metrics}
 }
 

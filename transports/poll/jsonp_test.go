@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/transports"
 )
 
@@ -73,7 +74,7 @@ func TestJSONPRefusals(t *testing.T) {
 		{"invalid channel", []string{"channel", "a b"}, nil, 400},
 		{"malformed cursor", []string{"channel", "a", "cursor", "AQ"}, nil, 400},
 		{"Referer of a page not allowed", []string{"channel", "a"}, map[string]string{"Referer": "http://evil.example/page?x=1"}, 403},
-		{"Origin not allowed", []string{"channel", "a"}, map[string]string{"Origin": "http://evil.example", "Referer": allowedOrigin + "/"}, 403},
+		{"Origin not allowed", []string{"channel", "a"}, map[string]string{"Origin": "http://evil.example", "Referer": wiretest.AllowedOrigin + "/"}, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := e.do(context.Background(), http.MethodGet, query(append([]string{"callback", "cb"}, tc.extra...)...), tc.header)
@@ -87,7 +88,7 @@ func TestJSONPRefusals(t *testing.T) {
 		})
 	}
 	t.Run("Referer of an allowed page", func(t *testing.T) {
-		r, err := e.do(context.Background(), http.MethodGet, query("callback", "cb", "channel", "a"), map[string]string{"Referer": allowedOrigin + "/app/index.html"})
+		r, err := e.do(context.Background(), http.MethodGet, query("callback", "cb", "channel", "a"), map[string]string{"Referer": wiretest.AllowedOrigin + "/app/index.html"})
 		if err != nil {
 			t.Fatal(err)
 		}

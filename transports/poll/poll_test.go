@@ -244,7 +244,7 @@ func TestShutdownAnswersDisconnect(t *testing.T) {
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
 	e.waitSessions(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 	defer cancel()
 	if err := e.node.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -394,10 +394,10 @@ func TestCORS(t *testing.T) {
 		status               int
 		allowed              bool
 	}{
-		{"allowed origin", http.MethodGet, allowedOrigin, 200, true},
+		{"allowed origin", http.MethodGet, wiretest.AllowedOrigin, 200, true},
 		{"denied origin", http.MethodGet, "http://evil.example", 403, false},
 		{"no origin", http.MethodGet, "", 200, false},
-		{"preflight allowed", http.MethodOptions, allowedOrigin, 204, true},
+		{"preflight allowed", http.MethodOptions, wiretest.AllowedOrigin, 204, true},
 		{"preflight denied", http.MethodOptions, "http://evil.example", 403, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -440,7 +440,7 @@ func TestHeldPollsReleased(t *testing.T) {
 		if byPublish {
 			e.publish(t, "idle", 1, 1)
 			for i, c := range conns {
-				_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+				_ = c.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 				if err != nil {
 					t.Fatalf("round %d, poll %d: %v", round, i, err)
@@ -456,7 +456,7 @@ func TestHeldPollsReleased(t *testing.T) {
 			c.Close()
 		}
 		e.waitSessions(t, 0)
-		deadline := time.Now().Add(waitLimit)
+		deadline := time.Now().Add(wiretest.WaitLimit)
 		for runtime.NumGoroutine() > baseline {
 			if time.Now().After(deadline) {
 				buf := make([]byte, 1<<20)

@@ -30,13 +30,6 @@ import (
 
 var debugLog = flag.Bool("sockjs.debug", false, "write the transport's debug log to stderr")
 
-// allowedOrigin is the only cross-origin page the test servers accept.
-const allowedOrigin = wiretest.AllowedOrigin
-
-// waitLimit bounds every wait in these tests; reaching it is a failure, not
-// a measurement.
-const waitLimit = wiretest.WaitLimit
-
 // testDisconnectDelay keeps closed SockJS sessions from lingering past the
 // leak check.
 const testDisconnectDelay = 500 * time.Millisecond
@@ -78,14 +71,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			}
 		},
 		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := ec.transport
-			tc.Node = n
-			if tc.CheckOrigin == nil {
-				tc.CheckOrigin = wiretest.CheckOrigin
-			}
-			if tc.Logger == nil {
-				tc.Logger = wiretest.Logger(*debugLog)
-			}
+			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
 			h, err := New(tc, ec.opts)
 			hs := map[string]http.Handler{"/connect/sockjs/": h}
 			maps.Copy(hs, ec.extra)
@@ -95,7 +81,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	return &testEnv{node: we.Node, srv: we.Srv, base: we.Srv.URL + "/connect/sockjs", metrics: we.Metrics}
 }
 
-// eventually waits until cond holds, failing the test after waitLimit.
+// eventually waits until cond holds, failing the test after wiretest.WaitLimit.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	wiretest.Eventually(t, what, cond)
@@ -303,7 +289,7 @@ func (c *client) next() event {
 	select {
 	case ev := <-c.events:
 		return ev
-	case <-time.After(waitLimit):
+	case <-time.After(wiretest.WaitLimit):
 		c.t.Fatal("timed out waiting for a SockJS frame")
 		return event{}
 	}
@@ -449,7 +435,7 @@ func openStalledStream(t testing.TB, e *testEnv) string {
 	sess := newSessionURL(e.base)
 	path := strings.TrimPrefix(sess, e.srv.URL)
 	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.srv.Listener.Addr())
-	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	_ = conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	var seen []byte
 	buf := make([]byte, 512)
 	for !bytes.Contains(seen, []byte("\r\no\n")) {

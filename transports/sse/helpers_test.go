@@ -22,13 +22,6 @@ import (
 
 var debugLog = flag.Bool("sse.debug", false, "write the transport's debug log to stderr")
 
-// allowedOrigin is the only cross-origin page the test servers accept.
-const allowedOrigin = wiretest.AllowedOrigin
-
-// waitLimit bounds every wait in these tests; reaching it is a failure, not
-// a measurement.
-const waitLimit = wiretest.WaitLimit
-
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
 	node      session.Config
@@ -73,14 +66,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			}
 		},
 		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := ec.transport
-			tc.Node = n
-			if tc.CheckOrigin == nil {
-				tc.CheckOrigin = wiretest.CheckOrigin
-			}
-			if tc.Logger == nil {
-				tc.Logger = wiretest.Logger(*debugLog)
-			}
+			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
 			h, err := New(tc, ec.opts)
 			if err != nil {
 				return nil, err
@@ -203,7 +189,7 @@ func (st *stream) read() {
 }
 
 // next returns the next event, failing the test when the stream ends or
-// nothing comes within waitLimit.
+// nothing comes within wiretest.WaitLimit.
 func (st *stream) next(t testing.TB) event {
 	t.Helper()
 	select {
@@ -212,7 +198,7 @@ func (st *stream) next(t testing.TB) event {
 			t.Fatalf("stream ended: %v", <-st.errc)
 		}
 		return ev
-	case <-time.After(waitLimit):
+	case <-time.After(wiretest.WaitLimit):
 		t.Fatal("no event in time")
 	}
 	panic("unreachable")
@@ -264,7 +250,7 @@ func (st *stream) nextFrame(t testing.TB) event {
 func (st *stream) end(t testing.TB) []event {
 	t.Helper()
 	var out []event
-	timeout := time.After(waitLimit)
+	timeout := time.After(wiretest.WaitLimit)
 	for {
 		select {
 		case ev, ok := <-st.events:

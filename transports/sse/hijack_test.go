@@ -67,12 +67,12 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	defer cancel()
 	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	c, err := net.DialTimeout("tcp", addr, wiretest.WaitLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	fmt.Fprintf(c, "GET /connect/sse?channel=c HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)

@@ -55,7 +55,7 @@ func TestR3labsClient(t *testing.T) {
 	var recv []int
 	wait := func(n int) {
 		t.Helper()
-		timeout := time.After(waitLimit)
+		timeout := time.After(wiretest.WaitLimit)
 		for len(recv) < n {
 			select {
 			case v := <-got:

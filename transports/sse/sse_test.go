@@ -26,7 +26,7 @@ func TestStreamStart(t *testing.T) {
 		origin string
 	}{
 		{"no origin", ""},
-		{"allowed cross origin", allowedOrigin},
+		{"allowed cross origin", wiretest.AllowedOrigin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
@@ -242,7 +242,7 @@ func TestShutdown(t *testing.T) {
 	st.start(t, "c")
 	done := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 		defer cancel()
 		done <- e.node.Shutdown(ctx)
 	}()
@@ -424,7 +424,7 @@ func TestMethodsAndPreflight(t *testing.T) {
 		status         int
 	}{
 		{http.MethodPost, "", 405},
-		{http.MethodOptions, allowedOrigin, 204},
+		{http.MethodOptions, wiretest.AllowedOrigin, 204},
 		{http.MethodOptions, "http://evil.example", 403},
 	} {
 		t.Run(tc.method+" "+tc.origin, func(t *testing.T) {

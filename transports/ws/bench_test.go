@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -58,7 +59,7 @@ func BenchmarkFanout(b *testing.B) {
 func readMessages(c *client, n int) error {
 	got := 0
 	for got < n {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(waitLimit))
+		_ = c.Conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 		_, data, err := c.Conn.ReadMessage()
 		if err != nil {
 			return err
@@ -109,11 +110,11 @@ func memInUse() uint64 {
 // rawHandshake opens a WebSocket connection with nothing but a socket and
 // reads the 101 response and the hello frame.
 func rawHandshake(addr string) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	c, err := net.DialTimeout("tcp", addr, wiretest.WaitLimit)
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	_, err = fmt.Fprintf(c, "GET /connect/ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", addr)
 	if err != nil {

@@ -17,13 +17,6 @@ import (
 
 var debugLog = flag.Bool("ws.debug", false, "write the transport's debug log to stderr")
 
-// allowedOrigin is the only cross-origin page the test servers accept.
-const allowedOrigin = wiretest.AllowedOrigin
-
-// waitLimit bounds every wait in these tests; reaching it is a failure, not
-// a measurement.
-const waitLimit = wiretest.WaitLimit
-
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
 	node      session.Config
@@ -52,14 +45,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 		Node:   ec.node,
 		Server: func(srv *httptest.Server) { srv.Config.ConnState = ec.connState },
 		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := ec.transport
-			tc.Node = n
-			if tc.CheckOrigin == nil {
-				tc.CheckOrigin = wiretest.CheckOrigin
-			}
-			if tc.Logger == nil {
-				tc.Logger = wiretest.Logger(*debugLog)
-			}
+			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
 			h, err := New(tc, ec.opts)
 			return map[string]http.Handler{"/connect/ws": h}, err
 		},
@@ -67,7 +53,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	return &testEnv{node: we.Node, srv: we.Srv, url: "ws" + strings.TrimPrefix(we.Srv.URL, "http") + "/connect/ws", metrics: we.Metrics}
 }
 
-// eventually waits until cond holds, failing the test after waitLimit.
+// eventually waits until cond holds, failing the test after wiretest.WaitLimit.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	wiretest.Eventually(t, what, cond)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -85,7 +86,7 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	br := bufio.NewReader(c)
 	write := func(parts ...[]byte) {
 		t.Helper()
@@ -159,7 +160,7 @@ func TestSilentClientIsStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	br := bufio.NewReader(c)
 	for {
 		f := readServerText(t, br)
@@ -195,7 +196,7 @@ func FuzzClientByteStream(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(waitLimit))
+		_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 		var segments [][]byte
 		var cur []byte
 		cut := func() {

@@ -52,7 +52,7 @@ func TestHello(t *testing.T) {
 	t.Parallel()
 	limits := session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 1 << 20}
 	e := newEnv(t, envConfig{node: session.Config{Ping: 7 * time.Second, Limits: limits}})
-	_, hello := e.dial(t, dialOptions{header: http.Header{"Origin": {allowedOrigin}}})
+	_, hello := e.dial(t, dialOptions{header: http.Header{"Origin": {wiretest.AllowedOrigin}}})
 	if hello.Session == "" || hello.Transport != "ws" || hello.Ping != 7 {
 		t.Errorf("hello %+v: want a session id, transport ws, ping 7", hello)
 	}
@@ -469,7 +469,7 @@ func TestHeartbeats(t *testing.T) {
 		mu.Lock()
 		pings++
 		mu.Unlock()
-		return c.Conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(waitLimit))
+		return c.Conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wiretest.WaitLimit))
 	})
 	// Four ping frames take longer than the pong wait (3 s for a 1 s
 	// ping), so answering protocol pings is what keeps the connection.
@@ -560,7 +560,7 @@ func TestClientClose(t *testing.T) {
 		code  int // recorded by the session
 	}{
 		{"close frame", func(ws *websocket.Conn) error {
-			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(waitLimit))
+			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(wiretest.WaitLimit))
 		}, websocket.CloseNormalClosure},
 		{"dropped connection", func(ws *websocket.Conn) error { return ws.NetConn().Close() }, websocket.CloseAbnormalClosure},
 	}
@@ -612,11 +612,11 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 	pongs := make(chan string, 4)
 	c.Conn.SetPongHandler(func(data string) error { pongs <- data; return nil })
 	for _, data := range []string{"one", "two"} {
-		if err := c.Conn.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(waitLimit)); err != nil {
+		if err := c.Conn.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(wiretest.WaitLimit)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = c.Conn.SetReadDeadline(time.Now().Add(waitLimit))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	readErr := make(chan error, 1)
 	go func() {
 		for {
@@ -632,10 +632,10 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 		if got != "one" && got != "two" {
 			t.Fatalf("pong %q, want the data of a ping", got)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(wiretest.WaitLimit):
 		t.Fatal("no pong for the client's pings")
 	}
-	if err := c.Conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(waitLimit)); err != nil {
+	if err := c.Conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(wiretest.WaitLimit)); err != nil {
 		t.Fatal(err)
 	}
 	var ce *websocket.CloseError
