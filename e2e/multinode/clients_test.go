@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 const (
@@ -109,7 +109,7 @@ func wsConnection(ctx context.Context, dialer *websocket.Dialer, target string, 
 	if err != nil {
 		return fmt.Errorf("read hello: %w", err)
 	}
-	if fs, err := wiretest.DecodeFrames(msg); err != nil || len(fs) == 0 || fs[0].Type != "hello" {
+	if fs, err := wire.DecodeFrames(msg); err != nil || len(fs) == 0 || fs[0].Type != "hello" {
 		st.problemf("first WebSocket frame is not hello: %.200s", msg)
 		return errors.New("no hello")
 	}
@@ -128,7 +128,7 @@ func wsConnection(ctx context.Context, dialer *websocket.Dialer, target string, 
 		return fmt.Errorf("send subscribe: %w", err)
 	}
 	handle := func(msg []byte) error {
-		fs, err := wiretest.DecodeFrames(msg)
+		fs, err := wire.DecodeFrames(msg)
 		if err != nil {
 			st.problemf("WebSocket message %.200q: %v", msg, err)
 		}
@@ -209,7 +209,7 @@ func sseConnection(ctx context.Context, client *http.Client, base string, st *st
 	// are joined, and the id becomes the last event id only when the event
 	// is complete (a blank line), so a stream cut inside an event never
 	// resumes past it.
-	r := wiretest.NewSSEReader(readNotify{resp.Body, func() { idle.Reset(idleTimeout) }})
+	r := wire.NewSSEReader(readNotify{resp.Body, func() { idle.Reset(idleTimeout) }})
 	sawHello := false
 	for {
 		ev, err := r.Next()
@@ -222,7 +222,7 @@ func sseConnection(ctx context.Context, client *http.Client, base string, st *st
 		if ev.Data == "" {
 			continue
 		}
-		fs, err := wiretest.DecodeFrames([]byte(ev.Data))
+		fs, err := wire.DecodeFrames([]byte(ev.Data))
 		if err != nil {
 			st.problemf("SSE event %.200q: %v", ev.Data, err)
 		}
@@ -303,7 +303,7 @@ func pollOnce(ctx context.Context, client *http.Client, target, cursor string, s
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("poll: %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
-	answer, err := wiretest.DecodePoll(body, "")
+	answer, err := wire.DecodePoll(body, "")
 	if err != nil || answer.Cursor == nil || *answer.Cursor == "" {
 		st.problemf("poll answer %.200q: not {messages, cursor} (%v)", body, err)
 		return "", errors.New("poll: bad answer")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // TestSockJSPinnedBySession checks the one transport that needs stickiness:
@@ -100,7 +100,7 @@ func readSockJSReplies(body io.Reader, out chan<- uint64) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		sf, err := wiretest.DecodeSockJS(sc.Bytes())
+		sf, err := wire.DecodeSockJS(sc.Bytes())
 		if err != nil || sf.Kind != 'a' {
 			continue // the "h…" prelude is not a frame
 		}

@@ -7,11 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // frame is any server frame, decoded as docs/PROTOCOL.md describes it.
-type frame = wiretest.Frame
+type frame = wire.Frame
 
 // payload is the data of every publication in these tests.
 type payload struct {

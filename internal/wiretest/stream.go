@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // Stream is one connection over any transport as a sequence of frames,
 // filled by a reader goroutine. Next returns the frames read before an
 // error first, then the error.
 type Stream struct {
-	frames chan Frame
+	frames chan wire.Frame
 	errc   chan error
 	closer func()
 	once   sync.Once
@@ -38,11 +39,11 @@ func (e HTTPError) Error() string { return fmt.Sprintf("HTTP %d", e.Status) }
 
 // NewStream returns an empty stream that closer ends.
 func NewStream(closer func()) *Stream {
-	return &Stream{frames: make(chan Frame, 100000), errc: make(chan error, 1), closer: closer}
+	return &Stream{frames: make(chan wire.Frame, 100000), errc: make(chan error, 1), closer: closer}
 }
 
 // Push adds a frame; only the reader goroutine calls it.
-func (s *Stream) Push(f Frame) { s.frames <- f }
+func (s *Stream) Push(f wire.Frame) { s.frames <- f }
 
 // Fail ends the stream with err; only the first error counts.
 func (s *Stream) Fail(err error) {
@@ -57,7 +58,7 @@ func (s *Stream) Close() { s.once.Do(s.closer) }
 
 // Next returns the next frame, or the error that ended the stream, or
 // ErrTimeout after d.
-func (s *Stream) Next(d time.Duration) (Frame, error) {
+func (s *Stream) Next(d time.Duration) (wire.Frame, error) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -76,16 +77,16 @@ func (s *Stream) Next(d time.Duration) (Frame, error) {
 			return f, nil
 		default:
 		}
-		return Frame{}, err
+		return wire.Frame{}, err
 	case <-t.C:
-		return Frame{}, ErrTimeout
+		return wire.Frame{}, ErrTimeout
 	}
 }
 
 // StreamWS reads conn's messages into a Stream; a close ends it with a
-// ClosedError. decode turns one message into frames (DecodeFrames for
+// ClosedError. decode turns one message into frames (wire.DecodeFrames for
 // WaterSpout's WebSocket; SockJS wraps them).
-func StreamWS(conn *websocket.Conn, decode func([]byte) ([]Frame, error)) *Stream {
+func StreamWS(conn *websocket.Conn, decode func([]byte) ([]wire.Frame, error)) *Stream {
 	s := NewStream(func() { conn.Close() })
 	go func() {
 		for {
@@ -135,14 +136,14 @@ func OpenSSE(client *http.Client, u string, header http.Header) (*Stream, error)
 	}
 	s := NewStream(func() { cancel(); resp.Body.Close() })
 	go func() {
-		r := NewSSEReader(resp.Body)
+		r := wire.NewSSEReader(resp.Body)
 		for {
 			ev, err := r.Next()
 			if err != nil {
 				s.Fail(err)
 				return
 			}
-			fs, err := DecodeFrames([]byte(ev.Data))
+			fs, err := wire.DecodeFrames([]byte(ev.Data))
 			for _, f := range fs {
 				s.Push(f)
 			}
@@ -178,7 +179,7 @@ func PollLoop(client *http.Client, u string, q url.Values, callback string) (*St
 				return
 			}
 			if len(a.Messages) == 0 {
-				s.Push(Frame{Type: "ping"})
+				s.Push(wire.Frame{Type: "ping"})
 			}
 			for _, f := range a.Messages {
 				s.Push(f)
@@ -197,12 +198,12 @@ func PollLoop(client *http.Client, u string, q url.Values, callback string) (*St
 	return s, nil
 }
 
-func pollOnce(ctx context.Context, client *http.Client, u string, q url.Values, callback string) (PollAnswer, error) {
+func pollOnce(ctx context.Context, client *http.Client, u string, q url.Values, callback string) (wire.PollAnswer, error) {
 	r, err := Do(ctx, client, http.MethodGet, u, q, nil)
 	if err != nil {
-		return PollAnswer{}, err
+		return wire.PollAnswer{}, err
 	}
-	a, err := DecodePoll([]byte(r.Body), callback)
+	a, err := wire.DecodePoll([]byte(r.Body), callback)
 	switch {
 	case r.Status != http.StatusOK:
 		return a, HTTPError{r.Status}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -29,8 +30,8 @@ func DialWS(u string, header http.Header, d *websocket.Dialer) (*websocket.Conn,
 type WSClient struct {
 	T        testing.TB
 	Conn     *websocket.Conn
-	Pending  []Frame // frames of the last message not yet returned by Next
-	Messages int     // WebSocket messages read so far
+	Pending  []wire.Frame // frames of the last message not yet returned by Next
+	Messages int          // WebSocket messages read so far
 }
 
 // NewWSClient wraps conn, closed when the test ends.
@@ -41,7 +42,7 @@ func NewWSClient(tb testing.TB, conn *websocket.Conn) *WSClient {
 
 // ReadMessage reads one WebSocket message, which must be text, and decodes
 // its frames.
-func (c *WSClient) ReadMessage() ([]Frame, error) {
+func (c *WSClient) ReadMessage() ([]wire.Frame, error) {
 	_ = c.Conn.SetReadDeadline(time.Now().Add(WaitLimit))
 	typ, data, err := c.Conn.ReadMessage()
 	if err != nil {
@@ -51,11 +52,11 @@ func (c *WSClient) ReadMessage() ([]Frame, error) {
 		return nil, fmt.Errorf("message type %d, want text", typ)
 	}
 	c.Messages++
-	return DecodeFrames(data)
+	return wire.DecodeFrames(data)
 }
 
 // Next returns the next frame.
-func (c *WSClient) Next() Frame {
+func (c *WSClient) Next() wire.Frame {
 	c.T.Helper()
 	for len(c.Pending) == 0 {
 		fs, err := c.ReadMessage()
@@ -70,7 +71,7 @@ func (c *WSClient) Next() Frame {
 }
 
 // NextNonPing skips heartbeat frames.
-func (c *WSClient) NextNonPing() Frame {
+func (c *WSClient) NextNonPing() wire.Frame {
 	c.T.Helper()
 	for {
 		if f := c.Next(); f.Type != "ping" {
@@ -89,9 +90,9 @@ func (c *WSClient) Send(s string) {
 }
 
 // Subscribe subscribes and returns the subscribed frame.
-func (c *WSClient) Subscribe(id uint64, ch string, since *session.Position) Frame {
+func (c *WSClient) Subscribe(id uint64, ch string, since *session.Position) wire.Frame {
 	c.T.Helper()
-	c.Send(string(Subscribe(id, ch, since)))
+	c.Send(string(wire.Subscribe(id, ch, since)))
 	f := c.NextNonPing()
 	if f.Type != "subscribed" || f.ID != id || f.Channel != ch {
 		c.T.Fatalf("subscribe %s: got %+v", ch, f)
@@ -104,7 +105,7 @@ func (c *WSClient) Subscribe(id uint64, ch string, since *session.Position) Fram
 // reason, and that the WebSocket close code is code.
 func (c *WSClient) ExpectDisconnect(code int, reconnect bool) {
 	c.T.Helper()
-	var last *Frame
+	var last *wire.Frame
 	for {
 		for _, f := range c.Pending {
 			last = &f

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -30,7 +31,7 @@ type (
 )
 
 func subscribeCommands(channels []string, since session.Cursor) [][]byte {
-	return wiretest.SubscribeAll(channels, since)
+	return wire.SubscribeAll(channels, since)
 }
 
 func wsURL(e *env, path string) string {
@@ -67,7 +68,7 @@ func dialWS(e *env, channels []string, since session.Cursor) (client, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := wiretest.StreamWS(c, wiretest.DecodeFrames)
+	s := wiretest.StreamWS(c, wire.DecodeFrames)
 	for _, cmd := range subscribeCommands(channels, since) {
 		if err := c.WriteMessage(websocket.TextMessage, cmd); err != nil {
 			return nil, err
@@ -120,7 +121,7 @@ func decodeSockJS(data []byte) ([]frame, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
-	sf, err := wiretest.DecodeSockJS(data)
+	sf, err := wire.DecodeSockJS(data)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -21,7 +22,7 @@ import (
 )
 
 // frame is a decoded server frame.
-type frame = wiretest.Frame
+type frame = wire.Frame
 
 // env is one scenario's server: a node on a memory broker with every
 // transport mounted at its public path.

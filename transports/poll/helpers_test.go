@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -88,10 +89,10 @@ func (e *testEnv) waitSessions(t testing.TB, n int) {
 }
 
 // frame is a decoded server frame.
-type frame = wiretest.Frame
+type frame = wire.Frame
 
 // pollAnswer is a decoded poll answer or error.
-type pollAnswer = wiretest.PollAnswer
+type pollAnswer = wire.PollAnswer
 
 // reply is a raw HTTP answer.
 type reply = wiretest.Reply
@@ -138,7 +139,7 @@ func decodeAnswer(t testing.TB, r reply) pollAnswer {
 // decodes the argument.
 func decodeJSONP(t testing.TB, r reply, cb string) pollAnswer {
 	t.Helper()
-	a, err := wiretest.DecodePoll([]byte(r.Body), cb)
+	a, err := wire.DecodePoll([]byte(r.Body), cb)
 	if r.Status != http.StatusOK || err != nil {
 		t.Fatalf("poll: %d %s (%v)", r.Status, r.Body, err)
 	}

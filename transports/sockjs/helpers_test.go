@@ -23,6 +23,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -88,7 +89,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // frame is a decoded server frame.
-type frame = wiretest.Frame
+type frame = wire.Frame
 
 // event is one thing a SockJS client saw: a frame (one JSON object of an
 // a[...] message), the close frame, or the end of its transport.
@@ -203,7 +204,7 @@ func (c *client) parse(data []byte) bool {
 	if len(bytes.TrimRight(data, "\n")) == 0 {
 		return false
 	}
-	sf, err := wiretest.DecodeSockJS(data)
+	sf, err := wire.DecodeSockJS(data)
 	switch {
 	case err != nil:
 		c.push(event{err: err})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -91,7 +92,7 @@ func (e *testEnv) waitSessions(t testing.TB, n int) {
 }
 
 // frame is a decoded server frame.
-type frame = wiretest.Frame
+type frame = wire.Frame
 
 // number returns a message's integer payload.
 func number(t testing.TB, f frame) int {
@@ -170,7 +171,7 @@ func (st *stream) close() {
 // and their frames.
 func (st *stream) read() {
 	defer close(st.events)
-	r := wiretest.NewSSEReader(st.resp.Body)
+	r := wire.NewSSEReader(st.resp.Body)
 	for {
 		e, err := r.Next()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -60,7 +61,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // frame is a decoded server frame.
-type frame = wiretest.Frame
+type frame = wire.Frame
 
 // client is a test WebSocket client built on gorilla's Dialer.
 type client = wiretest.WSClient
