@@ -456,14 +456,7 @@ func TestSlowHeadersAreCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.readHeaderTimeout = 100 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base := startServer(t, s)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)

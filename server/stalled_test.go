@@ -78,14 +78,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base := startServer(t, s)
 	addr := strings.TrimPrefix(base, "http://")
 	_, portStr, _ := net.SplitHostPort(addr)
 	serverPort, _ := strconv.Atoi(portStr)
@@ -395,14 +388,7 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base := startServer(t, s)
 	addr := strings.TrimPrefix(base, "http://")
 	_, portStr, _ := net.SplitHostPort(addr)
 	serverPort, _ := strconv.Atoi(portStr)
