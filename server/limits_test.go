@@ -363,7 +363,7 @@ func TestMessageSizeLimit(t *testing.T) {
 					t.Fatalf("disconnect %+v", f)
 				}
 			}
-			if c.closed == nil || int(c.closed[0].(float64)) != session.DisconnectMessageTooLarge.Code {
+			if c.closed == nil || c.closed.Code != session.DisconnectMessageTooLarge.Code {
 				t.Fatalf("close %v", c.closed)
 			}
 			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
