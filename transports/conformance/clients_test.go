@@ -5,11 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -52,14 +50,7 @@ func withToken(e *env, q url.Values) url.Values {
 
 // smallBufferDialer makes a client whose kernel receive buffer is tiny, so a
 // client that stops reading stalls the server's writes quickly.
-var smallBufferDialer = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	if err != nil {
-		return err
-	}
-	return serr
-}}
+var smallBufferDialer = wiretest.SmallReceiveBuffer(4096)
 
 // --- WebSocket ---
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -337,16 +336,7 @@ func TestStalledReader(t *testing.T) {
 
 // smallBufferDialer makes a client whose kernel receive buffer is tiny, so a
 // client that stops reading stalls the server's writes quickly.
-var smallBufferDialer = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}}
+var smallBufferDialer = wiretest.SmallReceiveBuffer(4096)
 
 func TestRefusals(t *testing.T) {
 	e := newEnv(t, envConfig{
