@@ -426,49 +426,64 @@ func TestCORS(t *testing.T) {
 
 // TestHeldPollsReleased holds polls over raw TCP connections and ends them
 // the two ways a held poll ends in production: a publication answers it (and
-// the client then goes), or the client goes first. Every poll must free its
-// session and its goroutines: what a server holding polls for hours relies
-// on. The memory a held poll costs is measured by BenchmarkHeldPollMemory.
+// the client then goes), or the client goes first; both while net/http
+// holds the polls and once they have detached onto their bare connections.
+// Every poll must free its session and its goroutines: what a server holding
+// polls for hours relies on. (Without the reader's Fail on a gone client, the
+// detached case keeps all 200 sessions.) The memory a held poll costs is
+// measured by BenchmarkHeldPollMemory.
 func TestHeldPollsReleased(t *testing.T) {
-	const polls = 200
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
-	cursor := *e.poll(t, query("channel", "idle")).Cursor
-	e.waitSessions(t, 0)
-	baseline := runtime.NumGoroutine()
-	for round, byPublish := range []bool{true, false} {
-		conns := holdPolls(t, e, cursor, polls)
-		if byPublish {
-			e.publish(t, "idle", 1, 1)
-			for i, c := range conns {
-				_ = c.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
-				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil {
-					t.Fatalf("round %d, poll %d: %v", round, i, err)
-				}
-				b, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"type":"message"`) {
-					t.Fatalf("round %d, poll %d: %d %q %v, want the message", round, i, resp.StatusCode, b, err)
-				}
-			}
-		}
-		for _, c := range conns {
-			c.Close()
-		}
-		e.waitSessions(t, 0)
-		deadline := time.Now().Add(wiretest.WaitLimit)
-		for runtime.NumGoroutine() > baseline {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("round %d (ended by publish: %v): %d goroutines after %d polls ended, %d before:\n%s",
-					round, byPublish, runtime.NumGoroutine(), polls, baseline, buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if byPublish { // the next round's polls resume after the message
-			cursor = *e.poll(t, query("channel", "idle", "cursor", cursor)).Cursor
+	for _, mode := range []struct {
+		name   string
+		detach time.Duration
+	}{
+		{"held by net/http", -1},
+		{"detached from net/http", time.Nanosecond},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			const polls = 200
+			e := newEnv(t, envConfig{opts: Options{Timeout: hour, Detach: mode.detach}})
+			cursor := *e.poll(t, query("channel", "idle")).Cursor
 			e.waitSessions(t, 0)
-		}
+			baseline := runtime.NumGoroutine()
+			for round, byPublish := range []bool{true, false} {
+				conns := holdPolls(t, e, cursor, polls)
+				if byPublish {
+					e.publish(t, "idle", 1, 1)
+					for i, c := range conns {
+						_ = c.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
+						resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+						if err != nil {
+							t.Fatalf("round %d, poll %d: %v", round, i, err)
+						}
+						b, err := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"type":"message"`) {
+							t.Fatalf("round %d, poll %d: %d %q %v, want the message", round, i, resp.StatusCode, b, err)
+						}
+					}
+				} else if mode.detach > 0 {
+					time.Sleep(50 * time.Millisecond) // past Detach: every poll waits on its bare connection
+				}
+				for _, c := range conns {
+					c.Close()
+				}
+				e.waitSessions(t, 0)
+				deadline := time.Now().Add(wiretest.WaitLimit)
+				for runtime.NumGoroutine() > baseline {
+					if time.Now().After(deadline) {
+						buf := make([]byte, 1<<20)
+						t.Fatalf("round %d (ended by publish: %v): %d goroutines after %d polls ended, %d before:\n%s",
+							round, byPublish, runtime.NumGoroutine(), polls, baseline, buf[:runtime.Stack(buf, true)])
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if byPublish { // the next round's polls resume after the message
+					cursor = *e.poll(t, query("channel", "idle", "cursor", cursor)).Cursor
+					e.waitSessions(t, 0)
+				}
+			}
+		})
 	}
 }
 
@@ -509,7 +524,7 @@ func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []net.Conn {
 // Where the bytes go: add HELDPOLL_HEAPPROFILE=/tmp/p and -memprofilerate=1.
 func BenchmarkHeldPollMemory(b *testing.B) {
 	const polls = 2000
-	e := newEnv(b, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(b, envConfig{opts: Options{Timeout: hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(b, query("channel", "idle")).Cursor
 	e.waitSessions(b, 0)
 	var heap, stack float64
