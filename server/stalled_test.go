@@ -78,9 +78,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		t.Fatal(err)
 	}
 	base := startServer(t, s)
-	addr := strings.TrimPrefix(base, "http://")
-	_, portStr, _ := net.SplitHostPort(addr)
-	serverPort, _ := strconv.Atoi(portStr)
+	addr, serverPort := hostPort(t, base)
 
 	// Healthy SSE readers, one per channel, read everything.
 	healthy := make([]*sseReader, len(rates))
@@ -382,9 +380,7 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := startServer(t, s)
-	addr := strings.TrimPrefix(base, "http://")
-	_, portStr, _ := net.SplitHostPort(addr)
-	serverPort, _ := strconv.Atoi(portStr)
+	addr, serverPort := hostPort(t, base)
 
 	c := dialStalled(t, addr, "GET /connect/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -468,4 +464,19 @@ func closedWith(t *testing.T, base, transport string, code int) float64 {
 		}
 	}
 	return 0
+}
+
+// hostPort splits a base URL http://host:port into host:port and the port.
+func hostPort(t *testing.T, base string) (string, int) {
+	t.Helper()
+	addr := strings.TrimPrefix(base, "http://")
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr, n
 }

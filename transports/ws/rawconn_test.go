@@ -80,14 +80,7 @@ func readServerText(t *testing.T, br *bufio.Reader) string {
 // fragmented command with a pong between its fragments.
 func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1000}}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := rawHandshake(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
-	br := bufio.NewReader(c)
+	c, br := rawClient(t, e)
 	write := func(parts ...[]byte) {
 		t.Helper()
 		var b []byte
@@ -154,14 +147,7 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 // stale while its reader waits outside gorilla.
 func TestSilentClientIsStale(t *testing.T) {
 	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := rawHandshake(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
-	br := bufio.NewReader(c)
+	_, br := rawClient(t, e)
 	for {
 		f := readServerText(t, br)
 		if strings.Contains(f, `"type":"disconnect"`) {
@@ -248,4 +234,18 @@ func FuzzClientByteStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// rawClient is a WebSocket connection to e, opened by hand and read
+// through br, that the test closes; every read and write must end within
+// wiretest.WaitLimit.
+func rawClient(t *testing.T, e *testEnv) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := rawHandshake(strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
+	return c, bufio.NewReader(c)
 }
