@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // Clients of every transport, speaking the wire protocol as a browser or a
@@ -93,8 +94,7 @@ func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, 
 		_, reason := errorOf(body)
 		return nil, outcome{code: resp.StatusCode, reason: reason}
 	}
-	t.Cleanup(func() { conn.Close() })
-	c := &wsClient{t: t, conn: conn}
+	c := newWSClient(t, conn)
 	f := c.next()
 	switch f.Type {
 	case "hello":
@@ -320,7 +320,7 @@ type sjClient struct {
 	t       *testing.T
 	conn    *websocket.Conn
 	pending []frame
-	closed  *[2]any // the c[code,"reason"] frame, once seen
+	closed  *wire.SockJSFrame // the c[code,"reason"] frame, once seen
 }
 
 // dialSockJS opens a SockJS session with tok in the query. A refused
@@ -350,7 +350,7 @@ func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, o
 	case ok && f.Type == "hello":
 		return c, outcome{ok: true}
 	case ok && f.Type == "disconnect":
-		if _, more := c.next(); more || c.closed == nil || int(c.closed[0].(float64)) != f.Code {
+		if _, more := c.next(); more || c.closed == nil || c.closed.Code != f.Code {
 			t.Fatalf("after the disconnect frame %+v: close %v", f, c.closed)
 		}
 		return nil, outcome{code: f.Code, reason: f.Reason}
@@ -372,30 +372,17 @@ func (c *sjClient) next() (frame, bool) {
 		if err != nil {
 			c.t.Fatalf("sockjs read: %v", err)
 		}
-		switch s := string(msg); {
-		case s == "o" || s == "h":
-		case strings.HasPrefix(s, "c"):
-			var cl [2]any
-			if err := json.Unmarshal(msg[1:], &cl); err != nil {
-				c.t.Fatalf("close frame %q", s)
+		sf, err := wire.DecodeSockJS(msg)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		switch sf.Kind {
+		case 'c':
+			c.closed = &sf
+		case 'a':
+			for _, fs := range sf.Messages {
+				c.pending = append(c.pending, fs...)
 			}
-			c.closed = &cl
-		case strings.HasPrefix(s, "a"):
-			var msgs []string
-			if err := json.Unmarshal(msg[1:], &msgs); err != nil {
-				c.t.Fatalf("sockjs message %q: %v", s, err)
-			}
-			for _, m := range msgs {
-				for _, line := range strings.Split(m, "\n") {
-					var f frame
-					if err := json.Unmarshal([]byte(line), &f); err != nil {
-						c.t.Fatalf("frame %q: %v", line, err)
-					}
-					c.pending = append(c.pending, f)
-				}
-			}
-		default:
-			c.t.Fatalf("unexpected sockjs frame %q", s)
 		}
 	}
 	f := c.pending[0]

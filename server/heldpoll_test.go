@@ -29,14 +29,7 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base := startServer(t, s)
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	poll := func(q url.Values, reused *bool) (cursor string, n int) {
@@ -150,9 +143,7 @@ func TestHeldPollConnectionIdlesLikeKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.readHeaderTimeout, s.idleTimeout = 300*time.Millisecond, time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() { cancel(); <-done }()
+	base := startServer(t, s)
 	c := heldPollConn(t, s, base)
 	if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
 		t.Fatal(err)
@@ -180,9 +171,7 @@ func TestHeldPollFloodThenLeaveFreesTheSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() { cancel(); <-done }()
+	base := startServer(t, s)
 	c := heldPollConn(t, s, base)
 	_, _ = c.Write(make([]byte, 9<<10))
 	c.Close()

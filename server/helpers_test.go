@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,30 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = wiretest.LogBuffer
 
 type testServer struct {
 	*Server
@@ -148,17 +133,8 @@ func subscriber(t *testing.T, s *Server, channels ...string) *session.Session {
 	return sess
 }
 
-type frame struct {
-	Type      string          `json:"type"`
-	ID        uint64          `json:"id"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Data      json.RawMessage `json:"data"`
-	Key       string          `json:"key"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-}
+// frame is a decoded server frame.
+type frame = wire.Frame
 
 // readUntil reads the session's frames until stop returns true for one of
 // them, and returns all frames read. It fails after 5 s.

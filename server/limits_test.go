@@ -363,7 +363,7 @@ func TestMessageSizeLimit(t *testing.T) {
 					t.Fatalf("disconnect %+v", f)
 				}
 			}
-			if c.closed == nil || int(c.closed[0].(float64)) != session.DisconnectMessageTooLarge.Code {
+			if c.closed == nil || c.closed.Code != session.DisconnectMessageTooLarge.Code {
 				t.Fatalf("close %v", c.closed)
 			}
 			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
@@ -456,14 +456,7 @@ func TestSlowHeadersAreCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.readHeaderTimeout = 100 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	base := startServer(t, s)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,21 @@ func runServer(t *testing.T, s *Server, ctx context.Context) (string, <-chan err
 	return "http://" + addr.String(), done
 }
 
+// startServer runs s until the test ends, and then checks that Run
+// returned cleanly. It returns the server's base URL.
+func startServer(t *testing.T, s *Server) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := runServer(t, s, ctx)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return base
+}
+
 func quietConfig() Config {
 	// Polls detach at once, so that held polls take the hijacked path.
 	return Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), PollDetach: time.Millisecond}

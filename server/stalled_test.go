@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,10 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -78,17 +77,8 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	addr := strings.TrimPrefix(base, "http://")
-	_, portStr, _ := net.SplitHostPort(addr)
-	serverPort, _ := strconv.Atoi(portStr)
+	base := startServer(t, s)
+	addr, serverPort := hostPort(t, base)
 
 	// Healthy SSE readers, one per channel, read everything.
 	healthy := make([]*sseReader, len(rates))
@@ -197,13 +187,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 // reads.
 func dialStalled(t *testing.T, addr, req string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
+	d := wiretest.SmallReceiveBuffer(4096)
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -395,17 +379,8 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done := runServer(t, s, ctx)
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	addr := strings.TrimPrefix(base, "http://")
-	_, portStr, _ := net.SplitHostPort(addr)
-	serverPort, _ := strconv.Atoi(portStr)
+	base := startServer(t, s)
+	addr, serverPort := hostPort(t, base)
 
 	c := dialStalled(t, addr, "GET /connect/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -489,4 +464,19 @@ func closedWith(t *testing.T, base, transport string, code int) float64 {
 		}
 	}
 	return 0
+}
+
+// hostPort splits a base URL http://host:port into host:port and the port.
+func hostPort(t *testing.T, base string) (string, int) {
+	t.Helper()
+	addr := strings.TrimPrefix(base, "http://")
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr, n
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -12,14 +11,20 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
 // wsClient is a real WebSocket client of /connect/ws.
+// wsClient is wiretest's WebSocket client with the server tests' helpers.
 type wsClient struct {
+	*wiretest.WSClient
 	t    *testing.T
 	conn *websocket.Conn
-	buf  []frame // frames read but not yet returned
+}
+
+func newWSClient(t *testing.T, conn *websocket.Conn) *wsClient {
+	return &wsClient{WSClient: wiretest.NewWSClient(t, conn), t: t, conn: conn}
 }
 
 func dialWS(t *testing.T, base string, headers ...string) *wsClient {
@@ -36,8 +41,7 @@ func dialWS(t *testing.T, base string, headers ...string) *wsClient {
 		}
 		t.Fatalf("dial: %v (status %d)", err, status)
 	}
-	t.Cleanup(func() { conn.Close() })
-	c := &wsClient{t: t, conn: conn}
+	c := newWSClient(t, conn)
 	if f := c.next(); f.Type != "hello" {
 		t.Fatalf("first frame %+v, want hello", f)
 	}
@@ -47,23 +51,7 @@ func dialWS(t *testing.T, base string, headers ...string) *wsClient {
 // next returns the next frame, reading a message when none is buffered.
 func (c *wsClient) next() frame {
 	c.t.Helper()
-	for len(c.buf) == 0 {
-		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, msg, err := c.conn.ReadMessage()
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		for _, line := range strings.Split(string(msg), "\n") {
-			var f frame
-			if err := json.Unmarshal([]byte(line), &f); err != nil {
-				c.t.Fatalf("frame %q: %v", line, err)
-			}
-			c.buf = append(c.buf, f)
-		}
-	}
-	f := c.buf[0]
-	c.buf = c.buf[1:]
-	return f
+	return c.Next()
 }
 
 func (c *wsClient) subscribe(ch string) {

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/waterspout/waterspout/bench"
+	"github.com/waterspout/waterspout/internal/bench"
 )
 
 const benchUsage = `Usage: waterspout bench [SCENARIO...] [flags]

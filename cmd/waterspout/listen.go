@@ -19,6 +19,7 @@ import (
 	r3sse "github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -156,19 +157,7 @@ type listener struct {
 }
 
 // frame is any server frame.
-type frame struct {
-	Type      string          `json:"type"`
-	Session   string          `json:"session"`
-	Ping      int             `json:"ping"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Recovered *bool           `json:"recovered"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-}
+type frame = wire.Frame
 
 // fatalError ends listen: the server refused for good.
 type fatalError struct{ err error }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -12,34 +11,19 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waterspout/waterspout/internal/leaktest"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server"
 )
 
 // TestMain fails the package when tests leave goroutines behind.
 func TestMain(m *testing.M) { leaktest.Main(m) }
 
-// syncBuffer is a goroutine-safe writer (serve logs from its goroutines).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer = wiretest.LogBuffer
 
 type result struct {
 	code           int

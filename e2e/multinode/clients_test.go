@@ -1,7 +1,6 @@
 package multinode
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 const (
@@ -109,8 +109,7 @@ func wsConnection(ctx context.Context, dialer *websocket.Dialer, target string, 
 	if err != nil {
 		return fmt.Errorf("read hello: %w", err)
 	}
-	var hello frame
-	if err := json.Unmarshal(bytes.SplitN(msg, []byte("\n"), 2)[0], &hello); err != nil || hello.Type != "hello" {
+	if fs, err := wire.DecodeFrames(msg); err != nil || len(fs) == 0 || fs[0].Type != "hello" {
 		st.problemf("first WebSocket frame is not hello: %.200s", msg)
 		return errors.New("no hello")
 	}
@@ -129,12 +128,11 @@ func wsConnection(ctx context.Context, dialer *websocket.Dialer, target string, 
 		return fmt.Errorf("send subscribe: %w", err)
 	}
 	handle := func(msg []byte) error {
-		for _, line := range bytes.Split(msg, []byte("\n")) {
-			var f frame
-			if err := json.Unmarshal(line, &f); err != nil {
-				st.problemf("WebSocket frame %.200q: %v", line, err)
-				continue
-			}
+		fs, err := wire.DecodeFrames(msg)
+		if err != nil {
+			st.problemf("WebSocket message %.200q: %v", msg, err)
+		}
+		for _, f := range fs {
 			switch f.Type {
 			case "error":
 				// A subscribe refused (Redis down: 503) is retried on a new
@@ -207,35 +205,31 @@ func sseConnection(ctx context.Context, client *http.Client, base string, st *st
 	idle := time.AfterFunc(idleTimeout, cancel)
 	defer idle.Stop()
 
-	// The parser follows the HTML event stream rules for the fields the
-	// server uses: data lines are joined, and the id becomes the last event
-	// id only when the event is complete (a blank line), so a stream cut
-	// inside an event never resumes past it.
-	r := bufio.NewReader(resp.Body)
-	idBuf, sawHello := *lastID, false
-	var data []string
+	// wiretest.SSEReader follows the HTML event stream rules: data lines
+	// are joined, and the id becomes the last event id only when the event
+	// is complete (a blank line), so a stream cut inside an event never
+	// resumes past it.
+	r := wire.NewSSEReader(readNotify{resp.Body, func() { idle.Reset(idleTimeout) }})
+	sawHello := false
 	for {
-		line, err := r.ReadString('\n')
+		ev, err := r.Next()
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		idle.Reset(idleTimeout)
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		if line == "" {
-			*lastID = idBuf
-			if len(data) == 0 {
-				continue
-			}
-			var f frame
-			event := strings.Join(data, "\n")
-			data = data[:0]
-			if err := json.Unmarshal([]byte(event), &f); err != nil {
-				st.problemf("SSE event %.200q: %v", event, err)
-				continue
-			}
+		if ev.HasID {
+			*lastID = ev.ID
+		}
+		if ev.Data == "" {
+			continue
+		}
+		fs, err := wire.DecodeFrames([]byte(ev.Data))
+		if err != nil {
+			st.problemf("SSE event %.200q: %v", ev.Data, err)
+		}
+		for _, f := range fs {
 			switch {
 			case !sawHello && f.Type != "hello":
-				st.problemf("first SSE event is not hello: %.200s", event)
+				st.problemf("first SSE event is not hello: %.200s", ev.Data)
 			case f.Type == "hello":
 				sawHello = true
 			case f.Type == "disconnect":
@@ -243,22 +237,22 @@ func sseConnection(ctx context.Context, client *http.Client, base string, st *st
 			default:
 				st.onFrame(f)
 			}
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue // comment
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "data":
-			data = append(data, value)
-		case "id":
-			if !strings.ContainsRune(value, 0) {
-				idBuf = value
-			}
 		}
 	}
+}
+
+// readNotify calls read after every read that returned bytes.
+type readNotify struct {
+	r    io.Reader
+	read func()
+}
+
+func (n readNotify) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if k > 0 {
+		n.read()
+	}
+	return k, err
 }
 
 // poll long-polls with the cursor, sending request i to targets[i mod
@@ -309,20 +303,12 @@ func pollOnce(ctx context.Context, client *http.Client, target, cursor string, s
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("poll: %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
-	var answer struct {
-		Messages []json.RawMessage `json:"messages"`
-		Cursor   string            `json:"cursor"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil || answer.Cursor == "" {
+	answer, err := wire.DecodePoll(body, "")
+	if err != nil || answer.Cursor == nil || *answer.Cursor == "" {
 		st.problemf("poll answer %.200q: not {messages, cursor} (%v)", body, err)
 		return "", errors.New("poll: bad answer")
 	}
-	for i, raw := range answer.Messages {
-		var f frame
-		if err := json.Unmarshal(raw, &f); err != nil {
-			st.problemf("poll frame %.200q: %v", raw, err)
-			continue
-		}
+	for i, f := range answer.Messages {
 		switch {
 		case f.Type == "hello":
 			if cursor != "" || i != 0 {
@@ -334,7 +320,7 @@ func pollOnce(ctx context.Context, client *http.Client, target, cursor string, s
 			st.onFrame(f)
 		}
 	}
-	return answer.Cursor, nil
+	return *answer.Cursor, nil
 }
 
 // published is the accepted result of one publish.

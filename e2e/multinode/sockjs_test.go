@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // TestSockJSPinnedBySession checks the one transport that needs stickiness:
@@ -26,10 +27,10 @@ func TestSockJSPinnedBySession(t *testing.T) {
 	defer client.CloseIdleConnections()
 
 	const sessions, sends = 8, 3
-	replies := make([]chan int, sessions)
+	replies := make([]chan uint64, sessions)
 	for i := range sessions {
 		base := fmt.Sprintf("%s/connect/sockjs/000/multinode-%d", c.lb, i)
-		replies[i] = make(chan int, sends)
+		replies[i] = make(chan uint64, sends)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/xhr_streaming", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +83,7 @@ func TestSockJSPinnedBySession(t *testing.T) {
 			}
 			select {
 			case got := <-replies[i]:
-				if got != id {
+				if got != uint64(id) {
 					t.Fatalf("session %d: reply to %d, want %d", i, got, id)
 				}
 			case <-ctx.Done():
@@ -95,22 +96,17 @@ func TestSockJSPinnedBySession(t *testing.T) {
 // readSockJSReplies reads an xhr_streaming response (SockJS frames, one per
 // line: the "h…" prelude, "o", then "a[...]" arrays of messages, each
 // holding WaterSpout frames) and sends the id of every reply frame.
-func readSockJSReplies(body io.Reader, out chan<- int) {
+func readSockJSReplies(body io.Reader, out chan<- uint64) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "a") {
-			continue
+		sf, err := wire.DecodeSockJS(sc.Bytes())
+		if err != nil || sf.Kind != 'a' {
+			continue // the "h…" prelude is not a frame
 		}
-		var msgs []string
-		if json.Unmarshal([]byte(line[1:]), &msgs) != nil {
-			continue
-		}
-		for _, m := range msgs {
-			for _, part := range strings.Split(m, "\n") {
-				var f frame
-				if json.Unmarshal([]byte(part), &f) == nil && f.Type == "reply" {
+		for _, fs := range sf.Messages {
+			for _, f := range fs {
+				if f.Type == "reply" {
 					select {
 					case out <- f.ID:
 					default:

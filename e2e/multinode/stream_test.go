@@ -6,22 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // frame is any server frame, decoded as docs/PROTOCOL.md describes it.
-type frame struct {
-	Type      string          `json:"type"`
-	ID        int             `json:"id"`
-	Transport string          `json:"transport"`
-	Channel   string          `json:"channel"`
-	Epoch     string          `json:"epoch"`
-	Offset    uint64          `json:"offset"`
-	Recovered *bool           `json:"recovered"`
-	Data      json.RawMessage `json:"data"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-}
+type frame = wire.Frame
 
 // payload is the data of every publication in these tests.
 type payload struct {

@@ -84,7 +84,7 @@ func mustDial(t *testing.T, tc transportCase, e *env, channels []string, since s
 	if err != nil {
 		t.Fatalf("%s: connect: %v", tc.name, err)
 	}
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	return c
 }
 
@@ -92,7 +92,7 @@ func mustDial(t *testing.T, tc transportCase, e *env, channels []string, since s
 func until(t *testing.T, c client, typ string) frame {
 	t.Helper()
 	for {
-		f, err := c.next(5 * time.Second)
+		f, err := c.Next(5 * time.Second)
 		if err != nil {
 			t.Fatalf("waiting for %q: %v", typ, err)
 		}
@@ -108,7 +108,7 @@ func collect(t *testing.T, c client, ch string, first, last int) session.Positio
 	t.Helper()
 	var pos session.Position
 	for want := first; want <= last; {
-		f, err := c.next(10 * time.Second)
+		f, err := c.Next(10 * time.Second)
 		if err != nil {
 			t.Fatalf("waiting for message %d of %d..%d: %v", want, first, last, err)
 		}
@@ -130,12 +130,12 @@ func collect(t *testing.T, c client, ch string, first, last int) session.Positio
 func scenarioHello(t *testing.T, tc transportCase) {
 	e := newEnv(t, testLimits)
 	c := mustDial(t, tc, e, []string{"a"}, nil)
-	f, err := c.next(5 * time.Second)
+	f, err := c.Next(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Type != "hello" || f.Transport != tc.name || f.Session == "" || f.Ping != int(testPing/time.Second) ||
-		f.Limits != testLimits {
+		f.Limits == nil || *f.Limits != testLimits {
 		t.Fatalf("first frame %+v: want hello naming transport %q with ping and limits", f, tc.name)
 	}
 }
@@ -156,7 +156,7 @@ func scenarioResume(t *testing.T, tc transportCase) {
 	pos := collect(t, c, "a", 1, 50)
 
 	// Disconnect while publishing continues, then resume from the position.
-	c.close()
+	c.Close()
 	e.publish("a", 51, 100)
 	c2 := mustDial(t, tc, e, []string{"a"}, session.Cursor{"a": pos})
 	go e.publish("a", 101, 150)
@@ -187,7 +187,7 @@ func scenarioHeartbeat(t *testing.T, tc transportCase) {
 	c := mustDial(t, tc, e, []string{"a"}, nil)
 	until(t, c, "subscribed")
 	for i := 0; i < 2; i++ { // two in a row: heartbeats repeat
-		f, err := c.next(3 * testPing)
+		f, err := c.Next(3 * testPing)
 		if err != nil || f.Type != "ping" {
 			t.Fatalf("idle connection: got %+v, %v; want a ping within %v", f, err, 3*testPing)
 		}
@@ -232,7 +232,7 @@ func commandMalformed(dial func(*env, []string, session.Cursor) (client, error))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.close()
+		defer c.Close()
 		s := c.(interface{ send([]byte) error })
 		s.send([]byte(`{"type":`))
 		f := until(t, c, "error")
@@ -255,16 +255,16 @@ func commandOversized(dial func(*env, []string, session.Cursor) (client, error))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.close()
+		defer c.Close()
 		until(t, c, "hello")
 		big := `{"type":"ping","id":1,"pad":"` + strings.Repeat("x", testLimits.MaxMessageBytes) + `"}`
 		c.(interface{ send([]byte) error }).send([]byte(big))
 		for {
-			f, err := c.next(5 * time.Second)
+			f, err := c.Next(5 * time.Second)
 			var ce closedError
 			switch {
 			case errors.As(err, &ce):
-				return ce.code
+				return ce.Code
 			case err != nil:
 				t.Fatalf("after an oversized frame: %v", err)
 			case f.Type == "disconnect":
@@ -280,7 +280,7 @@ func statusOf(t *testing.T, err error) int {
 	if !errors.As(err, &he) {
 		t.Fatalf("want an HTTP error, got %v", err)
 	}
-	return he.status
+	return he.Status
 }
 
 // badCursor connects with a cursor that is not one.
@@ -288,7 +288,7 @@ func badCursor(dial func(e *env, q url.Values) (client, error)) func(*testing.T,
 	return func(t *testing.T, e *env) int {
 		c, err := dial(e, url.Values{"channel": {"a"}, "cursor": {"!!not-a-cursor"}})
 		if err == nil {
-			c.close()
+			c.Close()
 			t.Fatal("a malformed cursor was accepted")
 		}
 		return statusOf(t, err)
@@ -303,7 +303,7 @@ func tooManyChannels(dial func(*env, []string, session.Cursor) (client, error)) 
 		}
 		c, err := dial(e, chs, nil)
 		if err == nil {
-			c.close()
+			c.Close()
 			t.Fatalf("%d channels accepted with a limit of %d", len(chs), testLimits.MaxChannels)
 		}
 		return statusOf(t, err)
@@ -361,13 +361,13 @@ func refusedBy(t *testing.T, tc transportCase, auth func(*http.Request, *session
 	if err != nil {
 		got = statusOf(t, err)
 	} else {
-		defer c.close()
+		defer c.Close()
 		for got == 0 {
-			f, err := c.next(5 * time.Second)
+			f, err := c.Next(5 * time.Second)
 			var ce closedError
 			switch {
 			case errors.As(err, &ce):
-				got = ce.code
+				got = ce.Code
 			case err != nil:
 				t.Fatalf("waiting for the refusal: %v", err)
 			case f.Type == "disconnect":

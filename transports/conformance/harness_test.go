@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 	"github.com/waterspout/waterspout/transports/poll"
@@ -18,34 +21,16 @@ import (
 	"github.com/waterspout/waterspout/transports/ws"
 )
 
-// frame is a decoded server frame with every field a scenario looks at.
-type frame struct {
-	Type      string          `json:"type"`
-	ID        uint64          `json:"id"`
-	Transport string          `json:"transport"`
-	Session   string          `json:"session"`
-	Ping      int             `json:"ping"`
-	Limits    session.Limits  `json:"limits"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Recovered *bool           `json:"recovered"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-	Client    string          `json:"client"` // join, leave
-	User      string          `json:"user"`
-}
+// frame is a decoded server frame.
+type frame = wire.Frame
 
 // env is one scenario's server: a node on a memory broker with every
 // transport mounted at its public path.
 type env struct {
-	t      *testing.T
-	node   *session.Node
-	broker *session.MemoryBroker
-	srv    *httptest.Server
-	token  string // when set, sent as `token` on every connect URL
+	t     *testing.T
+	node  *session.Node
+	srv   *httptest.Server
+	token string // when set, sent as `token` on every connect URL
 }
 
 const testPing = time.Second
@@ -59,40 +44,25 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 // are set here) and the transports' Authenticate.
 func newEnvFor(t *testing.T, ncfg session.Config, authenticate func(*http.Request, *session.Session) error) *env {
 	t.Helper()
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	ncfg.Broker, ncfg.Ping = b, testPing
-	n, err := session.New(ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := transports.Config{
-		Node:         n,
-		CheckOrigin:  func(r *http.Request) bool { o := r.Header.Get("Origin"); return o == "" || o == "http://allowed.test" },
-		WriteTimeout: 2 * time.Second,
-		Authenticate: authenticate,
-	}
-	mux := http.NewServeMux()
-	must := func(h http.Handler, err error) http.Handler {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
+	ncfg.Ping = testPing
+	we := wiretest.NewEnv(t, wiretest.EnvConfig{Node: ncfg, Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
+		cfg := transports.Config{
+			Node:         n,
+			CheckOrigin:  func(r *http.Request) bool { o := r.Header.Get("Origin"); return o == "" || o == "http://allowed.test" },
+			WriteTimeout: 2 * time.Second,
+			Authenticate: authenticate,
 		}
-		return h
-	}
-	mux.Handle("/connect/ws", must(ws.New(cfg, ws.Options{})))
-	mux.Handle("/connect/sse", must(sse.New(cfg, sse.Options{})))
-	mux.Handle("/connect/poll", must(poll.New(cfg, poll.Options{Timeout: 2 * time.Second})))
-	mux.Handle("/connect/sockjs/", must(sockjs.New(cfg, sockjs.Options{Prefix: "/connect/sockjs"})))
-	e := &env{t: t, node: n, broker: b, srv: httptest.NewServer(mux)}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n.Shutdown(ctx)
-		e.srv.CloseClientConnections()
-		e.srv.Close()
-		b.Close()
-	})
-	return e
+		var errs []error
+		must := func(h http.Handler, err error) http.Handler { errs = append(errs, err); return h }
+		hs := map[string]http.Handler{
+			"/connect/ws":      must(ws.New(cfg, ws.Options{})),
+			"/connect/sse":     must(sse.New(cfg, sse.Options{})),
+			"/connect/poll":    must(poll.New(cfg, poll.Options{Timeout: 2 * time.Second})),
+			"/connect/sockjs/": must(sockjs.New(cfg, sockjs.Options{Prefix: "/connect/sockjs"})),
+		}
+		return hs, errors.Join(errs...)
+	}})
+	return &env{t: t, node: we.Node, srv: we.Srv}
 }
 
 // publish publishes the integers from..to to ch, as JSON numbers.
@@ -130,13 +100,9 @@ func (e *env) waitSessions(n int, within time.Duration) error {
 // numberOf returns the integer a scenario published, from a message's data.
 func numberOf(t *testing.T, f frame) int {
 	t.Helper()
-	var n int
-	if err := json.Unmarshal(f.Data, &n); err == nil {
-		return n
+	n, err := f.Number()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var obj struct{ N int }
-	if err := json.Unmarshal(f.Data, &obj); err != nil {
-		t.Fatalf("message data %s: %v", f.Data, err)
-	}
-	return obj.N
+	return n
 }

@@ -63,7 +63,7 @@ func await(t *testing.T, c client, typ string) frame {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		f, err := c.next(5 * time.Second)
+		f, err := c.Next(5 * time.Second)
 		if err != nil {
 			t.Fatalf("waiting for %q: %v", typ, err)
 		}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // A held poll runs off net/http on its hijacked connection; with the
@@ -38,7 +40,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 		go func() {
 			r, err := e.do(ctx, http.MethodGet, query("channel", "c", "cursor", cursor), nil)
 			if err != nil {
-				r = reply{status: -1, body: err.Error()}
+				r = reply{Status: -1, Body: err.Error()}
 			}
 			answered <- r
 		}()
@@ -77,7 +79,7 @@ func TestHeldPollPipelined(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	held := fmt.Sprintf("GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
 	fmt.Fprint(c, held)
 	e.waitSessions(t, 1)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/transports"
 )
 
@@ -24,7 +26,7 @@ func TestJSONP(t *testing.T) {
 				"X-Content-Type-Options": "nosniff",
 				"Cache-Control":          "no-store",
 			} {
-				if got := r.header.Get(k); got != want {
+				if got := r.Header.Get(k); got != want {
 					t.Errorf("%s: %q, want %q", k, got, want)
 				}
 			}
@@ -37,7 +39,7 @@ func TestJSONP(t *testing.T) {
 			e.waitSessions(t, 1)
 			e.publish(t, "a", 7, 7)
 			held := decodeJSONP(t, <-done, cb)
-			if got := numbers(t, held.Messages, "a"); !equalInts(got, []int{7}) {
+			if got := numbers(t, held.Messages, "a"); !slices.Equal(got, []int{7}) {
 				t.Errorf("held JSONP poll got %v, want [7]", got)
 			}
 		})
@@ -52,13 +54,13 @@ func TestJSONPRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.status != 400 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || r.header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Errorf("callback %q: %d %q %v, want a 400 JSON error", cb, r.status, r.body, r.header)
+			if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("callback %q: %d %q %v, want a 400 JSON error", cb, r.Status, r.Body, r.Header)
 			}
 		}
 		r, _ := e.do(context.Background(), http.MethodGet, query("channel", "a", "callback", "a", "callback", "b"), nil)
-		if r.status != 400 {
-			t.Errorf("two callbacks: %d, want 400", r.status)
+		if r.Status != 400 {
+			t.Errorf("two callbacks: %d, want 400", r.Status)
 		}
 	})
 	// With a callable callback, errors are a 200 script that passes the
@@ -72,26 +74,26 @@ func TestJSONPRefusals(t *testing.T) {
 		{"invalid channel", []string{"channel", "a b"}, nil, 400},
 		{"malformed cursor", []string{"channel", "a", "cursor", "AQ"}, nil, 400},
 		{"Referer of a page not allowed", []string{"channel", "a"}, map[string]string{"Referer": "http://evil.example/page?x=1"}, 403},
-		{"Origin not allowed", []string{"channel", "a"}, map[string]string{"Origin": "http://evil.example", "Referer": allowedOrigin + "/"}, 403},
+		{"Origin not allowed", []string{"channel", "a"}, map[string]string{"Origin": "http://evil.example", "Referer": wiretest.AllowedOrigin + "/"}, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := e.do(context.Background(), http.MethodGet, query(append([]string{"callback", "cb"}, tc.extra...)...), tc.header)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a := decodeJSONP(t, r, "cb"); a.Error.Code != tc.code || a.Messages != nil {
-				t.Errorf("answer %s, want cb({\"error\":{\"code\":%d,…}})", r.body, tc.code)
+			if a := decodeJSONP(t, r, "cb"); a.Error == nil || a.Error.Code != tc.code || a.Messages != nil {
+				t.Errorf("answer %s, want cb({\"error\":{\"code\":%d,…}})", r.Body, tc.code)
 			}
 			e.waitSessions(t, 0)
 		})
 	}
 	t.Run("Referer of an allowed page", func(t *testing.T) {
-		r, err := e.do(context.Background(), http.MethodGet, query("callback", "cb", "channel", "a"), map[string]string{"Referer": allowedOrigin + "/app/index.html"})
+		r, err := e.do(context.Background(), http.MethodGet, query("callback", "cb", "channel", "a"), map[string]string{"Referer": wiretest.AllowedOrigin + "/app/index.html"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if a := decodeJSONP(t, r, "cb"); len(a.Messages) != 2 {
-			t.Errorf("answer %s, want hello and subscribed", r.body)
+			t.Errorf("answer %s, want hello and subscribed", r.Body)
 		}
 	})
 }

@@ -11,31 +11,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
 
 var debugLog = flag.Bool("sockjs.debug", false, "write the transport's debug log to stderr")
-
-// allowedOrigin is the only cross-origin page the test servers accept.
-const allowedOrigin = "http://app.example"
-
-// waitLimit bounds every wait in these tests; reaching it is a failure, not
-// a measurement.
-const waitLimit = 10 * time.Second
 
 // testDisconnectDelay keeps closed SockJS sessions from lingering past the
 // leak check.
@@ -59,127 +52,43 @@ type testEnv struct {
 	node    *session.Node
 	srv     *httptest.Server
 	base    string // http://127.0.0.1:port/connect/sockjs
-	metrics *recorder
+	metrics *wiretest.Recorder
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	ec.node.Broker = b
 	if ec.node.Logger == nil {
-		ec.node.Logger = testLogger()
-	}
-	rec := &recorder{closed: map[int]int{}}
-	if ec.node.Metrics == nil {
-		ec.node.Metrics = rec
-	}
-	n, err := session.New(ec.node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := ec.transport
-	tc.Node = n
-	if tc.CheckOrigin == nil {
-		tc.CheckOrigin = func(r *http.Request) bool {
-			o := r.Header.Get("Origin")
-			return o == "" || o == allowedOrigin
-		}
-	}
-	if tc.Logger == nil {
-		tc.Logger = testLogger()
+		ec.node.Logger = wiretest.Logger(*debugLog)
 	}
 	if ec.opts.DisconnectDelay == 0 {
 		ec.opts.DisconnectDelay = testDisconnectDelay
 	}
-	h, err := New(tc, ec.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/connect/sockjs/", h)
-	for p, x := range ec.extra {
-		mux.Handle(p, x)
-	}
-	srv := httptest.NewUnstartedServer(mux)
-	if ec.listener != nil {
-		srv.Listener = ec.listener(srv.Listener)
-	}
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-		srv.CloseClientConnections()
-		srv.Close()
-		b.Close()
+	we := wiretest.NewEnv(t, wiretest.EnvConfig{
+		Node: ec.node,
+		Server: func(srv *httptest.Server) {
+			if ec.listener != nil {
+				srv.Listener = ec.listener(srv.Listener)
+			}
+		},
+		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
+			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+			h, err := New(tc, ec.opts)
+			hs := map[string]http.Handler{"/connect/sockjs/": h}
+			maps.Copy(hs, ec.extra)
+			return hs, err
+		},
 	})
-	return &testEnv{node: n, srv: srv, base: srv.URL + "/connect/sockjs", metrics: rec}
+	return &testEnv{node: we.Node, srv: we.Srv, base: we.Srv.URL + "/connect/sockjs", metrics: we.Metrics}
 }
 
-func testLogger() *slog.Logger {
-	if *debugLog {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// recorder is a session.Metrics that remembers how sessions closed.
-type recorder struct {
-	mu     sync.Mutex
-	closed map[int]int // close code → sessions
-}
-
-func (r *recorder) SessionOpened(string) {}
-func (r *recorder) SessionClosed(_ string, code int) {
-	r.mu.Lock()
-	r.closed[code]++
-	r.mu.Unlock()
-}
-func (r *recorder) Published(bool)    {}
-func (r *recorder) Delivered(string)  {}
-func (r *recorder) SlowClient(string) {}
-
-func (r *recorder) closedWith(codes ...int) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, c := range codes {
-		n += r.closed[c]
-	}
-	return n
-}
-
-// eventually waits until cond holds, failing the test after waitLimit.
+// eventually waits until cond holds, failing the test after wiretest.WaitLimit.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wiretest.Eventually(t, what, cond)
 }
 
-// frame is a decoded server frame with every field a test may look at.
-type frame struct {
-	Type      string          `json:"type"`
-	Session   string          `json:"session"`
-	Transport string          `json:"transport"`
-	Ping      int             `json:"ping"`
-	Limits    *session.Limits `json:"limits"`
-	ID        uint64          `json:"id"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Recovered *bool           `json:"recovered"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-}
+// frame is a decoded server frame.
+type frame = wire.Frame
 
 // event is one thing a SockJS client saw: a frame (one JSON object of an
 // a[...] message), the close frame, or the end of its transport.
@@ -291,44 +200,25 @@ func (c *client) push(ev event) {
 
 // parse decodes one SockJS frame and reports whether it was the close frame.
 func (c *client) parse(data []byte) bool {
-	data = bytes.TrimRight(data, "\n")
-	if len(data) == 0 {
+	if len(bytes.TrimRight(data, "\n")) == 0 {
 		return false
 	}
-	switch data[0] {
-	case 'o', 'h':
-		return false
-	case 'a':
-		var msgs []string
-		if err := json.Unmarshal(data[1:], &msgs); err != nil {
-			c.push(event{err: fmt.Errorf("bad SockJS frame %.80q: %w", data, err)})
-			return true
-		}
-		for _, m := range msgs {
-			c.msgs++
-			for _, line := range strings.Split(m, "\n") {
-				var f frame
-				if err := json.Unmarshal([]byte(line), &f); err != nil {
-					c.push(event{err: fmt.Errorf("bad frame %.80q: %w", line, err)})
-					return true
-				}
-				c.push(event{frame: f, msg: c.msgs})
-			}
-		}
-		return false
-	case 'c':
-		var cf []any
-		if err := json.Unmarshal(data[1:], &cf); err != nil || len(cf) != 2 {
-			c.push(event{err: fmt.Errorf("bad SockJS close frame %q", data)})
-			return true
-		}
-		code, _ := cf[0].(float64)
-		reason, _ := cf[1].(string)
-		c.push(event{closed: true, code: int(code), reason: reason})
+	sf, err := wire.DecodeSockJS(data)
+	switch {
+	case err != nil:
+		c.push(event{err: err})
+		return true
+	case sf.Kind == 'c':
+		c.push(event{closed: true, code: sf.Code, reason: sf.Reason})
 		return true
 	}
-	c.push(event{err: fmt.Errorf("unknown SockJS frame %.80q", data)})
-	return true
+	for _, fs := range sf.Messages {
+		c.msgs++
+		for _, f := range fs {
+			c.push(event{frame: f, msg: c.msgs})
+		}
+	}
+	return false
 }
 
 // anotherConnection is sockjs-go's answer to a receiving request while
@@ -399,7 +289,7 @@ func (c *client) next() event {
 	select {
 	case ev := <-c.events:
 		return ev
-	case <-time.After(waitLimit):
+	case <-time.After(wiretest.WaitLimit):
 		c.t.Fatal("timed out waiting for a SockJS frame")
 		return event{}
 	}
@@ -530,13 +420,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // reads again. It returns the session's URL.
 func openStalledStream(t testing.TB, e *testEnv) string {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
+	d := wiretest.SmallReceiveBuffer(4096)
 	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -545,7 +429,7 @@ func openStalledStream(t testing.TB, e *testEnv) string {
 	sess := newSessionURL(e.base)
 	path := strings.TrimPrefix(sess, e.srv.URL)
 	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.srv.Listener.Addr())
-	_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+	_ = conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	var seen []byte
 	buf := make([]byte, 512)
 	for !bytes.Contains(seen, []byte("\r\no\n")) {

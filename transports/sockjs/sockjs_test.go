@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -162,15 +163,15 @@ func TestOriginCheck(t *testing.T) {
 
 	t.Run("allowed origin", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, e.base+"/info", nil)
-		req.Header.Set("Origin", allowedOrigin)
+		req.Header.Set("Origin", wiretest.AllowedOrigin)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin {
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
 			t.Fatalf("status %d, Access-Control-Allow-Origin %q: want 200 and %s",
-				resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), allowedOrigin)
+				resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), wiretest.AllowedOrigin)
 		}
 	})
 }
@@ -361,7 +362,7 @@ func TestOversizedMessage(t *testing.T) {
 			}
 			req, _ := http.NewRequest(http.MethodPost, c.url+"/"+send, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", allowedOrigin)
+			req.Header.Set("Origin", wiretest.AllowedOrigin)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -370,7 +371,7 @@ func TestOversizedMessage(t *testing.T) {
 			if resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Fatalf("status %d, want 413", resp.StatusCode)
 			}
-			if resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin {
+			if resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
 				t.Error("the 413 answer cannot be read by the allowed page")
 			}
 			assertErrorBody(t, resp, http.StatusRequestEntityTooLarge)
@@ -421,7 +422,7 @@ func TestStalledXHRStreaming(t *testing.T) {
 			t.Fatalf("healthy client got %s, want n=%d", m.Data[:min(len(m.Data), 40)], sent)
 		}
 	}
-	if n := e.metrics.closedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
+	if n := e.metrics.ClosedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
 		t.Fatalf("%d sessions closed as slow or timed out, want the stalled one", n)
 	}
 	publish(t, e.node, "firehose", `{"n":-1}`)
@@ -437,7 +438,7 @@ func TestShutdown(t *testing.T) {
 			c := dial(t, e, tr, "")
 			c.expect("hello")
 			c.subscribe(1, "news", nil)
-			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- e.node.Shutdown(ctx) }()
@@ -556,7 +557,7 @@ func TestSendsDoNotHang(t *testing.T) {
 	c := dial(t, e, viaXHRPolling, "")
 	c.expect("hello")
 	for i := range 20 {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 		p, _ := json.Marshal([]string{fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i)})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/xhr_send", bytes.NewReader(p))
 		resp, err := http.DefaultClient.Do(req)
@@ -635,5 +636,5 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	if got := poll(); got != "c[3002,\"slow consumer\"]\n" {
 		t.Fatalf("last poll %q, want the close frame", got)
 	}
-	eventually(t, "the session to close", func() bool { return e.metrics.closedWith(3002) == 1 })
+	eventually(t, "the session to close", func() bool { return e.metrics.ClosedWith(3002) == 1 })
 }

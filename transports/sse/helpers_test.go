@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,30 +8,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
 
 var debugLog = flag.Bool("sse.debug", false, "write the transport's debug log to stderr")
-
-// allowedOrigin is the only cross-origin page the test servers accept.
-const allowedOrigin = "http://app.example"
-
-// waitLimit bounds every wait in these tests; reaching it is a failure, not
-// a measurement.
-const waitLimit = 10 * time.Second
 
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
@@ -52,165 +41,65 @@ type envConfig struct {
 }
 
 // testEnv is a node on a memory broker with /connect/sse and
-// /connect/publish on a loopback test server.
+// /connect/publish on a loopback test server. Its cleanup's node shutdown
+// also checks that every stream closes its session.
 type testEnv struct {
+	*wiretest.Env
 	node    *session.Node
 	srv     *httptest.Server
-	metrics *recorder
+	metrics *wiretest.Recorder
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	ec.node.Broker = b
-	if ec.broker != nil {
-		ec.node.Broker = ec.broker(b)
-	}
 	if ec.node.Logger == nil {
-		ec.node.Logger = testLogger()
+		ec.node.Logger = wiretest.Logger(*debugLog)
 	}
-	rec := &recorder{closed: map[string][]int{}}
-	ec.node.Metrics = rec
-	n, err := session.New(ec.node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := ec.transport
-	tc.Node = n
-	if tc.CheckOrigin == nil {
-		tc.CheckOrigin = func(r *http.Request) bool {
-			o := r.Header.Get("Origin")
-			return o == "" || o == allowedOrigin
-		}
-	}
-	if tc.Logger == nil {
-		tc.Logger = testLogger()
-	}
-	h, err := New(tc, ec.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ph, err := NewPublishHandler(tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/connect/sse", h)
-	mux.Handle("/connect/publish", ph)
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.ConnState = ec.connState
-	if ec.server != nil {
-		ec.server(srv.Config)
-	}
-	if ec.http2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		// Shutdown also checks that every stream closes its session.
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-		srv.CloseClientConnections()
-		srv.Close()
-		b.Close()
+	ec.node.Metrics = nil // the env's recorder
+	we := wiretest.NewEnv(t, wiretest.EnvConfig{
+		Node:   ec.node,
+		Broker: ec.broker,
+		HTTP2:  ec.http2,
+		Server: func(srv *httptest.Server) {
+			srv.Config.ConnState = ec.connState
+			if ec.server != nil {
+				ec.server(srv.Config)
+			}
+		},
+		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
+			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+			h, err := New(tc, ec.opts)
+			if err != nil {
+				return nil, err
+			}
+			ph, err := NewPublishHandler(tc)
+			return map[string]http.Handler{"/connect/sse": h, "/connect/publish": ph}, err
+		},
 	})
-	return &testEnv{node: n, srv: srv, metrics: rec}
-}
-
-// recorder is a session.Metrics that remembers how sessions closed.
-type recorder struct {
-	session.NopMetrics
-	mu     sync.Mutex
-	closed map[string][]int // transport → close codes, in order
-	slow   int
-}
-
-func (r *recorder) SlowClient(string) {
-	r.mu.Lock()
-	r.slow++
-	r.mu.Unlock()
-}
-
-func (r *recorder) slowClients() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.slow
-}
-
-func (r *recorder) closedCodes(transport string) []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int(nil), r.closed[transport]...)
-}
-
-func (r *recorder) SessionClosed(transport string, code int) {
-	r.mu.Lock()
-	r.closed[transport] = append(r.closed[transport], code)
-	r.mu.Unlock()
-}
-
-func (r *recorder) closeCodes(transport string) []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int(nil), r.closed[transport]...)
-}
-
-func testLogger() *slog.Logger {
-	if *debugLog {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
+	return &testEnv{Env: we, node: we.Node, srv: we.Srv, metrics: we.Metrics}
 }
 
 // publish publishes the integers from..to to ch.
 func (e *testEnv) publish(t testing.TB, ch string, from, to int) {
 	t.Helper()
-	for i := from; i <= to; i++ {
-		if _, err := e.node.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.Publish(t, ch, from, to)
 }
 
 // waitSessions waits until the node has n sessions.
 func (e *testEnv) waitSessions(t testing.TB, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for e.node.SessionCount() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("node has %d sessions, want %d", e.node.SessionCount(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	e.WaitSessions(t, n)
 }
 
-// frame is a decoded server frame, with every field a test looks at.
-type frame struct {
-	Type      string          `json:"type"`
-	Session   string          `json:"session"`
-	Transport string          `json:"transport"`
-	Ping      int             `json:"ping"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Recovered *bool           `json:"recovered"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
-}
+// frame is a decoded server frame.
+type frame = wire.Frame
 
 // number returns a message's integer payload.
-func (f frame) number(t testing.TB) int {
+func number(t testing.TB, f frame) int {
 	t.Helper()
-	n, err := strconv.Atoi(string(f.Data))
+	n, err := f.Number()
 	if err != nil {
-		t.Fatalf("message data %s is not a number", f.Data)
+		t.Fatal(err)
 	}
 	return n
 }
@@ -278,49 +167,30 @@ func (st *stream) close() {
 	st.resp.Body.Close()
 }
 
-// read parses events the way a browser does: fields accumulate until a
-// blank line dispatches them; an unfinished event at the end is dropped.
+// read decodes events (wiretest.SSEReader parses them as a browser does)
+// and their frames.
 func (st *stream) read() {
 	defer close(st.events)
-	r := bufio.NewReader(st.resp.Body)
-	var ev event
-	var data []string
+	r := wire.NewSSEReader(st.resp.Body)
 	for {
-		line, err := r.ReadString('\n')
+		e, err := r.Next()
 		if err != nil {
 			st.errc <- err
 			return
 		}
-		line = strings.TrimSuffix(line, "\n")
-		if line == "" {
-			if data != nil || ev.hasID || ev.retry != "" {
-				ev.data = strings.Join(data, "\n")
-				if ev.data != "" {
-					if err := json.Unmarshal([]byte(ev.data), &ev.frame); err != nil {
-						st.errc <- fmt.Errorf("event data %q: %w", ev.data, err)
-						return
-					}
-				}
-				st.events <- ev
+		ev := event{id: e.ID, hasID: e.HasID, data: e.Data, retry: e.Retry}
+		if ev.data != "" {
+			if err := json.Unmarshal([]byte(ev.data), &ev.frame); err != nil {
+				st.errc <- fmt.Errorf("event data %q: %w", ev.data, err)
+				return
 			}
-			ev, data = event{}, nil
-			continue
 		}
-		name, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch name {
-		case "data":
-			data = append(data, value)
-		case "id":
-			ev.id, ev.hasID = value, true
-		case "retry":
-			ev.retry = value
-		}
+		st.events <- ev
 	}
 }
 
 // next returns the next event, failing the test when the stream ends or
-// nothing comes within waitLimit.
+// nothing comes within wiretest.WaitLimit.
 func (st *stream) next(t testing.TB) event {
 	t.Helper()
 	select {
@@ -329,7 +199,7 @@ func (st *stream) next(t testing.TB) event {
 			t.Fatalf("stream ended: %v", <-st.errc)
 		}
 		return ev
-	case <-time.After(waitLimit):
+	case <-time.After(wiretest.WaitLimit):
 		t.Fatal("no event in time")
 	}
 	panic("unreachable")
@@ -381,7 +251,7 @@ func (st *stream) nextFrame(t testing.TB) event {
 func (st *stream) end(t testing.TB) []event {
 	t.Helper()
 	var out []event
-	timeout := time.After(waitLimit)
+	timeout := time.After(wiretest.WaitLimit)
 	for {
 		select {
 		case ev, ok := <-st.events:
@@ -440,42 +310,10 @@ func (st *stream) messages(t testing.TB, n int) ([]frame, []string) {
 // numbers returns the integer payloads of messages in ch.
 func numbers(t testing.TB, fs []frame, ch string) []int {
 	t.Helper()
-	var out []int
-	for _, f := range fs {
-		if f.Channel == ch {
-			out = append(out, f.number(t))
-		}
-	}
-	return out
+	return wiretest.Numbers(t, fs, ch)
 }
 
-func query(kv ...string) url.Values {
-	q := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Add(kv[i], kv[i+1])
-	}
-	return q
-}
-
-func seq(from, to int) []int {
-	var out []int
-	for i := from; i <= to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func query(kv ...string) url.Values { return wiretest.Query(kv...) }
 
 // errorBody decodes a JSON error answer.
 func errorBody(t testing.TB, body string) session.Error {

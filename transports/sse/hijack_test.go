@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -44,12 +46,12 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 				}
 			}()
 			fs, _ := st.messages(t, n)
-			if got := numbers(t, fs, "c"); !equalInts(got, seq(1, n)) {
+			if got := numbers(t, fs, "c"); !slices.Equal(got, wiretest.Seq(1, n)) {
 				t.Fatalf("got %v", got)
 			}
 			st.close()
 			e.waitSessions(t, 0)
-			if codes := e.metrics.closedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
+			if codes := e.metrics.ClosedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
 				t.Fatalf("session close codes %v, want [%d]", codes, session.ClosedByClient.Code)
 			}
 		})
@@ -65,12 +67,12 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	defer cancel()
 	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	c, err := net.DialTimeout("tcp", addr, wiretest.WaitLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	fmt.Fprintf(c, "GET /connect/sse?channel=c HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)

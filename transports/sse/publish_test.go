@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -76,7 +77,7 @@ func TestPublish(t *testing.T) {
 		t.Errorf("repeated key: %d %s, want the original %s", status, again, body)
 	}
 	e.publish(t, "chat:room", 2, 2)
-	if fs, _ := st.messages(t, 1); fs[0].number(t) != 2 {
+	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 2 {
 		t.Errorf("after a repeated key got %s, want the next publication only", fs[0].Data)
 	}
 	e.waitSessions(t, 1) // publish sessions do not linger
@@ -129,19 +130,19 @@ func TestPublishTokenAndCORS(t *testing.T) {
 	})
 	t.Run("allowed origin", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/connect/publish", strings.NewReader(`{"channel":"chat:a","data":2}`))
-		req.Header.Set("Origin", allowedOrigin)
+		req.Header.Set("Origin", wiretest.AllowedOrigin)
 		resp, err := e.srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin ||
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin ||
 			resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
 			t.Errorf("%d %v", resp.StatusCode, resp.Header)
 		}
 	})
 	t.Run("preflight", func(t *testing.T) {
-		status, _ := e.post(t, "OPTIONS", "", "", map[string]string{"Origin": allowedOrigin, "Access-Control-Request-Method": "POST"})
+		status, _ := e.post(t, "OPTIONS", "", "", map[string]string{"Origin": wiretest.AllowedOrigin, "Access-Control-Request-Method": "POST"})
 		if status != 204 {
 			t.Errorf("preflight %d, want 204", status)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	r3 "github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -53,7 +55,7 @@ func TestR3labsClient(t *testing.T) {
 	var recv []int
 	wait := func(n int) {
 		t.Helper()
-		timeout := time.After(waitLimit)
+		timeout := time.After(wiretest.WaitLimit)
 		for len(recv) < n {
 			select {
 			case v := <-got:
@@ -83,11 +85,11 @@ func TestR3labsClient(t *testing.T) {
 	e.publish(t, ch, sent+1, sent+1)
 	sent++
 	wait(sent)
-	if !equalInts(recv, seq(1, sent)) {
+	if !slices.Equal(recv, wiretest.Seq(1, sent)) {
 		t.Fatalf("r3labs client received %v, want 1..%d once each", recv, sent)
 	}
 	var gaps int
-	for _, c := range e.metrics.closeCodes("sse") {
+	for _, c := range e.metrics.ClosedCodes("sse") {
 		if c == session.DisconnectInsufficientState.Code {
 			gaps++
 		}

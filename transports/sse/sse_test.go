@@ -10,10 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -25,7 +25,7 @@ func TestStreamStart(t *testing.T) {
 		origin string
 	}{
 		{"no origin", ""},
-		{"allowed cross origin", allowedOrigin},
+		{"allowed cross origin", wiretest.AllowedOrigin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
@@ -85,14 +85,14 @@ func TestMessagesInOrder(t *testing.T) {
 		}
 	}()
 	fs, _ := st.messages(t, 2*n)
-	if got := numbers(t, fs, "a"); !equalInts(got, seq(1, n)) {
+	if got := numbers(t, fs, "a"); !slices.Equal(got, wiretest.Seq(1, n)) {
 		t.Errorf("channel a got %v", got)
 	}
 	var wantB []int
 	for i := 1; i <= n; i++ {
 		wantB = append(wantB, -i)
 	}
-	if got := numbers(t, fs, "b"); !equalInts(got, wantB) {
+	if got := numbers(t, fs, "b"); !slices.Equal(got, wantB) {
 		t.Errorf("channel b got %v", got)
 	}
 }
@@ -152,7 +152,7 @@ func TestResume(t *testing.T) {
 			e.publish(t, ch, 11, 12)
 			live, _ := st2.messages(t, 2)
 			got := numbers(t, slices.Concat(first, replay, live), ch)
-			if !equalInts(got, seq(1, 12)) {
+			if !slices.Equal(got, wiretest.Seq(1, 12)) {
 				t.Errorf("got %v, want 1..12 once each", got)
 			}
 		})
@@ -172,7 +172,7 @@ func TestCursorNamingOtherChannels(t *testing.T) {
 		t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
 	}
 	e.publish(t, "mine", 4, 4)
-	if fs, _ := st.messages(t, 1); fs[0].number(t) != 4 {
+	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 4 {
 		t.Errorf("got %v, want only the live message 4", fs)
 	}
 }
@@ -194,7 +194,7 @@ func TestEpochChange(t *testing.T) {
 	e.publish(t, "c", 4, 4)
 	fs, _ := st.messages(t, 4)
 	for i, f := range fs {
-		if f.number(t) != i+1 {
+		if number(t, f) != i+1 {
 			t.Fatalf("got %v after recovered:false, want 1..4", fs)
 		}
 	}
@@ -230,7 +230,7 @@ func TestServerTimeouts(t *testing.T) {
 		t.Fatalf("event %+v, want a ping", ev)
 	}
 	e.publish(t, "c", 1, 1)
-	if fs, _ := st.messages(t, 1); fs[0].number(t) != 1 {
+	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 1 {
 		t.Fatalf("got %+v", fs)
 	}
 }
@@ -241,7 +241,7 @@ func TestShutdown(t *testing.T) {
 	st.start(t, "c")
 	done := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 		defer cancel()
 		done <- e.node.Shutdown(ctx)
 	}()
@@ -311,7 +311,7 @@ func TestStalledReader(t *testing.T) {
 	}
 	// Publish until the stalled session's queue overflows, then once more
 	// while its writer waits out its write deadline.
-	for round := 0; e.metrics.slowClients() == 0 || round%2 == 1; round++ {
+	for round := 0; e.metrics.SlowClients() == 0 || round%2 == 1; round++ {
 		if sent >= maxMessages {
 			t.Fatalf("the stalled client's queue did not overflow after %d messages", sent)
 		}
@@ -325,10 +325,10 @@ func TestStalledReader(t *testing.T) {
 		read()
 	}
 	e.waitSessions(t, 1)
-	if !equalInts(got, seq(1, sent)) {
+	if !slices.Equal(got, wiretest.Seq(1, sent)) {
 		t.Fatalf("healthy client got %d messages out of order or with gaps, want 1..%d", len(got), sent)
 	}
-	if codes := e.metrics.closeCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
+	if codes := e.metrics.ClosedCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
 		t.Errorf("sessions closed with %v, want the stalled one with 3002", codes)
 	}
 	t.Logf("stalled client dropped after %d messages", sent)
@@ -336,16 +336,7 @@ func TestStalledReader(t *testing.T) {
 
 // smallBufferDialer makes a client whose kernel receive buffer is tiny, so a
 // client that stops reading stalls the server's writes quickly.
-var smallBufferDialer = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}}
+var smallBufferDialer = wiretest.SmallReceiveBuffer(4096)
 
 func TestRefusals(t *testing.T) {
 	e := newEnv(t, envConfig{
@@ -423,7 +414,7 @@ func TestMethodsAndPreflight(t *testing.T) {
 		status         int
 	}{
 		{http.MethodPost, "", 405},
-		{http.MethodOptions, allowedOrigin, 204},
+		{http.MethodOptions, wiretest.AllowedOrigin, 204},
 		{http.MethodOptions, "http://evil.example", 403},
 	} {
 		t.Run(tc.method+" "+tc.origin, func(t *testing.T) {
@@ -462,7 +453,7 @@ func TestConcurrentStreams(t *testing.T) {
 	e.publish(t, "fan", 1, n)
 	for _, st := range streams { // each stream's reader buffers its events meanwhile
 		fs, _ := st.messages(t, n)
-		if got := numbers(t, fs, "fan"); !equalInts(got, seq(1, n)) {
+		if got := numbers(t, fs, "fan"); !slices.Equal(got, wiretest.Seq(1, n)) {
 			t.Errorf("got %v", got)
 		}
 	}

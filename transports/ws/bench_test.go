@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -29,11 +30,11 @@ func BenchmarkFanout(b *testing.B) {
 			clients := make([]*client, subs)
 			for i := range clients {
 				clients[i], _ = e.dial(b, dialOptions{})
-				clients[i].subscribe(1, "fan", nil)
+				clients[i].Subscribe(1, "fan", nil)
 			}
 			n := b.N
 			for _, c := range clients {
-				go func() { done <- c.readMessages(n) }()
+				go func() { done <- readMessages(c, n) }()
 			}
 			data := json.RawMessage(`{"text":"a typical small notification payload","id":12345}`)
 			b.ResetTimer()
@@ -55,11 +56,11 @@ func BenchmarkFanout(b *testing.B) {
 
 // readMessages reads until n message frames have arrived, decoding only
 // what it must; it runs outside the test goroutine, so it returns errors.
-func (c *client) readMessages(n int) error {
+func readMessages(c *client, n int) error {
 	got := 0
 	for got < n {
-		_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
-		_, data, err := c.ws.ReadMessage()
+		_ = c.Conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
+		_, data, err := c.Conn.ReadMessage()
 		if err != nil {
 			return err
 		}
@@ -109,11 +110,11 @@ func memInUse() uint64 {
 // rawHandshake opens a WebSocket connection with nothing but a socket and
 // reads the 101 response and the hello frame.
 func rawHandshake(addr string) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	c, err := net.DialTimeout("tcp", addr, wiretest.WaitLimit)
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	_, err = fmt.Fprintf(c, "GET /connect/ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", addr)
 	if err != nil {

@@ -30,10 +30,10 @@ func TestCommandRateFraming(t *testing.T) {
 		// not refill between them and the counts are the burst's.
 		exact bool
 	}{
-		{"one frame", func(c *client) { c.send(strings.Join(cmds, "\n")) }, true},
+		{"one frame", func(c *client) { c.Send(strings.Join(cmds, "\n")) }, true},
 		{"separate frames", func(c *client) {
 			for _, cmd := range cmds {
-				c.send(cmd)
+				c.Send(cmd)
 			}
 		}, false},
 	} {
@@ -43,7 +43,7 @@ func TestCommandRateFraming(t *testing.T) {
 			tc.send(c)
 			var got []frame
 			for {
-				fs, err := c.readMessage()
+				fs, err := c.ReadMessage()
 				var ce *websocket.CloseError
 				if errors.As(err, &ce) {
 					if ce.Code != session.DisconnectRateLimited.Code {

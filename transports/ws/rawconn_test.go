@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/waterspout/waterspout/internal/netconn"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -83,14 +84,7 @@ func readServerText(t *testing.T, br *bufio.Reader) string {
 // fragmented command with a pong between its fragments.
 func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1000}}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := rawHandshake(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
-	br := bufio.NewReader(c)
+	c, br := rawClient(t, e)
 	write := func(parts ...[]byte) {
 		t.Helper()
 		var b []byte
@@ -157,14 +151,7 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 // stale while its reader waits outside gorilla.
 func TestSilentClientIsStale(t *testing.T) {
 	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := rawHandshake(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
-	br := bufio.NewReader(c)
+	_, br := rawClient(t, e)
 	for {
 		f := readServerText(t, br)
 		if strings.Contains(f, `"type":"disconnect"`) {
@@ -199,7 +186,7 @@ func FuzzClientByteStream(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(waitLimit))
+		_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 		var segments [][]byte
 		var cur []byte
 		cut := func() {
@@ -265,7 +252,7 @@ func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	br := bufio.NewReader(c) // rawHandshake has read the hello
 	// An unmasked client frame is a protocol error (RFC 6455 §5.1).
 	if _, err := c.Write([]byte{0x81, 0x01, 'x'}); err != nil {
@@ -284,7 +271,7 @@ func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 	defer b.Close()
 	go func() { _, _ = io.Copy(io.Discard, b) }()
 	raw := &rawConn{Conn: netconn.NewConn(a)}
-	cn := &conn{h: &Handler{cfg: transports.Config{WriteTimeout: waitLimit}}, raw: raw, out: raw.Conn.(*netconn.Conn)}
+	cn := &conn{h: &Handler{cfg: transports.Config{WriteTimeout: wiretest.WaitLimit}}, raw: raw, out: raw.Conn.(*netconn.Conn)}
 	if err := cn.write([]byte{0x81, 0}); err != nil {
 		t.Fatalf("before the close: %v", err)
 	}
@@ -297,3 +284,16 @@ func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+// rawClient is a WebSocket connection to e, opened by hand and read
+// through br, that the test closes; every read and write must end within
+// wiretest.WaitLimit.
+func rawClient(t *testing.T, e *testEnv) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := rawHandshake(strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
+	return c, bufio.NewReader(c)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -51,7 +52,7 @@ func TestHello(t *testing.T) {
 	t.Parallel()
 	limits := session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 1 << 20}
 	e := newEnv(t, envConfig{node: session.Config{Ping: 7 * time.Second, Limits: limits}})
-	_, hello := e.dial(t, dialOptions{header: http.Header{"Origin": {allowedOrigin}}})
+	_, hello := e.dial(t, dialOptions{header: http.Header{"Origin": {wiretest.AllowedOrigin}}})
 	if hello.Session == "" || hello.Transport != "ws" || hello.Ping != 7 {
 		t.Errorf("hello %+v: want a session id, transport ws, ping 7", hello)
 	}
@@ -168,18 +169,18 @@ func TestAuthenticate(t *testing.T) {
 				t.Fatalf("dial: %v %v", err, resp)
 			}
 			defer ws.Close()
-			c := &client{t: t, ws: ws}
+			c := wiretest.NewWSClient(t, ws)
 			if tt.code == 0 {
-				if f := c.next(); f.Type != "hello" {
+				if f := c.Next(); f.Type != "hello" {
 					t.Fatalf("first frame %+v, want hello", f)
 				}
 				return
 			}
 			// Refused after the upgrade, so a browser sees why: the
 			// disconnect frame is the only frame, then the same close code.
-			c.expectDisconnect(tt.code, tt.reconnect)
-			if c.messages != 1 {
-				t.Errorf("%d messages before the close, want only the disconnect frame", c.messages)
+			c.ExpectDisconnect(tt.code, tt.reconnect)
+			if c.Messages != 1 {
+				t.Errorf("%d messages before the close, want only the disconnect frame", c.Messages)
 			}
 		})
 	}
@@ -190,7 +191,7 @@ func TestSubscribePublish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{})
 	c, _ := e.dial(t, dialOptions{})
-	sub := c.subscribe(1, "news", nil)
+	sub := c.Subscribe(1, "news", nil)
 	if sub.Epoch == "" || sub.Offset != 0 || sub.Recovered != nil {
 		t.Errorf("subscribed %+v: want an epoch, offset 0 and no recovered field", sub)
 	}
@@ -198,7 +199,7 @@ func TestSubscribePublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := c.nextNonPing()
+	m := c.NextNonPing()
 	if m.Type != "message" || m.Channel != "news" || m.Offset != res.Offset || m.Epoch != res.Epoch || string(m.Data) != `{"text":"hi"}` {
 		t.Errorf("message %+v, want news/%d/%s with the published data", m, res.Offset, res.Epoch)
 	}
@@ -207,7 +208,7 @@ func TestSubscribePublish(t *testing.T) {
 	if _, err := e.node.Publish(context.Background(), "news", json.RawMessage("{\n  \"text\": \"two\\nlines\"\n}"), ""); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := c.readMessage()
+	fs, err := c.ReadMessage()
 	if err != nil || len(fs) != 1 || string(fs[0].Data) != `{"text":"two\nlines"}` {
 		t.Errorf("got %+v (%v), want one frame with the data compacted", fs, err)
 	}
@@ -223,7 +224,7 @@ func TestPublishOrder(t *testing.T) {
 	clients := make([]*client, 2)
 	for i := range clients {
 		clients[i], _ = e.dial(t, dialOptions{})
-		clients[i].subscribe(1, "seq", nil)
+		clients[i].Subscribe(1, "seq", nil)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -232,12 +233,12 @@ func TestPublishOrder(t *testing.T) {
 	}()
 	for i, c := range clients {
 		for want := 1; want <= n; want++ {
-			m := c.nextNonPing()
+			m := c.NextNonPing()
 			if m.Type != "message" || m.Offset != uint64(want) || intData(t, m) != want {
 				t.Fatalf("client %d: got %+v, want message %d", i, m, want)
 			}
 		}
-		t.Logf("client %d: %d messages in %d WebSocket messages", i, n, c.messages-2)
+		t.Logf("client %d: %d messages in %d WebSocket messages", i, n, c.Messages-2)
 	}
 	<-done
 }
@@ -246,13 +247,13 @@ func TestResume(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{})
 	first, _ := e.dial(t, dialOptions{})
-	sub := first.subscribe(1, "feed", nil)
+	sub := first.Subscribe(1, "feed", nil)
 	publishN(t, e.node, "feed", 1, 3)
 	var last frame
 	for range 3 {
-		last = first.nextNonPing()
+		last = first.NextNonPing()
 	}
-	first.ws.Close()
+	first.Conn.Close()
 	eventually(t, "the first session to close", func() bool { return e.node.SessionCount() == 0 })
 	publishN(t, e.node, "feed", 4, 8)
 
@@ -271,17 +272,17 @@ func TestResume(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := e.dial(t, dialOptions{})
-			got := c.subscribe(2, "feed", &tt.since)
+			got := c.Subscribe(2, "feed", &tt.since)
 			if got.Recovered == nil || *got.Recovered != tt.recovered || got.Offset != tt.offset || got.Epoch != sub.Epoch {
 				t.Fatalf("subscribed %+v, want recovered=%v at %s/%d", got, tt.recovered, sub.Epoch, tt.offset)
 			}
 			// The subscribed frame and the replay were queued together, so
 			// they arrive in one WebSocket message.
-			if len(c.pending) != len(tt.want) {
-				t.Errorf("%d frames after subscribed in the same message, want the %d replayed", len(c.pending), len(tt.want))
+			if len(c.Pending) != len(tt.want) {
+				t.Errorf("%d frames after subscribed in the same message, want the %d replayed", len(c.Pending), len(tt.want))
 			}
 			for i, w := range tt.want {
-				if m := c.nextNonPing(); m.Type != "message" || string(m.Data) != w || m.Offset != tt.offset+uint64(i)+1 {
+				if m := c.NextNonPing(); m.Type != "message" || string(m.Data) != w || m.Offset != tt.offset+uint64(i)+1 {
 					t.Fatalf("got %+v, want replayed message %s at offset %d", m, w, tt.offset+uint64(i)+1)
 				}
 			}
@@ -290,10 +291,10 @@ func TestResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m := c.nextNonPing(); m.Type != "message" || m.Offset != res.Offset || string(m.Data) != `"live"` {
+			if m := c.NextNonPing(); m.Type != "message" || m.Offset != res.Offset || string(m.Data) != `"live"` {
 				t.Fatalf("got %+v, want live message %d", m, res.Offset)
 			}
-			c.ws.Close()
+			c.Conn.Close()
 			eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
 		})
 	}
@@ -323,17 +324,17 @@ func TestBadInput(t *testing.T) {
 			if tt.binary {
 				typ = websocket.BinaryMessage
 			}
-			if err := c.ws.WriteMessage(typ, []byte(tt.msg)); err != nil {
+			if err := c.Conn.WriteMessage(typ, []byte(tt.msg)); err != nil {
 				t.Fatal(err)
 			}
-			f := c.nextNonPing()
+			f := c.NextNonPing()
 			if f.Type != "error" || f.Code != 400 || f.ID != tt.id || f.Reason == "" {
 				t.Fatalf("got %+v, want error 400 for id %d", f, tt.id)
 			}
 			// Nothing else changed: the connection still works.
-			c.subscribe(9, "after", nil)
-			c.send(`{"type":"ping","id":10}`)
-			if f := c.nextNonPing(); f.Type != "reply" || f.ID != 10 {
+			c.Subscribe(9, "after", nil)
+			c.Send(`{"type":"ping","id":10}`)
+			if f := c.NextNonPing(); f.Type != "reply" || f.ID != 10 {
 				t.Fatalf("got %+v, want reply 10", f)
 			}
 		})
@@ -356,14 +357,14 @@ func TestMessageTooLarge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := e.dial(t, dialOptions{})
 			cmd := `{"type":"ping","id":1}`
-			c.send(cmd + strings.Repeat(" ", tt.size-len(cmd)))
+			c.Send(cmd + strings.Repeat(" ", tt.size-len(cmd)))
 			if tt.ok {
-				if f := c.nextNonPing(); f.Type != "reply" || f.ID != 1 {
+				if f := c.NextNonPing(); f.Type != "reply" || f.ID != 1 {
 					t.Fatalf("got %+v, want reply 1", f)
 				}
 				return
 			}
-			c.expectDisconnect(session.DisconnectMessageTooLarge.Code, false)
+			c.ExpectDisconnect(session.DisconnectMessageTooLarge.Code, false)
 		})
 	}
 	eventually(t, "every session to close", func() bool { return e.node.SessionCount() == 0 })
@@ -375,7 +376,7 @@ func TestClientPublish(t *testing.T) {
 		{Name: "chat", ClientPublish: true, Anonymous: true, HistorySize: 100, HistoryTTL: time.Minute},
 	}}})
 	listener, _ := e.dial(t, dialOptions{})
-	listener.subscribe(1, "chat:lobby", nil)
+	listener.Subscribe(1, "chat:lobby", nil)
 	c, _ := e.dial(t, dialOptions{})
 	tests := []struct {
 		channel string
@@ -387,8 +388,8 @@ func TestClientPublish(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.channel, func(t *testing.T) {
 			id := uint64(i + 1)
-			c.send(fmt.Sprintf(`{"type":"publish","id":%d,"channel":%q,"data":{"n":%d}}`, id, tt.channel, id))
-			f := c.nextNonPing()
+			c.Send(fmt.Sprintf(`{"type":"publish","id":%d,"channel":%q,"data":{"n":%d}}`, id, tt.channel, id))
+			f := c.NextNonPing()
 			if tt.code != 0 {
 				if f.Type != "error" || f.ID != id || f.Code != tt.code {
 					t.Fatalf("got %+v, want error %d", f, tt.code)
@@ -398,7 +399,7 @@ func TestClientPublish(t *testing.T) {
 			if f.Type != "reply" || f.ID != id || f.Channel != tt.channel || f.Offset != 1 || f.Epoch == "" {
 				t.Fatalf("got %+v, want a reply with offset 1 and an epoch", f)
 			}
-			m := listener.nextNonPing()
+			m := listener.NextNonPing()
 			if m.Type != "message" || m.Offset != f.Offset || m.Epoch != f.Epoch || string(m.Data) != fmt.Sprintf(`{"n":%d}`, id) {
 				t.Fatalf("subscriber got %+v", m)
 			}
@@ -431,9 +432,9 @@ func TestStalledClient(t *testing.T) {
 			return c, err
 		},
 	}})
-	stalled.subscribe(1, "big", nil)
+	stalled.Subscribe(1, "big", nil)
 	healthy, _ := e.dial(t, dialOptions{})
-	healthy.subscribe(1, "big", nil)
+	healthy.Subscribe(1, "big", nil)
 
 	// The healthy client reads each message before the next is published,
 	// so only the stalled client's queue can overflow.
@@ -443,14 +444,14 @@ func TestStalledClient(t *testing.T) {
 		if _, err := e.node.Publish(context.Background(), "big", data, ""); err != nil {
 			t.Fatal(err)
 		}
-		m := healthy.nextNonPing()
+		m := healthy.NextNonPing()
 		var d struct{ I int }
 		if err := json.Unmarshal(m.Data, &d); err != nil || m.Type != "message" || d.I != i {
 			t.Fatalf("healthy client got %+v (%v), want message %d", m, err, i)
 		}
 	}
 	eventually(t, "the stalled session to close", func() bool { return e.node.SessionCount() == 1 })
-	if got := e.metrics.closedWith(session.DisconnectSlow.Code); got != 1 {
+	if got := e.metrics.ClosedWith(session.DisconnectSlow.Code); got != 1 {
 		t.Errorf("%d sessions closed as slow consumers, want 1", got)
 	}
 }
@@ -464,16 +465,16 @@ func TestHeartbeats(t *testing.T) {
 	}
 	var mu sync.Mutex
 	pings := 0
-	c.ws.SetPingHandler(func(data string) error {
+	c.Conn.SetPingHandler(func(data string) error {
 		mu.Lock()
 		pings++
 		mu.Unlock()
-		return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(waitLimit))
+		return c.Conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wiretest.WaitLimit))
 	})
 	// Four ping frames take longer than the pong wait (3 s for a 1 s
 	// ping), so answering protocol pings is what keeps the connection.
 	for range 4 {
-		if f := c.next(); f.Type != "ping" {
+		if f := c.Next(); f.Type != "ping" {
 			t.Fatalf("idle client got %+v, want a ping frame", f)
 		}
 	}
@@ -491,14 +492,14 @@ func TestBusyConnectionStaysAlive(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
 	c, _ := e.dial(t, dialOptions{}) // gorilla's client answers pings while reading
-	c.subscribe(1, "ticks", nil)
+	c.Subscribe(1, "ticks", nil)
 	const n = 45 // 4.5 s of data, well past the 3 s pong wait
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i := 1; i <= n; i++ {
 		<-tick.C
 		publishN(t, e.node, "ticks", i, i)
-		if m := c.nextNonPing(); m.Type != "message" || intData(t, m) != i {
+		if m := c.NextNonPing(); m.Type != "message" || intData(t, m) != i {
 			t.Fatalf("got %+v, want message %d", m, i)
 		}
 	}
@@ -508,8 +509,8 @@ func TestDeadPeer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
 	c, _ := e.dial(t, dialOptions{})
-	c.ws.SetPingHandler(func(string) error { return nil }) // never answers
-	c.expectDisconnect(session.DisconnectStale.Code, true)
+	c.Conn.SetPingHandler(func(string) error { return nil }) // never answers
+	c.ExpectDisconnect(session.DisconnectStale.Code, true)
 	eventually(t, "the stale session to close", func() bool { return e.node.SessionCount() == 0 })
 }
 
@@ -519,12 +520,12 @@ func TestShutdown(t *testing.T) {
 	clients := make([]*client, 3)
 	for i := range clients {
 		clients[i], _ = e.dial(t, dialOptions{})
-		clients[i].subscribe(1, "news", nil)
+		clients[i].Subscribe(1, "news", nil)
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.node.Shutdown(context.Background()) }()
 	for _, c := range clients {
-		c.expectDisconnect(session.DisconnectShutdown.Code, true)
+		c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -535,8 +536,8 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	late := &client{t: t, ws: ws}
-	late.expectDisconnect(session.DisconnectShutdown.Code, true)
+	late := wiretest.NewWSClient(t, ws)
+	late.ExpectDisconnect(session.DisconnectShutdown.Code, true)
 }
 
 func TestServerContext(t *testing.T) {
@@ -546,7 +547,7 @@ func TestServerContext(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
 	c, _ := e.dial(t, dialOptions{})
 	cancel()
-	c.expectDisconnect(session.DisconnectShutdown.Code, true)
+	c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
 	eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
 }
 
@@ -559,20 +560,20 @@ func TestClientClose(t *testing.T) {
 		code  int // recorded by the session
 	}{
 		{"close frame", func(ws *websocket.Conn) error {
-			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(waitLimit))
+			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(wiretest.WaitLimit))
 		}, websocket.CloseNormalClosure},
 		{"dropped connection", func(ws *websocket.Conn) error { return ws.NetConn().Close() }, websocket.CloseAbnormalClosure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := e.dial(t, dialOptions{})
-			c.subscribe(1, "news", nil)
-			before := e.metrics.closedWith(tt.code)
-			if err := tt.close(c.ws); err != nil {
+			c.Subscribe(1, "news", nil)
+			before := e.metrics.ClosedWith(tt.code)
+			if err := tt.close(c.Conn); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
-			if e.metrics.closedWith(tt.code) != before+1 {
+			if e.metrics.ClosedWith(tt.code) != before+1 {
 				t.Errorf("session not recorded as closed with %d", tt.code)
 			}
 		})
@@ -609,17 +610,17 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	c, _ := e.dial(t, dialOptions{})
 	pongs := make(chan string, 4)
-	c.ws.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	c.Conn.SetPongHandler(func(data string) error { pongs <- data; return nil })
 	for _, data := range []string{"one", "two"} {
-		if err := c.ws.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(waitLimit)); err != nil {
+		if err := c.Conn.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(wiretest.WaitLimit)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			if _, _, err := c.ws.NextReader(); err != nil {
+			if _, _, err := c.Conn.NextReader(); err != nil {
 				readErr <- err
 				return
 			}
@@ -631,10 +632,10 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 		if got != "one" && got != "two" {
 			t.Fatalf("pong %q, want the data of a ping", got)
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(wiretest.WaitLimit):
 		t.Fatal("no pong for the client's pings")
 	}
-	if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(waitLimit)); err != nil {
+	if err := c.Conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(wiretest.WaitLimit)); err != nil {
 		t.Fatal(err)
 	}
 	var ce *websocket.CloseError

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/session"
 )
 
 // handshakeTimeout bounds connecting and subscribing one client.
@@ -148,11 +150,11 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 		ws.Close()
 		return fmt.Errorf("read hello: %v %.80q", err, hello)
 	}
-	cmd := map[string]any{"type": "subscribe", "id": 1, "channel": c.ch}
+	var since *session.Position
 	if resume {
-		cmd["since"] = map[string]any{"epoch": c.epoch, "offset": c.offset}
+		since = &session.Position{Epoch: c.epoch, Offset: uint64(c.offset)}
 	}
-	b, _ := json.Marshal(cmd)
+	b := wire.Subscribe(1, c.ch, since)
 	_ = ws.SetWriteDeadline(deadline)
 	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		ws.Close()
@@ -175,11 +177,7 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 				}
 				continue
 			}
-			var sub struct {
-				Epoch     string `json:"epoch"`
-				Offset    int64  `json:"offset"`
-				Recovered *bool  `json:"recovered"`
-			}
+			var sub wire.Frame
 			if err := json.Unmarshal(line, &sub); err != nil {
 				ws.Close()
 				return fmt.Errorf("decode subscribed: %w", err)
@@ -188,7 +186,7 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 				ws.Close()
 				return fmt.Errorf("resume from %s/%d was not recovered", c.epoch, c.offset)
 			}
-			c.epoch, c.offset = sub.Epoch, sub.Offset
+			c.epoch, c.offset = sub.Epoch, int64(sub.Offset)
 			for _, rest := range lines[i+1:] {
 				if err := c.handle(rest); err != nil {
 					ws.Close()

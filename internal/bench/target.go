@@ -197,16 +197,7 @@ func (d *dialer) dial(ctx context.Context, addr string, rcvBuf int) (net.Conn, e
 		nd.LocalAddr = &net.TCPAddr{IP: ip}
 	}
 	if rcvBuf > 0 {
-		nd.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvBuf)
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		}
+		nd.Control = func(_, _ string, c syscall.RawConn) error { return setRcvBuf(c, rcvBuf) }
 	}
 	conn, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {

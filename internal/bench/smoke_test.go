@@ -191,7 +191,7 @@ func TestSmokeNchan(t *testing.T) {
 // startNchan runs nginx with bench/peers/nchan.conf on a free port.
 func startNchan(t *testing.T, nginx string) *Target {
 	t.Helper()
-	conf, err := os.ReadFile(filepath.Join("peers", "nchan.conf"))
+	conf, err := os.ReadFile(filepath.Join("..", "..", "bench", "peers", "nchan.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}

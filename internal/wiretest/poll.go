@@ -1,0 +1,44 @@
+package wiretest
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Reply is a raw HTTP answer.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// Do sends one request to u with q: as the query of a GET, or as the form
+// body of a POST.
+func Do(ctx context.Context, client *http.Client, method, u string, q url.Values, header http.Header) (Reply, error) {
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader(q.Encode())
+	} else if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return Reply{}, err
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return Reply{resp.StatusCode, resp.Header, string(b)}, err
+}

@@ -1,0 +1,216 @@
+package wiretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/waterspout/waterspout/internal/wire"
+)
+
+// Stream is one connection over any transport as a sequence of frames,
+// filled by a reader goroutine. Next returns the frames read before an
+// error first, then the error.
+type Stream struct {
+	frames chan wire.Frame
+	errc   chan error
+	closer func()
+	once   sync.Once
+}
+
+// ErrTimeout is Next's error when no frame came in time.
+var ErrTimeout = errors.New("no frame in time")
+
+// ClosedError is how a Stream reports the end of a connection with a code:
+// a WebSocket close code, or a poll's disconnect frame.
+type ClosedError struct{ Code int }
+
+func (e ClosedError) Error() string { return fmt.Sprintf("closed with %d", e.Code) }
+
+// HTTPError is a refusal: an answer other than 200.
+type HTTPError struct{ Status int }
+
+func (e HTTPError) Error() string { return fmt.Sprintf("HTTP %d", e.Status) }
+
+// NewStream returns an empty stream that closer ends.
+func NewStream(closer func()) *Stream {
+	return &Stream{frames: make(chan wire.Frame, 100000), errc: make(chan error, 1), closer: closer}
+}
+
+// Push adds a frame; only the reader goroutine calls it.
+func (s *Stream) Push(f wire.Frame) { s.frames <- f }
+
+// Fail ends the stream with err; only the first error counts.
+func (s *Stream) Fail(err error) {
+	select {
+	case s.errc <- err:
+	default:
+	}
+}
+
+// Close ends the connection.
+func (s *Stream) Close() { s.once.Do(s.closer) }
+
+// Next returns the next frame, or the error that ended the stream, or
+// ErrTimeout after d.
+func (s *Stream) Next(d time.Duration) (wire.Frame, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case f := <-s.frames:
+		return f, nil
+	default:
+	}
+	select {
+	case f := <-s.frames:
+		return f, nil
+	case err := <-s.errc:
+		// Frames queued before the error still count.
+		select {
+		case f := <-s.frames:
+			s.errc <- err
+			return f, nil
+		default:
+		}
+		return wire.Frame{}, err
+	case <-t.C:
+		return wire.Frame{}, ErrTimeout
+	}
+}
+
+// StreamWS reads conn's messages into a Stream; a close ends it with a
+// ClosedError. decode turns one message into frames (wire.DecodeFrames for
+// WaterSpout's WebSocket; SockJS wraps them).
+func StreamWS(conn *websocket.Conn, decode func([]byte) ([]wire.Frame, error)) *Stream {
+	s := NewStream(func() { conn.Close() })
+	go func() {
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					err = ClosedError{ce.Code}
+				}
+				s.Fail(err)
+				return
+			}
+			fs, err := decode(data)
+			for _, f := range fs {
+				s.Push(f)
+			}
+			if err != nil {
+				s.Fail(err)
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// OpenSSE opens an event stream at u and reads its events' frames into a
+// Stream. An answer other than 200 is an HTTPError.
+func OpenSSE(client *http.Client, u string, header http.Header) (*Stream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		resp.Body.Close()
+		return nil, HTTPError{resp.StatusCode}
+	}
+	s := NewStream(func() { cancel(); resp.Body.Close() })
+	go func() {
+		r := wire.NewSSEReader(resp.Body)
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				s.Fail(err)
+				return
+			}
+			fs, err := wire.DecodeFrames([]byte(ev.Data))
+			for _, f := range fs {
+				s.Push(f)
+			}
+			if err != nil {
+				s.Fail(err)
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+// PollLoop long-polls u with q (and callback, for JSONP), each poll from
+// the previous answer's cursor, into a Stream. An empty answer (the held
+// poll timed out) is reported as a ping frame, since that answer is what
+// keeps an idle long-poll client and its proxies alive; a disconnect frame
+// ends the stream with a ClosedError. The first poll's refusal is returned.
+func PollLoop(client *http.Client, u string, q url.Values, callback string) (*Stream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := NewStream(cancel)
+	if callback != "" {
+		q.Set("callback", callback)
+	}
+	first := make(chan error, 1)
+	go func() {
+		for n := 0; ; n++ {
+			a, err := pollOnce(ctx, client, u, q, callback)
+			if n == 0 {
+				first <- err // one value: the first poll's error or refusal, or nil
+			}
+			if err != nil {
+				s.Fail(err)
+				return
+			}
+			if len(a.Messages) == 0 {
+				s.Push(wire.Frame{Type: "ping"})
+			}
+			for _, f := range a.Messages {
+				s.Push(f)
+				if f.Type == "disconnect" {
+					s.Fail(ClosedError{f.Code})
+					return
+				}
+			}
+			q.Set("cursor", *a.Cursor)
+		}
+	}()
+	if err := <-first; err != nil {
+		cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+func pollOnce(ctx context.Context, client *http.Client, u string, q url.Values, callback string) (wire.PollAnswer, error) {
+	r, err := Do(ctx, client, http.MethodGet, u, q, nil)
+	if err != nil {
+		return wire.PollAnswer{}, err
+	}
+	a, err := wire.DecodePoll([]byte(r.Body), callback)
+	switch {
+	case r.Status != http.StatusOK:
+		return a, HTTPError{r.Status}
+	case err != nil:
+		return a, err
+	case a.Error != nil:
+		return a, HTTPError{a.Error.Code} // JSONP carries errors in the body
+	}
+	return a, nil
+}

@@ -1,5 +1,0 @@
-//go:build !race
-
-package poll
-
-const raceEnabled = false
