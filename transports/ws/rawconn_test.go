@@ -284,6 +284,7 @@ func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
 // rawClient is a WebSocket connection to e, opened by hand and read
 // through br, that the test closes; every read and write must end within
 // wiretest.WaitLimit.
