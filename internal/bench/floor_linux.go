@@ -12,7 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/waterspout/waterspout/internal/netconn"
 )
 
 // The floor scenario (S0) measures what this machine costs to deliver S2's
@@ -195,10 +196,9 @@ func floorWrite(ctx context.Context, pairs []*floorPair, rec *recorder, base, co
 					}
 				}
 				frame := floorFrame(buf, base+j+1, intended)
-				p, l := uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame))
 				for _, pr := range share {
-					m, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pr.w), p, l)
-					if errno != 0 || m != l {
+					m, err := netconn.RawWrite(pr.w, frame)
+					if err != nil || m != len(frame) {
 						n++ // a full socket buffer: the reader is far behind
 					}
 				}
@@ -250,8 +250,8 @@ func floorRead(ep int, pairs []*floorPair, rec *recorder, stop <-chan struct{}, 
 		}
 		for _, ev := range evs[:k] {
 			p := pairs[ev.Fd]
-			m, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(p.r), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			if errno != 0 || int(m) <= 0 {
+			m, err := netconn.RawRead(p.r, buf)
+			if err != nil || m <= 0 {
 				continue
 			}
 			p.consume(buf[:m], func(seq, t int64) {

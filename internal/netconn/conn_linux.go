@@ -69,3 +69,23 @@ func rawWrite(fd int, p []byte) (int, error) {
 	}
 	return int(r), nil
 }
+
+// RawWrite is the write(2) the fast path makes, for a caller that holds a
+// non-blocking descriptor of its own: the bench's floor (S0) measures the
+// machine with the same system call the server writes with, and keeps
+// RawSyscall in this one package.
+func RawWrite(fd int, p []byte) (int, error) { return rawWrite(fd, p) }
+
+// RawRead is read(2) on a non-blocking descriptor without the runtime's
+// system-call bookkeeping, the reading side of RawWrite (the floor's
+// epoll readers).
+func RawRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
