@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/session"
 )
@@ -354,5 +355,36 @@ func TestListenRefusedForGood(t *testing.T) {
 				t.Errorf("exit %d after %d requests, stderr %q", r.code, n.Load(), r.stderr)
 			}
 		})
+	}
+}
+
+// TestListenRetriesTransientErrorFrames checks an error frame the server may
+// not send again (503 broker unavailable, 429, 408) makes listen reconnect,
+// while one it would repeat (403) ends it, as for HTTP answers.
+func TestListenRetriesTransientErrorFrames(t *testing.T) {
+	frames := []string{
+		`{"type":"error","id":1,"code":503,"reason":"broker unavailable"}`,
+		`{"type":"error","id":1,"code":429,"reason":"too many subscriptions"}`,
+		`{"type":"error","id":1,"code":408,"reason":"timeout"}`,
+		`{"type":"error","id":1,"code":403,"reason":"channel not allowed"}`,
+	}
+	var n atomic.Int32
+	up := websocket.Upgrader{}
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		i := int(n.Add(1)) - 1
+		_, _, _ = conn.ReadMessage() // the subscribe
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(frames[min(i, len(frames)-1)]))
+		_, _, _ = conn.ReadMessage() // until listen hangs up
+	}))
+	defer fake.Close()
+	r := invoke(t, context.Background(), nil, "", "listen", "news", "--server", fake.URL, "--transport", "ws")
+	if r.code != exitError || n.Load() != int32(len(frames)) || !strings.Contains(r.stderr, "403 channel not allowed") ||
+		!strings.Contains(r.stderr, "503 broker unavailable") {
+		t.Errorf("exit %d after %d connections, stderr %q", r.code, n.Load(), r.stderr)
 	}
 }
