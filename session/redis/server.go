@@ -127,7 +127,8 @@ func (b *Broker) knownIDs(ctx context.Context) (string, error) {
 // inspect reads one server's INFO and its appendfsync setting. The INFO
 // before and after CONFIG GET must name the same server, so that a restart
 // or failover in between cannot pair one server's identity with another's
-// settings.
+// settings. The second INFO asks only for the replication section, which
+// holds the identity (sections in one INFO need Redis 7; 6.2 is supported).
 func inspect(ctx context.Context, c goredis.Cmdable) (serverInfo, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		first, err := c.Info(ctx).Result()
@@ -142,7 +143,7 @@ func inspect(ctx context.Context, c goredis.Cmdable) (serverInfo, error) {
 		} else if !isRedisError(err) {
 			return serverInfo{}, err
 		}
-		again, err := c.Info(ctx).Result()
+		again, err := c.Info(ctx, "replication").Result()
 		if err != nil {
 			return serverInfo{}, err
 		}
