@@ -19,6 +19,7 @@ import (
 	r3sse "github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
 
+	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -378,16 +379,7 @@ func refusedForGood(code int) bool {
 // server would refuse again (see refusedForGood).
 func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	var eb struct {
-		Error struct {
-			Reason string `json:"reason"`
-		} `json:"error"`
-	}
-	reason := http.StatusText(resp.StatusCode)
-	if json.Unmarshal(b, &eb) == nil && eb.Error.Reason != "" {
-		reason = eb.Error.Reason
-	}
-	err := fmt.Errorf("server answered %d: %s", resp.StatusCode, reason)
+	err := fmt.Errorf("server answered %d: %s", resp.StatusCode, apiclient.ErrorOf(resp, b).Reason)
 	if refusedForGood(resp.StatusCode) {
 		return fatalError{err}
 	}

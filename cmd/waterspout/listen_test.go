@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -386,5 +387,31 @@ func TestListenRetriesTransientErrorFrames(t *testing.T) {
 	if r.code != exitError || n.Load() != int32(len(frames)) || !strings.Contains(r.stderr, "403 channel not allowed") ||
 		!strings.Contains(r.stderr, "503 broker unavailable") {
 		t.Errorf("exit %d after %d connections, stderr %q", r.code, n.Load(), r.stderr)
+	}
+}
+
+// TestStatusError checks how listen takes a refused HTTP request: the
+// server's reason (else the status text), fatal only when the server would
+// refuse again.
+func TestStatusError(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		body   string
+		want   string
+		fatal  bool
+	}{
+		{503, `{"error":{"code":503,"reason":"broker unavailable"}}`, "server answered 503: broker unavailable", false},
+		{502, `<html>bad gateway</html>`, "server answered 502: Bad Gateway", false},
+		{429, `{"error":{"code":429,"reason":"slow down"}}`, "server answered 429: slow down", false},
+		{408, ``, "server answered 408: Request Timeout", false},
+		{400, `{"error":{"code":400,"reason":"bad channel"}}`, "server answered 400: bad channel", true},
+		{401, `{"error":null}`, "server answered 401: Unauthorized", true},
+	} {
+		resp := &http.Response{StatusCode: tt.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tt.body))}
+		err := statusError(resp)
+		var fatal fatalError
+		if err.Error() != tt.want || errors.As(err, &fatal) != tt.fatal {
+			t.Errorf("statusError(%d, %q) = %q (fatal %v), want %q (fatal %v)", tt.status, tt.body, err, errors.As(err, &fatal), tt.want, tt.fatal)
+		}
 	}
 }
