@@ -40,6 +40,12 @@ type Error struct {
 	Attempts int
 }
 
+// ErrorOf decodes a refused answer as the client does: its status, the
+// body's {"error":{"code","reason"}} (else the status text) and its
+// Retry-After. body is what the caller read of resp.Body. It serves
+// callers making their own requests, such as waterspout listen's streams.
+func ErrorOf(resp *http.Response, body []byte) *Error { return errorOf(resp, body) }
+
 func (e *Error) Error() string {
 	s := fmt.Sprintf("waterspout %s %s: %d %s", e.Method, e.Path, e.Status, e.Reason)
 	if e.RetryAfter > 0 {

@@ -9,18 +9,22 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/waterspout/waterspout/server"
 )
 
-const healthUsage = `Usage: waterspout health [--url URL] [--timeout D]
+const healthUsage = `Usage: waterspout health [--url URL] [--config FILE] [--timeout D]
 
 Checks a server's liveness: GET /livez, exit 0 on 200 and 1 otherwise. It
 needs no shell or curl, so a container built FROM scratch can use it as its
-HEALTHCHECK. Without --url it asks the server this environment configures:
-http://HOST:PORT/livez from WATERSPOUT_ADDR (a wildcard host such as 0.0.0.0
-is asked on loopback), else http://127.0.0.1:8080/livez.
+HEALTHCHECK. Without --url it asks the server this environment configures,
+at the address serve would listen on: WATERSPOUT_ADDR, else the addr of the
+config file (--config or WATERSPOUT_CONFIG), else 127.0.0.1:8080; a
+wildcard host such as 0.0.0.0 is asked on loopback.
 
 Flags:
   --url URL       the liveness URL to check
+  --config FILE   the server's JSON config file (default $WATERSPOUT_CONFIG)
   --timeout D     give up after this long (default 3s)
   -h, --help      show this help
 `
@@ -29,6 +33,7 @@ func runHealth(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	target := fs.String("url", "", "")
+	config := fs.String("config", "", "")
 	timeout := fs.Duration("timeout", 3*time.Second, "")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -45,7 +50,11 @@ func runHealth(ctx context.Context, e *env, args []string) error {
 		return usagef("--timeout must be positive")
 	}
 	if *target == "" {
-		if *target, err = livezURL(e.getenv("WATERSPOUT_ADDR")); err != nil {
+		addr, err := serveAddr(*config, e.getenv)
+		if err != nil {
+			return usageError{err}
+		}
+		if *target, err = livezURL(addr); err != nil {
 			return usageError{err}
 		}
 	}
@@ -68,6 +77,21 @@ func runHealth(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
+// serveAddr is the address serve listens on in this environment, read the
+// way serve reads it (config file, then environment), so that an address
+// set only in the config file is found.
+func serveAddr(config string, getenv func(string) string) (string, error) {
+	var args []string
+	if config != "" {
+		args = []string{"--config", config}
+	}
+	cfg, err := server.LoadConfig(args, getenv)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Addr, nil
+}
+
 // livezURL is where a server listening on addr answers /livez.
 func livezURL(addr string) (string, error) {
 	if addr == "" {
@@ -75,7 +99,7 @@ func livezURL(addr string) (string, error) {
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("WATERSPOUT_ADDR %q: %w", addr, err)
+		return "", fmt.Errorf("listen address %q: %w", addr, err)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"

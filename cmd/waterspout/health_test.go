@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,39 @@ func TestHealthCommand(t *testing.T) {
 	}
 	if r := invoke(t, ctx, map[string]string{"WATERSPOUT_ADDR": "bad"}, "", "health"); r.code != 2 {
 		t.Errorf("bad WATERSPOUT_ADDR: %d %q", r.code, r.stderr)
+	}
+}
+
+// TestHealthFindsConfiguredAddr checks health asks the address serve would
+// listen on when it is set only in the config file, named by --config or
+// WATERSPOUT_CONFIG, and that WATERSPOUT_ADDR overrides the file as for serve.
+func TestHealthFindsConfiguredAddr(t *testing.T) {
+	url := apiServer(t)
+	ctx := context.Background()
+	addr := strings.TrimPrefix(url, "http://")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	if err := os.WriteFile(good, []byte(`{"addr":"`+addr+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrong := filepath.Join(dir, "wrong.json")
+	if err := os.WriteFile(wrong, []byte(`{"addr":"127.0.0.1:1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := invoke(t, ctx, nil, "", "health", "--config", good); r.code != 0 || r.stdout != "ok\n" {
+		t.Errorf("--config: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := invoke(t, ctx, map[string]string{"WATERSPOUT_CONFIG": good}, "", "health"); r.code != 0 || r.stdout != "ok\n" {
+		t.Errorf("WATERSPOUT_CONFIG: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := invoke(t, ctx, map[string]string{"WATERSPOUT_CONFIG": wrong, "WATERSPOUT_ADDR": addr}, "", "health"); r.code != 0 {
+		t.Errorf("WATERSPOUT_ADDR over the file: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := invoke(t, ctx, nil, "", "health", "--config", wrong); r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Errorf("the file's address down: %d %q", r.code, r.stderr)
+	}
+	if r := invoke(t, ctx, nil, "", "health", "--config", filepath.Join(dir, "missing.json")); r.code != 2 {
+		t.Errorf("missing config file: %d %q", r.code, r.stderr)
 	}
 }
 

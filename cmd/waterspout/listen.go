@@ -19,6 +19,7 @@ import (
 	r3sse "github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
 
+	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/session"
 )
@@ -255,7 +256,11 @@ func (l *listener) handle(f frame) error {
 		}
 		return err
 	case "error":
-		return fatalError{fmt.Errorf("server refused: %d %s", f.Code, f.Reason)}
+		err := fmt.Errorf("server refused: %d %s", f.Code, f.Reason)
+		if refusedForGood(f.Code) {
+			return fatalError{err}
+		}
+		return err // a 503 (broker unavailable), a 429: reconnect and try again
 	}
 	return nil
 }
@@ -351,21 +356,20 @@ func (l *listener) streamQuery() url.Values {
 	return q
 }
 
-// statusError turns a refused HTTP request into an error: fatal for 4xx
-// (the server will refuse again) except 429.
+// refusedForGood reports whether the server would refuse again with code,
+// an HTTP status or an error frame's code: a 4xx other than 408 (timeout)
+// and 429 (rate limited). A 5xx, such as 503 while the broker is down, is
+// worth a retry.
+func refusedForGood(code int) bool {
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
+}
+
+// statusError turns a refused HTTP request into an error: fatal when the
+// server would refuse again (see refusedForGood).
 func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	var eb struct {
-		Error struct {
-			Reason string `json:"reason"`
-		} `json:"error"`
-	}
-	reason := http.StatusText(resp.StatusCode)
-	if json.Unmarshal(b, &eb) == nil && eb.Error.Reason != "" {
-		reason = eb.Error.Reason
-	}
-	err := fmt.Errorf("server answered %d: %s", resp.StatusCode, reason)
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+	err := fmt.Errorf("server answered %d: %s", resp.StatusCode, apiclient.ErrorOf(resp, b).Reason)
+	if refusedForGood(resp.StatusCode) {
 		return fatalError{err}
 	}
 	return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/session"
 )
@@ -354,5 +356,62 @@ func TestListenRefusedForGood(t *testing.T) {
 				t.Errorf("exit %d after %d requests, stderr %q", r.code, n.Load(), r.stderr)
 			}
 		})
+	}
+}
+
+// TestListenRetriesTransientErrorFrames checks an error frame the server may
+// not send again (503 broker unavailable, 429, 408) makes listen reconnect,
+// while one it would repeat (403) ends it, as for HTTP answers.
+func TestListenRetriesTransientErrorFrames(t *testing.T) {
+	frames := []string{
+		`{"type":"error","id":1,"code":503,"reason":"broker unavailable"}`,
+		`{"type":"error","id":1,"code":429,"reason":"too many subscriptions"}`,
+		`{"type":"error","id":1,"code":408,"reason":"timeout"}`,
+		`{"type":"error","id":1,"code":403,"reason":"channel not allowed"}`,
+	}
+	var n atomic.Int32
+	up := websocket.Upgrader{}
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		i := int(n.Add(1)) - 1
+		_, _, _ = conn.ReadMessage() // the subscribe
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(frames[min(i, len(frames)-1)]))
+		_, _, _ = conn.ReadMessage() // until listen hangs up
+	}))
+	defer fake.Close()
+	r := invoke(t, context.Background(), nil, "", "listen", "news", "--server", fake.URL, "--transport", "ws")
+	if r.code != exitError || n.Load() != int32(len(frames)) || !strings.Contains(r.stderr, "403 channel not allowed") ||
+		!strings.Contains(r.stderr, "503 broker unavailable") {
+		t.Errorf("exit %d after %d connections, stderr %q", r.code, n.Load(), r.stderr)
+	}
+}
+
+// TestStatusError checks how listen takes a refused HTTP request: the
+// server's reason (else the status text), fatal only when the server would
+// refuse again.
+func TestStatusError(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		body   string
+		want   string
+		fatal  bool
+	}{
+		{503, `{"error":{"code":503,"reason":"broker unavailable"}}`, "server answered 503: broker unavailable", false},
+		{502, `<html>bad gateway</html>`, "server answered 502: Bad Gateway", false},
+		{429, `{"error":{"code":429,"reason":"slow down"}}`, "server answered 429: slow down", false},
+		{408, ``, "server answered 408: Request Timeout", false},
+		{400, `{"error":{"code":400,"reason":"bad channel"}}`, "server answered 400: bad channel", true},
+		{401, `{"error":null}`, "server answered 401: Unauthorized", true},
+	} {
+		resp := &http.Response{StatusCode: tt.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tt.body))}
+		err := statusError(resp)
+		var fatal fatalError
+		if err.Error() != tt.want || errors.As(err, &fatal) != tt.fatal {
+			t.Errorf("statusError(%d, %q) = %q (fatal %v), want %q (fatal %v)", tt.status, tt.body, err, errors.As(err, &fatal), tt.want, tt.fatal)
+		}
 	}
 }

@@ -143,8 +143,9 @@ type Broker struct {
 	// address; guarded by mu. shardsWG counts their receivers.
 	shards   map[string]*shard
 	shardsWG sync.WaitGroup
-	// callMu makes a cluster's handler calls one at a time (see clusterGap).
-	callMu sync.Mutex
+	// callMu makes a cluster's handler calls for one channel one at a time;
+	// a channel's lock is chosen by callLock (see clusterGap).
+	callMu [callStripes]sync.Mutex
 
 	closing   chan struct{}
 	closeOnce sync.Once

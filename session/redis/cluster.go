@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -65,62 +65,26 @@ func (b *Broker) clusterSubscribe(ctx context.Context, ch string, sub *subscript
 }
 
 // receiveShard reads one shard's connection until it fails or the broker
-// closes, as receive does for a single server.
+// closes, with the read loop of a single server's (see receive).
 func (b *Broker) receiveShard(s *shard) {
 	defer b.shardsWG.Done()
-	ctx := context.Background()
-	probing := false
-	for {
-		var msg any
-		var err error
-		if probing {
-			rctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-			msg, err = s.ps.ReceiveTimeout(rctx, 0)
-			cancel()
-		} else {
-			msg, err = s.ps.ReceiveTimeout(ctx, b.pingEvery)
-		}
-		if err != nil {
+	b.readLoop(reader{
+		conn: func() *goredis.PubSub { return s.ps },
+		lost: func(err error, _ bool) bool {
 			select {
-			case <-b.closing:
-				return
 			case <-s.lost:
-				return
 			default:
+				b.shardLost(s, err)
 			}
-			var nerr net.Error
-			var rerr goredis.Error
-			switch {
-			case !probing && errors.As(err, &nerr) && nerr.Timeout():
-				probing = true
-				pctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-				_ = s.ps.Ping(pctx)
-				cancel()
-				continue
-			case errors.As(err, &rerr):
-				// A refused command (MOVED, when the slot moved between the
-				// routing and the SSUBSCRIBE; an ACL): the connection stays up.
-				b.log.Error("redis pub/sub command refused", "shard", s.addr, "err", err)
-				b.mu.Lock()
-				b.refusals++
-				b.mu.Unlock()
-				continue
-			}
-			b.shardLost(s, err)
-			return
-		}
-		probing = false
-		switch m := msg.(type) {
-		case *goredis.Message:
-			b.deliver(m)
-		case *goredis.Subscription:
+			return false
+		},
+		subscription: func(m *goredis.Subscription) {
 			if m.Kind == "sunsubscribe" {
 				b.droppedByServer(s, m.Channel)
 			}
-		case *goredis.Pong:
-			b.pong(m.Payload)
-		}
-	}
+		},
+		logArgs: []any{"shard", s.addr},
+	})
 }
 
 // droppedByServer handles a SUNSUBSCRIBE this node did not ask for: Redis
@@ -227,15 +191,33 @@ func (b *Broker) resubscribeOne(ch string) error {
 	return nil
 }
 
-// clusterGap calls HandleGap under callMu: in a cluster several goroutines
-// (shard receivers, resubscribers) call the handler, which must never see
-// two calls for one channel at once.
+// clusterGap calls HandleGap under the channel's call lock: in a cluster
+// several goroutines (shard receivers, resubscribers) call the handler,
+// which must never see two calls for one channel at once.
 func (b *Broker) clusterGap(ch string) {
 	if h := b.handle(); h != nil {
-		b.callMu.Lock()
-		defer b.callMu.Unlock()
+		mu := b.callLock(ch)
+		mu.Lock()
+		defer mu.Unlock()
 		h.HandleGap(ch)
 	}
+}
+
+// callStripes is how many locks a cluster's handler calls are spread over.
+// BrokerHandler only needs one channel's calls serialized: one lock for
+// every channel would make the shard receivers' deliveries one at a time.
+const callStripes = 64
+
+// callLock is the lock of ch's handler calls in a cluster, chosen by an
+// FNV-1a hash of the name: always the same for one channel, and rarely
+// shared by channels delivered on different shards at once.
+func (b *Broker) callLock(ch string) *sync.Mutex {
+	h := uint32(2166136261)
+	for i := 0; i < len(ch); i++ {
+		h ^= uint32(ch[i])
+		h *= 16777619
+	}
+	return &b.callMu[h%callStripes]
 }
 
 // closeShards closes every shard and waits for their receivers and

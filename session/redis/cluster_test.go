@@ -165,3 +165,143 @@ func TestClusterReadyWhileOneMasterDown(t *testing.T) {
 		t.Fatal("publish to a channel of the master that is down succeeded")
 	}
 }
+
+// callTracker is a handler that counts its calls in flight per channel,
+// and holds the first publication of hold until release is closed.
+type callTracker struct {
+	hold     string
+	entered  chan struct{} // closed when hold's first publication is in the handler
+	release  chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	inFlight map[string]int
+	overlaps map[string]int // calls made while another for the channel ran
+	pubs     map[string]int
+}
+
+func newCallTracker(hold string) *callTracker {
+	return &callTracker{hold: hold, entered: make(chan struct{}), release: make(chan struct{}),
+		inFlight: map[string]int{}, overlaps: map[string]int{}, pubs: map[string]int{}}
+}
+
+func (h *callTracker) enter(ch string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inFlight[ch] > 0 {
+		h.overlaps[ch]++
+	}
+	h.inFlight[ch]++
+}
+
+func (h *callTracker) exit(ch string, pub bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inFlight[ch]--
+	if pub {
+		h.pubs[ch]++
+	}
+}
+
+func (h *callTracker) HandlePublication(p *session.Publication) {
+	h.enter(p.Channel)
+	if p.Channel == h.hold {
+		h.once.Do(func() {
+			close(h.entered)
+			<-h.release
+		})
+	}
+	time.Sleep(50 * time.Microsecond) // widen the window an overlap would need
+	h.exit(p.Channel, true)
+}
+
+func (h *callTracker) HandleGap(ch string) {
+	h.enter(ch)
+	time.Sleep(50 * time.Microsecond)
+	h.exit(ch, false)
+}
+
+func (h *callTracker) count(ch string) (pubs, overlaps int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pubs[ch], h.overlaps[ch]
+}
+
+// TestClusterHandlerCallsPerChannel: in a cluster, a handler call for one
+// channel does not hold up deliveries of another channel on another shard
+// (each shard receiver delivers on its own), while one channel's calls,
+// from its receiver and from gap reports, are still never concurrent, as
+// session.BrokerHandler requires.
+func TestClusterHandlerCallsPerChannel(t *testing.T) {
+	ctx := context.Background()
+	c := brokertest.StartRedisCluster(t, 3)
+	b := newTestBroker(t, "", Config{ClusterAddrs: c.Addrs()})
+	cc := b.client.(*goredis.ClusterClient)
+	// Two channels on different masters, with different call locks.
+	var chA, chB, addrA string
+	for i := 0; chB == ""; i++ {
+		ch := fmt.Sprint("h", i)
+		m, err := cc.MasterForKey(ctx, b.pubChannel(ch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch addr := m.Options().Addr; {
+		case chA == "":
+			chA, addrA = ch, addr
+		case addr != addrA && b.callLock(ch) != b.callLock(chA):
+			chB = ch
+		}
+	}
+	h := newCallTracker(chA)
+	b.SetHandler(h)
+	for _, ch := range []string{chA, chB} {
+		if err := b.Subscribe(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("other channels go on", func(t *testing.T) {
+		defer close(h.release)
+		mustPublish(t, b, chA, `1`)
+		select {
+		case <-h.entered:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the publication was not delivered")
+		}
+		mustPublish(t, b, chB, `1`)
+		// Bounds a broken test only: B is delivered at once unless it waits
+		// for A's handler call, which is held until B arrives.
+		deadline := time.Now().Add(10 * time.Second)
+		for pubs, _ := h.count(chB); pubs == 0; pubs, _ = h.count(chB) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's delivery waited for a handler call of %s on another shard", chB, chA)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+
+	t.Run("one channel one call at a time", func(t *testing.T) {
+		const n = 200
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < n; i++ {
+				b.clusterGap(chB) // as a resubscriber reports a gap
+			}
+		}()
+		start, before := h.count(chB)
+		for i := 0; i < n; i++ {
+			mustPublish(t, b, chB, `2`)
+		}
+		<-done
+		deadline := time.Now().Add(20 * time.Second)
+		for pubs, _ := h.count(chB); pubs < start+n; pubs, _ = h.count(chB) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d publications delivered", pubs-start, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, overlaps := h.count(chB); overlaps != before {
+			t.Fatalf("%d handler calls for %s overlapped another", overlaps-before, chB)
+		}
+	})
+}

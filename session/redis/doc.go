@@ -189,7 +189,9 @@
 // quickly (it holds up every channel) and must not call Subscribe, which
 // waits for that goroutine and would fail after 5 s. In a Cluster one
 // goroutine reads each shard's connection and another resubscribes the
-// channels of a lost one; their handler calls are made one at a time under
-// a lock, so the same holds. Close stops the goroutines and waits for them;
+// channels of a lost one; one channel's handler calls are made one at a
+// time under a lock chosen by the channel (one of 64), so a channel's calls
+// are still never concurrent and come in offset order, while channels on
+// different shards are delivered in parallel. Close stops the goroutines and waits for them;
 // calls made after Close fail.
 package redis

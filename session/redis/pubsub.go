@@ -206,15 +206,70 @@ func (b *Broker) sync(ctx context.Context, ps *goredis.PubSub) error {
 // the next read finds the connection gone.
 func (b *Broker) receive() {
 	defer close(b.done)
+	failures := 0 // consecutive failed reads: 0 while connected
+	b.readLoop(reader{
+		conn: func() *goredis.PubSub {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.ps
+		},
+		lost: func(err error, replaced bool) bool {
+			if replaced {
+				// switchPubSub closed this connection for one to the new
+				// master: publications may have been missed in between.
+				failures = 0
+				b.connectionLost(errors.New("the master changed"), true)
+				return true
+			}
+			failures++
+			b.psDown.Store(true)
+			b.connectionLost(err, failures == 1)
+			return b.sleep(backoff(failures))
+		},
+		read: func() {
+			if failures > 0 {
+				b.log.Info("redis pub/sub connection restored")
+				failures = 0
+				b.psConnects.Add(1)
+				b.psDown.Store(false)
+			}
+		},
+		subscription: func(m *goredis.Subscription) {
+			if m.Kind == "subscribe" {
+				b.confirmed(m.Channel)
+			}
+		},
+	})
+}
+
+// reader is what readLoop needs to know about one pub/sub connection.
+type reader struct {
+	// conn returns the connection to read now. A single server's is
+	// replaced after a failover (see switchPubSub).
+	conn func() *goredis.PubSub
+	// lost is called when a read fails for any other reason than a quiet
+	// connection or a refused command: replaced says conn no longer returns
+	// the connection that failed. It returns whether to read on.
+	lost func(err error, replaced bool) bool
+	// read, if set, is called after every successful read.
+	read func()
+	// subscription handles a (un)subscribe message.
+	subscription func(*goredis.Subscription)
+	// logArgs are added to the reader's log lines.
+	logArgs []any
+}
+
+// readLoop reads pub/sub connections as r describes until the broker
+// closes or r.lost says to stop: it delivers publications, completes
+// barriers, counts refused commands, and probes a connection silent for
+// pingEvery with a PING, taking an unanswered probe for a lost connection.
+func (b *Broker) readLoop(r reader) {
 	ctx := context.Background()
 	probing := false // a PING is out because the connection went quiet
-	failures := 0    // consecutive failed reads: 0 while connected
 	for {
 		var msg any
 		var err error
-		b.mu.Lock()
-		ps := b.ps
-		b.mu.Unlock()
+		ps := r.conn()
 		if probing {
 			// A timeout now means the probe went unanswered: with a context
 			// deadline instead of a read timeout, go-redis treats it as a
@@ -231,56 +286,43 @@ func (b *Broker) receive() {
 				return
 			default:
 			}
-			b.mu.Lock()
-			switched := ps != b.ps
-			b.mu.Unlock()
-			if switched {
-				// switchPubSub closed this connection for one to the new
-				// master: publications may have been missed in between.
-				probing, failures = false, 0
-				b.connectionLost(errors.New("the master changed"), true)
-				continue
-			}
-			var nerr net.Error
-			var rerr goredis.Error
-			switch {
-			case !probing && errors.As(err, &nerr) && nerr.Timeout():
-				probing = true
-				pctx, cancel := context.WithTimeout(ctx, b.pingEvery)
-				_ = ps.Ping(pctx) // its failure shows up on the next read
-				cancel()
-				continue
-			case errors.As(err, &rerr):
-				// Redis refused a command on the connection, which stays up.
-				b.log.Error("redis pub/sub command refused", "err", err)
-				b.mu.Lock()
-				b.refusals++
-				b.mu.Unlock()
-				continue
+			replaced := r.conn() != ps
+			if !replaced {
+				var nerr net.Error
+				var rerr goredis.Error
+				switch {
+				case !probing && errors.As(err, &nerr) && nerr.Timeout():
+					probing = true
+					pctx, cancel := context.WithTimeout(ctx, b.pingEvery)
+					_ = ps.Ping(pctx) // its failure shows up on the next read
+					cancel()
+					continue
+				case errors.As(err, &rerr):
+					// Redis refused a command on the connection, which stays
+					// up (in a cluster: MOVED, when the slot moved between
+					// the routing and the SSUBSCRIBE; an ACL).
+					b.log.Error("redis pub/sub command refused", append(r.logArgs, "err", err)...)
+					b.mu.Lock()
+					b.refusals++
+					b.mu.Unlock()
+					continue
+				}
 			}
 			probing = false
-			failures++
-			b.psDown.Store(true)
-			b.connectionLost(err, failures == 1)
-			if !b.sleep(backoff(failures)) {
+			if !r.lost(err, replaced) {
 				return
 			}
 			continue
 		}
 		probing = false
-		if failures > 0 {
-			b.log.Info("redis pub/sub connection restored")
-			failures = 0
-			b.psConnects.Add(1)
-			b.psDown.Store(false)
+		if r.read != nil {
+			r.read()
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
 			b.deliver(m)
 		case *goredis.Subscription:
-			if m.Kind == "subscribe" {
-				b.confirmed(m.Channel)
-			}
+			r.subscription(m)
 		case *goredis.Pong:
 			b.pong(m.Payload)
 		}
@@ -413,8 +455,9 @@ func (b *Broker) deliver(m *goredis.Message) {
 	}
 	if b.cluster {
 		// Several shard receivers and resubscribers call the handler.
-		b.callMu.Lock()
-		defer b.callMu.Unlock()
+		mu := b.callLock(ch)
+		mu.Lock()
+		defer mu.Unlock()
 	}
 	p, err := decodePublication(ch, m.Payload)
 	if err != nil {

@@ -127,10 +127,15 @@ func (b *Broker) knownIDs(ctx context.Context) (string, error) {
 // inspect reads one server's INFO and its appendfsync setting. The INFO
 // before and after CONFIG GET must name the same server, so that a restart
 // or failover in between cannot pair one server's identity with another's
-// settings.
+// settings. Each INFO asks only for the sections parseInfo reads, since
+// Ready inspects on every probe: the second only for the identity.
 func inspect(ctx context.Context, c goredis.Cmdable) (serverInfo, error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		first, err := c.Info(ctx).Result()
+		first, err := c.Info(ctx, "replication", "persistence", "memory").Result()
+		if isRedisError(err) {
+			// Before Redis 7 an INFO names at most one section.
+			first, err = c.Info(ctx).Result()
+		}
 		if err != nil {
 			return serverInfo{}, err
 		}
@@ -142,7 +147,7 @@ func inspect(ctx context.Context, c goredis.Cmdable) (serverInfo, error) {
 		} else if !isRedisError(err) {
 			return serverInfo{}, err
 		}
-		again, err := c.Info(ctx).Result()
+		again, err := c.Info(ctx, "replication").Result()
 		if err != nil {
 			return serverInfo{}, err
 		}

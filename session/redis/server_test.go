@@ -1,8 +1,12 @@
 package redis
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 const sampleInfo = "# Server\r\nredis_version:7.0.15\r\nrun_id:2d1e2917242fc16cd8ee5dd3b2a1f8068d3b9795\r\n\r\n" +
@@ -66,5 +70,72 @@ func TestConfigPicksOneRedis(t *testing.T) {
 				t.Fatalf("Validate = %v, want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// scriptedServer answers INFO with the identities in ids, one per call, and
+// records the sections each INFO asked for. Like Redis before 7, redis6
+// refuses an INFO naming several sections.
+type scriptedServer struct {
+	goredis.Cmdable // any other command panics
+	ids             []string
+	redis6          bool
+	sections        [][]string
+}
+
+type syntaxError struct{}
+
+func (syntaxError) Error() string { return "ERR syntax error" }
+func (syntaxError) RedisError()   {}
+
+func (s *scriptedServer) Info(ctx context.Context, section ...string) *goredis.StringCmd {
+	if s.redis6 && len(section) > 1 {
+		return goredis.NewStringResult("", syntaxError{})
+	}
+	s.sections = append(s.sections, section)
+	id := s.ids[min(len(s.sections), len(s.ids))-1]
+	reply := "# Replication\r\nrole:master\r\nmaster_replid:" + id + "\r\nmaster_replid2:0000\r\n"
+	if len(section) != 1 {
+		reply += "# Persistence\r\naof_enabled:1\r\n# Memory\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
+	}
+	return goredis.NewStringResult(reply, nil)
+}
+
+func (s *scriptedServer) ConfigGet(ctx context.Context, parameter string) *goredis.MapStringStringCmd {
+	return goredis.NewMapStringStringResult(map[string]string{"appendfsync": "always"}, nil)
+}
+
+// TestInspectChecksIdentityCheaply: an inspection asks INFO only for the
+// sections it reads, the identity check after CONFIG GET only for the
+// replication section (the identity), with the whole INFO where Redis
+// refuses several sections; and a change of identity between the two
+// INFOs still makes the inspection start over, so settings are never
+// paired with another server's identity.
+func TestInspectChecksIdentityCheaply(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		redis6 bool
+		want   string
+	}{
+		{false, "[[replication persistence memory] [replication]]"},
+		{true, "[[] [replication]]"},
+	} {
+		s := &scriptedServer{ids: []string{"aaaa", "aaaa"}, redis6: tt.redis6}
+		info, err := inspect(ctx, s)
+		if err != nil || info.id != "aaaa" || !info.trust {
+			t.Fatalf("inspect = %+v, %v", info, err)
+		}
+		if fmt.Sprint(s.sections) != tt.want {
+			t.Fatalf("INFO sections asked: %v, want %s", s.sections, tt.want)
+		}
+	}
+
+	s := &scriptedServer{ids: []string{"aaaa", "bbbb", "bbbb", "bbbb"}}
+	if info, err := inspect(ctx, s); err != nil || info.id != "bbbb" || len(s.sections) != 4 {
+		t.Fatalf("after a change of identity: %+v, %v after %d INFOs", info, err, len(s.sections))
+	}
+	s = &scriptedServer{ids: []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7"}}
+	if _, err := inspect(ctx, s); err == nil {
+		t.Fatal("a server changing identity at every INFO was inspected")
 	}
 }
