@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -126,14 +124,16 @@ func decodeControl(contentType string, body []byte, unsubscribe bool) (controlRe
 	if kind != bodyJSON {
 		return controlRequest{}, apiError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 	}
+	// decodeStrict refuses invalid UTF-8 and lone surrogate escapes, which
+	// encoding/json would turn into U+FFFD: "\uD800" must not name the user
+	// "\uFFFD".
 	var req controlRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return controlRequest{}, apiError(http.StatusBadRequest, "malformed JSON body: %s", truncate(err.Error(), 120))
+	example := `{"user":"alice","client":"<session id>"}`
+	if unsubscribe {
+		example = `{"user":"alice","channel":"room:1"}`
 	}
-	if dec.More() {
-		return controlRequest{}, apiError(http.StatusBadRequest, "trailing data after the JSON body")
+	if err := decodeStrict(body, &req, example); err != nil {
+		return controlRequest{}, err
 	}
 	switch {
 	case req.User == "" || len(req.User) > maxUserLen || !utf8.ValidString(req.User):
