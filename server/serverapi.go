@@ -90,18 +90,13 @@ func (s *Server) handleChannels(c echo.Context) error {
 	if len(prefix) > session.MaxChannelLen || !utf8.ValidString(prefix) {
 		return apiError(http.StatusBadRequest, "prefix is longer than a channel name or not UTF-8")
 	}
-	list, truncated, err := s.node.Channels(c.Request().Context(), prefix)
+	var keep func(string) bool
+	if p := publisherOf(c); p != nil && p.claims != nil {
+		keep = func(ch string) bool { return mayRead(p, ch) == nil }
+	}
+	list, truncated, err := s.node.ChannelsMatching(c.Request().Context(), prefix, keep)
 	if err != nil {
 		return err
-	}
-	if p := publisherOf(c); p != nil && p.claims != nil {
-		kept := list[:0]
-		for _, cc := range list {
-			if mayRead(p, cc.Channel) == nil {
-				kept = append(kept, cc)
-			}
-		}
-		list = kept
 	}
 	return c.JSON(http.StatusOK, channelsAnswer{list, truncated})
 }

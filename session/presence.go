@@ -258,28 +258,40 @@ type ChannelCount struct {
 // MaxChannelsListed bounds the answer of Channels.
 const MaxChannelsListed = 10000
 
+// maxChannelsListed is MaxChannelsListed, lowered by tests.
+var maxChannelsListed = MaxChannelsListed
+
 // Channels returns the channels starting with prefix that have subscribers,
 // on every node when the broker is a Cluster, sorted by name; at most
 // MaxChannelsListed of them, and truncated says whether more were left out.
 func (n *Node) Channels(ctx context.Context, prefix string) (out []ChannelCount, truncated bool, err error) {
-	counts := n.hub.channels(prefix)
+	return n.ChannelsMatching(ctx, prefix, nil)
+}
+
+// ChannelsMatching is Channels restricted to the channels keep accepts
+// (all when keep is nil). The filter runs before the list is cut to
+// MaxChannelsListed, so a caller that may see only some channels gets up to
+// MaxChannelsListed of those, not a share of the first ones overall.
+func (n *Node) ChannelsMatching(ctx context.Context, prefix string, keep func(ch string) bool) (out []ChannelCount, truncated bool, err error) {
+	var counts map[string]int
 	if c, ok := n.broker.(Cluster); ok {
-		remote, err := c.Channels(ctx, prefix)
-		if err != nil {
+		// The cluster's report includes this node's live counts.
+		if counts, err = c.Channels(ctx, prefix); err != nil {
 			n.log.Warn("broker channels failed", "err", err)
 			return nil, false, ErrUnavailable
 		}
-		counts = remote // the cluster's report includes this node's live counts
+	} else {
+		counts = n.hub.channels(prefix)
 	}
 	out = make([]ChannelCount, 0, len(counts))
 	for ch, k := range counts {
-		if k > 0 {
+		if k > 0 && (keep == nil || keep(ch)) {
 			out = append(out, ChannelCount{ch, k})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
-	if len(out) > MaxChannelsListed {
-		out, truncated = out[:MaxChannelsListed], true
+	if len(out) > maxChannelsListed {
+		out, truncated = out[:maxChannelsListed], true
 	}
 	return out, truncated, nil
 }

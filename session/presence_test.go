@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -286,5 +287,26 @@ func TestJoinLeaveStormBound(t *testing.T) {
 	}
 	if got := clientsOf(t, n, "room:storm"); len(got) != clients {
 		t.Fatalf("presence lists %d, want all %d", len(got), clients)
+	}
+}
+
+// TestChannelsMatchingFiltersBeforeTheCut: a caller that may see only the
+// channels sorting last still gets them, not an empty truncated list.
+func TestChannelsMatchingFiltersBeforeTheCut(t *testing.T) {
+	old := maxChannelsListed
+	maxChannelsListed = 2
+	t.Cleanup(func() { maxChannelsListed = old })
+	n := newTestNode(t, Config{Namespaces: presenceNS})
+	s := mustSession(t, n)
+	for _, ch := range []string{"room:a", "room:b", "room:c", "room:z1", "room:z2"} {
+		subscribe(t, s, ch)
+	}
+	got, truncated, err := n.ChannelsMatching(context.Background(), "room:", func(ch string) bool { return strings.HasPrefix(ch, "room:z") })
+	if err != nil || truncated || len(got) != 2 || got[0].Channel != "room:z1" || got[1].Channel != "room:z2" {
+		t.Fatalf("got %+v truncated %v err %v, want room:z1 and room:z2, not truncated", got, truncated, err)
+	}
+	got, truncated, err = n.Channels(context.Background(), "room:")
+	if err != nil || !truncated || len(got) != 2 || got[0].Channel != "room:a" {
+		t.Fatalf("unfiltered: got %+v truncated %v err %v, want the first 2, truncated", got, truncated, err)
 	}
 }
