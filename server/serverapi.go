@@ -198,10 +198,14 @@ type PresenceLimits struct {
 	// JoinLeaveLimit: join and leave frames are sent only while a channel
 	// holds at most this many presence entries.
 	JoinLeaveLimit int `json:"joinLeaveLimit"`
+	// ListLimit is the most entries the `presence` command lists; a channel
+	// with more is refused with error 413 (presence_stats and
+	// GET /api/presence still answer).
+	ListLimit int `json:"listLimit"`
 }
 
 func (p PresenceLimits) validate() error {
-	if p.MaxClients < 0 || p.JoinLeaveLimit < 0 {
+	if p.MaxClients < 0 || p.JoinLeaveLimit < 0 || p.ListLimit < 0 {
 		return errors.New("presence limits must not be negative")
 	}
 	return nil

@@ -255,12 +255,12 @@ func TestUnsubscribeAPI(t *testing.T) {
 // refuses what the node could not serve.
 func TestPresenceConfig(t *testing.T) {
 	var c Config
-	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10},
+	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10,"listLimit":20},
 		"namespaces":[{"name":"room","anonymous":true,"presence":true,"joinLeave":true}]}`), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Presence != (PresenceLimits{50, 10}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
+	if c.Presence != (PresenceLimits{50, 10, 20}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
 		t.Fatalf("decoded %+v %+v", c.Presence, c.Namespaces)
 	}
 	out, _ := json.Marshal(c)

@@ -59,6 +59,12 @@ type Presencer interface {
 	PresenceStats(ctx context.Context, ch string) (PresenceStats, error)
 }
 
+// PresenceCounter is a Presencer that counts a channel's entries without
+// reading them; the presence command checks its cap with it.
+type PresenceCounter interface {
+	PresenceCount(ctx context.Context, ch string) (int, error)
+}
+
 // JoinLeave is a join or leave event. It is not a publication: it has no
 // offset, is kept in no history and is never recovered.
 type JoinLeave struct {
@@ -132,10 +138,12 @@ type ClusterHandler interface {
 	LocalChannels(prefix string) map[string]int
 }
 
-// Presence defaults (Config.MaxPresence, Config.JoinLeaveLimit).
+// Presence defaults (Config.MaxPresence, Config.JoinLeaveLimit,
+// Config.MaxPresenceListed).
 const (
-	DefaultMaxPresence    = 10000
-	DefaultJoinLeaveLimit = 1000
+	DefaultMaxPresence       = 10000
+	DefaultJoinLeaveLimit    = 1000
+	DefaultMaxPresenceListed = 1000
 )
 
 // LimitPresence counts subscriptions refused by Config.MaxPresence.
@@ -174,8 +182,11 @@ type presenceStatsReply struct {
 // validatePresence checks the namespaces' presence options against the
 // broker, so a configuration the broker cannot serve fails at start.
 func validatePresence(c *Config) error {
-	if c.MaxPresence < 0 || c.JoinLeaveLimit < 0 {
+	if c.MaxPresence < 0 || c.JoinLeaveLimit < 0 || c.MaxPresenceListed < 0 {
 		return errors.New("session: negative presence limits")
+	}
+	if c.MaxPresenceListed == 0 {
+		c.MaxPresenceListed = DefaultMaxPresenceListed
 	}
 	if c.MaxPresence == 0 {
 		c.MaxPresence = DefaultMaxPresence
@@ -500,9 +511,27 @@ func (s *Session) presenceCommand(ctx context.Context, c *Command) []byte {
 		}
 		return mustJSON(presenceStatsReply{"reply", c.ID, c.Channel, st})
 	}
+	// The list is capped: at MaxPresence 10,000 one answer is ~0.7 MB, a
+	// few of them overflow MaxQueueBytes, and on Redis each is an HGETALL of
+	// the whole hash. Count first (HLEN), list only below the cap.
+	limit := s.node.cfg.MaxPresenceListed
+	tooMany := channelError(c.Channel, &Error{413, fmt.Sprintf("presence has more than %d clients: use presence_stats, or GET /api/presence from the backend", limit)})
+	if pc, ok := s.node.broker.(PresenceCounter); ok && s.node.Namespace(c.Channel).Presence {
+		k, err := pc.PresenceCount(ctx, c.Channel)
+		if err != nil {
+			s.node.log.Warn("broker presence count failed", "channel", c.Channel, "err", err)
+			return ErrorFrame(c.ID, ErrUnavailable)
+		}
+		if k > limit {
+			return ErrorFrame(c.ID, tooMany)
+		}
+	}
 	list, err := s.node.Presence(ctx, c.Channel)
 	if err != nil {
 		return ErrorFrame(c.ID, err)
+	}
+	if len(list) > limit { // grew since the count, or no counter
+		return ErrorFrame(c.ID, tooMany)
 	}
 	return mustJSON(presenceReply{"reply", c.ID, c.Channel, list})
 }

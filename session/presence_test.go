@@ -310,3 +310,40 @@ func TestChannelsMatchingFiltersBeforeTheCut(t *testing.T) {
 		t.Fatalf("unfiltered: got %+v truncated %v err %v, want the first 2, truncated", got, truncated, err)
 	}
 }
+
+// TestPresenceCommandCap: the presence command lists at most
+// MaxPresenceListed entries; above it the asker gets error 413 and
+// presence_stats still answers.
+func TestPresenceCommandCap(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, MaxPresenceListed: 2})
+	a := mustSession(t, n)
+	subscribe(t, a, "quiet:1")
+	subscribe(t, mustSession(t, n), "quiet:1")
+	ask := func() []Item {
+		t.Helper()
+		drain(t, a)
+		if err := a.HandleCommand(context.Background(), []byte(`{"type":"presence","id":1,"channel":"quiet:1"}
+{"type":"presence_stats","id":2,"channel":"quiet:1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		items, _ := a.Next(context.Background(), 1e6, nil)
+		if len(items) != 2 {
+			t.Fatalf("%d answers, want 2", len(items))
+		}
+		return items
+	}
+	var list struct{ Clients []ClientInfo }
+	if items := ask(); json.Unmarshal(items[0].Frame, &list) != nil || len(list.Clients) != 2 {
+		t.Fatalf("at the cap: %s, want the 2 clients", items[0].Frame)
+	}
+	subscribe(t, mustSession(t, n), "quiet:1")
+	items := ask()
+	var e frame
+	if json.Unmarshal(items[0].Frame, &e); e.Type != "error" || e.Code != 413 || !strings.Contains(string(items[0].Frame), "presence_stats") {
+		t.Fatalf("above the cap: %s, want error 413 pointing to presence_stats", items[0].Frame)
+	}
+	var st struct{ Clients int }
+	if json.Unmarshal(items[1].Frame, &st); st.Clients != 3 {
+		t.Fatalf("stats above the cap: %s", items[1].Frame)
+	}
+}

@@ -32,8 +32,9 @@ import (
 // starts with a digit, so the two cannot be confused.
 
 var (
-	_ session.Presencer = (*Broker)(nil)
-	_ session.Cluster   = (*Broker)(nil)
+	_ session.Presencer       = (*Broker)(nil)
+	_ session.PresenceCounter = (*Broker)(nil)
+	_ session.Cluster         = (*Broker)(nil)
 )
 
 // Heartbeat defaults: a node refreshes its heartbeat every DefaultHeartbeat,
@@ -337,6 +338,15 @@ func (b *Broker) Presence(ctx context.Context, ch string) ([]session.ClientInfo,
 		out = append(out, session.ClientInfo{Client: client, User: user})
 	}
 	return out, nil
+}
+
+// PresenceCount implements session.PresenceCounter: one HLEN.
+func (b *Broker) PresenceCount(ctx context.Context, ch string) (int, error) {
+	n, err := b.client.HLen(ctx, b.presenceKey(ch)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: presence of %q: %w", ch, err)
+	}
+	return int(n), nil
 }
 
 // PresenceStats implements session.Presencer. It reads the values only
