@@ -59,6 +59,14 @@ type Presencer interface {
 	PresenceStats(ctx context.Context, ch string) (PresenceStats, error)
 }
 
+// PresenceBatchRemover is a Presencer that removes a client's entries in
+// several channels at once (one round trip): a closing session leaves all
+// its channels with one call, bounded by one timeout. Entries it fails to
+// remove are the broker's to retry, as for RemovePresence.
+type PresenceBatchRemover interface {
+	RemovePresences(ctx context.Context, info ClientInfo, chans []string, opts func(ch string) PresenceOptions) error
+}
+
 // PresenceCounter is a Presencer that counts a channel's entries without
 // reading them; the presence command checks its cap with it.
 type PresenceCounter interface {
@@ -360,9 +368,14 @@ func (n *Node) runControl(c Control) {
 		case ControlDisconnect:
 			s.fail(DisconnectByServer)
 		case ControlUnsubscribe:
-			if s.Unsubscribe(c.Channel) == nil {
-				s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
-			}
+			// Off the caller's goroutine (the broker's control receiver):
+			// the presence removal may wait for the broker, and orders
+			// behind this one must not.
+			go func() {
+				if s.Unsubscribe(c.Channel) == nil {
+					s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
+				}
+			}()
 		}
 	}
 }
@@ -438,6 +451,34 @@ func (s *Session) leavePresence(ch string, present bool) {
 	defer cancel()
 	if err := p.RemovePresence(ctx, ch, ClientInfo{s.id, s.User()}, s.node.presenceOptions(ch)); err != nil {
 		s.node.log.Warn("broker presence remove failed", "channel", ch, "err", err)
+	}
+}
+
+// leaveAllPresence removes the closing session's entries from the
+// channels in chans, under one presenceTimeout for them all rather than
+// one each: during a broker hang, a session in k channels blocks its
+// transport (and a shutdown's drain) at most presenceTimeout, not k times
+// it.
+func (s *Session) leaveAllPresence(info ClientInfo, chans []string) {
+	if len(chans) == 0 {
+		return
+	}
+	p, _ := s.node.broker.(Presencer)
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if b, ok := p.(PresenceBatchRemover); ok {
+		if err := b.RemovePresences(ctx, info, chans, s.node.presenceOptions); err != nil {
+			s.node.log.Warn("broker presence remove failed", "channels", len(chans), "err", err)
+		}
+		return
+	}
+	for _, ch := range chans {
+		if err := p.RemovePresence(ctx, ch, info, s.node.presenceOptions(ch)); err != nil {
+			s.node.log.Warn("broker presence remove failed", "channel", ch, "err", err)
+		}
 	}
 }
 
