@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 var presenceNS = []Namespace{
@@ -345,5 +348,83 @@ func TestPresenceCommandCap(t *testing.T) {
 	var st struct{ Clients int }
 	if json.Unmarshal(items[1].Frame, &st); st.Clients != 3 {
 		t.Fatalf("stats above the cap: %s", items[1].Frame)
+	}
+}
+
+// deadlineBroker records the deadline of every RemovePresence call.
+type deadlineBroker struct {
+	*MemoryBroker
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (b *deadlineBroker) RemovePresence(ctx context.Context, ch string, info ClientInfo, opts PresenceOptions) error {
+	d, _ := ctx.Deadline()
+	b.mu.Lock()
+	b.deadlines = append(b.deadlines, d)
+	b.mu.Unlock()
+	return b.MemoryBroker.RemovePresence(ctx, ch, info, opts)
+}
+
+// batchBroker records RemovePresences calls.
+type batchBroker struct {
+	*MemoryBroker
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (b *batchBroker) RemovePresences(ctx context.Context, info ClientInfo, chans []string, opts func(string) PresenceOptions) error {
+	b.mu.Lock()
+	b.batches = append(b.batches, slices.Sorted(slices.Values(chans)))
+	b.mu.Unlock()
+	for _, ch := range chans {
+		if err := b.MemoryBroker.RemovePresence(ctx, ch, info, opts(ch)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestCloseLeavesPresenceUnderOneTimeout: a closing session's presence
+// removals share one deadline (a broker hang costs one timeout, not one
+// per channel), or go in one batch when the broker can.
+func TestCloseLeavesPresenceUnderOneTimeout(t *testing.T) {
+	chans := []string{"room:1", "room:2", "room:3", "plain"}
+	mem := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mem.Close() })
+	db := &deadlineBroker{MemoryBroker: mem}
+	n, err := New(Config{Broker: db, Namespaces: presenceNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustSession(t, n)
+	for _, ch := range chans {
+		subscribe(t, s, ch)
+	}
+	s.Close(ClosedByClient)
+	db.mu.Lock()
+	got := slices.Clone(db.deadlines)
+	db.mu.Unlock()
+	if len(got) != 3 || !got[0].Equal(got[1]) || !got[0].Equal(got[2]) || got[0].IsZero() {
+		t.Fatalf("removal deadlines %v, want 3 calls sharing one deadline", got)
+	}
+
+	mem2 := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mem2.Close() })
+	bb := &batchBroker{MemoryBroker: mem2}
+	n2, err := New(Config{Broker: bb, Namespaces: presenceNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustSession(t, n2)
+	for _, ch := range chans {
+		subscribe(t, s2, ch)
+	}
+	s2.Close(ClosedByClient)
+	if len(bb.batches) != 1 || !slices.Equal(bb.batches[0], []string{"room:1", "room:2", "room:3"}) {
+		t.Fatalf("batches %v, want one with the 3 presence channels", bb.batches)
+	}
+	if list, _ := n2.Presence(context.Background(), "room:1"); len(list) != 0 {
+		t.Fatalf("presence after close: %v", list)
 	}
 }
