@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -532,6 +531,9 @@ func (b *Broker) beat(ctx context.Context) error {
 	c.mu.Lock()
 	c.beats++
 	resync := c.beats > 1 && len(reply) > 0 && reply[0] == int64(1)
+	if resync {
+		c.reported = nil // purged with the node: report in full
+	}
 	c.mu.Unlock()
 	if resync {
 		// Taken for dead (a pause longer than the bound) and purged: put
@@ -727,8 +729,12 @@ func (b *Broker) purgeNode(ctx context.Context, node string) error {
 	return nil
 }
 
-// report writes this node's subscriber counts when they changed, for the
-// other nodes' Channels. The hash expires with the node's heartbeat.
+// report writes this node's subscriber counts, for the other nodes'
+// Channels: only the changes since the last report (HSET of the counts
+// that changed, HDEL of the channels gone), nothing but the expiry when
+// none changed. The hash expires with the node's heartbeat; if it is gone
+// (the node was purged, or paused past the expiry) the next report writes
+// it whole.
 func (b *Broker) report(ctx context.Context) error {
 	h := b.clusterHandler()
 	if h == nil {
@@ -739,25 +745,39 @@ func (b *Broker) report(ctx context.Context) error {
 	key := b.nodeChannelsKey(c.node)
 	ttl := c.heartbeat * deadAfter
 	c.mu.Lock()
-	same := maps.Equal(counts, c.reported)
+	reported := c.reported
 	c.mu.Unlock()
-	pipe := b.client.TxPipeline()
-	if !same {
-		pipe.Del(ctx, key)
-		if len(counts) > 0 {
-			args := make(map[string]any, len(counts))
-			for ch, k := range counts {
-				args[ch] = k
-			}
-			pipe.HSet(ctx, key, args)
+	set := make(map[string]any)
+	for ch, k := range counts {
+		if old, ok := reported[ch]; !ok || old != k {
+			set[ch] = k
 		}
 	}
-	pipe.PExpire(ctx, key, ttl)
+	var gone []string
+	for ch := range reported {
+		if _, ok := counts[ch]; !ok {
+			gone = append(gone, ch)
+		}
+	}
+	pipe := b.client.TxPipeline()
+	if reported == nil {
+		pipe.Del(ctx, key)
+	}
+	if len(gone) > 0 {
+		pipe.HDel(ctx, key, gone...)
+	}
+	if len(set) > 0 {
+		pipe.HSet(ctx, key, set)
+	}
+	exp := pipe.PExpire(ctx, key, ttl)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("report channels: %w", err)
 	}
 	c.mu.Lock()
 	c.reported = counts
+	if !exp.Val() && len(counts) > 0 {
+		c.reported = nil // the hash is gone: write it whole next time
+	}
 	c.mu.Unlock()
 	return nil
 }
