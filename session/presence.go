@@ -339,7 +339,7 @@ func (n *Node) UnsubscribeUser(ctx context.Context, user, ch string) error {
 func (n *Node) control(ctx context.Context, c Control) error {
 	cl, ok := n.broker.(Cluster)
 	if !ok {
-		n.runControl(c)
+		n.runControl(c, false)
 		return nil
 	}
 	if err := cl.Control(ctx, c); err != nil {
@@ -349,8 +349,11 @@ func (n *Node) control(ctx context.Context, c Control) error {
 	return nil
 }
 
-// runControl carries out c on this node's sessions.
-func (n *Node) runControl(c Control) {
+// runControl carries out c on this node's sessions. With async, each
+// session's unsubscribe runs on its own goroutine: the caller is then the
+// broker's control receiver, and the presence removal may wait for the
+// broker (a hang), which must not hold up the orders behind this one.
+func (n *Node) runControl(c Control, async bool) {
 	n.mu.Lock()
 	var match []*Session
 	for s := range n.sessions {
@@ -368,20 +371,22 @@ func (n *Node) runControl(c Control) {
 		case ControlDisconnect:
 			s.fail(DisconnectByServer)
 		case ControlUnsubscribe:
-			// Off the caller's goroutine (the broker's control receiver):
-			// the presence removal may wait for the broker, and orders
-			// behind this one must not.
-			go func() {
+			unsubscribe := func() {
 				if s.Unsubscribe(c.Channel) == nil {
 					s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
 				}
-			}()
+			}
+			if async {
+				go unsubscribe()
+			} else {
+				unsubscribe()
+			}
 		}
 	}
 }
 
 func (h brokerHandler) HandleJoinLeave(ev *JoinLeave) { h.n.hub.joinLeave(ev) }
-func (h brokerHandler) HandleControl(c Control)       { h.n.runControl(c) }
+func (h brokerHandler) HandleControl(c Control)       { h.n.runControl(c, true) }
 func (h brokerHandler) LocalChannels(prefix string) map[string]int {
 	return h.n.hub.channels(prefix)
 }
