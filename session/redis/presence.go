@@ -552,6 +552,10 @@ func (b *Broker) beat(ctx context.Context) error {
 	return b.report(ctx)
 }
 
+// restoreSnapshotted, when set (by tests), runs between restore's snapshot
+// of the entries and its writes.
+var restoreSnapshotted func()
+
 // restoreTimeout bounds one restore or retry pass, outside the
 // heartbeat's own deadline.
 func (c *fleet) passTimeout() time.Duration { return c.heartbeat * deadAfter }
@@ -599,6 +603,9 @@ func (b *Broker) restore(all bool) {
 	if len(items) == 0 {
 		return
 	}
+	if restoreSnapshotted != nil {
+		restoreSnapshotted()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.passTimeout())
 	defer cancel()
 	pipe := b.client.Pipeline()
@@ -625,9 +632,10 @@ func (b *Broker) restore(all bool) {
 		case ok && cur.lost:
 			failed++ // stays lost: the next heartbeat tries again
 			c.unrestored = true
-		case !ok && err == nil:
+		case !ok:
 			// Removed while this pass ran, perhaps before the re-add
-			// reached Redis: remove it again rather than leave a ghost.
+			// reached Redis (which may have run it even if its reply was
+			// lost): remove it again rather than leave a ghost.
 			m := c.local[it.ch]
 			if m == nil {
 				m = make(map[string]localEntry)

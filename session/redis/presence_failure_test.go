@@ -166,3 +166,36 @@ func TestRestoreFailureKeepsEntries(t *testing.T) {
 	}
 	waitClients(t, b, "room", "c1", "c2")
 }
+
+// TestRestoreSkipsClientsThatLeft: a client that leaves while its node
+// restores its entries (after the snapshot, before the re-add reaches
+// Redis) is not resurrected as a ghost: the node removes it again, with
+// its leave.
+func TestRestoreSkipsClientsThatLeft(t *testing.T) {
+	a, b, _, rb := proxiedNodes(t, 100*time.Millisecond)
+	ctx := context.Background()
+	if _, err := a.AddPresence(ctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts); err != nil {
+		t.Fatal(err)
+	}
+	close(a.fleet.stop)
+	a.fleet.wg.Wait()
+	if err := b.purgeNode(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	waitClients(t, b, "room")
+	restoreSnapshotted = func() {
+		if err := a.RemovePresence(ctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { restoreSnapshotted = nil })
+	a.restore(true)
+	restoreSnapshotted = nil
+	a.retryRemovals() // the same heartbeat's next step
+	waitClients(t, b, "room")
+	waitLocal(t, a, 0)
+	got := rb.JoinLeaves("room")
+	if len(got) == 0 || got[len(got)-1] != "leave:c1:alice" {
+		t.Fatalf("events %v, want the resurrected entry's leave last", got)
+	}
+}
