@@ -199,3 +199,21 @@ func TestRestoreSkipsClientsThatLeft(t *testing.T) {
 		t.Fatalf("events %v, want the resurrected entry's leave last", got)
 	}
 }
+
+// TestPresenceCount counts a channel's entries (HLEN), for the presence
+// command's cap.
+func TestPresenceCount(t *testing.T) {
+	a, b, _, _ := proxiedNodes(t, time.Hour)
+	ctx := context.Background()
+	for i, br := range []*Broker{a, b, a} {
+		if _, err := br.AddPresence(ctx, "room", session.ClientInfo{Client: "c" + string(rune('0'+i))}, roomOpts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.PresenceCount(ctx, "room"); err != nil || n != 3 {
+		t.Fatalf("count %d %v, want 3", n, err)
+	}
+	if n, err := a.PresenceCount(ctx, "empty"); err != nil || n != 0 {
+		t.Fatalf("count of an empty channel %d %v, want 0", n, err)
+	}
+}
