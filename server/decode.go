@@ -245,7 +245,7 @@ func invalidTextField(body []byte) string {
 	if json.Unmarshal(body, &fields) != nil {
 		return "the body"
 	}
-	for _, name := range []string{"channel", "channels", "data", "key"} {
+	for _, name := range []string{"channel", "channels", "data", "key", "user", "client"} {
 		if raw, ok := fields[name]; ok && !session.ValidJSONText(raw) {
 			return "field " + name
 		}

@@ -116,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		Broker: broker, Namespaces: cfg.Namespaces, Limits: cfg.Limits, Ping: cfg.Ping,
 		Logger: log, Metrics: m, Authorizer: authz, CommandRate: cfg.RateLimits.commandRate(),
 		MaxPresence: cfg.Presence.MaxClients, JoinLeaveLimit: cfg.Presence.JoinLeaveLimit,
+		MaxPresenceListed: cfg.Presence.ListLimit,
 	})
 	if err != nil {
 		closer.Close()

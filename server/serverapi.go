@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -92,18 +90,13 @@ func (s *Server) handleChannels(c echo.Context) error {
 	if len(prefix) > session.MaxChannelLen || !utf8.ValidString(prefix) {
 		return apiError(http.StatusBadRequest, "prefix is longer than a channel name or not UTF-8")
 	}
-	list, truncated, err := s.node.Channels(c.Request().Context(), prefix)
+	var keep func(string) bool
+	if p := publisherOf(c); p != nil && p.claims != nil {
+		keep = func(ch string) bool { return mayRead(p, ch) == nil }
+	}
+	list, truncated, err := s.node.ChannelsMatching(c.Request().Context(), prefix, keep)
 	if err != nil {
 		return err
-	}
-	if p := publisherOf(c); p != nil && p.claims != nil {
-		kept := list[:0]
-		for _, cc := range list {
-			if mayRead(p, cc.Channel) == nil {
-				kept = append(kept, cc)
-			}
-		}
-		list = kept
 	}
 	return c.JSON(http.StatusOK, channelsAnswer{list, truncated})
 }
@@ -126,14 +119,16 @@ func decodeControl(contentType string, body []byte, unsubscribe bool) (controlRe
 	if kind != bodyJSON {
 		return controlRequest{}, apiError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 	}
+	// decodeStrict refuses invalid UTF-8 and lone surrogate escapes, which
+	// encoding/json would turn into U+FFFD: "\uD800" must not name the user
+	// "\uFFFD".
 	var req controlRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return controlRequest{}, apiError(http.StatusBadRequest, "malformed JSON body: %s", truncate(err.Error(), 120))
+	example := `{"user":"alice","client":"<session id>"}`
+	if unsubscribe {
+		example = `{"user":"alice","channel":"room:1"}`
 	}
-	if dec.More() {
-		return controlRequest{}, apiError(http.StatusBadRequest, "trailing data after the JSON body")
+	if err := decodeStrict(body, &req, example); err != nil {
+		return controlRequest{}, err
 	}
 	switch {
 	case req.User == "" || len(req.User) > maxUserLen || !utf8.ValidString(req.User):
@@ -203,10 +198,14 @@ type PresenceLimits struct {
 	// JoinLeaveLimit: join and leave frames are sent only while a channel
 	// holds at most this many presence entries.
 	JoinLeaveLimit int `json:"joinLeaveLimit"`
+	// ListLimit is the most entries the `presence` command lists; a channel
+	// with more is refused with error 413 (presence_stats and
+	// GET /api/presence still answer).
+	ListLimit int `json:"listLimit"`
 }
 
 func (p PresenceLimits) validate() error {
-	if p.MaxClients < 0 || p.JoinLeaveLimit < 0 {
+	if p.MaxClients < 0 || p.JoinLeaveLimit < 0 || p.ListLimit < 0 {
 		return errors.New("presence limits must not be negative")
 	}
 	return nil

@@ -18,6 +18,7 @@ func FuzzDecodeControl(f *testing.F) {
 	f.Add(jsonType, []byte(`{"user":"","channel":"x"}`), true)
 	f.Add(formType, []byte(`user=alice`), false)
 	f.Add(jsonType, []byte(`{"user":"a"} {}`), false)
+	f.Add(jsonType, []byte(`{"user":"\uD800"}`), false)
 	f.Fuzz(func(t *testing.T, contentType string, body []byte, unsubscribe bool) {
 		req, err := decodeControl(contentType, body, unsubscribe)
 		if err != nil {
@@ -26,6 +27,9 @@ func FuzzDecodeControl(f *testing.F) {
 				t.Fatalf("error %v is not a 4xx *session.Error", err)
 			}
 			return
+		}
+		if !session.ValidJSONText(body) {
+			t.Fatalf("body %q is not valid JSON text but was accepted as %+v", body, req)
 		}
 		if req.User == "" || len(req.User) > maxUserLen || !utf8.ValidString(req.User) {
 			t.Fatalf("user %q accepted", req.User)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -254,12 +255,12 @@ func TestUnsubscribeAPI(t *testing.T) {
 // refuses what the node could not serve.
 func TestPresenceConfig(t *testing.T) {
 	var c Config
-	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10},
+	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10,"listLimit":20},
 		"namespaces":[{"name":"room","anonymous":true,"presence":true,"joinLeave":true}]}`), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Presence != (PresenceLimits{50, 10}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
+	if c.Presence != (PresenceLimits{50, 10, 20}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
 		t.Fatalf("decoded %+v %+v", c.Presence, c.Namespaces)
 	}
 	out, _ := json.Marshal(c)
@@ -273,5 +274,29 @@ func TestPresenceConfig(t *testing.T) {
 	_, err = New(Config{Addr: "127.0.0.1:0", Namespaces: []session.Namespace{{Name: "x", JoinLeave: true}}})
 	if err == nil || !strings.Contains(err.Error(), "joinLeave needs presence") {
 		t.Fatalf("joinLeave without presence: %v", err)
+	}
+}
+
+// TestDecodeControlInvalidText refuses a user that is not valid UTF-8
+// text: encoding/json would decode both to U+FFFD, and the order would then
+// reach a different user, the one named "\uFFFD".
+func TestDecodeControlInvalidText(t *testing.T) {
+	for _, tt := range []struct {
+		body        string
+		unsubscribe bool
+	}{
+		{`{"user":"\uD800"}`, false},
+		{"{\"user\":\"\xff\"}", false},
+		{`{"user":"\uD800","channel":"room:1"}`, true},
+		{"{\"user\":\"a\xc3\",\"channel\":\"room:1\"}", true},
+	} {
+		_, err := decodeControl(jsonType, []byte(tt.body), tt.unsubscribe)
+		var e *session.Error
+		if !errors.As(err, &e) || e.Code != http.StatusBadRequest || !strings.Contains(e.Reason, "field user is not valid UTF-8") {
+			t.Errorf("decodeControl(%q) = %v, want a 400 naming the user field", tt.body, err)
+		}
+	}
+	if _, err := decodeControl(jsonType, []byte(`{"user":"\u00e9l\u00e8ve"}`), false); err != nil {
+		t.Errorf("valid escapes refused: %v", err)
 	}
 }

@@ -132,3 +132,13 @@ func (b *MemoryBroker) PresenceStats(_ context.Context, ch string) (PresenceStat
 	}
 	return PresenceStats{Clients: len(c.clients), Users: len(users)}, nil
 }
+
+// PresenceCount implements PresenceCounter.
+func (b *MemoryBroker) PresenceCount(_ context.Context, ch string) (int, error) {
+	c := b.presence.lock(ch, false)
+	if c == nil {
+		return 0, nil
+	}
+	defer c.mu.Unlock()
+	return len(c.clients), nil
+}

@@ -67,6 +67,11 @@ type Config struct {
 	// reconnect storm of N clients costs at most JoinLeaveLimit² frames per
 	// channel rather than N². Default DefaultJoinLeaveLimit.
 	JoinLeaveLimit int
+	// MaxPresenceListed bounds the `presence` command: a channel with more
+	// entries is refused (413, pointing to presence_stats and the server
+	// API), so one command cannot cost a whole channel's list.
+	// Default DefaultMaxPresenceListed.
+	MaxPresenceListed int
 }
 
 // Default limits.

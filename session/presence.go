@@ -59,6 +59,20 @@ type Presencer interface {
 	PresenceStats(ctx context.Context, ch string) (PresenceStats, error)
 }
 
+// PresenceBatchRemover is a Presencer that removes a client's entries in
+// several channels at once (one round trip): a closing session leaves all
+// its channels with one call, bounded by one timeout. Entries it fails to
+// remove are the broker's to retry, as for RemovePresence.
+type PresenceBatchRemover interface {
+	RemovePresences(ctx context.Context, info ClientInfo, chans []string, opts func(ch string) PresenceOptions) error
+}
+
+// PresenceCounter is a Presencer that counts a channel's entries without
+// reading them; the presence command checks its cap with it.
+type PresenceCounter interface {
+	PresenceCount(ctx context.Context, ch string) (int, error)
+}
+
 // JoinLeave is a join or leave event. It is not a publication: it has no
 // offset, is kept in no history and is never recovered.
 type JoinLeave struct {
@@ -132,10 +146,12 @@ type ClusterHandler interface {
 	LocalChannels(prefix string) map[string]int
 }
 
-// Presence defaults (Config.MaxPresence, Config.JoinLeaveLimit).
+// Presence defaults (Config.MaxPresence, Config.JoinLeaveLimit,
+// Config.MaxPresenceListed).
 const (
-	DefaultMaxPresence    = 10000
-	DefaultJoinLeaveLimit = 1000
+	DefaultMaxPresence       = 10000
+	DefaultJoinLeaveLimit    = 1000
+	DefaultMaxPresenceListed = 1000
 )
 
 // LimitPresence counts subscriptions refused by Config.MaxPresence.
@@ -174,8 +190,11 @@ type presenceStatsReply struct {
 // validatePresence checks the namespaces' presence options against the
 // broker, so a configuration the broker cannot serve fails at start.
 func validatePresence(c *Config) error {
-	if c.MaxPresence < 0 || c.JoinLeaveLimit < 0 {
+	if c.MaxPresence < 0 || c.JoinLeaveLimit < 0 || c.MaxPresenceListed < 0 {
 		return errors.New("session: negative presence limits")
+	}
+	if c.MaxPresenceListed == 0 {
+		c.MaxPresenceListed = DefaultMaxPresenceListed
 	}
 	if c.MaxPresence == 0 {
 		c.MaxPresence = DefaultMaxPresence
@@ -258,28 +277,40 @@ type ChannelCount struct {
 // MaxChannelsListed bounds the answer of Channels.
 const MaxChannelsListed = 10000
 
+// maxChannelsListed is MaxChannelsListed, lowered by tests.
+var maxChannelsListed = MaxChannelsListed
+
 // Channels returns the channels starting with prefix that have subscribers,
 // on every node when the broker is a Cluster, sorted by name; at most
 // MaxChannelsListed of them, and truncated says whether more were left out.
 func (n *Node) Channels(ctx context.Context, prefix string) (out []ChannelCount, truncated bool, err error) {
-	counts := n.hub.channels(prefix)
+	return n.ChannelsMatching(ctx, prefix, nil)
+}
+
+// ChannelsMatching is Channels restricted to the channels keep accepts
+// (all when keep is nil). The filter runs before the list is cut to
+// MaxChannelsListed, so a caller that may see only some channels gets up to
+// MaxChannelsListed of those, not a share of the first ones overall.
+func (n *Node) ChannelsMatching(ctx context.Context, prefix string, keep func(ch string) bool) (out []ChannelCount, truncated bool, err error) {
+	var counts map[string]int
 	if c, ok := n.broker.(Cluster); ok {
-		remote, err := c.Channels(ctx, prefix)
-		if err != nil {
+		// The cluster's report includes this node's live counts.
+		if counts, err = c.Channels(ctx, prefix); err != nil {
 			n.log.Warn("broker channels failed", "err", err)
 			return nil, false, ErrUnavailable
 		}
-		counts = remote // the cluster's report includes this node's live counts
+	} else {
+		counts = n.hub.channels(prefix)
 	}
 	out = make([]ChannelCount, 0, len(counts))
 	for ch, k := range counts {
-		if k > 0 {
+		if k > 0 && (keep == nil || keep(ch)) {
 			out = append(out, ChannelCount{ch, k})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
-	if len(out) > MaxChannelsListed {
-		out, truncated = out[:MaxChannelsListed], true
+	if len(out) > maxChannelsListed {
+		out, truncated = out[:maxChannelsListed], true
 	}
 	return out, truncated, nil
 }
@@ -308,7 +339,7 @@ func (n *Node) UnsubscribeUser(ctx context.Context, user, ch string) error {
 func (n *Node) control(ctx context.Context, c Control) error {
 	cl, ok := n.broker.(Cluster)
 	if !ok {
-		n.runControl(c)
+		n.runControl(c, false)
 		return nil
 	}
 	if err := cl.Control(ctx, c); err != nil {
@@ -318,8 +349,11 @@ func (n *Node) control(ctx context.Context, c Control) error {
 	return nil
 }
 
-// runControl carries out c on this node's sessions.
-func (n *Node) runControl(c Control) {
+// runControl carries out c on this node's sessions. With async, each
+// session's unsubscribe runs on its own goroutine: the caller is then the
+// broker's control receiver, and the presence removal may wait for the
+// broker (a hang), which must not hold up the orders behind this one.
+func (n *Node) runControl(c Control, async bool) {
 	n.mu.Lock()
 	var match []*Session
 	for s := range n.sessions {
@@ -337,15 +371,22 @@ func (n *Node) runControl(c Control) {
 		case ControlDisconnect:
 			s.fail(DisconnectByServer)
 		case ControlUnsubscribe:
-			if s.Unsubscribe(c.Channel) == nil {
-				s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
+			unsubscribe := func() {
+				if s.Unsubscribe(c.Channel) == nil {
+					s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
+				}
+			}
+			if async {
+				go unsubscribe()
+			} else {
+				unsubscribe()
 			}
 		}
 	}
 }
 
 func (h brokerHandler) HandleJoinLeave(ev *JoinLeave) { h.n.hub.joinLeave(ev) }
-func (h brokerHandler) HandleControl(c Control)       { h.n.runControl(c) }
+func (h brokerHandler) HandleControl(c Control)       { h.n.runControl(c, true) }
 func (h brokerHandler) LocalChannels(prefix string) map[string]int {
 	return h.n.hub.channels(prefix)
 }
@@ -415,6 +456,34 @@ func (s *Session) leavePresence(ch string, present bool) {
 	defer cancel()
 	if err := p.RemovePresence(ctx, ch, ClientInfo{s.id, s.User()}, s.node.presenceOptions(ch)); err != nil {
 		s.node.log.Warn("broker presence remove failed", "channel", ch, "err", err)
+	}
+}
+
+// leaveAllPresence removes the closing session's entries from the
+// channels in chans, under one presenceTimeout for them all rather than
+// one each: during a broker hang, a session in k channels blocks its
+// transport (and a shutdown's drain) at most presenceTimeout, not k times
+// it.
+func (s *Session) leaveAllPresence(info ClientInfo, chans []string) {
+	if len(chans) == 0 {
+		return
+	}
+	p, _ := s.node.broker.(Presencer)
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if b, ok := p.(PresenceBatchRemover); ok {
+		if err := b.RemovePresences(ctx, info, chans, s.node.presenceOptions); err != nil {
+			s.node.log.Warn("broker presence remove failed", "channels", len(chans), "err", err)
+		}
+		return
+	}
+	for _, ch := range chans {
+		if err := p.RemovePresence(ctx, ch, info, s.node.presenceOptions(ch)); err != nil {
+			s.node.log.Warn("broker presence remove failed", "channel", ch, "err", err)
+		}
 	}
 }
 
@@ -488,9 +557,27 @@ func (s *Session) presenceCommand(ctx context.Context, c *Command) []byte {
 		}
 		return mustJSON(presenceStatsReply{"reply", c.ID, c.Channel, st})
 	}
+	// The list is capped: at MaxPresence 10,000 one answer is ~0.7 MB, a
+	// few of them overflow MaxQueueBytes, and on Redis each is an HGETALL of
+	// the whole hash. Count first (HLEN), list only below the cap.
+	limit := s.node.cfg.MaxPresenceListed
+	tooMany := channelError(c.Channel, &Error{413, fmt.Sprintf("presence has more than %d clients: use presence_stats, or GET /api/presence from the backend", limit)})
+	if pc, ok := s.node.broker.(PresenceCounter); ok && s.node.Namespace(c.Channel).Presence {
+		k, err := pc.PresenceCount(ctx, c.Channel)
+		if err != nil {
+			s.node.log.Warn("broker presence count failed", "channel", c.Channel, "err", err)
+			return ErrorFrame(c.ID, ErrUnavailable)
+		}
+		if k > limit {
+			return ErrorFrame(c.ID, tooMany)
+		}
+	}
 	list, err := s.node.Presence(ctx, c.Channel)
 	if err != nil {
 		return ErrorFrame(c.ID, err)
+	}
+	if len(list) > limit { // grew since the count, or no counter
+		return ErrorFrame(c.ID, tooMany)
 	}
 	return mustJSON(presenceReply{"reply", c.ID, c.Channel, list})
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 var presenceNS = []Namespace{
@@ -286,5 +290,141 @@ func TestJoinLeaveStormBound(t *testing.T) {
 	}
 	if got := clientsOf(t, n, "room:storm"); len(got) != clients {
 		t.Fatalf("presence lists %d, want all %d", len(got), clients)
+	}
+}
+
+// TestChannelsMatchingFiltersBeforeTheCut: a caller that may see only the
+// channels sorting last still gets them, not an empty truncated list.
+func TestChannelsMatchingFiltersBeforeTheCut(t *testing.T) {
+	old := maxChannelsListed
+	maxChannelsListed = 2
+	t.Cleanup(func() { maxChannelsListed = old })
+	n := newTestNode(t, Config{Namespaces: presenceNS})
+	s := mustSession(t, n)
+	for _, ch := range []string{"room:a", "room:b", "room:c", "room:z1", "room:z2"} {
+		subscribe(t, s, ch)
+	}
+	got, truncated, err := n.ChannelsMatching(context.Background(), "room:", func(ch string) bool { return strings.HasPrefix(ch, "room:z") })
+	if err != nil || truncated || len(got) != 2 || got[0].Channel != "room:z1" || got[1].Channel != "room:z2" {
+		t.Fatalf("got %+v truncated %v err %v, want room:z1 and room:z2, not truncated", got, truncated, err)
+	}
+	got, truncated, err = n.Channels(context.Background(), "room:")
+	if err != nil || !truncated || len(got) != 2 || got[0].Channel != "room:a" {
+		t.Fatalf("unfiltered: got %+v truncated %v err %v, want the first 2, truncated", got, truncated, err)
+	}
+}
+
+// TestPresenceCommandCap: the presence command lists at most
+// MaxPresenceListed entries; above it the asker gets error 413 and
+// presence_stats still answers.
+func TestPresenceCommandCap(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, MaxPresenceListed: 2})
+	a := mustSession(t, n)
+	subscribe(t, a, "quiet:1")
+	subscribe(t, mustSession(t, n), "quiet:1")
+	ask := func() []Item {
+		t.Helper()
+		drain(t, a)
+		if err := a.HandleCommand(context.Background(), []byte(`{"type":"presence","id":1,"channel":"quiet:1"}
+{"type":"presence_stats","id":2,"channel":"quiet:1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		items, _ := a.Next(context.Background(), 1e6, nil)
+		if len(items) != 2 {
+			t.Fatalf("%d answers, want 2", len(items))
+		}
+		return items
+	}
+	var list struct{ Clients []ClientInfo }
+	if items := ask(); json.Unmarshal(items[0].Frame, &list) != nil || len(list.Clients) != 2 {
+		t.Fatalf("at the cap: %s, want the 2 clients", items[0].Frame)
+	}
+	subscribe(t, mustSession(t, n), "quiet:1")
+	items := ask()
+	var e frame
+	if json.Unmarshal(items[0].Frame, &e); e.Type != "error" || e.Code != 413 || !strings.Contains(string(items[0].Frame), "presence_stats") {
+		t.Fatalf("above the cap: %s, want error 413 pointing to presence_stats", items[0].Frame)
+	}
+	var st struct{ Clients int }
+	if json.Unmarshal(items[1].Frame, &st); st.Clients != 3 {
+		t.Fatalf("stats above the cap: %s", items[1].Frame)
+	}
+}
+
+// deadlineBroker records the deadline of every RemovePresence call.
+type deadlineBroker struct {
+	*MemoryBroker
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (b *deadlineBroker) RemovePresence(ctx context.Context, ch string, info ClientInfo, opts PresenceOptions) error {
+	d, _ := ctx.Deadline()
+	b.mu.Lock()
+	b.deadlines = append(b.deadlines, d)
+	b.mu.Unlock()
+	return b.MemoryBroker.RemovePresence(ctx, ch, info, opts)
+}
+
+// batchBroker records RemovePresences calls.
+type batchBroker struct {
+	*MemoryBroker
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (b *batchBroker) RemovePresences(ctx context.Context, info ClientInfo, chans []string, opts func(string) PresenceOptions) error {
+	b.mu.Lock()
+	b.batches = append(b.batches, slices.Sorted(slices.Values(chans)))
+	b.mu.Unlock()
+	for _, ch := range chans {
+		if err := b.MemoryBroker.RemovePresence(ctx, ch, info, opts(ch)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestCloseLeavesPresenceUnderOneTimeout: a closing session's presence
+// removals share one deadline (a broker hang costs one timeout, not one
+// per channel), or go in one batch when the broker can.
+func TestCloseLeavesPresenceUnderOneTimeout(t *testing.T) {
+	chans := []string{"room:1", "room:2", "room:3", "plain"}
+	mem := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mem.Close() })
+	db := &deadlineBroker{MemoryBroker: mem}
+	n, err := New(Config{Broker: db, Namespaces: presenceNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustSession(t, n)
+	for _, ch := range chans {
+		subscribe(t, s, ch)
+	}
+	s.Close(ClosedByClient)
+	db.mu.Lock()
+	got := slices.Clone(db.deadlines)
+	db.mu.Unlock()
+	if len(got) != 3 || !got[0].Equal(got[1]) || !got[0].Equal(got[2]) || got[0].IsZero() {
+		t.Fatalf("removal deadlines %v, want 3 calls sharing one deadline", got)
+	}
+
+	mem2 := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mem2.Close() })
+	bb := &batchBroker{MemoryBroker: mem2}
+	n2, err := New(Config{Broker: bb, Namespaces: presenceNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustSession(t, n2)
+	for _, ch := range chans {
+		subscribe(t, s2, ch)
+	}
+	s2.Close(ClosedByClient)
+	if len(bb.batches) != 1 || !slices.Equal(bb.batches[0], []string{"room:1", "room:2", "room:3"}) {
+		t.Fatalf("batches %v, want one with the 3 presence channels", bb.batches)
+	}
+	if list, _ := n2.Presence(context.Background(), "room:1"); len(list) != 0 {
+		t.Fatalf("presence after close: %v", list)
 	}
 }

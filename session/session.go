@@ -321,22 +321,19 @@ func (s *Session) Close(d Disconnect) {
 	subs := s.subs
 	s.subs = nil
 	reason := s.reason
+	var present []string
+	for ch, sub := range subs {
+		if sub.present && !sub.dropped {
+			present = append(present, ch)
+		}
+		sub.dropped = true
+	}
+	info := ClientInfo{s.id, s.user}
 	s.mu.Unlock()
 	for ch, sub := range subs {
 		s.node.hub.remove(ch, s, sub)
 	}
-	s.mu.Lock()
-	present := make(map[string]bool)
-	for ch, sub := range subs {
-		if sub.present && !sub.dropped {
-			present[ch] = true
-		}
-		sub.dropped = true
-	}
-	s.mu.Unlock()
-	for ch := range present {
-		s.leavePresence(ch, true)
-	}
+	s.leaveAllPresence(info, present)
 	s.node.forget(s, reason)
 }
 

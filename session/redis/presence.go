@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +31,10 @@ import (
 // starts with a digit, so the two cannot be confused.
 
 var (
-	_ session.Presencer = (*Broker)(nil)
-	_ session.Cluster   = (*Broker)(nil)
+	_ session.Presencer            = (*Broker)(nil)
+	_ session.PresenceCounter      = (*Broker)(nil)
+	_ session.PresenceBatchRemover = (*Broker)(nil)
+	_ session.Cluster              = (*Broker)(nil)
 )
 
 // Heartbeat defaults: a node refreshes its heartbeat every DefaultHeartbeat,
@@ -62,11 +63,21 @@ type fleet struct {
 	handler session.ClusterHandler
 	// local holds this node's entries, to put them back if other nodes
 	// took this one for dead (a long pause), and to know when the node's
-	// last entry in a channel left.
+	// last entry in a channel left. It is the source of truth: an entry
+	// leaves it only once its removal from Redis succeeded; an entry whose
+	// removal failed stays, marked leaving, and the heartbeat retries it.
 	local    map[string]map[string]localEntry // channel → client → entry
 	reported map[string]int                   // the channel counts last written
 	started  bool
 	beats    int // heartbeats written
+
+	// sweep is held (write) by the heartbeat's retry of failed removals
+	// and (read) by AddPresence, so that a retried HDEL of a client cannot
+	// land after the same client's new HSET.
+	sweep sync.RWMutex
+	// unswept and unrestored say whether local has leaving or lost entries,
+	// so that a heartbeat without them does not walk local.
+	unswept, unrestored bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -75,7 +86,15 @@ type fleet struct {
 type localEntry struct {
 	user string
 	opts session.PresenceOptions
+	// leaving: the session left but the removal from Redis failed; the
+	// heartbeat retries it. lost: the node was purged as dead and putting
+	// the entry back failed; the heartbeat retries it.
+	leaving, lost bool
 }
+
+// cleanupTimeout bounds the best-effort removal of an entry whose add
+// failed half-way (its caller's context may be spent).
+const cleanupTimeout = time.Second
 
 func (b *Broker) presenceKey(ch string) string { return b.prefix + "{" + ch + "}:presence" }
 func (b *Broker) notifyKey(ch string) string   { return b.prefix + "{" + ch + "}:presence:notify" }
@@ -266,63 +285,146 @@ type joinLeaveJSON struct {
 	U string `json:"u"`
 }
 
-// AddPresence implements session.Presencer.
+// AddPresence implements session.Presencer. The node's channel record
+// (SADD) goes first, so that other nodes can purge whatever the script
+// leaves if this node dies. If the script fails, the entry may still have
+// been written (the reply was lost): it is removed again, or left to the
+// heartbeat's retry, and never kept as present.
 func (b *Broker) AddPresence(ctx context.Context, ch string, info session.ClientInfo, opts session.PresenceOptions) (int, error) {
 	c := &b.fleet
-	join, _ := json.Marshal(joinLeaveJSON{"join", info.Client, info.User})
-	n, err := addPresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		info.Client, c.node+" "+info.User, opts.Max, opts.Notify, b.pubChannel(ch), string(joinLeaveMark)+string(join),
-		b.publishCommand()).Int()
+	c.sweep.RLock()
+	defer c.sweep.RUnlock()
+	c.mu.Lock()
+	known := c.local[ch] != nil
+	c.mu.Unlock()
+	if !known {
+		if err := b.client.SAdd(ctx, b.nodeChansKey(c.node), ch).Err(); err != nil {
+			return 0, fmt.Errorf("redis: presence of %q: %w", ch, err)
+		}
+	}
+	n, err := b.addScript(ctx, b.client, ch, info, opts).Int()
 	if err != nil {
-		return 0, fmt.Errorf("redis: presence of %q: %w", ch, err)
+		err = fmt.Errorf("redis: presence of %q: %w", ch, err)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if rerr := b.removeScript(cctx, b.client, ch, info.Client).Err(); rerr != nil {
+			b.markLeaving(ch, info, opts)
+			return 0, err
+		}
+		b.dropLocal(cctx, ch, info.Client)
+		return 0, err
 	}
 	if n < 0 {
 		return opts.Max, session.ErrPresenceFull
 	}
 	c.mu.Lock()
 	m := c.local[ch]
-	first := m == nil
-	if first {
+	if m == nil {
 		m = make(map[string]localEntry)
 		c.local[ch] = m
 	}
-	m[info.Client] = localEntry{info.User, opts}
+	m[info.Client] = localEntry{user: info.User, opts: opts}
 	c.mu.Unlock()
-	if first {
-		// The record that lets other nodes purge this channel if this node dies.
-		if err := b.client.SAdd(ctx, b.nodeChansKey(c.node), ch).Err(); err != nil {
-			return n, fmt.Errorf("redis: presence of %q: %w", ch, err)
-		}
-	}
 	return n, nil
 }
 
-// RemovePresence implements session.Presencer.
-func (b *Broker) RemovePresence(ctx context.Context, ch string, info session.ClientInfo, _ session.PresenceOptions) error {
+func (b *Broker) addScript(ctx context.Context, s goredis.Scripter, ch string, info session.ClientInfo, opts session.PresenceOptions) *goredis.Cmd {
+	join, _ := json.Marshal(joinLeaveJSON{"join", info.Client, info.User})
+	return addPresenceScript.Run(ctx, s, []string{b.presenceKey(ch), b.notifyKey(ch)},
+		info.Client, b.fleet.node+" "+info.User, opts.Max, opts.Notify, b.pubChannel(ch), string(joinLeaveMark)+string(join),
+		b.publishCommand())
+}
+
+func (b *Broker) removeScript(ctx context.Context, s goredis.Scripter, ch, client string) *goredis.Cmd {
+	return removePresenceScript.Run(ctx, s, []string{b.presenceKey(ch), b.notifyKey(ch)},
+		b.pubChannel(ch), client, "", b.publishCommand())
+}
+
+// markLeaving keeps (or puts) a client's entry in local as leaving, for
+// the heartbeat to remove from Redis.
+func (b *Broker) markLeaving(ch string, info session.ClientInfo, opts session.PresenceOptions) {
+	c := &b.fleet
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.local[ch]
+	if m == nil {
+		m = make(map[string]localEntry)
+		c.local[ch] = m
+	}
+	e, ok := m[info.Client]
+	if !ok {
+		e = localEntry{user: info.User, opts: opts}
+	}
+	e.leaving, e.lost = true, false
+	m[info.Client] = e
+	c.unswept = true
+}
+
+// dropLocal forgets a client's entry once Redis no longer has it; the
+// channel leaves the node's record with its last entry. A join racing
+// with this leaves the channel out of the record until the next join
+// here: its entries are then only purged by the node's own Close, not by
+// the others. The race needs the last local client to leave while another
+// subscribes.
+func (b *Broker) dropLocal(ctx context.Context, ch, client string) {
 	c := &b.fleet
 	c.mu.Lock()
 	last := false
 	if m := c.local[ch]; m != nil {
-		delete(m, info.Client)
+		delete(m, client)
 		if len(m) == 0 {
 			delete(c.local, ch)
 			last = true
 		}
 	}
 	c.mu.Unlock()
-	err := removePresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		b.pubChannel(ch), info.Client, "", b.publishCommand()).Err()
-	if err != nil {
-		return fmt.Errorf("redis: presence of %q: %w", ch, err)
-	}
 	if last {
-		// A join racing with this leaves the channel out of the record
-		// until the next join here: its entries are then only purged by
-		// the node's own Close, not by the others. The race needs the
-		// last local client to leave while another subscribes.
 		_ = b.client.SRem(ctx, b.nodeChansKey(c.node), ch).Err()
 	}
+}
+
+// RemovePresence implements session.Presencer. The local entry goes only
+// once Redis removed it; if Redis fails, it stays marked leaving and the
+// heartbeat retries the removal, so the entry cannot stay behind as a
+// ghost (a join never followed by a leave).
+func (b *Broker) RemovePresence(ctx context.Context, ch string, info session.ClientInfo, opts session.PresenceOptions) error {
+	if err := b.removeScript(ctx, b.client, ch, info.Client).Err(); err != nil {
+		b.markLeaving(ch, info, opts)
+		return fmt.Errorf("redis: presence of %q (retried at the next heartbeat): %w", ch, err)
+	}
+	b.dropLocal(ctx, ch, info.Client)
 	return nil
+}
+
+// RemovePresences implements session.PresenceBatchRemover: a closing
+// session's entries in one pipeline, one round trip whatever their number.
+func (b *Broker) RemovePresences(ctx context.Context, info session.ClientInfo, chans []string, opts func(ch string) session.PresenceOptions) error {
+	if len(chans) == 0 {
+		return nil
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*goredis.Cmd, len(chans))
+	for i, ch := range chans {
+		cmds[i] = b.removeEval(ctx, pipe, ch, info.Client)
+	}
+	_, _ = pipe.Exec(ctx)
+	var failed error
+	for i, ch := range chans {
+		if err := cmds[i].Err(); err != nil {
+			b.markLeaving(ch, info, opts(ch))
+			failed = fmt.Errorf("redis: presence of %q (retried at the next heartbeat): %w", ch, err)
+			continue
+		}
+		b.dropLocal(ctx, ch, info.Client)
+	}
+	return failed
+}
+
+// removeEval is removeScript for a pipeline, where EVALSHA's fallback to
+// EVAL cannot run: it sends the script.
+func (b *Broker) removeEval(ctx context.Context, pipe goredis.Pipeliner, ch, client string) *goredis.Cmd {
+	return removePresenceScript.Eval(ctx, pipe, []string{b.presenceKey(ch), b.notifyKey(ch)},
+		b.pubChannel(ch), client, "", b.publishCommand())
 }
 
 // Presence implements session.Presencer.
@@ -337,6 +439,15 @@ func (b *Broker) Presence(ctx context.Context, ch string) ([]session.ClientInfo,
 		out = append(out, session.ClientInfo{Client: client, User: user})
 	}
 	return out, nil
+}
+
+// PresenceCount implements session.PresenceCounter: one HLEN.
+func (b *Broker) PresenceCount(ctx context.Context, ch string) (int, error) {
+	n, err := b.client.HLen(ctx, b.presenceKey(ch)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: presence of %q: %w", ch, err)
+	}
+	return int(n), nil
 }
 
 // PresenceStats implements session.Presencer. It reads the values only
@@ -420,13 +531,17 @@ func (b *Broker) beat(ctx context.Context) error {
 	c.mu.Lock()
 	c.beats++
 	resync := c.beats > 1 && len(reply) > 0 && reply[0] == int64(1)
+	if resync {
+		c.reported = nil // purged with the node: report in full
+	}
 	c.mu.Unlock()
 	if resync {
 		// Taken for dead (a pause longer than the bound) and purged: put
 		// this node's entries back, with their joins.
 		b.log.Warn("redis: this node was taken for dead; restoring its presence entries")
-		b.restore(ctx)
 	}
+	b.restore(resync)
+	b.retryRemovals()
 	for _, r := range reply[1:] {
 		if n, ok := r.(string); ok && n != c.node {
 			if err := b.purgeNode(ctx, n); err != nil {
@@ -437,22 +552,156 @@ func (b *Broker) beat(ctx context.Context) error {
 	return b.report(ctx)
 }
 
-// restore re-adds every local entry.
-func (b *Broker) restore(ctx context.Context) {
+// restoreSnapshotted, when set (by tests), runs between restore's snapshot
+// of the entries and its writes.
+var restoreSnapshotted func()
+
+// restoreTimeout bounds one restore or retry pass, outside the
+// heartbeat's own deadline.
+func (c *fleet) passTimeout() time.Duration { return c.heartbeat * deadAfter }
+
+// restore re-adds the local entries after this node was purged as dead
+// (all of them, with all=true), or those a previous restore failed to put
+// back. local is never cleared: entries stay there, marked lost, until
+// Redis has them again. All channels go in one pipeline: SADD of the
+// node's record, then one script per entry.
+func (b *Broker) restore(all bool) {
 	c := &b.fleet
-	c.mu.Lock()
-	all := make(map[string]map[string]localEntry, len(c.local))
-	for ch, m := range c.local {
-		all[ch] = maps.Clone(m)
+	type item struct {
+		ch     string
+		client string
+		e      localEntry
 	}
-	c.local = make(map[string]map[string]localEntry)
-	c.mu.Unlock()
-	for ch, m := range all {
+	var items []item
+	chans := map[string]bool{}
+	c.mu.Lock()
+	if !all && !c.unrestored {
+		c.mu.Unlock()
+		return
+	}
+	c.unrestored = false
+	for ch, m := range c.local {
 		for client, e := range m {
-			if _, err := b.AddPresence(ctx, ch, session.ClientInfo{Client: client, User: e.user}, e.opts); err != nil {
-				b.log.Warn("redis: restoring a presence entry failed", "channel", ch, "err", err)
+			if e.leaving {
+				if all { // the purge removed it from Redis already
+					delete(m, client)
+				}
+				continue
+			}
+			if all || e.lost {
+				e.lost = true
+				m[client] = e
+				items = append(items, item{ch, client, e})
+				chans[ch] = true
 			}
 		}
+		if len(m) == 0 {
+			delete(c.local, ch)
+		}
+	}
+	c.mu.Unlock()
+	if len(items) == 0 {
+		return
+	}
+	if restoreSnapshotted != nil {
+		restoreSnapshotted()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.passTimeout())
+	defer cancel()
+	pipe := b.client.Pipeline()
+	for ch := range chans {
+		pipe.SAdd(ctx, b.nodeChansKey(c.node), ch)
+	}
+	cmds := make([]*goredis.Cmd, len(items))
+	for i, it := range items {
+		join, _ := json.Marshal(joinLeaveJSON{"join", it.client, it.e.user})
+		cmds[i] = addPresenceScript.Eval(ctx, pipe, []string{b.presenceKey(it.ch), b.notifyKey(it.ch)},
+			it.client, c.node+" "+it.e.user, it.e.opts.Max, it.e.opts.Notify, b.pubChannel(it.ch),
+			string(joinLeaveMark)+string(join), b.publishCommand())
+	}
+	_, _ = pipe.Exec(ctx)
+	failed := 0
+	c.mu.Lock()
+	for i, it := range items {
+		err := cmds[i].Err()
+		cur, ok := c.local[it.ch][it.client]
+		switch {
+		case ok && cur.lost && err == nil:
+			cur.lost = false
+			c.local[it.ch][it.client] = cur
+		case ok && cur.lost:
+			failed++ // stays lost: the next heartbeat tries again
+			c.unrestored = true
+		case !ok:
+			// Removed while this pass ran, perhaps before the re-add
+			// reached Redis (which may have run it even if its reply was
+			// lost): remove it again rather than leave a ghost.
+			m := c.local[it.ch]
+			if m == nil {
+				m = make(map[string]localEntry)
+				c.local[it.ch] = m
+			}
+			m[it.client] = localEntry{user: it.e.user, opts: it.e.opts, leaving: true}
+			c.unswept = true
+		}
+	}
+	c.mu.Unlock()
+	if failed > 0 {
+		b.log.Warn("redis: restoring presence entries failed; retrying at the next heartbeat", "entries", failed, "err", ctx.Err())
+	}
+}
+
+// retryRemovals removes from Redis the entries whose removal failed, in
+// one pipeline, and forgets those it removed.
+func (b *Broker) retryRemovals() {
+	c := &b.fleet
+	c.sweep.Lock()
+	defer c.sweep.Unlock()
+	type item struct{ ch, client string }
+	var items []item
+	c.mu.Lock()
+	if !c.unswept {
+		c.mu.Unlock()
+		return
+	}
+	c.unswept = false
+	for ch, m := range c.local {
+		for client, e := range m {
+			if e.leaving {
+				items = append(items, item{ch, client})
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(items) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.passTimeout())
+	defer cancel()
+	pipe := b.client.Pipeline()
+	cmds := make([]*goredis.Cmd, len(items))
+	for i, it := range items {
+		cmds[i] = b.removeEval(ctx, pipe, it.ch, it.client)
+	}
+	_, _ = pipe.Exec(ctx)
+	failed := 0
+	for i, it := range items {
+		if cmds[i].Err() != nil {
+			failed++
+			c.mu.Lock()
+			c.unswept = true
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Lock()
+		still := c.local[it.ch][it.client].leaving
+		c.mu.Unlock()
+		if still {
+			b.dropLocal(ctx, it.ch, it.client)
+		}
+	}
+	if failed > 0 {
+		b.log.Warn("redis: removing presence entries failed; retrying at the next heartbeat", "entries", failed)
 	}
 }
 
@@ -488,8 +737,12 @@ func (b *Broker) purgeNode(ctx context.Context, node string) error {
 	return nil
 }
 
-// report writes this node's subscriber counts when they changed, for the
-// other nodes' Channels. The hash expires with the node's heartbeat.
+// report writes this node's subscriber counts, for the other nodes'
+// Channels: only the changes since the last report (HSET of the counts
+// that changed, HDEL of the channels gone), nothing but the expiry when
+// none changed. The hash expires with the node's heartbeat; if it is gone
+// (the node was purged, or paused past the expiry) the next report writes
+// it whole.
 func (b *Broker) report(ctx context.Context) error {
 	h := b.clusterHandler()
 	if h == nil {
@@ -500,25 +753,39 @@ func (b *Broker) report(ctx context.Context) error {
 	key := b.nodeChannelsKey(c.node)
 	ttl := c.heartbeat * deadAfter
 	c.mu.Lock()
-	same := maps.Equal(counts, c.reported)
+	reported := c.reported
 	c.mu.Unlock()
-	pipe := b.client.TxPipeline()
-	if !same {
-		pipe.Del(ctx, key)
-		if len(counts) > 0 {
-			args := make(map[string]any, len(counts))
-			for ch, k := range counts {
-				args[ch] = k
-			}
-			pipe.HSet(ctx, key, args)
+	set := make(map[string]any)
+	for ch, k := range counts {
+		if old, ok := reported[ch]; !ok || old != k {
+			set[ch] = k
 		}
 	}
-	pipe.PExpire(ctx, key, ttl)
+	var gone []string
+	for ch := range reported {
+		if _, ok := counts[ch]; !ok {
+			gone = append(gone, ch)
+		}
+	}
+	pipe := b.client.TxPipeline()
+	if reported == nil {
+		pipe.Del(ctx, key)
+	}
+	if len(gone) > 0 {
+		pipe.HDel(ctx, key, gone...)
+	}
+	if len(set) > 0 {
+		pipe.HSet(ctx, key, set)
+	}
+	exp := pipe.PExpire(ctx, key, ttl)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("report channels: %w", err)
 	}
 	c.mu.Lock()
 	c.reported = counts
+	if !exp.Val() && len(counts) > 0 {
+		c.reported = nil // the hash is gone: write it whole next time
+	}
 	c.mu.Unlock()
 	return nil
 }

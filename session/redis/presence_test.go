@@ -176,3 +176,55 @@ func TestNodeTakenForDeadRestores(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReportWritesChanges: a node's channel report writes the counts that
+// changed and deletes the channels gone, not the whole hash each time.
+func TestReportWritesChanges(t *testing.T) {
+	a, b, ra, _ := twoNodes(t, time.Hour) // one heartbeat, at start
+	ctx := context.Background()
+	// Wait for the start's heartbeat to report (nothing yet), so that it
+	// does not race with the reports below.
+	deadline := time.Now().Add(brokertest.WaitTimeout)
+	for {
+		a.fleet.mu.Lock()
+		done := a.fleet.reported != nil
+		a.fleet.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no heartbeat report")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	key := a.nodeChannelsKey(a.NodeID())
+	ra.mu.Lock()
+	ra.counts = map[string]int{"room:1": 1, "room:2": 2}
+	ra.mu.Unlock()
+	if err := a.report(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A field no report wrote: a full rewrite (DEL + HSET) would drop it.
+	if err := b.client.HSet(ctx, key, "marker", 7).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ra.mu.Lock()
+	ra.counts = map[string]int{"room:1": 3}
+	ra.mu.Unlock()
+	for range 2 { // a change, then none
+		if err := a.report(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.client.HGetAll(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got["room:1"] != "3" || got["marker"] != "7" {
+			t.Fatalf("report hash %v, want room:1=3 and the untouched marker", got)
+		}
+	}
+	chans, err := b.Channels(ctx, "room:")
+	if err != nil || chans["room:1"] != 3 || len(chans) != 1 {
+		t.Fatalf("channels %v %v, want room:1 with 3", chans, err)
+	}
+}
