@@ -361,7 +361,9 @@ func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Durat
 	ps.a.w, ps.a.conn, ps.a.header = nil, conn, header
 	ps.a.keep = h.cfg.Reuse != nil && h.cfg.Reuse.Accepting() && r.ProtoAtLeast(1, 1) && !r.Close
 	ps.held = true
-	ps.done = nil // the handler returns: nobody waits for it (and it costs 96 B)
+	// The handler returns: nobody waits for done, and unhost has made sure
+	// that Host gives no more turns through wake (each costs 96 B).
+	ps.done, ps.wake = nil, nil
 	ps.readerDone = make(chan struct{})
 	if n := brw.Reader.Buffered(); n > 0 {
 		ps.pending, _ = brw.Reader.Peek(n)
