@@ -66,7 +66,10 @@
 //   - transports.Pump.kick (every transport: ws, SSE, SockJS, poll): an
 //     atomic flag, then either `go p.run()` or writerPool.submit, which
 //     takes writerPool.mu for an append and may start a goroutine. The writers take Session.mu
-//     (TryNext, Pending) only after releasing writerPool.mu.
+//     (TryNext, Pending) only after releasing writerPool.mu. A Hosted sink
+//     (a long-poll waiting on net/http) may take the turn instead in Host:
+//     an atomic swap and a send on a channel of capacity one that is empty
+//     whenever Host can succeed; it takes no lock.
 //   - Session.Next's own wake-up (a writer that waits on a goroutine of
 //     its own: tests and tools; every transport uses a Pump): a send on a
 //     channel of capacity one, dropped when full.

@@ -17,7 +17,9 @@
 // on the shared writers) and a Poker (WebSocket's pongs), SockJS with a
 // blocking Sink (sockjs-go's Send), and the long-poll with a one-shot Sink
 // that answers once and is poked at its linger and its timeout. So a
-// session has one wake-up, the pump's.
+// session has one wake-up, the pump's. A Sink that already has a waiting
+// goroutine (a long-poll held on net/http) is Hosted: the pump's turns run
+// there, through Pump.Drive, rather than on a goroutine started for them.
 //
 // It also holds the streaming connections' writer, the Pump (pump.go), and
 // the per-server Writers (writers.go): the shared writers that serve every

@@ -65,6 +65,21 @@ type Poker interface {
 	Poked() error
 }
 
+// Hosted is a Sink whose connection has a goroutine of its own that waits
+// while the pump is idle (a long-poll's handler, held on net/http). The pump
+// hands its writing to that goroutine, which runs it by calling Pump.Drive,
+// instead of starting a goroutine for it: a poll answered on net/http then
+// costs one wake-up of its handler, as it did before polls had a pump,
+// rather than a goroutine started (and its stack grown through the write
+// path) for every answer.
+type Hosted interface {
+	// Host reports whether the sink's goroutine takes the writing the pump
+	// has to do now; it then calls Drive soon. False: the pump starts a
+	// goroutine of its own. Called with the session's lock held: it must
+	// not block.
+	Host() bool
+}
+
 // ErrPumpPanicked is End's writeErr after a panic in the Sink: the message
 // being written may be cut short.
 var ErrPumpPanicked = errors.New("transports: writer panicked")
@@ -79,6 +94,7 @@ type Pump struct {
 	s    *session.Session
 	sink Sink
 	try  TrySink // sink, when it can write without blocking
+	host Hosted  // sink, when it has a goroutine that can write
 	ping time.Duration
 	log  *slog.Logger
 
@@ -108,6 +124,7 @@ type Pump struct {
 func (w *Writers) StartPump(ctx context.Context, s *session.Session, sink Sink, ping time.Duration, log *slog.Logger) *Pump {
 	p := &Pump{w: w, s: s, sink: sink, ping: ping, log: log}
 	p.try, _ = sink.(TrySink)
+	p.host, _ = sink.(Hosted)
 	now := time.Now()
 	p.lastData, p.lastProbe = now, now
 	// Armed only once p is complete: a heartbeat on a shared writer reads
@@ -141,17 +158,26 @@ func (p *Pump) Poke() {
 }
 
 // kick starts the writing unless it runs: on the shared writers for a
-// TrySink, on a goroutine of its own otherwise. It is called with the
-// session's lock held (SetWakeup), so it only flips a flag and hands the
-// pump on.
+// TrySink, on the sink's own goroutine for a Hosted sink that takes it, on
+// a goroutine of its own otherwise. It is called with the session's lock
+// held (SetWakeup), so it only flips a flag and hands the pump on.
 func (p *Pump) kick() {
 	if p.running.CompareAndSwap(false, true) {
-		if p.try != nil {
+		switch {
+		case p.try != nil:
 			p.w.pool.submit(p)
-		} else {
+		case p.host != nil && p.host.Host():
+		default:
 			go p.run()
 		}
 	}
+}
+
+// Drive does, on the caller's goroutine, the writing that a Hosted sink's
+// Host took, until nothing is left. It must be called once for each Host
+// that returned true, and only then.
+func (p *Pump) Drive() {
+	p.run()
 }
 
 // shared is the pump's turn on a shared writer: it writes what is queued

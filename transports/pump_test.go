@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -519,4 +520,87 @@ func TestHeartbeatDelayGrid(t *testing.T) {
 			t.Fatalf("an overdue heartbeat was moved to %v", d)
 		}
 	}
+}
+
+// hostedSink is a recordingSink with a goroutine of its own (a long-poll's
+// handler): Host hands the pump's turns to it while accept is set.
+type hostedSink struct {
+	*recordingSink
+	accept  atomic.Bool
+	turns   chan struct{}
+	driving atomic.Bool // the host goroutine is inside Drive
+	outside atomic.Int32
+}
+
+func (h *hostedSink) Host() bool {
+	if !h.accept.Load() {
+		return false
+	}
+	h.turns <- struct{}{}
+	return true
+}
+
+func (h *hostedSink) WriteBatch(batch []session.Item) error {
+	if h.accept.Load() && !h.driving.Load() {
+		h.outside.Add(1)
+	}
+	return h.recordingSink.WriteBatch(batch)
+}
+
+// A Hosted sink whose Host takes the writing gets its batches and its End
+// on the goroutine that calls Drive, and no goroutine of the pump's own is
+// started; once Host declines, the pump writes on a goroutine of its own
+// again. Every frame arrives once, in order.
+func TestPumpHostedSinkWritesOnItsOwnGoroutine(t *testing.T) {
+	s := newPumpSession(t)
+	sink := &hostedSink{recordingSink: newRecordingSink(), turns: make(chan struct{}, 1)}
+	sink.accept.Store(true)
+	p := NewWriters(quiet).StartPump(context.Background(), s, sink, 0, quiet)
+	hostDone := make(chan struct{})
+	stop := make(chan struct{})
+	go func() { // the host: drives every turn it is given until stopped
+		defer close(hostDone)
+		for {
+			select {
+			case <-sink.turns:
+				sink.driving.Store(true)
+				p.Drive()
+				sink.driving.Store(false)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for i := range 200 {
+		s.Send(fmt.Appendf(nil, "%d", i))
+		if pumpGoroutineStarted() {
+			t.Fatal("the pump started a goroutine of its own while hosted")
+		}
+	}
+	waitFor(t, "the hosted frames", func() bool { f, _, _ := sink.snapshot(); return len(f) == 200 })
+	if n := sink.outside.Load(); n > 0 {
+		t.Fatalf("%d batches written outside Drive while hosted", n)
+	}
+	sink.accept.Store(false)
+	close(stop)
+	<-hostDone
+	for i := 200; i < 300; i++ {
+		s.Send(fmt.Appendf(nil, "%d", i))
+	}
+	waitFor(t, "the frames after hosting", func() bool { f, _, _ := sink.snapshot(); return len(f) == 300 })
+	frames, _, _ := sink.snapshot()
+	for i, f := range frames {
+		if f != fmt.Sprint(i) {
+			t.Fatalf("frame %d is %q", i, f)
+		}
+	}
+	s.Close(session.ClosedByClient)
+	<-sink.ended
+}
+
+// pumpGoroutineStarted reports whether a goroutine that a pump started for
+// itself is running.
+func pumpGoroutineStarted() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "created by github.com/waterspout/waterspout/transports.(*Pump).kick")
 }

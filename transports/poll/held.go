@@ -44,6 +44,14 @@ type pollSink struct {
 	// (await); nil once the handler has left it to a held poll.
 	done   chan struct{}
 	timeup *time.Timer // a held poll's timeout
+	// host says whether the handler waits in await and runs the pump's
+	// writing there (hostWaiting; hostHanded once Host has given it a turn,
+	// sent on wake) or has left it to goroutines of the pump's own
+	// (hostGone): a poll answered on net/http then costs one wake-up of its
+	// handler, not a goroutine started for the answer and another for the
+	// linger.
+	host atomic.Int32
+	wake chan struct{}
 
 	// mu orders the pump's calls with the handler's: hold and a client that
 	// leaves. It is held while answering (a write under the write deadline).
@@ -51,7 +59,8 @@ type pollSink struct {
 	a        answer
 	items    []session.Item
 	size     int
-	lingerT  *time.Timer
+	lingerAt time.Time   // when the linger ends; zero before the first batch
+	lingerT  *time.Timer // the linger's timer, off the handler's goroutine
 	answered bool
 	left     bool // the client went away before the answer: nobody to answer
 	held     bool // the connection is hijacked (a.conn)
@@ -68,8 +77,16 @@ type pollSink struct {
 }
 
 var (
-	_ transports.Sink  = (*pollSink)(nil)
-	_ transports.Poker = (*pollSink)(nil)
+	_ transports.Sink   = (*pollSink)(nil)
+	_ transports.Poker  = (*pollSink)(nil)
+	_ transports.Hosted = (*pollSink)(nil)
+)
+
+// The handler's part in the pump's writing (pollSink.host).
+const (
+	hostWaiting int32 = iota
+	hostHanded
+	hostGone
 )
 
 // maxHeldBytes bounds what a held poll keeps of bytes its client sends
@@ -83,7 +100,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // startSink starts the pump that answers the poll of s through a.
 func (h *Handler) startSink(s *session.Session, a answer, cur session.Cursor, hello, linger bool) *pollSink {
 	ps := &pollSink{h: h, s: s, a: a, cur: cur, hello: hello, linger: linger,
-		limit: h.cfg.Node.Limits().MaxQueueBytes, done: make(chan struct{})}
+		limit: h.cfg.Node.Limits().MaxQueueBytes, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	// hostWaiting (the zero value): the handler goes on to await, or
+	// leaves the poll to the pump in hold after unhost.
 	// A poll has no server-wide context (Node.Shutdown fails its session)
 	// and no heartbeats (it is answered well within a ping interval).
 	p := h.cfg.Writers.StartPump(context.Background(), s, ps, 0, h.cfg.Logger)
@@ -103,28 +122,105 @@ func (ps *pollSink) poke() {
 	}
 }
 
+// Host takes the pump's writing onto the handler's goroutine while it
+// waits in await (see transports.Hosted). Called with the session's lock
+// held: it does not block (wake holds one turn, and a second is not given
+// before the first has been taken).
+func (ps *pollSink) Host() bool {
+	if !ps.host.CompareAndSwap(hostWaiting, hostHanded) {
+		return false
+	}
+	ps.wake <- struct{}{}
+	return true
+}
+
+// drive runs the pump's turn that Host gave the handler.
+func (ps *pollSink) drive() {
+	ps.pump.Load().Drive()
+	ps.host.CompareAndSwap(hostHanded, hostWaiting)
+}
+
+// unhost makes the handler stop running the pump's writing, running a turn
+// it was given first, before it leaves await for good or hands the poll to
+// hold. It reports whether the poll is still unanswered. A linger under way
+// goes on on a timer of its own.
+func (ps *pollSink) unhost() bool {
+	for {
+		switch ps.host.Load() {
+		case hostWaiting:
+			if !ps.host.CompareAndSwap(hostWaiting, hostGone) {
+				continue // Host gave a turn just now
+			}
+		case hostHanded:
+			<-ps.wake
+			ps.drive()
+			continue
+		}
+		break
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if !ps.answered && !ps.lingerAt.IsZero() && ps.lingerT == nil {
+		ps.lingerT = time.AfterFunc(time.Until(ps.lingerAt), ps.poke)
+	}
+	return !ps.answered
+}
+
+// lingerLeft is how long the handler waits for a linger it must time
+// itself (a batch came while it ran the pump); 0 when there is none.
+func (ps *pollSink) lingerLeft() time.Duration {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.answered || ps.lingerAt.IsZero() || ps.lingerT != nil {
+		return 0
+	}
+	return max(time.Until(ps.lingerAt), time.Nanosecond)
+}
+
 // await waits on the handler's goroutine for the answer, at most d (d < 0:
-// until it comes). It reports whether the poll is still unanswered. When
-// the client leaves first, the session ends without an answer.
+// until it comes), running the pump's writing when it is handed over
+// (Host). It reports whether the poll is still unanswered; then the handler
+// no longer runs the pump (unhost). When the client leaves first, the
+// session ends without an answer.
 func (ps *pollSink) await(ctx context.Context, d time.Duration) bool {
-	var timeout <-chan time.Time
+	ps.host.CompareAndSwap(hostGone, hostWaiting)
+	var timeout, linger <-chan time.Time
 	if d >= 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case <-ps.done:
-		return false
-	case <-timeout:
-		return true
-	case <-ctx.Done():
-		ps.mu.Lock()
-		ps.left = true
-		ps.mu.Unlock()
-		ps.s.Fail(endOfPoll)
-		<-ps.done // the pump ends the session; the ResponseWriter must outlive it
-		return false
+	var lingerT *time.Timer
+	defer func() {
+		if lingerT != nil {
+			lingerT.Stop()
+		}
+	}()
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case <-ps.done:
+			return false
+		case <-ps.wake:
+			ps.drive()
+			if left := ps.lingerLeft(); left > 0 && lingerT == nil {
+				lingerT = time.NewTimer(left)
+				linger = lingerT.C
+			}
+		case <-linger:
+			linger = nil
+			ps.poke() // hands a turn to this goroutine (Host)
+		case <-timeout:
+			return ps.unhost()
+		case <-ctxDone:
+			ctxDone, timeout = nil, nil
+			ps.mu.Lock()
+			ps.left = true
+			ps.mu.Unlock()
+			// The pump ends the session, here or on a goroutine of its
+			// own: wait for it, the ResponseWriter must outlive it.
+			ps.s.Fail(endOfPoll)
+		}
 	}
 }
 
@@ -143,8 +239,13 @@ func (ps *pollSink) WriteBatch(batch []session.Item) error {
 	switch {
 	case !ps.linger || ps.size >= ps.limit:
 		ps.answerLocked(nil)
-	case ps.lingerT == nil:
-		ps.lingerT = time.AfterFunc(ps.h.opts.Linger, ps.poke)
+	case ps.lingerAt.IsZero():
+		ps.lingerAt = time.Now().Add(ps.h.opts.Linger)
+		// On the handler's goroutine, await times the linger on its own
+		// timer: no goroutine for the timer to start, nor for the answer.
+		if ps.host.Load() != hostHanded {
+			ps.lingerT = time.AfterFunc(ps.h.opts.Linger, ps.poke)
+		}
 	}
 	return nil
 }
@@ -234,6 +335,9 @@ func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Durat
 	if r.ProtoMajor != 1 {
 		return false
 	}
+	if !ps.unhost() {
+		return false
+	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.answered || len(ps.items) > 0 || ps.s.Pending() {
@@ -257,7 +361,9 @@ func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Durat
 	ps.a.w, ps.a.conn, ps.a.header = nil, conn, header
 	ps.a.keep = h.cfg.Reuse != nil && h.cfg.Reuse.Accepting() && r.ProtoAtLeast(1, 1) && !r.Close
 	ps.held = true
-	ps.done = nil // the handler returns: nobody waits for it (and it costs 96 B)
+	// The handler returns: nobody waits for done, and unhost has made sure
+	// that Host gives no more turns through wake (each costs 96 B).
+	ps.done, ps.wake = nil, nil
 	ps.readerDone = make(chan struct{})
 	if n := brw.Reader.Buffered(); n > 0 {
 		ps.pending, _ = brw.Reader.Peek(n)
