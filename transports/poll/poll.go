@@ -134,13 +134,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tok := r.PostForm.Get("token"); tok != "" {
 		authReq = transports.WithToken(r, tok)
 	}
+	// One session per poll: presence lists the client under the id its
+	// first poll's hello gave it, sent back as "client" on later polls,
+	// and keeps the entry between polls by a lease (session.PollPresence).
+	// A missing, repeated or malformed id is ignored: the poll is then a
+	// client of its own.
+	var client string
+	if v := r.Form["client"]; len(v) == 1 {
+		client = v[0]
+	}
 	s, refused := h.cfg.Open(r.Context(), transports.Opening{
 		Transport: transport,
 		Auth:      authReq,
-		// One session per poll: listed in presence, every poll would be a
-		// leave and a join.
-		Prepare: (*session.Session).SkipPresence,
-		Stream:  &req,
+		Prepare:   func(s *session.Session) { s.PollPresence(client) },
+		Stream:    &req,
 		// Quiet: a resume that recovers has nothing to announce on every
 		// poll; one that cannot still says recovered:false.
 		Quiet: req.HasCursor,
