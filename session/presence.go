@@ -403,9 +403,9 @@ func (h brokerHandler) LocalChannels(prefix string) map[string]int {
 	return h.n.hub.channels(prefix)
 }
 
-// SkipPresence keeps the session out of presence and join/leave: a
-// long-poll session lives for one request, and listing it would make every
-// poll a leave and a join. Call it before the first Subscribe.
+// SkipPresence keeps the session out of presence and join/leave (a
+// long-poll session is listed through PollPresence instead). Call it before
+// the first Subscribe.
 func (s *Session) SkipPresence() {
 	s.mu.Lock()
 	s.noPresence = true

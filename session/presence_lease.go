@@ -137,49 +137,62 @@ func (n *Node) expireLease(l PresenceLeaser, ch string, info ClientInfo, stamp s
 	}
 }
 
-// pollLeases are a node's running leases: one timer per channel and
-// long-poll client between two polls. There are at most as many as the
-// node's polls left entries, each bounded by Config.MaxPresence.
+// pollLeases are a node's running leases: per channel and long-poll
+// client, one timer per poll that ended here since the client's last poll
+// began here. Usually that is one; a poll the client gave up on (it
+// aborted and polled again) may end after the next one, and its lease must
+// not replace the newer one's, which alone can remove the entry. A poll's
+// start stops them all. There are at most as many keys as entries the
+// node's polls left, each channel's bounded by Config.MaxPresence.
 type pollLeases struct {
 	mu sync.Mutex
-	m  map[leaseKey]*time.Timer
+	m  map[leaseKey]map[string]*time.Timer // → stamp → timer
 }
 
 type leaseKey struct{ ch, client string }
 
-// hold stops the lease of client's entry in ch: a poll has come.
+// hold stops the leases of client's entry in ch: a poll has come.
 func (p *pollLeases) hold(ch, client string) {
+	key := leaseKey{ch, client}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t := p.m[leaseKey{ch, client}]; t != nil {
+	for _, t := range p.m[key] {
 		t.Stop()
-		delete(p.m, leaseKey{ch, client})
 	}
+	delete(p.m, key)
 }
 
-// start (re)starts the lease of info's entry in ch, refreshed by the poll
-// stamp: at its end, the entry leaves unless refreshed since.
+// start starts the lease of info's entry in ch that the poll stamp
+// refreshed: at its end, the entry leaves unless refreshed since.
 func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo, stamp string) {
 	key := leaseKey{ch, info.Client}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
-		p.m = make(map[leaseKey]*time.Timer)
+		p.m = make(map[leaseKey]map[string]*time.Timer)
 	}
-	if old := p.m[key]; old != nil {
+	stamps := p.m[key]
+	if stamps == nil {
+		stamps = make(map[string]*time.Timer, 1)
+		p.m[key] = stamps
+	}
+	if old := stamps[stamp]; old != nil {
 		old.Stop()
 	}
 	var t *time.Timer
 	t = time.AfterFunc(n.cfg.PollLease, func() {
 		p.mu.Lock()
-		mine := p.m[key] == t
+		mine := p.m[key][stamp] == t
 		if mine {
-			delete(p.m, key)
+			delete(p.m[key], stamp)
+			if len(p.m[key]) == 0 {
+				delete(p.m, key)
+			}
 		}
 		p.mu.Unlock()
 		if mine {
 			n.expireLease(l, ch, info, stamp)
 		}
 	})
-	p.m[key] = t
+	stamps[stamp] = t
 }

@@ -120,3 +120,23 @@ func TestPollPresenceTerminal(t *testing.T) {
 		t.Fatalf("presence %v after a normal poll end, want alice", got)
 	}
 }
+
+// TestPollPresenceStaleLease: a poll the client gave up on (it aborted and
+// polled again) may end after the newer poll. Its lease must not replace
+// the newer poll's, which alone can remove the entry: the client still
+// leaves.
+func TestPollPresenceStaleLease(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: 50 * time.Millisecond})
+	old := pollSession(t, n, "alice", "")
+	id := old.ID()
+	newer := pollSession(t, n, "alice", id)
+	newer.Close(answered)
+	old.Close(answered) // the abandoned poll ends last
+	deadline := time.Now().Add(5 * time.Second)
+	for len(clientsOf(t, n, "room:1")) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("presence %v: the entry outlived every lease", clientsOf(t, n, "room:1"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

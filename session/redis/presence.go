@@ -427,7 +427,7 @@ func (b *Broker) ExpirePresence(ctx context.Context, ch string, info session.Cli
 }
 
 // markLeaving keeps (or puts) a client's entry in local as leaving, for
-// the heartbeat to remove from Redis. For a leased entry (stamp set), only
+// the heartbeat to remove from Redis. With a stamp (a lease's end), only
 // if no later poll here refreshed it.
 func (b *Broker) markLeaving(ch string, info session.ClientInfo, stamp string, opts session.PresenceOptions) {
 	c := &b.fleet
@@ -439,7 +439,7 @@ func (b *Broker) markLeaving(ch string, info session.ClientInfo, stamp string, o
 		c.local[ch] = m
 	}
 	e, ok := m[info.Client]
-	if ok && e.stamp != stamp {
+	if stamp != "" && ok && e.stamp != stamp {
 		return // refreshed since: the entry stays
 	}
 	if !ok {
@@ -457,14 +457,14 @@ func (b *Broker) markLeaving(ch string, info session.ClientInfo, stamp string, o
 // the others. The race needs the last local client to leave while another
 // subscribes.
 //
-// For a leased entry (stamp set), the record goes only if no later poll
-// here refreshed it.
+// With a stamp (a lease's end), the record goes only if no later poll here
+// refreshed it; without, it goes whatever it is.
 func (b *Broker) dropLocal(ctx context.Context, ch, client, stamp string) {
 	c := &b.fleet
 	c.mu.Lock()
 	last := false
 	if m := c.local[ch]; m != nil {
-		if e, ok := m[client]; ok && e.stamp != stamp {
+		if e, ok := m[client]; stamp != "" && ok && e.stamp != stamp {
 			c.mu.Unlock()
 			return
 		}
