@@ -50,7 +50,7 @@ function nodeClient(server, user) {
   });
 }
 
-scenario('9 presence: join and leave reach WebSocket and SSE pages; the server API disconnects and unsubscribes', async (h) => {
+scenario('9 presence: join and leave reach WebSocket and SSE pages; the server API disconnects and unsubscribes; a long-poll page is one entry until its lease ends', async (h) => {
   if (!h.need('chromium')) return;
   const cfg = path.join(h.dir, 'presence.json');
   writeFileSync(cfg, JSON.stringify({

@@ -134,19 +134,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tok := r.PostForm.Get("token"); tok != "" {
 		authReq = transports.WithToken(r, tok)
 	}
-	// One session per poll: presence lists the client under the id its
-	// first poll's hello gave it, sent back as "client" on later polls,
-	// and keeps the entry between polls by a lease (session.PollPresence).
-	// A missing, repeated or malformed id is ignored: the poll is then a
-	// client of its own.
-	var client string
-	if v := r.Form["client"]; len(v) == 1 {
-		client = v[0]
-	}
 	s, refused := h.cfg.Open(r.Context(), transports.Opening{
 		Transport: transport,
 		Auth:      authReq,
-		Prepare:   func(s *session.Session) { s.PollPresence(client) },
+		Prepare:   pollPresence(r.Form["client"], req.HasCursor),
 		Stream:    &req,
 		// Quiet: a resume that recovers has nothing to announce on every
 		// poll; one that cannot still says recovered:false.
@@ -188,6 +179,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer t.Stop()
 	}
 	ps.await(ctx, -1)
+}
+
+// pollPresence is how a poll's session enters presence. One session per
+// poll: presence lists the client under the id its first poll's hello
+// gave it, sent back as "client" on later polls, and keeps the entry
+// between polls by a lease (session.PollPresence). A first poll (no
+// cursor) is a new client under its own session id. A later poll without a
+// usable id (missing, repeated or malformed: a client that predates
+// "client", or a bad one) is left out of presence, as every poll was
+// before: listed, each of its polls would be a join.
+func pollPresence(client []string, hasCursor bool) func(*session.Session) {
+	switch {
+	case len(client) == 1 && session.ValidPollClient(client[0]):
+		return func(s *session.Session) { s.PollPresence(client[0]) }
+	case !hasCursor:
+		return func(s *session.Session) { s.PollPresence("") }
+	default:
+		return (*session.Session).SkipPresence
+	}
 }
 
 // finish closes the session and answers with what the sink collected: the
