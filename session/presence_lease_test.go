@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -139,4 +140,24 @@ func TestPollPresenceStaleLease(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// FuzzValidPollClient: a client id a poll may claim is what the server
+// hands out (URL-safe base64, as newID) and never longer than 64 bytes, so
+// whatever a poll sends, its presence entry's key is bounded and plain.
+func FuzzValidPollClient(f *testing.F) {
+	for _, s := range []string{"", newID(), "a b", "x/y", "é", strings.Repeat("A", 64), strings.Repeat("A", 65), "a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !ValidPollClient(s) {
+			return
+		}
+		if len(s) == 0 || len(s) > maxPollClientLen {
+			t.Fatalf("%q accepted: length %d", s, len(s))
+		}
+		if strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Fatalf("%q accepted: not URL-safe base64 characters", s)
+		}
+	})
 }
