@@ -39,15 +39,20 @@ func configProblem(err error, file []byte) error {
 
 // configKey writes an UnmarshalTypeError's field path with the file's keys:
 // without the shadow structs' names, and under "tokens." when the tokens
-// section's own decoder reported it.
+// section's own decoder reported it (and "presence." for the presence
+// section's).
 func configKey(err error, field string) string {
 	parts := strings.Split(field, ".")
 	parts = slices.DeleteFunc(parts, func(p string) bool {
-		return p == "configJSON" || p == "configPlain" || p == "tokensJSON" || p == "tokensPlain"
+		return p == "configJSON" || p == "configPlain" || p == "tokensJSON" || p == "tokensPlain" ||
+			p == "presenceLimitsJSON" || p == "presenceLimitsPlain"
 	})
 	key := strings.Join(parts, ".")
 	if strings.HasPrefix(err.Error(), "tokens: ") && !strings.HasPrefix(key, "tokens.") {
 		key = "tokens." + key
+	}
+	if strings.HasPrefix(err.Error(), "presence: ") && !strings.HasPrefix(key, "presence.") {
+		key = "presence." + key
 	}
 	return key
 }

@@ -116,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		Broker: broker, Namespaces: cfg.Namespaces, Limits: cfg.Limits, Ping: cfg.Ping,
 		Logger: log, Metrics: m, Authorizer: authz, CommandRate: cfg.RateLimits.commandRate(),
 		MaxPresence: cfg.Presence.MaxClients, JoinLeaveLimit: cfg.Presence.JoinLeaveLimit,
-		MaxPresenceListed: cfg.Presence.ListLimit,
+		MaxPresenceListed: cfg.Presence.ListLimit, PollLease: cfg.Presence.pollLease(cfg.PollTimeout),
 	})
 	if err != nil {
 		closer.Close()

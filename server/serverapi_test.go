@@ -255,17 +255,27 @@ func TestUnsubscribeAPI(t *testing.T) {
 // refuses what the node could not serve.
 func TestPresenceConfig(t *testing.T) {
 	var c Config
-	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10,"listLimit":20},
+	err := json.Unmarshal([]byte(`{"presence":{"maxClients":50,"joinLeaveLimit":10,"listLimit":20,"pollLease":"40s"},
 		"namespaces":[{"name":"room","anonymous":true,"presence":true,"joinLeave":true}]}`), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Presence != (PresenceLimits{50, 10, 20}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
+	if c.Presence != (PresenceLimits{50, 10, 20, 40 * time.Second}) || !c.Namespaces[0].Presence || !c.Namespaces[0].JoinLeave {
 		t.Fatalf("decoded %+v %+v", c.Presence, c.Namespaces)
 	}
 	out, _ := json.Marshal(c)
-	if !strings.Contains(string(out), `"presence":true,"joinLeave":true`) {
-		t.Fatalf("the namespace's presence is lost on the way out: %s", out)
+	if !strings.Contains(string(out), `"presence":true,"joinLeave":true`) || !strings.Contains(string(out), `"pollLease":"40s"`) {
+		t.Fatalf("the namespace's presence or the poll lease is lost on the way out: %s", out)
+	}
+	// Unset, the lease follows the poll timeout.
+	if got := (PresenceLimits{}).pollLease(25 * time.Second); got != 35*time.Second {
+		t.Fatalf("default poll lease %v, want 35s", got)
+	}
+	if err := json.Unmarshal([]byte(`{"presence":{"pollLease":"soon"}}`), &Config{}); err == nil {
+		t.Fatal("a malformed poll lease was accepted")
+	}
+	if err := json.Unmarshal([]byte(`{"presence":{"pollLeas":"1s"}}`), &Config{}); err == nil {
+		t.Fatal("a misspelt presence field was accepted")
 	}
 	c = Config{Presence: PresenceLimits{MaxClients: -1}}
 	if err := c.Validate(); err == nil {

@@ -19,10 +19,14 @@ type memoryPresence struct {
 type presenceChannel struct {
 	mu      sync.Mutex
 	clients map[string]string // client → user
+	stamps  map[string]string // client → stamp, for leased entries (PresenceLeaser)
 	dead    bool              // removed from chans; look it up again
 }
 
-var _ Presencer = (*MemoryBroker)(nil)
+var (
+	_ Presencer      = (*MemoryBroker)(nil)
+	_ PresenceLeaser = (*MemoryBroker)(nil)
+)
 
 // lock returns ch's presence, locked; created when create is set, nil when
 // it does not exist otherwise.
@@ -67,6 +71,46 @@ func (b *MemoryBroker) AddPresence(_ context.Context, ch string, info ClientInfo
 	return n, nil
 }
 
+// RefreshPresence implements PresenceLeaser.
+func (b *MemoryBroker) RefreshPresence(_ context.Context, ch string, info ClientInfo, stamp string, opts PresenceOptions) (int, error) {
+	c := b.presence.lock(ch, true)
+	defer c.mu.Unlock()
+	user, had := c.clients[info.Client]
+	switch {
+	case had && user != info.User:
+		return len(c.clients), ErrPresenceTaken
+	case !had && len(c.clients) >= opts.Max:
+		if len(c.clients) == 0 { // made for this call: do not keep it
+			b.presence.drop(ch, c)
+		}
+		return len(c.clients), ErrPresenceFull
+	}
+	c.clients[info.Client] = info.User
+	if c.stamps == nil {
+		c.stamps = make(map[string]string)
+	}
+	c.stamps[info.Client] = stamp
+	n := len(c.clients)
+	if !had && n <= opts.Notify {
+		b.joinLeave(&JoinLeave{Type: "join", Channel: ch, ClientInfo: info})
+	}
+	return n, nil
+}
+
+// ExpirePresence implements PresenceLeaser.
+func (b *MemoryBroker) ExpirePresence(_ context.Context, ch string, info ClientInfo, stamp string, opts PresenceOptions) error {
+	c := b.presence.lock(ch, false)
+	if c == nil {
+		return nil
+	}
+	defer c.mu.Unlock()
+	if st, ok := c.stamps[info.Client]; !ok || st != stamp {
+		return nil
+	}
+	b.removeLocked(ch, c, info.Client, opts)
+	return nil
+}
+
 // RemovePresence implements Presencer.
 func (b *MemoryBroker) RemovePresence(_ context.Context, ch string, info ClientInfo, opts PresenceOptions) error {
 	c := b.presence.lock(ch, false)
@@ -74,19 +118,26 @@ func (b *MemoryBroker) RemovePresence(_ context.Context, ch string, info ClientI
 		return nil
 	}
 	defer c.mu.Unlock()
-	user, ok := c.clients[info.Client]
+	b.removeLocked(ch, c, info.Client, opts)
+	return nil
+}
+
+// removeLocked removes client's entry from c, which the caller holds
+// locked, with its leave.
+func (b *MemoryBroker) removeLocked(ch string, c *presenceChannel, client string, opts PresenceOptions) {
+	user, ok := c.clients[client]
 	if !ok {
-		return nil
+		return
 	}
 	n := len(c.clients) // counting the one leaving, as its join did
-	delete(c.clients, info.Client)
+	delete(c.clients, client)
+	delete(c.stamps, client)
 	if len(c.clients) == 0 {
 		b.presence.drop(ch, c)
 	}
 	if n <= opts.Notify {
-		b.joinLeave(&JoinLeave{Type: "leave", Channel: ch, ClientInfo: ClientInfo{info.Client, user}})
+		b.joinLeave(&JoinLeave{Type: "leave", Channel: ch, ClientInfo: ClientInfo{client, user}})
 	}
-	return nil
 }
 
 // drop forgets c, which the caller holds locked and empty.

@@ -72,6 +72,11 @@ type Config struct {
 	// API), so one command cannot cost a whole channel's list.
 	// Default DefaultMaxPresenceListed.
 	MaxPresenceListed int
+	// PollLease is how long a long-poll client's presence entry stays after
+	// a poll ends without the next one arriving (see PresenceLeaser): the
+	// poll timeout and a grace for the client's next poll. Default
+	// DefaultPollLease.
+	PollLease time.Duration
 }
 
 // Default limits.
@@ -157,6 +162,8 @@ type Node struct {
 	sessions map[*Session]struct{}
 	drained  chan struct{} // closed when sessions becomes empty during Shutdown
 	closing  bool
+
+	leases pollLeases // long-poll clients' presence between polls
 }
 
 // New returns a Node; it takes over the broker's handler.

@@ -202,6 +202,12 @@ func validatePresence(c *Config) error {
 	if c.JoinLeaveLimit == 0 {
 		c.JoinLeaveLimit = DefaultJoinLeaveLimit
 	}
+	if c.PollLease < 0 {
+		return errors.New("session: negative poll lease")
+	}
+	if c.PollLease == 0 {
+		c.PollLease = DefaultPollLease
+	}
 	_, presencer := c.Broker.(Presencer)
 	for _, ns := range c.Namespaces {
 		if ns.JoinLeave && !ns.Presence {
@@ -357,12 +363,18 @@ func (n *Node) runControl(c Control, async bool) {
 	n.mu.Lock()
 	var match []*Session
 	for s := range n.sessions {
-		if c.Client != "" && s.id != c.Client {
-			continue
-		}
 		match = append(match, s)
 	}
 	n.mu.Unlock()
+	if c.Client != "" { // a long-poll client is named by its presence id
+		kept := match[:0]
+		for _, s := range match {
+			if s.id == c.Client || s.PresenceClient() == c.Client {
+				kept = append(kept, s)
+			}
+		}
+		match = kept
+	}
 	for _, s := range match {
 		if s.User() != c.User {
 			continue
@@ -391,9 +403,9 @@ func (h brokerHandler) LocalChannels(prefix string) map[string]int {
 	return h.n.hub.channels(prefix)
 }
 
-// SkipPresence keeps the session out of presence and join/leave: a
-// long-poll session lives for one request, and listing it would make every
-// poll a leave and a join. Call it before the first Subscribe.
+// SkipPresence keeps the session out of presence and join/leave (a
+// long-poll session is listed through PollPresence instead). Call it before
+// the first Subscribe.
 func (s *Session) SkipPresence() {
 	s.mu.Lock()
 	s.noPresence = true
@@ -409,7 +421,7 @@ func (s *Session) enterPresence(ctx context.Context, ch string, sub *subscriptio
 		return nil
 	}
 	s.mu.Lock()
-	skip, info := s.noPresence, ClientInfo{s.id, s.user}
+	skip, info, pollClient := s.noPresence, ClientInfo{s.id, s.user}, s.pollClient
 	s.mu.Unlock()
 	if skip {
 		return nil
@@ -418,10 +430,20 @@ func (s *Session) enterPresence(ctx context.Context, ch string, sub *subscriptio
 	if p == nil {
 		return nil
 	}
+	l, _ := p.(PresenceLeaser)
+	if pollClient != "" && l == nil {
+		return nil // a broker without leases leaves long-poll clients out
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceTimeout)
 	defer cancel()
 	opts := n.presenceOptions(ch)
-	if _, err := p.AddPresence(pctx, ch, info, opts); err != nil {
+	var err error
+	if pollClient != "" {
+		info.Client, err = s.enterLease(pctx, l, ch, pollClient, info.User, opts)
+	} else {
+		_, err = p.AddPresence(pctx, ch, info, opts)
+	}
+	if err != nil {
 		if errors.Is(err, ErrPresenceFull) {
 			n.limited(LimitPresence)
 			return ErrPresenceFull
@@ -433,9 +455,14 @@ func (s *Session) enterPresence(ctx context.Context, ch string, sub *subscriptio
 	gone := s.subs[ch] != sub || sub.dropped
 	if !gone {
 		sub.present = true
+		if pollClient != "" {
+			sub.leased = info.Client
+		}
 	}
 	s.mu.Unlock()
-	if gone {
+	if gone && pollClient != "" {
+		_ = l.ExpirePresence(pctx, ch, info, s.id, opts)
+	} else if gone {
 		_ = p.RemovePresence(pctx, ch, info, opts)
 	}
 	return nil
@@ -443,13 +470,19 @@ func (s *Session) enterPresence(ctx context.Context, ch string, sub *subscriptio
 
 // leavePresence removes the session's entry from ch's presence if sub made
 // one. The caller has taken sub out of the session, under its lock, and
-// read sub.present there.
-func (s *Session) leavePresence(ch string, present bool) {
+// read sub.present there. A long-poll client's entry (leased) leaves at
+// once too: the subscription ended, not just the poll.
+func (s *Session) leavePresence(ch string, present bool, leased string) {
 	if !present {
 		return
 	}
 	p, _ := s.node.broker.(Presencer)
 	if p == nil {
+		return
+	}
+	if l, ok := p.(PresenceLeaser); ok && leased != "" {
+		s.node.leases.hold(ch, leased)
+		s.node.expireLease(l, ch, ClientInfo{leased, s.User()}, s.id)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
@@ -512,7 +545,8 @@ func (h *hub) joinLeave(ev *JoinLeave) int {
 	}
 	k := 0
 	for s, sub := range c.subs {
-		if s.id == ev.Client {
+		// pollClient is set before the session's first subscribe.
+		if s.id == ev.Client || s.pollClient == ev.Client {
 			continue
 		}
 		s.deliverEvent(sub, ev.Frame())

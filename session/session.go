@@ -37,6 +37,9 @@ type Session struct {
 	commands commandBucket
 	// noPresence keeps the session out of presence (see SkipPresence).
 	noPresence bool
+	// pollClient is set on a long-poll session: the client id of its
+	// presence entries, kept by a lease (see PollPresence).
+	pollClient string
 }
 
 // subscription is a session's state in one channel.
@@ -53,6 +56,9 @@ type subscription struct {
 	// present is set once the session's presence entry for the channel is
 	// in place; whoever takes the subscription out removes it.
 	present bool
+	// leased is the client id of a long-poll session's entry, kept by a
+	// lease when the session closes; "" for an entry of the session's own.
+	leased string
 }
 
 // Item is one queued frame. Channel and Position are set on `message` and
@@ -322,8 +328,13 @@ func (s *Session) Close(d Disconnect) {
 	s.subs = nil
 	reason := s.reason
 	var present []string
+	var leased []leaseEntry
 	for ch, sub := range subs {
-		if sub.present && !sub.dropped {
+		switch {
+		case !sub.present || sub.dropped:
+		case sub.leased != "":
+			leased = append(leased, leaseEntry{ch, sub.leased})
+		default:
 			present = append(present, ch)
 		}
 		sub.dropped = true
@@ -334,6 +345,7 @@ func (s *Session) Close(d Disconnect) {
 		s.node.hub.remove(ch, s, sub)
 	}
 	s.leaveAllPresence(info, present)
+	s.leaveLeases(info.User, leased, reason)
 	s.node.forget(s, reason)
 }
 
@@ -498,7 +510,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		}
 	}
 	if err != nil {
-		s.leavePresence(ch, s.dropSub(ch, sub))
+		s.leavePresence(ch, s.dropSub(ch, sub), sub.leased)
 		n.hub.remove(ch, s, sub)
 		n.log.Warn("broker history failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)
@@ -564,9 +576,9 @@ func (s *Session) dropSub(ch string, sub *subscription) (present bool) {
 func (s *Session) Unsubscribe(ch string) error {
 	s.mu.Lock()
 	sub := s.subs[ch]
-	present := false
+	present, leased := false, ""
 	if sub != nil {
-		present = sub.present && !sub.dropped
+		present, leased = sub.present && !sub.dropped, sub.leased
 		sub.dropped = true
 		delete(s.subs, ch)
 	}
@@ -575,7 +587,7 @@ func (s *Session) Unsubscribe(ch string) error {
 		return channelError(ch, &Error{404, "not subscribed"})
 	}
 	s.node.hub.remove(ch, s, sub)
-	s.leavePresence(ch, present)
+	s.leavePresence(ch, present, leased)
 	return nil
 }
 

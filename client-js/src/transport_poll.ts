@@ -62,6 +62,9 @@ export function pollLoop(env: TransportEnv, request: Requester): Transport {
   for (const k in have) resume = true;
   let first = true;
   let cursor = '';
+  // The first answer's hello names this client in presence: later polls
+  // send it back as client=, so the server keeps one entry for them all.
+  let id = '';
   let done = false;
   let cancel: (() => void) | null = null;
   let timer: any;
@@ -79,7 +82,7 @@ export function pollLoop(env: TransportEnv, request: Requester): Transport {
       stop();
       env._end(1006, 'poll timeout');
     }, first ? o.helloTimeout : o.pollTimeout);
-    cancel = request(env._url + '/connect/poll', query(env, cursor), function (a) {
+    cancel = request(env._url + '/connect/poll', query(env, cursor) + (id ? '&client=' + id : ''), function (a) {
       cancel = null;
       o.clearTimeout(timer);
       if (done) return;
@@ -93,6 +96,7 @@ export function pollLoop(env: TransportEnv, request: Requester): Transport {
       }
       for (let i = 0; i < a.messages.length && !done; i++) {
         const f = a.messages[i];
+        if (f.type === 'hello') id = encodeURIComponent(f.session!);
         if (!(first && resume && f.type === 'subscribed' && have[f.channel!])) env._frame(f);
       }
       if (done) return;

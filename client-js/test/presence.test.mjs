@@ -89,3 +89,21 @@ test('3504 disconnected by the server is terminal', () => {
   assert.equal(WS.all.length, 1);
   assert.equal(c.state, 'disconnected');
 });
+
+// A long-poll client is one presence entry across its polls: every poll
+// after the first sends back the session id of the first poll's hello.
+for (const transport of ['poll', 'jsonp']) {
+  test(`${transport}: later polls send the first hello's session id as client=`, () => {
+    const { c, XHR, jsonp } = setup(Client, { transports: [transport] });
+    c.subscribe('room:1', () => {});
+    c.connect();
+    const reqs = transport === 'poll' ? XHR.all : jsonp;
+    const answer = (i, body) => (transport === 'poll' ? reqs[i].respond(200, body) : reqs[i].done(null, body));
+    const client = (i) => new URL(reqs[i].url, 'http://x').searchParams.get('client');
+    assert.equal(client(0), null, 'the first poll has no id yet');
+    answer(0, { messages: [{ ...hello(transport), session: 'Ab-_9z' }, { type: 'subscribed', channel: 'room:1', epoch: 'E', offset: 0 }], cursor: 'C1' });
+    assert.equal(client(1), 'Ab-_9z');
+    answer(1, { messages: [msg('room:1', 1)], cursor: 'C2' });
+    assert.equal(client(2), 'Ab-_9z', 'kept for as long as the client polls');
+  });
+}

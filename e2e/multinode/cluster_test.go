@@ -226,6 +226,8 @@ func startNodes(t *testing.T, n int, withProxy bool, brokerArgs ...string) *clus
 		},
 		// Connection tokens name the users of the presence tests.
 		"tokens": map[string]any{"keys": []map[string]any{{"secret": tokenSecret}}},
+		// A long-poll client leaves 2 s after its last poll ends.
+		"presence": map[string]any{"pollLease": "2s"},
 	}
 	data, err := json.Marshal(cfg)
 	if err != nil {

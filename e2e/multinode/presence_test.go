@@ -14,6 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/session"
 )
 
 // tokenSecret signs the connection tokens of the presence tests (HS256).
@@ -282,4 +284,69 @@ func TestDisconnectAcrossNodes(t *testing.T) {
 	if _, err := bob.awaitWithin("disconnect", time.Second); err == nil {
 		t.Fatal("bob was disconnected too")
 	}
+}
+
+// TestPollPresenceAcrossNodes: a long-poll client whose polls alternate
+// between two nodes sharing Redis is one presence entry: one join, no leave
+// while it polls (a poll every second, for longer than the 2 s lease: a
+// node whose lease ignored the other node's refresh would make a leave),
+// then one leave a lease after it stops.
+func TestPollPresenceAcrossNodes(t *testing.T) {
+	cl := startCluster(t, 2, false)
+	n1, n2 := cl.nodes[0].url(), cl.nodes[1].url()
+	const ch = "room:poll"
+	a := wsJoin(t, n1, "alice", ch)
+	var id string
+	// A cursor from another epoch: each poll is answered at once with
+	// subscribed (recovered:false), as a poll answered by a message is.
+	stale := session.Cursor{ch: session.Position{Epoch: "stale", Offset: 1}}.Encode()
+	for i, base := range []string{n1, n2, n1, n2, n1} {
+		q := url.Values{"channel": {ch}}
+		if i > 0 {
+			time.Sleep(time.Second) // within the lease
+			q.Set("cursor", stale)
+			q.Set("client", id)
+		}
+		resp, err := http.Get(base + "/connect/poll?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answer struct{ Messages []presenceFrame }
+		err = json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || len(answer.Messages) == 0 {
+			t.Fatalf("poll %d on %s: %d %+v %v", i, base, resp.StatusCode, answer, err)
+		}
+		if i == 0 {
+			id = answer.Messages[0].Session
+			if f := a.await(t, "join"); f.Client != id {
+				t.Fatalf("join %+v, want the poller's (%s)", f, id)
+			}
+		}
+	}
+	for _, base := range []string{n1, n2} {
+		p := waitPresence(t, base, ch, 2, time.Second)
+		if p.Clients[0].Client != id && p.Clients[1].Client != id {
+			t.Fatalf("%s lists %+v, want the poller as %s", base, p, id)
+		}
+	}
+	for drained := false; !drained; { // no join or leave while it polled
+		select {
+		case f := <-a.frames:
+			if f.Type == "join" || f.Type == "leave" {
+				t.Fatalf("a %s while the client polled: %+v", f.Type, f)
+			}
+		default:
+			drained = true
+		}
+	}
+	// No poll comes any more: one leave.
+	f, err := a.awaitWithin("leave", 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Client != id {
+		t.Fatalf("leave %+v, want the poller's (%s)", f, id)
+	}
+	waitPresence(t, n1, ch, 1, time.Second)
 }

@@ -1,5 +1,5 @@
 // Scenario 9: presence, join/leave and the server API with the bundled client
-// in Chromium, over WebSocket and over SSE.
+// in Chromium, over WebSocket and over SSE, and a long-poll page's lease.
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -50,13 +50,15 @@ function nodeClient(server, user) {
   });
 }
 
-scenario('9 presence: join and leave reach WebSocket and SSE pages; the server API disconnects and unsubscribes', async (h) => {
+scenario('9 presence: join and leave reach WebSocket and SSE pages; the server API disconnects and unsubscribes; a long-poll page is one entry until its lease ends', async (h) => {
   if (!h.need('chromium')) return;
   const cfg = path.join(h.dir, 'presence.json');
   writeFileSync(cfg, JSON.stringify({
     apiKeys: [API_KEY],
     tokens: { keys: [{ secret: SECRET }] },
-    namespaces: [{ name: 'room', anonymous: true, presence: true, joinLeave: true }],
+    // History lets a poll that starts just after a publication recover it.
+    namespaces: [{ name: 'room', anonymous: true, presence: true, joinLeave: true, historySize: 10, historyTTL: '1m' }],
+    presence: { pollLease: '2s' },
   }));
   const server = await h.startServer({ args: ['--config', cfg] });
   const wsPage = await h.openClient(server, { channel: CHANNEL, options: { token: token('alice'), transports: ['websocket'] } });
@@ -97,4 +99,19 @@ scenario('9 presence: join and leave reach WebSocket and SSE pages; the server A
   assert.equal((await h.pageState(wsPage)).states.at(-1).state, 'disconnected');
   p = await api(server, 'GET', `/api/presence?channel=${CHANNEL}`);
   assert.equal(p.clients.length, 0, 'nobody is left: bob unsubscribed, alice disconnected');
+
+  // A long-poll page is one entry across its polls (each message answers
+  // one), and leaves one lease (2 s here) after it stops polling.
+  const pollPage = await h.openClient(server, { channel: CHANNEL, options: { token: token('dave'), transports: ['poll'] } });
+  p = await api(server, 'GET', `/api/presence?channel=${CHANNEL}`);
+  assert.deepEqual(p.clients.map((c) => c.user), ['dave'], 'the long-poll page is listed');
+  const dave = p.clients[0].client;
+  for (let i = 1; i <= 3; i++) {
+    await api(server, 'POST', '/api/publish', { channel: CHANNEL, data: { n: i } });
+    await h.waitMessages(pollPage, i, { settleMs: 0 });
+  }
+  p = await api(server, 'GET', `/api/presence?channel=${CHANNEL}`);
+  assert.deepEqual(p.clients, [{ client: dave, user: 'dave' }], 'still one entry, under the same id, after several polls');
+  await pollPage.close();
+  await h.waitFor('the poller\'s lease to run out', async () => (await api(server, 'GET', `/api/presence?channel=${CHANNEL}`)).clients.length === 0);
 });

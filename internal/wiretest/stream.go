@@ -161,6 +161,8 @@ func OpenSSE(client *http.Client, u string, header http.Header) (*Stream, error)
 // poll timed out) is reported as a ping frame, since that answer is what
 // keeps an idle long-poll client and its proxies alive; a disconnect frame
 // ends the stream with a ClosedError. The first poll's refusal is returned.
+// Like client-js, every poll after the first sends the session id of the
+// first answer's hello as "client", which names the poller in presence.
 func PollLoop(client *http.Client, u string, q url.Values, callback string) (*Stream, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := NewStream(cancel)
@@ -183,6 +185,9 @@ func PollLoop(client *http.Client, u string, q url.Values, callback string) (*St
 			}
 			for _, f := range a.Messages {
 				s.Push(f)
+				if f.Type == "hello" && f.Session != "" {
+					q.Set("client", f.Session)
+				}
 				if f.Type == "disconnect" {
 					s.Fail(ClosedError{f.Code})
 					return

@@ -47,6 +47,7 @@ func runPresence(t *testing.T, newBroker func(t *testing.T) session.Broker) {
 		{"presence join and leave reach subscribed nodes", testJoinLeave},
 		{"presence cap refuses a new client", testPresenceCap},
 		{"presence join/leave limit silences big channels", testJoinLeaveLimit},
+		{"presence leases keep a long-poll client across polls", testPresenceLease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +165,57 @@ func testJoinLeaveLimit(t *testing.T, p session.Presencer, rec *Recorder) {
 	add(t, p, "room", "c9", "", o)
 	want := []string{"join:c1:", "join:c2:", "leave:c2:", "join:c9:"}
 	if got := rec.WaitJoinLeaves(t, "room", 4); !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// testPresenceLease is a long-poll client's entry (session.PresenceLeaser):
+// its polls refresh it without a join, another user cannot take it, and
+// only the lease of the poll that refreshed it last removes it.
+func testPresenceLease(t *testing.T, p session.Presencer, rec *Recorder) {
+	l, ok := p.(session.PresenceLeaser)
+	if !ok {
+		t.Skip("the broker does not keep long-poll clients")
+	}
+	ctx := context.Background()
+	alice := session.ClientInfo{Client: "p1", User: "alice"}
+	for _, stamp := range []string{"s1", "s2"} { // two polls
+		if n, err := l.RefreshPresence(ctx, "room", alice, stamp, big); err != nil || n != 1 {
+			t.Fatalf("refresh %s: %d %v, want 1 entry", stamp, n, err)
+		}
+	}
+	_, err := l.RefreshPresence(ctx, "room", session.ClientInfo{Client: "p1", User: "mallory"}, "s3", big)
+	if !errors.Is(err, session.ErrPresenceTaken) {
+		t.Fatalf("another user's refresh: %v, want ErrPresenceTaken", err)
+	}
+	expire := func(stamp string) {
+		t.Helper()
+		if err := l.ExpirePresence(ctx, "room", alice, stamp, big); err != nil {
+			t.Fatalf("expire %s: %v", stamp, err)
+		}
+	}
+	expire("s1") // the first poll's lease: refreshed since, the entry stays
+	expire("s3") // the refused poll's stamp was never stored
+	if got := listed(t, p, "room"); !slices.Equal(got, []string{"p1:alice"}) {
+		t.Fatalf("presence %v after stale leases, want p1:alice", got)
+	}
+	st, err := p.PresenceStats(ctx, "room")
+	if err != nil || st != (session.PresenceStats{Clients: 1, Users: 1}) {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	expire("s2") // the last poll's lease: the client leaves
+	expire("s2") // gone: nothing happens
+	if got := listed(t, p, "room"); len(got) != 0 {
+		t.Fatalf("presence %v after the lease, want none", got)
+	}
+	// A leased entry leaves at once with RemovePresence too.
+	if _, err := l.RefreshPresence(ctx, "room", session.ClientInfo{Client: "p2", User: ""}, "s4", big); err != nil {
+		t.Fatal(err)
+	}
+	remove(t, p, "room", "p2", big)
+	add(t, p, "room", "c9", "", big) // a sentinel: nothing earlier is still on its way
+	want := []string{"join:p1:alice", "leave:p1:alice", "join:p2:", "leave:p2:", "join:c9:"}
+	if got := rec.WaitJoinLeaves(t, "room", len(want)); !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }

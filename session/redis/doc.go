@@ -175,7 +175,10 @@
 // SIGKILLed node's entries go within 4 heartbeats; and a control pub/sub
 // channel every node listens on, on a connection of its own. The heartbeat
 // and the control receiver are two goroutines started by SetClusterHandler
-// and stopped by Close.
+// and stopped by Close. It is also a session.PresenceLeaser: a long-poll
+// client's entry holds, after the node, the stamp of the poll that last
+// refreshed it, and a lease's end removes the entry only while the stamp is
+// unchanged, so a client whose polls move between nodes stays listed.
 //
 // # Concurrency
 //

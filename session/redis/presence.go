@@ -18,7 +18,9 @@ import (
 //
 // Keys, with the default prefix "ws":
 //
-//	ws:{news}:presence        hash: client id → "<node> <user>"
+//	ws:{news}:presence        hash: client id → "<node> <user>", or
+//	                          "<node>~<stamp> <user>" for a long-poll
+//	                          client's leased entry (session.PresenceLeaser)
 //	ws:{news}:presence:notify string: the join/leave limit the channel's nodes use
 //	ws:nodes                  sorted set: node id → its last heartbeat (Redis ms)
 //	ws:node:<id>:chans        set: channels where node <id> has presence entries
@@ -34,6 +36,7 @@ var (
 	_ session.Presencer            = (*Broker)(nil)
 	_ session.PresenceCounter      = (*Broker)(nil)
 	_ session.PresenceBatchRemover = (*Broker)(nil)
+	_ session.PresenceLeaser       = (*Broker)(nil)
 	_ session.Cluster              = (*Broker)(nil)
 )
 
@@ -90,6 +93,19 @@ type localEntry struct {
 	// heartbeat retries it. lost: the node was purged as dead and putting
 	// the entry back failed; the heartbeat retries it.
 	leaving, lost bool
+	// stamp is a leased entry's (session.PresenceLeaser): the poll that
+	// last refreshed it from this node.
+	stamp string
+}
+
+// entryValue is a presence hash value: "<node> <user>", with the stamp of
+// a leased entry after the node ("<node>~<stamp> <user>"). Node ids and
+// stamps are URL-safe base64: neither holds "~" or a space.
+func entryValue(node, stamp, user string) string {
+	if stamp != "" {
+		return node + "~" + stamp + " " + user
+	}
+	return node + " " + user
 }
 
 // cleanupTimeout bounds the best-effort removal of an entry whose add
@@ -229,11 +245,13 @@ return n
 
 // removePresenceScript removes entries, every one when ARGV[3] is empty,
 // else those of the node ARGV[3] (a dead node's purge), and publishes a
-// leave for each while the channel is within its join/leave limit.
+// leave for each while the channel is within its join/leave limit. With a
+// stamp (ARGV[5], a lease's end), it removes the entry only if its stamp
+// is still that one: a poll on any node refreshed it otherwise.
 //
 //	KEYS[1] presence hash, KEYS[2] notify key
 //	ARGV    pub/sub channel, client ("" for all of a node's), node ("" for any),
-//	        publish command
+//	        publish command, stamp ("" for any)
 //
 // Returns the number of entries removed.
 var removePresenceScript = goredis.NewScript(`
@@ -243,7 +261,11 @@ local removed = 0
 local function drop(client, v)
   local sp = string.find(v, ' ', 1, true)
   if not sp then sp = #v + 1 end
-  if ARGV[3] ~= '' and string.sub(v, 1, sp - 1) ~= ARGV[3] then return end
+  local node, stamp = string.sub(v, 1, sp - 1), ''
+  local tl = string.find(node, '~', 1, true)
+  if tl then node, stamp = string.sub(node, 1, tl - 1), string.sub(node, tl + 1) end
+  if ARGV[3] ~= '' and node ~= ARGV[3] then return end
+  if (ARGV[5] or '') ~= '' and stamp ~= ARGV[5] then return end
   redis.call('HDEL', KEYS[1], client)
   if n <= notify then
     redis.call(ARGV[4], ARGV[1], '!' .. cjson.encode({t = 'leave', c = client, u = string.sub(v, sp + 1)}))
@@ -260,6 +282,36 @@ else
 end
 if n <= 0 then redis.call('DEL', KEYS[2]) end
 return removed
+`)
+
+// refreshPresenceScript adds a leased entry or refreshes it (a new stamp,
+// the node that serves the poll) with no join; it refuses an entry of
+// another user.
+//
+//	KEYS[1] presence hash, KEYS[2] notify key
+//	ARGV    client, entry value, max, notify, pub/sub channel, join payload,
+//	        publish command, user
+//
+// Returns the number of entries, -1 when the channel is full, -2 when the
+// entry is another user's.
+var refreshPresenceScript = goredis.NewScript(`
+local n = redis.call('HLEN', KEYS[1])
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  local sp = string.find(v, ' ', 1, true)
+  local u = ''
+  if sp then u = string.sub(v, sp + 1) end
+  if u ~= ARGV[8] then return -2 end
+elseif n >= tonumber(ARGV[3]) then
+  return -1
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[4])
+if not v then
+  n = n + 1
+  if n <= tonumber(ARGV[4]) then redis.call(ARGV[7], ARGV[5], ARGV[6]) end
+end
+return n
 `)
 
 // heartbeatScript records this node's heartbeat and lists the dead nodes.
@@ -291,6 +343,19 @@ type joinLeaveJSON struct {
 // been written (the reply was lost): it is removed again, or left to the
 // heartbeat's retry, and never kept as present.
 func (b *Broker) AddPresence(ctx context.Context, ch string, info session.ClientInfo, opts session.PresenceOptions) (int, error) {
+	return b.add(ctx, ch, info, "", opts)
+}
+
+// RefreshPresence implements session.PresenceLeaser: AddPresence with the
+// refresh script, the entry recording this node and stamp. The entry may
+// have been another node's (the client's previous poll went there): that
+// node's lease then finds the stamp changed and leaves the entry.
+func (b *Broker) RefreshPresence(ctx context.Context, ch string, info session.ClientInfo, stamp string, opts session.PresenceOptions) (int, error) {
+	return b.add(ctx, ch, info, stamp, opts)
+}
+
+// add is AddPresence, or RefreshPresence when stamp is set.
+func (b *Broker) add(ctx context.Context, ch string, info session.ClientInfo, stamp string, opts session.PresenceOptions) (int, error) {
 	c := &b.fleet
 	c.sweep.RLock()
 	defer c.sweep.RUnlock()
@@ -302,17 +367,20 @@ func (b *Broker) AddPresence(ctx context.Context, ch string, info session.Client
 			return 0, fmt.Errorf("redis: presence of %q: %w", ch, err)
 		}
 	}
-	n, err := b.addScript(ctx, b.client, ch, info, opts).Int()
+	n, err := b.addScript(ctx, b.client, ch, info, stamp, opts).Int()
 	if err != nil {
 		err = fmt.Errorf("redis: presence of %q: %w", ch, err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if rerr := b.removeScript(cctx, b.client, ch, info.Client).Err(); rerr != nil {
-			b.markLeaving(ch, info, opts)
+		if rerr := b.removeScript(cctx, b.client, ch, info.Client, stamp).Err(); rerr != nil {
+			b.markLeaving(ch, info, stamp, opts)
 			return 0, err
 		}
-		b.dropLocal(cctx, ch, info.Client)
+		b.dropLocal(cctx, ch, info.Client, stamp)
 		return 0, err
+	}
+	if n == -2 {
+		return 0, session.ErrPresenceTaken
 	}
 	if n < 0 {
 		return opts.Max, session.ErrPresenceFull
@@ -323,26 +391,45 @@ func (b *Broker) AddPresence(ctx context.Context, ch string, info session.Client
 		m = make(map[string]localEntry)
 		c.local[ch] = m
 	}
-	m[info.Client] = localEntry{user: info.User, opts: opts}
+	m[info.Client] = localEntry{user: info.User, opts: opts, stamp: stamp}
 	c.mu.Unlock()
 	return n, nil
 }
 
-func (b *Broker) addScript(ctx context.Context, s goredis.Scripter, ch string, info session.ClientInfo, opts session.PresenceOptions) *goredis.Cmd {
+func (b *Broker) addScript(ctx context.Context, s goredis.Scripter, ch string, info session.ClientInfo, stamp string, opts session.PresenceOptions) *goredis.Cmd {
 	join, _ := json.Marshal(joinLeaveJSON{"join", info.Client, info.User})
-	return addPresenceScript.Run(ctx, s, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		info.Client, b.fleet.node+" "+info.User, opts.Max, opts.Notify, b.pubChannel(ch), string(joinLeaveMark)+string(join),
-		b.publishCommand())
+	script, args := addPresenceScript, []any{info.Client, entryValue(b.fleet.node, stamp, info.User), opts.Max, opts.Notify,
+		b.pubChannel(ch), string(joinLeaveMark) + string(join), b.publishCommand()}
+	if stamp != "" {
+		script, args = refreshPresenceScript, append(args, info.User)
+	}
+	return script.Run(ctx, s, []string{b.presenceKey(ch), b.notifyKey(ch)}, args...)
 }
 
-func (b *Broker) removeScript(ctx context.Context, s goredis.Scripter, ch, client string) *goredis.Cmd {
+// removeScript removes client's entry; with a stamp, only if the entry
+// still has it.
+func (b *Broker) removeScript(ctx context.Context, s goredis.Scripter, ch, client, stamp string) *goredis.Cmd {
 	return removePresenceScript.Run(ctx, s, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		b.pubChannel(ch), client, "", b.publishCommand())
+		b.pubChannel(ch), client, "", b.publishCommand(), stamp)
+}
+
+// ExpirePresence implements session.PresenceLeaser: the entry goes only if
+// its stamp is still stamp. Either way this node's record of it goes, unless
+// a later poll here refreshed it: the entry is no longer this node's to
+// remove. A failed removal is retried by the heartbeat, with the stamp.
+func (b *Broker) ExpirePresence(ctx context.Context, ch string, info session.ClientInfo, stamp string, opts session.PresenceOptions) error {
+	if err := b.removeScript(ctx, b.client, ch, info.Client, stamp).Err(); err != nil {
+		b.markLeaving(ch, info, stamp, opts)
+		return fmt.Errorf("redis: presence of %q (retried at the next heartbeat): %w", ch, err)
+	}
+	b.dropLocal(ctx, ch, info.Client, stamp)
+	return nil
 }
 
 // markLeaving keeps (or puts) a client's entry in local as leaving, for
-// the heartbeat to remove from Redis.
-func (b *Broker) markLeaving(ch string, info session.ClientInfo, opts session.PresenceOptions) {
+// the heartbeat to remove from Redis. With a stamp (a lease's end), only
+// if no later poll here refreshed it.
+func (b *Broker) markLeaving(ch string, info session.ClientInfo, stamp string, opts session.PresenceOptions) {
 	c := &b.fleet
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -352,8 +439,11 @@ func (b *Broker) markLeaving(ch string, info session.ClientInfo, opts session.Pr
 		c.local[ch] = m
 	}
 	e, ok := m[info.Client]
+	if stamp != "" && ok && e.stamp != stamp {
+		return // refreshed since: the entry stays
+	}
 	if !ok {
-		e = localEntry{user: info.User, opts: opts}
+		e = localEntry{user: info.User, opts: opts, stamp: stamp}
 	}
 	e.leaving, e.lost = true, false
 	m[info.Client] = e
@@ -366,11 +456,18 @@ func (b *Broker) markLeaving(ch string, info session.ClientInfo, opts session.Pr
 // here: its entries are then only purged by the node's own Close, not by
 // the others. The race needs the last local client to leave while another
 // subscribes.
-func (b *Broker) dropLocal(ctx context.Context, ch, client string) {
+//
+// With a stamp (a lease's end), the record goes only if no later poll here
+// refreshed it; without, it goes whatever it is.
+func (b *Broker) dropLocal(ctx context.Context, ch, client, stamp string) {
 	c := &b.fleet
 	c.mu.Lock()
 	last := false
 	if m := c.local[ch]; m != nil {
+		if e, ok := m[client]; stamp != "" && ok && e.stamp != stamp {
+			c.mu.Unlock()
+			return
+		}
 		delete(m, client)
 		if len(m) == 0 {
 			delete(c.local, ch)
@@ -388,11 +485,11 @@ func (b *Broker) dropLocal(ctx context.Context, ch, client string) {
 // heartbeat retries the removal, so the entry cannot stay behind as a
 // ghost (a join never followed by a leave).
 func (b *Broker) RemovePresence(ctx context.Context, ch string, info session.ClientInfo, opts session.PresenceOptions) error {
-	if err := b.removeScript(ctx, b.client, ch, info.Client).Err(); err != nil {
-		b.markLeaving(ch, info, opts)
+	if err := b.removeScript(ctx, b.client, ch, info.Client, "").Err(); err != nil {
+		b.markLeaving(ch, info, "", opts)
 		return fmt.Errorf("redis: presence of %q (retried at the next heartbeat): %w", ch, err)
 	}
-	b.dropLocal(ctx, ch, info.Client)
+	b.dropLocal(ctx, ch, info.Client, "")
 	return nil
 }
 
@@ -405,26 +502,26 @@ func (b *Broker) RemovePresences(ctx context.Context, info session.ClientInfo, c
 	pipe := b.client.Pipeline()
 	cmds := make([]*goredis.Cmd, len(chans))
 	for i, ch := range chans {
-		cmds[i] = b.removeEval(ctx, pipe, ch, info.Client)
+		cmds[i] = b.removeEval(ctx, pipe, ch, info.Client, "")
 	}
 	_, _ = pipe.Exec(ctx)
 	var failed error
 	for i, ch := range chans {
 		if err := cmds[i].Err(); err != nil {
-			b.markLeaving(ch, info, opts(ch))
+			b.markLeaving(ch, info, "", opts(ch))
 			failed = fmt.Errorf("redis: presence of %q (retried at the next heartbeat): %w", ch, err)
 			continue
 		}
-		b.dropLocal(ctx, ch, info.Client)
+		b.dropLocal(ctx, ch, info.Client, "")
 	}
 	return failed
 }
 
 // removeEval is removeScript for a pipeline, where EVALSHA's fallback to
 // EVAL cannot run: it sends the script.
-func (b *Broker) removeEval(ctx context.Context, pipe goredis.Pipeliner, ch, client string) *goredis.Cmd {
+func (b *Broker) removeEval(ctx context.Context, pipe goredis.Pipeliner, ch, client, stamp string) *goredis.Cmd {
 	return removePresenceScript.Eval(ctx, pipe, []string{b.presenceKey(ch), b.notifyKey(ch)},
-		b.pubChannel(ch), client, "", b.publishCommand())
+		b.pubChannel(ch), client, "", b.publishCommand(), stamp)
 }
 
 // Presence implements session.Presencer.
@@ -616,7 +713,7 @@ func (b *Broker) restore(all bool) {
 	for i, it := range items {
 		join, _ := json.Marshal(joinLeaveJSON{"join", it.client, it.e.user})
 		cmds[i] = addPresenceScript.Eval(ctx, pipe, []string{b.presenceKey(it.ch), b.notifyKey(it.ch)},
-			it.client, c.node+" "+it.e.user, it.e.opts.Max, it.e.opts.Notify, b.pubChannel(it.ch),
+			it.client, entryValue(c.node, it.e.stamp, it.e.user), it.e.opts.Max, it.e.opts.Notify, b.pubChannel(it.ch),
 			string(joinLeaveMark)+string(join), b.publishCommand())
 	}
 	_, _ = pipe.Exec(ctx)
@@ -641,7 +738,7 @@ func (b *Broker) restore(all bool) {
 				m = make(map[string]localEntry)
 				c.local[it.ch] = m
 			}
-			m[it.client] = localEntry{user: it.e.user, opts: it.e.opts, leaving: true}
+			m[it.client] = localEntry{user: it.e.user, opts: it.e.opts, leaving: true, stamp: it.e.stamp}
 			c.unswept = true
 		}
 	}
@@ -657,7 +754,7 @@ func (b *Broker) retryRemovals() {
 	c := &b.fleet
 	c.sweep.Lock()
 	defer c.sweep.Unlock()
-	type item struct{ ch, client string }
+	type item struct{ ch, client, stamp string }
 	var items []item
 	c.mu.Lock()
 	if !c.unswept {
@@ -668,7 +765,7 @@ func (b *Broker) retryRemovals() {
 	for ch, m := range c.local {
 		for client, e := range m {
 			if e.leaving {
-				items = append(items, item{ch, client})
+				items = append(items, item{ch, client, e.stamp})
 			}
 		}
 	}
@@ -681,7 +778,7 @@ func (b *Broker) retryRemovals() {
 	pipe := b.client.Pipeline()
 	cmds := make([]*goredis.Cmd, len(items))
 	for i, it := range items {
-		cmds[i] = b.removeEval(ctx, pipe, it.ch, it.client)
+		cmds[i] = b.removeEval(ctx, pipe, it.ch, it.client, it.stamp)
 	}
 	_, _ = pipe.Exec(ctx)
 	failed := 0
@@ -697,7 +794,7 @@ func (b *Broker) retryRemovals() {
 		still := c.local[it.ch][it.client].leaving
 		c.mu.Unlock()
 		if still {
-			b.dropLocal(ctx, it.ch, it.client)
+			b.dropLocal(ctx, it.ch, it.client, it.stamp)
 		}
 	}
 	if failed > 0 {
@@ -716,7 +813,7 @@ func (b *Broker) purgeNode(ctx context.Context, node string) error {
 	removed := 0
 	for _, ch := range chans {
 		n, err := removePresenceScript.Run(ctx, b.client, []string{b.presenceKey(ch), b.notifyKey(ch)},
-			b.pubChannel(ch), "", node, b.publishCommand()).Int()
+			b.pubChannel(ch), "", node, b.publishCommand(), "").Int()
 		if err != nil {
 			return fmt.Errorf("purge node %s: %w", node, err)
 		}

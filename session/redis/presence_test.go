@@ -228,3 +228,57 @@ func TestReportWritesChanges(t *testing.T) {
 		t.Fatalf("channels %v %v, want room:1 with 3", chans, err)
 	}
 }
+
+// TestPollLeaseAcrossNodes: a long-poll client whose next poll goes to
+// another node stays listed, with no leave and join: the first node's lease
+// finds the entry refreshed by the second, and the first node's death does
+// not purge it. The second node's lease removes it.
+func TestPollLeaseAcrossNodes(t *testing.T) {
+	const hb = 100 * time.Millisecond
+	a, b, _, rb := twoNodes(t, hb)
+	ctx := context.Background()
+	alice := session.ClientInfo{Client: "p1", User: "alice"}
+	if _, err := a.RefreshPresence(ctx, "room", alice, "s1", roomOpts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RefreshPresence(ctx, "room", alice, "s2", roomOpts); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ExpirePresence(ctx, "room", alice, "s1", roomOpts); err != nil {
+		t.Fatal(err)
+	}
+	a.fleet.mu.Lock()
+	kept := len(a.fleet.local["room"])
+	a.fleet.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("node a still records %d entries of a client that moved on", kept)
+	}
+	// a dies: b purges it, which must leave the moved entry alone.
+	close(a.fleet.stop)
+	a.fleet.wg.Wait()
+	if _, err := b.AddPresence(ctx, "room", session.ClientInfo{Client: "c2", User: "bob"}, roomOpts); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(brokertest.WaitTimeout)
+	for {
+		n, err := b.client.ZScore(ctx, b.nodesKey(), a.NodeID()).Result()
+		if err != nil { // gone from the set: purged
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node a was not purged (%v)", n)
+		}
+		time.Sleep(hb)
+	}
+	list, err := b.Presence(ctx, "room")
+	if err != nil || len(list) != 2 {
+		t.Fatalf("presence after a's purge: %v %v, want p1 and c2", list, err)
+	}
+	if err := b.ExpirePresence(ctx, "room", alice, "s2", roomOpts); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"join:p1:alice", "join:c2:bob", "leave:p1:alice"}
+	if got := rb.WaitJoinLeaves(t, "room", 3); !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}

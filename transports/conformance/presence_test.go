@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,12 +35,18 @@ func TestConformancePresence(t *testing.T) {
 // passed to setUser (SockJS reads no credentials before its first command,
 // so the Authorizer is where every transport can be given a user).
 func newPresenceEnv(t *testing.T) (e *env, setUser func(string)) {
+	return newPresenceEnvLease(t, 0)
+}
+
+// newPresenceEnvLease is newPresenceEnv with a poll lease (0: the default).
+func newPresenceEnvLease(t *testing.T, lease time.Duration) (e *env, setUser func(string)) {
 	a := &userAuthorizer{}
 	a.user.Store("")
 	e = newEnvFor(t, session.Config{
 		Limits:     testLimits,
 		Namespaces: []session.Namespace{{Name: "room", Anonymous: true, Presence: true, JoinLeave: true}},
 		Authorizer: a,
+		PollLease:  lease,
 	}, nil)
 	return e, func(u string) { a.user.Store(u) }
 }
@@ -102,20 +109,17 @@ func scenarioJoinLeave(t *testing.T, tc transportCase) {
 	e, setUser := newPresenceEnv(t)
 	setUser("alice")
 	obs := mustDial(t, tc, e, []string{"room:1"}, nil)
+	hello := await(t, obs, "hello")
 	await(t, obs, "subscribed")
 	e.waitSubscribers("room:1", 1)
 	list, err := e.node.Presence(context.Background(), "room:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A long-poll session lives for one request: it is left out of
-	// presence (docs/PROTOCOL.md), the streaming transports are listed.
-	want := 1
-	if !tc.streaming {
-		want = 0
-	}
-	if len(list) != want || want == 1 && list[0].User != "alice" {
-		t.Fatalf("presence %+v, want %d entry for alice", list, want)
+	// Every transport is listed, a long-poll client under the session id
+	// of its first poll's hello (docs/PROTOCOL.md).
+	if len(list) != 1 || list[0].User != "alice" || list[0].Client != hello.Session {
+		t.Fatalf("presence %+v, want one entry for alice, client %q", list, hello.Session)
 	}
 
 	joiner, err := e.node.NewSession("test")
@@ -179,4 +183,86 @@ func scenarioServerUnsubscribe(t *testing.T, tc transportCase) {
 			return
 		}
 	}
+}
+
+// TestConformancePollPresence: a long-poll or JSONP client is one presence
+// entry across its polls. It joins once, stays listed while it polls, and
+// leaves once its lease runs out after it stops polling. A WebSocket client
+// watches the join/leave frames.
+func TestConformancePollPresence(t *testing.T) {
+	for _, tc := range transportCases() {
+		if tc.streaming {
+			continue // one session per client: TestConformancePresence
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			const lease = 300 * time.Millisecond
+			e, setUser := newPresenceEnvLease(t, lease)
+			setUser("carol")
+			obs := mustDial(t, transportCases()[0], e, []string{"room:1"}, nil) // ws
+			await(t, obs, "subscribed")
+			e.waitSubscribers("room:1", 1)
+
+			setUser("alice")
+			poller := mustDial(t, tc, e, []string{"room:1"}, nil)
+			id := await(t, poller, "hello").Session
+			await(t, poller, "subscribed")
+			if f := await(t, obs, "join"); f.Client != id || f.User != "alice" {
+				t.Fatalf("join %+v, want alice as %q", f, id)
+			}
+			// Several polls: each message answers one, and the next poll
+			// (with client=id) refreshes the entry.
+			for i := 1; i <= 4; i++ {
+				// The namespace keeps no history: publish while a poll is held.
+				e.waitSubscribers("room:1", 2)
+				e.publish("room:1", i, i)
+				if f := await(t, poller, "message"); string(f.Data) != fmt.Sprint(i) {
+					t.Fatalf("poller got %s, want %d", f.Data, i)
+				}
+			}
+			// The watcher sees the four messages and no leave or join in
+			// between: a poll's end closed its session before the answer
+			// went out, so any leave or join it caused precedes the next
+			// publication.
+			for i := 1; i <= 4; {
+				f, err := obs.Next(5 * time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch f.Type {
+				case "join", "leave":
+					t.Fatalf("the poller's polls caused a %s: %+v", f.Type, f)
+				case "message":
+					i++
+				}
+			}
+			list, err := e.node.Presence(context.Background(), "room:1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != 2 || !hasClient(list, id, "alice") {
+				t.Fatalf("presence %+v, want carol and alice as %q", list, id)
+			}
+
+			poller.Close() // stops polling: the lease runs out
+			if f := await(t, obs, "leave"); f.Client != id || f.User != "alice" {
+				t.Fatalf("leave %+v, want alice as %q", f, id)
+			}
+			list, err = e.node.Presence(context.Background(), "room:1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != 1 || hasClient(list, id, "alice") {
+				t.Fatalf("presence %+v after the lease, want carol only", list)
+			}
+		})
+	}
+}
+
+func hasClient(list []session.ClientInfo, client, user string) bool {
+	for _, c := range list {
+		if c.Client == client && c.User == user {
+			return true
+		}
+	}
+	return false
 }

@@ -137,10 +137,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, refused := h.cfg.Open(r.Context(), transports.Opening{
 		Transport: transport,
 		Auth:      authReq,
-		// One session per poll: listed in presence, every poll would be a
-		// leave and a join.
-		Prepare: (*session.Session).SkipPresence,
-		Stream:  &req,
+		Prepare:   pollPresence(r.Form["client"], req.HasCursor),
+		Stream:    &req,
 		// Quiet: a resume that recovers has nothing to announce on every
 		// poll; one that cannot still says recovered:false.
 		Quiet: req.HasCursor,
@@ -181,6 +179,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer t.Stop()
 	}
 	ps.await(ctx, -1)
+}
+
+// pollPresence is how a poll's session enters presence. One session per
+// poll: presence lists the client under the id its first poll's hello
+// gave it, sent back as "client" on later polls, and keeps the entry
+// between polls by a lease (session.PollPresence). A first poll (no
+// cursor) is a new client under its own session id. A later poll without a
+// usable id (missing, repeated or malformed: a client that predates
+// "client", or a bad one) is left out of presence, as every poll was
+// before: listed, each of its polls would be a join.
+func pollPresence(client []string, hasCursor bool) func(*session.Session) {
+	switch {
+	case len(client) == 1 && session.ValidPollClient(client[0]):
+		return func(s *session.Session) { s.PollPresence(client[0]) }
+	case !hasCursor:
+		return func(s *session.Session) { s.PollPresence("") }
+	default:
+		return (*session.Session).SkipPresence
+	}
 }
 
 // finish closes the session and answers with what the sink collected: the

@@ -558,3 +558,42 @@ func memStats() runtime.MemStats {
 	runtime.ReadMemStats(&m)
 	return m
 }
+
+// TestPollPresenceClient: the first poll is listed under its hello's
+// session id; a later poll naming it with client= refreshes that entry; a
+// later poll without a usable client= (an older client, a malformed id) is
+// left out of presence rather than listed once per poll.
+func TestPollPresenceClient(t *testing.T) {
+	e := newEnv(t, envConfig{node: session.Config{
+		Namespaces: []session.Namespace{{Name: "room", Anonymous: true, Presence: true}},
+		PollLease:  time.Hour,
+	}, opts: Options{Timeout: 200 * time.Millisecond}})
+	listed := func() []string {
+		t.Helper()
+		list, err := e.node.Presence(context.Background(), "room:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range list {
+			out = append(out, c.Client)
+		}
+		return out
+	}
+	a := e.poll(t, query("channel", "room:1"))
+	id := a.Messages[0].Session
+	if got := listed(); !slices.Equal(got, []string{id}) {
+		t.Fatalf("presence %v after the first poll, want [%s]", got, id)
+	}
+	cur := *a.Cursor
+	e.publish(t, "room:1", 1, 1) // answers the next poll at once
+	e.poll(t, query("channel", "room:1", "cursor", cur, "client", id))
+	for _, bad := range [][]string{nil, {"not valid!"}, {id, id}} {
+		q := query("channel", "room:1", "cursor", cur)
+		q["client"] = bad
+		e.poll(t, q)
+	}
+	if got := listed(); !slices.Equal(got, []string{id}) {
+		t.Fatalf("presence %v after later polls, want only [%s]", got, id)
+	}
+}

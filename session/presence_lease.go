@@ -1,0 +1,198 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Long-poll presence. A long-poll client opens a session per poll, so its
+// presence entry is not the session's: it is keyed by the id the client's
+// first poll was given (the hello's session id), which the client sends
+// back on every later poll, and it is kept by a lease between polls. Each
+// poll refreshes the entry (no join: the client is already listed); when a
+// poll ends, a lease of Config.PollLease starts, and the entry leaves (with
+// a leave) if no poll refreshed it by then. A refresh stores the poll's
+// session id as the entry's stamp, and the lease removes the entry only if
+// the stamp is still the one it was started with: a poll that went to
+// another node (Redis) in the meantime keeps the entry.
+
+// DefaultPollLease is Config.PollLease's default: the transports' default
+// poll timeout (25 s) and 10 s of grace for the client's next poll.
+const DefaultPollLease = 35 * time.Second
+
+// ErrPresenceTaken is returned by PresenceLeaser.RefreshPresence when the
+// entry of the claimed client id belongs to another user: it is left alone.
+var ErrPresenceTaken = errors.New("session: the presence entry belongs to another user")
+
+// PresenceLeaser is a Presencer that keeps the entries of long-poll
+// clients. Brokers without it leave long-poll clients out of presence.
+type PresenceLeaser interface {
+	// RefreshPresence adds info's entry, or refreshes the one info.Client
+	// has: its stamp becomes stamp. A join is delivered only for a new
+	// entry. If the entry exists with another user, nothing changes and it
+	// returns ErrPresenceTaken. It returns the number of entries.
+	RefreshPresence(ctx context.Context, ch string, info ClientInfo, stamp string, opts PresenceOptions) (int, error)
+	// ExpirePresence removes info.Client's entry, delivering a leave as
+	// RemovePresence does, only if its stamp is still stamp (no refresh
+	// since). Removing an absent or refreshed entry does nothing.
+	ExpirePresence(ctx context.Context, ch string, info ClientInfo, stamp string, opts PresenceOptions) error
+}
+
+// maxPollClientLen bounds the client id a poll may claim; ids the server
+// hands out (newID) are 16 characters.
+const maxPollClientLen = 64
+
+// ValidPollClient reports whether id may be claimed as a long-poll client
+// id: 1 to 64 URL-safe base64 characters, the alphabet of session ids.
+func ValidPollClient(id string) bool {
+	if id == "" || len(id) > maxPollClientLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// PollPresence makes s one poll of a long-poll client: its presence
+// entries are those of client (the id an earlier poll's hello gave the
+// client; an invalid or empty one is ignored and s's own id is used), kept
+// between polls by a lease. Call it before the first Subscribe.
+func (s *Session) PollPresence(client string) {
+	if !ValidPollClient(client) {
+		client = s.id
+	}
+	s.mu.Lock()
+	s.pollClient = client
+	s.mu.Unlock()
+}
+
+// PresenceClient returns the client id of s's presence entries: the
+// long-poll client's (see PollPresence), else s's id.
+func (s *Session) PresenceClient() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pollClient != "" {
+		return s.pollClient
+	}
+	return s.id
+}
+
+// enterLease refreshes the poll's leased entry in ch. A claimed id whose
+// entry is another user's is not taken over: the poll gets an entry of its
+// own, under its session id. It returns the client id of the entry.
+func (s *Session) enterLease(ctx context.Context, l PresenceLeaser, ch string, client, user string, opts PresenceOptions) (string, error) {
+	_, err := l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
+	if errors.Is(err, ErrPresenceTaken) && client != s.id {
+		client = s.id
+		_, err = l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
+	}
+	if err == nil {
+		// After the refresh: a lease that ends in between finds the
+		// entry's stamp changed and leaves it. On failure the running
+		// lease still removes the entry it kept.
+		s.node.leases.hold(ch, client)
+	}
+	return client, err
+}
+
+// leaseEntry is a leased entry a closing poll leaves behind.
+type leaseEntry struct {
+	ch, client string
+}
+
+// leaveLeases starts the lease of each of the closing poll's entries, or,
+// when the poll ended for good (a terminal disconnect: the client does not
+// poll again), removes them at once.
+func (s *Session) leaveLeases(user string, entries []leaseEntry, d Disconnect) {
+	if len(entries) == 0 {
+		return
+	}
+	l, _ := s.node.broker.(PresenceLeaser)
+	if l == nil {
+		return
+	}
+	terminal := d.Code >= 3500
+	for _, e := range entries {
+		info := ClientInfo{e.client, user}
+		if terminal {
+			s.node.expireLease(l, e.ch, info, s.id)
+			continue
+		}
+		s.node.leases.start(s.node, l, e.ch, info, s.id)
+	}
+}
+
+// expireLease removes a leased entry unless a poll refreshed it since stamp.
+func (n *Node) expireLease(l PresenceLeaser, ch string, info ClientInfo, stamp string) {
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := l.ExpirePresence(ctx, ch, info, stamp, n.presenceOptions(ch)); err != nil {
+		n.log.Warn("broker presence expiry failed", "channel", ch, "err", err)
+	}
+}
+
+// pollLeases are a node's running leases: per channel and long-poll
+// client, one timer per poll that ended here since the client's last poll
+// began here. Usually that is one; a poll the client gave up on (it
+// aborted and polled again) may end after the next one, and its lease must
+// not replace the newer one's, which alone can remove the entry. A poll's
+// start stops them all. There are at most as many keys as entries the
+// node's polls left, each channel's bounded by Config.MaxPresence.
+type pollLeases struct {
+	mu sync.Mutex
+	m  map[leaseKey]map[string]*time.Timer // → stamp → timer
+}
+
+type leaseKey struct{ ch, client string }
+
+// hold stops the leases of client's entry in ch: a poll has come.
+func (p *pollLeases) hold(ch, client string) {
+	key := leaseKey{ch, client}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.m[key] {
+		t.Stop()
+	}
+	delete(p.m, key)
+}
+
+// start starts the lease of info's entry in ch that the poll stamp
+// refreshed: at its end, the entry leaves unless refreshed since.
+func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo, stamp string) {
+	key := leaseKey{ch, info.Client}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[leaseKey]map[string]*time.Timer)
+	}
+	stamps := p.m[key]
+	if stamps == nil {
+		stamps = make(map[string]*time.Timer, 1)
+		p.m[key] = stamps
+	}
+	if old := stamps[stamp]; old != nil {
+		old.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(n.cfg.PollLease, func() {
+		p.mu.Lock()
+		mine := p.m[key][stamp] == t
+		if mine {
+			delete(p.m[key], stamp)
+			if len(p.m[key]) == 0 {
+				delete(p.m, key)
+			}
+		}
+		p.mu.Unlock()
+		if mine {
+			n.expireLease(l, ch, info, stamp)
+		}
+	})
+	stamps[stamp] = t
+}
