@@ -150,11 +150,15 @@ type listener struct {
 	base, token, transport string
 	channels               []string
 	pos                    map[string]session.Position // last printed (or resumed-from) position per channel
-	resuming               map[string]session.Position // channels resumed on this connection, from where, not yet confirmed
-	out                    *json.Encoder
-	log                    io.Writer
-	connected              bool // this connection delivered its first answer
-	reconnects             int
+	// printed is the highest offset printed per channel and epoch, so that
+	// an epoch that comes back after another (from a misbehaving server or
+	// proxy) never has an offset printed twice or out of order.
+	printed    map[string]map[string]uint64
+	resuming   map[string]session.Position // channels resumed on this connection, from where, not yet confirmed
+	out        *json.Encoder
+	log        io.Writer
+	connected  bool // this connection delivered its first answer
+	reconnects int
 }
 
 // frame is any server frame.
@@ -299,6 +303,9 @@ func (l *listener) quietResumes() {
 }
 
 func (l *listener) message(f frame) error {
+	if last, ok := l.printed[f.Channel][f.Epoch]; ok && f.Offset <= last {
+		return nil // printed already, in this epoch's earlier stretch
+	}
 	p, known := l.pos[f.Channel]
 	if known && p.Epoch == f.Epoch {
 		if f.Offset <= p.Offset {
@@ -312,6 +319,13 @@ func (l *listener) message(f frame) error {
 		fmt.Fprintf(l.log, "listen: %s: the epoch changed from %s to %s: the channel's history restarted\n", f.Channel, p.Epoch, f.Epoch)
 	}
 	l.pos[f.Channel] = session.Position{Epoch: f.Epoch, Offset: f.Offset}
+	if l.printed == nil {
+		l.printed = map[string]map[string]uint64{}
+	}
+	if l.printed[f.Channel] == nil {
+		l.printed[f.Channel] = map[string]uint64{}
+	}
+	l.printed[f.Channel][f.Epoch] = f.Offset
 	if err := l.out.Encode(struct {
 		Channel string          `json:"channel"`
 		Offset  uint64          `json:"offset"`
