@@ -78,4 +78,9 @@ func TestServerChannelCap(t *testing.T) {
 	if !strings.Contains(ts.logs.String(), "channel limit reached") {
 		t.Fatalf("the refusal was not logged:\n%s", ts.logs)
 	}
+	// An operator sees the node at its cap: two channel states of two.
+	m := do(t, http.MethodGet, ts.URL+"/metrics", "")
+	if !strings.Contains(string(m.body), "\nwaterspout_channel_states 2\n") {
+		t.Fatalf("/metrics lacks waterspout_channel_states 2:\n%s", m.body)
+	}
 }

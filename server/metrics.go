@@ -89,6 +89,16 @@ func newMetrics() *metrics {
 	return m
 }
 
+// channelStates exports the memory broker's channel-state count, so that an
+// operator sees how close the node is to --max-server-channels. It is read
+// at scrape time: nothing is added to the subscribe or publish path.
+func (m *metrics) channelStates(count func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "waterspout_channel_states",
+		Help: "Channel states the memory broker holds (capped by --max-server-channels).",
+	}, func() float64 { return float64(count()) }))
+}
+
 func (m *metrics) transport(t string) *transportMetrics {
 	if v, ok := m.perTransport.Load(t); ok {
 		return v.(*transportMetrics)

@@ -112,6 +112,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	m := newMetrics()
+	if mb, ok := broker.(*session.MemoryBroker); ok {
+		m.channelStates(mb.ChannelCount)
+	}
 	node, err := session.New(session.Config{
 		Broker: broker, Namespaces: cfg.Namespaces, Limits: cfg.Limits, Ping: cfg.Ping,
 		Logger: log, Metrics: m, Authorizer: authz, CommandRate: cfg.RateLimits.commandRate(),
