@@ -121,6 +121,20 @@ func runHelp(ctx context.Context, e *env, args []string) error {
 	return cmd.run(ctx, e, []string{"--help"})
 }
 
+// parseArgs is parseInterspersed for a command: --help prints usage and
+// returns flag.ErrHelp, and any other parse error is a usage error.
+func (e *env) parseArgs(fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, usage)
+		return nil, err
+	}
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return pos, nil
+}
+
 // parseInterspersed parses flags that may come before, between or after
 // positional arguments (the flag package stops at the first positional),
 // and returns the positionals. "--" ends flag parsing.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,13 +77,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	sourceAddrs := fs.Int("source-addrs", 8, "")
 	dialConc := fs.Int("dial-concurrency", 0, "")
 	jsonOut := fs.String("json", "", "")
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, benchUsage)
-		return err
-	}
+	pos, err := e.parseArgs(fs, args, benchUsage)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	cfg := bench.Config{
 		Target:    bench.Target{Kind: bench.KindWaterSpout, URL: *serverURL, APIKey: *apiKey, PID: *serverPID},

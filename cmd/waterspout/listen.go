@@ -65,13 +65,9 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	transport := fs.String("transport", "ws", "")
 	var since positionsFlag
 	fs.Var(&since, "since", "")
-	channels, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, listenUsage)
-		return err
-	}
+	channels, err := e.parseArgs(fs, args, listenUsage)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	if len(channels) == 0 {
 		return usagef("want at least one CHANNEL")

@@ -44,13 +44,9 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	apiKey := fs.String("api-key", defaultAPIKey(e.getenv), "")
 	key := fs.String("key", "", "")
 	timeout := durationFlag(fs, "timeout", 10*time.Second)
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, publishUsage)
-		return err
-	}
+	pos, err := e.parseArgs(fs, args, publishUsage)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	if len(pos) != 2 {
 		return usagef("want CHANNEL and JSON, got %d arguments", len(pos))

@@ -61,13 +61,9 @@ func runToken(_ context.Context, e *env, args []string) error {
 	issuer := fs.String("issuer", "", "")
 	audience := fs.String("audience", "", "")
 	configFile := fs.String("config", "", "")
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, tokenUsage)
-		return err
-	}
+	pos, err := e.parseArgs(fs, args, tokenUsage)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
