@@ -241,8 +241,9 @@ func (st *eventStream) watch(conn net.Conn) {
 		if _, err := conn.Read(b[:]); err != nil {
 			if netconn.IsStalled(err) { // the kernel dropped it: the stall bound
 				st.s.Fail(session.DisconnectWriteTimeout)
+			} else {
+				st.s.Fail(clientGone)
 			}
-			st.s.Fail(clientGone)
 			return
 		}
 	}
