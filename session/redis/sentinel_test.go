@@ -70,11 +70,7 @@ func TestSentinelFailoverLostWrites(t *testing.T) {
 	cfg.Prefix = prefix
 	pub := newTestBroker(t, "", cfg)
 	sub := newTestBroker(t, "", cfg)
-	rec := brokertest.NewRecorder()
-	sub.SetHandler(rec)
-	if err := sub.Subscribe(ctx, "f"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, sub, "f")
 	acked := map[session.Position]int{}
 	ack := func(rs []session.PublishResult) {
 		for _, r := range rs {
@@ -148,11 +144,7 @@ func TestSentinelGracefulFailoverMovesPubSub(t *testing.T) {
 	cfg := s.cfg
 	cfg.Prefix = "test-" + newEpoch()
 	sub := newTestBroker(t, "", cfg)
-	rec := brokertest.NewRecorder()
-	sub.SetHandler(rec)
-	if err := sub.Subscribe(ctx, "g"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, sub, "g")
 	mustPublish(t, sub, "g", `1`)
 	rec.WaitPublications(t, "g", 1)
 	waitReplicated(t, sub)
