@@ -18,7 +18,7 @@ func newTestBroker(t testing.TB, url string, cfg Config) *Broker {
 		cfg.URL = url
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "test-" + newEpoch()
+		cfg.Prefix = "test-" + session.NewEpoch()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))

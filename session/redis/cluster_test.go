@@ -15,9 +15,9 @@ import (
 
 func TestClusterConformance(t *testing.T) {
 	c := brokertest.StartRedisCluster(t, 3)
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	brokertest.Run(t, func(t *testing.T) session.Broker {
-		return newTestBroker(t, "", Config{ClusterAddrs: c.Addrs(), Prefix: prefix + newEpoch()})
+		return newTestBroker(t, "", Config{ClusterAddrs: c.Addrs(), Prefix: prefix + session.NewEpoch()})
 	})
 }
 

@@ -17,7 +17,7 @@ import (
 func proxiedNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, p *proxy, rb *clusterRecorder) {
 	url, _ := brokertest.StartRedis(t)
 	p = startProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	a = newTestBroker(t, "redis://"+p.addr()+"/0", Config{Prefix: prefix, Heartbeat: heartbeat})
 	b = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: time.Hour})
 	ra := &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
