@@ -32,6 +32,11 @@ type Broker interface {
 // [A-Za-z0-9_-]. It keeps cursors short (see CheckCursorFits).
 const MaxBrokerEpochLen = 16
 
+// NewEpoch returns a fresh random epoch of 8 URL-safe characters, well
+// within MaxBrokerEpochLen: what a Broker gives a channel whose history
+// starts (again). The memory and the Redis broker both take theirs here.
+func NewEpoch() string { return randomText(6) }
+
 // BrokerHandler receives what a broker delivers to this node. Calls for one
 // channel are made in offset order and never concurrently.
 type BrokerHandler interface {

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"hash/maphash"
 	"sync"
@@ -112,7 +111,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 		maxChannels: int64(cfg.MaxChannels), full: make(chan struct{}, 1), stop: make(chan struct{})}
 	for i := range b.shards {
 		b.shards[i].chans = make(map[string]*memoryChannel)
-		b.shards[i].fresh = newEpoch()
+		b.shards[i].fresh = NewEpoch()
 	}
 	b.stopped.Add(1)
 	go b.sweepLoop(cfg.SweepInterval)
@@ -416,17 +415,8 @@ func (b *MemoryBroker) sweep() {
 			// A channel that had publications in fresh is gone: were it
 			// started again in fresh, (fresh, 0) would look like nothing
 			// was missed. See memoryShard.fresh.
-			sh.fresh = newEpoch()
+			sh.fresh = NewEpoch()
 		}
 		sh.mu.Unlock()
 	}
-}
-
-// newEpoch returns 8 random URL-safe characters.
-func newEpoch() string {
-	var raw [6]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		panic("session: crypto/rand failed: " + err.Error())
-	}
-	return b64.EncodeToString(raw[:])
 }

@@ -103,13 +103,7 @@ const maxCommandsPerFrame = 100
 // well-formed command object; the caller answers with an error frame.
 func DecodeCommands(frame []byte) ([]Command, error) {
 	var cmds []Command
-	for len(frame) > 0 {
-		line := frame
-		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
-			line, frame = frame[:i], frame[i+1:]
-		} else {
-			frame = nil
-		}
+	for line := range bytes.SplitSeq(frame, []byte{'\n'}) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue

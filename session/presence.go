@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -193,21 +194,14 @@ func validatePresence(c *Config) error {
 	if c.MaxPresence < 0 || c.JoinLeaveLimit < 0 || c.MaxPresenceListed < 0 {
 		return errors.New("session: negative presence limits")
 	}
-	if c.MaxPresenceListed == 0 {
-		c.MaxPresenceListed = DefaultMaxPresenceListed
-	}
-	if c.MaxPresence == 0 {
-		c.MaxPresence = DefaultMaxPresence
-	}
-	if c.JoinLeaveLimit == 0 {
-		c.JoinLeaveLimit = DefaultJoinLeaveLimit
-	}
 	if c.PollLease < 0 {
 		return errors.New("session: negative poll lease")
 	}
-	if c.PollLease == 0 {
-		c.PollLease = DefaultPollLease
-	}
+	// Zero (negatives were refused above) means the default.
+	c.MaxPresenceListed = cmp.Or(c.MaxPresenceListed, DefaultMaxPresenceListed)
+	c.MaxPresence = cmp.Or(c.MaxPresence, DefaultMaxPresence)
+	c.JoinLeaveLimit = cmp.Or(c.JoinLeaveLimit, DefaultJoinLeaveLimit)
+	c.PollLease = cmp.Or(c.PollLease, DefaultPollLease)
 	_, presencer := c.Broker.(Presencer)
 	for _, ns := range c.Namespaces {
 		if ns.JoinLeave && !ns.Presence {

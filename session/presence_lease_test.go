@@ -1,28 +1,10 @@
 package session
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 )
-
-// joinLeaves returns the join and leave frames queued on s, without waiting.
-func joinLeaves(t *testing.T, s *Session) []jlFrame {
-	t.Helper()
-	items, _ := s.TryNext(nil)
-	var out []jlFrame
-	for _, it := range items {
-		var f jlFrame
-		if err := json.Unmarshal(it.Frame, &f); err != nil {
-			t.Fatal(err)
-		}
-		if f.Type == "join" || f.Type == "leave" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
 
 // pollSession is one poll of a long-poll client of user, claiming client.
 func pollSession(t *testing.T, n *Node, user, client string) *Session {
@@ -45,7 +27,7 @@ func TestPollPresenceLease(t *testing.T) {
 	w := mustSession(t, n)
 	w.SetUser("carol")
 	subscribe(t, w, "room:1")
-	joinLeaves(t, w)
+	events(t, w)
 
 	p1 := pollSession(t, n, "alice", "")
 	id := p1.ID()
@@ -66,7 +48,7 @@ func TestPollPresenceLease(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	var ev []jlFrame
 	for len(ev) < 2 && time.Now().Before(deadline) {
-		ev = append(ev, joinLeaves(t, w)...)
+		ev = append(ev, events(t, w)...)
 		time.Sleep(5 * time.Millisecond)
 	}
 	if len(ev) != 2 || ev[0].Type != "join" || ev[1].Type != "leave" || ev[0].Client != id || ev[1].Client != id {

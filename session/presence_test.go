@@ -390,10 +390,32 @@ func (b *batchBroker) RemovePresences(ctx context.Context, info ClientInfo, chan
 // per channel), or go in one batch when the broker can.
 func TestCloseLeavesPresenceUnderOneTimeout(t *testing.T) {
 	chans := []string{"room:1", "room:2", "room:3", "plain"}
-	mem := NewMemoryBroker(MemoryBrokerConfig{})
-	t.Cleanup(func() { mem.Close() })
-	db := &deadlineBroker{MemoryBroker: mem}
-	n, err := New(Config{Broker: db, Namespaces: presenceNS})
+	db := &deadlineBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerConfig{})}
+	t.Cleanup(func() { db.Close() })
+	closeSubscribed(t, db, chans)
+	db.mu.Lock()
+	got := slices.Clone(db.deadlines)
+	db.mu.Unlock()
+	if len(got) != 3 || !got[0].Equal(got[1]) || !got[0].Equal(got[2]) || got[0].IsZero() {
+		t.Fatalf("removal deadlines %v, want 3 calls sharing one deadline", got)
+	}
+
+	bb := &batchBroker{MemoryBroker: NewMemoryBroker(MemoryBrokerConfig{})}
+	t.Cleanup(func() { bb.Close() })
+	n := closeSubscribed(t, bb, chans)
+	if len(bb.batches) != 1 || !slices.Equal(bb.batches[0], []string{"room:1", "room:2", "room:3"}) {
+		t.Fatalf("batches %v, want one with the 3 presence channels", bb.batches)
+	}
+	if list, _ := n.Presence(context.Background(), "room:1"); len(list) != 0 {
+		t.Fatalf("presence after close: %v", list)
+	}
+}
+
+// closeSubscribed makes a node on b, with a session subscribed to chans
+// that the client then closes; it returns the node.
+func closeSubscribed(t *testing.T, b Broker, chans []string) *Node {
+	t.Helper()
+	n, err := New(Config{Broker: b, Namespaces: presenceNS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,29 +424,5 @@ func TestCloseLeavesPresenceUnderOneTimeout(t *testing.T) {
 		subscribe(t, s, ch)
 	}
 	s.Close(ClosedByClient)
-	db.mu.Lock()
-	got := slices.Clone(db.deadlines)
-	db.mu.Unlock()
-	if len(got) != 3 || !got[0].Equal(got[1]) || !got[0].Equal(got[2]) || got[0].IsZero() {
-		t.Fatalf("removal deadlines %v, want 3 calls sharing one deadline", got)
-	}
-
-	mem2 := NewMemoryBroker(MemoryBrokerConfig{})
-	t.Cleanup(func() { mem2.Close() })
-	bb := &batchBroker{MemoryBroker: mem2}
-	n2, err := New(Config{Broker: bb, Namespaces: presenceNS})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2 := mustSession(t, n2)
-	for _, ch := range chans {
-		subscribe(t, s2, ch)
-	}
-	s2.Close(ClosedByClient)
-	if len(bb.batches) != 1 || !slices.Equal(bb.batches[0], []string{"room:1", "room:2", "room:3"}) {
-		t.Fatalf("batches %v, want one with the 3 presence channels", bb.batches)
-	}
-	if list, _ := n2.Presence(context.Background(), "room:1"); len(list) != 0 {
-		t.Fatalf("presence after close: %v", list)
-	}
+	return n
 }

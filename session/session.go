@@ -592,10 +592,13 @@ func (s *Session) Unsubscribe(ch string) error {
 }
 
 // newID returns 16 random URL-safe characters.
-func newID() string {
-	var raw [12]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+func newID() string { return randomText(12) }
+
+// randomText returns n random bytes as unpadded URL-safe base64.
+func randomText(n int) string {
+	raw := make([]byte, n)
+	if _, err := rand.Read(raw); err != nil {
 		panic("session: crypto/rand failed: " + err.Error())
 	}
-	return b64.EncodeToString(raw[:])
+	return b64.EncodeToString(raw)
 }

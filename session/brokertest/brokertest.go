@@ -17,10 +17,7 @@ import (
 // for each subtest and arranges for it to be closed when that subtest ends;
 // Run sets its handler. Subtests run in parallel.
 func Run(t *testing.T, newBroker func(t *testing.T) session.Broker) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, b session.Broker, rec *Recorder)
-	}{
+	tests := append([]scenario{
 		{"offsets start at 1 and grow by 1", testOffsets},
 		{"channels are independent", testIndependentChannels},
 		{"history of an unknown channel fixes its position", testUnknownChannel},
@@ -36,7 +33,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) session.Broker) {
 		{"concurrent subscribes of one channel", testConcurrentSubscribe},
 		{"data and key round-trip byte-exact", testRoundTrip},
 		{"concurrent publishers get dense offsets delivered in order", testConcurrentPublishers},
-	}
+	}, presenceScenarios...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -49,7 +46,13 @@ func Run(t *testing.T, newBroker func(t *testing.T) session.Broker) {
 			}
 		})
 	}
-	runPresence(t, newBroker)
+}
+
+// scenario is one subtest of the suite: it runs on a fresh broker whose
+// handler is rec.
+type scenario struct {
+	name string
+	run  func(t *testing.T, b session.Broker, rec *Recorder)
 }
 
 const minute = time.Minute

@@ -1,9 +1,7 @@
 package brokertest
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -79,25 +77,10 @@ func StartRedisClusterReplicas(t testing.TB, n, replicas int) *RedisCluster {
 	return c
 }
 
-// clusterOK asks a node for CLUSTER INFO in bare RESP.
+// clusterOK asks a node whether its CLUSTER INFO says cluster_state:ok.
 func clusterOK(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := fmt.Fprint(c, "CLUSTER INFO\r\n"); err != nil {
-		return false
-	}
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return false
-		}
-		if strings.HasPrefix(line, "cluster_state:") {
-			return strings.TrimSpace(line) == "cluster_state:ok"
-		}
-	}
+	line, err := command(addr, "CLUSTER INFO", func(line string) bool {
+		return strings.HasPrefix(line, "cluster_state:")
+	})
+	return err == nil && strings.TrimSpace(line) == "cluster_state:ok"
 }

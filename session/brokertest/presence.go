@@ -37,31 +37,26 @@ func (r *Recorder) WaitJoinLeaves(t testing.TB, ch string, n int) []string {
 	return r.JoinLeaves(ch)
 }
 
-// runPresence runs the presence scenarios when the broker keeps presence.
-func runPresence(t *testing.T, newBroker func(t *testing.T) session.Broker) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, p session.Presencer, rec *Recorder)
-	}{
-		{"presence lists, counts and forgets clients", testPresence},
-		{"presence join and leave reach subscribed nodes", testJoinLeave},
-		{"presence cap refuses a new client", testPresenceCap},
-		{"presence join/leave limit silences big channels", testJoinLeaveLimit},
-		{"presence leases keep a long-poll client across polls", testPresenceLease},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			b := newBroker(t)
-			p, ok := b.(session.Presencer)
-			if !ok {
-				t.Skip("the broker does not keep presence")
-			}
-			rec := NewRecorder()
-			b.SetHandler(rec)
-			subscribe(t, b, "room")
-			tt.run(t, p, rec)
-		})
+// presenceScenarios run when the broker keeps presence, with a
+// subscription to "room" (where they add clients) in place.
+var presenceScenarios = []scenario{
+	{"presence lists, counts and forgets clients", withPresence(testPresence)},
+	{"presence join and leave reach subscribed nodes", withPresence(testJoinLeave)},
+	{"presence cap refuses a new client", withPresence(testPresenceCap)},
+	{"presence join/leave limit silences big channels", withPresence(testJoinLeaveLimit)},
+	{"presence leases keep a long-poll client across polls", withPresence(testPresenceLease)},
+}
+
+// withPresence makes a presence scenario one of the suite's: it is skipped
+// for a broker that does not keep presence.
+func withPresence(run func(t *testing.T, p session.Presencer, rec *Recorder)) func(*testing.T, session.Broker, *Recorder) {
+	return func(t *testing.T, b session.Broker, rec *Recorder) {
+		p, ok := b.(session.Presencer)
+		if !ok {
+			t.Skip("the broker does not keep presence")
+		}
+		subscribe(t, b, "room")
+		run(t, p, rec)
 	}
 }
 
@@ -83,7 +78,9 @@ func remove(t *testing.T, p session.Presencer, ch, client string, o session.Pres
 	}
 }
 
-func listed(t *testing.T, p session.Presencer, ch string) []string {
+// PresenceList returns ch's presence as p lists it, each entry as
+// "<client>:<user>", sorted.
+func PresenceList(t testing.TB, p session.Presencer, ch string) []string {
 	t.Helper()
 	list, err := p.Presence(context.Background(), ch)
 	if err != nil {
@@ -99,7 +96,7 @@ func listed(t *testing.T, p session.Presencer, ch string) []string {
 
 func testPresence(t *testing.T, p session.Presencer, _ *Recorder) {
 	quiet := session.PresenceOptions{Max: 100}
-	if got := listed(t, p, "room"); len(got) != 0 {
+	if got := PresenceList(t, p, "room"); len(got) != 0 {
 		t.Fatalf("empty channel lists %v", got)
 	}
 	if n := add(t, p, "room", "c1", "alice", quiet); n != 1 {
@@ -110,19 +107,19 @@ func testPresence(t *testing.T, p session.Presencer, _ *Recorder) {
 	if n := add(t, p, "room", "c3", "", quiet); n != 3 {
 		t.Fatalf("re-adding a client counts %d, want 3", n)
 	}
-	if got := listed(t, p, "room"); !slices.Equal(got, []string{"c1:alice", "c2:alice", "c3:"}) {
+	if got := PresenceList(t, p, "room"); !slices.Equal(got, []string{"c1:alice", "c2:alice", "c3:"}) {
 		t.Fatalf("presence %v", got)
 	}
 	st, err := p.PresenceStats(context.Background(), "room")
 	if err != nil || st != (session.PresenceStats{Clients: 3, Users: 2}) {
 		t.Fatalf("stats %+v %v, want 3 clients, 2 users", st, err)
 	}
-	if got := listed(t, p, "other"); len(got) != 0 {
+	if got := PresenceList(t, p, "other"); len(got) != 0 {
 		t.Fatalf("another channel lists %v", got)
 	}
 	remove(t, p, "room", "c1", quiet)
 	remove(t, p, "room", "c1", quiet) // absent: nothing happens
-	if got := listed(t, p, "room"); !slices.Equal(got, []string{"c2:alice", "c3:"}) {
+	if got := PresenceList(t, p, "room"); !slices.Equal(got, []string{"c2:alice", "c3:"}) {
 		t.Fatalf("presence after remove %v", got)
 	}
 }
@@ -149,7 +146,7 @@ func testPresenceCap(t *testing.T, p session.Presencer, _ *Recorder) {
 		t.Fatalf("third add: %v, want ErrPresenceFull", err)
 	}
 	add(t, p, "room", "c2", "b", o) // already there: not refused
-	if got := listed(t, p, "room"); len(got) != 2 {
+	if got := PresenceList(t, p, "room"); len(got) != 2 {
 		t.Fatalf("presence %v", got)
 	}
 }
@@ -196,7 +193,7 @@ func testPresenceLease(t *testing.T, p session.Presencer, rec *Recorder) {
 	}
 	expire("s1") // the first poll's lease: refreshed since, the entry stays
 	expire("s3") // the refused poll's stamp was never stored
-	if got := listed(t, p, "room"); !slices.Equal(got, []string{"p1:alice"}) {
+	if got := PresenceList(t, p, "room"); !slices.Equal(got, []string{"p1:alice"}) {
 		t.Fatalf("presence %v after stale leases, want p1:alice", got)
 	}
 	st, err := p.PresenceStats(ctx, "room")
@@ -205,7 +202,7 @@ func testPresenceLease(t *testing.T, p session.Presencer, rec *Recorder) {
 	}
 	expire("s2") // the last poll's lease: the client leaves
 	expire("s2") // gone: nothing happens
-	if got := listed(t, p, "room"); len(got) != 0 {
+	if got := PresenceList(t, p, "room"); len(got) != 0 {
 		t.Fatalf("presence %v after the lease, want none", got)
 	}
 	// A leased entry leaves at once with RemovePresence too.

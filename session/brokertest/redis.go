@@ -2,7 +2,6 @@ package brokertest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -10,9 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // RedisServer is a redis-server process started by a test: loopback only, no
@@ -23,7 +23,7 @@ type RedisServer struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *wiretest.LogBuffer
 	wait chan error
 	args []string // extra redis-server arguments, after the defaults
 	// sentinelConf, when set, makes this a Sentinel: the initial content
@@ -159,7 +159,7 @@ func (s *RedisServer) Restart() {
 }
 
 func (s *RedisServer) start() error {
-	s.out = &lockedBuffer{}
+	s.out = &wiretest.LogBuffer{}
 	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
@@ -201,19 +201,9 @@ func (s *RedisServer) start() error {
 	}
 }
 
-// ping speaks just enough RESP to see that the server is up, so that this
-// helper does not depend on a client library.
+// ping sees that the server is up.
 func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := command(addr, "PING", func(string) bool { return true })
 	if err != nil {
 		return err
 	}
@@ -223,19 +213,28 @@ func ping(addr string) error {
 	return nil
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// command sends cmd to the server at addr in bare RESP and reads the
+// reply's lines until last says one is the line wanted, which it returns.
+// It speaks just enough RESP for the starters to see that a server is up,
+// so that this package does not depend on a client library.
+func command(addr, cmd string, last func(line string) bool) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if last(line) {
+			return line, nil
+		}
+	}
 }

@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -342,7 +340,7 @@ func (b *Broker) Publish(ctx context.Context, ch string, data json.RawMessage, o
 	}
 	reply, err := b.runScript(ctx, publishScript, keys, func(known string) []any {
 		return []any{b.pubChannel(ch), []byte(data), opts.Key, max(opts.HistorySize, 0),
-			historyTTL, keyTTL, metaTTL, newEpoch(), known, newEpoch(), b.publish}
+			historyTTL, keyTTL, metaTTL, session.NewEpoch(), known, session.NewEpoch(), b.publish}
 	})
 	if err != nil {
 		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: %w", ch, err)
@@ -367,7 +365,7 @@ func (b *Broker) History(ctx context.Context, ch string, q session.HistoryQuery)
 	}
 	keys := []string{b.metaKey(ch), b.historyKey(ch), b.lineageKey(ch)}
 	reply, err := b.runScript(ctx, historyScript, keys, func(known string) []any {
-		return []any{newEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit, known, newEpoch()}
+		return []any{session.NewEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit, known, session.NewEpoch()}
 	})
 	if err != nil {
 		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
@@ -438,17 +436,6 @@ func millis(d time.Duration) int64 {
 		return 0
 	}
 	return max(d.Milliseconds(), 1)
-}
-
-var b64 = base64.RawURLEncoding
-
-// newEpoch returns 8 random URL-safe characters, like the memory broker's.
-func newEpoch() string {
-	var raw [6]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		panic("redis: crypto/rand failed: " + err.Error())
-	}
-	return b64.EncodeToString(raw[:])
 }
 
 // go-redis writes its own lines (failed dials, pool errors) through one

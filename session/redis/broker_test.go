@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func newTestBroker(t testing.TB, url string, cfg Config) *Broker {
 		cfg.URL = url
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "test-" + newEpoch()
+		cfg.Prefix = "test-" + session.NewEpoch()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
@@ -28,6 +29,19 @@ func newTestBroker(t testing.TB, url string, cfg Config) *Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// recordOn makes a new recorder b's handler and subscribes b to chans.
+func recordOn(t testing.TB, b *Broker, chans ...string) *brokertest.Recorder {
+	t.Helper()
+	rec := brokertest.NewRecorder()
+	b.SetHandler(rec)
+	for _, ch := range chans {
+		if err := b.Subscribe(context.Background(), ch); err != nil {
+			t.Fatalf("subscribe %q: %v", ch, err)
+		}
+	}
+	return rec
 }
 
 func TestConformance(t *testing.T) {

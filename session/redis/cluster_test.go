@@ -15,9 +15,9 @@ import (
 
 func TestClusterConformance(t *testing.T) {
 	c := brokertest.StartRedisCluster(t, 3)
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	brokertest.Run(t, func(t *testing.T) session.Broker {
-		return newTestBroker(t, "", Config{ClusterAddrs: c.Addrs(), Prefix: prefix + newEpoch()})
+		return newTestBroker(t, "", Config{ClusterAddrs: c.Addrs(), Prefix: prefix + session.NewEpoch()})
 	})
 }
 
@@ -28,8 +28,7 @@ func TestClusterSpreadsChannels(t *testing.T) {
 	ctx := context.Background()
 	c := brokertest.StartRedisCluster(t, 3)
 	b := newTestBroker(t, "", Config{ClusterAddrs: c.Addrs()})
-	rec := brokertest.NewRecorder()
-	b.SetHandler(rec)
+	rec := recordOn(t, b)
 	const n = 30
 	chans := make([]string, n)
 	for i := range chans {
@@ -78,8 +77,7 @@ func TestClusterShardConnectionKilled(t *testing.T) {
 	ctx := context.Background()
 	c := brokertest.StartRedisCluster(t, 3)
 	b := newTestBroker(t, "", Config{ClusterAddrs: c.Addrs()})
-	rec := brokertest.NewRecorder()
-	b.SetHandler(rec)
+	rec := recordOn(t, b)
 	// Two channels in different slots on the killed master, one elsewhere.
 	cc := b.client.(*goredis.ClusterClient)
 	var victim string

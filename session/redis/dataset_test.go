@@ -132,7 +132,7 @@ func TestPromotedReplicaStartsNewEpochs(t *testing.T) {
 	// A master waits 5 s by default before a full sync, for more replicas.
 	master := brokertest.StartRedisServerArgs(t, append(durable, "--repl-diskless-sync-delay", "0")...)
 	replica := brokertest.StartRedisServerArgs(t, append(durable, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port()))...)
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	b := newTestBroker(t, master.URL(), Config{Prefix: prefix})
 	before := publishRange(t, b, "f", 1, 5)
 	waitReplicated(t, b)
@@ -163,7 +163,7 @@ func TestDemotedMasterPromotedAgain(t *testing.T) {
 	ctx := context.Background()
 	a := brokertest.StartRedisServerArgs(t, "--repl-diskless-sync-delay", "0")
 	bsrv := brokertest.StartRedisServerArgs(t, "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", fmt.Sprint(a.Port()))
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	onA := newTestBroker(t, a.URL(), Config{Prefix: prefix})
 	before := publishRange(t, onA, "d", 1, 3)
 	waitReplicated(t, onA)

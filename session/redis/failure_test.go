@@ -64,11 +64,7 @@ func TestPubSubConnectionKilled(t *testing.T) {
 	ctx := context.Background()
 	url, _ := brokertest.StartRedis(t)
 	b := newTestBroker(t, url, Config{})
-	rec := brokertest.NewRecorder()
-	b.SetHandler(rec)
-	if err := b.Subscribe(ctx, "k"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, b, "k")
 	first := mustPublish(t, b, "k", `1`)
 	rec.WaitPublications(t, "k", 1)
 
@@ -97,11 +93,7 @@ func TestRedisRestart(t *testing.T) {
 	ctx := context.Background()
 	srv := brokertest.StartRedisServer(t)
 	b := newTestBroker(t, srv.URL(), Config{})
-	rec := brokertest.NewRecorder()
-	b.SetHandler(rec)
-	if err := b.Subscribe(ctx, "x"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, b, "x")
 	before := mustPublish(t, b, "x", `1`)
 	rec.WaitPublications(t, "x", 1)
 	if err := b.Ready(ctx); err != nil {
@@ -153,18 +145,13 @@ func TestRedisRestart(t *testing.T) {
 }
 
 func TestHalfOpenPubSubConnection(t *testing.T) {
-	ctx := context.Background()
 	url, _ := brokertest.StartRedis(t)
 	proxy := startProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
 	// The subscribing node reaches Redis through the proxy; the publisher
 	// (another node) directly.
 	sub := newTestBroker(t, "redis://"+proxy.addr()+"/0", Config{Prefix: "half", pingEvery: 100 * time.Millisecond})
 	pub := newTestBroker(t, url, Config{Prefix: "half"})
-	rec := brokertest.NewRecorder()
-	sub.SetHandler(rec)
-	if err := sub.Subscribe(ctx, "h"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, sub, "h")
 	publishUntilDelivered(t, pub, rec, "h")
 
 	// The connections stay open but nothing gets through any more, as when

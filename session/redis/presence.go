@@ -127,7 +127,7 @@ func (c *fleet) init(heartbeat time.Duration) {
 	if heartbeat <= 0 {
 		heartbeat = DefaultHeartbeat
 	}
-	c.node = newEpoch() + newEpoch()
+	c.node = session.NewEpoch() + session.NewEpoch()
 	c.heartbeat = heartbeat
 	c.local = make(map[string]map[string]localEntry)
 	c.stop = make(chan struct{})

@@ -17,7 +17,7 @@ import (
 func proxiedNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, p *proxy, rb *clusterRecorder) {
 	url, _ := brokertest.StartRedis(t)
 	p = startProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	a = newTestBroker(t, "redis://"+p.addr()+"/0", Config{Prefix: prefix, Heartbeat: heartbeat})
 	b = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: time.Hour})
 	ra := &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
@@ -30,20 +30,6 @@ func proxiedNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, p *proxy
 		t.Fatal(err)
 	}
 	return a, b, p, rb
-}
-
-// clientsIn lists ch's presence clients as b sees them.
-func clientsIn(t *testing.T, b *Broker, ch string) []string {
-	t.Helper()
-	list, err := b.Presence(context.Background(), ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, c := range list {
-		out = append(out, c.Client)
-	}
-	return out
 }
 
 // waitLocal waits until a's local entries number want.
@@ -67,12 +53,13 @@ func waitLocal(t *testing.T, a *Broker, want int) {
 	}
 }
 
-// waitClients waits until b sees exactly want in ch's presence.
+// waitClients waits until b sees exactly want in ch's presence, each
+// entry as "<client>:<user>", sorted.
 func waitClients(t *testing.T, b *Broker, ch string, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(brokertest.WaitTimeout)
 	for {
-		got := clientsIn(t, b, ch)
+		got := brokertest.PresenceList(t, b, ch)
 		if strings.Join(got, ",") == strings.Join(want, ",") {
 			return
 		}
@@ -81,6 +68,19 @@ func waitClients(t *testing.T, b *Broker, ch string, want ...string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// purgeAsDead stops a's heartbeat, so that a test runs a's restore by
+// hand, and has b purge a as a dead node: b then sees none of a's entries
+// in "room".
+func purgeAsDead(t *testing.T, a, b *Broker) {
+	t.Helper()
+	close(a.fleet.stop)
+	a.fleet.wg.Wait()
+	if err := b.purgeNode(context.Background(), a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	waitClients(t, b, "room")
 }
 
 // TestRemovePresenceFailureRetried: a removal that fails (Redis does not
@@ -123,7 +123,7 @@ func TestAddPresenceReplyLost(t *testing.T) {
 	}
 	// Removed at once, or by the heartbeat's retry when the cleanup met
 	// another blackholed connection.
-	waitClients(t, b, "room", "c0")
+	waitClients(t, b, "room", "c0:bob")
 	waitLocal(t, a, 1)
 	a.fleet.mu.Lock()
 	e, kept := a.fleet.local["room"]["c0"]
@@ -144,13 +144,7 @@ func TestRestoreFailureKeepsEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Stop a's heartbeat, to run its restore by hand.
-	close(a.fleet.stop)
-	a.fleet.wg.Wait()
-	if err := b.purgeNode(ctx, a.NodeID()); err != nil {
-		t.Fatal(err)
-	}
-	waitClients(t, b, "room")
+	purgeAsDead(t, a, b)
 	p.blackholeExisting(toServer, toClient)
 	a.restore(true) // times out: Redis does not answer
 	a.fleet.mu.Lock()
@@ -161,10 +155,10 @@ func TestRestoreFailureKeepsEntries(t *testing.T) {
 	}
 	// The next heartbeats' passes, until one gets a connection that
 	// answers (the pool may still hold blackholed ones).
-	for i := 0; i < 5 && len(clientsIn(t, b, "room")) < 2; i++ {
+	for i := 0; i < 5 && len(brokertest.PresenceList(t, b, "room")) < 2; i++ {
 		a.restore(false)
 	}
-	waitClients(t, b, "room", "c1", "c2")
+	waitClients(t, b, "room", "c1:alice", "c2:alice")
 }
 
 // TestRestoreSkipsClientsThatLeft: a client that leaves while its node
@@ -177,12 +171,7 @@ func TestRestoreSkipsClientsThatLeft(t *testing.T) {
 	if _, err := a.AddPresence(ctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts); err != nil {
 		t.Fatal(err)
 	}
-	close(a.fleet.stop)
-	a.fleet.wg.Wait()
-	if err := b.purgeNode(ctx, a.NodeID()); err != nil {
-		t.Fatal(err)
-	}
-	waitClients(t, b, "room")
+	purgeAsDead(t, a, b)
 	restoreSnapshotted = func() {
 		if err := a.RemovePresence(ctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts); err != nil {
 			t.Error(err)

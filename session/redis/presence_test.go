@@ -45,7 +45,7 @@ func (r *clusterRecorder) Controls() []session.Control {
 // twoNodes returns two brokers sharing a prefix on one Redis, as two nodes.
 func twoNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, ra, rb *clusterRecorder) {
 	url, _ := brokertest.StartRedis(t)
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	a = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: heartbeat})
 	b = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: heartbeat})
 	ra = &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/waterspout/waterspout/session"
 )
 
 // subscription is this node's subscription to one channel.
@@ -167,7 +169,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 // and sync asks again there.
 func (b *Broker) sync(ctx context.Context, ps *goredis.PubSub) error {
 	for {
-		token := "sync-" + newEpoch() + newEpoch()
+		token := "sync-" + session.NewEpoch() + session.NewEpoch()
 		done := make(chan struct{})
 		b.mu.Lock()
 		b.barriers[token] = done

@@ -43,10 +43,10 @@ func startSentinelSetup(t *testing.T, replicate func(master *brokertest.RedisSer
 
 func TestSentinelConformance(t *testing.T) {
 	s := startSentinelSetup(t, nil)
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	brokertest.Run(t, func(t *testing.T) session.Broker {
 		cfg := s.cfg
-		cfg.Prefix = prefix + newEpoch()
+		cfg.Prefix = prefix + session.NewEpoch()
 		return newTestBroker(t, "", cfg)
 	})
 }
@@ -65,16 +65,12 @@ func TestSentinelFailoverLostWrites(t *testing.T) {
 		repl = startProxy(t, m.Addr())
 		return repl.addr()
 	})
-	prefix := "test-" + newEpoch()
+	prefix := "test-" + session.NewEpoch()
 	cfg := s.cfg
 	cfg.Prefix = prefix
 	pub := newTestBroker(t, "", cfg)
 	sub := newTestBroker(t, "", cfg)
-	rec := brokertest.NewRecorder()
-	sub.SetHandler(rec)
-	if err := sub.Subscribe(ctx, "f"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, sub, "f")
 	acked := map[session.Position]int{}
 	ack := func(rs []session.PublishResult) {
 		for _, r := range rs {
@@ -146,13 +142,9 @@ func TestSentinelGracefulFailoverMovesPubSub(t *testing.T) {
 	ctx := context.Background()
 	s := startSentinelSetup(t, nil)
 	cfg := s.cfg
-	cfg.Prefix = "test-" + newEpoch()
+	cfg.Prefix = "test-" + session.NewEpoch()
 	sub := newTestBroker(t, "", cfg)
-	rec := brokertest.NewRecorder()
-	sub.SetHandler(rec)
-	if err := sub.Subscribe(ctx, "g"); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordOn(t, sub, "g")
 	mustPublish(t, sub, "g", `1`)
 	rec.WaitPublications(t, "g", 1)
 	waitReplicated(t, sub)
