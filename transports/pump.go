@@ -157,6 +157,17 @@ func (p *Pump) Poke() {
 	p.kick()
 }
 
+// Expire is Poke from a timer's own goroutine (a long-poll's linger or
+// timeout): when no goroutine owns the writing, the caller runs it, Poked
+// included, instead of starting one only to hand over to it. A held poll's
+// answer then costs the timer's goroutine, not that and one more.
+func (p *Pump) Expire() {
+	p.poked.Store(true)
+	if p.running.CompareAndSwap(false, true) {
+		p.run()
+	}
+}
+
 // kick starts the writing unless it runs: on the shared writers for a
 // TrySink, on the sink's own goroutine for a Hosted sink that takes it, on
 // a goroutine of its own otherwise. It is called with the session's lock

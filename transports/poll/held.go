@@ -122,6 +122,16 @@ func (ps *pollSink) poke() {
 	}
 }
 
+// expire is poke for the poll's timers (linger, timeout): it runs on the
+// timer's goroutine, so that goroutine answers (Pump.Expire) when the
+// writing is idle.
+func (ps *pollSink) expire() {
+	ps.poked.Store(true)
+	if p := ps.pump.Load(); p != nil {
+		p.Expire()
+	}
+}
+
 // Host takes the pump's writing onto the handler's goroutine while it
 // waits in await (see transports.Hosted). Called with the session's lock
 // held: it does not block (wake holds one turn, and a second is not given
@@ -161,7 +171,7 @@ func (ps *pollSink) unhost() bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if !ps.answered && !ps.lingerAt.IsZero() && ps.lingerT == nil {
-		ps.lingerT = time.AfterFunc(time.Until(ps.lingerAt), ps.poke)
+		ps.lingerT = time.AfterFunc(time.Until(ps.lingerAt), ps.expire)
 	}
 	return !ps.answered
 }
@@ -244,7 +254,7 @@ func (ps *pollSink) WriteBatch(batch []session.Item) error {
 		// On the handler's goroutine, await times the linger on its own
 		// timer: no goroutine for the timer to start, nor for the answer.
 		if ps.host.Load() != hostHanded {
-			ps.lingerT = time.AfterFunc(ps.h.opts.Linger, ps.poke)
+			ps.lingerT = time.AfterFunc(ps.h.opts.Linger, ps.expire)
 		}
 	}
 	return nil
@@ -370,7 +380,7 @@ func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Durat
 		ps.pending = append([]byte(nil), ps.pending...)
 	}
 	go ps.watch(conn)
-	ps.timeup = time.AfterFunc(wait, ps.poke)
+	ps.timeup = time.AfterFunc(wait, ps.expire)
 	return true
 }
 
