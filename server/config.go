@@ -72,8 +72,9 @@ type Config struct {
 	// MaxServerChannels caps the channel states the memory broker holds at
 	// once (zero: session.DefaultMaxBrokerChannels). At the cap a subscribe
 	// or publish that would start a new channel is refused with 503 while
-	// existing channels go on working. The Redis broker keeps its channels
-	// in Redis, bounded by Redis's own maxmemory.
+	// existing channels go on working. On the Redis broker, which keeps no
+	// count of the channels in Redis, it caps the channels this node starts
+	// there within the idle channel TTL (redis.Config.MaxChannelStarts).
 	MaxServerChannels int `json:"maxServerChannels"`
 	// RateLimits bound connections and connects per client address,
 	// publishes per API key and commands per session.

@@ -169,7 +169,7 @@ var options = []option{
 		help: "subscriptions per connection",
 		def:  shown(strconv.Itoa(session.DefaultMaxChannels)), set: count(func(c *Config) *int { return &c.Limits.MaxChannels })},
 	{flag: "max-server-channels", arg: "N", env: "WATERSPOUT_MAX_SERVER_CHANNELS", key: "maxServerChannels",
-		help: "channels the memory broker holds at once (a channel with no subscriber and nothing retained holds nothing); at the cap a subscribe or publish that would start a new channel gets 503 while existing channels work",
+		help: "channels the memory broker holds at once (a channel with no subscriber and nothing retained holds nothing), or, on Redis, channels this node starts there within an hour; at the cap a subscribe or publish that would start a new channel gets 503 while existing channels work",
 		def:  shown(strconv.Itoa(session.DefaultMaxBrokerChannels)), set: count(func(c *Config) *int { return &c.MaxServerChannels })},
 	{flag: "max-queue-bytes", arg: "N", env: "WATERSPOUT_MAX_QUEUE_BYTES", key: "limits.maxQueueBytes",
 		help: "bytes queued for one client before it is disconnected as too slow",

@@ -164,6 +164,7 @@ func (c *Config) redisConfig() redis.Config {
 		Password:         c.RedisPassword,
 		SentinelPassword: c.RedisSentinelPassword,
 		AllowEviction:    c.RedisAllowEviction,
+		MaxChannelStarts: c.MaxServerChannels,
 	}
 }
 

@@ -336,6 +336,10 @@ func (n *Node) History(ctx context.Context, ch string, since *Position, limit in
 		return HistoryResult{}, err
 	}
 	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: since, Limit: limit})
+	if errors.Is(err, ErrChannelLimit) {
+		n.channelLimit(ch)
+		return HistoryResult{}, ErrChannelLimit
+	}
 	if err != nil {
 		n.log.Warn("broker history failed", "channel", ch, "err", err)
 		return HistoryResult{}, ErrUnavailable

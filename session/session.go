@@ -512,6 +512,10 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	if err != nil {
 		s.leavePresence(ch, s.dropSub(ch, sub), sub.leased)
 		n.hub.remove(ch, s, sub)
+		if errors.Is(err, ErrChannelLimit) { // a broker that starts channels on reading (Redis)
+			n.channelLimit(ch)
+			return channelError(ch, ErrChannelLimit)
+		}
 		n.log.Warn("broker history failed", "channel", ch, "err", err)
 		return channelError(ch, ErrUnavailable)
 	}

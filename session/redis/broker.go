@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,14 @@ type Config struct {
 	// its last publication once its history and keys have expired; reading
 	// the channel's history extends it. Default 1 hour, as the memory broker.
 	IdleChannelTTL time.Duration
+	// MaxChannelStarts caps the channels this node starts in Redis within
+	// IdleChannelTTL: a publish, subscribe or history read of a channel
+	// Redis holds no position for writes one that lives at least that long.
+	// Past the cap such a call fails with session.ErrChannelLimit until
+	// older starts leave the window, while channels Redis holds go on
+	// working. Default session.DefaultMaxBrokerChannels; the server sets it
+	// from --max-server-channels. See starts.go.
+	MaxChannelStarts int
 	// Logger receives connection losses and recoveries. Default slog.Default().
 	Logger *slog.Logger
 	// Heartbeat is how often the node refreshes its liveness in Redis; a
@@ -53,6 +62,8 @@ type Config struct {
 	// pingEvery is how long the pub/sub connection may stay silent before
 	// it is probed with a PING; tests shorten it.
 	pingEvery time.Duration
+	// now is the clock of the start cap; tests set it. Default time.Now.
+	now func() time.Time
 }
 
 // Default settings.
@@ -88,6 +99,15 @@ func (c *Config) Validate() error {
 	if c.IdleChannelTTL <= 0 {
 		c.IdleChannelTTL = DefaultIdleChannelTTL
 	}
+	if c.MaxChannelStarts < 0 {
+		return errors.New("redis: MaxChannelStarts must not be negative")
+	}
+	if c.MaxChannelStarts == 0 {
+		c.MaxChannelStarts = session.DefaultMaxBrokerChannels
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -111,6 +131,7 @@ type Broker struct {
 	log        *slog.Logger
 	handler    atomic.Pointer[handlerRef]
 	allowEvict bool
+	starts     *starts // the cap on channels this node starts
 
 	// inspectMu serializes inspections; known is the scripts' list of
 	// server identities (see generationLua) and servers what was learned.
@@ -181,6 +202,7 @@ func New(cfg Config) (*Broker, error) {
 		cluster:    cluster,
 		publish:    "PUBLISH",
 		allowEvict: cfg.AllowEviction,
+		starts:     newStarts(cfg.MaxChannelStarts, cfg.IdleChannelTTL, cfg.now),
 		prefix:     cfg.Prefix + ":",
 		pubPrefix:  cfg.Prefix + ":pub:",
 		idleTTL:    cfg.IdleChannelTTL,
@@ -338,15 +360,19 @@ func (b *Broker) Publish(ctx context.Context, ch string, data json.RawMessage, o
 	if opts.HistorySize > 0 && historyTTL == 0 {
 		metaTTL = 0
 	}
+	mayStart := b.starts.Allowed()
 	reply, err := b.runScript(ctx, publishScript, keys, func(known string) []any {
 		return []any{b.pubChannel(ch), []byte(data), opts.Key, max(opts.HistorySize, 0),
-			historyTTL, keyTTL, metaTTL, session.NewEpoch(), known, session.NewEpoch(), b.publish}
+			historyTTL, keyTTL, metaTTL, session.NewEpoch(), known, session.NewEpoch(), b.publish, flag(mayStart)}
 	})
 	if err != nil {
-		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: %w", ch, err)
+		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: %w", ch, startRefused(err))
 	}
-	if len(reply) != 2 {
+	if len(reply) != 3 {
 		return session.PublishResult{}, fmt.Errorf("redis: publish to %q: unexpected reply of %d elements", ch, len(reply))
+	}
+	if started, _ := reply[2].(int64); started == 1 {
+		b.starts.Started()
 	}
 	dup, _ := reply[0].(int64)
 	packed, _ := reply[1].(string)
@@ -364,17 +390,43 @@ func (b *Broker) History(ctx context.Context, ch string, q session.HistoryQuery)
 		hasSince, sinceEpoch, sinceOffset = "1", q.Since.Epoch, strconv.FormatUint(q.Since.Offset, 10)
 	}
 	keys := []string{b.metaKey(ch), b.historyKey(ch), b.lineageKey(ch)}
+	mayStart := b.starts.Allowed()
 	reply, err := b.runScript(ctx, historyScript, keys, func(known string) []any {
-		return []any{session.NewEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit, known, session.NewEpoch()}
+		return []any{session.NewEpoch(), millis(b.idleTTL), hasSince, sinceEpoch, sinceOffset, q.Limit, known,
+			session.NewEpoch(), flag(mayStart)}
 	})
 	if err != nil {
-		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
+		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, startRefused(err))
 	}
-	res, err := parseHistory(ch, reply)
+	res, started, err := parseHistory(ch, reply)
 	if err != nil {
 		return session.HistoryResult{}, fmt.Errorf("redis: history of %q: %w", ch, err)
 	}
+	if started {
+		b.starts.Started()
+	}
 	return res, nil
+}
+
+// flag is a script's boolean argument.
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// errStartRefused is in the error reply of a script asked to start no
+// channel (see starts.go) for a channel Redis holds no position for.
+const errStartRefused = "WSNOSTART"
+
+// startRefused turns a script's refusal to start a channel into
+// session.ErrChannelLimit.
+func startRefused(err error) error {
+	if strings.Contains(err.Error(), errStartRefused) {
+		return session.ErrChannelLimit
+	}
+	return err
 }
 
 // runScript runs a script of scripts.go with the arguments args returns for
@@ -404,29 +456,32 @@ func (b *Broker) runScript(ctx context.Context, s *goredis.Script, keys []string
 	}
 }
 
-func parseHistory(ch string, reply []any) (session.HistoryResult, error) {
-	if len(reply) < 3 {
-		return session.HistoryResult{}, fmt.Errorf("unexpected reply of %d elements", len(reply))
+// parseHistory reads historyScript's reply, and whether it started the
+// channel.
+func parseHistory(ch string, reply []any) (session.HistoryResult, bool, error) {
+	if len(reply) < 4 {
+		return session.HistoryResult{}, false, fmt.Errorf("unexpected reply of %d elements", len(reply))
 	}
 	epoch, _ := reply[0].(string)
 	top, _ := reply[1].(int64)
 	rec, _ := reply[2].(int64)
+	started, _ := reply[3].(int64)
 	if !session.ValidEpoch(epoch) || top < 0 {
-		return session.HistoryResult{}, errors.New("malformed channel position")
+		return session.HistoryResult{}, false, errors.New("malformed channel position")
 	}
 	res := session.HistoryResult{Top: session.Position{Epoch: epoch, Offset: uint64(top)}, Recoverable: rec == 1}
-	if n := len(reply) - 3; n > 0 {
+	if n := len(reply) - 4; n > 0 {
 		res.Publications = make([]*session.Publication, 0, n)
 	}
-	for _, r := range reply[3:] {
+	for _, r := range reply[4:] {
 		s, _ := r.(string)
 		p, err := decodePublication(ch, s)
 		if err != nil {
-			return session.HistoryResult{}, err
+			return session.HistoryResult{}, false, err
 		}
 		res.Publications = append(res.Publications, p)
 	}
-	return res, nil
+	return res, started == 1, nil
 }
 
 // millis converts a duration to whole milliseconds for Redis, rounding a

@@ -69,10 +69,14 @@ end
 //	KEYS[4] idempotency key, only when the publication has a key
 //	ARGV    pub/sub channel, data, key, history size, history TTL ms,
 //	        key TTL ms, meta TTL ms (0: no expiry), a fresh epoch,
-//	        known identities, a fresh generation, publish command
+//	        known identities, a fresh generation, publish command, may
+//	        start (1|0: whether a channel Redis holds no position for may
+//	        start, see starts.go)
 //
-// Returns {duplicate 0|1, packed publication}, or {-1, identity} when the
-// server is not among the known identities (nothing was written).
+// Returns {duplicate 0|1, packed publication, started 0|1}, or {-1,
+// identity} when the server is not among the known identities, or the
+// error WSNOSTART when the channel would start and may not (nothing was
+// written either way).
 var publishScript = goredis.NewScript(generationLua + `
 local meta, hist, lin, keyk = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local gen, id = generation(lin, ARGV[9], ARGV[10])
@@ -85,9 +89,10 @@ if epoch and mgen ~= gen then
 end
 if keyk and epoch then
   local orig = redis.call('GET', keyk)
-  if orig then return {1, orig} end
+  if orig then return {1, orig, 0} end
 end
 local pubch, data, key = ARGV[1], ARGV[2], ARGV[3]
+local started = 0
 local size, httl, kttl, mttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -99,6 +104,8 @@ else
   -- from an earlier generation. Continuity is lost either way, so a new
   -- epoch starts at offset 1, and history left from the old epoch must not
   -- mix with the new one.
+  if ARGV[12] ~= '1' then return redis.error_reply('WSNOSTART') end
+  started = 1
   epoch = ARGV[8]
   last = 0
   redis.call('DEL', hist)
@@ -131,7 +138,7 @@ if keyk and kttl > 0 then
   redis.call('SET', keyk, p, 'PX', kttl)
 end
 redis.call(ARGV[11], pubch, p)
-return {0, p}
+return {0, p, started}
 `)
 
 // historyScript returns the channel's position and the retained
@@ -142,11 +149,12 @@ return {0, p}
 //	        publishScript)
 //	ARGV    a fresh epoch, idle channel TTL ms, has since (1|0),
 //	        since epoch, since offset, limit (<0: all), known identities,
-//	        a fresh generation
+//	        a fresh generation, may start (1|0, as in publishScript)
 //
-// Returns {epoch, top, recoverable 0|1, packed publication...}, or
-// {"", identity} when the server is not among the known identities (nothing
-// was written).
+// Returns {epoch, top, recoverable 0|1, started 0|1, packed
+// publication...}, or {"", identity} when the server is not among the known
+// identities, or the error WSNOSTART when the channel would start and may
+// not (nothing was written either way).
 var historyScript = goredis.NewScript(generationLua + `
 local meta, hist, lin = KEYS[1], KEYS[2], KEYS[3]
 local gen, id = generation(lin, ARGV[7], ARGV[8])
@@ -157,7 +165,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local epoch, mgen = unpack(redis.call('HMGET', meta, 'epoch', 'gen'))
 if epoch and mgen ~= gen then epoch = nil end
-local top = 0
+local top, started = 0, 0
 if epoch then
   top = tonumber(redis.call('HGET', meta, 'top') or '0')
   local ttl = tonumber(redis.call('HGET', meta, 'ttl') or '0')
@@ -170,6 +178,8 @@ if epoch then
     redis.call('PEXPIRE', meta, idle)
   end
 else
+  if ARGV[9] ~= '1' then return redis.error_reply('WSNOSTART') end
+  started = 1
   epoch = ARGV[1]
   redis.call('DEL', hist)
   redis.call('DEL', meta)
@@ -185,7 +195,7 @@ local rec = 0
 if ARGV[3] == '1' then
   local since = tonumber(ARGV[5])
   if ARGV[4] ~= epoch or since > top or since < first - 1 then
-    return {epoch, top, 0}
+    return {epoch, top, 0, started}
   end
   rec = 1
   after = since
@@ -194,7 +204,7 @@ local count = top - after
 local limit = tonumber(ARGV[6])
 if limit >= 0 and count > limit then count = limit end
 
-local out = {epoch, top, rec}
+local out = {epoch, top, rec, started}
 if count <= 0 then return out end
 local function add(e)
   local ms, off = string.match(e[1], '^(%d+)-(%d+)$')

@@ -1,0 +1,142 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/brokertest"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestStartsWindow: a start counts for the whole window, and not much past
+// it.
+func TestStartsWindow(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	const window = 63 * time.Second // one bucket a second
+	s := newStarts(3, window, clock.Now)
+	for i := range 3 {
+		if !s.Allowed() {
+			t.Fatalf("start %d refused under the cap", i+1)
+		}
+		s.Started()
+	}
+	if s.Allowed() {
+		t.Fatal("a fourth start allowed with a cap of 3")
+	}
+	clock.Add(window - time.Millisecond)
+	if s.Allowed() {
+		t.Fatal("starts left the count before the window passed")
+	}
+	clock.Add(time.Second + 2*time.Millisecond)
+	if !s.Allowed() {
+		t.Fatal("starts still counted a bucket after the window")
+	}
+	// A long silence empties every bucket.
+	s.Started()
+	clock.Add(100 * window)
+	for range 3 {
+		s.Started()
+	}
+	if s.Allowed() {
+		t.Fatal("the count lost starts after a long silence")
+	}
+}
+
+// TestChannelStartsCapped: subscribers reading channels Redis holds no
+// position for (made-up names) cannot fill Redis. Past MaxChannelStarts a
+// read or publish that would start a channel gets session.ErrChannelLimit
+// and writes nothing, channels Redis holds go on working, and starts are
+// allowed again once the idle channel TTL has passed.
+func TestChannelStartsCapped(t *testing.T) {
+	url, _ := brokertest.StartRedis(t)
+	clock := &fakeClock{t: time.Now()}
+	b := newTestBroker(t, url, Config{MaxChannelStarts: 2, IdleChannelTTL: time.Hour, now: clock.Now})
+	ctx := context.Background()
+	keys := func() int64 {
+		n, err := b.client.Eval(ctx, `return #redis.call('KEYS', ARGV[1])`, nil, b.prefix+"*").Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, ch := range []string{"made-up-1", "made-up-2"} {
+		if _, err := b.History(ctx, ch, session.HistoryQuery{Limit: -1}); err != nil {
+			t.Fatalf("history of %s under the cap: %v", ch, err)
+		}
+	}
+	before := keys()
+	if _, err := b.History(ctx, "made-up-3", session.HistoryQuery{Limit: -1}); !errors.Is(err, session.ErrChannelLimit) {
+		t.Fatalf("history of a third new channel: err %v, want ErrChannelLimit", err)
+	}
+	if _, err := b.Publish(ctx, "made-up-4", json.RawMessage(`1`), session.PublishOptions{HistorySize: 10}); !errors.Is(err, session.ErrChannelLimit) {
+		t.Fatalf("publish to a new channel at the cap: err %v, want ErrChannelLimit", err)
+	}
+	if after := keys(); after != before {
+		t.Fatalf("refused starts wrote to Redis: %d keys, %d before", after, before)
+	}
+	// The channels Redis holds go on working, reads and publishes.
+	res, err := b.Publish(ctx, "made-up-1", json.RawMessage(`1`), session.PublishOptions{HistorySize: 10})
+	if err != nil || res.Publication.Offset != 1 {
+		t.Fatalf("publish to a held channel at the cap: %+v, %v", res, err)
+	}
+	h, err := b.History(ctx, "made-up-1", session.HistoryQuery{Limit: -1})
+	if err != nil || len(h.Publications) != 1 || h.Top.Epoch != res.Publication.Epoch {
+		t.Fatalf("history of a held channel at the cap: %+v, %v", h, err)
+	}
+	clock.Add(time.Hour + 2*time.Minute)
+	if _, err := b.History(ctx, "made-up-3", session.HistoryQuery{Limit: -1}); err != nil {
+		t.Fatalf("history of a new channel once the window passed: %v", err)
+	}
+}
+
+// TestSubscribeAtChannelStartCap: through a node, a subscribe that would
+// start a channel past the cap is refused with the channel limit's reason,
+// as on the memory broker, and the session keeps its other subscriptions.
+func TestSubscribeAtChannelStartCap(t *testing.T) {
+	url, _ := brokertest.StartRedis(t)
+	b := newTestBroker(t, url, Config{MaxChannelStarts: 1})
+	n, err := session.New(session.Config{Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	s, err := n.NewSession("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(session.Disconnect{Reason: "test"})
+	ctx := context.Background()
+	if err := s.Subscribe(ctx, session.SubscribeRequest{Channel: "first"}); err != nil {
+		t.Fatalf("first subscribe: %v", err)
+	}
+	err = s.Subscribe(ctx, session.SubscribeRequest{Channel: "second"})
+	if e := session.AsError(err); e == nil || e.Code != session.ErrChannelLimit.Code || !strings.HasSuffix(e.Reason, session.ErrChannelLimit.Reason) {
+		t.Fatalf("subscribe past the cap: %v, want the channel limit", err)
+	}
+	if _, err := n.Publish(ctx, "first", json.RawMessage(`1`), ""); err != nil {
+		t.Fatalf("publish to the subscribed channel: %v", err)
+	}
+}
