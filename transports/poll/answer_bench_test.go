@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
+	"runtime"
 	"runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -58,4 +61,49 @@ func BenchmarkHeldPollAnswer(b *testing.B) {
 	}
 	b.ReportMetric(goroutines/float64(b.N*polls), "goroutines/answer")
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*polls), "ns/answer")
+}
+
+// BenchmarkPollCycle is one long-poll cycle on net/http, the path of every
+// poll on a busy channel (S6): a poll with a cursor waits on its handler, a
+// publish answers it (after Options.Linger), and the client's next poll
+// follows. ns/op is mostly the linger; B/op and allocs/op (client and
+// server together) are what one poll costs the process.
+func BenchmarkPollCycle(b *testing.B) {
+	e := newEnv(b, envConfig{opts: Options{Timeout: hour}})
+	get := func(cursor string) string {
+		q := url.Values{"channel": {"c"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		res, err := e.client.Get(e.srv.URL + "/connect/poll?" + q.Encode())
+		if err != nil {
+			b.Error(err)
+			return ""
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var a struct{ Cursor string }
+		if err := json.Unmarshal(body, &a); err != nil || a.Cursor == "" {
+			b.Errorf("answer %q: %v", body, err)
+		}
+		return a.Cursor
+	}
+	cursor := get("")
+	e.waitSessions(b, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		done := make(chan string)
+		go func() { done <- get(cursor) }()
+		for e.node.SessionCount() == 0 {
+			runtime.Gosched()
+		}
+		if _, err := e.node.Publish(context.Background(), "c", json.RawMessage(strconv.Itoa(i)), ""); err != nil {
+			b.Fatal(err)
+		}
+		if cursor = <-done; cursor == "" {
+			b.FailNow()
+		}
+		e.waitSessions(b, 0)
+	}
 }
