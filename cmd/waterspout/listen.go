@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -59,9 +58,8 @@ func (p *positionsFlag) String() string     { return strings.Join(*p, ",") }
 func (p *positionsFlag) Set(v string) error { *p = append(*p, v); return nil }
 
 func runListen(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	serverURL := fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
+	fs := newFlagSet("listen")
+	serverURL := e.serverFlag(fs)
 	token := fs.String("token", e.getenv("WATERSPOUT_TOKEN"), "")
 	transport := fs.String("transport", "ws", "")
 	var since positionsFlag
