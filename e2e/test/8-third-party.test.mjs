@@ -33,6 +33,16 @@ class Recorder {
         this.errors.push(`not JSON: ${line}`);
       }
     }
+    if (this.onHello && this.of('hello').length) {
+      const subscribe = this.onHello;
+      this.onHello = null;
+      subscribe();
+    }
+  }
+
+  /** subscribeOnHello has feed send the subscribe command for channel, once, after hello. */
+  subscribeOnHello(channel, send) {
+    this.onHello = () => send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
   }
 
   of(type) {
@@ -94,13 +104,8 @@ scenario('8 ws (npm) over WebSocket receives a numbered stream once and in order
   const rec = new Recorder();
   const sock = new WebSocket(`ws://127.0.0.1:${server.port}/connect/ws`);
   try {
-    sock.on('message', (data) => {
-      rec.feed(data.toString());
-      if (rec.of('hello').length === 1 && !sock.subscribed) {
-        sock.subscribed = true;
-        sock.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
-      }
-    });
+    rec.subscribeOnHello(channel, (cmd) => sock.send(cmd));
+    sock.on('message', (data) => rec.feed(data.toString()));
     const closed = [];
     sock.on('close', (code, reason) => closed.push(`${code} ${reason}`));
     await receiveStream(h, server, rec, channel, 'ws');
@@ -117,14 +122,8 @@ scenario('8 sockjs-client (npm) in Node over SockJS receives a numbered stream o
   const rec = new Recorder();
   const sock = new SockJS(`${server.url}/connect/sockjs`);
   try {
-    let subscribed = false;
-    sock.onmessage = (ev) => {
-      rec.feed(ev.data);
-      if (!subscribed && rec.of('hello').length) {
-        subscribed = true;
-        sock.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
-      }
-    };
+    rec.subscribeOnHello(channel, (cmd) => sock.send(cmd));
+    sock.onmessage = (ev) => rec.feed(ev.data);
     const closed = [];
     sock.onclose = (ev) => closed.push(`${ev.code} ${ev.reason}`);
     await receiveStream(h, server, rec, channel, 'sockjs');
