@@ -41,8 +41,8 @@ type faultCase struct {
 	// snapshotAt > 0 has Redis SAVE a snapshot once that many publications
 	// are accepted.
 	snapshotAt int
-	// fault causes the fault once faultAt publications are accepted; the
-	// scenario measures from its return.
+	// fault causes the fault once acceptedBeforeFault publications are
+	// accepted; the scenario measures from its return.
 	fault func(t *testing.T, e *faultEnv)
 	// announced says whether every subscriber must be told recovered:false
 	// (the fault may have lost acknowledged writes) or none may be (it
@@ -50,14 +50,17 @@ type faultCase struct {
 	announced bool
 }
 
-// faultAt is how many publications are accepted when a fault is caused.
-const faultAt = 300
+// acceptedBeforeFault is how many publications are accepted when a fault
+// is caused.
+const acceptedBeforeFault = 300
 
+// restartMaster stops the master and starts it again on its data.
 func restartMaster(_ *testing.T, e *faultEnv) {
 	e.master.Stop()
 	e.master.Restart()
 }
 
+// killMaster stops the master for good.
 func killMaster(_ *testing.T, e *faultEnv) { e.master.Stop() }
 
 // TestRedisFaults runs the Redis faults of issue 20 with three nodes
@@ -145,7 +148,7 @@ func runFault(t *testing.T, tc faultCase) {
 		}
 		e.do(t, e.master.Addr(), "SAVE")
 	}
-	if err := r.pub.waitAccepted(ctx, faultAt); err != nil {
+	if err := r.pub.waitAccepted(ctx, acceptedBeforeFault); err != nil {
 		t.Fatal(err)
 	}
 	tc.fault(t, e)
