@@ -121,6 +121,26 @@ func runHelp(ctx context.Context, e *env, args []string) error {
 	return cmd.run(ctx, e, []string{"--help"})
 }
 
+// newFlagSet returns a command's flag set, which prints nothing: parseArgs
+// prints its usage, and a usage error says what was wrong.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// serverFlag defines --server, the server's base URL (env
+// WATERSPOUT_SERVER, else defaultServer).
+func (e *env) serverFlag(fs *flag.FlagSet) *string {
+	return fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
+}
+
+// apiKeyFlag defines --api-key (env WATERSPOUT_API_KEY, else the first of
+// WATERSPOUT_API_KEYS).
+func (e *env) apiKeyFlag(fs *flag.FlagSet) *string {
+	return fs.String("api-key", defaultAPIKey(e.getenv), "")
+}
+
 // parseArgs is parseInterspersed for a command: --help prints usage and
 // returns flag.ErrHelp, and any other parse error is a usage error.
 func (e *env) parseArgs(fs *flag.FlagSet, args []string, usage string) ([]string, error) {

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -58,10 +56,9 @@ Flags:
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	serverURL := fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
-	apiKey := fs.String("api-key", defaultAPIKey(e.getenv), "")
+	fs := newFlagSet("bench")
+	serverURL := e.serverFlag(fs)
+	apiKey := e.apiKeyFlag(fs)
 	serverPID := fs.Int("server-pid", 0, "")
 	peer := fs.String("peer", "", "")
 	peerURL := fs.String("peer-url", "http://127.0.0.1:8081", "")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -30,21 +28,16 @@ Flags:
 `
 
 func runHealth(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("health")
 	target := fs.String("url", "", "")
 	config := fs.String("config", "", "")
 	timeout := fs.Duration("timeout", 3*time.Second, "")
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, healthUsage)
+	pos, err := e.parseArgs(fs, args, healthUsage)
+	if err != nil {
 		return err
 	}
-	if err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
 	}
 	if *timeout <= 0 {
 		return usagef("--timeout must be positive")

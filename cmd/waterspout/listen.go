@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -58,9 +58,8 @@ func (p *positionsFlag) String() string     { return strings.Join(*p, ",") }
 func (p *positionsFlag) Set(v string) error { *p = append(*p, v); return nil }
 
 func runListen(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	serverURL := fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
+	fs := newFlagSet("listen")
+	serverURL := e.serverFlag(fs)
 	token := fs.String("token", e.getenv("WATERSPOUT_TOKEN"), "")
 	transport := fs.String("transport", "ws", "")
 	var since positionsFlag
@@ -149,11 +148,14 @@ type listener struct {
 	// printed is the highest offset printed per channel and epoch, so that
 	// an epoch that comes back after another (from a misbehaving server or
 	// proxy) never has an offset printed twice or out of order.
-	printed    map[string]map[string]uint64
-	resuming   map[string]session.Position // channels resumed on this connection, from where, not yet confirmed
-	out        *json.Encoder
-	log        io.Writer
-	connected  bool // this connection delivered its first answer
+	printed   map[string]map[string]uint64
+	resuming  map[string]session.Position // channels resumed on this connection, from where, not yet confirmed
+	out       *json.Encoder
+	log       io.Writer
+	connected bool // this connection delivered its first answer
+	// idle is how long this connection may stay silent: listenHelloTimeout
+	// until the hello says how often the server pings.
+	idle       time.Duration
 	reconnects int
 }
 
@@ -171,7 +173,7 @@ func (f fatalError) Unwrap() error { return f.err }
 func (l *listener) run(ctx context.Context) error {
 	failures := 0
 	for {
-		l.connected = false
+		l.connected, l.idle = false, listenHelloTimeout
 		l.resuming = map[string]session.Position{}
 		for ch, p := range l.pos {
 			l.resuming[ch] = p
@@ -244,6 +246,10 @@ func (l *listener) handle(f frame) error {
 	switch f.Type {
 	case "hello":
 		l.onConnected(f.Session)
+		if f.Ping > 0 {
+			// The server sends something at least every ping seconds.
+			l.idle = 2*time.Duration(f.Ping)*time.Second + 5*time.Second
+		}
 	case "subscribed":
 		l.onConnected("")
 		l.subscribed(f)
@@ -333,13 +339,20 @@ func (l *listener) message(f frame) error {
 	return nil
 }
 
-// handleRaw decodes one frame and handles it.
-func (l *listener) handleRaw(b []byte) error {
-	var f frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("bad frame %.80q: %w", b, err)
+// handleFrames decodes the frames of a WebSocket message or an SSE event
+// and handles them in order. A frame that does not decode ends the
+// connection, after the frames before it.
+func (l *listener) handleFrames(data []byte) error {
+	fs, err := wire.DecodeFrames(data)
+	for _, f := range fs {
+		if err := l.handle(f); err != nil {
+			return err
+		}
 	}
-	return l.handle(f)
+	if err != nil {
+		return fmt.Errorf("bad %w", err)
+	}
+	return nil
 }
 
 // cursor encodes the positions of every channel known, for SSE and poll.
@@ -409,42 +422,21 @@ func (l *listener) ws(ctx context.Context) error {
 	defer stop()
 	conn.SetReadLimit(listenMaxFrame)
 
-	// Subscribe at once; the server reads commands after its hello.
-	var cmds []string
-	for i, ch := range l.channels {
-		cmd := map[string]any{"type": "subscribe", "id": i + 1, "channel": ch}
-		if p, ok := l.pos[ch]; ok {
-			cmd["since"] = p
-		}
-		b, err := json.Marshal(cmd)
-		if err != nil {
-			return fatalError{err}
-		}
-		cmds = append(cmds, string(b))
-	}
+	// Subscribe at once, in one message; the server reads commands after
+	// its hello.
+	cmds := wire.SubscribeAll(l.channels, l.pos)
 	_ = conn.SetWriteDeadline(time.Now().Add(listenHelloTimeout))
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(strings.Join(cmds, "\n"))); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, bytes.Join(cmds, []byte("\n"))); err != nil {
 		return err
 	}
-	idle := listenHelloTimeout
 	for {
-		_ = conn.SetReadDeadline(time.Now().Add(idle))
+		_ = conn.SetReadDeadline(time.Now().Add(l.idle))
 		_, msg, err := conn.ReadMessage()
 		if err != nil {
 			return err
 		}
-		for _, line := range strings.Split(string(msg), "\n") {
-			var f frame
-			if err := json.Unmarshal([]byte(line), &f); err != nil {
-				return fmt.Errorf("bad frame %.80q: %w", line, err)
-			}
-			if f.Type == "hello" && f.Ping > 0 {
-				// The server sends something at least every ping seconds.
-				idle = 2*time.Duration(f.Ping)*time.Second + 5*time.Second
-			}
-			if err := l.handle(f); err != nil {
-				return err
-			}
+		if err := l.handleFrames(msg); err != nil {
+			return err
 		}
 	}
 }
@@ -469,26 +461,16 @@ func (l *listener) sse(ctx context.Context) error {
 		return statusError(resp)
 	}
 	var handled error
-	idle := listenHelloTimeout
 	var silent atomic.Bool
-	watchdog := time.AfterFunc(idle, func() { silent.Store(true); cancel() })
+	watchdog := time.AfterFunc(l.idle, func() { silent.Store(true); cancel() })
 	defer watchdog.Stop()
 	err := c.SubscribeRawWithContext(ctx, func(ev *r3sse.Event) {
 		if handled != nil || len(ev.Data) == 0 {
 			return
 		}
-		var f frame
-		if err := json.Unmarshal(ev.Data, &f); err != nil {
-			handled = fmt.Errorf("bad frame %.80q: %w", ev.Data, err)
-			cancel()
-			return
-		}
-		if f.Type == "hello" && f.Ping > 0 {
-			idle = 2*time.Duration(f.Ping)*time.Second + 5*time.Second
-		}
-		watchdog.Reset(idle)
-		if err := l.handle(f); err != nil {
-			handled = err
+		handled = l.handleFrames(ev.Data)
+		watchdog.Reset(l.idle)
+		if handled != nil {
 			cancel()
 		}
 	})
@@ -496,7 +478,7 @@ func (l *listener) sse(ctx context.Context) error {
 	case handled != nil:
 		return handled
 	case silent.Load():
-		return fmt.Errorf("no event for %s: the stream is dead or a proxy holds it", idle)
+		return fmt.Errorf("no event for %s: the stream is dead or a proxy holds it", l.idle)
 	case err == nil:
 		return errors.New("the stream ended") // r3labs returns nil on a clean end
 	}
@@ -521,24 +503,27 @@ func (l *listener) poll(ctx context.Context) error {
 			resp.Body.Close()
 			return err
 		}
-		var answer struct {
-			Messages []json.RawMessage `json:"messages"`
-			Cursor   string            `json:"cursor"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, listenMaxFrame)).Decode(&answer)
+		body, err := io.ReadAll(io.LimitReader(resp.Body, listenMaxFrame))
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("read poll answer: %w", err)
 		}
+		answer, err := wire.DecodePoll(body, "")
+		if err != nil {
+			return fmt.Errorf("read %w", err)
+		}
+		if e := answer.Error; e != nil { // JSONP's way to refuse; a plain poll refuses by status
+			return l.handle(frame{Type: "error", Code: e.Code, Reason: e.Reason})
+		}
 		l.onConnected("")
-		for _, m := range answer.Messages {
-			if err := l.handleRaw(m); err != nil {
+		for _, f := range answer.Messages {
+			if err := l.handle(f); err != nil {
 				return err
 			}
 		}
 		l.quietResumes()
-		if answer.Cursor != "" {
-			q.Set("cursor", answer.Cursor)
+		if *answer.Cursor != "" {
+			q.Set("cursor", *answer.Cursor)
 		}
 	}
 }

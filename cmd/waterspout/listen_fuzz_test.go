@@ -33,11 +33,7 @@ func FuzzListenFrame(f *testing.F) {
 			pos: map[string]session.Position{"news": {Epoch: "e1", Offset: 0}}, resuming: map[string]session.Position{},
 			out: json.NewEncoder(&out), log: io.Discard,
 		}
-		for _, line := range bytes.Split(in, []byte("\n")) {
-			if l.handleRaw(line) != nil {
-				break // the connection would end here
-			}
-		}
+		_ = l.handleFrames(in) // an error would end the connection here
 		last := map[string]uint64{}
 		for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 			if line == "" {

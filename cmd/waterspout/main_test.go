@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -52,14 +51,7 @@ func apiServer(t *testing.T, keys ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		if err := s.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return ts.URL
+	return wiretest.Serve(t, s).URL
 }
 
 func TestPublishCommand(t *testing.T) {

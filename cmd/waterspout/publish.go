@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -38,10 +37,9 @@ Flags:
 `
 
 func runPublish(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	serverURL := fs.String("server", firstNonEmpty(e.getenv("WATERSPOUT_SERVER"), defaultServer), "")
-	apiKey := fs.String("api-key", defaultAPIKey(e.getenv), "")
+	fs := newFlagSet("publish")
+	serverURL := e.serverFlag(fs)
+	apiKey := e.apiKeyFlag(fs)
 	key := fs.String("key", "", "")
 	timeout := durationFlag(fs, "timeout", 10*time.Second)
 	pos, err := e.parseArgs(fs, args, publishUsage)

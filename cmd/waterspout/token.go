@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -49,8 +48,7 @@ Flags:
 const maxTokenTTL = 30 * 24 * time.Hour
 
 func runToken(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("token")
 	sub := fs.String("sub", "", "")
 	channels := fs.String("channels", "", "")
 	publish := fs.String("publish", "", "")

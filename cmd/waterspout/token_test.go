@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server"
 	"github.com/waterspout/waterspout/server/auth"
 )
@@ -152,29 +152,24 @@ func TestTokenCommandServerAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		if err := s.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
+	ts := wiretest.Serve(t, s)
+	// sse opens a stream with tok and returns its status; an accepted one
+	// must start with hello.
 	sse := func(tok string) int {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		q := url.Values{"channel": {"orders:17", "user#17"}, "token": {tok}}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/connect/sse?"+q.Encode(), nil)
-		resp, err := http.DefaultClient.Do(req)
+		st, err := wiretest.OpenSSE(http.DefaultClient, ts.URL+"/connect/sse?"+q.Encode(), nil)
+		var refused wiretest.HTTPError
+		if errors.As(err, &refused) {
+			return refused.Status
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode == 200 {
-			if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.HasPrefix(line, "retry:") {
-				t.Fatalf("stream starts with %q, %v", line, err)
-			}
+		defer st.Close()
+		if f, err := st.Next(wiretest.WaitLimit); err != nil || f.Type != "hello" {
+			t.Fatalf("stream starts with %+v, %v", f, err)
 		}
-		return resp.StatusCode
+		return http.StatusOK
 	}
 	if code := sse(mintCLI(t, env, "--sub", "17", "--channels", "orders:17")); code != 200 {
 		t.Errorf("a token minted from the server's configuration: %d", code)

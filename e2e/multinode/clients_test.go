@@ -3,7 +3,6 @@ package multinode
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/session"
 )
 
 const (
@@ -113,18 +116,14 @@ func wsConnection(ctx context.Context, dialer *websocket.Dialer, target string, 
 		st.problemf("first WebSocket frame is not hello: %.200s", msg)
 		return errors.New("no hello")
 	}
-	sub := map[string]any{"type": "subscribe", "id": 1, "channel": st.channel}
+	var since *session.Position
 	if p, ok := st.since(); ok {
-		sub["since"] = map[string]any{"epoch": p.epoch, "offset": p.offset}
-	}
-	cmd, err := json.Marshal(sub)
-	if err != nil {
-		return err
+		since = &session.Position{Epoch: p.epoch, Offset: p.offset}
 	}
 	if err := conn.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return err
 	}
-	if err := conn.WriteMessage(websocket.TextMessage, cmd); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, wire.Subscribe(1, st.channel, since)); err != nil {
 		return fmt.Errorf("send subscribe: %w", err)
 	}
 	handle := func(msg []byte) error {
@@ -284,24 +283,16 @@ func pollOnce(ctx context.Context, client *http.Client, target, cursor string, s
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target+"/connect/poll?"+q.Encode(), nil)
-	if err != nil {
-		return "", err
-	}
 	st.requested(target)
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("poll: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	r, err := wiretest.Do(ctx, client, http.MethodGet, target+"/connect/poll", q, nil)
 	if err != nil {
 		// A node killed while answering: the answer is dropped whole and the
 		// poll repeated with the same cursor.
-		return "", fmt.Errorf("poll: read: %w", err)
+		return "", fmt.Errorf("poll: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("poll: %s: %s", resp.Status, bytes.TrimSpace(body))
+	body := []byte(r.Body)
+	if r.Status != http.StatusOK {
+		return "", fmt.Errorf("poll: %d: %s", r.Status, bytes.TrimSpace(body))
 	}
 	answer, err := wire.DecodePoll(body, "")
 	if err != nil || answer.Cursor == nil || *answer.Cursor == "" {
@@ -340,6 +331,7 @@ type publisher struct {
 	channel string
 	targets []string
 	client  *http.Client
+	apis    map[string]*apiclient.Client // by target
 
 	mu       sync.Mutex
 	changed  chan struct{}
@@ -352,17 +344,29 @@ type publisher struct {
 	slowestFailure time.Duration
 }
 
-func newPublisher(channel string, targets ...string) *publisher {
-	return &publisher{
+func newPublisher(t *testing.T, channel string, targets ...string) *publisher {
+	t.Helper()
+	p := &publisher{
 		channel: channel, targets: targets,
-		client:   &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		apis:     map[string]*apiclient.Client{},
 		changed:  make(chan struct{}),
 		results:  map[int]published{},
 		failures: map[string]int{},
 	}
+	for _, target := range targets {
+		// The publisher retries itself, on the next node: one attempt per
+		// call.
+		api, err := apiclient.New(apiclient.Config{URL: target, APIKey: apiKey, HTTPClient: p.client,
+			Retries: apiclient.NoRetries, AttemptTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.apis[target] = api
+	}
+	t.Cleanup(p.client.CloseIdleConnections)
+	return p
 }
-
-func (p *publisher) close() { p.client.CloseIdleConnections() }
 
 // run publishes n = from..to at rate per second (as fast as it can when it
 // falls behind), one at a time, so that n order is offset order.
@@ -384,17 +388,14 @@ func (p *publisher) run(ctx context.Context, from, to int, rate float64) error {
 }
 
 func (p *publisher) publish(ctx context.Context, n int) error {
-	body, err := json.Marshal(map[string]any{"channel": p.channel, "data": payload{N: n}, "key": fmt.Sprintf("n-%d", n)})
-	if err != nil {
-		return err
-	}
+	req := apiclient.PublishRequest{Channel: p.channel, Data: payload{N: n}, Key: fmt.Sprintf("n-%d", n)}
 	for failed := 0; ; failed++ {
 		p.mu.Lock()
 		target := p.targets[p.next%len(p.targets)]
 		p.next++
 		p.mu.Unlock()
 		began := time.Now()
-		pos, kind, err := p.post(ctx, target, body)
+		pos, kind, err := p.post(ctx, target, req)
 		if err == nil {
 			p.mu.Lock()
 			p.results[n] = published{pos: pos, failed: failed, at: time.Now()}
@@ -429,38 +430,22 @@ func (p *publisher) publish(ctx context.Context, n int) error {
 
 // post sends one publish. A failure worth retrying returns a kind (503, a
 // refused connection…); any other failure returns kind "".
-func (p *publisher) post(ctx context.Context, target string, body []byte) (position, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target+"/api/publish", bytes.NewReader(body))
-	if err != nil {
-		return position{}, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return position{}, "connection failed", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil {
-		return position{}, "connection failed", err
-	}
+func (p *publisher) post(ctx context.Context, target string, req apiclient.PublishRequest) (position, string, error) {
+	res, err := p.apis[target].Publish(ctx, req)
+	var apiErr *apiclient.Error
 	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusBadGateway,
-		resp.StatusCode == http.StatusGatewayTimeout:
-		return position{}, strconv.Itoa(resp.StatusCode), fmt.Errorf("%s: %s", resp.Status, data)
-	case resp.StatusCode != http.StatusOK:
-		return position{}, "", fmt.Errorf("%s: %s", resp.Status, data)
+	case errors.As(err, &apiErr):
+		switch apiErr.Status {
+		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return position{}, strconv.Itoa(apiErr.Status), err
+		}
+		return position{}, "", err
+	case err != nil:
+		return position{}, "connection failed", err
+	case res.Channel != p.channel || res.Epoch == "" || res.Offset == 0:
+		return position{}, "", fmt.Errorf("publish answer %+v", res)
 	}
-	var r struct {
-		Channel string `json:"channel"`
-		Epoch   string `json:"epoch"`
-		Offset  uint64 `json:"offset"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil || r.Channel != p.channel || r.Epoch == "" || r.Offset == 0 {
-		return position{}, "", fmt.Errorf("publish answer %s (%v)", data, err)
-	}
-	return position{r.Epoch, r.Offset}, "", nil
+	return position{res.Epoch, res.Offset}, "", nil
 }
 
 // waitAccepted waits until n has been accepted.

@@ -38,21 +38,30 @@ type faultCase struct {
 	sentinel  bool
 	cluster   bool // a 3-master Cluster; master is the one holding the channel
 	replicas  int  // per Cluster master
-	// inject waits for its moment (publications accepted) and causes the
-	// fault; the scenario measures from its return.
-	inject func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher)
+	// snapshotAt > 0 has Redis SAVE a snapshot once that many publications
+	// are accepted.
+	snapshotAt int
+	// fault causes the fault once acceptedBeforeFault publications are
+	// accepted; the scenario measures from its return.
+	fault func(t *testing.T, e *faultEnv)
 	// announced says whether every subscriber must be told recovered:false
 	// (the fault may have lost acknowledged writes) or none may be (it
 	// cannot have).
 	announced bool
 }
 
-func waitAccepted(t *testing.T, ctx context.Context, pub *publisher, n int) {
-	t.Helper()
-	if err := pub.waitAccepted(ctx, n); err != nil {
-		t.Fatal(err)
-	}
+// acceptedBeforeFault is how many publications are accepted when a fault
+// is caused.
+const acceptedBeforeFault = 300
+
+// restartMaster stops the master and starts it again on its data.
+func restartMaster(_ *testing.T, e *faultEnv) {
+	e.master.Stop()
+	e.master.Restart()
 }
+
+// killMaster stops the master for good.
+func killMaster(_ *testing.T, e *faultEnv) { e.master.Stop() }
 
 // TestRedisFaults runs the Redis faults of issue 20 with three nodes
 // behind haproxy, a WebSocket, an SSE and a long-poll subscriber, and a
@@ -65,96 +74,36 @@ func waitAccepted(t *testing.T, ctx context.Context, pub *publisher, n int) {
 func TestRedisFaults(t *testing.T) {
 	durable := []string{"--appendonly", "yes", "--appendfsync", "always"}
 	cases := []faultCase{
-		{
-			// Issue 20, case 1: the default snapshot schedule brings Redis
-			// back without what followed the snapshot.
-			name: "restart from a stale RDB snapshot",
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 150)
-				e.do(t, e.master.Addr(), "SAVE")
-				waitAccepted(t, ctx, pub, 300)
-				e.master.Stop()
-				e.master.Restart()
-			},
-			announced: true,
-		},
-		{
-			name:      "restart with AOF, appendfsync always",
-			redisArgs: durable,
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
-				e.master.Stop()
-				e.master.Restart()
-			},
-			announced: false,
-		},
-		{
-			// Redis stuck for 3 s (SIGSTOP): publishes time out and are
-			// retried with their key; nothing is lost.
-			name: "hang 3 s",
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
-				e.master.Pause()
-				time.Sleep(3 * time.Second) // the hang itself
-				e.master.Resume()
-			},
-			announced: false,
-		},
-		{
-			name:     "Sentinel failover: master killed",
-			sentinel: true,
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
-				e.master.Stop()
-			},
-			announced: true,
-		},
-		{
-			// Some setups discard a promoted replica's data (a flush on
-			// promotion): every channel starts afresh.
-			name:     "Sentinel failover: master killed, new master flushed",
-			sentinel: true,
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
+		// Issue 20, case 1: the default snapshot schedule brings Redis back
+		// without what followed the snapshot.
+		{name: "restart from a stale RDB snapshot", snapshotAt: 150, fault: restartMaster, announced: true},
+		{name: "restart with AOF, appendfsync always", redisArgs: durable, fault: restartMaster},
+		// Redis stuck for 3 s (SIGSTOP): publishes time out and are retried
+		// with their key; nothing is lost.
+		{name: "hang 3 s", fault: func(_ *testing.T, e *faultEnv) {
+			e.master.Pause()
+			time.Sleep(3 * time.Second) // the hang itself
+			e.master.Resume()
+		}},
+		{name: "Sentinel failover: master killed", sentinel: true, fault: killMaster, announced: true},
+		// Some setups discard a promoted replica's data (a flush on
+		// promotion): every channel starts afresh.
+		{name: "Sentinel failover: master killed, new master flushed", sentinel: true, announced: true,
+			fault: func(t *testing.T, e *faultEnv) {
 				e.master.Stop()
 				waitPromoted(t, e)
 				e.do(t, e.replica.Addr(), "FLUSHALL")
-			},
-			announced: true,
-		},
-		{
-			name:     "Sentinel failover: SENTINEL FAILOVER",
-			sentinel: true,
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
+			}},
+		{name: "Sentinel failover: SENTINEL FAILOVER", sentinel: true, announced: true,
+			fault: func(t *testing.T, e *faultEnv) {
 				e.do(t, e.sentinel.Addr(), "SENTINEL", "FAILOVER", brokertest.SentinelMaster)
-			},
-			announced: true,
-		},
-		{
-			// The channel's shard restarts without persistence: its
-			// channels start new epochs, the other shards see nothing.
-			name:    "Cluster: the channel's master restarted",
-			cluster: true,
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
-				e.master.Stop()
-				e.master.Restart()
-			},
-			announced: true,
-		},
-		{
-			// The channel's master dies and the Cluster promotes its
-			// replica: a new generation for that shard's slots.
-			name:     "Cluster failover: the channel's master killed",
-			cluster:  true,
-			replicas: 1,
-			inject: func(t *testing.T, ctx context.Context, e *faultEnv, pub *publisher) {
-				waitAccepted(t, ctx, pub, 300)
-				e.master.Stop()
-			},
-			announced: true,
-		},
+			}},
+		// The channel's shard restarts without persistence: its channels
+		// start new epochs, the other shards see nothing.
+		{name: "Cluster: the channel's master restarted", cluster: true, fault: restartMaster, announced: true},
+		// The channel's master dies and the Cluster promotes its replica: a
+		// new generation for that shard's slots.
+		{name: "Cluster failover: the channel's master killed", cluster: true, replicas: 1, fault: killMaster, announced: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runFault(t, tc) })
@@ -191,36 +140,28 @@ func runFault(t *testing.T, tc faultCase) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cl := newClients(t)
-	streams := startAll(cl, c.lb, channel, 1)
-	waitSubscribed(t, ctx, streams)
-
-	pub := newPublisher(channel, c.urls()...)
-	defer pub.close()
-	published := make(chan error, 1)
-	go func() { published <- pub.run(ctx, 1, total, rate) }()
-	tc.inject(t, ctx, e, pub)
-	faultAt := time.Now()
-	if err := <-published; err != nil {
+	r := subscribeAll(t, ctx, c, channel, 1)
+	r.publish(t, ctx, c.urls(), total, rate)
+	if tc.snapshotAt > 0 {
+		if err := r.pub.waitAccepted(ctx, tc.snapshotAt); err != nil {
+			t.Fatal(err)
+		}
+		e.do(t, e.master.Addr(), "SAVE")
+	}
+	if err := r.pub.waitAccepted(ctx, acceptedBeforeFault); err != nil {
 		t.Fatal(err)
 	}
-	ps := pub.snapshot()
-	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer waitCancel()
-	for _, st := range streams {
-		if err := st.waitN(waitCtx, total); err != nil {
-			t.Error(err)
-		}
-	}
-	cl.stop()
+	tc.fault(t, e)
+	faultedAt := time.Now()
+	ps := r.finish(t, ctx)
 
 	row := faultRow{published: total, acked: len(ps.results), delivered: [2]int{total, 0}}
-	for _, st := range streams {
-		checkFaultStream(t, st, ps, faultAt, tc.announced, &row)
+	for _, st := range r.streams {
+		checkFaultStream(t, st, ps, faultedAt, tc.announced, &row)
 	}
 	t.Logf("fault table | %s | %d | %d | %d–%d | %d | %d | %d of %d | %v | %d failed publish attempts %v |",
 		tc.name, row.published, row.acked, row.delivered[0], row.delivered[1], row.duplicates, row.silent,
-		row.told, len(streams), row.live.Round(10*time.Millisecond), len(ps.failedAt), ps.failures)
+		row.told, len(r.streams), row.live.Round(10*time.Millisecond), len(ps.failedAt), ps.failures)
 	if row.duplicates > 0 || row.silent > 0 || row.acked != total {
 		t.Errorf("%d duplicates, %d silent gaps", row.duplicates, row.silent)
 	}
@@ -361,37 +302,41 @@ func clusterMasterOf(t *testing.T, c *brokertest.RedisCluster, key string) *brok
 // waitPromoted waits until the Sentinel names the replica as the master.
 func waitPromoted(t *testing.T, e *faultEnv) {
 	t.Helper()
-	c := goredis.NewSentinelClient(&goredis.Options{Addr: e.sentinel.Addr()})
-	defer c.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		addr, err := c.GetMasterAddrByName(context.Background(), brokertest.SentinelMaster).Result()
-		if err == nil && len(addr) == 2 && addr[1] == fmt.Sprint(e.replica.Port()) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Sentinel did not promote the replica: %v %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitSentinel(t, e, 20*time.Second, "promote the replica", func(ctx context.Context, c *goredis.SentinelClient) (bool, string) {
+		addr, err := c.GetMasterAddrByName(ctx, brokertest.SentinelMaster).Result()
+		return err == nil && len(addr) == 2 && addr[1] == fmt.Sprint(e.replica.Port()), fmt.Sprint(addr, err)
+	})
 }
 
 // waitSentinelReplica waits until the Sentinel knows the replica, in sync,
 // so that it can fail over.
 func waitSentinelReplica(t *testing.T, e *faultEnv) {
 	t.Helper()
+	waitSentinel(t, e, 15*time.Second, "see a replica in sync", func(ctx context.Context, c *goredis.SentinelClient) (bool, string) {
+		rs, err := c.Replicas(ctx, brokertest.SentinelMaster).Result()
+		return err == nil && len(rs) > 0 && fmt.Sprint(rs[0]["flags"]) == "slave" && rs[0]["master-link-status"] == "ok",
+			fmt.Sprint(rs, err)
+	})
+}
+
+// waitSentinel asks e's Sentinel until done reports true, and fails the
+// test after within, saying what the Sentinel did not do and the state
+// done saw last.
+func waitSentinel(t *testing.T, e *faultEnv, within time.Duration, what string,
+	done func(context.Context, *goredis.SentinelClient) (bool, string)) {
+	t.Helper()
 	c := goredis.NewSentinelClient(&goredis.Options{Addr: e.sentinel.Addr()})
 	defer c.Close()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
-		rs, err := c.Replicas(context.Background(), brokertest.SentinelMaster).Result()
-		if err == nil && len(rs) > 0 && fmt.Sprint(rs[0]["flags"]) == "slave" && rs[0]["master-link-status"] == "ok" {
+		ok, state := done(context.Background(), c)
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the Sentinel did not see a replica in sync: %v %v", rs, err)
+			t.Fatalf("the Sentinel did not %s: %s", what, state)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -3,15 +3,15 @@ package multinode
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/leaktest"
 )
 
 // TestMain provides the directory for the binary the tests build, and fails
-// the package when a client goroutine or an HTTP connection outlives its
-// test.
+// the package when a client goroutine, an HTTP connection or a child
+// process's waiter outlives its test.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "waterspout-multinode-")
 	if err != nil {
@@ -22,33 +22,10 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
-		if err := checkLeaks(); err != nil {
+		if err := leaktest.Check(2*time.Second, "net/http.(*persistConn)", "os/exec.(*Cmd)"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-func checkLeaks() error {
-	var leaked []string
-	for i := 0; i < 100; i++ {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		leaked = leaked[:0]
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "TestMain") || strings.Contains(g, "checkLeaks") {
-				continue
-			}
-			if strings.Contains(g, "e2e/multinode.") || strings.Contains(g, "net/http.(*persistConn)") ||
-				strings.Contains(g, "os/exec.(*Cmd)") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("leaked goroutines:\n%s", strings.Join(leaked, "\n\n"))
 }

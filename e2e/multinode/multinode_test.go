@@ -32,10 +32,63 @@ func waitSubscribed(t *testing.T, ctx context.Context, streams []*stream) {
 	}
 }
 
-func reportProblems(t *testing.T, st *stream, problems []string) {
+// run is a numbered stream published to the nodes while clients receive
+// it: the frame of the scale-out and fault scenarios.
+type run struct {
+	channel   string
+	cl        *clients
+	streams   []*stream
+	pub       *publisher
+	total     int
+	published chan error
+}
+
+// subscribeAll starts n clients of each transport on channel through the
+// cluster's haproxy and waits until every one is subscribed.
+func subscribeAll(t *testing.T, ctx context.Context, c *cluster, channel string, n int) *run {
+	t.Helper()
+	r := &run{channel: channel, cl: newClients(t)}
+	r.streams = startAll(r.cl, c.lb, channel, n)
+	waitSubscribed(t, ctx, r.streams)
+	return r
+}
+
+// publish starts publishing n = 1..total at rate per second, round-robin
+// to urls, in the background.
+func (r *run) publish(t *testing.T, ctx context.Context, urls []string, total int, rate float64) {
+	r.pub, r.total = newPublisher(t, r.channel, urls...), total
+	r.published = make(chan error, 1)
+	go func() { r.published <- r.pub.run(ctx, 1, total, rate) }()
+}
+
+// finish waits for the publisher to end, then up to 30 s for every client
+// to have received n = total, stops the clients and returns what the
+// publisher did.
+func (r *run) finish(t *testing.T, ctx context.Context) pubStats {
+	t.Helper()
+	if err := <-r.published; err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	for _, st := range r.streams {
+		if err := st.waitN(waitCtx, r.total); err != nil {
+			t.Error(err)
+		}
+	}
+	r.cl.stop()
+	return r.pub.snapshot()
+}
+
+// checkExactlyOnce reports st's problems, and whether got is 1..total, each
+// once and in order.
+func checkExactlyOnce(t *testing.T, st *stream, got []delivery, problems []string, total int) {
 	t.Helper()
 	for _, p := range problems {
 		t.Errorf("%s: %s", st.name, p)
+	}
+	if d := checkSequence(numbers(got), 1, total); d != "" {
+		t.Errorf("%s: %s", st.name, d)
 	}
 }
 
@@ -55,9 +108,7 @@ func TestNodeKilledBehindHAProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	cl := newClients(t)
-	streams := startAll(cl, c.lb, channel, 2)
-	waitSubscribed(t, ctx, streams)
+	r := subscribeAll(t, ctx, c, channel, 2)
 
 	// Kill the node that holds the most WebSocket and SSE sessions (node2
 	// on a tie), so that long-lived connections are cut, not only polls.
@@ -76,39 +127,21 @@ func TestNodeKilledBehindHAProxy(t *testing.T) {
 		t.Fatalf("no node holds a WebSocket or SSE session: haproxy did not spread the clients")
 	}
 
-	pub := newPublisher(channel, c.urls()...)
-	defer pub.close()
-	published := make(chan error, 1)
-	go func() { published <- pub.run(ctx, 1, total, rate) }()
-	if err := pub.waitAccepted(ctx, killAfter); err != nil {
+	r.publish(t, ctx, c.urls(), total, rate)
+	if err := r.pub.waitAccepted(ctx, killAfter); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
 	victim.kill()
 	t.Logf("killed %s (SIGKILL) after n=%d; it held %d WebSocket/SSE sessions", victim.name, killAfter, held)
-	if err := <-published; err != nil {
-		t.Fatal(err)
-	}
-	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer waitCancel()
-	for _, st := range streams {
-		if err := st.waitN(waitCtx, total); err != nil {
-			t.Error(err)
-		}
-	}
-	cl.stop()
-
-	ps := pub.snapshot()
-	logLatency(t, streams, ps.results)
+	ps := r.finish(t, ctx)
+	logLatency(t, r.streams, ps.results)
 	t.Logf("publisher: %d messages at %d/s round-robin to the nodes; failed attempts (retried on the next node with the same key): %v",
 		total, rate, ps.failures)
 	cut := 0
-	for _, st := range streams {
+	for _, st := range r.streams {
 		got, subs, losses, problems := st.snapshot()
-		reportProblems(t, st, problems)
-		if d := checkSequence(numbers(got), 1, total); d != "" {
-			t.Errorf("%s: %s", st.name, d)
-		}
+		checkExactlyOnce(t, st, got, problems, total)
 		for _, s := range subs[1:] {
 			if s.recovered == nil || !*s.recovered {
 				t.Errorf("%s: a resume at %v was not recovered (recovered %v)", st.name, s.pos, s.recovered)
@@ -184,9 +217,7 @@ func TestPublishReachesOtherNode(t *testing.T) {
 			if err := st.waitSubscribed(ctx); err != nil {
 				t.Fatal(err)
 			}
-			onA, onB := newPublisher(channel, a.url()), newPublisher(channel, b.url())
-			defer onA.close()
-			defer onB.close()
+			onA, onB := newPublisher(t, channel, a.url()), newPublisher(t, channel, b.url())
 			if err := onA.publish(ctx, 1); err != nil {
 				t.Fatal(err)
 			}
@@ -199,9 +230,8 @@ func TestPublishReachesOtherNode(t *testing.T) {
 			cl.stop()
 
 			got, _, losses, problems := st.snapshot()
-			reportProblems(t, st, problems)
-			if d := checkSequence(numbers(got), 1, 2); d != "" {
-				t.Fatalf("%s: %s", st.name, d)
+			if checkExactlyOnce(t, st, got, problems, 2); len(got) != 2 {
+				t.FailNow()
 			}
 			ra, rb := onA.snapshot().results, onB.snapshot().results
 			if got[0].pos != ra[1].pos || got[1].pos != rb[2].pos {
@@ -228,34 +258,20 @@ func TestLongPollAlternatingNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	urls := c.urls()
-	cl := newClients(t)
-	var streams []*stream
+	r := &run{channel: channel, cl: newClients(t)}
 	for i := range urls {
 		order := append(slices.Clone(urls[i:]), urls[:i]...)
 		st := newStream(fmt.Sprintf("poll from %s", c.nodes[i].name), channel)
-		cl.poll(order, st)
-		streams = append(streams, st)
+		r.cl.poll(order, st)
+		r.streams = append(r.streams, st)
 	}
-	waitSubscribed(t, ctx, streams)
+	waitSubscribed(t, ctx, r.streams)
+	r.publish(t, ctx, urls, total, rate)
+	r.finish(t, ctx)
 
-	pub := newPublisher(channel, urls...)
-	defer pub.close()
-	if err := pub.run(ctx, 1, total, rate); err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range streams {
-		if err := st.waitN(ctx, total); err != nil {
-			t.Error(err)
-		}
-	}
-	cl.stop()
-
-	for _, st := range streams {
+	for _, st := range r.streams {
 		got, _, losses, problems := st.snapshot()
-		reportProblems(t, st, problems)
-		if d := checkSequence(numbers(got), 1, total); d != "" {
-			t.Errorf("%s: %s", st.name, d)
-		}
+		checkExactlyOnce(t, st, got, problems, total)
 		if len(losses) > 0 {
 			t.Errorf("%s: failed polls: %v", st.name, losses)
 		}
@@ -292,15 +308,9 @@ func TestRedisRestart(t *testing.T) {
 	c := startCluster(t, 3, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cl := newClients(t)
-	streams := startAll(cl, c.lb, channel, 1)
-	waitSubscribed(t, ctx, streams)
-
-	pub := newPublisher(channel, c.urls()...)
-	defer pub.close()
-	published := make(chan error, 1)
-	go func() { published <- pub.run(ctx, 1, total, rate) }()
-	if err := pub.waitAccepted(ctx, stopAfter); err != nil {
+	r := subscribeAll(t, ctx, c, channel, 1)
+	r.publish(t, ctx, c.urls(), total, rate)
+	if err := r.pub.waitAccepted(ctx, stopAfter); err != nil {
 		t.Fatal(err)
 	}
 	stoppedAt := time.Now()
@@ -308,10 +318,7 @@ func TestRedisRestart(t *testing.T) {
 	time.Sleep(downFor) // the outage itself, not a wait for a result
 	c.redis.Restart()
 	upAt := time.Now()
-	if err := <-published; err != nil {
-		t.Fatal(err)
-	}
-	ps := pub.snapshot()
+	ps := r.finish(t, ctx)
 	results := ps.results
 	oldEpoch, newEpoch := results[1].pos.epoch, results[total].pos.epoch
 	if oldEpoch == newEpoch {
@@ -336,20 +343,13 @@ func TestRedisRestart(t *testing.T) {
 		ps.failedAt[len(ps.failedAt)-1].Sub(upAt).Round(time.Millisecond),
 		results[firstNew].at.Sub(upAt).Round(time.Millisecond), firstNew)
 
-	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer waitCancel()
-	for _, st := range streams {
-		if err := st.waitN(waitCtx, total); err != nil {
-			t.Error(err)
-		}
-	}
-	cl.stop()
-
-	for _, st := range streams {
+	for _, st := range r.streams {
 		got, subs, losses, problems := st.snapshot()
 		// No (epoch, offset) twice, and no message that does not follow the
 		// position: any skip was announced by a subscribed frame.
-		reportProblems(t, st, problems)
+		for _, p := range problems {
+			t.Errorf("%s: %s", st.name, p)
+		}
 		k := slices.IndexFunc(subs, func(s subscribed) bool {
 			return s.recovered != nil && !*s.recovered && s.pos.epoch == newEpoch
 		})

@@ -1,9 +1,9 @@
 package multinode
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,28 +15,19 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
 // tokenSecret signs the connection tokens of the presence tests (HS256).
 const tokenSecret = "multinode-presence-token-secret-0123456789abcdef"
 
-// presenceFrame is a frame with the fields of join, leave and disconnect.
-type presenceFrame struct {
-	Type    string `json:"type"`
-	Channel string `json:"channel"`
-	Client  string `json:"client"`
-	User    string `json:"user"`
-	Code    int    `json:"code"`
-	Session string `json:"session"`
-}
-
-// liveConn is one connection (WebSocket or SSE) whose frames arrive on a
-// channel; the channel closes when the connection ends.
+// liveConn is one connection (WebSocket or SSE) read as a stream of
+// frames.
 type liveConn struct {
+	*wiretest.Stream
 	session string
-	frames  chan presenceFrame
-	close   func()
 }
 
 func userToken(t *testing.T, sub string) string {
@@ -58,29 +49,14 @@ func wsJoin(t *testing.T, base, user, ch string) *liveConn {
 	if user != "" {
 		u += "?token=" + url.QueryEscape(userToken(t, user))
 	}
-	conn, _, err := websocket.DefaultDialer.Dial(u, nil)
+	conn, _, err := wiretest.DialWS(u, nil, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", base, err)
 	}
-	c := &liveConn{frames: make(chan presenceFrame, 1000), close: func() { conn.Close() }}
-	t.Cleanup(c.close)
-	go func() {
-		defer close(c.frames)
-		for {
-			_, msg, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			for _, line := range strings.Split(string(msg), "\n") {
-				var f presenceFrame
-				if json.Unmarshal([]byte(line), &f) == nil {
-					c.frames <- f
-				}
-			}
-		}
-	}()
+	c := &liveConn{Stream: wiretest.StreamWS(conn, wire.DecodeFrames)}
+	t.Cleanup(c.Close)
 	c.session = c.await(t, "hello").Session
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","id":1,"channel":"`+ch+`"}`)); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, wire.Subscribe(1, ch, nil)); err != nil {
 		t.Fatal(err)
 	}
 	c.await(t, "subscribed")
@@ -91,38 +67,18 @@ func wsJoin(t *testing.T, base, user, ch string) *liveConn {
 func sseJoin(t *testing.T, base, user, ch string) *liveConn {
 	t.Helper()
 	q := url.Values{"channel": {ch}, "token": {userToken(t, user)}}
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		cancel()
-		t.Fatalf("sse %s: %v %v", base, err, resp)
+	s, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatalf("sse %s: %v", base, err)
 	}
-	c := &liveConn{frames: make(chan presenceFrame, 1000), close: cancel}
-	t.Cleanup(cancel)
-	go func() {
-		defer close(c.frames)
-		defer resp.Body.Close()
-		r := bufio.NewReader(resp.Body)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if data, ok := strings.CutPrefix(line, "data: "); ok {
-				var f presenceFrame
-				if json.Unmarshal([]byte(data), &f) == nil {
-					c.frames <- f
-				}
-			}
-		}
-	}()
+	c := &liveConn{Stream: s}
+	t.Cleanup(c.Close)
 	c.session = c.await(t, "hello").Session
 	return c
 }
 
 // await returns the next frame of type typ, skipping others.
-func (c *liveConn) await(t *testing.T, typ string) presenceFrame {
+func (c *liveConn) await(t *testing.T, typ string) wire.Frame {
 	t.Helper()
 	f, err := c.awaitWithin(typ, 15*time.Second)
 	if err != nil {
@@ -131,20 +87,17 @@ func (c *liveConn) await(t *testing.T, typ string) presenceFrame {
 	return f
 }
 
-func (c *liveConn) awaitWithin(typ string, d time.Duration) (presenceFrame, error) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+func (c *liveConn) awaitWithin(typ string, d time.Duration) (wire.Frame, error) {
+	deadline := time.Now().Add(d)
 	for {
-		select {
-		case f, ok := <-c.frames:
-			if !ok {
-				return presenceFrame{}, fmt.Errorf("connection ended waiting for %q", typ)
-			}
-			if f.Type == typ {
-				return f, nil
-			}
-		case <-timer.C:
-			return presenceFrame{}, fmt.Errorf("no %q frame within %v", typ, d)
+		f, err := c.Next(time.Until(deadline))
+		switch {
+		case errors.Is(err, wiretest.ErrTimeout):
+			return f, fmt.Errorf("no %q frame within %v", typ, d)
+		case err != nil:
+			return f, fmt.Errorf("connection ended waiting for %q: %w", typ, err)
+		case f.Type == typ:
+			return f, nil
 		}
 	}
 }
@@ -238,7 +191,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.close()
+	c.Close()
 	for _, x := range []*liveConn{a, b} {
 		if f := x.await(t, "leave"); f.Client != c.session || f.User != "carol" {
 			t.Fatalf("leave %+v, want carol's", f)
@@ -307,15 +260,13 @@ func TestPollPresenceAcrossNodes(t *testing.T) {
 			q.Set("cursor", stale)
 			q.Set("client", id)
 		}
-		resp, err := http.Get(base + "/connect/poll?" + q.Encode())
+		r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, base+"/connect/poll", q, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var answer struct{ Messages []presenceFrame }
-		err = json.NewDecoder(resp.Body).Decode(&answer)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK || len(answer.Messages) == 0 {
-			t.Fatalf("poll %d on %s: %d %+v %v", i, base, resp.StatusCode, answer, err)
+		answer, err := wire.DecodePoll([]byte(r.Body), "")
+		if err != nil || r.Status != http.StatusOK || len(answer.Messages) == 0 {
+			t.Fatalf("poll %d on %s: %d %+v %v", i, base, r.Status, answer, err)
 		}
 		if i == 0 {
 			id = answer.Messages[0].Session
@@ -330,14 +281,13 @@ func TestPollPresenceAcrossNodes(t *testing.T) {
 			t.Fatalf("%s lists %+v, want the poller as %s", base, p, id)
 		}
 	}
-	for drained := false; !drained; { // no join or leave while it polled
-		select {
-		case f := <-a.frames:
-			if f.Type == "join" || f.Type == "leave" {
-				t.Fatalf("a %s while the client polled: %+v", f.Type, f)
-			}
-		default:
-			drained = true
+	for { // no join or leave while it polled
+		f, err := a.Next(0)
+		if err != nil {
+			break
+		}
+		if f.Type == "join" || f.Type == "leave" {
+			t.Fatalf("a %s while the client polled: %+v", f.Type, f)
 		}
 	}
 	// No poll comes any more: one leave.

@@ -61,21 +61,28 @@ async function sseFirstBytes(base, channel, waitMs) {
 
 const N = 100;
 
+/**
+ * deliversOnlyOver publishes 1..N on channel and checks that the page gets
+ * each once and in order, over transport alone and without an error.
+ */
+async function deliversOnlyOver(h, page, server, channel, transport, what) {
+  await publishNumbered(server.url, channel, { to: N });
+  const got = await h.waitMessages(page, N);
+  assertSequence(got.map((m) => m.n), N, what);
+  const st = await h.pageState(page);
+  assert.deepEqual(st.transports.map((t) => t.name), [transport], `it stayed on ${transport}`);
+  assert.deepEqual(st.errors, []);
+}
+
 scenario('1 default path: the bundled client connects over WebSocket and receives HTTP publishes', async (h) => {
   if (!h.need('chromium')) return;
   const server = await h.startServer();
   const page = await h.openClient(server, { channel: 'e2e-default' });
 
-  let st = await h.pageState(page);
+  const st = await h.pageState(page);
   assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['websocket', 'ws']], 'the client connected over WebSocket at once');
   assert.equal(st.states.at(-1).state, 'connected');
-
-  await publishNumbered(server.url, 'e2e-default', { to: N });
-  const got = await h.waitMessages(page, N);
-  assertSequence(got.map((m) => m.n), N, 'page over WebSocket');
-  st = await h.pageState(page);
-  assert.deepEqual(st.transports.map((t) => t.name), ['websocket'], 'no transport change');
-  assert.deepEqual(st.errors, []);
+  await deliversOnlyOver(h, page, server, 'e2e-default', 'websocket', 'page over WebSocket');
 });
 
 scenario('2 WebSocket blocked by a proxy: nginx without upgrades, the client lands on SSE', async (h) => {
@@ -91,16 +98,10 @@ scenario('2 WebSocket blocked by a proxy: nginx without upgrades, the client lan
   h.note(`WebSocket through the proxy: ${proxied.why}`);
 
   const page = await h.openClient(proxy, { channel: 'e2e-sse' });
-  let st = await h.pageState(page);
+  const st = await h.pageState(page);
   assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['sse', 'sse']], 'the first transport to work is SSE');
   h.note(`SSE in use ${st.transports[0].at - st.started} ms after the page started`);
-
-  await publishNumbered(server.url, 'e2e-sse', { to: N });
-  const got = await h.waitMessages(page, N);
-  assertSequence(got.map((m) => m.n), N, 'page over SSE through nginx');
-  st = await h.pageState(page);
-  assert.deepEqual(st.transports.map((t) => t.name), ['sse'], 'it stayed on SSE');
-  assert.deepEqual(st.errors, []);
+  await deliversOnlyOver(h, page, server, 'e2e-sse', 'sse', 'page over SSE through nginx');
 });
 
 scenario('3 a buffering proxy: SSE stalls behind nginx, the client lands on long-polling', async (h) => {
@@ -115,16 +116,10 @@ scenario('3 a buffering proxy: SSE stalls behind nginx, the client lands on long
   assert.ok(!(await wsHandshake(`ws://127.0.0.1:${proxy.port}/connect/ws`)).ok, 'the proxy refuses WebSocket');
 
   const page = await h.openClient(proxy, { channel: 'e2e-poll' });
-  let st = await h.pageState(page);
+  const st = await h.pageState(page);
   assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['poll', 'poll']], 'the first transport to work is long-polling');
   h.note(`long-polling in use ${st.transports[0].at - st.started} ms after the page started`);
-
-  await publishNumbered(server.url, 'e2e-poll', { to: N });
-  const got = await h.waitMessages(page, N);
-  assertSequence(got.map((m) => m.n), N, 'page over long-polling through a buffering nginx');
-  st = await h.pageState(page);
-  assert.deepEqual(st.transports.map((t) => t.name), ['poll'], 'it stayed on long-polling');
-  assert.deepEqual(st.errors, []);
+  await deliversOnlyOver(h, page, server, 'e2e-poll', 'poll', 'page over long-polling through a buffering nginx');
 });
 
 // A page whose origin the server does not allow: the browser cannot read a

@@ -33,6 +33,16 @@ class Recorder {
         this.errors.push(`not JSON: ${line}`);
       }
     }
+    if (this.onHello && this.of('hello').length) {
+      const subscribe = this.onHello;
+      this.onHello = null;
+      subscribe();
+    }
+  }
+
+  /** subscribeOnHello has feed send the subscribe command for channel, once, after hello. */
+  subscribeOnHello(channel, send) {
+    this.onHello = () => send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
   }
 
   of(type) {
@@ -46,8 +56,25 @@ class Recorder {
   }
 }
 
-/** receiveStream publishes 1..N on channel once rec has a subscription, and checks what rec got. */
-async function receiveStream(h, server, rec, channel, transport) {
+/**
+ * receiveStream starts a server and opens a client on it with
+ * open(server, rec, channel), which feeds rec; it publishes 1..N on channel
+ * once rec has a subscription and checks what rec got, then runs the
+ * client's own check. The client is closed in the end.
+ */
+async function receiveStream(h, channel, transport, open) {
+  const server = await h.startServer();
+  const rec = new Recorder();
+  const client = open(server, rec, channel);
+  try {
+    await receiveAndCheck(h, server, rec, channel, transport);
+    client.check();
+  } finally {
+    client.close();
+  }
+}
+
+async function receiveAndCheck(h, server, rec, channel, transport) {
   await h.waitFor(`hello and subscribed over ${transport}`, () => rec.of('hello').length && rec.of('subscribed').length, {
     detail: () => rec.summary(),
   });
@@ -70,67 +97,53 @@ async function receiveStream(h, server, rec, channel, transport) {
   assert.deepEqual(rec.of('disconnect'), []);
 }
 
-scenario('8 eventsource (npm) over SSE receives a numbered stream once and in order', async (h) => {
-  const server = await h.startServer();
-  const channel = 'e2e-eventsource';
-  const rec = new Recorder();
-  const es = new EventSource(`${server.url}/connect/sse?channel=${channel}`);
-  try {
+scenario('8 eventsource (npm) over SSE receives a numbered stream once and in order', (h) =>
+  receiveStream(h, 'e2e-eventsource', 'sse', (server, rec, channel) => {
+    const es = new EventSource(`${server.url}/connect/sse?channel=${channel}`);
     const errors = [];
     es.onmessage = (ev) => rec.feed(ev.data);
     es.onerror = (ev) => errors.push(ev.message || 'error');
-    await receiveStream(h, server, rec, channel, 'sse');
-    assert.deepEqual(errors, [], 'no reconnect');
-    // SSE's own resume: the last event id is the cursor.
-    assert.ok(es.readyState === EventSource.OPEN);
-  } finally {
-    es.close();
-  }
-});
+    return {
+      check() {
+        assert.deepEqual(errors, [], 'no reconnect');
+        // SSE's own resume: the last event id is the cursor.
+        assert.ok(es.readyState === EventSource.OPEN);
+      },
+      close: () => es.close(),
+    };
+  }),
+);
 
-scenario('8 ws (npm) over WebSocket receives a numbered stream once and in order', async (h) => {
-  const server = await h.startServer();
-  const channel = 'e2e-ws';
-  const rec = new Recorder();
-  const sock = new WebSocket(`ws://127.0.0.1:${server.port}/connect/ws`);
-  try {
-    sock.on('message', (data) => {
-      rec.feed(data.toString());
-      if (rec.of('hello').length === 1 && !sock.subscribed) {
-        sock.subscribed = true;
-        sock.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
-      }
-    });
+scenario('8 ws (npm) over WebSocket receives a numbered stream once and in order', (h) =>
+  receiveStream(h, 'e2e-ws', 'ws', (server, rec, channel) => {
+    const sock = new WebSocket(`ws://127.0.0.1:${server.port}/connect/ws`);
+    rec.subscribeOnHello(channel, (cmd) => sock.send(cmd));
+    sock.on('message', (data) => rec.feed(data.toString()));
     const closed = [];
     sock.on('close', (code, reason) => closed.push(`${code} ${reason}`));
-    await receiveStream(h, server, rec, channel, 'ws');
-    assert.deepEqual(closed, []);
-    assert.equal(rec.of('subscribed')[0].id, 1);
-  } finally {
-    sock.terminate();
-  }
-});
-
-scenario('8 sockjs-client (npm) in Node over SockJS receives a numbered stream once and in order', async (h) => {
-  const server = await h.startServer();
-  const channel = 'e2e-sockjs-node';
-  const rec = new Recorder();
-  const sock = new SockJS(`${server.url}/connect/sockjs`);
-  try {
-    let subscribed = false;
-    sock.onmessage = (ev) => {
-      rec.feed(ev.data);
-      if (!subscribed && rec.of('hello').length) {
-        subscribed = true;
-        sock.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
-      }
+    return {
+      check() {
+        assert.deepEqual(closed, []);
+        assert.equal(rec.of('subscribed')[0].id, 1);
+      },
+      close: () => sock.terminate(),
     };
+  }),
+);
+
+scenario('8 sockjs-client (npm) in Node over SockJS receives a numbered stream once and in order', (h) =>
+  receiveStream(h, 'e2e-sockjs-node', 'sockjs', (server, rec, channel) => {
+    const sock = new SockJS(`${server.url}/connect/sockjs`);
+    rec.subscribeOnHello(channel, (cmd) => sock.send(cmd));
+    sock.onmessage = (ev) => rec.feed(ev.data);
     const closed = [];
     sock.onclose = (ev) => closed.push(`${ev.code} ${ev.reason}`);
-    await receiveStream(h, server, rec, channel, 'sockjs');
-    assert.deepEqual(closed, []);
-    h.note(`sockjs-client transport in Node: ${sock.transport}`);
-  } finally {
-    sock.close();
-  }
-});
+    return {
+      check() {
+        assert.deepEqual(closed, []);
+        h.note(`sockjs-client transport in Node: ${sock.transport}`);
+      },
+      close: () => sock.close(),
+    };
+  }),
+);

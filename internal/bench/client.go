@@ -360,12 +360,8 @@ func (c *client) runWS() error {
 			continue
 		}
 		for len(msg) > 0 {
-			line := msg
-			if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-				line, msg = msg[:i], msg[i+1:]
-			} else {
-				msg = nil
-			}
+			var line []byte
+			line, msg, _ = bytes.Cut(msg, []byte("\n"))
 			if err := c.handle(line); err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server"
 )
 
@@ -43,15 +43,7 @@ func startServerLimits(t *testing.T, limits server.RateLimits) *Target {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
+	ts := wiretest.Serve(t, s)
 	// The server is this process: its memory and CPU include the load
 	// generator's, which is fine for a correctness check.
 	return &Target{Kind: KindWaterSpout, URL: ts.URL, APIKey: "bench-smoke-test-key", PID: os.Getpid()}

@@ -63,7 +63,6 @@ func TestConnLazyWriteDeadline(t *testing.T) {
 	}
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
 // TryWrite to a client that reads nothing returns at once with what the
 // socket did not take kept; Flush and later writes deliver every byte, once,
 // in order, once the client reads.
@@ -100,11 +99,7 @@ func testTryWriteNeverBlocks(t *testing.T, size int) {
 	if !kept {
 		t.Fatal("16 MB to a client that reads nothing never filled the socket")
 	}
-	got := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(client)
-		got <- b
-	}()
+	got := receive(client)
 	if err := c.Flush(time.Now().Add(30 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +107,7 @@ func testTryWriteNeverBlocks(t *testing.T, size int) {
 		t.Fatal(err)
 	}
 	want.WriteString("after")
-	server.Close()
-	if b := <-got; !bytes.Equal(b, want.Bytes()) {
-		t.Fatalf("client read %d bytes, want %d in order", len(b), want.Len())
-	}
+	got.expect(t, server, want.Bytes())
 }
 
 // TryWrite does not wait for a writer that holds the connection (one
@@ -156,21 +148,14 @@ func TestConnTryWriteDoesNotWaitForAWriter(t *testing.T) {
 	}
 	want.WriteString("blocked")
 	want.WriteString("tried")
-	got := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(client)
-		got <- b
-	}()
+	got := receive(client)
 	if err := <-blocked; err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Flush(time.Now().Add(30 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	server.Close()
-	if b := <-got; !bytes.Equal(b, want.Bytes()) {
-		t.Fatalf("client read %d bytes, want %d in order", len(b), want.Len())
-	}
+	got.expect(t, server, want.Bytes())
 }
 
 // A write deadline that passed while the connection was idle does not fail

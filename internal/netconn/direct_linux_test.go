@@ -3,7 +3,6 @@
 package netconn
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -18,11 +17,7 @@ import (
 // prefixConn, which must forward SyscallConn). A wrapper that hides the
 // socket turns it off, and Direct says so.
 func TestDirectOnHijackedConnections(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := NewReuseListener(ln, time.Minute)
+	rl := NewReuseListener(listen(t), time.Minute)
 	direct := make(chan string, 2)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := http.NewResponseController(w).Hijack()
@@ -40,17 +35,12 @@ func TestDirectOnHijackedConnections(t *testing.T) {
 	go func() { _ = srv.Serve(rl) }()
 	defer srv.Close()
 
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	br := bufio.NewReader(client)
+	// One keep-alive connection: the second request comes on the socket
+	// the handler handed back.
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
 	for i, want := range []string{"*net.TCPConn direct=true", "*netconn.prefixConn direct=true"} {
-		if _, err := io.WriteString(client, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(br, nil)
+		resp, err := client.Get("http://" + rl.Addr().String() + "/")
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
