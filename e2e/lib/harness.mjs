@@ -191,14 +191,17 @@ export class Harness {
   }
 
   /**
-   * startServer runs `waterspout serve` on a loopback port (a free one
-   * unless port is given) and waits until /readyz answers 200. allowPages
-   * false leaves the test pages' origin out of the allow-list. The returned
-   * object restarts it on the same port with start() after stop().
+   * startServer runs `waterspout serve` on a loopback port and waits until
+   * /readyz answers 200. Unless port is given, the server binds port 0 and
+   * the port it got is read from its "listening" log line: a port picked
+   * before the server binds it can be taken meanwhile (by an outgoing
+   * connection's ephemeral port, or another test file's server, which
+   * /readyz would then reach instead). allowPages false leaves the test
+   * pages' origin out of the allow-list. The returned object restarts it on
+   * the same port with start() after stop().
    */
-  async startServer({ port, args = [], allowPages = true } = {}) {
+  async startServer({ port = 0, args = [], allowPages = true } = {}) {
     const bin = await waterspoutBinary();
-    port ??= await freePort();
     // The test pages' origin is allowed to connect, as an application's is
     // (unless a scenario shows what a page that is not allowed sees).
     const extra = [...(allowPages ? ['--allowed-origin', await this.pagesOrigin()] : []), ...args];
@@ -212,8 +215,19 @@ export class Harness {
       starts: 0,
       async start() {
         server.starts++;
-        server.proc = h._spawn(`server-${port}-${server.starts}`, bin,
-          ['serve', '--addr', `127.0.0.1:${port}`, '--log-level', 'debug', ...extra], childEnv);
+        server.proc = h._spawn(`server-${server.port || 'any'}-${server.starts}`, bin,
+          ['serve', '--addr', `127.0.0.1:${server.port}`, '--log-level', 'debug', ...extra], childEnv);
+        if (server.port === 0) {
+          const proc = server.proc;
+          server.port = await h.waitFor('waterspout to log its port', () => {
+            if (!proc.running) {
+              throw Object.assign(new Error(`${proc.name} exited (${proc.exitCode}) before listening:\n${h.log(proc).slice(-4000)}`), { fatal: true });
+            }
+            const m = /msg=listening addr=127\.0\.0\.1:(\d+)/.exec(h.log(proc));
+            return m ? Number(m[1]) : 0;
+          }, { timeout: 20_000, interval: 20 });
+          server.url = `http://127.0.0.1:${server.port}`;
+        }
         await h.waitHTTP(`${server.url}/readyz`, server.proc, 'waterspout /readyz');
         return server;
       },
@@ -232,7 +246,20 @@ export class Harness {
    * same port with the same configuration.
    */
   async startProxy(kind, template, upstream, { port } = {}) {
-    port ??= await freePort();
+    if (port !== undefined) return this._startProxyAt(kind, template, upstream, port);
+    // nginx and haproxy cannot tell their port: a free one is picked first,
+    // and picked again when it was taken before the proxy bound it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this._startProxyAt(kind, template, upstream, await freePort());
+      } catch (err) {
+        if (attempt === 5 || !/address already in use|cannot bind socket/i.test(err.message)) throw err;
+        this.note(`${kind}: its port was taken before it bound it; trying another`);
+      }
+    }
+  }
+
+  async _startProxyAt(kind, template, upstream, port) {
     const dir = path.join(this.dir, `${kind}-${port}`);
     mkdirSync(dir, { recursive: true });
     const conf = path.join(dir, path.basename(template));
