@@ -54,7 +54,8 @@ func (c *RawConn) Reader() *bufio.Reader {
 	return c.br
 }
 
-// Answer reads one HTTP answer and its whole body.
+// Answer reads one HTTP answer and its whole body. The answer is nil when
+// its header could not be read.
 func (c *RawConn) Answer() (*http.Response, string, error) {
 	resp, err := http.ReadResponse(c.Reader(), nil)
 	if err != nil {

@@ -1,12 +1,9 @@
 package poll
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -451,15 +448,12 @@ func TestHeldPollsReleased(t *testing.T) {
 				if byPublish {
 					e.publish(t, "idle", 1, 1)
 					for i, c := range conns {
-						_ = c.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
-						resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+						resp, b, err := c.Answer()
 						if err != nil {
 							t.Fatalf("round %d, poll %d: %v", round, i, err)
 						}
-						b, err := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"type":"message"`) {
-							t.Fatalf("round %d, poll %d: %d %q %v, want the message", round, i, resp.StatusCode, b, err)
+						if resp.StatusCode != http.StatusOK || !strings.Contains(b, `"type":"message"`) {
+							t.Fatalf("round %d, poll %d: %d %q, want the message", round, i, resp.StatusCode, b)
 						}
 					}
 				} else if mode.detach > 0 {
@@ -489,17 +483,17 @@ func TestHeldPollsReleased(t *testing.T) {
 
 // holdPolls opens n raw connections that each send one poll with cursor
 // (so that it is held) and waits until the node holds them all.
-func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []net.Conn {
+func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []*wiretest.RawConn {
 	tb.Helper()
 	request := []byte("GET /connect/poll?channel=idle&cursor=" + url.QueryEscape(cursor) + " HTTP/1.1\r\nHost: x\r\n\r\n")
-	conns := make([]net.Conn, 0, n)
+	conns := make([]*wiretest.RawConn, 0, n)
 	tb.Cleanup(func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	})
 	for range n {
-		c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		c, err := wiretest.DialRaw(e.srv.Listener.Addr().String())
 		if err != nil {
 			tb.Fatal(err)
 		}

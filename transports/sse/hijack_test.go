@@ -1,16 +1,13 @@
 package sse
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
@@ -67,14 +64,13 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	defer cancel()
 	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := net.DialTimeout("tcp", addr, wiretest.WaitLimit)
+	c, err := wiretest.DialRaw(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	fmt.Fprintf(c, "GET /connect/sse?channel=c HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
-	br := bufio.NewReader(c)
+	br := c.Reader()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
