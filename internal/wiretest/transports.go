@@ -6,10 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // Number returns a message frame's integer payload, failing the test on a
@@ -88,4 +91,39 @@ func (c *RawConn) UpgradeWS(path string) error {
 // payload.
 func (c *RawConn) ReadFrame() (op byte, payload []byte, err error) {
 	return wire.ReadServerFrame(c.Reader())
+}
+
+// TransportEnv is what a transport package's own tests put under test: a
+// node, the transport's Config and the handlers built from it.
+type TransportEnv struct {
+	// Debug writes the node's and the transport's debug logs to stderr.
+	Debug bool
+	// Node configures the node, as EnvConfig.Node.
+	Node session.Config
+	// Transport is the transport's Config; TransportConfig fills what it
+	// leaves unset before Handlers sees it.
+	Transport transports.Config
+	// Broker, Server and HTTP2 are as in EnvConfig.
+	Broker func(*session.MemoryBroker) session.Broker
+	Server func(*httptest.Server)
+	HTTP2  bool
+	// Handlers builds the handlers under test, by path.
+	Handlers func(tc transports.Config, srv *httptest.Server) (map[string]http.Handler, error)
+}
+
+// Start starts the Env.
+func (te TransportEnv) Start(tb testing.TB) *Env {
+	tb.Helper()
+	if te.Node.Logger == nil {
+		te.Node.Logger = Logger(te.Debug)
+	}
+	return NewEnv(tb, EnvConfig{
+		Node:   te.Node,
+		Broker: te.Broker,
+		Server: te.Server,
+		HTTP2:  te.HTTP2,
+		Handlers: func(n *session.Node, srv *httptest.Server) (map[string]http.Handler, error) {
+			return te.Handlers(TransportConfig(te.Transport, n, te.Debug), srv)
+		},
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -118,7 +119,7 @@ func collect(t *testing.T, c client, ch string, first, last int) session.Positio
 		if f.Type != "message" || f.Channel != ch {
 			continue
 		}
-		if got := numberOf(t, f); got != want {
+		if got := wiretest.Number(t, f); got != want {
 			t.Fatalf("message %d where %d was expected (gap, duplicate or reorder)", got, want)
 		}
 		pos = session.Position{Epoch: f.Epoch, Offset: f.Offset}

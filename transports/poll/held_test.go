@@ -40,7 +40,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 			}
 			answered <- r
 		}()
-		e.waitSessions(t, 1)
+		e.WaitSessions(t, 1)
 		e.publish(t, "c", next, next+round%3)
 		r := <-answered
 		a := decodeAnswer(t, r)
@@ -52,7 +52,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 		}
 		cursor = *a.Cursor
 		conns = append(conns, local)
-		e.waitSessions(t, 0)
+		e.WaitSessions(t, 0)
 	}
 	if reused != 20 {
 		t.Fatalf("%d of 20 held polls reused a connection; local addresses %v", reused, conns)
@@ -69,13 +69,13 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 func TestHeldPollPipelined(t *testing.T) {
 	e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: time.Hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(t, query("channel", "c")).Cursor
-	c, err := wiretest.DialRaw(e.srv.Listener.Addr().String())
+	c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	time.Sleep(20 * time.Millisecond)                                        // the hold has started reading
 	fmt.Fprint(c, "GET /connect/poll?channel=c HTTP/1.1\r\nHost: x\r\n\r\n") // no cursor: answered at once
 	time.Sleep(20 * time.Millisecond)
@@ -103,7 +103,7 @@ func TestHeldPollUnreadBodyIsNotARequest(t *testing.T) {
 			if held {
 				q += "&cursor=" + *e.poll(t, query("channel", "c")).Cursor
 			}
-			c, err := wiretest.DialRaw(e.srv.Listener.Addr().String())
+			c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,27 +37,21 @@ type envConfig struct {
 // closes its session.
 type testEnv struct {
 	*wiretest.Env
-	node    *session.Node
-	srv     *httptest.Server
-	client  *http.Client
-	metrics *wiretest.Recorder
+	client *http.Client
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
-	ec.node.Metrics = nil // the env's recorder
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node: ec.node,
+	we := wiretest.TransportEnv{
+		Debug:     *debugLog,
+		Node:      ec.node,
+		Transport: ec.transport,
 		Server: func(srv *httptest.Server) {
 			if ec.server != nil {
 				ec.server(srv.Config)
 			}
 		},
-		Handlers: func(n *session.Node, srv *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+		Handlers: func(tc transports.Config, srv *httptest.Server) (map[string]http.Handler, error) {
 			if ec.reuse {
 				rl := netconn.NewReuseListener(srv.Listener, time.Minute)
 				srv.Listener, tc.Reuse = rl, rl
@@ -65,10 +59,10 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			h, err := New(tc, ec.opts)
 			return map[string]http.Handler{"/connect/poll": h}, err
 		},
-	})
+	}.Start(t)
 	client := we.Srv.Client()
 	client.Timeout = wiretest.WaitLimit
-	return &testEnv{Env: we, node: we.Node, srv: we.Srv, client: client, metrics: we.Metrics}
+	return &testEnv{Env: we, client: client}
 }
 
 // publish publishes the integers from..to to ch. It may run off the test
@@ -76,17 +70,11 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 func (e *testEnv) publish(t testing.TB, ch string, from, to int) {
 	t.Helper()
 	for i := from; i <= to; i++ {
-		if _, err := e.node.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
+		if _, err := e.Node.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
 			t.Error(err)
 			return
 		}
 	}
-}
-
-// waitSessions waits until the node has n sessions.
-func (e *testEnv) waitSessions(t testing.TB, n int) {
-	t.Helper()
-	e.WaitSessions(t, n)
 }
 
 // frame is a decoded server frame.
@@ -104,7 +92,7 @@ func (e *testEnv) do(ctx context.Context, method string, q url.Values, header ma
 	for k, v := range header {
 		h.Set(k, v)
 	}
-	return wiretest.Do(ctx, e.client, method, e.srv.URL+"/connect/poll", q, h)
+	return wiretest.Do(ctx, e.client, method, e.Srv.URL+"/connect/poll", q, h)
 }
 
 // poll sends a GET poll and decodes its 200 JSON answer.

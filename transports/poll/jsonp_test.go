@@ -36,7 +36,7 @@ func TestJSONP(t *testing.T) {
 			}
 
 			done := e.pollAsync(query("channel", "a", "callback", cb, "cursor", *a.Cursor))
-			e.waitSessions(t, 1)
+			e.WaitSessions(t, 1)
 			e.publish(t, "a", 7, 7)
 			held := decodeJSONP(t, <-done, cb)
 			if got := numbers(t, held.Messages, "a"); !slices.Equal(got, []int{7}) {
@@ -84,7 +84,7 @@ func TestJSONPRefusals(t *testing.T) {
 			if a := decodeJSONP(t, r, "cb"); a.Error == nil || a.Error.Code != tc.code || a.Messages != nil {
 				t.Errorf("answer %s, want cb({\"error\":{\"code\":%d,…}})", r.Body, tc.code)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 	t.Run("Referer of an allowed page", func(t *testing.T) {
@@ -126,7 +126,7 @@ func FuzzValidCallback(f *testing.F) {
 // TestPollTimeoutDefault keeps the documented default.
 func TestPollTimeoutDefault(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	cfg := transports.Config{Node: e.node, CheckOrigin: func(*http.Request) bool { return true }}
+	cfg := transports.Config{Node: e.Node, CheckOrigin: func(*http.Request) bool { return true }}
 	h, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -56,15 +56,15 @@ func TestFirstPollAnswersAtOnce(t *testing.T) {
 	if got := cursorOf(t, a); got.Encode() != want.Encode() || got["b"].Offset != 2 {
 		t.Errorf("cursor %v, want %v", got, want)
 	}
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 }
 
 func TestHeldPollReturnsOnPublish(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
-	e.waitSessions(t, 1)
-	if _, err := e.node.Publish(context.Background(), "a", []byte(`{"text":"routed"}`), ""); err != nil {
+	e.WaitSessions(t, 1)
+	if _, err := e.Node.Publish(context.Background(), "a", []byte(`{"text":"routed"}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	a := decodeAnswer(t, <-done)
@@ -229,7 +229,7 @@ func TestLingerBatches(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour, Linger: 500 * time.Millisecond}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	e.publish(t, "a", 1, 5) // the first wakes the poll; the rest arrive while it lingers
 	if a := decodeAnswer(t, <-done); !slices.Equal(numbers(t, a.Messages, "a"), wiretest.Seq(1, 5)) {
 		t.Errorf("answer %v, want 1..5 in one answer", wiretest.Types(a.Messages))
@@ -240,10 +240,10 @@ func TestShutdownAnswersDisconnect(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 	defer cancel()
-	if err := e.node.Shutdown(ctx); err != nil {
+	if err := e.Node.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	a := decodeAnswer(t, <-done)
@@ -268,10 +268,10 @@ func TestClientGoneClosesSession(t *testing.T) {
 		defer close(done)
 		e.do(ctx, http.MethodGet, query("channel", "a", "cursor", *first.Cursor), nil)
 	}()
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	cancel()
 	<-done
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 }
 
 func TestRefusals(t *testing.T) {
@@ -305,7 +305,7 @@ func TestRefusals(t *testing.T) {
 			if err := jsonUnmarshal(r.Body, &a); err != nil || a.Error == nil || a.Error.Code != tc.status || tc.reason != "" && a.Error.Reason != tc.reason {
 				t.Errorf("body %s, want code %d reason %q", r.Body, tc.status, tc.reason)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 	r, err := e.do(context.Background(), http.MethodPut, query("channel", "a"), nil)
@@ -441,7 +441,7 @@ func TestHeldPollsReleased(t *testing.T) {
 			const polls = 200
 			e := newEnv(t, envConfig{opts: Options{Timeout: hour, Detach: mode.detach}})
 			cursor := *e.poll(t, query("channel", "idle")).Cursor
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 			baseline := runtime.NumGoroutine()
 			for round, byPublish := range []bool{true, false} {
 				conns := holdPolls(t, e, cursor, polls)
@@ -462,7 +462,7 @@ func TestHeldPollsReleased(t *testing.T) {
 				for _, c := range conns {
 					c.Close()
 				}
-				e.waitSessions(t, 0)
+				e.WaitSessions(t, 0)
 				deadline := time.Now().Add(wiretest.WaitLimit)
 				for runtime.NumGoroutine() > baseline {
 					if time.Now().After(deadline) {
@@ -474,7 +474,7 @@ func TestHeldPollsReleased(t *testing.T) {
 				}
 				if byPublish { // the next round's polls resume after the message
 					cursor = *e.poll(t, query("channel", "idle", "cursor", cursor)).Cursor
-					e.waitSessions(t, 0)
+					e.WaitSessions(t, 0)
 				}
 			}
 		})
@@ -493,7 +493,7 @@ func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []*wiretest.RawC
 		}
 	})
 	for range n {
-		c, err := wiretest.DialRaw(e.srv.Listener.Addr().String())
+		c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -502,7 +502,7 @@ func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []*wiretest.RawC
 			tb.Fatal(err)
 		}
 	}
-	e.waitSessions(tb, n)
+	e.WaitSessions(tb, n)
 	return conns
 }
 
@@ -520,7 +520,7 @@ func BenchmarkHeldPollMemory(b *testing.B) {
 	const polls = 2000
 	e := newEnv(b, envConfig{opts: Options{Timeout: hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(b, query("channel", "idle")).Cursor
-	e.waitSessions(b, 0)
+	e.WaitSessions(b, 0)
 	var heap, stack float64
 	for range b.N {
 		before := memStats()
@@ -536,7 +536,7 @@ func BenchmarkHeldPollMemory(b *testing.B) {
 		for _, c := range conns {
 			c.Close()
 		}
-		e.waitSessions(b, 0)
+		e.WaitSessions(b, 0)
 	}
 	b.ReportMetric(heap/float64(b.N), "heap-B/poll")
 	b.ReportMetric(stack/float64(b.N), "stack-B/poll")
@@ -564,7 +564,7 @@ func TestPollPresenceClient(t *testing.T) {
 	}, opts: Options{Timeout: 200 * time.Millisecond}})
 	listed := func() []string {
 		t.Helper()
-		list, err := e.node.Presence(context.Background(), "room:1")
+		list, err := e.Node.Presence(context.Background(), "room:1")
 		if err != nil {
 			t.Fatal(err)
 		}

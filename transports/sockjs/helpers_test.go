@@ -49,36 +49,32 @@ type envConfig struct {
 // testEnv is a node with a memory broker and the SockJS handler mounted at
 // /connect/sockjs on a loopback test server.
 type testEnv struct {
-	node    *session.Node
-	srv     *httptest.Server
-	base    string // http://127.0.0.1:port/connect/sockjs
-	metrics *wiretest.Recorder
+	*wiretest.Env
+	base string // http://127.0.0.1:port/connect/sockjs
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
 	if ec.opts.DisconnectDelay == 0 {
 		ec.opts.DisconnectDelay = testDisconnectDelay
 	}
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node: ec.node,
+	we := wiretest.TransportEnv{
+		Debug:     *debugLog,
+		Node:      ec.node,
+		Transport: ec.transport,
 		Server: func(srv *httptest.Server) {
 			if ec.listener != nil {
 				srv.Listener = ec.listener(srv.Listener)
 			}
 		},
-		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			hs := map[string]http.Handler{"/connect/sockjs/": h}
 			maps.Copy(hs, ec.extra)
 			return hs, err
 		},
-	})
-	return &testEnv{node: we.Node, srv: we.Srv, base: we.Srv.URL + "/connect/sockjs", metrics: we.Metrics}
+	}.Start(t)
+	return &testEnv{Env: we, base: we.Srv.URL + "/connect/sockjs"}
 }
 
 // eventually waits until cond holds, failing the test after wiretest.WaitLimit.
@@ -421,14 +417,14 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 func openStalledStream(t testing.TB, e *testEnv) string {
 	t.Helper()
 	d := wiretest.SmallReceiveBuffer(4096)
-	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+	conn, err := d.Dial("tcp", e.Srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	sess := newSessionURL(e.base)
-	path := strings.TrimPrefix(sess, e.srv.URL)
-	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.srv.Listener.Addr())
+	path := strings.TrimPrefix(sess, e.Srv.URL)
+	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.Srv.Listener.Addr())
 	_ = conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	var seen []byte
 	buf := make([]byte, 512)

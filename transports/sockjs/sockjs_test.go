@@ -157,7 +157,7 @@ func TestOriginCheck(t *testing.T) {
 			assertErrorBody(t, resp, http.StatusForbidden)
 		})
 	}
-	if n := e.node.SessionCount(); n != 0 {
+	if n := e.Node.SessionCount(); n != 0 {
 		t.Errorf("refused requests opened %d sessions", n)
 	}
 
@@ -199,7 +199,7 @@ func TestSubscribeAndReceive(t *testing.T) {
 			if sub.Recovered != nil {
 				t.Errorf("fresh subscribe has recovered=%v", *sub.Recovered)
 			}
-			publish(t, e.node, "news", `{"text":"hi"}`)
+			publish(t, e.Node, "news", `{"text":"hi"}`)
 			m := c.expect("message")
 			if m.Channel != "news" || m.Offset != sub.Offset+1 || m.Epoch != sub.Epoch || string(m.Data) != `{"text":"hi"}` {
 				t.Fatalf("message %+v after subscribed %+v", m, sub)
@@ -226,7 +226,7 @@ func TestNumberedStream(t *testing.T) {
 			c.expect("hello")
 			c.subscribe(1, "seq", nil)
 			for i := 1; i <= total; i++ {
-				publish(t, e.node, "seq", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+				publish(t, e.Node, "seq", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
 			}
 			for want := 1; want <= total; want++ {
 				m := c.expect("message")
@@ -246,7 +246,7 @@ func TestResume(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr, func(t *testing.T) {
 			e := newEnv(t, envConfig{})
-			res := publish(t, e.node, "orders", numbers(1, 300)...)
+			res := publish(t, e.Node, "orders", numbers(1, 300)...)
 			c := dial(t, e, tr, "")
 			c.expect("hello")
 			sub := c.subscribe(1, "orders", &session.Position{Epoch: res.Epoch, Offset: 100})
@@ -266,7 +266,7 @@ func TestResume(t *testing.T) {
 			if !batched {
 				t.Error("the replay came one frame per SockJS message; want batches split on \\n")
 			}
-			publish(t, e.node, "orders", "301")
+			publish(t, e.Node, "orders", "301")
 			if m := c.expect("message"); string(m.Data) != "301" || m.Offset != 301 {
 				t.Fatalf("live message %+v, want 301", m)
 			}
@@ -304,7 +304,7 @@ func TestBadCommands(t *testing.T) {
 			c.t = t
 			// The session is still usable.
 			c.subscribe(9, "news", nil)
-			publish(t, e.node, "news", `"still here"`)
+			publish(t, e.Node, "news", `"still here"`)
 			if m := c.expect("message"); string(m.Data) != `"still here"` {
 				t.Fatalf("message %+v", m)
 			}
@@ -410,22 +410,22 @@ func TestStalledXHRStreaming(t *testing.T) {
 	// Publish one message at a time and wait for the healthy client to get
 	// it, so its own queue never holds more than one; the stalled session's
 	// socket and queue fill until it is dropped.
-	for e.node.SessionCount() > 1 {
+	for e.Node.SessionCount() > 1 {
 		sent++
 		if sent > 5000 {
 			t.Fatal("the stalled session was never dropped")
 		}
-		publish(t, e.node, "firehose", fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad))
+		publish(t, e.Node, "firehose", fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad))
 		m := healthy.expect("message")
 		var got struct{ N int }
 		if err := json.Unmarshal(m.Data, &got); err != nil || got.N != sent {
 			t.Fatalf("healthy client got %s, want n=%d", m.Data[:min(len(m.Data), 40)], sent)
 		}
 	}
-	if n := e.metrics.ClosedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
+	if n := e.Metrics.ClosedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
 		t.Fatalf("%d sessions closed as slow or timed out, want the stalled one", n)
 	}
-	publish(t, e.node, "firehose", `{"n":-1}`)
+	publish(t, e.Node, "firehose", `{"n":-1}`)
 	if m := healthy.expect("message"); string(m.Data) != `{"n":-1}` {
 		t.Fatalf("healthy client got %s after the drop", m.Data)
 	}
@@ -441,12 +441,12 @@ func TestShutdown(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- e.node.Shutdown(ctx) }()
+			go func() { done <- e.Node.Shutdown(ctx) }()
 			c.expectDisconnect(3001, "shutdown")
 			if err := <-done; err != nil {
 				t.Fatalf("shutdown: %v", err)
 			}
-			if _, err := e.node.NewSession("probe"); !errors.Is(err, session.DisconnectShutdown) {
+			if _, err := e.Node.NewSession("probe"); !errors.Is(err, session.DisconnectShutdown) {
 				t.Fatalf("node still opens sessions: %v", err)
 			}
 		})
@@ -454,7 +454,7 @@ func TestShutdown(t *testing.T) {
 
 	t.Run("new session while shutting down", func(t *testing.T) {
 		e := newEnv(t, envConfig{})
-		if err := e.node.Shutdown(context.Background()); err != nil {
+		if err := e.Node.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		c := dial(t, e, viaWebsocket, "")
@@ -469,7 +469,7 @@ func TestShutdown(t *testing.T) {
 		c.expect("hello")
 		cancel()
 		c.expectDisconnect(3001, "shutdown")
-		eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+		eventually(t, "the session to close", func() bool { return e.Node.SessionCount() == 0 })
 	})
 }
 
@@ -615,7 +615,7 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	const total = 200 // 200 KiB for a 64 KiB queue
 	pad := strings.Repeat("p", 1024)
 	for i := range total {
-		publish(t, e.node, "news", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+		publish(t, e.Node, "news", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
 	}
 	// The writer may have handed sockjs-go one batch before the poll that
 	// carried `subscribed` ended; nothing more.
@@ -636,5 +636,5 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	if got := poll(); got != "c[3002,\"slow consumer\"]\n" {
 		t.Fatalf("last poll %q, want the close frame", got)
 	}
-	eventually(t, "the session to close", func() bool { return e.metrics.ClosedWith(3002) == 1 })
+	eventually(t, "the session to close", func() bool { return e.Metrics.ClosedWith(3002) == 1 })
 }

@@ -45,29 +45,23 @@ type envConfig struct {
 // also checks that every stream closes its session.
 type testEnv struct {
 	*wiretest.Env
-	node    *session.Node
-	srv     *httptest.Server
-	metrics *wiretest.Recorder
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
-	ec.node.Metrics = nil // the env's recorder
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node:   ec.node,
-		Broker: ec.broker,
-		HTTP2:  ec.http2,
+	we := wiretest.TransportEnv{
+		Debug:     *debugLog,
+		Node:      ec.node,
+		Transport: ec.transport,
+		Broker:    ec.broker,
+		HTTP2:     ec.http2,
 		Server: func(srv *httptest.Server) {
 			srv.Config.ConnState = ec.connState
 			if ec.server != nil {
 				ec.server(srv.Config)
 			}
 		},
-		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			if err != nil {
 				return nil, err
@@ -75,34 +69,12 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			ph, err := NewPublishHandler(tc)
 			return map[string]http.Handler{"/connect/sse": h, "/connect/publish": ph}, err
 		},
-	})
-	return &testEnv{Env: we, node: we.Node, srv: we.Srv, metrics: we.Metrics}
-}
-
-// publish publishes the integers from..to to ch.
-func (e *testEnv) publish(t testing.TB, ch string, from, to int) {
-	t.Helper()
-	e.Publish(t, ch, from, to)
-}
-
-// waitSessions waits until the node has n sessions.
-func (e *testEnv) waitSessions(t testing.TB, n int) {
-	t.Helper()
-	e.WaitSessions(t, n)
+	}.Start(t)
+	return &testEnv{Env: we}
 }
 
 // frame is a decoded server frame.
 type frame = wire.Frame
-
-// number returns a message's integer payload.
-func number(t testing.TB, f frame) int {
-	t.Helper()
-	n, err := f.Number()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // event is one parsed SSE event.
 type event struct {
@@ -138,14 +110,14 @@ func (e *testEnv) dial(t testing.TB, q url.Values, header http.Header) *stream {
 func (e *testEnv) open(t testing.TB, q url.Values, header http.Header) (*stream, int, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/connect/sse?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.Srv.URL+"/connect/sse?"+q.Encode(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := e.Srv.Client().Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -39,7 +39,7 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 			const n = 300
 			go func() {
 				for i := 1; i <= n; i++ {
-					_, _ = e.node.Publish(context.Background(), "c", []byte(fmt.Sprint(i)), "")
+					_, _ = e.Node.Publish(context.Background(), "c", []byte(fmt.Sprint(i)), "")
 				}
 			}()
 			fs, _ := st.messages(t, n)
@@ -47,8 +47,8 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 				t.Fatalf("got %v", got)
 			}
 			st.close()
-			e.waitSessions(t, 0)
-			if codes := e.metrics.ClosedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
+			e.WaitSessions(t, 0)
+			if codes := e.Metrics.ClosedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
 				t.Fatalf("session close codes %v, want [%d]", codes, session.ClosedByClient.Code)
 			}
 		})
@@ -63,7 +63,7 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	c, err := wiretest.DialRaw(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +79,8 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 		resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("answer %d, transfer encoding %v, close %v, headers %v", resp.StatusCode, resp.TransferEncoding, resp.Close, resp.Header)
 	}
-	e.waitSessions(t, 1)
-	e.publish(t, "c", 1, 2)
+	e.WaitSessions(t, 1)
+	e.Publish(t, "c", 1, 2)
 	var body strings.Builder
 	for !strings.Contains(body.String(), `"data":2`) {
 		line, err := br.ReadString('\n')
@@ -101,5 +101,5 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	if strings.Contains(body.String()+string(rest), "\r\n0\r\n") {
 		t.Fatalf("chunk framing in an HTTP/1.0 body: %q", body.String())
 	}
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 }

@@ -34,14 +34,14 @@ func publishEnv(t *testing.T) *testEnv {
 // post sends a client publish and returns the status and body.
 func (e *testEnv) post(t *testing.T, method, query, body string, header map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+"/connect/publish"+query, strings.NewReader(body))
+	req, err := http.NewRequest(method, e.Srv.URL+"/connect/publish"+query, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := e.Srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +76,11 @@ func TestPublish(t *testing.T) {
 	if status != 200 || again != body {
 		t.Errorf("repeated key: %d %s, want the original %s", status, again, body)
 	}
-	e.publish(t, "chat:room", 2, 2)
-	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 2 {
+	e.Publish(t, "chat:room", 2, 2)
+	if fs, _ := st.messages(t, 1); wiretest.Number(t, fs[0]) != 2 {
 		t.Errorf("after a repeated key got %s, want the next publication only", fs[0].Data)
 	}
-	e.waitSessions(t, 1) // publish sessions do not linger
+	e.WaitSessions(t, 1) // publish sessions do not linger
 }
 
 func TestPublishRefusals(t *testing.T) {
@@ -116,7 +116,7 @@ func TestPublishRefusals(t *testing.T) {
 			if got := errorBody(t, body); got.Code != tc.status || got.Reason == "" {
 				t.Errorf("body %s", body)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 }
@@ -129,9 +129,9 @@ func TestPublishTokenAndCORS(t *testing.T) {
 		}
 	})
 	t.Run("allowed origin", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", e.srv.URL+"/connect/publish", strings.NewReader(`{"channel":"chat:a","data":2}`))
+		req, _ := http.NewRequest("POST", e.Srv.URL+"/connect/publish", strings.NewReader(`{"channel":"chat:a","data":2}`))
 		req.Header.Set("Origin", wiretest.AllowedOrigin)
-		resp, err := e.srv.Client().Do(req)
+		resp, err := e.Srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func TestPublishAuthenticatorPanic(t *testing.T) {
 	if status != http.StatusInternalServerError || !strings.Contains(body, "internal error") {
 		t.Fatalf("publish with a panicking authenticator: %d %s, want 500 internal error", status, body)
 	}
-	if n := e.node.SessionCount(); n != 0 {
+	if n := e.Node.SessionCount(); n != 0 {
 		t.Fatalf("%d sessions left after the panic, want 0", n)
 	}
 }

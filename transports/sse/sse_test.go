@@ -80,8 +80,8 @@ func TestMessagesInOrder(t *testing.T) {
 	const n = 200
 	go func() { // publishers race the writer: batching must keep order
 		for i := 1; i <= n; i++ {
-			e.node.Publish(context.Background(), "a", json.RawMessage(strconv.Itoa(i)), "")
-			e.node.Publish(context.Background(), "b", json.RawMessage(strconv.Itoa(-i)), "")
+			e.Node.Publish(context.Background(), "a", json.RawMessage(strconv.Itoa(i)), "")
+			e.Node.Publish(context.Background(), "b", json.RawMessage(strconv.Itoa(-i)), "")
 		}
 	}()
 	fs, _ := st.messages(t, 2*n)
@@ -125,11 +125,11 @@ func TestResume(t *testing.T) {
 			ch := "resume-" + strconv.Itoa(i)
 			st := e.dial(t, query("channel", ch), nil)
 			st.start(t, ch)
-			e.publish(t, ch, 1, 5)
+			e.Publish(t, ch, 1, 5)
 			first, ids := st.messages(t, 5)
 			st.close()
-			e.waitSessions(t, 0)
-			e.publish(t, ch, 6, 10)
+			e.WaitSessions(t, 0)
+			e.Publish(t, ch, 6, 10)
 
 			extra, lei := tc.resume(ch, ids)
 			q := query("channel", ch)
@@ -149,7 +149,7 @@ func TestResume(t *testing.T) {
 				t.Errorf("subscribed %+v, want recovered from offset 5", subs[ch])
 			}
 			replay, _ := st2.messages(t, 5)
-			e.publish(t, ch, 11, 12)
+			e.Publish(t, ch, 11, 12)
 			live, _ := st2.messages(t, 2)
 			got := numbers(t, slices.Concat(first, replay, live), ch)
 			if !slices.Equal(got, wiretest.Seq(1, 12)) {
@@ -161,7 +161,7 @@ func TestResume(t *testing.T) {
 
 func TestCursorNamingOtherChannels(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	e.publish(t, "mine", 1, 3)
+	e.Publish(t, "mine", 1, 3)
 	c := session.Cursor{"other": {Epoch: "x", Offset: 7}}
 	st := e.dial(t, query("channel", "mine", "cursor", c.Encode()), nil)
 	hello, subs := st.start(t, "mine")
@@ -171,15 +171,15 @@ func TestCursorNamingOtherChannels(t *testing.T) {
 	if s := subs["mine"]; s.Recovered != nil || s.Offset != 3 {
 		t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
 	}
-	e.publish(t, "mine", 4, 4)
-	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 4 {
+	e.Publish(t, "mine", 4, 4)
+	if fs, _ := st.messages(t, 1); wiretest.Number(t, fs[0]) != 4 {
 		t.Errorf("got %v, want only the live message 4", fs)
 	}
 }
 
 func TestEpochChange(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	e.publish(t, "c", 1, 3)
+	e.Publish(t, "c", 1, 3)
 	stale := session.Cursor{"c": {Epoch: "gone", Offset: 2}}
 	st := e.dial(t, query("channel", "c", "cursor", stale.Encode()), nil)
 	hello, subs := st.start(t, "c")
@@ -191,10 +191,10 @@ func TestEpochChange(t *testing.T) {
 		t.Errorf("subscribed %+v, want recovered:false at the start (offset 0) of the current epoch", s)
 	}
 	// What the current epoch holds still arrives, then live messages.
-	e.publish(t, "c", 4, 4)
+	e.Publish(t, "c", 4, 4)
 	fs, _ := st.messages(t, 4)
 	for i, f := range fs {
-		if number(t, f) != i+1 {
+		if wiretest.Number(t, f) != i+1 {
 			t.Fatalf("got %v after recovered:false, want 1..4", fs)
 		}
 	}
@@ -229,8 +229,8 @@ func TestServerTimeouts(t *testing.T) {
 	if ev := st.next(t); ev.frame.Type != "ping" { // a second after the timeouts
 		t.Fatalf("event %+v, want a ping", ev)
 	}
-	e.publish(t, "c", 1, 1)
-	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 1 {
+	e.Publish(t, "c", 1, 1)
+	if fs, _ := st.messages(t, 1); wiretest.Number(t, fs[0]) != 1 {
 		t.Fatalf("got %+v", fs)
 	}
 }
@@ -243,7 +243,7 @@ func TestShutdown(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 		defer cancel()
-		done <- e.node.Shutdown(ctx)
+		done <- e.Node.Shutdown(ctx)
 	}()
 	rest := st.end(t)
 	if len(rest) != 1 || rest[0].frame.Type != "disconnect" || rest[0].frame.Code != session.DisconnectShutdown.Code || !rest[0].frame.Reconnect {
@@ -263,9 +263,9 @@ func TestClientGoneClosesSession(t *testing.T) {
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
 	st.close()
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 	// Publishing to a channel whose only subscriber left reaches nobody and fails nothing.
-	e.publish(t, "c", 1, 3)
+	e.Publish(t, "c", 1, 3)
 }
 
 // TestStalledReader: a client that sends its request and never reads is
@@ -284,7 +284,7 @@ func TestStalledReader(t *testing.T) {
 	healthy := e.dial(t, query("channel", "c"), nil)
 	healthy.start(t, "c")
 
-	stalled, err := smallBufferDialer.Dial("tcp", e.srv.Listener.Addr().String())
+	stalled, err := smallBufferDialer.Dial("tcp", e.Srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestStalledReader(t *testing.T) {
 	if _, err := fmt.Fprintf(stalled, "GET /connect/sse?channel=c HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	e.waitSessions(t, 2)
+	e.WaitSessions(t, 2)
 
 	pad := strings.Repeat("x", 1000)
 	const batch, maxMessages = 20, 20000 // a batch stays well under the healthy queue bound
@@ -311,24 +311,24 @@ func TestStalledReader(t *testing.T) {
 	}
 	// Publish until the stalled session's queue overflows, then once more
 	// while its writer waits out its write deadline.
-	for round := 0; e.metrics.SlowClients() == 0 || round%2 == 1; round++ {
+	for round := 0; e.Metrics.SlowClients() == 0 || round%2 == 1; round++ {
 		if sent >= maxMessages {
 			t.Fatalf("the stalled client's queue did not overflow after %d messages", sent)
 		}
 		for range batch {
 			sent++
 			data := fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad)
-			if _, err := e.node.Publish(context.Background(), "c", json.RawMessage(data), ""); err != nil {
+			if _, err := e.Node.Publish(context.Background(), "c", json.RawMessage(data), ""); err != nil {
 				t.Fatal(err)
 			}
 		}
 		read()
 	}
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	if !slices.Equal(got, wiretest.Seq(1, sent)) {
 		t.Fatalf("healthy client got %d messages out of order or with gaps, want 1..%d", len(got), sent)
 	}
-	if codes := e.metrics.ClosedCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
+	if codes := e.Metrics.ClosedCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
 		t.Errorf("sessions closed with %v, want the stalled one with 3002", codes)
 	}
 	t.Logf("stalled client dropped after %d messages", sent)
@@ -388,11 +388,11 @@ func TestRefusals(t *testing.T) {
 			if got.Code != tc.status || tc.reason != "" && got.Reason != tc.reason {
 				t.Errorf("body %s, want code %d reason %q", body, tc.status, tc.reason)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 	t.Run("malformed query", func(t *testing.T) {
-		resp, err := e.srv.Client().Get(e.srv.URL + "/connect/sse?channel=a&x=%zz")
+		resp, err := e.Srv.Client().Get(e.Srv.URL + "/connect/sse?channel=a&x=%zz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,12 +418,12 @@ func TestMethodsAndPreflight(t *testing.T) {
 		{http.MethodOptions, "http://evil.example", 403},
 	} {
 		t.Run(tc.method+" "+tc.origin, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, e.srv.URL+"/connect/sse?channel=a", nil)
+			req, _ := http.NewRequest(tc.method, e.Srv.URL+"/connect/sse?channel=a", nil)
 			if tc.origin != "" {
 				req.Header.Set("Origin", tc.origin)
 				req.Header.Set("Access-Control-Request-Method", "GET")
 			}
-			resp, err := e.srv.Client().Do(req)
+			resp, err := e.Srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,7 +450,7 @@ func TestConcurrentStreams(t *testing.T) {
 		streams[i] = e.dial(t, query("channel", "fan"), nil)
 		streams[i].start(t, "fan")
 	}
-	e.publish(t, "fan", 1, n)
+	e.Publish(t, "fan", 1, n)
 	for _, st := range streams { // each stream's reader buffers its events meanwhile
 		fs, _ := st.messages(t, n)
 		if got := numbers(t, fs, "fan"); !slices.Equal(got, wiretest.Seq(1, n)) {

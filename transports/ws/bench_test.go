@@ -36,7 +36,7 @@ func BenchmarkFanout(b *testing.B) {
 			data := json.RawMessage(`{"text":"a typical small notification payload","id":12345}`)
 			b.ResetTimer()
 			for range n {
-				if _, err := e.node.Publish(context.Background(), "fan", data, ""); err != nil {
+				if _, err := e.Node.Publish(context.Background(), "fan", data, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -74,7 +74,7 @@ func readMessages(c *client, n int) error {
 func BenchmarkIdleMemory(b *testing.B) {
 	e := newEnv(b, envConfig{})
 	conns := min(b.N, 5000)
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	held := make([]net.Conn, 0, conns)
 	defer func() {
 		for _, c := range held {
@@ -91,7 +91,7 @@ func BenchmarkIdleMemory(b *testing.B) {
 		held = append(held, c.Conn) // not its read buffer: the client side should cost next to nothing
 
 	}
-	eventually(b, "every session to open", func() bool { return e.node.SessionCount() == conns })
+	eventually(b, "every session to open", func() bool { return e.Node.SessionCount() == conns })
 	after := memInUse()
 	b.ReportMetric(float64(after-before)/float64(conns), "B/conn")
 	b.ReportMetric(0, "ns/op")

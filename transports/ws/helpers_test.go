@@ -31,27 +31,23 @@ type envConfig struct {
 // testEnv is a node with a memory broker and the WebSocket handler on a
 // loopback test server.
 type testEnv struct {
-	node    *session.Node
-	srv     *httptest.Server
-	url     string // ws://127.0.0.1:port/connect/ws
-	metrics *wiretest.Recorder
+	*wiretest.Env
+	url string // ws://127.0.0.1:port/connect/ws
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node:   ec.node,
-		Server: func(srv *httptest.Server) { srv.Config.ConnState = ec.connState },
-		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+	we := wiretest.TransportEnv{
+		Debug:     *debugLog,
+		Node:      ec.node,
+		Transport: ec.transport,
+		Server:    func(srv *httptest.Server) { srv.Config.ConnState = ec.connState },
+		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			return map[string]http.Handler{"/connect/ws": h}, err
 		},
-	})
-	return &testEnv{node: we.Node, srv: we.Srv, url: "ws" + strings.TrimPrefix(we.Srv.URL, "http") + "/connect/ws", metrics: we.Metrics}
+	}.Start(t)
+	return &testEnv{Env: we, url: "ws" + strings.TrimPrefix(we.Srv.URL, "http") + "/connect/ws"}
 }
 
 // eventually waits until cond holds, failing the test after wiretest.WaitLimit.
@@ -99,14 +95,4 @@ func (e *testEnv) dial(t testing.TB, o dialOptions) (*client, frame) {
 func publishN(t testing.TB, n *session.Node, ch string, from, to int) {
 	t.Helper()
 	wiretest.PublishInts(t, n, ch, from, to)
-}
-
-// intData decodes an integer payload.
-func intData(t testing.TB, f frame) int {
-	t.Helper()
-	v, err := f.Number()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }

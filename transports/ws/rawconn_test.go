@@ -108,7 +108,7 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 
 	// A message over the limit is left half read: the bytes after it are
 	// still frames, not pongs, and the client gets 3501.
-	big := strings.Repeat("x", e.node.Limits().MaxMessageBytes+10)
+	big := strings.Repeat("x", e.Node.Limits().MaxMessageBytes+10)
 	write(clientFrame(websocket.TextMessage, true, big))
 	got := readServerText(t, c)
 	if want := fmt.Sprintf(`"code":%d`, session.DisconnectMessageTooLarge.Code); !strings.Contains(got, want) {
@@ -145,7 +145,7 @@ func FuzzClientByteStream(f *testing.F) {
 	f.Add([]byte{4, 4, 4, 0x80, 0x81, 0x82, 0x83, 0x84})
 	f.Add([]byte{3, 0x83, 1, 0x81, 2})
 	e := newEnv(f, envConfig{node: session.Config{Limits: session.Limits{MaxChannels: 128}}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	f.Fuzz(func(t *testing.T, program []byte) {
 		if len(program) > 48 {
 			program = program[:48]
@@ -213,7 +213,7 @@ func FuzzClientByteStream(f *testing.F) {
 // gorilla's own writers did when they owned the writes.
 func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	c, err := rawHandshake(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +255,7 @@ func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 // wiretest.WaitLimit.
 func rawClient(t *testing.T, e *testEnv) *wiretest.RawConn {
 	t.Helper()
-	c, err := rawHandshake(strings.TrimPrefix(e.srv.URL, "http://"))
+	c, err := rawHandshake(strings.TrimPrefix(e.Srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
