@@ -2,6 +2,7 @@ package wiretest
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -93,11 +94,14 @@ func (c *RawConn) ReadFrame() (op byte, payload []byte, err error) {
 	return wire.ReadServerFrame(c.Reader())
 }
 
+// debugLog is one flag for every transport package's tests:
+// go test ./transports/sse -args -wiretest.debug
+var debugLog = flag.Bool("wiretest.debug", false, "write the node's and the transport's debug logs to stderr")
+
 // TransportEnv is what a transport package's own tests put under test: a
-// node, the transport's Config and the handlers built from it.
+// node, the transport's Config and the handlers built from it. The node
+// and the transport log to stderr with -wiretest.debug.
 type TransportEnv struct {
-	// Debug writes the node's and the transport's debug logs to stderr.
-	Debug bool
 	// Node configures the node, as EnvConfig.Node.
 	Node session.Config
 	// Transport is the transport's Config; TransportConfig fills what it
@@ -115,7 +119,7 @@ type TransportEnv struct {
 func (te TransportEnv) Start(tb testing.TB) *Env {
 	tb.Helper()
 	if te.Node.Logger == nil {
-		te.Node.Logger = Logger(te.Debug)
+		te.Node.Logger = Logger(*debugLog)
 	}
 	return NewEnv(tb, EnvConfig{
 		Node:   te.Node,
@@ -123,7 +127,7 @@ func (te TransportEnv) Start(tb testing.TB) *Env {
 		Server: te.Server,
 		HTTP2:  te.HTTP2,
 		Handlers: func(n *session.Node, srv *httptest.Server) (map[string]http.Handler, error) {
-			return te.Handlers(TransportConfig(te.Transport, n, te.Debug), srv)
+			return te.Handlers(TransportConfig(te.Transport, n, *debugLog), srv)
 		},
 	})
 }

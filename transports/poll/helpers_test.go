@@ -3,7 +3,6 @@ package poll
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,8 +16,6 @@ import (
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
-
-var debugLog = flag.Bool("poll.debug", false, "write the transport's debug log to stderr")
 
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
@@ -43,7 +40,6 @@ type testEnv struct {
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
 	we := wiretest.TransportEnv{
-		Debug:     *debugLog,
 		Node:      ec.node,
 		Transport: ec.transport,
 		Server: func(srv *httptest.Server) {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -27,8 +26,6 @@ import (
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
-
-var debugLog = flag.Bool("sockjs.debug", false, "write the transport's debug log to stderr")
 
 // testDisconnectDelay keeps closed SockJS sessions from lingering past the
 // leak check.
@@ -59,7 +56,6 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 		ec.opts.DisconnectDelay = testDisconnectDelay
 	}
 	we := wiretest.TransportEnv{
-		Debug:     *debugLog,
 		Node:      ec.node,
 		Transport: ec.transport,
 		Server: func(srv *httptest.Server) {

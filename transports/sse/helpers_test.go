@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +19,6 @@ import (
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
-
-var debugLog = flag.Bool("sse.debug", false, "write the transport's debug log to stderr")
 
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
@@ -50,7 +47,6 @@ type testEnv struct {
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
 	we := wiretest.TransportEnv{
-		Debug:     *debugLog,
 		Node:      ec.node,
 		Transport: ec.transport,
 		Broker:    ec.broker,

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"flag"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,8 +14,6 @@ import (
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
-
-var debugLog = flag.Bool("ws.debug", false, "write the transport's debug log to stderr")
 
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
@@ -38,7 +35,6 @@ type testEnv struct {
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
 	we := wiretest.TransportEnv{
-		Debug:     *debugLog,
 		Node:      ec.node,
 		Transport: ec.transport,
 		Server:    func(srv *httptest.Server) { srv.Config.ConnState = ec.connState },
