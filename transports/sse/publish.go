@@ -57,7 +57,8 @@ func decodePublish(body []byte) (publishRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "body is not a JSON object"}
 	}
-	if dec.More() {
+	// Not dec.More: it reports false before a stray ']' or '}'.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "data after the JSON object"}
 	}
 	return req, nil

@@ -94,6 +94,8 @@ func TestPublishRefusals(t *testing.T) {
 		{"namespace without client publish", "POST", "", `{"channel":"news","data":1}`, nil, 403},
 		{"not JSON", "POST", "", `channel=chat:room&data=1`, nil, 400},
 		{"two objects", "POST", "", `{"channel":"chat:room","data":1}{}`, nil, 400},
+		{"a brace after the object", "POST", "", `{"channel":"chat:room","data":1}}`, nil, 400},
+		{"a bracket after the object", "POST", "", `{"channel":"chat:room","data":1} ]`, nil, 400},
 		{"no data", "POST", "", `{"channel":"chat:room"}`, nil, 400},
 		{"invalid channel", "POST", "", `{"channel":"a b","data":1}`, nil, 400},
 		// encoding/json would read both keys as "k\uFFFD", and the second
