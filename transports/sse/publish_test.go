@@ -151,11 +151,11 @@ func TestPublishTokenAndCORS(t *testing.T) {
 	})
 }
 
-// FuzzDecodePublish: any body either fails with a 400 or yields data that is
+// FuzzDecodeClientPublish: any body either fails with a 400 or yields data that is
 // valid JSON (or absent, which the node refuses). Seeds: testdata/fuzz.
-func FuzzDecodePublish(f *testing.F) {
+func FuzzDecodeClientPublish(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodePublish(body)
+		req, err := decodeClientPublish(body)
 		if err != nil {
 			if e := session.AsError(err); e.Code != 400 {
 				t.Fatalf("error %v, want a 400", err)
