@@ -94,13 +94,13 @@ func pongWait(ping time.Duration) time.Duration {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Sec-WebSocket-Version", "13")
-		writeHTTPError(w, http.StatusBadRequest, "expected a WebSocket upgrade request")
+		transports.WriteError(w, &session.Error{Code: http.StatusBadRequest, Reason: "expected a WebSocket upgrade request"})
 		return
 	}
 	// The upgrader checks the origin too; checking first means a cross-site
 	// request never creates a session or reaches Authenticate.
 	if !h.cfg.CheckOrigin(r) {
-		writeHTTPError(w, http.StatusForbidden, "origin not allowed")
+		transports.WriteError(w, transports.ErrOriginForbidden)
 		return
 	}
 	s, refusal := h.open(r)
@@ -152,9 +152,4 @@ func (h *Handler) refuse(ws *websocket.Conn, hj *hijacker, d session.Disconnect)
 			return
 		}
 	}
-}
-
-// writeHTTPError writes the JSON error body every WaterSpout endpoint uses.
-func writeHTTPError(w http.ResponseWriter, status int, reason string) {
-	transports.WriteError(w, &session.Error{Code: status, Reason: reason})
 }
