@@ -318,20 +318,12 @@ func (c *client) expect(typ string) frame {
 // frame, both with code and reason.
 func (c *client) expectDisconnect(code int, reason string) {
 	c.t.Helper()
-	for {
-		ev := c.next()
-		if ev.err != nil {
-			c.t.Fatalf("transport failed before the disconnect frame: %v", ev.err)
-		}
-		if ev.closed {
-			c.t.Fatalf("close frame c[%d,%q] before the disconnect frame", ev.code, ev.reason)
-		}
-		if ev.frame.Type == "disconnect" {
-			if ev.frame.Code != code || ev.frame.Reason != reason {
-				c.t.Fatalf("disconnect %d %q, want %d %q", ev.frame.Code, ev.frame.Reason, code, reason)
-			}
-			break
-		}
+	ev := c.skipTo("disconnect frame", func(ev event) bool { return ev.closed || ev.frame.Type == "disconnect" })
+	if ev.closed {
+		c.t.Fatalf("close frame c[%d,%q] before the disconnect frame", ev.code, ev.reason)
+	}
+	if ev.frame.Code != code || ev.frame.Reason != reason {
+		c.t.Fatalf("disconnect %d %q, want %d %q", ev.frame.Code, ev.frame.Reason, code, reason)
 	}
 	c.expectClose(code, reason)
 }
@@ -340,16 +332,23 @@ func (c *client) expectDisconnect(code int, reason string) {
 // code and reason.
 func (c *client) expectClose(code int, reason string) {
 	c.t.Helper()
+	ev := c.skipTo("close frame", func(ev event) bool { return ev.closed })
+	if ev.code != code || ev.reason != reason {
+		c.t.Fatalf("close frame c[%d,%q], want c[%d,%q]", ev.code, ev.reason, code, reason)
+	}
+}
+
+// skipTo returns the first event that stop accepts, failing the test if
+// the transport fails before it.
+func (c *client) skipTo(what string, stop func(event) bool) event {
+	c.t.Helper()
 	for {
 		ev := c.next()
 		if ev.err != nil {
-			c.t.Fatalf("transport failed before the close frame: %v", ev.err)
+			c.t.Fatalf("transport failed before the %s: %v", what, ev.err)
 		}
-		if ev.closed {
-			if ev.code != code || ev.reason != reason {
-				c.t.Fatalf("close frame c[%d,%q], want c[%d,%q]", ev.code, ev.reason, code, reason)
-			}
-			return
+		if stop(ev) {
+			return ev
 		}
 	}
 }
@@ -357,12 +356,7 @@ func (c *client) expectClose(code int, reason string) {
 // subscribe sends a subscribe command and returns the `subscribed` frame.
 func (c *client) subscribe(id int, ch string, since *session.Position) frame {
 	c.t.Helper()
-	cmd := map[string]any{"type": "subscribe", "id": id, "channel": ch}
-	if since != nil {
-		cmd["since"] = since
-	}
-	b, _ := json.Marshal(cmd)
-	c.command(string(b))
+	c.command(string(wire.Subscribe(uint64(id), ch, since)))
 	f := c.expect("subscribed")
 	if f.ID != uint64(id) || f.Channel != ch {
 		c.t.Fatalf("subscribed %+v, want id %d channel %s", f, id, ch)
