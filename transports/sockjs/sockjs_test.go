@@ -317,38 +317,31 @@ func TestOversizedMessage(t *testing.T) {
 	big := `{"type":"publish","id":1,"channel":"news","data":"` + strings.Repeat("x", 2000) + `"}`
 	huge := strings.Repeat("y", int(frameLimit(limits.MaxMessageBytes))+1)
 
-	t.Run("over maxMessageBytes", func(t *testing.T) {
-		for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
-			t.Run(tr, func(t *testing.T) {
-				e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
-				c := dial(t, e, tr, "")
-				c.expect("hello")
-				c.command(big)
-				c.expectDisconnect(3501, "message too large")
-			})
-		}
-	})
-
-	t.Run("websocket message over the read limit", func(t *testing.T) {
-		e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
-		c := dial(t, e, viaWebsocket, "")
-		c.expect("hello")
-		c.command(huge)
-		c.expectDisconnect(3501, "message too large")
-	})
-
-	// The limit acts on the frame header: a client announcing a 1 GiB
-	// message is stopped before the server reads (or waits for) any of it.
-	t.Run("websocket frame header over the read limit", func(t *testing.T) {
-		e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
-		c := dial(t, e, viaWebsocket, "")
-		c.expect("hello")
-		hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
-		if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
-			t.Fatal(err)
-		}
-		c.expectDisconnect(3501, "message too large")
-	})
+	command := func(cmd string) func(*client) { return func(c *client) { c.command(cmd) } }
+	for _, tc := range []struct {
+		name, transport string
+		send            func(*client)
+	}{
+		{"over maxMessageBytes/websocket", viaWebsocket, command(big)},
+		{"over maxMessageBytes/xhr_streaming", viaXHRStreaming, command(big)},
+		{"websocket message over the read limit", viaWebsocket, command(huge)},
+		// The limit acts on the frame header: a client announcing a 1 GiB
+		// message is stopped before the server reads (or waits for) any of it.
+		{"websocket frame header over the read limit", viaWebsocket, func(c *client) {
+			hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
+			if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
+				c.t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			c := dial(t, e, tc.transport, "")
+			c.expect("hello")
+			tc.send(c)
+			c.expectDisconnect(3501, "message too large")
+		})
+	}
 
 	for _, send := range []string{"xhr_send", "jsonp_send"} {
 		t.Run(send+" body over the limit", func(t *testing.T) {
