@@ -159,44 +159,46 @@ func TestResume(t *testing.T) {
 	}
 }
 
-func TestCursorNamingOtherChannels(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	e.Publish(t, "mine", 1, 3)
-	c := session.Cursor{"other": {Epoch: "x", Offset: 7}}
-	st := e.dial(t, query("channel", "mine", "cursor", c.Encode()), nil)
-	hello, subs := st.start(t, "mine")
-	if c, _ := session.DecodeCursor(hello.id); len(c) != 0 {
-		t.Errorf("hello id %q: positions of unnamed channels must not carry over", hello.id)
-	}
-	if s := subs["mine"]; s.Recovered != nil || s.Offset != 3 {
-		t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
-	}
-	e.Publish(t, "mine", 4, 4)
-	if fs, _ := st.messages(t, 1); wiretest.Number(t, fs[0]) != 4 {
-		t.Errorf("got %v, want only the live message 4", fs)
-	}
-}
-
-func TestEpochChange(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	e.Publish(t, "c", 1, 3)
-	stale := session.Cursor{"c": {Epoch: "gone", Offset: 2}}
-	st := e.dial(t, query("channel", "c", "cursor", stale.Encode()), nil)
-	hello, subs := st.start(t, "c")
-	if hello.id != stale.Encode() {
-		t.Errorf("hello id %q, want the request's cursor", hello.id)
-	}
-	s := subs["c"]
-	if s.Recovered == nil || *s.Recovered || s.Epoch == "gone" || s.Offset != 0 {
-		t.Errorf("subscribed %+v, want recovered:false at the start (offset 0) of the current epoch", s)
-	}
-	// What the current epoch holds still arrives, then live messages.
-	e.Publish(t, "c", 4, 4)
-	fs, _ := st.messages(t, 4)
-	for i, f := range fs {
-		if wiretest.Number(t, f) != i+1 {
-			t.Fatalf("got %v after recovered:false, want 1..4", fs)
-		}
+// A cursor the stream cannot resume from as it is: one naming only other
+// channels starts the named channel fresh, and carries none of its
+// positions over; one of an epoch that is gone starts the channel over,
+// recovered:false, with what the current epoch holds. Live messages follow.
+func TestCursorNotResumable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cursor session.Cursor
+		check  func(t *testing.T, hello event, sub frame)
+		want   []int // the messages that arrive once 4 is published
+	}{
+		{"naming other channels", session.Cursor{"other": {Epoch: "x", Offset: 7}}, func(t *testing.T, hello event, s frame) {
+			if c, _ := session.DecodeCursor(hello.id); len(c) != 0 {
+				t.Errorf("hello id %q: positions of unnamed channels must not carry over", hello.id)
+			}
+			if s.Recovered != nil || s.Offset != 3 {
+				t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
+			}
+		}, []int{4}},
+		{"of an epoch that is gone", session.Cursor{"c": {Epoch: "gone", Offset: 2}}, func(t *testing.T, hello event, s frame) {
+			if want := (session.Cursor{"c": {Epoch: "gone", Offset: 2}}).Encode(); hello.id != want {
+				t.Errorf("hello id %q, want the request's cursor %q", hello.id, want)
+			}
+			if s.Recovered == nil || *s.Recovered || s.Epoch == "gone" || s.Offset != 0 {
+				t.Errorf("subscribed %+v, want recovered:false at the start (offset 0) of the current epoch", s)
+			}
+		}, []int{1, 2, 3, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			e.Publish(t, "c", 1, 3)
+			st := e.dial(t, query("channel", "c", "cursor", tc.cursor.Encode()), nil)
+			hello, subs := st.start(t, "c")
+			tc.check(t, hello, subs["c"])
+			e.Publish(t, "c", 4, 4)
+			fs, _ := st.messages(t, len(tc.want))
+			if got := numbers(t, fs, "c"); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
