@@ -2,6 +2,7 @@ package wiretest
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -130,4 +131,30 @@ func (te TransportEnv) Start(tb testing.TB) *Env {
 			return te.Handlers(TransportConfig(te.Transport, n, *debugLog), srv)
 		},
 	})
+}
+
+// NewNode returns a node configured by c on a memory broker, for a test
+// that needs no server. The test's end shuts the node down, failing the
+// test if a session does not close, and closes the broker.
+func NewNode(tb testing.TB, c session.Config) *session.Node {
+	tb.Helper()
+	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
+	c.Broker = b
+	if c.Logger == nil {
+		c.Logger = Logger(*debugLog)
+	}
+	n, err := session.New(c)
+	if err != nil {
+		b.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			tb.Errorf("node shutdown: %v", err)
+		}
+		b.Close()
+	})
+	return n
 }

@@ -24,12 +24,7 @@ import (
 var allTransports = []string{viaWebsocket, viaXHRStreaming, viaXHRPolling}
 
 func TestNewValidates(t *testing.T) {
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	t.Cleanup(func() { b.Close() })
-	n, err := session.New(session.Config{Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := wiretest.NewNode(t, session.Config{})
 	ok := func(*http.Request) bool { return true }
 	tests := []struct {
 		name string

@@ -20,12 +20,7 @@ import (
 )
 
 func TestNew(t *testing.T) {
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	defer b.Close()
-	node, err := session.New(session.Config{Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := wiretest.NewNode(t, session.Config{})
 	allow := func(*http.Request) bool { return true }
 	tests := []struct {
 		name string
