@@ -457,7 +457,7 @@ func TestShutdown(t *testing.T) {
 		c.expect("hello")
 		cancel()
 		c.expectDisconnect(3001, "shutdown")
-		eventually(t, "the session to close", func() bool { return e.Node.SessionCount() == 0 })
+		e.WaitSessions(t, 0)
 	})
 }
 

@@ -91,7 +91,7 @@ func BenchmarkIdleMemory(b *testing.B) {
 		held = append(held, c.Conn) // not its read buffer: the client side should cost next to nothing
 
 	}
-	eventually(b, "every session to open", func() bool { return e.Node.SessionCount() == conns })
+	e.WaitSessions(b, conns)
 	after := memInUse()
 	b.ReportMetric(float64(after-before)/float64(conns), "B/conn")
 	b.ReportMetric(0, "ns/op")

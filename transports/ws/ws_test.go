@@ -179,7 +179,7 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "every session to close", func() bool { return e.Node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestSubscribePublish(t *testing.T) {
@@ -249,7 +249,7 @@ func TestResume(t *testing.T) {
 		last = first.NextNonPing()
 	}
 	first.Conn.Close()
-	eventually(t, "the first session to close", func() bool { return e.Node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 	publishN(t, e.Node, "feed", 4, 8)
 
 	tests := []struct {
@@ -290,7 +290,7 @@ func TestResume(t *testing.T) {
 				t.Fatalf("got %+v, want live message %d", m, res.Offset)
 			}
 			c.Conn.Close()
-			eventually(t, "the session to close", func() bool { return e.Node.SessionCount() == 0 })
+			e.WaitSessions(t, 0)
 		})
 	}
 }
@@ -362,7 +362,7 @@ func TestMessageTooLarge(t *testing.T) {
 			c.ExpectDisconnect(session.DisconnectMessageTooLarge.Code, false)
 		})
 	}
-	eventually(t, "every session to close", func() bool { return e.Node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestClientPublish(t *testing.T) {
@@ -445,7 +445,7 @@ func TestStalledClient(t *testing.T) {
 			t.Fatalf("healthy client got %+v (%v), want message %d", m, err, i)
 		}
 	}
-	eventually(t, "the stalled session to close", func() bool { return e.Node.SessionCount() == 1 })
+	e.WaitSessions(t, 1)
 	if got := e.Metrics.ClosedWith(session.DisconnectSlow.Code); got != 1 {
 		t.Errorf("%d sessions closed as slow consumers, want 1", got)
 	}
@@ -506,7 +506,7 @@ func TestDeadPeer(t *testing.T) {
 	c, _ := e.dial(t, dialOptions{})
 	c.Conn.SetPingHandler(func(string) error { return nil }) // never answers
 	c.ExpectDisconnect(session.DisconnectStale.Code, true)
-	eventually(t, "the stale session to close", func() bool { return e.Node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestShutdown(t *testing.T) {
@@ -543,7 +543,7 @@ func TestServerContext(t *testing.T) {
 	c, _ := e.dial(t, dialOptions{})
 	cancel()
 	c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
-	eventually(t, "the session to close", func() bool { return e.Node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestClientClose(t *testing.T) {
@@ -567,7 +567,7 @@ func TestClientClose(t *testing.T) {
 			if err := tt.close(c.Conn); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the session to close", func() bool { return e.Node.SessionCount() == 0 })
+			e.WaitSessions(t, 0)
 			if e.Metrics.ClosedWith(tt.code) != before+1 {
 				t.Errorf("session not recorded as closed with %d", tt.code)
 			}
@@ -637,5 +637,5 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 	if err := <-readErr; !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("after the client's close: %v, want the server's close frame with code %d", err, websocket.CloseGoingAway)
 	}
-	eventually(t, "the session to close", func() bool { return e.Node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
