@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -287,7 +286,7 @@ func query(kv ...string) url.Values { return wiretest.Query(kv...) }
 func errorBody(t testing.TB, body string) session.Error {
 	t.Helper()
 	var v struct{ Error session.Error }
-	if err := json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&v); err != nil {
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
 	return v.Error
