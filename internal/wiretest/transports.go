@@ -158,3 +158,14 @@ func NewNode(tb testing.TB, c session.Config) *session.Node {
 	})
 	return n
 }
+
+// CheckHeaders reports each header of want that h does not have with
+// exactly that value.
+func CheckHeaders(tb testing.TB, h http.Header, want map[string]string) {
+	tb.Helper()
+	for k, v := range want {
+		if got := h.Get(k); got != v {
+			tb.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+}

@@ -21,15 +21,11 @@ func TestJSONP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, want := range map[string]string{
+			wiretest.CheckHeaders(t, r.Header, map[string]string{
 				"Content-Type":           "application/javascript; charset=utf-8",
 				"X-Content-Type-Options": "nosniff",
 				"Cache-Control":          "no-store",
-			} {
-				if got := r.Header.Get(k); got != want {
-					t.Errorf("%s: %q, want %q", k, got, want)
-				}
-			}
+			})
 			a := decodeJSONP(t, r, cb)
 			if len(a.Messages) != 2 || a.Messages[0].Type != "hello" || a.Messages[0].Transport != "jsonp" || a.Messages[1].Type != "subscribed" {
 				t.Fatalf("frames %+v, want a jsonp hello and subscribed", a.Messages)

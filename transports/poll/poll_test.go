@@ -30,15 +30,11 @@ func TestFirstPollAnswersAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]string{
+	wiretest.CheckHeaders(t, r.Header, map[string]string{
 		"Content-Type":           "application/json; charset=utf-8",
 		"Cache-Control":          "no-store",
 		"X-Content-Type-Options": "nosniff",
-	} {
-		if got := r.Header.Get(k); got != want {
-			t.Errorf("%s: %q, want %q", k, got, want)
-		}
-	}
+	})
 	a := decodeAnswer(t, r)
 	if got := wiretest.Types(a.Messages); !slices.Equal(got, []string{"hello", "subscribed", "subscribed"}) {
 		t.Fatalf("frames %v, want hello and two subscribed", got)

@@ -33,16 +33,12 @@ func TestStreamStart(t *testing.T) {
 				h.Set("Origin", tc.origin)
 			}
 			st := e.dial(t, query("channel", "news"), h)
-			for k, want := range map[string]string{
+			wiretest.CheckHeaders(t, st.resp.Header, map[string]string{
 				"Content-Type":      "text/event-stream",
 				"Cache-Control":     "no-cache, no-transform",
 				"X-Accel-Buffering": "no",
 				"Connection":        "keep-alive",
-			} {
-				if got := st.resp.Header.Get(k); got != want {
-					t.Errorf("%s: %q, want %q", k, got, want)
-				}
-			}
+			})
 			cors := st.resp.Header.Get("Access-Control-Allow-Origin")
 			switch {
 			case tc.origin == "" && cors != "":
