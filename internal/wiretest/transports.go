@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +169,37 @@ func CheckHeaders(tb testing.TB, h http.Header, want map[string]string) {
 			tb.Errorf("%s: %q, want %q", k, got, v)
 		}
 	}
+}
+
+// Request sends one request to u, with body (none when empty) and header,
+// through client (nil: http.DefaultClient), and reads the whole answer
+// within WaitLimit. Not getting an answer fails the test.
+func Request(tb testing.TB, client *http.Client, method, u, body string, header http.Header) Reply {
+	tb.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
+	defer cancel()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[http.CanonicalHeaderKey(k)] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: reading the answer: %v", method, u, err)
+	}
+	return Reply{resp.StatusCode, resp.Header, string(b)}
 }

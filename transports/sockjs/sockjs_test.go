@@ -1,7 +1,6 @@
 package sockjs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,27 +55,23 @@ func TestInfo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{opts: Options{StickyCookie: tt.sticky}})
-			resp, err := http.Get(e.base + "/info")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			r := wiretest.Request(t, nil, http.MethodGet, e.base+"/info", "", nil)
 			var info struct {
 				Websocket    bool `json:"websocket"`
 				CookieNeeded bool `json:"cookie_needed"`
 			}
-			if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+			if err := json.Unmarshal([]byte(r.Body), &info); err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != http.StatusOK || !info.Websocket {
-				t.Fatalf("status %d, info %+v: want 200 with websocket true", resp.StatusCode, info)
+			if r.Status != http.StatusOK || !info.Websocket {
+				t.Fatalf("status %d, info %+v: want 200 with websocket true", r.Status, info)
 			}
 			if info.CookieNeeded != tt.sticky {
 				t.Errorf("cookie_needed %v, want %v", info.CookieNeeded, tt.sticky)
 			}
-			cookie := strings.Contains(resp.Header.Get("Set-Cookie"), "JSESSIONID")
+			cookie := strings.Contains(r.Header.Get("Set-Cookie"), "JSESSIONID")
 			if cookie != tt.sticky {
-				t.Errorf("Set-Cookie %q: JSESSIONID set %v, want %v", resp.Header.Get("Set-Cookie"), cookie, tt.sticky)
+				t.Errorf("Set-Cookie %q: JSESSIONID set %v, want %v", r.Header.Get("Set-Cookie"), cookie, tt.sticky)
 			}
 		})
 	}
@@ -94,13 +89,8 @@ func TestIframeLoadsSelfHostedClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{opts: Options{SockJSURL: tt.url}})
-			resp, err := http.Get(e.base + "/iframe.html")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !bytes.Contains(body, []byte(tt.want)) || bytes.Contains(body, []byte("cdn")) {
+			body := wiretest.Request(t, nil, http.MethodGet, e.base+"/iframe.html", "", nil).Body
+			if !strings.Contains(body, tt.want) || strings.Contains(body, "cdn") {
 				t.Fatalf("iframe page does not load %s only:\n%s", tt.want, body)
 			}
 		})
@@ -133,23 +123,18 @@ func TestOriginCheck(t *testing.T) {
 				if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 					t.Fatalf("cross-origin websocket: err %v, response %v: want 403", err, resp)
 				}
-				assertErrorBody(t, resp, http.StatusForbidden)
+				body, _ := io.ReadAll(resp.Body)
+				assertErrorBody(t, string(body), http.StatusForbidden)
 				return
 			}
-			req, _ := http.NewRequest(rq.method, rq.url, strings.NewReader(`["{}"]`))
-			req.Header.Set("Origin", "http://evil.example")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			r := wiretest.Request(t, nil, rq.method, rq.url, `["{}"]`, http.Header{"Origin": {"http://evil.example"}})
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", r.Status)
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("status %d, want 403", resp.StatusCode)
-			}
-			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+			if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {
 				t.Errorf("refused request allows origin %q", got)
 			}
-			assertErrorBody(t, resp, http.StatusForbidden)
+			assertErrorBody(t, r.Body, http.StatusForbidden)
 		})
 	}
 	if n := e.Node.SessionCount(); n != 0 {
@@ -157,27 +142,31 @@ func TestOriginCheck(t *testing.T) {
 	}
 
 	t.Run("allowed origin", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, e.base+"/info", nil)
-		req.Header.Set("Origin", wiretest.AllowedOrigin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
+		r := wiretest.Request(t, nil, http.MethodGet, e.base+"/info", "", http.Header{"Origin": {wiretest.AllowedOrigin}})
+		if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
 			t.Fatalf("status %d, Access-Control-Allow-Origin %q: want 200 and %s",
-				resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), wiretest.AllowedOrigin)
+				r.Status, r.Header.Get("Access-Control-Allow-Origin"), wiretest.AllowedOrigin)
 		}
 	})
 }
 
-func assertErrorBody(t *testing.T, resp *http.Response, code int) {
+func assertErrorBody(t *testing.T, body string, code int) {
 	t.Helper()
-	var body struct {
+	var v struct {
 		Error session.Error `json:"error"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Error.Code != code || body.Error.Reason == "" {
-		t.Fatalf("error body %+v (%v), want code %d with a reason", body, err, code)
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Error.Code != code || v.Error.Reason == "" {
+		t.Fatalf("error body %q (%v), want code %d with a reason", body, err, code)
+	}
+}
+
+// xhrSend sends cmds to the session at sess in one xhr_send, each command
+// one SockJS message, and checks that it was taken.
+func xhrSend(t *testing.T, sess string, cmds ...string) {
+	t.Helper()
+	p, _ := json.Marshal(cmds)
+	if r := wiretest.Request(t, nil, http.MethodPost, sess+"/xhr_send", string(p), http.Header{"Content-Type": {"text/plain"}}); r.Status != http.StatusNoContent {
+		t.Fatalf("xhr_send: status %d %s", r.Status, r.Body)
 	}
 }
 
@@ -348,21 +337,17 @@ func TestOversizedMessage(t *testing.T) {
 			if send == "jsonp_send" {
 				body = "d=" + url.QueryEscape(`["`+strings.Repeat("y", 3*int(frameLimit(limits.MaxMessageBytes)))+`"]`)
 			}
-			req, _ := http.NewRequest(http.MethodPost, c.url+"/"+send, strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", wiretest.AllowedOrigin)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			r := wiretest.Request(t, nil, http.MethodPost, c.url+"/"+send, body, http.Header{
+				"Content-Type": {"application/x-www-form-urlencoded"},
+				"Origin":       {wiretest.AllowedOrigin},
+			})
+			if r.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d, want 413", r.Status)
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Fatalf("status %d, want 413", resp.StatusCode)
-			}
-			if resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
+			if r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
 				t.Error("the 413 answer cannot be read by the allowed page")
 			}
-			assertErrorBody(t, resp, http.StatusRequestEntityTooLarge)
+			assertErrorBody(t, r.Body, http.StatusRequestEntityTooLarge)
 			c.expectDisconnect(3501, "message too large")
 		})
 	}
@@ -383,15 +368,7 @@ func TestStalledXHRStreaming(t *testing.T) {
 	healthy.subscribe(1, "firehose", nil)
 
 	stalled := openStalledStream(t, e)
-	p, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"firehose"}`})
-	resp, err := http.Post(stalled+"/xhr_send", "text/plain", bytes.NewReader(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("xhr_send: status %d", resp.StatusCode)
-	}
+	xhrSend(t, stalled, `{"type":"subscribe","id":1,"channel":"firehose"}`)
 
 	pad := strings.Repeat("p", 16<<10)
 	sent := 0
@@ -545,15 +522,7 @@ func TestSendsDoNotHang(t *testing.T) {
 	c := dial(t, e, viaXHRPolling, "")
 	c.expect("hello")
 	for i := range 20 {
-		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
-		p, _ := json.Marshal([]string{fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i)})
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/xhr_send", bytes.NewReader(p))
-		resp, err := http.DefaultClient.Do(req)
-		cancel()
-		if err != nil {
-			t.Fatalf("xhr_send %d: %v", i, err)
-		}
-		resp.Body.Close()
+		xhrSend(t, c.url, fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i))
 	}
 	for i := range 20 {
 		if f := c.expect("error"); f.ID != uint64(i+1) || f.Code != 404 {
@@ -574,14 +543,9 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	poll := func() string {
 		t.Helper()
 		for {
-			resp, err := http.Post(sess+"/xhr", "text/plain", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != anotherConnection { // see client.poll
-				return string(body)
+			body := wiretest.Request(t, nil, http.MethodPost, sess+"/xhr", "", nil).Body
+			if body != anotherConnection { // see client.poll
+				return body
 			}
 		}
 	}
@@ -591,12 +555,7 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	if got := poll(); !strings.Contains(got, `\"type\":\"hello\"`) {
 		t.Fatalf("second poll %q, want hello", got)
 	}
-	p, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"news"}`})
-	resp, err := http.Post(sess+"/xhr_send", "text/plain", bytes.NewReader(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	xhrSend(t, sess, `{"type":"subscribe","id":1,"channel":"news"}`)
 	if got := poll(); !strings.Contains(got, `\"type\":\"subscribed\"`) {
 		t.Fatalf("third poll %q, want subscribed", got)
 	}

@@ -2,7 +2,6 @@ package sse
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,20 +33,12 @@ func publishEnv(t *testing.T) *testEnv {
 // post sends a client publish and returns the status and body.
 func (e *testEnv) post(t *testing.T, method, query, body string, header map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.Srv.URL+"/connect/publish"+query, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := e.Srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := wiretest.Request(t, e.Srv.Client(), method, e.Srv.URL+"/connect/publish"+query, body, h)
+	return r.Status, r.Body
 }
 
 func TestPublish(t *testing.T) {
@@ -131,16 +122,11 @@ func TestPublishTokenAndCORS(t *testing.T) {
 		}
 	})
 	t.Run("allowed origin", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", e.Srv.URL+"/connect/publish", strings.NewReader(`{"channel":"chat:a","data":2}`))
-		req.Header.Set("Origin", wiretest.AllowedOrigin)
-		resp, err := e.Srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin ||
-			resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
-			t.Errorf("%d %v", resp.StatusCode, resp.Header)
+		r := wiretest.Request(t, e.Srv.Client(), http.MethodPost, e.Srv.URL+"/connect/publish", `{"channel":"chat:a","data":2}`,
+			http.Header{"Origin": {wiretest.AllowedOrigin}})
+		if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin ||
+			r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("%d %v", r.Status, r.Header)
 		}
 	})
 	t.Run("preflight", func(t *testing.T) {
