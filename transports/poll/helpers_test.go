@@ -91,14 +91,20 @@ func (e *testEnv) do(ctx context.Context, method string, q url.Values, header ma
 	return wiretest.Do(ctx, e.client, method, e.Srv.URL+"/connect/poll", q, h)
 }
 
-// poll sends a GET poll and decodes its 200 JSON answer.
-func (e *testEnv) poll(t testing.TB, q url.Values) pollAnswer {
+// send sends a poll, failing the test if no answer comes.
+func (e *testEnv) send(t testing.TB, method string, q url.Values, header map[string]string) reply {
 	t.Helper()
-	r, err := e.do(context.Background(), http.MethodGet, q, nil)
+	r, err := e.do(context.Background(), method, q, header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeAnswer(t, r)
+	return r
+}
+
+// poll sends a GET poll and decodes its 200 JSON answer.
+func (e *testEnv) poll(t testing.TB, q url.Values) pollAnswer {
+	t.Helper()
+	return decodeAnswer(t, e.send(t, http.MethodGet, q, nil))
 }
 
 // pollAsync sends a GET poll from another goroutine; the test decodes the

@@ -26,10 +26,7 @@ const hour = time.Hour
 func TestFirstPollAnswersAtOnce(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	e.publish(t, "b", 1, 2)
-	r, err := e.do(context.Background(), http.MethodGet, query("channel", "a", "channel", "b"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.send(t, http.MethodGet, query("channel", "a", "channel", "b"), nil)
 	wiretest.CheckHeaders(t, r.Header, map[string]string{
 		"Content-Type":           "application/json; charset=utf-8",
 		"Cache-Control":          "no-store",
@@ -97,10 +94,7 @@ func TestServerTimeouts(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			first := e.poll(t, query("channel", "a"))
-			r, err := e.do(context.Background(), method, query("channel", "a", "cursor", *first.Cursor), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, method, query("channel", "a", "cursor", *first.Cursor), nil)
 			if a := decodeAnswer(t, r); len(a.Messages) != 0 || *a.Cursor != *first.Cursor {
 				t.Errorf("answer %s, want the timeout's empty answer", r.Body)
 			}
@@ -290,10 +284,7 @@ func TestRefusals(t *testing.T) {
 		{"origin not allowed", query("channel", "a"), map[string]string{"Origin": "http://evil.example"}, 403, "origin not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := e.do(context.Background(), http.MethodGet, tc.q, tc.header)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, http.MethodGet, tc.q, tc.header)
 			if r.Status != tc.status {
 				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
 			}
@@ -318,20 +309,14 @@ func TestPOSTForm(t *testing.T) {
 	for i := range 60 {
 		q.Add("channel", fmt.Sprintf("%03d-%s", i, strings.Repeat("x", 26)))
 	}
-	r, err := e.do(context.Background(), http.MethodPost, q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.send(t, http.MethodPost, q, nil)
 	a := decodeAnswer(t, r)
 	if len(a.Messages) != 61 || len(cursorOf(t, a)) != 60 {
 		t.Fatalf("got %d frames and a cursor of %d channels, want hello and 60 subscribed", len(a.Messages), len(cursorOf(t, a)))
 	}
 	e.publish(t, q["channel"][42], 1, 1)
 	q.Set("cursor", *a.Cursor)
-	r, err = e.do(context.Background(), http.MethodPost, q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = e.send(t, http.MethodPost, q, nil)
 	if a := decodeAnswer(t, r); !slices.Equal(numbers(t, a.Messages, q["channel"][42]), []int{1}) || len(a.Messages) != 1 {
 		t.Errorf("frames %v, want the one message", wiretest.Types(a.Messages))
 	}
@@ -369,10 +354,7 @@ func TestTokens(t *testing.T) {
 			if tc.token != "" {
 				q.Set("token", tc.token)
 			}
-			r, err := e.do(context.Background(), tc.method, q, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, tc.method, q, nil)
 			if r.Status != tc.status {
 				t.Errorf("%d %s, want %d", r.Status, r.Body, tc.status)
 			}
@@ -398,10 +380,7 @@ func TestCORS(t *testing.T) {
 			if tc.origin != "" {
 				h["Origin"] = tc.origin
 			}
-			r, err := e.do(context.Background(), tc.method, query("channel", "a"), h)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, tc.method, query("channel", "a"), h)
 			if r.Status != tc.status {
 				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
 			}
