@@ -1,17 +1,12 @@
 package sse
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
@@ -71,22 +66,14 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 // frame is a decoded server frame.
 type frame = wire.Frame
 
-// event is one parsed SSE event.
-type event struct {
-	id    string
-	hasID bool
-	data  string
-	retry string
-	frame frame // decoded data, when there is any
-}
+// event is one parsed SSE event, its data decoded as a frame.
+type event = wiretest.SSEEvent
 
-// stream is an open SSE response read by a goroutine.
+// stream is an open SSE response with the client's positions, from the
+// frames read.
 type stream struct {
-	resp   *http.Response
-	cancel context.CancelFunc
-	events chan event
-	errc   chan error
-	cur    session.Cursor // the client's positions, from the frames read
+	*wiretest.SSEStream
+	cur session.Cursor
 }
 
 // dial opens /connect/sse with q and header; it fails the test unless the
@@ -104,72 +91,11 @@ func (e *testEnv) dial(t testing.TB, q url.Values, header http.Header) *stream {
 // status and body and no stream.
 func (e *testEnv) open(t testing.TB, q url.Values, header http.Header) (*stream, int, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.Srv.URL+"/connect/sse?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
+	ss, r := wiretest.DialSSE(t, e.Srv.Client(), e.Srv.URL+"/connect/sse?"+q.Encode(), header)
+	if ss == nil {
+		return nil, r.Status, r.Body
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := e.Srv.Client().Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer cancel()
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return nil, resp.StatusCode, string(b)
-	}
-	st := &stream{resp: resp, cancel: cancel, events: make(chan event, 10000), errc: make(chan error, 1)}
-	go st.read()
-	t.Cleanup(st.close)
-	return st, resp.StatusCode, ""
-}
-
-func (st *stream) close() {
-	st.cancel()
-	st.resp.Body.Close()
-}
-
-// read decodes events (wiretest.SSEReader parses them as a browser does)
-// and their frames.
-func (st *stream) read() {
-	defer close(st.events)
-	r := wire.NewSSEReader(st.resp.Body)
-	for {
-		e, err := r.Next()
-		if err != nil {
-			st.errc <- err
-			return
-		}
-		ev := event{id: e.ID, hasID: e.HasID, data: e.Data, retry: e.Retry}
-		if ev.data != "" {
-			if err := json.Unmarshal([]byte(ev.data), &ev.frame); err != nil {
-				st.errc <- fmt.Errorf("event data %q: %w", ev.data, err)
-				return
-			}
-		}
-		st.events <- ev
-	}
-}
-
-// next returns the next event, failing the test when the stream ends or
-// nothing comes within wiretest.WaitLimit.
-func (st *stream) next(t testing.TB) event {
-	t.Helper()
-	select {
-	case ev, ok := <-st.events:
-		if !ok {
-			t.Fatalf("stream ended: %v", <-st.errc)
-		}
-		return ev
-	case <-time.After(wiretest.WaitLimit):
-		t.Fatal("no event in time")
-	}
-	panic("unreachable")
+	return &stream{SSEStream: ss}, r.Status, ""
 }
 
 // nextFrame skips the retry-only event and pings and returns the next frame.
@@ -179,22 +105,22 @@ func (st *stream) next(t testing.TB) event {
 func (st *stream) nextFrame(t testing.TB) event {
 	t.Helper()
 	for {
-		ev := st.next(t)
-		if ev.data == "" || ev.frame.Type == "ping" {
-			if ev.hasID {
-				t.Fatalf("event %q has an id", ev.data)
+		ev := st.Next(t)
+		if ev.Data == "" || ev.Frame.Type == "ping" {
+			if ev.HasID {
+				t.Fatalf("event %q has an id", ev.Data)
 			}
 			continue
 		}
-		f := ev.frame
+		f := ev.Frame
 		switch f.Type {
 		case "hello":
-			if !ev.hasID {
+			if !ev.HasID {
 				t.Fatal("hello without id")
 			}
-			c, err := session.DecodeCursor(ev.id)
+			c, err := session.DecodeCursor(ev.ID)
 			if err != nil {
-				t.Fatalf("hello id %q: %v", ev.id, err)
+				t.Fatalf("hello id %q: %v", ev.ID, err)
 			}
 			st.cur = c
 		case "subscribed", "message":
@@ -202,11 +128,11 @@ func (st *stream) nextFrame(t testing.TB) event {
 				t.Fatalf("%s before hello", f.Type)
 			}
 			st.cur[f.Channel] = session.Position{Epoch: f.Epoch, Offset: f.Offset}
-			if want := st.cur.Encode(); !ev.hasID || ev.id != want {
-				t.Fatalf("%s event id %q, want the cursor %q", f.Type, ev.id, want)
+			if want := st.cur.Encode(); !ev.HasID || ev.ID != want {
+				t.Fatalf("%s event id %q, want the cursor %q", f.Type, ev.ID, want)
 			}
 		default:
-			if ev.hasID {
+			if ev.HasID {
 				t.Fatalf("%s event has an id", f.Type)
 			}
 		}
@@ -214,41 +140,20 @@ func (st *stream) nextFrame(t testing.TB) event {
 	}
 }
 
-// end waits for the stream to end and returns the events left before it.
-func (st *stream) end(t testing.TB) []event {
-	t.Helper()
-	var out []event
-	timeout := time.After(wiretest.WaitLimit)
-	for {
-		select {
-		case ev, ok := <-st.events:
-			if !ok {
-				if err := <-st.errc; !errors.Is(err, io.EOF) {
-					t.Fatalf("stream ended with %v, want a clean end", err)
-				}
-				return out
-			}
-			out = append(out, ev)
-		case <-timeout:
-			t.Fatal("stream did not end")
-		}
-	}
-}
-
 // start reads the hello frame and one subscribed frame per channel.
 func (st *stream) start(t testing.TB, channels ...string) (hello event, subscribed map[string]frame) {
 	t.Helper()
 	hello = st.nextFrame(t)
-	if hello.frame.Type != "hello" {
-		t.Fatalf("first frame %s, want hello", hello.data)
+	if hello.Frame.Type != "hello" {
+		t.Fatalf("first frame %s, want hello", hello.Data)
 	}
 	subscribed = map[string]frame{}
 	for range channels {
 		ev := st.nextFrame(t)
-		if ev.frame.Type != "subscribed" {
-			t.Fatalf("frame %s, want subscribed", ev.data)
+		if ev.Frame.Type != "subscribed" {
+			t.Fatalf("frame %s, want subscribed", ev.Data)
 		}
-		subscribed[ev.frame.Channel] = ev.frame
+		subscribed[ev.Frame.Channel] = ev.Frame
 	}
 	for _, ch := range channels {
 		if _, ok := subscribed[ch]; !ok {
@@ -265,11 +170,11 @@ func (st *stream) messages(t testing.TB, n int) ([]frame, []string) {
 	var ids []string
 	for len(fs) < n {
 		ev := st.nextFrame(t)
-		if ev.frame.Type != "message" {
-			t.Fatalf("frame %s, want a message", ev.data)
+		if ev.Frame.Type != "message" {
+			t.Fatalf("frame %s, want a message", ev.Data)
 		}
-		fs = append(fs, ev.frame)
-		ids = append(ids, ev.id)
+		fs = append(fs, ev.Frame)
+		ids = append(ids, ev.ID)
 	}
 	return fs, ids
 }

@@ -29,11 +29,11 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{http2: tc.http2})
 			st := e.dial(t, query("channel", "c"), nil)
-			if st.resp.ProtoMajor != tc.proto {
-				t.Fatalf("served over %s, want HTTP/%d", st.resp.Proto, tc.proto)
+			if st.Resp.ProtoMajor != tc.proto {
+				t.Fatalf("served over %s, want HTTP/%d", st.Resp.Proto, tc.proto)
 			}
-			if tc.proto == 1 && (len(st.resp.TransferEncoding) != 1 || st.resp.TransferEncoding[0] != "chunked") {
-				t.Fatalf("transfer encoding %v, want chunked", st.resp.TransferEncoding)
+			if tc.proto == 1 && (len(st.Resp.TransferEncoding) != 1 || st.Resp.TransferEncoding[0] != "chunked") {
+				t.Fatalf("transfer encoding %v, want chunked", st.Resp.TransferEncoding)
 			}
 			st.start(t, "c")
 			const n = 300
@@ -46,7 +46,7 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 			if got := numbers(t, fs, "c"); !slices.Equal(got, wiretest.Seq(1, n)) {
 				t.Fatalf("got %v", got)
 			}
-			st.close()
+			st.Close()
 			e.WaitSessions(t, 0)
 			if codes := e.Metrics.ClosedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
 				t.Fatalf("session close codes %v, want [%d]", codes, session.ClosedByClient.Code)

@@ -33,34 +33,34 @@ func TestStreamStart(t *testing.T) {
 				h.Set("Origin", tc.origin)
 			}
 			st := e.dial(t, query("channel", "news"), h)
-			wiretest.CheckHeaders(t, st.resp.Header, map[string]string{
+			wiretest.CheckHeaders(t, st.Resp.Header, map[string]string{
 				"Content-Type":      "text/event-stream",
 				"Cache-Control":     "no-cache, no-transform",
 				"X-Accel-Buffering": "no",
 				"Connection":        "keep-alive",
 			})
-			cors := st.resp.Header.Get("Access-Control-Allow-Origin")
+			cors := st.Resp.Header.Get("Access-Control-Allow-Origin")
 			switch {
 			case tc.origin == "" && cors != "":
 				t.Errorf("CORS header %q on a request without Origin", cors)
-			case tc.origin != "" && (cors != tc.origin || st.resp.Header.Get("Access-Control-Allow-Credentials") != "true"):
-				t.Errorf("CORS headers %v, want origin %s with credentials", st.resp.Header, tc.origin)
+			case tc.origin != "" && (cors != tc.origin || st.Resp.Header.Get("Access-Control-Allow-Credentials") != "true"):
+				t.Errorf("CORS headers %v, want origin %s with credentials", st.Resp.Header, tc.origin)
 			}
-			if !slices.Contains(st.resp.Header.Values("Vary"), "Origin") {
-				t.Errorf("Vary %v lacks Origin", st.resp.Header.Values("Vary"))
+			if !slices.Contains(st.Resp.Header.Values("Vary"), "Origin") {
+				t.Errorf("Vary %v lacks Origin", st.Resp.Header.Values("Vary"))
 			}
 
 			// Nothing is published: hello and subscribed arrive because the
 			// handler flushes them at once.
-			if ev := st.next(t); ev.retry != "2000" || ev.data != "" {
+			if ev := st.Next(t); ev.Retry != "2000" || ev.Data != "" {
 				t.Fatalf("first event %+v, want retry: 2000 alone", ev)
 			}
 			hello, subs := st.start(t, "news")
-			if f := hello.frame; f.Transport != "sse" || f.Session == "" || f.Ping != 25 {
-				t.Errorf("hello %s", hello.data)
+			if f := hello.Frame; f.Transport != "sse" || f.Session == "" || f.Ping != 25 {
+				t.Errorf("hello %s", hello.Data)
 			}
-			if c, _ := session.DecodeCursor(hello.id); len(c) != 0 {
-				t.Errorf("hello id %q names positions for a request without cursor", hello.id)
+			if c, _ := session.DecodeCursor(hello.ID); len(c) != 0 {
+				t.Errorf("hello id %q names positions for a request without cursor", hello.ID)
 			}
 			if subs["news"].Recovered != nil {
 				t.Errorf("fresh subscribe has recovered=%v", *subs["news"].Recovered)
@@ -123,7 +123,7 @@ func TestResume(t *testing.T) {
 			st.start(t, ch)
 			e.Publish(t, ch, 1, 5)
 			first, ids := st.messages(t, 5)
-			st.close()
+			st.Close()
 			e.WaitSessions(t, 0)
 			e.Publish(t, ch, 6, 10)
 
@@ -138,8 +138,8 @@ func TestResume(t *testing.T) {
 			}
 			st2 := e.dial(t, q, h)
 			hello, subs := st2.start(t, ch)
-			if hello.id != ids[4] {
-				t.Errorf("hello id %q, want the resume position %q", hello.id, ids[4])
+			if hello.ID != ids[4] {
+				t.Errorf("hello id %q, want the resume position %q", hello.ID, ids[4])
 			}
 			if r := subs[ch].Recovered; r == nil || !*r || subs[ch].Offset != 5 {
 				t.Errorf("subscribed %+v, want recovered from offset 5", subs[ch])
@@ -167,16 +167,16 @@ func TestCursorNotResumable(t *testing.T) {
 		want   []int // the messages that arrive once 4 is published
 	}{
 		{"naming other channels", session.Cursor{"other": {Epoch: "x", Offset: 7}}, func(t *testing.T, hello event, s frame) {
-			if c, _ := session.DecodeCursor(hello.id); len(c) != 0 {
-				t.Errorf("hello id %q: positions of unnamed channels must not carry over", hello.id)
+			if c, _ := session.DecodeCursor(hello.ID); len(c) != 0 {
+				t.Errorf("hello id %q: positions of unnamed channels must not carry over", hello.ID)
 			}
 			if s.Recovered != nil || s.Offset != 3 {
 				t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
 			}
 		}, []int{4}},
 		{"of an epoch that is gone", session.Cursor{"c": {Epoch: "gone", Offset: 2}}, func(t *testing.T, hello event, s frame) {
-			if want := (session.Cursor{"c": {Epoch: "gone", Offset: 2}}).Encode(); hello.id != want {
-				t.Errorf("hello id %q, want the request's cursor %q", hello.id, want)
+			if want := (session.Cursor{"c": {Epoch: "gone", Offset: 2}}).Encode(); hello.ID != want {
+				t.Errorf("hello id %q, want the request's cursor %q", hello.ID, want)
 			}
 			if s.Recovered == nil || *s.Recovered || s.Epoch == "gone" || s.Offset != 0 {
 				t.Errorf("subscribed %+v, want recovered:false at the start (offset 0) of the current epoch", s)
@@ -203,8 +203,8 @@ func TestPing(t *testing.T) {
 	st := e.dial(t, query("channel", "quiet"), nil)
 	st.start(t, "quiet")
 	for range 2 {
-		ev := st.next(t)
-		if ev.data != string(session.PingFrame) || ev.hasID {
+		ev := st.Next(t)
+		if ev.Data != string(session.PingFrame) || ev.HasID {
 			t.Fatalf("event %+v on an idle stream, want an unnamed ping event without id", ev)
 		}
 	}
@@ -224,7 +224,7 @@ func TestServerTimeouts(t *testing.T) {
 	})
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
-	if ev := st.next(t); ev.frame.Type != "ping" { // a second after the timeouts
+	if ev := st.Next(t); ev.Frame.Type != "ping" { // a second after the timeouts
 		t.Fatalf("event %+v, want a ping", ev)
 	}
 	e.Publish(t, "c", 1, 1)
@@ -243,8 +243,8 @@ func TestShutdown(t *testing.T) {
 		defer cancel()
 		done <- e.Node.Shutdown(ctx)
 	}()
-	rest := st.end(t)
-	if len(rest) != 1 || rest[0].frame.Type != "disconnect" || rest[0].frame.Code != session.DisconnectShutdown.Code || !rest[0].frame.Reconnect {
+	rest := st.End(t)
+	if len(rest) != 1 || rest[0].Frame.Type != "disconnect" || rest[0].Frame.Code != session.DisconnectShutdown.Code || !rest[0].Frame.Reconnect {
 		t.Fatalf("events before the end %+v, want one disconnect 3001 with reconnect", rest)
 	}
 	if err := <-done; err != nil {
@@ -260,7 +260,7 @@ func TestClientGoneClosesSession(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
-	st.close()
+	st.Close()
 	e.WaitSessions(t, 0)
 	// Publishing to a channel whose only subscriber left reaches nobody and fails nothing.
 	e.Publish(t, "c", 1, 3)
