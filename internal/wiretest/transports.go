@@ -203,3 +203,26 @@ func Request(tb testing.TB, client *http.Client, method, u, body string, header 
 	}
 	return Reply{resp.StatusCode, resp.Header, string(b)}
 }
+
+// SmallSendBuffers is a TransportEnv.Server hook that gives every
+// connection the server accepts a send buffer of size bytes, so that
+// writes to a client that stops reading stall soon.
+func SmallSendBuffers(size int) func(*httptest.Server) {
+	return func(srv *httptest.Server) {
+		srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+			if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
+				_ = tc.SetWriteBuffer(size)
+			}
+		}
+	}
+}
+
+// ServerTimeouts is a TransportEnv.Server hook that sets the server's read
+// and write timeouts to d: a hardened server's timeouts, which a held poll
+// or a stream outlives.
+func ServerTimeouts(d time.Duration) func(*httptest.Server) {
+	return func(srv *httptest.Server) {
+		srv.Config.ReadTimeout = d
+		srv.Config.WriteTimeout = d
+	}
+}

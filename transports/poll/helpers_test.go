@@ -21,8 +21,10 @@ import (
 type envConfig struct {
 	node      session.Config
 	transport transports.Config
-	// server, if set, adjusts the http.Server (timeouts) before it starts.
-	server func(*http.Server)
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 	opts   Options
 	// reuse serves through a netconn.ReuseListener, so that held polls
 	// hand their connections back (as the real server does).
@@ -42,11 +44,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	we := wiretest.TransportEnv{
 		Node:      ec.node,
 		Transport: ec.transport,
-		Server: func(srv *httptest.Server) {
-			if ec.server != nil {
-				ec.server(srv.Config)
-			}
-		},
+		Server:    ec.server,
 		Handlers: func(tc transports.Config, srv *httptest.Server) (map[string]http.Handler, error) {
 			if ec.reuse {
 				rl := netconn.NewReuseListener(srv.Listener, time.Minute)

@@ -85,11 +85,8 @@ func TestHeldPollTimesOut(t *testing.T) {
 // deadline would fail the late answer.
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, envConfig{
-		opts: Options{Timeout: time.Second},
-		server: func(s *http.Server) {
-			s.ReadTimeout = 200 * time.Millisecond
-			s.WriteTimeout = 200 * time.Millisecond
-		},
+		opts:   Options{Timeout: time.Second},
+		server: wiretest.ServerTimeouts(200 * time.Millisecond),
 	})
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {

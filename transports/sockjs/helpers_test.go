@@ -36,9 +36,10 @@ type envConfig struct {
 	node      session.Config
 	transport transports.Config
 	opts      Options
-	// listener, if set, wraps the server's listener (to shrink the socket
-	// buffers of accepted connections, for example).
-	listener func(net.Listener) net.Listener
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 	// extra, if set, is mounted beside the SockJS endpoint.
 	extra map[string]http.Handler
 }
@@ -58,11 +59,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	we := wiretest.TransportEnv{
 		Node:      ec.node,
 		Transport: ec.transport,
-		Server: func(srv *httptest.Server) {
-			if ec.listener != nil {
-				srv.Listener = ec.listener(srv.Listener)
-			}
-		},
+		Server:    ec.server,
 		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			hs := map[string]http.Handler{"/connect/sockjs/": h}
@@ -385,20 +382,6 @@ func numbers(from, to int) []string {
 		out = append(out, fmt.Sprint(i))
 	}
 	return out
-}
-
-// smallSendBuffers shrinks the send buffer of every accepted connection, so
-// that a client that stops reading blocks the server's writes soon.
-func smallSendBuffers(l net.Listener) net.Listener { return smallBufListener{l} }
-
-type smallBufListener struct{ net.Listener }
-
-func (l smallBufListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(8 << 10)
-	}
-	return c, err
 }
 
 // openStalledStream starts an xhr_streaming request on a raw connection with

@@ -361,7 +361,7 @@ func TestStalledXHRStreaming(t *testing.T) {
 	e := newEnv(t, envConfig{
 		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
 		transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
-		listener:  smallSendBuffers,
+		server:    wiretest.SmallSendBuffers(8 << 10),
 	})
 	healthy := dial(t, e, viaWebsocket, "")
 	healthy.expect("hello")

@@ -2,7 +2,6 @@ package sse
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,11 +17,10 @@ import (
 type envConfig struct {
 	node      session.Config
 	transport transports.Config
-	// server, if set, adjusts the http.Server (timeouts) before it starts.
-	server func(*http.Server)
-	// connState, if set, sees every server-side connection (to shrink its
-	// socket buffers, for example).
-	connState func(net.Conn, http.ConnState)
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 	// broker, if set, wraps the memory broker (to reach its handler).
 	broker func(*session.MemoryBroker) session.Broker
 	// http2 serves over TLS with HTTP/2, where streams cannot be hijacked.
@@ -45,12 +43,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 		Transport: ec.transport,
 		Broker:    ec.broker,
 		HTTP2:     ec.http2,
-		Server: func(srv *httptest.Server) {
-			srv.Config.ConnState = ec.connState
-			if ec.server != nil {
-				ec.server(srv.Config)
-			}
-		},
+		Server:    ec.server,
 		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -216,11 +215,8 @@ func TestPing(t *testing.T) {
 // the first write after it.
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{Ping: time.Second},
-		server: func(s *http.Server) {
-			s.ReadTimeout = 200 * time.Millisecond
-			s.WriteTimeout = 200 * time.Millisecond
-		},
+		node:   session.Config{Ping: time.Second},
+		server: wiretest.ServerTimeouts(200 * time.Millisecond),
 	})
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
@@ -273,11 +269,7 @@ func TestStalledReader(t *testing.T) {
 	e := newEnv(t, envConfig{
 		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
 		transport: transports.Config{WriteTimeout: time.Second},
-		connState: func(c net.Conn, s http.ConnState) {
-			if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
-				tc.SetWriteBuffer(8 << 10) // fill the stalled path sooner
-			}
-		},
+		server:    wiretest.SmallSendBuffers(8 << 10), // fill the stalled path sooner
 	})
 	healthy := e.dial(t, query("channel", "c"), nil)
 	healthy.start(t, "c")

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,9 +19,10 @@ type envConfig struct {
 	node      session.Config
 	transport transports.Config
 	opts      Options
-	// connState, if set, sees every server-side connection (to shrink its
-	// socket buffers, for example).
-	connState func(net.Conn, http.ConnState)
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 }
 
 // testEnv is a node with a memory broker and the WebSocket handler on a
@@ -37,7 +37,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 	we := wiretest.TransportEnv{
 		Node:      ec.node,
 		Transport: ec.transport,
-		Server:    func(srv *httptest.Server) { srv.Config.ConnState = ec.connState },
+		Server:    ec.server,
 		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			return map[string]http.Handler{"/connect/ws": h}, err

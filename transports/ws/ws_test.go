@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -412,20 +411,10 @@ func TestStalledClient(t *testing.T) {
 		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
 		transport: transports.Config{WriteTimeout: time.Second},
 		// Small server socket buffers make the stalled writer block soon.
-		connState: func(c net.Conn, st http.ConnState) {
-			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
-				_ = tc.SetWriteBuffer(16 << 10)
-			}
-		},
+		server: wiretest.SmallSendBuffers(16 << 10),
 	})
 	stalled, _ := e.dial(t, dialOptions{dialer: &websocket.Dialer{
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetReadBuffer(4 << 10)
-			}
-			return c, err
-		},
+		NetDialContext: wiretest.SmallReceiveBuffer(4 << 10).DialContext,
 	}})
 	stalled.Subscribe(1, "big", nil)
 	healthy, _ := e.dial(t, dialOptions{})
