@@ -68,6 +68,11 @@
 // frames with their limits is what gorilla does well, and a read-side
 // filter that hands every other byte on unchanged cannot desynchronise it.
 //
+// Both WebSocket endpoints, ws and SockJS's websocket transport, take their
+// handshake from one place, Config.Upgrader (upgrade.go): the origin check,
+// the write timeout, no compression, pooled write buffers, and a refusal
+// answered with the JSON error body.
+//
 // # Concurrency
 //
 // Config is read-only once a transport is built. Every connection has one

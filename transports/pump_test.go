@@ -101,6 +101,15 @@ func (r *recordingSink) snapshot() (frames []string, idle, probes int) {
 	return append([]string(nil), r.frames...), r.idle, r.probes
 }
 
+// startPump starts a pump with heartbeats every ping (0: none) on a new
+// session, writing to a new recordingSink.
+func startPump(t *testing.T, ping time.Duration) (*session.Session, *recordingSink, *Pump) {
+	t.Helper()
+	s := newPumpSession(t)
+	sink := newRecordingSink()
+	return s, sink, NewWriters(quiet).StartPump(context.Background(), s, sink, ping, quiet)
+}
+
 func newPumpSession(t *testing.T) *session.Session {
 	t.Helper()
 	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
@@ -138,9 +147,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // its goroutine over and over all reach the sink exactly once, in the order
 // each producer queued them, and the sink is never entered twice at once.
 func TestPumpDeliversEverythingOnceInOrder(t *testing.T) {
-	s := newPumpSession(t)
-	sink := newRecordingSink()
-	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
+	s, sink, _ := startPump(t, time.Hour)
 	const producers, each = 4, 5000
 	var wg sync.WaitGroup
 	for p := range producers {
@@ -179,9 +186,7 @@ func TestPumpDeliversEverythingOnceInOrder(t *testing.T) {
 
 // An idle pump holds no goroutine: that is its point.
 func TestPumpIdleHoldsNoGoroutine(t *testing.T) {
-	s := newPumpSession(t)
-	sink := newRecordingSink()
-	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
+	s, sink, _ := startPump(t, time.Hour)
 	s.Send([]byte("one"))
 	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
 	waitFor(t, "the writer to go idle", func() bool { return !pumpGoroutineRunning() })
@@ -203,9 +208,7 @@ func pumpGoroutineRunning() bool {
 func TestPumpHeartbeats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ping = 40 * time.Millisecond
-		s := newPumpSession(t)
-		sink := newRecordingSink()
-		NewWriters(quiet).StartPump(context.Background(), s, sink, ping, quiet)
+		s, sink, _ := startPump(t, ping)
 		time.Sleep(2*ping + time.Millisecond)
 		synctest.Wait()
 		if _, idle, probes := sink.snapshot(); idle != 2 || probes != 2 {
@@ -229,9 +232,7 @@ func TestPumpHeartbeats(t *testing.T) {
 // The session's end reaches End once, with its reason; queued frames are
 // dropped (Fail's contract) rather than written after the end.
 func TestPumpEndsWithTheSession(t *testing.T) {
-	s := newPumpSession(t)
-	sink := newRecordingSink()
-	NewWriters(quiet).StartPump(context.Background(), s, sink, time.Hour, quiet)
+	s, sink, _ := startPump(t, time.Hour)
 	s.Fail(session.DisconnectSlow)
 	<-sink.ended
 	if sink.endD != session.DisconnectSlow || sink.endErr != nil {
@@ -262,9 +263,7 @@ func TestPumpStartsOnEndedSession(t *testing.T) {
 // what is queued, makes its pokes, and ends with the session; it never
 // calls Heartbeat.
 func TestPumpWithoutHeartbeats(t *testing.T) {
-	s := newPumpSession(t)
-	sink := newRecordingSink()
-	p := NewWriters(quiet).StartPump(context.Background(), s, sink, 0, quiet)
+	s, sink, p := startPump(t, 0)
 	s.Send([]byte("one"))
 	waitFor(t, "the frame", func() bool { f, _, _ := sink.snapshot(); return len(f) == 1 })
 	p.Poke() // a recordingSink is no Poker: nothing to do, nothing to break

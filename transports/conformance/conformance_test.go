@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -118,7 +119,7 @@ func collect(t *testing.T, c client, ch string, first, last int) session.Positio
 		if f.Type != "message" || f.Channel != ch {
 			continue
 		}
-		if got := numberOf(t, f); got != want {
+		if got := wiretest.Number(t, f); got != want {
 			t.Fatalf("message %d where %d was expected (gap, duplicate or reorder)", got, want)
 		}
 		pos = session.Position{Epoch: f.Epoch, Offset: f.Offset}
@@ -224,22 +225,29 @@ func scenarioStalled(t *testing.T, tc transportCase) {
 	}
 }
 
+// commander dials a client of a transport with a command channel, on no
+// channel, and returns it with its send; the test's end closes it.
+func commander(t *testing.T, e *env, dial func(*env, []string, session.Cursor) (client, error)) (client, func([]byte) error) {
+	t.Helper()
+	c, err := dial(e, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, c.(interface{ send([]byte) error }).send
+}
+
 // commandMalformed sends a frame that is not JSON, expects an error frame, and
 // checks the connection still works.
 func commandMalformed(dial func(*env, []string, session.Cursor) (client, error)) func(*testing.T, *env) int {
 	return func(t *testing.T, e *env) int {
-		c, err := dial(e, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		s := c.(interface{ send([]byte) error })
-		s.send([]byte(`{"type":`))
+		c, send := commander(t, e, dial)
+		send([]byte(`{"type":`))
 		f := until(t, c, "error")
 		if f.Reason == "" {
 			t.Fatalf("error frame without a reason: %+v", f)
 		}
-		s.send(subscribeCommands([]string{"after"}, nil)[0])
+		send(subscribeCommands([]string{"after"}, nil)[0])
 		if g := until(t, c, "subscribed"); g.Channel != "after" {
 			t.Fatalf("connection unusable after bad input: %+v", g)
 		}
@@ -251,14 +259,10 @@ func commandMalformed(dial func(*env, []string, session.Cursor) (client, error))
 // disconnect code that ends the connection.
 func commandOversized(dial func(*env, []string, session.Cursor) (client, error)) func(*testing.T, *env) int {
 	return func(t *testing.T, e *env) int {
-		c, err := dial(e, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c, send := commander(t, e, dial)
 		until(t, c, "hello")
 		big := `{"type":"ping","id":1,"pad":"` + strings.Repeat("x", testLimits.MaxMessageBytes) + `"}`
-		c.(interface{ send([]byte) error }).send([]byte(big))
+		send([]byte(big))
 		for {
 			f, err := c.Next(5 * time.Second)
 			var ce closedError

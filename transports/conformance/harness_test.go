@@ -96,13 +96,3 @@ func (e *env) waitSessions(n int, within time.Duration) error {
 	}
 	return fmt.Errorf("node has %d sessions, want %d", e.node.SessionCount(), n)
 }
-
-// numberOf returns the integer a scenario published, from a message's data.
-func numberOf(t *testing.T, f frame) int {
-	t.Helper()
-	n, err := f.Number()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}

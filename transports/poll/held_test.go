@@ -1,12 +1,8 @@
 package poll
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
@@ -44,7 +40,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 			}
 			answered <- r
 		}()
-		e.waitSessions(t, 1)
+		e.WaitSessions(t, 1)
 		e.publish(t, "c", next, next+round%3)
 		r := <-answered
 		a := decodeAnswer(t, r)
@@ -56,7 +52,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 		}
 		cursor = *a.Cursor
 		conns = append(conns, local)
-		e.waitSessions(t, 0)
+		e.WaitSessions(t, 0)
 	}
 	if reused != 20 {
 		t.Fatalf("%d of 20 held polls reused a connection; local addresses %v", reused, conns)
@@ -73,32 +69,24 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 func TestHeldPollPipelined(t *testing.T) {
 	e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: time.Hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(t, query("channel", "c")).Cursor
-	addr := e.srv.Listener.Addr().String()
-	c, err := net.Dial("tcp", addr)
+	c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
-	held := fmt.Sprintf("GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
-	fmt.Fprint(c, held)
-	e.waitSessions(t, 1)
+	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
+	e.WaitSessions(t, 1)
 	time.Sleep(20 * time.Millisecond)                                        // the hold has started reading
 	fmt.Fprint(c, "GET /connect/poll?channel=c HTTP/1.1\r\nHost: x\r\n\r\n") // no cursor: answered at once
 	time.Sleep(20 * time.Millisecond)
 	e.publish(t, "c", 1, 1)
-	br := bufio.NewReader(c)
 	for i, want := range []string{`"data":1`, `"type":"hello"`} {
-		resp, err := http.ReadResponse(br, nil)
+		resp, body, err := c.Answer()
 		if err != nil {
 			t.Fatalf("answer %d: %v", i, err)
 		}
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var a pollAnswer
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &a) != nil || !strings.Contains(string(body), want) {
+		if resp.StatusCode != http.StatusOK || jsonUnmarshal(body, &a) != nil || !strings.Contains(body, want) {
 			t.Fatalf("answer %d: %d %s, want one with %s", i, resp.StatusCode, body, want)
 		}
 	}
@@ -115,7 +103,7 @@ func TestHeldPollUnreadBodyIsNotARequest(t *testing.T) {
 			if held {
 				q += "&cursor=" + *e.poll(t, query("channel", "c")).Cursor
 			}
-			c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+			c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,15 +111,13 @@ func TestHeldPollUnreadBodyIsNotARequest(t *testing.T) {
 			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
 			inner := "GET /connect/poll?channel=smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 			fmt.Fprintf(c, "POST /connect/poll?%s HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", q, len(inner), inner)
-			br := bufio.NewReader(c)
 			answers := 0
 			for {
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
+				resp, body, _ := c.Answer()
+				if resp == nil {
 					break
 				}
-				body, _ := io.ReadAll(resp.Body)
-				if strings.Contains(string(body), "smuggled") {
+				if strings.Contains(body, "smuggled") {
 					t.Errorf("the body was served as a request: %s", body)
 				}
 				answers++

@@ -3,7 +3,6 @@ package poll
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,14 +17,14 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-var debugLog = flag.Bool("poll.debug", false, "write the transport's debug log to stderr")
-
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
 	node      session.Config
 	transport transports.Config
-	// server, if set, adjusts the http.Server (timeouts) before it starts.
-	server func(*http.Server)
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 	opts   Options
 	// reuse serves through a netconn.ReuseListener, so that held polls
 	// hand their connections back (as the real server does).
@@ -37,27 +36,16 @@ type envConfig struct {
 // closes its session.
 type testEnv struct {
 	*wiretest.Env
-	node    *session.Node
-	srv     *httptest.Server
-	client  *http.Client
-	metrics *wiretest.Recorder
+	client *http.Client
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
-	ec.node.Metrics = nil // the env's recorder
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node: ec.node,
-		Server: func(srv *httptest.Server) {
-			if ec.server != nil {
-				ec.server(srv.Config)
-			}
-		},
-		Handlers: func(n *session.Node, srv *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+	we := wiretest.TransportEnv{
+		Node:      ec.node,
+		Transport: ec.transport,
+		Server:    ec.server,
+		Handlers: func(tc transports.Config, srv *httptest.Server) (map[string]http.Handler, error) {
 			if ec.reuse {
 				rl := netconn.NewReuseListener(srv.Listener, time.Minute)
 				srv.Listener, tc.Reuse = rl, rl
@@ -65,10 +53,10 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			h, err := New(tc, ec.opts)
 			return map[string]http.Handler{"/connect/poll": h}, err
 		},
-	})
+	}.Start(t)
 	client := we.Srv.Client()
 	client.Timeout = wiretest.WaitLimit
-	return &testEnv{Env: we, node: we.Node, srv: we.Srv, client: client, metrics: we.Metrics}
+	return &testEnv{Env: we, client: client}
 }
 
 // publish publishes the integers from..to to ch. It may run off the test
@@ -76,17 +64,11 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 func (e *testEnv) publish(t testing.TB, ch string, from, to int) {
 	t.Helper()
 	for i := from; i <= to; i++ {
-		if _, err := e.node.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
+		if _, err := e.Node.Publish(context.Background(), ch, json.RawMessage(strconv.Itoa(i)), ""); err != nil {
 			t.Error(err)
 			return
 		}
 	}
-}
-
-// waitSessions waits until the node has n sessions.
-func (e *testEnv) waitSessions(t testing.TB, n int) {
-	t.Helper()
-	e.WaitSessions(t, n)
 }
 
 // frame is a decoded server frame.
@@ -104,17 +86,23 @@ func (e *testEnv) do(ctx context.Context, method string, q url.Values, header ma
 	for k, v := range header {
 		h.Set(k, v)
 	}
-	return wiretest.Do(ctx, e.client, method, e.srv.URL+"/connect/poll", q, h)
+	return wiretest.Do(ctx, e.client, method, e.Srv.URL+"/connect/poll", q, h)
+}
+
+// send sends a poll, failing the test if no answer comes.
+func (e *testEnv) send(t testing.TB, method string, q url.Values, header map[string]string) reply {
+	t.Helper()
+	r, err := e.do(context.Background(), method, q, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // poll sends a GET poll and decodes its 200 JSON answer.
 func (e *testEnv) poll(t testing.TB, q url.Values) pollAnswer {
 	t.Helper()
-	r, err := e.do(context.Background(), http.MethodGet, q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return decodeAnswer(t, r)
+	return decodeAnswer(t, e.send(t, http.MethodGet, q, nil))
 }
 
 // pollAsync sends a GET poll from another goroutine; the test decodes the

@@ -17,26 +17,19 @@ func TestJSONP(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	for _, cb := range []string{"cb", "jQuery.ws_1$.on_message", "$", "_"} {
 		t.Run(cb, func(t *testing.T) {
-			r, err := e.do(context.Background(), http.MethodGet, query("channel", "a", "callback", cb), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, want := range map[string]string{
+			r := e.send(t, http.MethodGet, query("channel", "a", "callback", cb), nil)
+			wiretest.CheckHeaders(t, r.Header, map[string]string{
 				"Content-Type":           "application/javascript; charset=utf-8",
 				"X-Content-Type-Options": "nosniff",
 				"Cache-Control":          "no-store",
-			} {
-				if got := r.Header.Get(k); got != want {
-					t.Errorf("%s: %q, want %q", k, got, want)
-				}
-			}
+			})
 			a := decodeJSONP(t, r, cb)
 			if len(a.Messages) != 2 || a.Messages[0].Type != "hello" || a.Messages[0].Transport != "jsonp" || a.Messages[1].Type != "subscribed" {
 				t.Fatalf("frames %+v, want a jsonp hello and subscribed", a.Messages)
 			}
 
 			done := e.pollAsync(query("channel", "a", "callback", cb, "cursor", *a.Cursor))
-			e.waitSessions(t, 1)
+			e.WaitSessions(t, 1)
 			e.publish(t, "a", 7, 7)
 			held := decodeJSONP(t, <-done, cb)
 			if got := numbers(t, held.Messages, "a"); !slices.Equal(got, []int{7}) {
@@ -50,10 +43,7 @@ func TestJSONPRefusals(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	t.Run("invalid callback", func(t *testing.T) {
 		for _, cb := range []string{"", "alert(1)", "a-b", "1a", "a..b", ".a", "a.", "a.b.c.d.e", strings.Repeat("a", 65), "café", "a b", "a\u2028"} {
-			r, err := e.do(context.Background(), http.MethodGet, query("channel", "a", "callback", cb), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, http.MethodGet, query("channel", "a", "callback", cb), nil)
 			if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || r.Header.Get("X-Content-Type-Options") != "nosniff" {
 				t.Errorf("callback %q: %d %q %v, want a 400 JSON error", cb, r.Status, r.Body, r.Header)
 			}
@@ -77,21 +67,15 @@ func TestJSONPRefusals(t *testing.T) {
 		{"Origin not allowed", []string{"channel", "a"}, map[string]string{"Origin": "http://evil.example", "Referer": wiretest.AllowedOrigin + "/"}, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := e.do(context.Background(), http.MethodGet, query(append([]string{"callback", "cb"}, tc.extra...)...), tc.header)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, http.MethodGet, query(append([]string{"callback", "cb"}, tc.extra...)...), tc.header)
 			if a := decodeJSONP(t, r, "cb"); a.Error == nil || a.Error.Code != tc.code || a.Messages != nil {
 				t.Errorf("answer %s, want cb({\"error\":{\"code\":%d,…}})", r.Body, tc.code)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 	t.Run("Referer of an allowed page", func(t *testing.T) {
-		r, err := e.do(context.Background(), http.MethodGet, query("callback", "cb", "channel", "a"), map[string]string{"Referer": wiretest.AllowedOrigin + "/app/index.html"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := e.send(t, http.MethodGet, query("callback", "cb", "channel", "a"), map[string]string{"Referer": wiretest.AllowedOrigin + "/app/index.html"})
 		if a := decodeJSONP(t, r, "cb"); len(a.Messages) != 2 {
 			t.Errorf("answer %s, want hello and subscribed", r.Body)
 		}
@@ -126,7 +110,7 @@ func FuzzValidCallback(f *testing.F) {
 // TestPollTimeoutDefault keeps the documented default.
 func TestPollTimeoutDefault(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	cfg := transports.Config{Node: e.node, CheckOrigin: func(*http.Request) bool { return true }}
+	cfg := transports.Config{Node: e.Node, CheckOrigin: func(*http.Request) bool { return true }}
 	h, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)

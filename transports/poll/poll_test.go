@@ -1,12 +1,9 @@
 package poll
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,19 +26,12 @@ const hour = time.Hour
 func TestFirstPollAnswersAtOnce(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	e.publish(t, "b", 1, 2)
-	r, err := e.do(context.Background(), http.MethodGet, query("channel", "a", "channel", "b"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, want := range map[string]string{
+	r := e.send(t, http.MethodGet, query("channel", "a", "channel", "b"), nil)
+	wiretest.CheckHeaders(t, r.Header, map[string]string{
 		"Content-Type":           "application/json; charset=utf-8",
 		"Cache-Control":          "no-store",
 		"X-Content-Type-Options": "nosniff",
-	} {
-		if got := r.Header.Get(k); got != want {
-			t.Errorf("%s: %q, want %q", k, got, want)
-		}
-	}
+	})
 	a := decodeAnswer(t, r)
 	if got := wiretest.Types(a.Messages); !slices.Equal(got, []string{"hello", "subscribed", "subscribed"}) {
 		t.Fatalf("frames %v, want hello and two subscribed", got)
@@ -59,15 +49,15 @@ func TestFirstPollAnswersAtOnce(t *testing.T) {
 	if got := cursorOf(t, a); got.Encode() != want.Encode() || got["b"].Offset != 2 {
 		t.Errorf("cursor %v, want %v", got, want)
 	}
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 }
 
 func TestHeldPollReturnsOnPublish(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
-	e.waitSessions(t, 1)
-	if _, err := e.node.Publish(context.Background(), "a", []byte(`{"text":"routed"}`), ""); err != nil {
+	e.WaitSessions(t, 1)
+	if _, err := e.Node.Publish(context.Background(), "a", []byte(`{"text":"routed"}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	a := decodeAnswer(t, <-done)
@@ -95,19 +85,13 @@ func TestHeldPollTimesOut(t *testing.T) {
 // deadline would fail the late answer.
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, envConfig{
-		opts: Options{Timeout: time.Second},
-		server: func(s *http.Server) {
-			s.ReadTimeout = 200 * time.Millisecond
-			s.WriteTimeout = 200 * time.Millisecond
-		},
+		opts:   Options{Timeout: time.Second},
+		server: wiretest.ServerTimeouts(200 * time.Millisecond),
 	})
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			first := e.poll(t, query("channel", "a"))
-			r, err := e.do(context.Background(), method, query("channel", "a", "cursor", *first.Cursor), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, method, query("channel", "a", "cursor", *first.Cursor), nil)
 			if a := decodeAnswer(t, r); len(a.Messages) != 0 || *a.Cursor != *first.Cursor {
 				t.Errorf("answer %s, want the timeout's empty answer", r.Body)
 			}
@@ -232,7 +216,7 @@ func TestLingerBatches(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour, Linger: 500 * time.Millisecond}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	e.publish(t, "a", 1, 5) // the first wakes the poll; the rest arrive while it lingers
 	if a := decodeAnswer(t, <-done); !slices.Equal(numbers(t, a.Messages, "a"), wiretest.Seq(1, 5)) {
 		t.Errorf("answer %v, want 1..5 in one answer", wiretest.Types(a.Messages))
@@ -243,10 +227,10 @@ func TestShutdownAnswersDisconnect(t *testing.T) {
 	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 	defer cancel()
-	if err := e.node.Shutdown(ctx); err != nil {
+	if err := e.Node.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	a := decodeAnswer(t, <-done)
@@ -271,10 +255,10 @@ func TestClientGoneClosesSession(t *testing.T) {
 		defer close(done)
 		e.do(ctx, http.MethodGet, query("channel", "a", "cursor", *first.Cursor), nil)
 	}()
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	cancel()
 	<-done
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 }
 
 func TestRefusals(t *testing.T) {
@@ -297,10 +281,7 @@ func TestRefusals(t *testing.T) {
 		{"origin not allowed", query("channel", "a"), map[string]string{"Origin": "http://evil.example"}, 403, "origin not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := e.do(context.Background(), http.MethodGet, tc.q, tc.header)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, http.MethodGet, tc.q, tc.header)
 			if r.Status != tc.status {
 				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
 			}
@@ -308,7 +289,7 @@ func TestRefusals(t *testing.T) {
 			if err := jsonUnmarshal(r.Body, &a); err != nil || a.Error == nil || a.Error.Code != tc.status || tc.reason != "" && a.Error.Reason != tc.reason {
 				t.Errorf("body %s, want code %d reason %q", r.Body, tc.status, tc.reason)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 	r, err := e.do(context.Background(), http.MethodPut, query("channel", "a"), nil)
@@ -325,20 +306,14 @@ func TestPOSTForm(t *testing.T) {
 	for i := range 60 {
 		q.Add("channel", fmt.Sprintf("%03d-%s", i, strings.Repeat("x", 26)))
 	}
-	r, err := e.do(context.Background(), http.MethodPost, q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := e.send(t, http.MethodPost, q, nil)
 	a := decodeAnswer(t, r)
 	if len(a.Messages) != 61 || len(cursorOf(t, a)) != 60 {
 		t.Fatalf("got %d frames and a cursor of %d channels, want hello and 60 subscribed", len(a.Messages), len(cursorOf(t, a)))
 	}
 	e.publish(t, q["channel"][42], 1, 1)
 	q.Set("cursor", *a.Cursor)
-	r, err = e.do(context.Background(), http.MethodPost, q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = e.send(t, http.MethodPost, q, nil)
 	if a := decodeAnswer(t, r); !slices.Equal(numbers(t, a.Messages, q["channel"][42]), []int{1}) || len(a.Messages) != 1 {
 		t.Errorf("frames %v, want the one message", wiretest.Types(a.Messages))
 	}
@@ -376,10 +351,7 @@ func TestTokens(t *testing.T) {
 			if tc.token != "" {
 				q.Set("token", tc.token)
 			}
-			r, err := e.do(context.Background(), tc.method, q, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, tc.method, q, nil)
 			if r.Status != tc.status {
 				t.Errorf("%d %s, want %d", r.Status, r.Body, tc.status)
 			}
@@ -405,10 +377,7 @@ func TestCORS(t *testing.T) {
 			if tc.origin != "" {
 				h["Origin"] = tc.origin
 			}
-			r, err := e.do(context.Background(), tc.method, query("channel", "a"), h)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := e.send(t, tc.method, query("channel", "a"), h)
 			if r.Status != tc.status {
 				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
 			}
@@ -444,22 +413,19 @@ func TestHeldPollsReleased(t *testing.T) {
 			const polls = 200
 			e := newEnv(t, envConfig{opts: Options{Timeout: hour, Detach: mode.detach}})
 			cursor := *e.poll(t, query("channel", "idle")).Cursor
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 			baseline := runtime.NumGoroutine()
 			for round, byPublish := range []bool{true, false} {
 				conns := holdPolls(t, e, cursor, polls)
 				if byPublish {
 					e.publish(t, "idle", 1, 1)
 					for i, c := range conns {
-						_ = c.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
-						resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+						resp, b, err := c.Answer()
 						if err != nil {
 							t.Fatalf("round %d, poll %d: %v", round, i, err)
 						}
-						b, err := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"type":"message"`) {
-							t.Fatalf("round %d, poll %d: %d %q %v, want the message", round, i, resp.StatusCode, b, err)
+						if resp.StatusCode != http.StatusOK || !strings.Contains(b, `"type":"message"`) {
+							t.Fatalf("round %d, poll %d: %d %q, want the message", round, i, resp.StatusCode, b)
 						}
 					}
 				} else if mode.detach > 0 {
@@ -468,7 +434,7 @@ func TestHeldPollsReleased(t *testing.T) {
 				for _, c := range conns {
 					c.Close()
 				}
-				e.waitSessions(t, 0)
+				e.WaitSessions(t, 0)
 				deadline := time.Now().Add(wiretest.WaitLimit)
 				for runtime.NumGoroutine() > baseline {
 					if time.Now().After(deadline) {
@@ -480,7 +446,7 @@ func TestHeldPollsReleased(t *testing.T) {
 				}
 				if byPublish { // the next round's polls resume after the message
 					cursor = *e.poll(t, query("channel", "idle", "cursor", cursor)).Cursor
-					e.waitSessions(t, 0)
+					e.WaitSessions(t, 0)
 				}
 			}
 		})
@@ -489,17 +455,17 @@ func TestHeldPollsReleased(t *testing.T) {
 
 // holdPolls opens n raw connections that each send one poll with cursor
 // (so that it is held) and waits until the node holds them all.
-func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []net.Conn {
+func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []*wiretest.RawConn {
 	tb.Helper()
 	request := []byte("GET /connect/poll?channel=idle&cursor=" + url.QueryEscape(cursor) + " HTTP/1.1\r\nHost: x\r\n\r\n")
-	conns := make([]net.Conn, 0, n)
+	conns := make([]*wiretest.RawConn, 0, n)
 	tb.Cleanup(func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	})
 	for range n {
-		c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -508,7 +474,7 @@ func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []net.Conn {
 			tb.Fatal(err)
 		}
 	}
-	e.waitSessions(tb, n)
+	e.WaitSessions(tb, n)
 	return conns
 }
 
@@ -526,7 +492,7 @@ func BenchmarkHeldPollMemory(b *testing.B) {
 	const polls = 2000
 	e := newEnv(b, envConfig{opts: Options{Timeout: hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(b, query("channel", "idle")).Cursor
-	e.waitSessions(b, 0)
+	e.WaitSessions(b, 0)
 	var heap, stack float64
 	for range b.N {
 		before := memStats()
@@ -542,7 +508,7 @@ func BenchmarkHeldPollMemory(b *testing.B) {
 		for _, c := range conns {
 			c.Close()
 		}
-		e.waitSessions(b, 0)
+		e.WaitSessions(b, 0)
 	}
 	b.ReportMetric(heap/float64(b.N), "heap-B/poll")
 	b.ReportMetric(stack/float64(b.N), "stack-B/poll")
@@ -570,7 +536,7 @@ func TestPollPresenceClient(t *testing.T) {
 	}, opts: Options{Timeout: 200 * time.Millisecond}})
 	listed := func() []string {
 		t.Helper()
-		list, err := e.node.Presence(context.Background(), "room:1")
+		list, err := e.Node.Presence(context.Background(), "room:1")
 		if err != nil {
 			t.Fatal(err)
 		}

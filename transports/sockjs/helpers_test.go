@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -28,8 +27,6 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-var debugLog = flag.Bool("sockjs.debug", false, "write the transport's debug log to stderr")
-
 // testDisconnectDelay keeps closed SockJS sessions from lingering past the
 // leak check.
 const testDisconnectDelay = 500 * time.Millisecond
@@ -39,9 +36,10 @@ type envConfig struct {
 	node      session.Config
 	transport transports.Config
 	opts      Options
-	// listener, if set, wraps the server's listener (to shrink the socket
-	// buffers of accepted connections, for example).
-	listener func(net.Listener) net.Listener
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 	// extra, if set, is mounted beside the SockJS endpoint.
 	extra map[string]http.Handler
 }
@@ -49,36 +47,27 @@ type envConfig struct {
 // testEnv is a node with a memory broker and the SockJS handler mounted at
 // /connect/sockjs on a loopback test server.
 type testEnv struct {
-	node    *session.Node
-	srv     *httptest.Server
-	base    string // http://127.0.0.1:port/connect/sockjs
-	metrics *wiretest.Recorder
+	*wiretest.Env
+	base string // http://127.0.0.1:port/connect/sockjs
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
 	if ec.opts.DisconnectDelay == 0 {
 		ec.opts.DisconnectDelay = testDisconnectDelay
 	}
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node: ec.node,
-		Server: func(srv *httptest.Server) {
-			if ec.listener != nil {
-				srv.Listener = ec.listener(srv.Listener)
-			}
-		},
-		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+	we := wiretest.TransportEnv{
+		Node:      ec.node,
+		Transport: ec.transport,
+		Server:    ec.server,
+		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			hs := map[string]http.Handler{"/connect/sockjs/": h}
 			maps.Copy(hs, ec.extra)
 			return hs, err
 		},
-	})
-	return &testEnv{node: we.Node, srv: we.Srv, base: we.Srv.URL + "/connect/sockjs", metrics: we.Metrics}
+	}.Start(t)
+	return &testEnv{Env: we, base: we.Srv.URL + "/connect/sockjs"}
 }
 
 // eventually waits until cond holds, failing the test after wiretest.WaitLimit.
@@ -326,20 +315,12 @@ func (c *client) expect(typ string) frame {
 // frame, both with code and reason.
 func (c *client) expectDisconnect(code int, reason string) {
 	c.t.Helper()
-	for {
-		ev := c.next()
-		if ev.err != nil {
-			c.t.Fatalf("transport failed before the disconnect frame: %v", ev.err)
-		}
-		if ev.closed {
-			c.t.Fatalf("close frame c[%d,%q] before the disconnect frame", ev.code, ev.reason)
-		}
-		if ev.frame.Type == "disconnect" {
-			if ev.frame.Code != code || ev.frame.Reason != reason {
-				c.t.Fatalf("disconnect %d %q, want %d %q", ev.frame.Code, ev.frame.Reason, code, reason)
-			}
-			break
-		}
+	ev := c.skipTo("disconnect frame", func(ev event) bool { return ev.closed || ev.frame.Type == "disconnect" })
+	if ev.closed {
+		c.t.Fatalf("close frame c[%d,%q] before the disconnect frame", ev.code, ev.reason)
+	}
+	if ev.frame.Code != code || ev.frame.Reason != reason {
+		c.t.Fatalf("disconnect %d %q, want %d %q", ev.frame.Code, ev.frame.Reason, code, reason)
 	}
 	c.expectClose(code, reason)
 }
@@ -348,16 +329,23 @@ func (c *client) expectDisconnect(code int, reason string) {
 // code and reason.
 func (c *client) expectClose(code int, reason string) {
 	c.t.Helper()
+	ev := c.skipTo("close frame", func(ev event) bool { return ev.closed })
+	if ev.code != code || ev.reason != reason {
+		c.t.Fatalf("close frame c[%d,%q], want c[%d,%q]", ev.code, ev.reason, code, reason)
+	}
+}
+
+// skipTo returns the first event that stop accepts, failing the test if
+// the transport fails before it.
+func (c *client) skipTo(what string, stop func(event) bool) event {
+	c.t.Helper()
 	for {
 		ev := c.next()
 		if ev.err != nil {
-			c.t.Fatalf("transport failed before the close frame: %v", ev.err)
+			c.t.Fatalf("transport failed before the %s: %v", what, ev.err)
 		}
-		if ev.closed {
-			if ev.code != code || ev.reason != reason {
-				c.t.Fatalf("close frame c[%d,%q], want c[%d,%q]", ev.code, ev.reason, code, reason)
-			}
-			return
+		if stop(ev) {
+			return ev
 		}
 	}
 }
@@ -365,12 +353,7 @@ func (c *client) expectClose(code int, reason string) {
 // subscribe sends a subscribe command and returns the `subscribed` frame.
 func (c *client) subscribe(id int, ch string, since *session.Position) frame {
 	c.t.Helper()
-	cmd := map[string]any{"type": "subscribe", "id": id, "channel": ch}
-	if since != nil {
-		cmd["since"] = since
-	}
-	b, _ := json.Marshal(cmd)
-	c.command(string(b))
+	c.command(string(wire.Subscribe(uint64(id), ch, since)))
 	f := c.expect("subscribed")
 	if f.ID != uint64(id) || f.Channel != ch {
 		c.t.Fatalf("subscribed %+v, want id %d channel %s", f, id, ch)
@@ -401,34 +384,20 @@ func numbers(from, to int) []string {
 	return out
 }
 
-// smallSendBuffers shrinks the send buffer of every accepted connection, so
-// that a client that stops reading blocks the server's writes soon.
-func smallSendBuffers(l net.Listener) net.Listener { return smallBufListener{l} }
-
-type smallBufListener struct{ net.Listener }
-
-func (l smallBufListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(8 << 10)
-	}
-	return c, err
-}
-
 // openStalledStream starts an xhr_streaming request on a raw connection with
 // a small receive buffer, reads up to the SockJS open frame, and then never
 // reads again. It returns the session's URL.
 func openStalledStream(t testing.TB, e *testEnv) string {
 	t.Helper()
 	d := wiretest.SmallReceiveBuffer(4096)
-	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
+	conn, err := d.Dial("tcp", e.Srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	sess := newSessionURL(e.base)
-	path := strings.TrimPrefix(sess, e.srv.URL)
-	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.srv.Listener.Addr())
+	path := strings.TrimPrefix(sess, e.Srv.URL)
+	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.Srv.Listener.Addr())
 	_ = conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	var seen []byte
 	buf := make([]byte, 512)

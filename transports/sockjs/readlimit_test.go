@@ -2,35 +2,19 @@ package sockjs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // wsFrame builds a masked client frame with a payload of n bytes.
 func wsFrame(fin bool, opcode byte, n int) []byte {
-	b0 := opcode
-	if fin {
-		b0 |= 0x80
-	}
-	out := []byte{b0, 0}
-	switch {
-	case n < 126:
-		out[1] = byte(n)
-	case n <= 0xffff:
-		out[1] = 126
-		out = binary.BigEndian.AppendUint16(out, uint16(n))
-	default:
-		out[1] = 127
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	out[1] |= 0x80
-	out = append(out, 1, 2, 3, 4) // mask key
-	return append(out, bytes.Repeat([]byte{'x'}, n)...)
+	return wire.ClientFrame(opcode, fin, bytes.Repeat([]byte{'x'}, n))
 }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

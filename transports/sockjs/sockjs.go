@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	sockjs "github.com/igm/sockjs-go/v3/sockjs"
 
 	"github.com/waterspout/waterspout/internal/netconn"
@@ -57,14 +55,10 @@ type Options struct {
 	Context context.Context
 }
 
-// Buffer sizes of the WebSocket transport: reads are small commands, and
-// write buffers come from a pool, held only while a message is written.
-const (
-	readBufferSize  = 1024
-	writeBufferSize = 4096
-)
-
-var writePool = &sync.Pool{}
+// readBufferSize is the read buffer of the WebSocket transport, whose
+// reads are small commands. Non-zero: gorilla then reads through the
+// hijacked connection's wrapper (see limitConn).
+const readBufferSize = 1024
 
 // Handler serves the SockJS endpoint: /info, the iframe page and every
 // SockJS transport, each session bridged into one session.Session.
@@ -128,17 +122,7 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	// keeps its CORS headers off requests the check would not pass.
 	so.CheckOrigin = cfg.CheckOrigin
 	so.WebsocketWriteTimeout = cfg.WriteTimeout
-	so.WebsocketUpgrader = &websocket.Upgrader{
-		HandshakeTimeout:  cfg.WriteTimeout,
-		ReadBufferSize:    readBufferSize, // non-zero: gorilla then reads through the hijacked conn's wrapper
-		WriteBufferSize:   writeBufferSize,
-		WriteBufferPool:   writePool,
-		CheckOrigin:       cfg.CheckOrigin,
-		EnableCompression: false, // ~1 MiB per writer, and nothing saved on small frames
-		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			transports.WriteError(w, &session.Error{Code: status, Reason: strings.TrimPrefix(reason.Error(), "websocket: ")})
-		},
-	}
+	so.WebsocketUpgrader = cfg.Upgrader(readBufferSize)
 	h.sj = sockjs.NewHandler(opts.Prefix, so, h.serveSession)
 	return h, nil
 }

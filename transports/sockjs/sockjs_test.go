@@ -1,7 +1,6 @@
 package sockjs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,12 +23,7 @@ import (
 var allTransports = []string{viaWebsocket, viaXHRStreaming, viaXHRPolling}
 
 func TestNewValidates(t *testing.T) {
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	t.Cleanup(func() { b.Close() })
-	n, err := session.New(session.Config{Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := wiretest.NewNode(t, session.Config{})
 	ok := func(*http.Request) bool { return true }
 	tests := []struct {
 		name string
@@ -61,27 +55,23 @@ func TestInfo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{opts: Options{StickyCookie: tt.sticky}})
-			resp, err := http.Get(e.base + "/info")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			r := wiretest.Request(t, nil, http.MethodGet, e.base+"/info", "", nil)
 			var info struct {
 				Websocket    bool `json:"websocket"`
 				CookieNeeded bool `json:"cookie_needed"`
 			}
-			if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+			if err := json.Unmarshal([]byte(r.Body), &info); err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != http.StatusOK || !info.Websocket {
-				t.Fatalf("status %d, info %+v: want 200 with websocket true", resp.StatusCode, info)
+			if r.Status != http.StatusOK || !info.Websocket {
+				t.Fatalf("status %d, info %+v: want 200 with websocket true", r.Status, info)
 			}
 			if info.CookieNeeded != tt.sticky {
 				t.Errorf("cookie_needed %v, want %v", info.CookieNeeded, tt.sticky)
 			}
-			cookie := strings.Contains(resp.Header.Get("Set-Cookie"), "JSESSIONID")
+			cookie := strings.Contains(r.Header.Get("Set-Cookie"), "JSESSIONID")
 			if cookie != tt.sticky {
-				t.Errorf("Set-Cookie %q: JSESSIONID set %v, want %v", resp.Header.Get("Set-Cookie"), cookie, tt.sticky)
+				t.Errorf("Set-Cookie %q: JSESSIONID set %v, want %v", r.Header.Get("Set-Cookie"), cookie, tt.sticky)
 			}
 		})
 	}
@@ -99,13 +89,8 @@ func TestIframeLoadsSelfHostedClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{opts: Options{SockJSURL: tt.url}})
-			resp, err := http.Get(e.base + "/iframe.html")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !bytes.Contains(body, []byte(tt.want)) || bytes.Contains(body, []byte("cdn")) {
+			body := wiretest.Request(t, nil, http.MethodGet, e.base+"/iframe.html", "", nil).Body
+			if !strings.Contains(body, tt.want) || strings.Contains(body, "cdn") {
 				t.Fatalf("iframe page does not load %s only:\n%s", tt.want, body)
 			}
 		})
@@ -138,51 +123,50 @@ func TestOriginCheck(t *testing.T) {
 				if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 					t.Fatalf("cross-origin websocket: err %v, response %v: want 403", err, resp)
 				}
-				assertErrorBody(t, resp, http.StatusForbidden)
+				body, _ := io.ReadAll(resp.Body)
+				assertErrorBody(t, string(body), http.StatusForbidden)
 				return
 			}
-			req, _ := http.NewRequest(rq.method, rq.url, strings.NewReader(`["{}"]`))
-			req.Header.Set("Origin", "http://evil.example")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			r := wiretest.Request(t, nil, rq.method, rq.url, `["{}"]`, http.Header{"Origin": {"http://evil.example"}})
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", r.Status)
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("status %d, want 403", resp.StatusCode)
-			}
-			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+			if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {
 				t.Errorf("refused request allows origin %q", got)
 			}
-			assertErrorBody(t, resp, http.StatusForbidden)
+			assertErrorBody(t, r.Body, http.StatusForbidden)
 		})
 	}
-	if n := e.node.SessionCount(); n != 0 {
+	if n := e.Node.SessionCount(); n != 0 {
 		t.Errorf("refused requests opened %d sessions", n)
 	}
 
 	t.Run("allowed origin", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, e.base+"/info", nil)
-		req.Header.Set("Origin", wiretest.AllowedOrigin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
+		r := wiretest.Request(t, nil, http.MethodGet, e.base+"/info", "", http.Header{"Origin": {wiretest.AllowedOrigin}})
+		if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
 			t.Fatalf("status %d, Access-Control-Allow-Origin %q: want 200 and %s",
-				resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), wiretest.AllowedOrigin)
+				r.Status, r.Header.Get("Access-Control-Allow-Origin"), wiretest.AllowedOrigin)
 		}
 	})
 }
 
-func assertErrorBody(t *testing.T, resp *http.Response, code int) {
+func assertErrorBody(t *testing.T, body string, code int) {
 	t.Helper()
-	var body struct {
+	var v struct {
 		Error session.Error `json:"error"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Error.Code != code || body.Error.Reason == "" {
-		t.Fatalf("error body %+v (%v), want code %d with a reason", body, err, code)
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Error.Code != code || v.Error.Reason == "" {
+		t.Fatalf("error body %q (%v), want code %d with a reason", body, err, code)
+	}
+}
+
+// xhrSend sends cmds to the session at sess in one xhr_send, each command
+// one SockJS message, and checks that it was taken.
+func xhrSend(t *testing.T, sess string, cmds ...string) {
+	t.Helper()
+	p, _ := json.Marshal(cmds)
+	if r := wiretest.Request(t, nil, http.MethodPost, sess+"/xhr_send", string(p), http.Header{"Content-Type": {"text/plain"}}); r.Status != http.StatusNoContent {
+		t.Fatalf("xhr_send: status %d %s", r.Status, r.Body)
 	}
 }
 
@@ -199,7 +183,7 @@ func TestSubscribeAndReceive(t *testing.T) {
 			if sub.Recovered != nil {
 				t.Errorf("fresh subscribe has recovered=%v", *sub.Recovered)
 			}
-			publish(t, e.node, "news", `{"text":"hi"}`)
+			publish(t, e.Node, "news", `{"text":"hi"}`)
 			m := c.expect("message")
 			if m.Channel != "news" || m.Offset != sub.Offset+1 || m.Epoch != sub.Epoch || string(m.Data) != `{"text":"hi"}` {
 				t.Fatalf("message %+v after subscribed %+v", m, sub)
@@ -226,7 +210,7 @@ func TestNumberedStream(t *testing.T) {
 			c.expect("hello")
 			c.subscribe(1, "seq", nil)
 			for i := 1; i <= total; i++ {
-				publish(t, e.node, "seq", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+				publish(t, e.Node, "seq", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
 			}
 			for want := 1; want <= total; want++ {
 				m := c.expect("message")
@@ -246,7 +230,7 @@ func TestResume(t *testing.T) {
 	for _, tr := range allTransports {
 		t.Run(tr, func(t *testing.T) {
 			e := newEnv(t, envConfig{})
-			res := publish(t, e.node, "orders", numbers(1, 300)...)
+			res := publish(t, e.Node, "orders", numbers(1, 300)...)
 			c := dial(t, e, tr, "")
 			c.expect("hello")
 			sub := c.subscribe(1, "orders", &session.Position{Epoch: res.Epoch, Offset: 100})
@@ -266,7 +250,7 @@ func TestResume(t *testing.T) {
 			if !batched {
 				t.Error("the replay came one frame per SockJS message; want batches split on \\n")
 			}
-			publish(t, e.node, "orders", "301")
+			publish(t, e.Node, "orders", "301")
 			if m := c.expect("message"); string(m.Data) != "301" || m.Offset != 301 {
 				t.Fatalf("live message %+v, want 301", m)
 			}
@@ -304,7 +288,7 @@ func TestBadCommands(t *testing.T) {
 			c.t = t
 			// The session is still usable.
 			c.subscribe(9, "news", nil)
-			publish(t, e.node, "news", `"still here"`)
+			publish(t, e.Node, "news", `"still here"`)
 			if m := c.expect("message"); string(m.Data) != `"still here"` {
 				t.Fatalf("message %+v", m)
 			}
@@ -317,38 +301,31 @@ func TestOversizedMessage(t *testing.T) {
 	big := `{"type":"publish","id":1,"channel":"news","data":"` + strings.Repeat("x", 2000) + `"}`
 	huge := strings.Repeat("y", int(frameLimit(limits.MaxMessageBytes))+1)
 
-	t.Run("over maxMessageBytes", func(t *testing.T) {
-		for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
-			t.Run(tr, func(t *testing.T) {
-				e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
-				c := dial(t, e, tr, "")
-				c.expect("hello")
-				c.command(big)
-				c.expectDisconnect(3501, "message too large")
-			})
-		}
-	})
-
-	t.Run("websocket message over the read limit", func(t *testing.T) {
-		e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
-		c := dial(t, e, viaWebsocket, "")
-		c.expect("hello")
-		c.command(huge)
-		c.expectDisconnect(3501, "message too large")
-	})
-
-	// The limit acts on the frame header: a client announcing a 1 GiB
-	// message is stopped before the server reads (or waits for) any of it.
-	t.Run("websocket frame header over the read limit", func(t *testing.T) {
-		e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
-		c := dial(t, e, viaWebsocket, "")
-		c.expect("hello")
-		hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
-		if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
-			t.Fatal(err)
-		}
-		c.expectDisconnect(3501, "message too large")
-	})
+	command := func(cmd string) func(*client) { return func(c *client) { c.command(cmd) } }
+	for _, tc := range []struct {
+		name, transport string
+		send            func(*client)
+	}{
+		{"over maxMessageBytes/websocket", viaWebsocket, command(big)},
+		{"over maxMessageBytes/xhr_streaming", viaXHRStreaming, command(big)},
+		{"websocket message over the read limit", viaWebsocket, command(huge)},
+		// The limit acts on the frame header: a client announcing a 1 GiB
+		// message is stopped before the server reads (or waits for) any of it.
+		{"websocket frame header over the read limit", viaWebsocket, func(c *client) {
+			hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
+			if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
+				c.t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			c := dial(t, e, tc.transport, "")
+			c.expect("hello")
+			tc.send(c)
+			c.expectDisconnect(3501, "message too large")
+		})
+	}
 
 	for _, send := range []string{"xhr_send", "jsonp_send"} {
 		t.Run(send+" body over the limit", func(t *testing.T) {
@@ -360,21 +337,17 @@ func TestOversizedMessage(t *testing.T) {
 			if send == "jsonp_send" {
 				body = "d=" + url.QueryEscape(`["`+strings.Repeat("y", 3*int(frameLimit(limits.MaxMessageBytes)))+`"]`)
 			}
-			req, _ := http.NewRequest(http.MethodPost, c.url+"/"+send, strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", wiretest.AllowedOrigin)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			r := wiretest.Request(t, nil, http.MethodPost, c.url+"/"+send, body, http.Header{
+				"Content-Type": {"application/x-www-form-urlencoded"},
+				"Origin":       {wiretest.AllowedOrigin},
+			})
+			if r.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d, want 413", r.Status)
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Fatalf("status %d, want 413", resp.StatusCode)
-			}
-			if resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
+			if r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
 				t.Error("the 413 answer cannot be read by the allowed page")
 			}
-			assertErrorBody(t, resp, http.StatusRequestEntityTooLarge)
+			assertErrorBody(t, r.Body, http.StatusRequestEntityTooLarge)
 			c.expectDisconnect(3501, "message too large")
 		})
 	}
@@ -388,44 +361,36 @@ func TestStalledXHRStreaming(t *testing.T) {
 	e := newEnv(t, envConfig{
 		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
 		transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
-		listener:  smallSendBuffers,
+		server:    wiretest.SmallSendBuffers(8 << 10),
 	})
 	healthy := dial(t, e, viaWebsocket, "")
 	healthy.expect("hello")
 	healthy.subscribe(1, "firehose", nil)
 
 	stalled := openStalledStream(t, e)
-	p, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"firehose"}`})
-	resp, err := http.Post(stalled+"/xhr_send", "text/plain", bytes.NewReader(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("xhr_send: status %d", resp.StatusCode)
-	}
+	xhrSend(t, stalled, `{"type":"subscribe","id":1,"channel":"firehose"}`)
 
 	pad := strings.Repeat("p", 16<<10)
 	sent := 0
 	// Publish one message at a time and wait for the healthy client to get
 	// it, so its own queue never holds more than one; the stalled session's
 	// socket and queue fill until it is dropped.
-	for e.node.SessionCount() > 1 {
+	for e.Node.SessionCount() > 1 {
 		sent++
 		if sent > 5000 {
 			t.Fatal("the stalled session was never dropped")
 		}
-		publish(t, e.node, "firehose", fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad))
+		publish(t, e.Node, "firehose", fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad))
 		m := healthy.expect("message")
 		var got struct{ N int }
 		if err := json.Unmarshal(m.Data, &got); err != nil || got.N != sent {
 			t.Fatalf("healthy client got %s, want n=%d", m.Data[:min(len(m.Data), 40)], sent)
 		}
 	}
-	if n := e.metrics.ClosedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
+	if n := e.Metrics.ClosedWith(session.DisconnectSlow.Code, session.DisconnectWriteTimeout.Code); n != 1 {
 		t.Fatalf("%d sessions closed as slow or timed out, want the stalled one", n)
 	}
-	publish(t, e.node, "firehose", `{"n":-1}`)
+	publish(t, e.Node, "firehose", `{"n":-1}`)
 	if m := healthy.expect("message"); string(m.Data) != `{"n":-1}` {
 		t.Fatalf("healthy client got %s after the drop", m.Data)
 	}
@@ -441,12 +406,12 @@ func TestShutdown(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- e.node.Shutdown(ctx) }()
+			go func() { done <- e.Node.Shutdown(ctx) }()
 			c.expectDisconnect(3001, "shutdown")
 			if err := <-done; err != nil {
 				t.Fatalf("shutdown: %v", err)
 			}
-			if _, err := e.node.NewSession("probe"); !errors.Is(err, session.DisconnectShutdown) {
+			if _, err := e.Node.NewSession("probe"); !errors.Is(err, session.DisconnectShutdown) {
 				t.Fatalf("node still opens sessions: %v", err)
 			}
 		})
@@ -454,7 +419,7 @@ func TestShutdown(t *testing.T) {
 
 	t.Run("new session while shutting down", func(t *testing.T) {
 		e := newEnv(t, envConfig{})
-		if err := e.node.Shutdown(context.Background()); err != nil {
+		if err := e.Node.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		c := dial(t, e, viaWebsocket, "")
@@ -469,7 +434,7 @@ func TestShutdown(t *testing.T) {
 		c.expect("hello")
 		cancel()
 		c.expectDisconnect(3001, "shutdown")
-		eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+		e.WaitSessions(t, 0)
 	})
 }
 
@@ -557,15 +522,7 @@ func TestSendsDoNotHang(t *testing.T) {
 	c := dial(t, e, viaXHRPolling, "")
 	c.expect("hello")
 	for i := range 20 {
-		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
-		p, _ := json.Marshal([]string{fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i)})
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/xhr_send", bytes.NewReader(p))
-		resp, err := http.DefaultClient.Do(req)
-		cancel()
-		if err != nil {
-			t.Fatalf("xhr_send %d: %v", i, err)
-		}
-		resp.Body.Close()
+		xhrSend(t, c.url, fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i))
 	}
 	for i := range 20 {
 		if f := c.expect("error"); f.ID != uint64(i+1) || f.Code != 404 {
@@ -586,14 +543,9 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	poll := func() string {
 		t.Helper()
 		for {
-			resp, err := http.Post(sess+"/xhr", "text/plain", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != anotherConnection { // see client.poll
-				return string(body)
+			body := wiretest.Request(t, nil, http.MethodPost, sess+"/xhr", "", nil).Body
+			if body != anotherConnection { // see client.poll
+				return body
 			}
 		}
 	}
@@ -603,19 +555,14 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	if got := poll(); !strings.Contains(got, `\"type\":\"hello\"`) {
 		t.Fatalf("second poll %q, want hello", got)
 	}
-	p, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"news"}`})
-	resp, err := http.Post(sess+"/xhr_send", "text/plain", bytes.NewReader(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	xhrSend(t, sess, `{"type":"subscribe","id":1,"channel":"news"}`)
 	if got := poll(); !strings.Contains(got, `\"type\":\"subscribed\"`) {
 		t.Fatalf("third poll %q, want subscribed", got)
 	}
 	const total = 200 // 200 KiB for a 64 KiB queue
 	pad := strings.Repeat("p", 1024)
 	for i := range total {
-		publish(t, e.node, "news", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+		publish(t, e.Node, "news", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
 	}
 	// The writer may have handed sockjs-go one batch before the poll that
 	// carried `subscribed` ended; nothing more.
@@ -636,5 +583,5 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	if got := poll(); got != "c[3002,\"slow consumer\"]\n" {
 		t.Fatalf("last poll %q, want the close frame", got)
 	}
-	eventually(t, "the session to close", func() bool { return e.metrics.ClosedWith(3002) == 1 })
+	eventually(t, "the session to close", func() bool { return e.Metrics.ClosedWith(3002) == 1 })
 }

@@ -1,19 +1,11 @@
 package sse
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
@@ -21,17 +13,14 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-var debugLog = flag.Bool("sse.debug", false, "write the transport's debug log to stderr")
-
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
 	node      session.Config
 	transport transports.Config
-	// server, if set, adjusts the http.Server (timeouts) before it starts.
-	server func(*http.Server)
-	// connState, if set, sees every server-side connection (to shrink its
-	// socket buffers, for example).
-	connState func(net.Conn, http.ConnState)
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 	// broker, if set, wraps the memory broker (to reach its handler).
 	broker func(*session.MemoryBroker) session.Broker
 	// http2 serves over TLS with HTTP/2, where streams cannot be hijacked.
@@ -45,29 +34,17 @@ type envConfig struct {
 // also checks that every stream closes its session.
 type testEnv struct {
 	*wiretest.Env
-	node    *session.Node
-	srv     *httptest.Server
-	metrics *wiretest.Recorder
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
-	ec.node.Metrics = nil // the env's recorder
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node:   ec.node,
-		Broker: ec.broker,
-		HTTP2:  ec.http2,
-		Server: func(srv *httptest.Server) {
-			srv.Config.ConnState = ec.connState
-			if ec.server != nil {
-				ec.server(srv.Config)
-			}
-		},
-		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+	we := wiretest.TransportEnv{
+		Node:      ec.node,
+		Transport: ec.transport,
+		Broker:    ec.broker,
+		HTTP2:     ec.http2,
+		Server:    ec.server,
+		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			if err != nil {
 				return nil, err
@@ -75,51 +52,21 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 			ph, err := NewPublishHandler(tc)
 			return map[string]http.Handler{"/connect/sse": h, "/connect/publish": ph}, err
 		},
-	})
-	return &testEnv{Env: we, node: we.Node, srv: we.Srv, metrics: we.Metrics}
-}
-
-// publish publishes the integers from..to to ch.
-func (e *testEnv) publish(t testing.TB, ch string, from, to int) {
-	t.Helper()
-	e.Publish(t, ch, from, to)
-}
-
-// waitSessions waits until the node has n sessions.
-func (e *testEnv) waitSessions(t testing.TB, n int) {
-	t.Helper()
-	e.WaitSessions(t, n)
+	}.Start(t)
+	return &testEnv{Env: we}
 }
 
 // frame is a decoded server frame.
 type frame = wire.Frame
 
-// number returns a message's integer payload.
-func number(t testing.TB, f frame) int {
-	t.Helper()
-	n, err := f.Number()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+// event is one parsed SSE event, its data decoded as a frame.
+type event = wiretest.SSEEvent
 
-// event is one parsed SSE event.
-type event struct {
-	id    string
-	hasID bool
-	data  string
-	retry string
-	frame frame // decoded data, when there is any
-}
-
-// stream is an open SSE response read by a goroutine.
+// stream is an open SSE response with the client's positions, from the
+// frames read.
 type stream struct {
-	resp   *http.Response
-	cancel context.CancelFunc
-	events chan event
-	errc   chan error
-	cur    session.Cursor // the client's positions, from the frames read
+	*wiretest.SSEStream
+	cur session.Cursor
 }
 
 // dial opens /connect/sse with q and header; it fails the test unless the
@@ -137,72 +84,11 @@ func (e *testEnv) dial(t testing.TB, q url.Values, header http.Header) *stream {
 // status and body and no stream.
 func (e *testEnv) open(t testing.TB, q url.Values, header http.Header) (*stream, int, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/connect/sse?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
+	ss, r := wiretest.DialSSE(t, e.Srv.Client(), e.Srv.URL+"/connect/sse?"+q.Encode(), header)
+	if ss == nil {
+		return nil, r.Status, r.Body
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer cancel()
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return nil, resp.StatusCode, string(b)
-	}
-	st := &stream{resp: resp, cancel: cancel, events: make(chan event, 10000), errc: make(chan error, 1)}
-	go st.read()
-	t.Cleanup(st.close)
-	return st, resp.StatusCode, ""
-}
-
-func (st *stream) close() {
-	st.cancel()
-	st.resp.Body.Close()
-}
-
-// read decodes events (wiretest.SSEReader parses them as a browser does)
-// and their frames.
-func (st *stream) read() {
-	defer close(st.events)
-	r := wire.NewSSEReader(st.resp.Body)
-	for {
-		e, err := r.Next()
-		if err != nil {
-			st.errc <- err
-			return
-		}
-		ev := event{id: e.ID, hasID: e.HasID, data: e.Data, retry: e.Retry}
-		if ev.data != "" {
-			if err := json.Unmarshal([]byte(ev.data), &ev.frame); err != nil {
-				st.errc <- fmt.Errorf("event data %q: %w", ev.data, err)
-				return
-			}
-		}
-		st.events <- ev
-	}
-}
-
-// next returns the next event, failing the test when the stream ends or
-// nothing comes within wiretest.WaitLimit.
-func (st *stream) next(t testing.TB) event {
-	t.Helper()
-	select {
-	case ev, ok := <-st.events:
-		if !ok {
-			t.Fatalf("stream ended: %v", <-st.errc)
-		}
-		return ev
-	case <-time.After(wiretest.WaitLimit):
-		t.Fatal("no event in time")
-	}
-	panic("unreachable")
+	return &stream{SSEStream: ss}, r.Status, ""
 }
 
 // nextFrame skips the retry-only event and pings and returns the next frame.
@@ -212,22 +98,22 @@ func (st *stream) next(t testing.TB) event {
 func (st *stream) nextFrame(t testing.TB) event {
 	t.Helper()
 	for {
-		ev := st.next(t)
-		if ev.data == "" || ev.frame.Type == "ping" {
-			if ev.hasID {
-				t.Fatalf("event %q has an id", ev.data)
+		ev := st.Next(t)
+		if ev.Data == "" || ev.Frame.Type == "ping" {
+			if ev.HasID {
+				t.Fatalf("event %q has an id", ev.Data)
 			}
 			continue
 		}
-		f := ev.frame
+		f := ev.Frame
 		switch f.Type {
 		case "hello":
-			if !ev.hasID {
+			if !ev.HasID {
 				t.Fatal("hello without id")
 			}
-			c, err := session.DecodeCursor(ev.id)
+			c, err := session.DecodeCursor(ev.ID)
 			if err != nil {
-				t.Fatalf("hello id %q: %v", ev.id, err)
+				t.Fatalf("hello id %q: %v", ev.ID, err)
 			}
 			st.cur = c
 		case "subscribed", "message":
@@ -235,11 +121,11 @@ func (st *stream) nextFrame(t testing.TB) event {
 				t.Fatalf("%s before hello", f.Type)
 			}
 			st.cur[f.Channel] = session.Position{Epoch: f.Epoch, Offset: f.Offset}
-			if want := st.cur.Encode(); !ev.hasID || ev.id != want {
-				t.Fatalf("%s event id %q, want the cursor %q", f.Type, ev.id, want)
+			if want := st.cur.Encode(); !ev.HasID || ev.ID != want {
+				t.Fatalf("%s event id %q, want the cursor %q", f.Type, ev.ID, want)
 			}
 		default:
-			if ev.hasID {
+			if ev.HasID {
 				t.Fatalf("%s event has an id", f.Type)
 			}
 		}
@@ -247,41 +133,20 @@ func (st *stream) nextFrame(t testing.TB) event {
 	}
 }
 
-// end waits for the stream to end and returns the events left before it.
-func (st *stream) end(t testing.TB) []event {
-	t.Helper()
-	var out []event
-	timeout := time.After(wiretest.WaitLimit)
-	for {
-		select {
-		case ev, ok := <-st.events:
-			if !ok {
-				if err := <-st.errc; !errors.Is(err, io.EOF) {
-					t.Fatalf("stream ended with %v, want a clean end", err)
-				}
-				return out
-			}
-			out = append(out, ev)
-		case <-timeout:
-			t.Fatal("stream did not end")
-		}
-	}
-}
-
 // start reads the hello frame and one subscribed frame per channel.
 func (st *stream) start(t testing.TB, channels ...string) (hello event, subscribed map[string]frame) {
 	t.Helper()
 	hello = st.nextFrame(t)
-	if hello.frame.Type != "hello" {
-		t.Fatalf("first frame %s, want hello", hello.data)
+	if hello.Frame.Type != "hello" {
+		t.Fatalf("first frame %s, want hello", hello.Data)
 	}
 	subscribed = map[string]frame{}
 	for range channels {
 		ev := st.nextFrame(t)
-		if ev.frame.Type != "subscribed" {
-			t.Fatalf("frame %s, want subscribed", ev.data)
+		if ev.Frame.Type != "subscribed" {
+			t.Fatalf("frame %s, want subscribed", ev.Data)
 		}
-		subscribed[ev.frame.Channel] = ev.frame
+		subscribed[ev.Frame.Channel] = ev.Frame
 	}
 	for _, ch := range channels {
 		if _, ok := subscribed[ch]; !ok {
@@ -298,11 +163,11 @@ func (st *stream) messages(t testing.TB, n int) ([]frame, []string) {
 	var ids []string
 	for len(fs) < n {
 		ev := st.nextFrame(t)
-		if ev.frame.Type != "message" {
-			t.Fatalf("frame %s, want a message", ev.data)
+		if ev.Frame.Type != "message" {
+			t.Fatalf("frame %s, want a message", ev.Data)
 		}
-		fs = append(fs, ev.frame)
-		ids = append(ids, ev.id)
+		fs = append(fs, ev.Frame)
+		ids = append(ids, ev.ID)
 	}
 	return fs, ids
 }
@@ -319,7 +184,7 @@ func query(kv ...string) url.Values { return wiretest.Query(kv...) }
 func errorBody(t testing.TB, body string) session.Error {
 	t.Helper()
 	var v struct{ Error session.Error }
-	if err := json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&v); err != nil {
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
 	return v.Error

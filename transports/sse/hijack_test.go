@@ -1,16 +1,13 @@
 package sse
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
@@ -32,26 +29,26 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{http2: tc.http2})
 			st := e.dial(t, query("channel", "c"), nil)
-			if st.resp.ProtoMajor != tc.proto {
-				t.Fatalf("served over %s, want HTTP/%d", st.resp.Proto, tc.proto)
+			if st.Resp.ProtoMajor != tc.proto {
+				t.Fatalf("served over %s, want HTTP/%d", st.Resp.Proto, tc.proto)
 			}
-			if tc.proto == 1 && (len(st.resp.TransferEncoding) != 1 || st.resp.TransferEncoding[0] != "chunked") {
-				t.Fatalf("transfer encoding %v, want chunked", st.resp.TransferEncoding)
+			if tc.proto == 1 && (len(st.Resp.TransferEncoding) != 1 || st.Resp.TransferEncoding[0] != "chunked") {
+				t.Fatalf("transfer encoding %v, want chunked", st.Resp.TransferEncoding)
 			}
 			st.start(t, "c")
 			const n = 300
 			go func() {
 				for i := 1; i <= n; i++ {
-					_, _ = e.node.Publish(context.Background(), "c", []byte(fmt.Sprint(i)), "")
+					_, _ = e.Node.Publish(context.Background(), "c", []byte(fmt.Sprint(i)), "")
 				}
 			}()
 			fs, _ := st.messages(t, n)
 			if got := numbers(t, fs, "c"); !slices.Equal(got, wiretest.Seq(1, n)) {
 				t.Fatalf("got %v", got)
 			}
-			st.close()
-			e.waitSessions(t, 0)
-			if codes := e.metrics.ClosedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
+			st.Close()
+			e.WaitSessions(t, 0)
+			if codes := e.Metrics.ClosedCodes("sse"); len(codes) != 1 || codes[0] != session.ClosedByClient.Code {
 				t.Fatalf("session close codes %v, want [%d]", codes, session.ClosedByClient.Code)
 			}
 		})
@@ -66,15 +63,14 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	c, err := net.DialTimeout("tcp", addr, wiretest.WaitLimit)
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
+	c, err := wiretest.DialRaw(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 	fmt.Fprintf(c, "GET /connect/sse?channel=c HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
-	br := bufio.NewReader(c)
+	br := c.Reader()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +79,8 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 		resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("answer %d, transfer encoding %v, close %v, headers %v", resp.StatusCode, resp.TransferEncoding, resp.Close, resp.Header)
 	}
-	e.waitSessions(t, 1)
-	e.publish(t, "c", 1, 2)
+	e.WaitSessions(t, 1)
+	e.Publish(t, "c", 1, 2)
 	var body strings.Builder
 	for !strings.Contains(body.String(), `"data":2`) {
 		line, err := br.ReadString('\n')
@@ -105,5 +101,5 @@ func TestHTTP10StreamAndServerContext(t *testing.T) {
 	if strings.Contains(body.String()+string(rest), "\r\n0\r\n") {
 		t.Fatalf("chunk framing in an HTTP/1.0 body: %q", body.String())
 	}
-	e.waitSessions(t, 0)
+	e.WaitSessions(t, 0)
 }

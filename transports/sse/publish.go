@@ -45,9 +45,13 @@ type publishRequest struct {
 	Token   string          `json:"token"`
 }
 
-// decodePublish reads one JSON object and nothing after it. Fields are
-// checked by the node (channel name, data size and validity, key length).
-func decodePublish(body []byte) (publishRequest, error) {
+// decodeClientPublish reads the body of a client publish: one JSON object
+// and nothing after it, with the client's token. Fields are checked by the
+// node (channel name, data size and validity, key length), as for a publish
+// over WebSocket; unknown fields are ignored, as in a WebSocket command. The
+// server API's publish (server/decode.go) is another format: JSON or a form,
+// no token, strict fields.
+func decodeClientPublish(body []byte) (publishRequest, error) {
 	if !session.ValidJSONText(body) {
 		// encoding/json would turn it into U+FFFD, merging distinct keys.
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "body is not valid UTF-8 (or has a \\u escape of a lone surrogate)"}
@@ -57,7 +61,8 @@ func decodePublish(body []byte) (publishRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "body is not a JSON object"}
 	}
-	if dec.More() {
+	// Not dec.More: it reports false before a stray ']' or '}'.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "data after the JSON object"}
 	}
 	return req, nil
@@ -83,7 +88,7 @@ func (h *PublishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transports.WriteError(w, &session.Error{Code: http.StatusBadRequest, Reason: "cannot read body"})
 		return
 	}
-	req, err := decodePublish(body)
+	req, err := decodeClientPublish(body)
 	if err != nil {
 		transports.WriteError(w, err)
 		return

@@ -2,7 +2,6 @@ package sse
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,20 +33,12 @@ func publishEnv(t *testing.T) *testEnv {
 // post sends a client publish and returns the status and body.
 func (e *testEnv) post(t *testing.T, method, query, body string, header map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+"/connect/publish"+query, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := wiretest.Request(t, e.Srv.Client(), method, e.Srv.URL+"/connect/publish"+query, body, h)
+	return r.Status, r.Body
 }
 
 func TestPublish(t *testing.T) {
@@ -76,11 +67,11 @@ func TestPublish(t *testing.T) {
 	if status != 200 || again != body {
 		t.Errorf("repeated key: %d %s, want the original %s", status, again, body)
 	}
-	e.publish(t, "chat:room", 2, 2)
-	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 2 {
+	e.Publish(t, "chat:room", 2, 2)
+	if fs, _ := st.messages(t, 1); wiretest.Number(t, fs[0]) != 2 {
 		t.Errorf("after a repeated key got %s, want the next publication only", fs[0].Data)
 	}
-	e.waitSessions(t, 1) // publish sessions do not linger
+	e.WaitSessions(t, 1) // publish sessions do not linger
 }
 
 func TestPublishRefusals(t *testing.T) {
@@ -94,6 +85,8 @@ func TestPublishRefusals(t *testing.T) {
 		{"namespace without client publish", "POST", "", `{"channel":"news","data":1}`, nil, 403},
 		{"not JSON", "POST", "", `channel=chat:room&data=1`, nil, 400},
 		{"two objects", "POST", "", `{"channel":"chat:room","data":1}{}`, nil, 400},
+		{"a brace after the object", "POST", "", `{"channel":"chat:room","data":1}}`, nil, 400},
+		{"a bracket after the object", "POST", "", `{"channel":"chat:room","data":1} ]`, nil, 400},
 		{"no data", "POST", "", `{"channel":"chat:room"}`, nil, 400},
 		{"invalid channel", "POST", "", `{"channel":"a b","data":1}`, nil, 400},
 		// encoding/json would read both keys as "k\uFFFD", and the second
@@ -116,7 +109,7 @@ func TestPublishRefusals(t *testing.T) {
 			if got := errorBody(t, body); got.Code != tc.status || got.Reason == "" {
 				t.Errorf("body %s", body)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 }
@@ -129,16 +122,11 @@ func TestPublishTokenAndCORS(t *testing.T) {
 		}
 	})
 	t.Run("allowed origin", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", e.srv.URL+"/connect/publish", strings.NewReader(`{"channel":"chat:a","data":2}`))
-		req.Header.Set("Origin", wiretest.AllowedOrigin)
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin ||
-			resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
-			t.Errorf("%d %v", resp.StatusCode, resp.Header)
+		r := wiretest.Request(t, e.Srv.Client(), http.MethodPost, e.Srv.URL+"/connect/publish", `{"channel":"chat:a","data":2}`,
+			http.Header{"Origin": {wiretest.AllowedOrigin}})
+		if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin ||
+			r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("%d %v", r.Status, r.Header)
 		}
 	})
 	t.Run("preflight", func(t *testing.T) {
@@ -149,11 +137,11 @@ func TestPublishTokenAndCORS(t *testing.T) {
 	})
 }
 
-// FuzzDecodePublish: any body either fails with a 400 or yields data that is
+// FuzzDecodeClientPublish: any body either fails with a 400 or yields data that is
 // valid JSON (or absent, which the node refuses). Seeds: testdata/fuzz.
-func FuzzDecodePublish(f *testing.F) {
+func FuzzDecodeClientPublish(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodePublish(body)
+		req, err := decodeClientPublish(body)
 		if err != nil {
 			if e := session.AsError(err); e.Code != 400 {
 				t.Fatalf("error %v, want a 400", err)
@@ -180,7 +168,7 @@ func TestPublishAuthenticatorPanic(t *testing.T) {
 	if status != http.StatusInternalServerError || !strings.Contains(body, "internal error") {
 		t.Fatalf("publish with a panicking authenticator: %d %s, want 500 internal error", status, body)
 	}
-	if n := e.node.SessionCount(); n != 0 {
+	if n := e.Node.SessionCount(); n != 0 {
 		t.Fatalf("%d sessions left after the panic, want 0", n)
 	}
 }

@@ -48,7 +48,7 @@ func TestR3labsClient(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runR3labs(ctx, e.srv.URL+"/connect/sse?channel="+ch, e.srv.Client(), got, &dropped)
+		runR3labs(ctx, e.Srv.URL+"/connect/sse?channel="+ch, e.Srv.Client(), got, &dropped)
 	}()
 	defer func() { cancel(); <-done }()
 
@@ -65,31 +65,31 @@ func TestR3labsClient(t *testing.T) {
 			}
 		}
 	}
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	sent := 0
 	for r := range rounds {
-		e.publish(t, ch, sent+1, sent+perRound)
+		e.Publish(t, ch, sent+1, sent+perRound)
 		sent += perRound
 		switch r % 3 {
 		case 0: // cut while the events are still being written
-			e.srv.CloseClientConnections()
+			e.Srv.CloseClientConnections()
 		case 1: // cut a live, idle stream
 			wait(sent)
-			e.srv.CloseClientConnections()
+			e.Srv.CloseClientConnections()
 		case 2: // the server ends the stream cleanly with a disconnect frame
 			wait(sent)
 			hb.h.HandleGap(ch)
 		}
 	}
 	// A duplicate of anything so far would arrive before this last message.
-	e.publish(t, ch, sent+1, sent+1)
+	e.Publish(t, ch, sent+1, sent+1)
 	sent++
 	wait(sent)
 	if !slices.Equal(recv, wiretest.Seq(1, sent)) {
 		t.Fatalf("r3labs client received %v, want 1..%d once each", recv, sent)
 	}
 	var gaps int
-	for _, c := range e.metrics.ClosedCodes("sse") {
+	for _, c := range e.Metrics.ClosedCodes("sse") {
 		if c == session.DisconnectInsufficientState.Code {
 			gaps++
 		}

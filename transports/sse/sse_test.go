@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,38 +32,34 @@ func TestStreamStart(t *testing.T) {
 				h.Set("Origin", tc.origin)
 			}
 			st := e.dial(t, query("channel", "news"), h)
-			for k, want := range map[string]string{
+			wiretest.CheckHeaders(t, st.Resp.Header, map[string]string{
 				"Content-Type":      "text/event-stream",
 				"Cache-Control":     "no-cache, no-transform",
 				"X-Accel-Buffering": "no",
 				"Connection":        "keep-alive",
-			} {
-				if got := st.resp.Header.Get(k); got != want {
-					t.Errorf("%s: %q, want %q", k, got, want)
-				}
-			}
-			cors := st.resp.Header.Get("Access-Control-Allow-Origin")
+			})
+			cors := st.Resp.Header.Get("Access-Control-Allow-Origin")
 			switch {
 			case tc.origin == "" && cors != "":
 				t.Errorf("CORS header %q on a request without Origin", cors)
-			case tc.origin != "" && (cors != tc.origin || st.resp.Header.Get("Access-Control-Allow-Credentials") != "true"):
-				t.Errorf("CORS headers %v, want origin %s with credentials", st.resp.Header, tc.origin)
+			case tc.origin != "" && (cors != tc.origin || st.Resp.Header.Get("Access-Control-Allow-Credentials") != "true"):
+				t.Errorf("CORS headers %v, want origin %s with credentials", st.Resp.Header, tc.origin)
 			}
-			if !slices.Contains(st.resp.Header.Values("Vary"), "Origin") {
-				t.Errorf("Vary %v lacks Origin", st.resp.Header.Values("Vary"))
+			if !slices.Contains(st.Resp.Header.Values("Vary"), "Origin") {
+				t.Errorf("Vary %v lacks Origin", st.Resp.Header.Values("Vary"))
 			}
 
 			// Nothing is published: hello and subscribed arrive because the
 			// handler flushes them at once.
-			if ev := st.next(t); ev.retry != "2000" || ev.data != "" {
+			if ev := st.Next(t); ev.Retry != "2000" || ev.Data != "" {
 				t.Fatalf("first event %+v, want retry: 2000 alone", ev)
 			}
 			hello, subs := st.start(t, "news")
-			if f := hello.frame; f.Transport != "sse" || f.Session == "" || f.Ping != 25 {
-				t.Errorf("hello %s", hello.data)
+			if f := hello.Frame; f.Transport != "sse" || f.Session == "" || f.Ping != 25 {
+				t.Errorf("hello %s", hello.Data)
 			}
-			if c, _ := session.DecodeCursor(hello.id); len(c) != 0 {
-				t.Errorf("hello id %q names positions for a request without cursor", hello.id)
+			if c, _ := session.DecodeCursor(hello.ID); len(c) != 0 {
+				t.Errorf("hello id %q names positions for a request without cursor", hello.ID)
 			}
 			if subs["news"].Recovered != nil {
 				t.Errorf("fresh subscribe has recovered=%v", *subs["news"].Recovered)
@@ -80,8 +75,8 @@ func TestMessagesInOrder(t *testing.T) {
 	const n = 200
 	go func() { // publishers race the writer: batching must keep order
 		for i := 1; i <= n; i++ {
-			e.node.Publish(context.Background(), "a", json.RawMessage(strconv.Itoa(i)), "")
-			e.node.Publish(context.Background(), "b", json.RawMessage(strconv.Itoa(-i)), "")
+			e.Node.Publish(context.Background(), "a", json.RawMessage(strconv.Itoa(i)), "")
+			e.Node.Publish(context.Background(), "b", json.RawMessage(strconv.Itoa(-i)), "")
 		}
 	}()
 	fs, _ := st.messages(t, 2*n)
@@ -125,11 +120,11 @@ func TestResume(t *testing.T) {
 			ch := "resume-" + strconv.Itoa(i)
 			st := e.dial(t, query("channel", ch), nil)
 			st.start(t, ch)
-			e.publish(t, ch, 1, 5)
+			e.Publish(t, ch, 1, 5)
 			first, ids := st.messages(t, 5)
-			st.close()
-			e.waitSessions(t, 0)
-			e.publish(t, ch, 6, 10)
+			st.Close()
+			e.WaitSessions(t, 0)
+			e.Publish(t, ch, 6, 10)
 
 			extra, lei := tc.resume(ch, ids)
 			q := query("channel", ch)
@@ -142,14 +137,14 @@ func TestResume(t *testing.T) {
 			}
 			st2 := e.dial(t, q, h)
 			hello, subs := st2.start(t, ch)
-			if hello.id != ids[4] {
-				t.Errorf("hello id %q, want the resume position %q", hello.id, ids[4])
+			if hello.ID != ids[4] {
+				t.Errorf("hello id %q, want the resume position %q", hello.ID, ids[4])
 			}
 			if r := subs[ch].Recovered; r == nil || !*r || subs[ch].Offset != 5 {
 				t.Errorf("subscribed %+v, want recovered from offset 5", subs[ch])
 			}
 			replay, _ := st2.messages(t, 5)
-			e.publish(t, ch, 11, 12)
+			e.Publish(t, ch, 11, 12)
 			live, _ := st2.messages(t, 2)
 			got := numbers(t, slices.Concat(first, replay, live), ch)
 			if !slices.Equal(got, wiretest.Seq(1, 12)) {
@@ -159,44 +154,46 @@ func TestResume(t *testing.T) {
 	}
 }
 
-func TestCursorNamingOtherChannels(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	e.publish(t, "mine", 1, 3)
-	c := session.Cursor{"other": {Epoch: "x", Offset: 7}}
-	st := e.dial(t, query("channel", "mine", "cursor", c.Encode()), nil)
-	hello, subs := st.start(t, "mine")
-	if c, _ := session.DecodeCursor(hello.id); len(c) != 0 {
-		t.Errorf("hello id %q: positions of unnamed channels must not carry over", hello.id)
-	}
-	if s := subs["mine"]; s.Recovered != nil || s.Offset != 3 {
-		t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
-	}
-	e.publish(t, "mine", 4, 4)
-	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 4 {
-		t.Errorf("got %v, want only the live message 4", fs)
-	}
-}
-
-func TestEpochChange(t *testing.T) {
-	e := newEnv(t, envConfig{})
-	e.publish(t, "c", 1, 3)
-	stale := session.Cursor{"c": {Epoch: "gone", Offset: 2}}
-	st := e.dial(t, query("channel", "c", "cursor", stale.Encode()), nil)
-	hello, subs := st.start(t, "c")
-	if hello.id != stale.Encode() {
-		t.Errorf("hello id %q, want the request's cursor", hello.id)
-	}
-	s := subs["c"]
-	if s.Recovered == nil || *s.Recovered || s.Epoch == "gone" || s.Offset != 0 {
-		t.Errorf("subscribed %+v, want recovered:false at the start (offset 0) of the current epoch", s)
-	}
-	// What the current epoch holds still arrives, then live messages.
-	e.publish(t, "c", 4, 4)
-	fs, _ := st.messages(t, 4)
-	for i, f := range fs {
-		if number(t, f) != i+1 {
-			t.Fatalf("got %v after recovered:false, want 1..4", fs)
-		}
+// A cursor the stream cannot resume from as it is: one naming only other
+// channels starts the named channel fresh, and carries none of its
+// positions over; one of an epoch that is gone starts the channel over,
+// recovered:false, with what the current epoch holds. Live messages follow.
+func TestCursorNotResumable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cursor session.Cursor
+		check  func(t *testing.T, hello event, sub frame)
+		want   []int // the messages that arrive once 4 is published
+	}{
+		{"naming other channels", session.Cursor{"other": {Epoch: "x", Offset: 7}}, func(t *testing.T, hello event, s frame) {
+			if c, _ := session.DecodeCursor(hello.ID); len(c) != 0 {
+				t.Errorf("hello id %q: positions of unnamed channels must not carry over", hello.ID)
+			}
+			if s.Recovered != nil || s.Offset != 3 {
+				t.Errorf("subscribed %+v, want a fresh subscription at offset 3", s)
+			}
+		}, []int{4}},
+		{"of an epoch that is gone", session.Cursor{"c": {Epoch: "gone", Offset: 2}}, func(t *testing.T, hello event, s frame) {
+			if want := (session.Cursor{"c": {Epoch: "gone", Offset: 2}}).Encode(); hello.ID != want {
+				t.Errorf("hello id %q, want the request's cursor %q", hello.ID, want)
+			}
+			if s.Recovered == nil || *s.Recovered || s.Epoch == "gone" || s.Offset != 0 {
+				t.Errorf("subscribed %+v, want recovered:false at the start (offset 0) of the current epoch", s)
+			}
+		}, []int{1, 2, 3, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			e.Publish(t, "c", 1, 3)
+			st := e.dial(t, query("channel", "c", "cursor", tc.cursor.Encode()), nil)
+			hello, subs := st.start(t, "c")
+			tc.check(t, hello, subs["c"])
+			e.Publish(t, "c", 4, 4)
+			fs, _ := st.messages(t, len(tc.want))
+			if got := numbers(t, fs, "c"); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -205,8 +202,8 @@ func TestPing(t *testing.T) {
 	st := e.dial(t, query("channel", "quiet"), nil)
 	st.start(t, "quiet")
 	for range 2 {
-		ev := st.next(t)
-		if ev.data != string(session.PingFrame) || ev.hasID {
+		ev := st.Next(t)
+		if ev.Data != string(session.PingFrame) || ev.HasID {
 			t.Fatalf("event %+v on an idle stream, want an unnamed ping event without id", ev)
 		}
 	}
@@ -218,19 +215,16 @@ func TestPing(t *testing.T) {
 // the first write after it.
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{Ping: time.Second},
-		server: func(s *http.Server) {
-			s.ReadTimeout = 200 * time.Millisecond
-			s.WriteTimeout = 200 * time.Millisecond
-		},
+		node:   session.Config{Ping: time.Second},
+		server: wiretest.ServerTimeouts(200 * time.Millisecond),
 	})
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
-	if ev := st.next(t); ev.frame.Type != "ping" { // a second after the timeouts
+	if ev := st.Next(t); ev.Frame.Type != "ping" { // a second after the timeouts
 		t.Fatalf("event %+v, want a ping", ev)
 	}
-	e.publish(t, "c", 1, 1)
-	if fs, _ := st.messages(t, 1); number(t, fs[0]) != 1 {
+	e.Publish(t, "c", 1, 1)
+	if fs, _ := st.messages(t, 1); wiretest.Number(t, fs[0]) != 1 {
 		t.Fatalf("got %+v", fs)
 	}
 }
@@ -243,10 +237,10 @@ func TestShutdown(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 		defer cancel()
-		done <- e.node.Shutdown(ctx)
+		done <- e.Node.Shutdown(ctx)
 	}()
-	rest := st.end(t)
-	if len(rest) != 1 || rest[0].frame.Type != "disconnect" || rest[0].frame.Code != session.DisconnectShutdown.Code || !rest[0].frame.Reconnect {
+	rest := st.End(t)
+	if len(rest) != 1 || rest[0].Frame.Type != "disconnect" || rest[0].Frame.Code != session.DisconnectShutdown.Code || !rest[0].Frame.Reconnect {
 		t.Fatalf("events before the end %+v, want one disconnect 3001 with reconnect", rest)
 	}
 	if err := <-done; err != nil {
@@ -262,10 +256,10 @@ func TestClientGoneClosesSession(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
-	st.close()
-	e.waitSessions(t, 0)
+	st.Close()
+	e.WaitSessions(t, 0)
 	// Publishing to a channel whose only subscriber left reaches nobody and fails nothing.
-	e.publish(t, "c", 1, 3)
+	e.Publish(t, "c", 1, 3)
 }
 
 // TestStalledReader: a client that sends its request and never reads is
@@ -275,16 +269,12 @@ func TestStalledReader(t *testing.T) {
 	e := newEnv(t, envConfig{
 		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
 		transport: transports.Config{WriteTimeout: time.Second},
-		connState: func(c net.Conn, s http.ConnState) {
-			if tc, ok := c.(*net.TCPConn); ok && s == http.StateNew {
-				tc.SetWriteBuffer(8 << 10) // fill the stalled path sooner
-			}
-		},
+		server:    wiretest.SmallSendBuffers(8 << 10), // fill the stalled path sooner
 	})
 	healthy := e.dial(t, query("channel", "c"), nil)
 	healthy.start(t, "c")
 
-	stalled, err := smallBufferDialer.Dial("tcp", e.srv.Listener.Addr().String())
+	stalled, err := smallBufferDialer.Dial("tcp", e.Srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +282,7 @@ func TestStalledReader(t *testing.T) {
 	if _, err := fmt.Fprintf(stalled, "GET /connect/sse?channel=c HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	e.waitSessions(t, 2)
+	e.WaitSessions(t, 2)
 
 	pad := strings.Repeat("x", 1000)
 	const batch, maxMessages = 20, 20000 // a batch stays well under the healthy queue bound
@@ -311,24 +301,24 @@ func TestStalledReader(t *testing.T) {
 	}
 	// Publish until the stalled session's queue overflows, then once more
 	// while its writer waits out its write deadline.
-	for round := 0; e.metrics.SlowClients() == 0 || round%2 == 1; round++ {
+	for round := 0; e.Metrics.SlowClients() == 0 || round%2 == 1; round++ {
 		if sent >= maxMessages {
 			t.Fatalf("the stalled client's queue did not overflow after %d messages", sent)
 		}
 		for range batch {
 			sent++
 			data := fmt.Sprintf(`{"n":%d,"pad":%q}`, sent, pad)
-			if _, err := e.node.Publish(context.Background(), "c", json.RawMessage(data), ""); err != nil {
+			if _, err := e.Node.Publish(context.Background(), "c", json.RawMessage(data), ""); err != nil {
 				t.Fatal(err)
 			}
 		}
 		read()
 	}
-	e.waitSessions(t, 1)
+	e.WaitSessions(t, 1)
 	if !slices.Equal(got, wiretest.Seq(1, sent)) {
 		t.Fatalf("healthy client got %d messages out of order or with gaps, want 1..%d", len(got), sent)
 	}
-	if codes := e.metrics.ClosedCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
+	if codes := e.Metrics.ClosedCodes("sse"); !slices.Equal(codes, []int{session.DisconnectSlow.Code}) {
 		t.Errorf("sessions closed with %v, want the stalled one with 3002", codes)
 	}
 	t.Logf("stalled client dropped after %d messages", sent)
@@ -388,11 +378,11 @@ func TestRefusals(t *testing.T) {
 			if got.Code != tc.status || tc.reason != "" && got.Reason != tc.reason {
 				t.Errorf("body %s, want code %d reason %q", body, tc.status, tc.reason)
 			}
-			e.waitSessions(t, 0)
+			e.WaitSessions(t, 0)
 		})
 	}
 	t.Run("malformed query", func(t *testing.T) {
-		resp, err := e.srv.Client().Get(e.srv.URL + "/connect/sse?channel=a&x=%zz")
+		resp, err := e.Srv.Client().Get(e.Srv.URL + "/connect/sse?channel=a&x=%zz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,12 +408,12 @@ func TestMethodsAndPreflight(t *testing.T) {
 		{http.MethodOptions, "http://evil.example", 403},
 	} {
 		t.Run(tc.method+" "+tc.origin, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, e.srv.URL+"/connect/sse?channel=a", nil)
+			req, _ := http.NewRequest(tc.method, e.Srv.URL+"/connect/sse?channel=a", nil)
 			if tc.origin != "" {
 				req.Header.Set("Origin", tc.origin)
 				req.Header.Set("Access-Control-Request-Method", "GET")
 			}
-			resp, err := e.srv.Client().Do(req)
+			resp, err := e.Srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,7 +440,7 @@ func TestConcurrentStreams(t *testing.T) {
 		streams[i] = e.dial(t, query("channel", "fan"), nil)
 		streams[i].start(t, "fan")
 	}
-	e.publish(t, "fan", 1, n)
+	e.Publish(t, "fan", 1, n)
 	for _, st := range streams { // each stream's reader buffers its events meanwhile
 		fs, _ := st.messages(t, n)
 		if got := numbers(t, fs, "fan"); !slices.Equal(got, wiretest.Seq(1, n)) {

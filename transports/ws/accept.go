@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,30 +33,21 @@ type Options struct {
 // DefaultCloseGrace is used when Options.CloseGrace is zero.
 const DefaultCloseGrace = time.Second
 
-// Buffer sizes. Reads are small commands; the read buffer is the only
-// buffer an idle connection keeps. It is handed to gorilla at the hijack
-// (see hijacker), and gorilla takes a hijacked buffer only above 256 bytes:
-// 320 hold a subscribe without a token (a longer command is read in several
-// pieces) and any control frame (gorilla needs 125). Write buffers come from
-// a shared pool and are held only while a message is being written, so they
-// may be larger: a typical batch goes out in one system call.
-const (
-	readBufferSize  = 320
-	writeBufferSize = 4096
-)
-
-// writePool is shared by every Handler: gorilla asks for one pool per write
-// buffer size, and the size is a constant. Gorilla writes no message any
-// more (write.go frames them all), so the pool stays empty; it is set so
-// that gorilla does not keep a write buffer per connection instead.
-var writePool = &sync.Pool{}
+// readBufferSize is the connection's read buffer. Reads are small
+// commands; the read buffer is the only buffer an idle connection keeps.
+// It is handed to gorilla at the hijack (see hijacker), and gorilla takes a
+// hijacked buffer only above 256 bytes: 320 hold a subscribe without a
+// token (a longer command is read in several pieces) and any control frame
+// (gorilla needs 125). Gorilla writes no message (write.go frames them
+// all), so the upgrader's pool of write buffers stays empty.
+const readBufferSize = 320
 
 // Handler serves WebSocket connections at GET /connect/ws.
 type Handler struct {
 	cfg        transports.Config
 	node       *session.Node
 	log        *slog.Logger
-	upgrader   websocket.Upgrader
+	upgrader   *websocket.Upgrader
 	ctx        context.Context
 	closeGrace time.Duration
 	pongWait   time.Duration
@@ -84,18 +73,10 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 		cfg:        cfg,
 		node:       cfg.Node,
 		log:        cfg.Logger.With("transport", Transport),
+		upgrader:   cfg.Upgrader(0), // the hijacker's read buffer
 		ctx:        opts.Context,
 		closeGrace: opts.CloseGrace,
 		pongWait:   pongWait(cfg.Node.Ping()),
-	}
-	h.upgrader = websocket.Upgrader{
-		HandshakeTimeout:  cfg.WriteTimeout,
-		ReadBufferSize:    0, // use the hijacker's buffer
-		WriteBufferSize:   writeBufferSize,
-		WriteBufferPool:   writePool,
-		CheckOrigin:       cfg.CheckOrigin,
-		EnableCompression: false, // ~1 MiB per writer, and nothing saved on small frames
-		Error:             h.handshakeError,
 	}
 	return h, nil
 }
@@ -113,13 +94,13 @@ func pongWait(ping time.Duration) time.Duration {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Sec-WebSocket-Version", "13")
-		writeHTTPError(w, http.StatusBadRequest, "expected a WebSocket upgrade request")
+		transports.WriteError(w, &session.Error{Code: http.StatusBadRequest, Reason: "expected a WebSocket upgrade request"})
 		return
 	}
 	// The upgrader checks the origin too; checking first means a cross-site
 	// request never creates a session or reaches Authenticate.
 	if !h.cfg.CheckOrigin(r) {
-		writeHTTPError(w, http.StatusForbidden, "origin not allowed")
+		transports.WriteError(w, transports.ErrOriginForbidden)
 		return
 	}
 	s, refusal := h.open(r)
@@ -171,17 +152,4 @@ func (h *Handler) refuse(ws *websocket.Conn, hj *hijacker, d session.Disconnect)
 			return
 		}
 	}
-}
-
-// handshakeError answers a handshake the upgrader refused.
-func (h *Handler) handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-	if status == http.StatusBadRequest {
-		w.Header().Set("Sec-WebSocket-Version", "13")
-	}
-	writeHTTPError(w, status, strings.TrimPrefix(reason.Error(), "websocket: "))
-}
-
-// writeHTTPError writes the JSON error body every WaterSpout endpoint uses.
-func writeHTTPError(w http.ResponseWriter, status int, reason string) {
-	transports.WriteError(w, &session.Error{Code: status, Reason: reason})
 }

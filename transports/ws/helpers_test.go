@@ -1,8 +1,6 @@
 package ws
 
 import (
-	"flag"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,42 +14,36 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-var debugLog = flag.Bool("ws.debug", false, "write the transport's debug log to stderr")
-
 // envConfig configures a test server. Zero fields take test defaults.
 type envConfig struct {
 	node      session.Config
 	transport transports.Config
 	opts      Options
-	// connState, if set, sees every server-side connection (to shrink its
-	// socket buffers, for example).
-	connState func(net.Conn, http.ConnState)
+	// server, if set, adjusts the server before it starts: its timeouts
+	// (wiretest.ServerTimeouts), its connections' socket buffers
+	// (wiretest.SmallSendBuffers).
+	server func(*httptest.Server)
 }
 
 // testEnv is a node with a memory broker and the WebSocket handler on a
 // loopback test server.
 type testEnv struct {
-	node    *session.Node
-	srv     *httptest.Server
-	url     string // ws://127.0.0.1:port/connect/ws
-	metrics *wiretest.Recorder
+	*wiretest.Env
+	url string // ws://127.0.0.1:port/connect/ws
 }
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.node.Logger == nil {
-		ec.node.Logger = wiretest.Logger(*debugLog)
-	}
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{
-		Node:   ec.node,
-		Server: func(srv *httptest.Server) { srv.Config.ConnState = ec.connState },
-		Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-			tc := wiretest.TransportConfig(ec.transport, n, *debugLog)
+	we := wiretest.TransportEnv{
+		Node:      ec.node,
+		Transport: ec.transport,
+		Server:    ec.server,
+		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
 			h, err := New(tc, ec.opts)
 			return map[string]http.Handler{"/connect/ws": h}, err
 		},
-	})
-	return &testEnv{node: we.Node, srv: we.Srv, url: "ws" + strings.TrimPrefix(we.Srv.URL, "http") + "/connect/ws", metrics: we.Metrics}
+	}.Start(t)
+	return &testEnv{Env: we, url: "ws" + strings.TrimPrefix(we.Srv.URL, "http") + "/connect/ws"}
 }
 
 // eventually waits until cond holds, failing the test after wiretest.WaitLimit.
@@ -99,14 +91,4 @@ func (e *testEnv) dial(t testing.TB, o dialOptions) (*client, frame) {
 func publishN(t testing.TB, n *session.Node, ch string, from, to int) {
 	t.Helper()
 	wiretest.PublishInts(t, n, ch, from, to)
-}
-
-// intData decodes an integer payload.
-func intData(t testing.TB, f frame) int {
-	t.Helper()
-	v, err := f.Number()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/waterspout/waterspout/internal/netconn"
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -22,23 +22,7 @@ import (
 
 // clientFrame is one masked client frame.
 func clientFrame(op byte, fin bool, payload string) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	var f []byte
-	switch n := len(payload); {
-	case n < 126:
-		f = []byte{b0, 0x80 | byte(n)}
-	default:
-		f = []byte{b0, 0x80 | 126, byte(n >> 8), byte(n)}
-	}
-	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
-	f = append(f, mask[:]...)
-	for i := range len(payload) {
-		f = append(f, payload[i]^mask[i%4])
-	}
-	return f
+	return wire.ClientFrame(op, fin, []byte(payload))
 }
 
 var barePong = clientFrame(websocket.PongMessage, true, "")
@@ -47,30 +31,15 @@ func subscribeCmd(id int, ch string) string {
 	return fmt.Sprintf(`{"type":"subscribe","id":%d,"channel":%q}`, id, ch)
 }
 
-// readServerText reads one unmasked text frame (skipping control frames).
-func readServerText(t *testing.T, br *bufio.Reader) string {
+// readServerText reads one text frame (skipping control frames).
+func readServerText(t *testing.T, c *wiretest.RawConn) string {
 	t.Helper()
 	for {
-		var hdr [2]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		op, p, err := c.ReadFrame()
+		if err != nil {
 			t.Fatalf("read frame: %v", err)
 		}
-		n := int(hdr[1] & 0x7f)
-		switch n {
-		case 126:
-			var ext [2]byte
-			if _, err := io.ReadFull(br, ext[:]); err != nil {
-				t.Fatal(err)
-			}
-			n = int(binary.BigEndian.Uint16(ext[:]))
-		case 127:
-			t.Fatal("unexpectedly large frame")
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			t.Fatal(err)
-		}
-		if hdr[0]&0x0f == websocket.TextMessage {
+		if op == websocket.TextMessage {
 			return string(p)
 		}
 	}
@@ -84,7 +53,7 @@ func readServerText(t *testing.T, br *bufio.Reader) string {
 // fragmented command with a pong between its fragments.
 func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1000}}})
-	c, br := rawClient(t, e)
+	c := rawClient(t, e)
 	write := func(parts ...[]byte) {
 		t.Helper()
 		var b []byte
@@ -101,7 +70,7 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 		t.Helper()
 		for _, id := range ids {
 			if len(frames) == 0 {
-				frames = strings.Split(readServerText(t, br), "\n")
+				frames = strings.Split(readServerText(t, c), "\n")
 			}
 			got := frames[0]
 			frames = frames[1:]
@@ -139,9 +108,9 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 
 	// A message over the limit is left half read: the bytes after it are
 	// still frames, not pongs, and the client gets 3501.
-	big := strings.Repeat("x", e.node.Limits().MaxMessageBytes+10)
+	big := strings.Repeat("x", e.Node.Limits().MaxMessageBytes+10)
 	write(clientFrame(websocket.TextMessage, true, big))
-	got := readServerText(t, br)
+	got := readServerText(t, c)
 	if want := fmt.Sprintf(`"code":%d`, session.DisconnectMessageTooLarge.Code); !strings.Contains(got, want) {
 		t.Fatalf("after an oversized message got %s, want a disconnect %d", got, session.DisconnectMessageTooLarge.Code)
 	}
@@ -151,9 +120,9 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 // stale while its reader waits outside gorilla.
 func TestSilentClientIsStale(t *testing.T) {
 	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
-	_, br := rawClient(t, e)
+	c := rawClient(t, e)
 	for {
-		f := readServerText(t, br)
+		f := readServerText(t, c)
 		if strings.Contains(f, `"type":"disconnect"`) {
 			if want := fmt.Sprintf(`"code":%d`, session.DisconnectStale.Code); !strings.Contains(f, want) {
 				t.Fatalf("got %s, want disconnect %d", f, session.DisconnectStale.Code)
@@ -176,7 +145,7 @@ func FuzzClientByteStream(f *testing.F) {
 	f.Add([]byte{4, 4, 4, 0x80, 0x81, 0x82, 0x83, 0x84})
 	f.Add([]byte{3, 0x83, 1, 0x81, 2})
 	e := newEnv(f, envConfig{node: session.Config{Limits: session.Limits{MaxChannels: 128}}})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	f.Fuzz(func(t *testing.T, program []byte) {
 		if len(program) > 48 {
 			program = program[:48]
@@ -186,7 +155,6 @@ func FuzzClientByteStream(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
 		var segments [][]byte
 		var cur []byte
 		cut := func() {
@@ -228,9 +196,8 @@ func FuzzClientByteStream(f *testing.F) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		br := bufio.NewReader(c)
 		for want := 1; want <= ids; {
-			for _, f := range strings.Split(readServerText(t, br), "\n") {
+			for _, f := range strings.Split(readServerText(t, c), "\n") {
 				if !strings.Contains(f, fmt.Sprintf(`"type":"subscribed","id":%d,`, want)) {
 					t.Fatalf("got %s, want the subscribed frame for id %d", f, want)
 				}
@@ -246,19 +213,17 @@ func FuzzClientByteStream(f *testing.F) {
 // gorilla's own writers did when they owned the writes.
 func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	c, err := rawHandshake(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
-	br := bufio.NewReader(c) // rawHandshake has read the hello
 	// An unmasked client frame is a protocol error (RFC 6455 §5.1).
 	if _, err := c.Write([]byte{0x81, 0x01, 'x'}); err != nil {
 		t.Fatal(err)
 	}
-	rest, err := io.ReadAll(br)
+	rest, err := io.ReadAll(c.Reader())
 	if err != nil && !isReset(err) {
 		t.Fatal(err)
 	}
@@ -285,16 +250,15 @@ func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
-// rawClient is a WebSocket connection to e, opened by hand and read
-// through br, that the test closes; every read and write must end within
+// rawClient is a WebSocket connection to e, opened by hand past its hello
+// frame, that the test closes; every read and write must end within
 // wiretest.WaitLimit.
-func rawClient(t *testing.T, e *testEnv) (net.Conn, *bufio.Reader) {
+func rawClient(t *testing.T, e *testEnv) *wiretest.RawConn {
 	t.Helper()
-	c, err := rawHandshake(strings.TrimPrefix(e.srv.URL, "http://"))
+	c, err := rawHandshake(strings.TrimPrefix(e.Srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(wiretest.WaitLimit))
-	return c, bufio.NewReader(c)
+	return c
 }

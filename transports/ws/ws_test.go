@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,12 +19,7 @@ import (
 )
 
 func TestNew(t *testing.T) {
-	b := session.NewMemoryBroker(session.MemoryBrokerConfig{})
-	defer b.Close()
-	node, err := session.New(session.Config{Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := wiretest.NewNode(t, session.Config{})
 	allow := func(*http.Request) bool { return true }
 	tests := []struct {
 		name string
@@ -59,7 +53,7 @@ func TestHello(t *testing.T) {
 	if hello.Limits == nil || *hello.Limits != limits {
 		t.Errorf("hello limits %+v, want %+v", hello.Limits, limits)
 	}
-	if n := e.node.SessionCount(); n != 1 {
+	if n := e.Node.SessionCount(); n != 1 {
 		t.Errorf("SessionCount %d, want 1", n)
 	}
 }
@@ -92,7 +86,7 @@ func TestHandshakeRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(tt.method, e.srv.URL+"/connect/ws", nil)
+			req, err := http.NewRequest(tt.method, e.Srv.URL+"/connect/ws", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +94,7 @@ func TestHandshakeRefused(t *testing.T) {
 			if req.Header == nil {
 				req.Header = http.Header{}
 			}
-			resp, err := e.srv.Client().Do(req)
+			resp, err := e.Srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +111,7 @@ func TestHandshakeRefused(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q", ct)
 			}
-			if n := e.node.SessionCount(); n != 0 {
+			if n := e.Node.SessionCount(); n != 0 {
 				t.Errorf("SessionCount %d after a refused handshake, want 0", n)
 			}
 		})
@@ -130,7 +124,7 @@ func TestHandshakeRefused(t *testing.T) {
 	if resp != nil {
 		resp.Body.Close()
 	}
-	if n := e.node.SessionCount(); n != 0 {
+	if n := e.Node.SessionCount(); n != 0 {
 		t.Errorf("SessionCount %d, want 0", n)
 	}
 }
@@ -184,7 +178,7 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "every session to close", func() bool { return e.node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestSubscribePublish(t *testing.T) {
@@ -195,7 +189,7 @@ func TestSubscribePublish(t *testing.T) {
 	if sub.Epoch == "" || sub.Offset != 0 || sub.Recovered != nil {
 		t.Errorf("subscribed %+v: want an epoch, offset 0 and no recovered field", sub)
 	}
-	res, err := e.node.Publish(context.Background(), "news", json.RawMessage(`{"text":"hi"}`), "")
+	res, err := e.Node.Publish(context.Background(), "news", json.RawMessage(`{"text":"hi"}`), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +199,7 @@ func TestSubscribePublish(t *testing.T) {
 	}
 	// "\n" separates frames, so data published with newlines (indented
 	// JSON, or a newline inside a string) must not carry a raw one.
-	if _, err := e.node.Publish(context.Background(), "news", json.RawMessage("{\n  \"text\": \"two\\nlines\"\n}"), ""); err != nil {
+	if _, err := e.Node.Publish(context.Background(), "news", json.RawMessage("{\n  \"text\": \"two\\nlines\"\n}"), ""); err != nil {
 		t.Fatal(err)
 	}
 	fs, err := c.ReadMessage()
@@ -229,12 +223,12 @@ func TestPublishOrder(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		publishN(t, e.node, "seq", 1, n)
+		publishN(t, e.Node, "seq", 1, n)
 	}()
 	for i, c := range clients {
 		for want := 1; want <= n; want++ {
 			m := c.NextNonPing()
-			if m.Type != "message" || m.Offset != uint64(want) || intData(t, m) != want {
+			if m.Type != "message" || m.Offset != uint64(want) || wiretest.Number(t, m) != want {
 				t.Fatalf("client %d: got %+v, want message %d", i, m, want)
 			}
 		}
@@ -248,14 +242,14 @@ func TestResume(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	first, _ := e.dial(t, dialOptions{})
 	sub := first.Subscribe(1, "feed", nil)
-	publishN(t, e.node, "feed", 1, 3)
+	publishN(t, e.Node, "feed", 1, 3)
 	var last frame
 	for range 3 {
 		last = first.NextNonPing()
 	}
 	first.Conn.Close()
-	eventually(t, "the first session to close", func() bool { return e.node.SessionCount() == 0 })
-	publishN(t, e.node, "feed", 4, 8)
+	e.WaitSessions(t, 0)
+	publishN(t, e.Node, "feed", 4, 8)
 
 	tests := []struct {
 		name      string
@@ -287,7 +281,7 @@ func TestResume(t *testing.T) {
 				}
 			}
 			// Live delivery continues after the replay with no duplicate.
-			res, err := e.node.Publish(context.Background(), "feed", json.RawMessage(`"live"`), "")
+			res, err := e.Node.Publish(context.Background(), "feed", json.RawMessage(`"live"`), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -295,7 +289,7 @@ func TestResume(t *testing.T) {
 				t.Fatalf("got %+v, want live message %d", m, res.Offset)
 			}
 			c.Conn.Close()
-			eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+			e.WaitSessions(t, 0)
 		})
 	}
 }
@@ -367,7 +361,7 @@ func TestMessageTooLarge(t *testing.T) {
 			c.ExpectDisconnect(session.DisconnectMessageTooLarge.Code, false)
 		})
 	}
-	eventually(t, "every session to close", func() bool { return e.node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestClientPublish(t *testing.T) {
@@ -417,20 +411,10 @@ func TestStalledClient(t *testing.T) {
 		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
 		transport: transports.Config{WriteTimeout: time.Second},
 		// Small server socket buffers make the stalled writer block soon.
-		connState: func(c net.Conn, st http.ConnState) {
-			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
-				_ = tc.SetWriteBuffer(16 << 10)
-			}
-		},
+		server: wiretest.SmallSendBuffers(16 << 10),
 	})
 	stalled, _ := e.dial(t, dialOptions{dialer: &websocket.Dialer{
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetReadBuffer(4 << 10)
-			}
-			return c, err
-		},
+		NetDialContext: wiretest.SmallReceiveBuffer(4 << 10).DialContext,
 	}})
 	stalled.Subscribe(1, "big", nil)
 	healthy, _ := e.dial(t, dialOptions{})
@@ -441,7 +425,7 @@ func TestStalledClient(t *testing.T) {
 	pad := strings.Repeat("x", size)
 	for i := 1; i <= n; i++ {
 		data := json.RawMessage(fmt.Sprintf(`{"i":%d,"pad":%q}`, i, pad))
-		if _, err := e.node.Publish(context.Background(), "big", data, ""); err != nil {
+		if _, err := e.Node.Publish(context.Background(), "big", data, ""); err != nil {
 			t.Fatal(err)
 		}
 		m := healthy.NextNonPing()
@@ -450,8 +434,8 @@ func TestStalledClient(t *testing.T) {
 			t.Fatalf("healthy client got %+v (%v), want message %d", m, err, i)
 		}
 	}
-	eventually(t, "the stalled session to close", func() bool { return e.node.SessionCount() == 1 })
-	if got := e.metrics.ClosedWith(session.DisconnectSlow.Code); got != 1 {
+	e.WaitSessions(t, 1)
+	if got := e.Metrics.ClosedWith(session.DisconnectSlow.Code); got != 1 {
 		t.Errorf("%d sessions closed as slow consumers, want 1", got)
 	}
 }
@@ -498,8 +482,8 @@ func TestBusyConnectionStaysAlive(t *testing.T) {
 	defer tick.Stop()
 	for i := 1; i <= n; i++ {
 		<-tick.C
-		publishN(t, e.node, "ticks", i, i)
-		if m := c.NextNonPing(); m.Type != "message" || intData(t, m) != i {
+		publishN(t, e.Node, "ticks", i, i)
+		if m := c.NextNonPing(); m.Type != "message" || wiretest.Number(t, m) != i {
 			t.Fatalf("got %+v, want message %d", m, i)
 		}
 	}
@@ -511,7 +495,7 @@ func TestDeadPeer(t *testing.T) {
 	c, _ := e.dial(t, dialOptions{})
 	c.Conn.SetPingHandler(func(string) error { return nil }) // never answers
 	c.ExpectDisconnect(session.DisconnectStale.Code, true)
-	eventually(t, "the stale session to close", func() bool { return e.node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestShutdown(t *testing.T) {
@@ -523,7 +507,7 @@ func TestShutdown(t *testing.T) {
 		clients[i].Subscribe(1, "news", nil)
 	}
 	done := make(chan error, 1)
-	go func() { done <- e.node.Shutdown(context.Background()) }()
+	go func() { done <- e.Node.Shutdown(context.Background()) }()
 	for _, c := range clients {
 		c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
 	}
@@ -548,7 +532,7 @@ func TestServerContext(t *testing.T) {
 	c, _ := e.dial(t, dialOptions{})
 	cancel()
 	c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
-	eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
 
 func TestClientClose(t *testing.T) {
@@ -568,12 +552,12 @@ func TestClientClose(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := e.dial(t, dialOptions{})
 			c.Subscribe(1, "news", nil)
-			before := e.metrics.ClosedWith(tt.code)
+			before := e.Metrics.ClosedWith(tt.code)
 			if err := tt.close(c.Conn); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
-			if e.metrics.ClosedWith(tt.code) != before+1 {
+			e.WaitSessions(t, 0)
+			if e.Metrics.ClosedWith(tt.code) != before+1 {
 				t.Errorf("session not recorded as closed with %d", tt.code)
 			}
 		})
@@ -642,5 +626,5 @@ func TestClientPingAndCloseAreAnswered(t *testing.T) {
 	if err := <-readErr; !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("after the client's close: %v, want the server's close frame with code %d", err, websocket.CloseGoingAway)
 	}
-	eventually(t, "the session to close", func() bool { return e.node.SessionCount() == 0 })
+	e.WaitSessions(t, 0)
 }
