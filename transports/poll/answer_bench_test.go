@@ -1,7 +1,6 @@
 package poll
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -25,7 +24,7 @@ func BenchmarkHeldPollAnswer(b *testing.B) {
 	const polls = 1000
 	e := newEnv(b, envConfig{opts: Options{Timeout: hour, Detach: time.Nanosecond}, reuse: true})
 	cursor := *e.poll(b, query("channel", "idle")).Cursor
-	e.waitSessions(b, 0)
+	e.WaitSessions(b, 0)
 	created := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
 	var goroutines float64
 	var elapsed time.Duration
@@ -34,16 +33,14 @@ func BenchmarkHeldPollAnswer(b *testing.B) {
 		b.StartTimer()
 		metrics.Read(created)
 		start, before := time.Now(), created[0].Value.Uint64()
-		if _, err := e.node.Publish(context.Background(), "idle", json.RawMessage(`1`), ""); err != nil {
+		if _, err := e.Node.Publish(context.Background(), "idle", json.RawMessage(`1`), ""); err != nil {
 			b.Fatal(err)
 		}
 		for _, c := range conns {
-			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			res, _, err := c.Answer()
 			if err != nil {
 				b.Fatal(err)
 			}
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
 			if res.StatusCode != http.StatusOK {
 				b.Fatalf("answer %d: status %d", i, res.StatusCode)
 			}
@@ -55,9 +52,9 @@ func BenchmarkHeldPollAnswer(b *testing.B) {
 		for _, c := range conns {
 			c.Close()
 		}
-		e.waitSessions(b, 0)
+		e.WaitSessions(b, 0)
 		cursor = *e.poll(b, query("channel", "idle", "cursor", cursor)).Cursor
-		e.waitSessions(b, 0)
+		e.WaitSessions(b, 0)
 	}
 	b.ReportMetric(goroutines/float64(b.N*polls), "goroutines/answer")
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*polls), "ns/answer")
@@ -75,7 +72,7 @@ func BenchmarkPollCycle(b *testing.B) {
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		res, err := e.client.Get(e.srv.URL + "/connect/poll?" + q.Encode())
+		res, err := e.client.Get(e.Srv.URL + "/connect/poll?" + q.Encode())
 		if err != nil {
 			b.Error(err)
 			return ""
@@ -89,21 +86,21 @@ func BenchmarkPollCycle(b *testing.B) {
 		return a.Cursor
 	}
 	cursor := get("")
-	e.waitSessions(b, 0)
+	e.WaitSessions(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		done := make(chan string)
 		go func() { done <- get(cursor) }()
-		for e.node.SessionCount() == 0 {
+		for e.Node.SessionCount() == 0 {
 			runtime.Gosched()
 		}
-		if _, err := e.node.Publish(context.Background(), "c", json.RawMessage(strconv.Itoa(i)), ""); err != nil {
+		if _, err := e.Node.Publish(context.Background(), "c", json.RawMessage(strconv.Itoa(i)), ""); err != nil {
 			b.Fatal(err)
 		}
 		if cursor = <-done; cursor == "" {
 			b.FailNow()
 		}
-		e.waitSessions(b, 0)
+		e.WaitSessions(b, 0)
 	}
 }
