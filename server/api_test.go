@@ -41,6 +41,8 @@ func TestPublish(t *testing.T) {
 		{"form invalid utf-8", formType, "channel=news&data=%ff", 400, "", "UTF-8"},
 		{"bad json", jsonType, `{"channel":"news","data":`, 400, "", "malformed JSON"},
 		{"trailing data", jsonType, `{"channel":"news","data":1} {}`, 400, "", "trailing"},
+		{"a stray closing brace", jsonType, `{"channel":"news","data":1}}`, 400, "", "trailing"},
+		{"a stray closing bracket", jsonType, `{"channel":"news","data":1}]`, 400, "", "trailing"},
 		{"unknown field", jsonType, `{"channel":"news","data":1,"kye":"x"}`, 400, "", "unknown field"},
 		{"missing data", jsonType, `{"channel":"news"}`, 400, "", "data is required"},
 		{"missing channel", jsonType, `{"data":1}`, 400, "", "empty channel"},

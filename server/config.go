@@ -392,7 +392,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&aux); err != nil {
 		return configProblem(err, b)
 	}
-	if dec.More() {
+	if !session.JSONEnded(dec) {
 		return errors.New("trailing data after the config object")
 	}
 	c.Ping, c.PollTimeout, c.PollDetach = time.Duration(aux.Ping), time.Duration(aux.PollTimeout), time.Duration(aux.PollDetach)

@@ -214,6 +214,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	nestedLower := file("nested.json", `{"namespaces":[{"name":"a","HistorySize":1}]}`)
 	tokensType := file("tokens-type.json", `{"tokens":{"issuer":5}}`)
 	array := file("array.json", `[1]`)
+	strayBrace := file("stray.json", `{"addr":"127.0.0.1:1"}}`)
 	tests := []struct {
 		name string
 		args []string
@@ -237,6 +238,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		// Issue 21 item 9: errors a person can act on.
 		{"number for a string", []string{"--config", addrNumber}, nil, "line 1, column 12: addr is a JSON number; it must be a string"},
 		{"syntax error", []string{"--config", syntax}, nil, "line 3, column 11: invalid character ','"},
+		{"a stray closing brace", []string{"--config", strayBrace}, nil, "trailing data"},
 		{"key in the wrong case", []string{"--config", lower}, nil, `unknown key "apikeys": did you mean "apiKeys"? (keys are case-sensitive)`},
 		{"nested key in the wrong case", []string{"--config", nestedLower}, nil, `unknown key "namespaces[0].HistorySize": did you mean "historySize"?`},
 		{"tokens field of the wrong type", []string{"--config", tokensType}, nil, "tokens.issuer is a JSON number; it must be a string"},

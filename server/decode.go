@@ -232,7 +232,7 @@ func decodeStrict(body []byte, v any, example string) error {
 	if err := dec.Decode(v); err != nil {
 		return apiError(http.StatusBadRequest, "malformed JSON body: %s", jsonProblem(err, body, example))
 	}
-	if dec.More() {
+	if !session.JSONEnded(dec) {
 		return apiError(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
 	}
 	return nil

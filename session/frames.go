@@ -119,7 +119,7 @@ func DecodeCommands(frame []byte) ([]Command, error) {
 		if err := dec.Decode(&c); err != nil {
 			return nil, badRequest("malformed command: %v", jsonReason(err))
 		}
-		if dec.More() {
+		if !JSONEnded(dec) {
 			return nil, badRequest("malformed command: trailing data")
 		}
 		if c.Type == "" {

@@ -17,6 +17,7 @@ func FuzzDecodeCommands(f *testing.F) {
 		`{"type":`, `[]`, `null`, "\n\n", `{"id":-1}`, `{"type":"ping","id":1e99}`,
 		"{\"type\":\"publish\",\"channel\":\"a\",\"data\":1,\"key\":\"k\xff\"}",
 		`{"type":"publish","channel":"a","data":1,"key":"k\ud800"}`,
+		`{"type":"ping","id":1}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -53,6 +54,14 @@ func TestDecodeCommandsRefusesInvalidText(t *testing.T) {
 		_, err := DecodeCommands([]byte(in))
 		if e := AsError(err); e.Code != 400 || !strings.Contains(e.Reason, "UTF-8") {
 			t.Errorf("DecodeCommands(%q): %v, want 400 naming UTF-8", in, err)
+		}
+	}
+	// Trailing data, including a stray closing bracket (json.Decoder.More
+	// reports false before one).
+	for _, in := range []string{`{"type":"ping","id":1}}`, `{"type":"ping","id":1}]`, `{"type":"ping","id":1} {}`} {
+		_, err := DecodeCommands([]byte(in))
+		if e := AsError(err); e.Code != 400 || !strings.Contains(e.Reason, "trailing") {
+			t.Errorf("DecodeCommands(%q): %v, want 400 for trailing data", in, err)
 		}
 	}
 	_, err := DecodeCommands([]byte(`[1,2]`))

@@ -1,6 +1,20 @@
 package session
 
-import "unicode/utf8"
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"unicode/utf8"
+)
+
+// JSONEnded reports whether nothing but white space follows the value dec
+// has just decoded: the check for trailing data every decoder of outside
+// JSON makes. Not dec.More, which reports false before a stray ']' or
+// '}', so that `{"channel":"c","data":1}}` would be taken whole.
+func JSONEnded(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
+}
 
 // ValidJSONText reports whether b, JSON text from outside, is valid UTF-8
 // and has no \u escape of a lone UTF-16 surrogate. encoding/json turns

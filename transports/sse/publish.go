@@ -61,8 +61,7 @@ func decodeClientPublish(body []byte) (publishRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "body is not a JSON object"}
 	}
-	// Not dec.More: it reports false before a stray ']' or '}'.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !session.JSONEnded(dec) {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "data after the JSON object"}
 	}
 	return req, nil
