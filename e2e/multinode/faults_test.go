@@ -104,6 +104,10 @@ func TestRedisFaults(t *testing.T) {
 		// The channel's master dies and the Cluster promotes its replica: a
 		// new generation for that shard's slots.
 		{name: "Cluster failover: the channel's master killed", cluster: true, replicas: 1, fault: killMaster, announced: true},
+		// Resharding: the channel's slot moves to another master while
+		// publications go on, keys and all (MIGRATE), as redis-cli --cluster
+		// reshard does it.
+		{name: "Cluster resharding: the channel's slot migrated", cluster: true, fault: migrateSlot, announced: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runFault(t, tc) })
@@ -279,6 +283,66 @@ func checkFaultStream(t *testing.T, st *stream, ps pubStats, faultAt time.Time, 
 			break
 		}
 	}
+}
+
+// migrateSlot moves the slot of the channel's keys from its master to
+// another one, the steps of redis-cli --cluster reshard: the target
+// imports, the source migrates, the keys move with MIGRATE, and every
+// master is told the slot's new owner.
+func migrateSlot(t *testing.T, e *faultEnv) {
+	t.Helper()
+	ctx := context.Background()
+	client := func(s *brokertest.RedisServer) *goredis.Client {
+		c := goredis.NewClient(&goredis.Options{Addr: s.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	src := client(e.master)
+	var dstServer *brokertest.RedisServer
+	for _, m := range e.cluster.Masters {
+		if m != e.master {
+			dstServer = m
+			break
+		}
+	}
+	dst := client(dstServer)
+	slot, err := src.ClusterKeySlot(ctx, "ws:pub:{fault}").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcID, err := src.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstID, err := dst.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(c *goredis.Client, args ...any) {
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	must(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID)
+	must(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID)
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, int(slot), 100).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", "127.0.0.1", dstServer.Port(), "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must(src, args...)
+	}
+	for _, m := range e.cluster.Masters {
+		must(client(m), "CLUSTER", "SETSLOT", slot, "NODE", dstID)
+	}
+	e.master = dstServer
 }
 
 // clusterMasterOf returns the master holding key's slot.
