@@ -311,13 +311,8 @@ func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key
 	res, err := n.broker.Publish(ctx, ch, data, PublishOptions{
 		Key: key, HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL, KeyTTL: max(ns.HistoryTTL, MinKeyTTL),
 	})
-	if errors.Is(err, ErrChannelLimit) {
-		n.channelLimit(ch)
-		return PublishResult{}, ErrChannelLimit
-	}
 	if err != nil {
-		n.log.Warn("broker publish failed", "channel", ch, "err", err)
-		return PublishResult{}, ErrUnavailable
+		return PublishResult{}, n.brokerFailed("publish", ch, err)
 	}
 	n.metrics.Published(res.Duplicate)
 	return res, nil
@@ -336,15 +331,22 @@ func (n *Node) History(ctx context.Context, ch string, since *Position, limit in
 		return HistoryResult{}, err
 	}
 	res, err := n.broker.History(ctx, ch, HistoryQuery{Since: since, Limit: limit})
-	if errors.Is(err, ErrChannelLimit) {
-		n.channelLimit(ch)
-		return HistoryResult{}, ErrChannelLimit
-	}
 	if err != nil {
-		n.log.Warn("broker history failed", "channel", ch, "err", err)
-		return HistoryResult{}, ErrUnavailable
+		return HistoryResult{}, n.brokerFailed("history", ch, err)
 	}
 	return res, nil
+}
+
+// brokerFailed is what a client is told when the broker's op on ch failed:
+// ErrChannelLimit when the channel could not start (counted, and logged at
+// most once a minute), else ErrUnavailable, the error logged.
+func (n *Node) brokerFailed(op, ch string, err error) error {
+	if errors.Is(err, ErrChannelLimit) {
+		n.channelLimit(ch)
+		return ErrChannelLimit
+	}
+	n.log.Warn("broker "+op+" failed", "channel", ch, "err", err)
+	return ErrUnavailable
 }
 
 func (n *Node) authorizeSubscribe(s *Session, ch, token string) error {

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"sync"
 	"time"
 )
@@ -472,12 +471,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 		if ctx.Err() != nil { // the client left while subscribing: nothing failed
 			return ErrClosed
 		}
-		if errors.Is(err, ErrChannelLimit) {
-			n.channelLimit(ch)
-			return channelError(ch, ErrChannelLimit)
-		}
-		n.log.Warn("broker subscribe failed", "channel", ch, "err", err)
-		return channelError(ch, ErrUnavailable)
+		return channelError(ch, n.brokerFailed("subscribe", ch, err))
 	}
 	s.mu.Lock()
 	closed, gone := s.closed, s.subs[ch] != sub
@@ -512,12 +506,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	if err != nil {
 		s.leavePresence(ch, s.dropSub(ch, sub), sub.leased)
 		n.hub.remove(ch, s, sub)
-		if errors.Is(err, ErrChannelLimit) { // a broker that starts channels on reading (Redis)
-			n.channelLimit(ch)
-			return channelError(ch, ErrChannelLimit)
-		}
-		n.log.Warn("broker history failed", "channel", ch, "err", err)
-		return channelError(ch, ErrUnavailable)
+		return channelError(ch, n.brokerFailed("history", ch, err)) // Redis starts a channel on reading
 	}
 	s.finishSubscribe(req, sub, res, from)
 	return nil

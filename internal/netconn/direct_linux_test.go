@@ -14,7 +14,7 @@ import (
 // The connections the transports really write to take the fast path: what
 // net/http's Hijack returns, on a fresh connection (*net.TCPConn) and on
 // one the ReuseListener handed back for the client's next request (a
-// prefixConn, which must forward SyscallConn). A wrapper that hides the
+// PrefixConn, which must forward SyscallConn). A wrapper that hides the
 // socket turns it off, and Direct says so.
 func TestDirectOnHijackedConnections(t *testing.T) {
 	rl := NewReuseListener(listen(t), time.Minute)
@@ -39,7 +39,7 @@ func TestDirectOnHijackedConnections(t *testing.T) {
 	// the handler handed back.
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
-	for i, want := range []string{"*net.TCPConn direct=true", "*netconn.prefixConn direct=true"} {
+	for i, want := range []string{"*net.TCPConn direct=true", "*netconn.PrefixConn direct=true"} {
 		resp, err := client.Get("http://" + rl.Addr().String() + "/")
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)

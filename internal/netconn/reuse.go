@@ -102,7 +102,7 @@ func (l *ReuseListener) SetStallBound(b StallBound) { l.bound.Store(&b) }
 // Close, c is closed instead.
 func (l *ReuseListener) Reuse(c net.Conn, buffered []byte) {
 	if len(buffered) > 0 {
-		l.handBack(&prefixConn{Conn: c, pending: buffered})
+		l.handBack(&PrefixConn{Conn: c, Pending: buffered})
 		return
 	}
 	l.mu.Lock()
@@ -144,7 +144,7 @@ func (l *ReuseListener) park(c net.Conn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	l.handBack(&prefixConn{Conn: c, pending: append([]byte(nil), b[:n]...)})
+	l.handBack(&PrefixConn{Conn: c, Pending: append([]byte(nil), b[:n]...)})
 }
 
 func (l *ReuseListener) handBack(c net.Conn) {
@@ -183,16 +183,18 @@ func (l *ReuseListener) Close() error {
 	return err
 }
 
-// prefixConn reads pending before the connection.
-type prefixConn struct {
+// PrefixConn reads Pending, bytes already taken off the connection (by
+// net/http's reader, or a wait for the next request), before the
+// connection itself. Only its reader may touch Pending.
+type PrefixConn struct {
 	net.Conn
-	pending []byte
+	Pending []byte
 }
 
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
+func (c *PrefixConn) Read(p []byte) (int, error) {
+	if len(c.Pending) > 0 {
+		n := copy(p, c.Pending)
+		c.Pending = c.Pending[n:]
 		return n, nil
 	}
 	return c.Conn.Read(p)
@@ -200,7 +202,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 
 // SyscallConn is the socket's: the prefix matters to reads only, and
 // Conn needs the socket to write without blocking.
-func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+func (c *PrefixConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
 	}

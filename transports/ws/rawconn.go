@@ -21,22 +21,13 @@ import (
 // entering gorilla at all.
 
 // rawConn is the connection gorilla reads from: it first returns the bytes
-// the reader's wait took off the socket, then reads the socket. Only the
-// reader goroutine touches pending.
+// the reader's wait took off the socket (Pending), then reads the socket.
+// Only the reader goroutine touches Pending. Its Conn is a *netconn.Conn,
+// which every server frame goes through.
 type rawConn struct {
-	net.Conn  // a *netconn.Conn, which every server frame goes through
-	pending   []byte
+	netconn.PrefixConn
 	buf       [8]byte
 	closeSent atomic.Bool // gorilla wrote its close frame (protocol error)
-}
-
-func (c *rawConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
 }
 
 // Write is gorilla's only write once the handshake is done: its own close
@@ -63,7 +54,7 @@ func (c *conn) await() error {
 				c.alive()
 				continue
 			}
-			c.raw.pending = c.raw.buf[:n]
+			c.raw.Pending = c.raw.buf[:n]
 			return nil
 		}
 		if err != nil {
@@ -94,7 +85,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// one with 3005 after the pong wait: the accept-time stall timeout would
 	// preempt that rule, so it is taken off (the unsent-bytes bound stays).
 	_ = netconn.ClearStallTimeout(c)
-	h.raw = &rawConn{Conn: h.writers.Conn(c)}
+	h.raw = &rawConn{PrefixConn: netconn.PrefixConn{Conn: h.writers.Conn(c)}}
 	h.br = bufio.NewReaderSize(h.raw, readBufferSize)
 	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -235,7 +235,7 @@ func TestNothingAfterGorillasCloseFrame(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	go func() { _, _ = io.Copy(io.Discard, b) }()
-	raw := &rawConn{Conn: netconn.NewConn(a)}
+	raw := &rawConn{PrefixConn: netconn.PrefixConn{Conn: netconn.NewConn(a)}}
 	cn := &conn{h: &Handler{cfg: transports.Config{WriteTimeout: wiretest.WaitLimit}}, raw: raw, out: raw.Conn.(*netconn.Conn)}
 	if err := cn.write([]byte{0x81, 0}); err != nil {
 		t.Fatalf("before the close: %v", err)
