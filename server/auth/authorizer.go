@@ -143,22 +143,7 @@ func (a *Authorizer) AuthorizeSubscribe(s *session.Session, ns session.Namespace
 			return nil
 		}
 	}
-	g := a.grantOf(s)
-	if g != nil {
-		if a.expired(g) {
-			return ErrTokenExpired
-		}
-		if g.claims.CanSubscribe(ch) {
-			return nil
-		}
-	}
-	if ns.Anonymous && !IsPersonal(ch) {
-		return nil
-	}
-	if g == nil && token == "" {
-		return ErrTokenRequired
-	}
-	return ErrNotGranted
+	return a.byGrant(s, ns, ch, (*Claims).CanSubscribe, token != "")
 }
 
 // AuthorizePublish implements session.Authorizer. The namespace's
@@ -168,19 +153,27 @@ func (a *Authorizer) AuthorizePublish(s *session.Session, ns session.Namespace, 
 	if !ns.ClientPublish {
 		return ErrNoClientPublish
 	}
+	return a.byGrant(s, ns, ch, (*Claims).CanPublish, false)
+}
+
+// byGrant decides on ch by the session's grant, where can allows it, else by
+// the namespace's anonymous access. Without a grant, and without a token in
+// the command (withToken), the refusal is ErrTokenRequired: a client that
+// sent no token learns that one would help.
+func (a *Authorizer) byGrant(s *session.Session, ns session.Namespace, ch string, can func(*Claims, string) bool, withToken bool) error {
 	g := a.grantOf(s)
 	if g != nil {
 		if a.expired(g) {
 			return ErrTokenExpired
 		}
-		if g.claims.CanPublish(ch) {
+		if can(g.claims, ch) {
 			return nil
 		}
 	}
 	if ns.Anonymous && !IsPersonal(ch) {
 		return nil
 	}
-	if g == nil {
+	if g == nil && !withToken {
 		return ErrTokenRequired
 	}
 	return ErrNotGranted
