@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -103,14 +104,14 @@ func TestConnectionsPerIP(t *testing.T) {
 	})
 	t.Run("a closed WebSocket gives its slot back", func(t *testing.T) {
 		c1.conn.Close()
-		eventually(t, "a slot after the WebSocket closed", func() bool {
+		wiretest.Eventually(t, "a slot after the WebSocket closed", func() bool {
 			_, o := dialWSToken(t, ts.URL, "", a...)
 			return o.ok
 		})
 	})
 	t.Run("an ended stream gives its slot back", func(t *testing.T) {
 		stream.cancel()
-		eventually(t, "a slot after the stream ended", func() bool {
+		wiretest.Eventually(t, "a slot after the stream ended", func() bool {
 			o, _ := pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", a...)
 			return o.ok
 		})
@@ -346,7 +347,7 @@ func TestMessageSizeLimit(t *testing.T) {
 				t.Fatalf("after an oversized frame: %+v", f)
 			}
 			c.expectClose(session.DisconnectMessageTooLarge.Code)
-			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
+			wiretest.Eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
 		})
 	})
 	t.Run("sockjs message", func(t *testing.T) {
@@ -366,7 +367,7 @@ func TestMessageSizeLimit(t *testing.T) {
 			if c.closed == nil || c.closed.Code != session.DisconnectMessageTooLarge.Code {
 				t.Fatalf("close %v", c.closed)
 			}
-			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
+			wiretest.Eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
 		})
 	})
 	t.Run("client publish body", func(t *testing.T) {
@@ -474,17 +475,5 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 	if strings.Contains(string(b), "200 OK") {
 		t.Fatalf("answered an incomplete request: %q", b)
-	}
-}
-
-// eventually polls cond until it holds, failing after waitLimit.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

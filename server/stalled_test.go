@@ -85,7 +85,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	for i, r := range rates {
 		healthy[i] = readSSE(t, base+"/connect/sse?channel="+r.channel)
 	}
-	waitFor(t, 5*time.Second, "healthy sessions", func() bool { return s.Node().SessionCount() == len(rates) })
+	wiretest.Eventually(t, "healthy sessions", func() bool { return s.Node().SessionCount() == len(rates) })
 	heapBefore := heapInUse()
 
 	type stalledClient struct {
@@ -116,7 +116,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	}
 	start := time.Now()
 	want := len(rates) + len(rates) + 3*len(rates) // healthy, SSE, SockJS; answered polls end theirs
-	waitFor(t, 5*time.Second, "stalled sessions", func() bool { return s.Node().SessionCount() >= want })
+	wiretest.Eventually(t, "stalled sessions", func() bool { return s.Node().SessionCount() >= want })
 
 	// Publish at both rates until every stalled client is gone from the
 	// server, or past the bound.
@@ -171,7 +171,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	}
 	// The stalled sessions are gone (SockJS ends a session whose client
 	// stays away for its disconnect delay, 5 s), and so is their memory.
-	waitFor(t, 10*time.Second, "stalled sessions to end", func() bool { return s.Node().SessionCount() == len(rates) })
+	wiretest.Eventually(t, "stalled sessions to end", func() bool { return s.Node().SessionCount() == len(rates) })
 	if after := heapInUse(); after > heapBefore+4<<20 {
 		t.Errorf("heap in use %d KB after the stalled clients left, %d KB before", after>>10, heapBefore>>10)
 	}
@@ -284,17 +284,6 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // sseReader reads an event stream and records the offsets of one
 // channel's messages.
 type sseReader struct {
@@ -399,7 +388,7 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := c.LocalAddr().(*net.TCPAddr).Port
-	waitFor(t, 5*time.Second, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
+	wiretest.Eventually(t, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
 	start := time.Now()
 	stop := make(chan struct{})
 	defer close(stop)
