@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,7 +15,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // Clients of every transport, speaking the wire protocol as a browser or a
@@ -80,19 +81,9 @@ func errorOf(body []byte) (code int, reason string) {
 // whose code must match the close frame's.
 func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, outcome) {
 	t.Helper()
-	u := wsURL(base, "/connect/ws")
-	if q := withToken(url.Values{}, tok); len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	conn, resp, err := websocket.DefaultDialer.Dial(u, header(headers...))
-	if err != nil {
-		if resp == nil {
-			t.Fatalf("dial: %v", err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		_, reason := errorOf(body)
-		return nil, outcome{code: resp.StatusCode, reason: reason}
+	conn, refused := dialRefusable(t, wsURL(base, "/connect/ws"), tok, headers...)
+	if conn == nil {
+		return nil, refused
 	}
 	c := newWSClient(t, conn)
 	f := c.next()
@@ -107,12 +98,31 @@ func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, 
 	return nil, outcome{}
 }
 
+// dialRefusable opens a WebSocket to u, with tok in the query when set. A
+// refusal before the upgrade is returned as its outcome, with a nil conn.
+func dialRefusable(t *testing.T, u, tok string, headers ...string) (*websocket.Conn, outcome) {
+	t.Helper()
+	if q := withToken(url.Values{}, tok); len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	conn, resp, err := wiretest.DialWS(u, header(headers...), nil)
+	if err == nil {
+		return conn, outcome{ok: true}
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", u, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, reason := errorOf(body)
+	return nil, outcome{code: resp.StatusCode, reason: reason}
+}
+
 // expectClose reads until the close frame and checks its code.
 func (c *wsClient) expectClose(code int) {
 	c.t.Helper()
 	for {
-		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
-		_, _, err := c.conn.ReadMessage()
+		_, err := c.ReadMessage()
 		if err == nil {
 			continue
 		}
@@ -124,20 +134,11 @@ func (c *wsClient) expectClose(code int) {
 	}
 }
 
-// send writes one text message.
-func (c *wsClient) send(msg string) {
-	c.t.Helper()
-	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
 // command sends one command and returns the frame that answers its id
 // (reply, subscribed or error), skipping others.
 func (c *wsClient) command(id uint64, cmd string) frame {
 	c.t.Helper()
-	c.send(cmd)
+	c.Send(cmd)
 	for {
 		f := c.next()
 		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
@@ -195,13 +196,13 @@ func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcom
 		}
 		return outcome{code: resp.StatusCode, reason: reason}, resp.Header
 	}
-	r := bufio.NewReader(resp.Body)
+	r := wire.NewSSEReader(resp.Body)
 	for {
-		line, err := r.ReadString('\n')
+		ev, err := r.Next()
 		if err != nil {
 			t.Fatalf("sse stream ended before hello: %v", err)
 		}
-		if strings.HasPrefix(line, "data:") && strings.Contains(line, `"hello"`) {
+		if fs, err := wire.DecodeFrames([]byte(ev.Data)); err == nil && len(fs) > 0 && fs[0].Type == "hello" {
 			return outcome{ok: true}, resp.Header
 		}
 	}
@@ -209,47 +210,28 @@ func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcom
 
 // sseStream is an open SSE stream, read frame by frame.
 type sseStream struct {
-	t      *testing.T
-	r      *bufio.Reader
-	cancel context.CancelFunc
+	*wiretest.Stream
+	t *testing.T
 }
 
 func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
-	req.Header = header(headers...)
-	resp, err := http.DefaultClient.Do(req)
+	st, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?"+q.Encode(), header(headers...))
 	if err != nil {
 		t.Fatalf("sse: %v", err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("sse: %d %s", resp.StatusCode, body)
-	}
-	return &sseStream{t: t, r: bufio.NewReader(resp.Body), cancel: cancel}
+	t.Cleanup(st.Close)
+	return &sseStream{Stream: st, t: t}
 }
 
 // next returns the next frame; the stream's end fails the test.
 func (s *sseStream) next() frame {
 	s.t.Helper()
-	timer := time.AfterFunc(waitLimit, s.cancel)
-	defer timer.Stop()
-	for {
-		line, err := s.r.ReadString('\n')
-		if err != nil {
-			s.t.Fatalf("sse stream: %v", err)
-		}
-		if data, ok := strings.CutPrefix(line, "data: "); ok {
-			var f frame
-			if err := json.Unmarshal([]byte(data), &f); err != nil {
-				s.t.Fatalf("sse frame %q: %v", data, err)
-			}
-			return f
-		}
+	f, err := s.Next(waitLimit)
+	if err != nil {
+		s.t.Fatalf("sse stream: %v", err)
 	}
+	return f
 }
 
 // --- long-poll and JSONP
@@ -261,40 +243,26 @@ func pollGet(t *testing.T, base string, q url.Values, cb string, headers ...stri
 		q.Set("callback", cb)
 	}
 	a := do(t, http.MethodGet, base+"/connect/poll?"+q.Encode(), "", headers...)
-	body := a.body
-	if cb != "" {
-		if a.status != http.StatusOK { // no callback to call: a plain error
-			_, reason := errorOf(body)
-			return outcome{code: a.status, reason: reason}, a.header
-		}
-		inner, ok := strings.CutPrefix(string(body), "/**/"+cb+"(")
-		inner, ok2 := strings.CutSuffix(inner, ");")
-		if !ok || !ok2 {
-			t.Fatalf("jsonp answer %q", body)
-		}
-		body = []byte(inner)
-	} else if a.status != http.StatusOK {
-		code, reason := errorOf(body)
-		if code != a.status {
-			t.Errorf("poll error body %q under status %d", body, a.status)
+	if a.status != http.StatusOK {
+		code, reason := errorOf(a.body)
+		if cb == "" && code != a.status { // JSONP without a callback to call is a plain error
+			t.Errorf("poll error body %q under status %d", a.body, a.status)
 		}
 		return outcome{code: a.status, reason: reason}, a.header
 	}
-	if code, reason := errorOf(body); code != 0 {
-		return outcome{code: code, reason: reason}, a.header
+	ans, err := wire.DecodePoll(a.body, cb)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var ans struct {
-		Messages []frame `json:"messages"`
-	}
-	if err := json.Unmarshal(body, &ans); err != nil {
-		t.Fatalf("poll answer %q: %v", body, err)
+	if ans.Error != nil {
+		return outcome{code: ans.Error.Code, reason: ans.Error.Reason}, a.header
 	}
 	for _, f := range ans.Messages {
 		if f.Type == "subscribed" {
 			return outcome{ok: true}, a.header
 		}
 	}
-	t.Fatalf("poll answer without subscribed: %s", body)
+	t.Fatalf("poll answer without subscribed: %s", a.body)
 	return outcome{}, nil
 }
 
@@ -329,19 +297,9 @@ func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, o
 	t.Helper()
 	var id [8]byte
 	rand.Read(id[:])
-	u := wsURL(base, "/connect/sockjs/000/"+hex.EncodeToString(id[:])+"/websocket")
-	if q := withToken(url.Values{}, tok); len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	conn, resp, err := websocket.DefaultDialer.Dial(u, header(headers...))
-	if err != nil {
-		if resp == nil {
-			t.Fatalf("sockjs dial: %v", err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		_, reason := errorOf(body)
-		return nil, outcome{code: resp.StatusCode, reason: reason}
+	conn, refused := dialRefusable(t, wsURL(base, "/connect/sockjs/000/"+hex.EncodeToString(id[:])+"/websocket"), tok, headers...)
+	if conn == nil {
+		return nil, refused
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &sjClient{t: t, conn: conn}

@@ -110,7 +110,7 @@ func TestConnectionsPerIP(t *testing.T) {
 		})
 	})
 	t.Run("an ended stream gives its slot back", func(t *testing.T) {
-		stream.cancel()
+		stream.Close()
 		wiretest.Eventually(t, "a slot after the stream ended", func() bool {
 			o, _ := pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", a...)
 			return o.ok
@@ -324,7 +324,7 @@ func TestCommandRate(t *testing.T) {
 	})
 	t.Run("ws: a client that keeps on is disconnected with 3008", func(t *testing.T) {
 		c, _ := dialWSToken(t, ts.URL, "")
-		c.send(pings(2*burst + 1))
+		c.Send(pings(2*burst + 1))
 		for f := c.next(); f.Type != "disconnect"; f = c.next() {
 		}
 		c.expectClose(session.DisconnectRateLimited.Code)
@@ -341,7 +341,7 @@ func TestMessageSizeLimit(t *testing.T) {
 	t.Run("ws frame", func(t *testing.T) {
 		c, _ := dialWSToken(t, ts.URL, "")
 		counter(t, ts, limitMessageSize, 1, func() {
-			c.send(publishCmd(1, "chat:a", big))
+			c.Send(publishCmd(1, "chat:a", big))
 			f := c.next()
 			if f.Type != "disconnect" || f.Code != session.DisconnectMessageTooLarge.Code {
 				t.Fatalf("after an oversized frame: %+v", f)

@@ -15,7 +15,6 @@ import (
 	"github.com/waterspout/waterspout/session"
 )
 
-// wsClient is a real WebSocket client of /connect/ws.
 // wsClient is wiretest's WebSocket client with the server tests' helpers.
 type wsClient struct {
 	*wiretest.WSClient
@@ -27,23 +26,13 @@ func newWSClient(t *testing.T, conn *websocket.Conn) *wsClient {
 	return &wsClient{WSClient: wiretest.NewWSClient(t, conn), t: t, conn: conn}
 }
 
+// dialWS connects to /connect/ws and reads the hello; a refusal fails the
+// test.
 func dialWS(t *testing.T, base string, headers ...string) *wsClient {
 	t.Helper()
-	h := http.Header{}
-	for i := 0; i+1 < len(headers); i += 2 {
-		h.Set(headers[i], headers[i+1])
-	}
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/connect/ws", h)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial: %v (status %d)", err, status)
-	}
-	c := newWSClient(t, conn)
-	if f := c.next(); f.Type != "hello" {
-		t.Fatalf("first frame %+v, want hello", f)
+	c, o := dialWSToken(t, base, "", headers...)
+	if !o.ok {
+		t.Fatalf("dial refused: %v", o)
 	}
 	return c
 }
