@@ -173,6 +173,63 @@ func authCmd(id uint64, tok string) string {
 	return string(b)
 }
 
+// --- commands over WebSocket or SockJS
+
+// commander is a session that answers commands: a wsClient or an sjClient.
+type commander interface {
+	command(id uint64, cmd string) frame
+}
+
+// commandTransport dials a session that takes commands, with tok in the
+// query; a refusal is the outcome.
+type commandTransport struct {
+	name string
+	dial func(t *testing.T, base, tok string) (commander, outcome)
+}
+
+var (
+	wsCommands = commandTransport{"ws", func(t *testing.T, base, tok string) (commander, outcome) {
+		c, o := dialWSToken(t, base, tok)
+		return c, o
+	}}
+	sockJSCommands = commandTransport{"sockjs", func(t *testing.T, base, tok string) (commander, outcome) {
+		c, o := dialSockJS(t, base, tok)
+		return c, o
+	}}
+	// commandTransports are the transports that take commands.
+	commandTransports = []commandTransport{wsCommands, sockJSCommands}
+)
+
+// run dials with tok and sends cmds in order, each given its id (1, 2, ...).
+// The outcome is the dial's refusal, else the first command's refusal.
+func (ct commandTransport) run(t *testing.T, base, tok string, cmds ...func(id uint64) string) outcome {
+	t.Helper()
+	c, o := ct.dial(t, base, tok)
+	if !o.ok {
+		return o
+	}
+	for i, cmd := range cmds {
+		id := uint64(i + 1)
+		if o := answerOutcome(c.command(id, cmd(id))); !o.ok {
+			return o
+		}
+	}
+	return outcome{ok: true}
+}
+
+// subscribing, publishing and authenticating are commands for run.
+func subscribing(ch, tok string) func(uint64) string {
+	return func(id uint64) string { return subscribeCmd(id, ch, tok) }
+}
+
+func publishing(ch string, data any) func(uint64) string {
+	return func(id uint64) string { return publishCmd(id, ch, data) }
+}
+
+func authenticating(tok string) func(uint64) string {
+	return func(id uint64) string { return authCmd(id, tok) }
+}
+
 // --- SSE
 
 // sseOpen opens /connect/sse with query and returns the outcome: a stream

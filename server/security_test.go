@@ -181,29 +181,23 @@ func TestBadTokensOnEveryTransport(t *testing.T) {
 			d, reason = session.DisconnectTokenExpired, "token expired"
 		}
 		httpWant := outcome{code: http.StatusUnauthorized, reason: reason}
+		type try struct {
+			name string
+			try  func() outcome
+			want outcome
+		}
+		var tries []try
+		for _, ct := range commandTransports {
+			tries = append(tries,
+				try{ct.name + " token query", func() outcome { return ct.run(t, ts.URL, bt.tok) }, outcome{code: d.Code, reason: d.Reason}},
+				try{ct.name + " auth command", func() outcome { return ct.run(t, ts.URL, "", authenticating(bt.tok)) }, httpWant})
+		}
 		t.Run(bt.name, func(t *testing.T) {
-			for _, tr := range []struct {
-				name string
-				try  func() outcome
-				want outcome
-			}{
-				{"ws token query", func() outcome { _, o := dialWSToken(t, ts.URL, bt.tok); return o }, outcome{code: d.Code, reason: d.Reason}},
-				{"ws auth command", func() outcome {
-					c, _ := dialWSToken(t, ts.URL, "")
-					return answerOutcome(c.command(5, authCmd(5, bt.tok)))
-				}, httpWant},
-				{"ws subscribe token", func() outcome {
-					c, _ := dialWSToken(t, ts.URL, "")
-					return answerOutcome(c.command(6, subscribeCmd(6, "orders:17", bt.tok)))
-				}, httpWant},
+			for _, tr := range append(tries, []try{
+				{"ws subscribe token", func() outcome { return wsCommands.run(t, ts.URL, "", subscribing("orders:17", bt.tok)) }, httpWant},
 				{"sse", func() outcome { o, _ := sseOpen(t, ts.URL, chq(bt.tok)); return o }, httpWant},
 				{"poll", func() outcome { o, _ := pollGet(t, ts.URL, chq(bt.tok), ""); return o }, httpWant},
 				{"jsonp", func() outcome { o, _ := pollGet(t, ts.URL, chq(bt.tok), "cb"); return o }, httpWant},
-				{"sockjs token query", func() outcome { _, o := dialSockJS(t, ts.URL, bt.tok); return o }, outcome{code: d.Code, reason: d.Reason}},
-				{"sockjs auth command", func() outcome {
-					c, _ := dialSockJS(t, ts.URL, "")
-					return answerOutcome(c.command(7, authCmd(7, bt.tok)))
-				}, httpWant},
 				{"client publish", func() outcome { o, _ := clientPublish(t, ts.URL, "private:17", bt.tok); return o }, httpWant},
 				{"api publish", func() outcome {
 					a := postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`, "Authorization", "Bearer "+pubTokens[i].tok)
@@ -213,7 +207,7 @@ func TestBadTokensOnEveryTransport(t *testing.T) {
 					code, reason := errorOf(a.body)
 					return outcome{code: code, reason: reason}
 				}, outcome{code: http.StatusUnauthorized, reason: "invalid publisher token"}},
-			} {
+			}...) {
 				t.Run(tr.name, func(t *testing.T) {
 					got := tr.try()
 					if got.ok || got.code != tr.want.code || !strings.Contains(got.reason, tr.want.reason) {
@@ -289,30 +283,12 @@ func TestGrantMatrix(t *testing.T) {
 		{"sub 17", "chat:lobby", 0},          // anonymous namespace, token or not
 		{"anonymous", "orders:17", 401},      // after a granted request: nothing was cached
 	}
-	subscribers := []struct {
+	type try struct {
 		name string
 		try  func(tok, ch string) outcome
-	}{
-		{"ws", func(tok, ch string) outcome {
-			c, o := dialWSToken(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, subscribeCmd(1, ch, "")))
-		}},
-		{"ws token in subscribe", func(tok, ch string) outcome {
-			c, _ := dialWSToken(t, ts.URL, "")
-			return answerOutcome(c.command(2, subscribeCmd(2, ch, tok)))
-		}},
-		{"ws auth then subscribe", func(tok, ch string) outcome {
-			c, _ := dialWSToken(t, ts.URL, "")
-			if tok != "" {
-				if o := answerOutcome(c.command(3, authCmd(3, tok))); !o.ok {
-					return o
-				}
-			}
-			return answerOutcome(c.command(4, subscribeCmd(4, ch, "")))
-		}},
+	}
+	subscribers := []try{
+		{"ws token in subscribe", func(tok, ch string) outcome { return wsCommands.run(t, ts.URL, "", subscribing(ch, tok)) }},
 		{"sse", func(tok, ch string) outcome {
 			o, _ := sseOpen(t, ts.URL, withToken(url.Values{"channel": {ch}}, tok))
 			return o
@@ -325,22 +301,16 @@ func TestGrantMatrix(t *testing.T) {
 			o, _ := pollGet(t, ts.URL, withToken(url.Values{"channel": {ch}}, tok), "cb")
 			return o
 		}},
-		{"sockjs", func(tok, ch string) outcome {
-			c, o := dialSockJS(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, subscribeCmd(1, ch, "")))
-		}},
-		{"sockjs auth then subscribe", func(tok, ch string) outcome {
-			c, _ := dialSockJS(t, ts.URL, "")
-			if tok != "" {
-				if o := answerOutcome(c.command(3, authCmd(3, tok))); !o.ok {
-					return o
+	}
+	for _, ct := range commandTransports {
+		subscribers = append(subscribers,
+			try{ct.name, func(tok, ch string) outcome { return ct.run(t, ts.URL, tok, subscribing(ch, "")) }},
+			try{ct.name + " auth then subscribe", func(tok, ch string) outcome {
+				if tok == "" {
+					return ct.run(t, ts.URL, "", subscribing(ch, ""))
 				}
-			}
-			return answerOutcome(c.command(4, subscribeCmd(4, ch, "")))
-		}},
+				return ct.run(t, ts.URL, "", authenticating(tok), subscribing(ch, ""))
+			}})
 	}
 	for _, tr := range subscribers {
 		t.Run("subscribe/"+tr.name, func(t *testing.T) {
@@ -371,28 +341,14 @@ func TestGrantMatrix(t *testing.T) {
 		{"sub 17", "chat:user#17", 0},    // not a personal channel
 		{"anonymous", "private:17", 401}, // after a granted request: nothing was cached
 	}
-	publishers := []struct {
-		name string
-		try  func(tok, ch string) outcome
-	}{
-		{"ws", func(tok, ch string) outcome {
-			c, o := dialWSToken(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, publishCmd(1, ch, "x")))
-		}},
-		{"sockjs", func(tok, ch string) outcome {
-			c, o := dialSockJS(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, publishCmd(1, ch, "x")))
-		}},
+	publishers := []try{
 		{"client publish (sse and poll)", func(tok, ch string) outcome {
 			o, _ := clientPublish(t, ts.URL, ch, tok)
 			return o
 		}},
+	}
+	for _, ct := range commandTransports {
+		publishers = append(publishers, try{ct.name, func(tok, ch string) outcome { return ct.run(t, ts.URL, tok, publishing(ch, "x")) }})
 	}
 	for _, tr := range publishers {
 		t.Run("publish/"+tr.name, func(t *testing.T) {
