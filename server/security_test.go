@@ -1,57 +1,29 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/waterspout/waterspout/server/auth"
+	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
 )
 
-// Key material is generated at test time; no private key is committed.
+// Key material is generated at test time (package authtest); no private
+// key is committed.
 var (
 	testSecret  = []byte("server-test-secret-0123456789-abcdefghij")
 	otherSecret = []byte("another-secret-0123456789-abcdefghijklmn")
-	rsaKey      = sync.OnceValue(func() *rsa.PrivateKey {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
-	ecKey = sync.OnceValue(func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
 )
 
 // testAPIKey is the API key of the secure test servers.
 const testAPIKey = "api-key-0123456789-abcdef"
-
-func pemPublic(t *testing.T, pub any) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-}
 
 // secure configures a server with tokens (an HMAC secret and an RSA public
 // key), an API key and namespaces of every kind:
@@ -63,7 +35,7 @@ func pemPublic(t *testing.T, pub any) []byte {
 func secure(t *testing.T) func(*Config) {
 	t.Helper()
 	pubFile := filepath.Join(t.TempDir(), "rsa.pem")
-	writeFile(t, pubFile, string(pemPublic(t, &rsaKey().PublicKey)))
+	writeFile(t, pubFile, string(authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)))
 	return func(c *Config) {
 		c.APIKeys = []string{testAPIKey}
 		c.Tokens.Keys = []TokenKey{{Secret: string(testSecret)}, {PublicKeyFile: pubFile}}
@@ -139,7 +111,7 @@ func badTokens(t *testing.T, base jwt.MapClaims) []struct {
 	if base["kind"] == auth.KindPublisher {
 		otherKind = auth.KindConnection
 	}
-	rsaPEM := pemPublic(t, &rsaKey().PublicKey)
+	rsaPEM := authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)
 	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, with(nil)).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +126,7 @@ func badTokens(t *testing.T, base jwt.MapClaims) []struct {
 		{"not yet valid", sign(t, jwt.SigningMethodHS256, testSecret, with(map[string]any{"nbf": now.Add(time.Hour).Unix()})), false},
 		{"issued in the future", sign(t, jwt.SigningMethodHS256, testSecret, with(map[string]any{"iat": now.Add(time.Hour).Unix()})), false},
 		{"wrong algorithm HS384", sign(t, jwt.SigningMethodHS384, testSecret, with(nil)), false},
-		{"ES256 without an ES256 key", sign(t, jwt.SigningMethodES256, ecKey(), with(nil)), false},
+		{"ES256 without an ES256 key", sign(t, jwt.SigningMethodES256, authtest.ECKey(), with(nil)), false},
 		{"alg none", none, false},
 		{"wrong key", sign(t, jwt.SigningMethodHS256, otherSecret, with(nil)), false},
 		{"HMAC signed with the RSA public key", sign(t, jwt.SigningMethodHS256, rsaPEM, with(nil)), false},
