@@ -14,6 +14,18 @@ import (
 	"github.com/waterspout/waterspout/session"
 )
 
+// checkValidate fails t unless err, what Validate returned, is nil where
+// want is "" and an error containing want otherwise.
+func checkValidate(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("Validate: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("Validate = %v, want an error containing %q", err, want)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -52,13 +64,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var c Config
 			tt.mutate(&c)
-			err := c.Validate()
-			switch {
-			case tt.err == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-				t.Fatalf("Validate = %v, want an error containing %q", err, tt.err)
-			}
+			checkValidate(t, c.Validate(), tt.err)
 		})
 	}
 	t.Run("fills defaults", func(t *testing.T) {

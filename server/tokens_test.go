@@ -46,13 +46,7 @@ func TestTokensConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Config{Tokens: tt.tokens}
-			err := c.Validate()
-			switch {
-			case tt.err == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-				t.Fatalf("Validate = %v, want an error containing %q", err, tt.err)
-			}
+			checkValidate(t, c.Validate(), tt.err)
 		})
 	}
 }
