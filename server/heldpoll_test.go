@@ -107,10 +107,7 @@ func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
 // A shutdown answers a held poll with the disconnect and Connection: close,
 // and does not wait for that connection as if it served a request.
 func TestHeldPollShutdownClosesAtOnce(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	base, done := runServer(t, s, context.Background())
 	c := heldPollConn(t, s, base)
 	start := time.Now()
@@ -138,10 +135,7 @@ func TestHeldPollShutdownClosesAtOnce(t *testing.T) {
 // keep-alive connection does: the header timeout starts with the request,
 // not with the answer.
 func TestHeldPollConnectionIdlesLikeKeepAlive(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	s.readHeaderTimeout, s.idleTimeout = 300*time.Millisecond, time.Minute
 	base := startServer(t, s)
 	c := heldPollConn(t, s, base)

@@ -452,10 +452,7 @@ func TestQueuedBytesLimit(t *testing.T) {
 }
 
 func TestSlowHeadersAreCut(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	s.readHeaderTimeout = 100 * time.Millisecond
 	base := startServer(t, s)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))

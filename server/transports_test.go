@@ -144,10 +144,7 @@ func TestTransportsAreMounted(t *testing.T) {
 }
 
 func TestShutdownClosesWebSockets(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	base, done := runServer(t, s, ctx)
 	c := dialWS(t, base)
@@ -164,7 +161,7 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 		t.Errorf("disconnect frame %+v, want code %d", f, session.DisconnectShutdown.Code)
 	}
 	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = c.conn.ReadMessage()
+	_, _, err := c.conn.ReadMessage()
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != session.DisconnectShutdown.Code {
 		t.Errorf("close %v, want code %d", err, session.DisconnectShutdown.Code)
