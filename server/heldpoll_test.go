@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // Through the real server (listener, per-address limits, echo), a held
@@ -34,26 +37,21 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 	defer client.CloseIdleConnections()
 	poll := func(q url.Values, reused *bool) (cursor string, n int) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+"/connect/poll?"+q.Encode(), nil)
+		ctx := context.Background()
 		if reused != nil {
-			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 				GotConn: func(ci httptrace.GotConnInfo) { *reused = ci.Reused },
-			}))
+			})
 		}
-		resp, err := client.Do(req)
+		r, err := wiretest.Do(ctx, client, http.MethodGet, base+"/connect/poll", q, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		var a struct {
-			Messages []json.RawMessage `json:"messages"`
-			Cursor   string            `json:"cursor"`
+		a, err := wire.DecodePoll([]byte(r.Body), "")
+		if r.Status != http.StatusOK || err != nil {
+			t.Fatalf("poll: %d %s", r.Status, r.Body)
 		}
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &a) != nil {
-			t.Fatalf("poll: %d %s", resp.StatusCode, body)
-		}
-		return a.Cursor, len(a.Messages)
+		return *a.Cursor, len(a.Messages)
 	}
 	cursor, _ := poll(url.Values{"channel": {"c"}}, nil)
 	for i := range 10 {
@@ -64,9 +62,7 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 			defer close(got)
 			cursor, n = poll(url.Values{"channel": {"c"}, "cursor": {cursor}}, &reused)
 		}()
-		for s.Node().SessionCount() != 1 {
-			time.Sleep(time.Millisecond)
-		}
+		wiretest.Eventually(t, "the held poll's session", func() bool { return s.Node().SessionCount() == 1 })
 		if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
 			t.Fatal(err)
 		}
@@ -81,23 +77,15 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 // holds (it has a cursor and nothing is queued).
 func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
 	t.Helper()
-	resp, err := http.Get(base + "/connect/poll?channel=c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a struct{ Cursor string }
-	_ = json.NewDecoder(resp.Body).Decode(&a)
-	resp.Body.Close()
-	http.DefaultClient.CloseIdleConnections()
+	cursor := firstPollCursor(t, base, "c")
+	http.DefaultClient.CloseIdleConnections() // its slot in the per-address limit
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", a.Cursor)
-	for s.Node().SessionCount() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
+	wiretest.Eventually(t, "the held poll's session", func() bool { return s.Node().SessionCount() == 1 })
 	// The poll leaves net/http after Config.PollDetach (quietConfig's is
 	// short); nothing outside shows the moment after.
 	time.Sleep(100 * time.Millisecond)
@@ -169,9 +157,7 @@ func TestHeldPollFloodThenLeaveFreesTheSlot(t *testing.T) {
 	c := heldPollConn(t, s, base)
 	_, _ = c.Write(make([]byte, 9<<10))
 	c.Close()
-	for s.Node().SessionCount() != 0 {
-		time.Sleep(time.Millisecond)
-	}
+	wiretest.Eventually(t, "the session to end", func() bool { return s.Node().SessionCount() == 0 })
 	var status int
 	for range 100 { // the slot is given back when the connection closes
 		resp, err := http.Get(base + "/connect/poll?channel=c")

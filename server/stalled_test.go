@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -201,16 +202,15 @@ func dialStalled(t *testing.T, addr, req string) net.Conn {
 
 func firstPollCursor(t *testing.T, base, ch string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/connect/poll?channel=" + ch)
+	r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, base+"/connect/poll", wiretest.Query("channel", ch), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var a struct{ Cursor string }
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.Cursor == "" {
-		t.Fatalf("first poll: %v %+v", err, a)
+	a, err := wire.DecodePoll([]byte(r.Body), "")
+	if err != nil || a.Cursor == nil || *a.Cursor == "" {
+		t.Fatalf("first poll: %v %s", err, r.Body)
 	}
-	return a.Cursor
+	return *a.Cursor
 }
 
 // sockjsSubscribe subscribes the SockJS session at url (once its receiving
