@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/waterspout/waterspout/server/auth/authtest"
 )
 
 func BenchmarkVerify(b *testing.B) {
@@ -14,8 +12,8 @@ func BenchmarkVerify(b *testing.B) {
 		priv, pub func(testing.TB) []byte
 	}{
 		{HS256, func(testing.TB) []byte { return testSecret }, nil},
-		{RS256, func(t testing.TB) []byte { return authtest.PrivatePEM(t, authtest.RSAKey()) }, func(t testing.TB) []byte { return authtest.PublicPEM(t, &authtest.RSAKey().PublicKey) }},
-		{ES256, func(t testing.TB) []byte { return authtest.PrivatePEM(t, authtest.ECKey()) }, func(t testing.TB) []byte { return authtest.PublicPEM(t, &authtest.ECKey().PublicKey) }},
+		{RS256, func(t testing.TB) []byte { return pemPrivate(t, rsaKey()) }, func(t testing.TB) []byte { return pemPublic(t, &rsaKey().PublicKey) }},
+		{ES256, func(t testing.TB) []byte { return pemPrivate(t, ecKey()) }, func(t testing.TB) []byte { return pemPublic(t, &ecKey().PublicKey) }},
 	} {
 		b.Run(tc.alg, func(b *testing.B) {
 			k := Key{Secret: testSecret}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -24,14 +23,14 @@ import (
 // without echoing the token, and accepts only tokens whose signature is
 // genuine and whose claims are complete.
 func FuzzVerify(f *testing.F) {
-	rsaPub := &authtest.RSAKey().PublicKey
-	v, err := NewVerifier(VerifierConfig{Keys: []Key{{Secret: testSecret}, {PublicKeyPEM: authtest.PublicPEM(f, rsaPub)}}})
+	rsaPub := &rsaKey().PublicKey
+	v, err := NewVerifier(VerifierConfig{Keys: []Key{{Secret: testSecret}, {PublicKeyPEM: pemPublic(f, rsaPub)}}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(mint(f, MintConfig{Sub: "17", Channels: []string{"orders:*", "news"}, Publish: []string{"chat:1"}}))
-	f.Add(mint(f, MintConfig{Sub: "17", Key: authtest.PrivatePEM(f, authtest.RSAKey())}))
-	f.Add(sign(f, jwt.SigningMethodHS256, authtest.PublicPEM(f, rsaPub), claimsFor("17", time.Hour), nil))
+	f.Add(mint(f, MintConfig{Sub: "17", Key: pemPrivate(f, rsaKey())}))
+	f.Add(sign(f, jwt.SigningMethodHS256, pemPublic(f, rsaPub), claimsFor("17", time.Hour), nil))
 	f.Fuzz(func(t *testing.T, tok string) {
 		c, err := v.Verify(tok)
 		if err != nil {

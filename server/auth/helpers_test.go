@@ -9,14 +9,24 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
 )
 
-// Key material is generated at test time (package authtest); no private
-// key is committed.
+// Key material is generated at test time (package authtest, which the
+// server's tests share); no private key is committed.
 var (
 	testSecret  = []byte("test-secret-0123456789-abcdefghijklmnop")
 	otherSecret = []byte("another-secret-0123456789-abcdefghijkl")
+
+	rsaKey   = authtest.RSAKey
+	rsaKey2  = authtest.OtherRSAKey
+	ecKey    = authtest.ECKey
+	ecKey2   = authtest.OtherECKey
+	ecKey384 = authtest.P384Key
+
+	pemPublic  = authtest.PublicPEM
+	pemPrivate = authtest.PrivatePEM
 )
 
 // sign signs arbitrary claims and headers, for tokens Mint refuses to make.

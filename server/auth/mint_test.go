@@ -4,12 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/waterspout/waterspout/server/auth/authtest"
 )
 
 func TestMintRefuses(t *testing.T) {
-	rsaPub := authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)
+	rsaPub := pemPublic(t, &rsaKey().PublicKey)
 	cases := []struct {
 		name string
 		cfg  MintConfig
@@ -41,8 +39,8 @@ func TestMintRefuses(t *testing.T) {
 func TestMintRoundTrip(t *testing.T) {
 	for name, keys := range map[string]struct{ priv, pub []byte }{
 		HS256: {testSecret, nil},
-		RS256: {authtest.PrivatePEM(t, authtest.RSAKey()), authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)},
-		ES256: {authtest.PrivatePEM(t, authtest.ECKey()), authtest.PublicPEM(t, &authtest.ECKey().PublicKey)},
+		RS256: {pemPrivate(t, rsaKey()), pemPublic(t, &rsaKey().PublicKey)},
+		ES256: {pemPrivate(t, ecKey()), pemPublic(t, &ecKey().PublicKey)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			k := Key{Secret: keys.priv}

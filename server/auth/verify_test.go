@@ -20,13 +20,12 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
 )
 
 func TestVerifyRejects(t *testing.T) {
-	rsaPub := authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)
-	ecPub := authtest.PublicPEM(t, &authtest.ECKey().PublicKey)
+	rsaPub := pemPublic(t, &rsaKey().PublicKey)
+	ecPub := pemPublic(t, &ecKey().PublicKey)
 	hs := jwt.SigningMethodHS256
 	valid := func() jwt.MapClaims { return claimsFor("17", time.Hour) }
 	with := func(kv ...any) jwt.MapClaims {
@@ -89,7 +88,7 @@ func TestVerifyRejects(t *testing.T) {
 		}, invalidTok},
 		{"wrong secret", VerifierConfig{}, func(t *testing.T) string { return sign(t, hs, otherSecret, valid(), nil) }, invalidTok},
 		{"RS256 when only HS256 is allowed", VerifierConfig{}, func(t *testing.T) string {
-			return sign(t, jwt.SigningMethodRS256, authtest.RSAKey(), valid(), nil)
+			return sign(t, jwt.SigningMethodRS256, rsaKey(), valid(), nil)
 		}, invalidTok},
 		{"HMAC/RSA confusion: HS256 signed with the RSA public key, RSA-only verifier",
 			VerifierConfig{Keys: []Key{{PublicKeyPEM: rsaPub}}},
@@ -103,15 +102,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"HMAC/ECDSA confusion", VerifierConfig{Keys: []Key{{PublicKeyPEM: ecPub}}},
 			func(t *testing.T) string { return sign(t, hs, ecPub, valid(), nil) }, invalidTok},
 		{"RS256 signed by another RSA key", VerifierConfig{Keys: []Key{{PublicKeyPEM: rsaPub}}},
-			func(t *testing.T) string {
-				return sign(t, jwt.SigningMethodRS256, authtest.OtherRSAKey(), valid(), nil)
-			}, invalidTok},
+			func(t *testing.T) string { return sign(t, jwt.SigningMethodRS256, rsaKey2(), valid(), nil) }, invalidTok},
 		{"ES256 signed by another EC key", VerifierConfig{Keys: []Key{{PublicKeyPEM: ecPub}}},
-			func(t *testing.T) string { return sign(t, jwt.SigningMethodES256, authtest.OtherECKey(), valid(), nil) }, invalidTok},
+			func(t *testing.T) string { return sign(t, jwt.SigningMethodES256, ecKey2(), valid(), nil) }, invalidTok},
 		{"ES256 to an RSA verifier", VerifierConfig{Keys: []Key{{PublicKeyPEM: rsaPub}}},
-			func(t *testing.T) string { return sign(t, jwt.SigningMethodES256, authtest.ECKey(), valid(), nil) }, invalidTok},
+			func(t *testing.T) string { return sign(t, jwt.SigningMethodES256, ecKey(), valid(), nil) }, invalidTok},
 		{"PS256 with the right RSA key", VerifierConfig{Keys: []Key{{PublicKeyPEM: rsaPub}}},
-			func(t *testing.T) string { return sign(t, jwt.SigningMethodPS256, authtest.RSAKey(), valid(), nil) }, invalidTok},
+			func(t *testing.T) string { return sign(t, jwt.SigningMethodPS256, rsaKey(), valid(), nil) }, invalidTok},
 		{"missing sub", VerifierConfig{}, func(t *testing.T) string { return sign(t, hs, testSecret, with("sub", nil), nil) }, invalidTok},
 		{"empty sub", VerifierConfig{}, func(t *testing.T) string { return sign(t, hs, testSecret, with("sub", ""), nil) }, invalidTok},
 		{"sub not a string", VerifierConfig{}, func(t *testing.T) string { return sign(t, hs, testSecret, with("sub", 17), nil) }, invalidTok},
@@ -229,12 +226,12 @@ func TestVerifyRejects(t *testing.T) {
 }
 
 func TestVerifyAccepts(t *testing.T) {
-	rsaPub := authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)
-	ecPub := authtest.PublicPEM(t, &authtest.ECKey().PublicKey)
-	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&authtest.RSAKey().PublicKey)})
+	rsaPub := pemPublic(t, &rsaKey().PublicKey)
+	ecPub := pemPublic(t, &ecKey().PublicKey)
+	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&rsaKey().PublicKey)})
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "issuer"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &authtest.ECKey().PublicKey, authtest.ECKey())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ecKey().PublicKey, ecKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,16 +244,16 @@ func TestVerifyAccepts(t *testing.T) {
 	}{
 		{"HS256", VerifierConfig{}, func(t *testing.T) string { return mint(t, MintConfig{Sub: "17"}) }},
 		{"RS256", VerifierConfig{Keys: []Key{{PublicKeyPEM: rsaPub}}}, func(t *testing.T) string {
-			return mint(t, MintConfig{Sub: "17", Key: authtest.PrivatePEM(t, authtest.RSAKey())})
+			return mint(t, MintConfig{Sub: "17", Key: pemPrivate(t, rsaKey())})
 		}},
 		{"RS256, PKCS#1 public key", VerifierConfig{Keys: []Key{{PublicKeyPEM: pkcs1, Alg: RS256}}}, func(t *testing.T) string {
-			return mint(t, MintConfig{Sub: "17", Key: authtest.PrivatePEM(t, authtest.RSAKey())})
+			return mint(t, MintConfig{Sub: "17", Key: pemPrivate(t, rsaKey())})
 		}},
 		{"ES256", VerifierConfig{Keys: []Key{{PublicKeyPEM: ecPub}}}, func(t *testing.T) string {
-			return mint(t, MintConfig{Sub: "17", Key: authtest.PrivatePEM(t, authtest.ECKey())})
+			return mint(t, MintConfig{Sub: "17", Key: pemPrivate(t, ecKey())})
 		}},
 		{"ES256, key from a certificate", VerifierConfig{Keys: []Key{{PublicKeyPEM: cert}}}, func(t *testing.T) string {
-			return mint(t, MintConfig{Sub: "17", Key: authtest.PrivatePEM(t, authtest.ECKey())})
+			return mint(t, MintConfig{Sub: "17", Key: pemPrivate(t, ecKey())})
 		}},
 		{"rotation without kid: old secret", VerifierConfig{Keys: []Key{{Secret: otherSecret}, {Secret: testSecret}}},
 			func(t *testing.T) string { return mint(t, MintConfig{Sub: "17", Key: testSecret}) }},
@@ -265,9 +262,7 @@ func TestVerifyAccepts(t *testing.T) {
 		{"kid selects", VerifierConfig{Keys: []Key{{ID: "a", Secret: otherSecret}, {ID: "b", Secret: testSecret}}},
 			func(t *testing.T) string { return mint(t, MintConfig{Sub: "17", KeyID: "b"}) }},
 		{"mixed algorithms", VerifierConfig{Keys: []Key{{Secret: testSecret}, {PublicKeyPEM: rsaPub}, {PublicKeyPEM: ecPub}}},
-			func(t *testing.T) string {
-				return mint(t, MintConfig{Sub: "17", Key: authtest.PrivatePEM(t, authtest.ECKey())})
-			}},
+			func(t *testing.T) string { return mint(t, MintConfig{Sub: "17", Key: pemPrivate(t, ecKey())}) }},
 		{"expired within the leeway", VerifierConfig{}, func(t *testing.T) string {
 			c := claimsFor("17", 0)
 			c["exp"] = time.Now().Add(-2 * time.Second).Unix()
@@ -352,13 +347,13 @@ func TestVerifyClaims(t *testing.T) {
 }
 
 func TestNewVerifierRefuses(t *testing.T) {
-	rsaPub := authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)
+	rsaPub := pemPublic(t, &rsaKey().PublicKey)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	small := authtest.PublicPEM(t, &weak.PublicKey)
-	p384 := authtest.PublicPEM(t, &authtest.P384Key().PublicKey)
+	small := pemPublic(t, &weak.PublicKey)
+	p384 := pemPublic(t, &ecKey384().PublicKey)
 	cases := []struct {
 		name string
 		keys []Key
@@ -369,7 +364,7 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{"two materials", []Key{{Secret: testSecret, PublicKeyPEM: rsaPub}}, "exactly one"},
 		{"short secret", []Key{{Secret: []byte("short")}}, "shorter than 32"},
 		{"PEM as a secret", []Key{{Secret: rsaPub}}, "PEM"},
-		{"private key as the public key", []Key{{PublicKeyPEM: authtest.PrivatePEM(t, authtest.RSAKey())}}, "private key"},
+		{"private key as the public key", []Key{{PublicKeyPEM: pemPrivate(t, rsaKey())}}, "private key"},
 		{"not PEM", []Key{{PublicKeyPEM: []byte("hello")}}, "no PEM block"},
 		{"RSA 1024", []Key{{PublicKeyPEM: small}}, "at least 2048"},
 		{"P-384", []Key{{PublicKeyPEM: p384}}, "P-256"},
@@ -398,11 +393,11 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	pemFile := filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(pemFile, authtest.PublicPEM(t, &authtest.ECKey().PublicKey), 0o600); err != nil {
+	if err := os.WriteFile(pemFile, pemPublic(t, &ecKey().PublicKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	privFile := filepath.Join(dir, "key.priv.pem")
-	if err := os.WriteFile(privFile, authtest.PrivatePEM(t, authtest.ECKey()), 0o600); err != nil {
+	if err := os.WriteFile(privFile, pemPrivate(t, ecKey()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	v := newVerifier(t, VerifierConfig{Keys: []Key{{File: secretFile}, {File: pemFile}}})
@@ -413,7 +408,7 @@ func TestKeyFiles(t *testing.T) {
 		"secret given":       {Sub: "17", Key: testSecret},
 		"secret file":        {Sub: "17", KeyFile: secretFile},
 		"private key file":   {Sub: "17", KeyFile: privFile},
-		"private key, ES256": {Sub: "17", Key: authtest.PrivatePEM(t, authtest.ECKey()), Alg: ES256},
+		"private key, ES256": {Sub: "17", Key: pemPrivate(t, ecKey()), Alg: ES256},
 	} {
 		if _, err := v.Verify(mint(t, cfg)); err != nil {
 			t.Errorf("%s: %v", name, err)
