@@ -232,10 +232,28 @@ func TestGrantMatrix(t *testing.T) {
 	ts := newTestServer(t, secure(t))
 	tok17 := connToken(t, "17", []string{"orders:17"}, []string{"private:17"}, time.Hour)
 	holders := map[string]string{"anonymous": "", "sub 17": tok17}
-	subscribes := []struct {
+	type grantCase struct {
 		who, ch string
 		code    int // 0: allowed
-	}{
+	}
+	type try struct {
+		name string
+		try  func(tok, ch string) outcome
+	}
+	// check runs every case through every try, as subtests verb/try.
+	check := func(verb, doing string, tries []try, cases []grantCase) {
+		for _, tr := range tries {
+			t.Run(verb+"/"+tr.name, func(t *testing.T) {
+				for _, c := range cases {
+					got := tr.try(holders[c.who], c.ch)
+					if (c.code == 0) != got.ok || (c.code != 0 && got.code != c.code) {
+						t.Errorf("%s %s %s: %v, want %d (0: allowed)", c.who, doing, c.ch, got, c.code)
+					}
+				}
+			})
+		}
+	}
+	subscribes := []grantCase{
 		{"anonymous", "news", 0},             // anonymous namespace
 		{"anonymous", "chat:lobby", 0},       // anonymous namespace
 		{"anonymous", "orders:17", 401},      // the namespace needs a token
@@ -254,10 +272,6 @@ func TestGrantMatrix(t *testing.T) {
 		{"sub 17", "news", 0},                // anonymous namespace, token or not
 		{"sub 17", "chat:lobby", 0},          // anonymous namespace, token or not
 		{"anonymous", "orders:17", 401},      // after a granted request: nothing was cached
-	}
-	type try struct {
-		name string
-		try  func(tok, ch string) outcome
 	}
 	subscribers := []try{
 		{"ws token in subscribe", func(tok, ch string) outcome { return wsCommands.run(t, ts.URL, "", subscribing(ch, tok)) }},
@@ -284,21 +298,9 @@ func TestGrantMatrix(t *testing.T) {
 				return ct.run(t, ts.URL, "", authenticating(tok), subscribing(ch, ""))
 			}})
 	}
-	for _, tr := range subscribers {
-		t.Run("subscribe/"+tr.name, func(t *testing.T) {
-			for _, c := range subscribes {
-				got := tr.try(holders[c.who], c.ch)
-				if (c.code == 0) != got.ok || (c.code != 0 && got.code != c.code) {
-					t.Errorf("%s subscribing to %s: %v, want %d (0: allowed)", c.who, c.ch, got, c.code)
-				}
-			}
-		})
-	}
+	check("subscribe", "subscribing to", subscribers, subscribes)
 
-	publishes := []struct {
-		who, ch string
-		code    int
-	}{
+	publishes := []grantCase{
 		{"anonymous", "chat:lobby", 0},   // anonymous namespace with client publish
 		{"anonymous", "news", 403},       // no client publish in the namespace
 		{"anonymous", "orders:17", 403},  // no client publish in the namespace
@@ -322,16 +324,7 @@ func TestGrantMatrix(t *testing.T) {
 	for _, ct := range commandTransports {
 		publishers = append(publishers, try{ct.name, func(tok, ch string) outcome { return ct.run(t, ts.URL, tok, publishing(ch, "x")) }})
 	}
-	for _, tr := range publishers {
-		t.Run("publish/"+tr.name, func(t *testing.T) {
-			for _, c := range publishes {
-				got := tr.try(holders[c.who], c.ch)
-				if (c.code == 0) != got.ok || (c.code != 0 && got.code != c.code) {
-					t.Errorf("%s publishing to %s: %v, want %d (0: allowed)", c.who, c.ch, got, c.code)
-				}
-			}
-		})
-	}
+	check("publish", "publishing to", publishers, publishes)
 
 	t.Run("publisher tokens on the API", func(t *testing.T) {
 		pub, err := auth.Mint(auth.MintConfig{Sub: "billing", Kind: auth.KindPublisher, Publish: []string{"orders:*"},
