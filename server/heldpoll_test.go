@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -63,9 +62,7 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 			cursor, n = poll(url.Values{"channel": {"c"}, "cursor": {cursor}}, &reused)
 		}()
 		wiretest.Eventually(t, "the held poll's session", func() bool { return s.Node().SessionCount() == 1 })
-		if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
-			t.Fatal(err)
-		}
+		wiretest.PublishInts(t, s.Node(), "c", 1, 1)
 		<-got
 		if !reused || n != 1 {
 			t.Fatalf("held poll %d: reused connection %v, %d messages", i, reused, n)
@@ -127,9 +124,7 @@ func TestHeldPollConnectionIdlesLikeKeepAlive(t *testing.T) {
 	s.readHeaderTimeout, s.idleTimeout = 300*time.Millisecond, time.Minute
 	base := startServer(t, s)
 	c := heldPollConn(t, s, base)
-	if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
-		t.Fatal(err)
-	}
+	wiretest.PublishInts(t, s.Node(), "c", 1, 1)
 	br := bufio.NewReader(c)
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r, err := http.ReadResponse(br, nil)
