@@ -405,13 +405,19 @@ func (c *sjClient) next() (frame, bool) {
 	return f, true
 }
 
-func (c *sjClient) command(id uint64, cmd string) frame {
+// send sends msgs as one SockJS frame, as sockjs-client does.
+func (c *sjClient) send(msgs ...string) {
 	c.t.Helper()
-	b, _ := json.Marshal([]string{cmd})
+	b, _ := json.Marshal(msgs)
 	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
 	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.t.Fatalf("sockjs write: %v", err)
 	}
+}
+
+func (c *sjClient) command(id uint64, cmd string) frame {
+	c.t.Helper()
+	c.send(cmd)
 	for {
 		f, ok := c.next()
 		if !ok {

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -353,8 +351,7 @@ func TestMessageSizeLimit(t *testing.T) {
 	t.Run("sockjs message", func(t *testing.T) {
 		c, _ := dialSockJS(t, ts.URL, "")
 		counter(t, ts, limitMessageSize, 1, func() {
-			b := `["` + big + `"]`
-			c.conn.WriteMessage(websocket.TextMessage, []byte(b))
+			c.send(big)
 			for {
 				f, ok := c.next()
 				if !ok {
