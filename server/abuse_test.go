@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -180,20 +182,19 @@ func TestAbuseCostsOnlyTheAbuser(t *testing.T) {
 func badConnect(client *http.Client, base string, kind int, tok, addr string) error {
 	q := url.Values{"channel": {"orders:17"}, "token": {tok}}
 	if kind == 0 {
-		d := websocket.Dialer{HandshakeTimeout: waitLimit}
-		conn, _, err := d.Dial(wsURL(base, "/connect/ws?"+url.Values{"token": {tok}}.Encode()), http.Header{"X-Forwarded-For": {addr}})
+		conn, _, err := wiretest.DialWS(wsURL(base, "/connect/ws?"+url.Values{"token": {tok}}.Encode()), http.Header{"X-Forwarded-For": {addr}}, nil)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		conn.SetReadDeadline(time.Now().Add(waitLimit))
+		conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 		_, msg, err := conn.ReadMessage()
 		if err != nil {
 			return err
 		}
-		var f frame
-		json.Unmarshal(msg, &f)
-		if f.Type != "disconnect" || (f.Code != session.DisconnectInvalidToken.Code && f.Code != session.DisconnectTokenExpired.Code) {
+		fs, err := wire.DecodeFrames(msg)
+		if err != nil || len(fs) != 1 || fs[0].Type != "disconnect" ||
+			(fs[0].Code != session.DisconnectInvalidToken.Code && fs[0].Code != session.DisconnectTokenExpired.Code) {
 			return fmt.Errorf("ws answered %s", msg)
 		}
 		return nil
@@ -224,18 +225,17 @@ func badConnect(client *http.Client, base string, kind int, tok, addr string) er
 // oversize connects and sends a frame over limits.maxMessageBytes, which
 // must end the connection with 3501.
 func oversize(base, addr string) error {
-	d := websocket.Dialer{HandshakeTimeout: waitLimit}
-	conn, _, err := d.Dial(wsURL(base, "/connect/ws"), http.Header{"X-Forwarded-For": {addr}})
+	conn, _, err := wiretest.DialWS(wsURL(base, "/connect/ws"), http.Header{"X-Forwarded-For": {addr}}, nil)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	conn.SetWriteDeadline(time.Now().Add(wiretest.WaitLimit))
 	big := publishCmd(1, "stream", strings.Repeat("x", 8192))
 	if err := conn.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
 		return err
 	}
-	conn.SetReadDeadline(time.Now().Add(waitLimit))
+	conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	for {
 		_, _, err := conn.ReadMessage()
 		var ce *websocket.CloseError

@@ -24,9 +24,6 @@ import (
 // third-party client would, for the security tests. Each returns what the
 // client saw as an outcome, so one table can run against all of them.
 
-// waitLimit bounds every wait of these clients; reaching it fails the test.
-const waitLimit = 10 * time.Second
-
 // outcome is what a client saw when it tried to connect, subscribe or publish.
 type outcome struct {
 	ok bool
@@ -236,7 +233,7 @@ func authenticating(tok string) func(uint64) string {
 // that delivers its hello is ok. The stream is closed before returning.
 func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcome, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
 	req.Header = header(headers...)
@@ -284,7 +281,7 @@ func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *
 // next returns the next frame; the stream's end fails the test.
 func (s *sseStream) next() frame {
 	s.t.Helper()
-	f, err := s.Next(waitLimit)
+	f, err := s.Next(wiretest.WaitLimit)
 	if err != nil {
 		s.t.Fatalf("sse stream: %v", err)
 	}
@@ -382,7 +379,7 @@ func (c *sjClient) next() (frame, bool) {
 		if c.closed != nil {
 			return frame{}, false
 		}
-		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
+		c.conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 		_, msg, err := c.conn.ReadMessage()
 		if err != nil {
 			c.t.Fatalf("sockjs read: %v", err)
@@ -409,7 +406,7 @@ func (c *sjClient) next() (frame, bool) {
 func (c *sjClient) send(msgs ...string) {
 	c.t.Helper()
 	b, _ := json.Marshal(msgs)
-	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	c.conn.SetWriteDeadline(time.Now().Add(wiretest.WaitLimit))
 	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.t.Fatalf("sockjs write: %v", err)
 	}
