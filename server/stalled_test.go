@@ -129,20 +129,14 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		go func() {
 			defer wg.Done()
 			data, _ := json.Marshal(strings.Repeat("x", r.dataSize-2))
-			tick := time.NewTicker(time.Second / time.Duration(r.perSec))
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
+			every(time.Second/time.Duration(r.perSec), stop, func() bool {
 				if _, err := s.Node().Publish(context.Background(), r.channel, data, ""); err != nil {
 					t.Error(err)
-					return
+					return false
 				}
 				published[i]++
-			}
+				return true
+			})
 		}()
 	}
 	gone := map[string]time.Duration{}
@@ -198,6 +192,22 @@ func dialStalled(t *testing.T, addr, req string) net.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// every calls f every d until stop is closed or f returns false.
+func every(d time.Duration, stop <-chan struct{}, f func() bool) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if !f() {
+				return
+			}
+		}
+	}
 }
 
 func firstPollCursor(t *testing.T, base, ch string) string {
@@ -397,16 +407,10 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		// the closing frames go into it and wait behind what the client
 		// does not read.
 		data, _ := json.Marshal(strings.Repeat("x", 198))
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				_, _ = s.Node().Publish(context.Background(), "high", data, "")
-			}
-		}
+		every(100*time.Millisecond, stop, func() bool {
+			_, _ = s.Node().Publish(context.Background(), "high", data, "")
+			return true
+		})
 	}()
 	// The pong wait (3 s), then the close grace (1 s) for the client's
 	// close frame, with slack.

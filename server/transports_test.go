@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -106,13 +106,13 @@ func TestTransportsAreMounted(t *testing.T) {
 		// The hello event arrives while the stream stays open: nothing buffers it.
 		timer := time.AfterFunc(5*time.Second, cancel)
 		defer timer.Stop()
-		r := bufio.NewReader(resp.Body)
+		r := wire.NewSSEReader(resp.Body)
 		for {
-			line, err := r.ReadString('\n')
+			ev, err := r.Next()
 			if err != nil {
 				t.Fatalf("no hello event: %v", err)
 			}
-			if strings.HasPrefix(line, "data:") && strings.Contains(line, `"hello"`) {
+			if fs, _ := wire.DecodeFrames([]byte(ev.Data)); len(fs) > 0 && fs[0].Type == "hello" {
 				break
 			}
 		}
