@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -349,9 +347,7 @@ type sjClient struct {
 // session sends a disconnect frame, then a close frame with the same code.
 func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, outcome) {
 	t.Helper()
-	var id [8]byte
-	rand.Read(id[:])
-	conn, refused := dialRefusable(t, wsURL(base, "/connect/sockjs/000/"+hex.EncodeToString(id[:])+"/websocket"), tok, headers...)
+	conn, refused := dialRefusable(t, wsURL(wiretest.SockJSSession(base+"/connect/sockjs"), "/websocket"), tok, headers...)
 	if conn == nil {
 		return nil, refused
 	}
