@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -45,9 +44,7 @@ func (c *wsClient) next() frame {
 
 func (c *wsClient) subscribe(ch string) {
 	c.t.Helper()
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","id":1,"channel":"`+ch+`"}`)); err != nil {
-		c.t.Fatal(err)
-	}
+	c.Send(string(wire.Subscribe(1, ch, nil)))
 	for f := c.next(); f.Type != "subscribed"; f = c.next() {
 		if f.Type == "error" {
 			c.t.Fatalf("subscribe refused: %+v", f)
@@ -80,10 +77,8 @@ func TestWebSocketSubscriberGetsKeyedPublicationOnce(t *testing.T) {
 func TestTransportsAreMounted(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
 	t.Run("ws refuses an unlisted origin", func(t *testing.T) {
-		_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/connect/ws",
-			http.Header{"Origin": {"https://evil.example"}})
-		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("dial from an unlisted origin: %v %v", err, resp)
+		if _, o := dialWSToken(t, ts.URL, "", "Origin", "https://evil.example"); o.code != http.StatusForbidden {
+			t.Fatalf("dial from an unlisted origin: %v", o)
 		}
 	})
 	t.Run("ws accepts a listed origin", func(t *testing.T) {
@@ -153,19 +148,7 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 		t.Errorf("metrics do not count the WebSocket:\n%s", got)
 	}
 	cancel() // as SIGTERM does
-	f := c.next()
-	for f.Type != "disconnect" {
-		f = c.next()
-	}
-	if f.Code != session.DisconnectShutdown.Code {
-		t.Errorf("disconnect frame %+v, want code %d", f, session.DisconnectShutdown.Code)
-	}
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err := c.conn.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != session.DisconnectShutdown.Code {
-		t.Errorf("close %v, want code %d", err, session.DisconnectShutdown.Code)
-	}
+	c.ExpectDisconnect(session.DisconnectShutdown.Code, session.DisconnectShutdown.Reconnect)
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
