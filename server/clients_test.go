@@ -57,14 +57,9 @@ func header(kv ...string) http.Header {
 	return h
 }
 
-// errorOf decodes an {"error":{…}} body.
+// errorOf decodes an {"error":{…}} body; another body gives zeros.
 func errorOf(body []byte) (code int, reason string) {
-	var eb struct {
-		Error struct {
-			Code   int    `json:"code"`
-			Reason string `json:"reason"`
-		} `json:"error"`
-	}
+	var eb errorBody
 	_ = json.Unmarshal(body, &eb)
 	return eb.Error.Code, eb.Error.Reason
 }

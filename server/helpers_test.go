@@ -56,12 +56,15 @@ type answer struct {
 	body   []byte
 }
 
+// errorBody is the JSON error body of every refusal.
+type errorBody struct {
+	Error session.Error `json:"error"`
+}
+
 // apiErr decodes the JSON error body.
 func (a answer) apiErr(t *testing.T) session.Error {
 	t.Helper()
-	var eb struct {
-		Error session.Error `json:"error"`
-	}
+	var eb errorBody
 	if err := json.Unmarshal(a.body, &eb); err != nil {
 		t.Fatalf("error body %q: %v", a.body, err)
 	}
@@ -89,12 +92,10 @@ func do(t *testing.T, method, url, body string, headers ...string) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if strings.EqualFold(headers[i], "Host") {
-			req.Host = headers[i+1]
-			continue
-		}
-		req.Header.Set(headers[i], headers[i+1])
+	req.Header = header(headers...)
+	if h := req.Header.Get("Host"); h != "" { // net/http sends req.Host, not the header
+		req.Host = h
+		req.Header.Del("Host")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
