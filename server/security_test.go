@@ -158,13 +158,13 @@ func TestBadTokensOnEveryTransport(t *testing.T) {
 			try  func() outcome
 			want outcome
 		}
-		var tries []try
-		for _, ct := range commandTransports {
-			tries = append(tries,
-				try{ct.name + " token query", func() outcome { return ct.run(t, ts.URL, bt.tok) }, outcome{code: d.Code, reason: d.Reason}},
-				try{ct.name + " auth command", func() outcome { return ct.run(t, ts.URL, "", authenticating(bt.tok)) }, httpWant})
-		}
 		t.Run(bt.name, func(t *testing.T) {
+			var tries []try
+			for _, ct := range commandTransports {
+				tries = append(tries,
+					try{ct.name + " token query", func() outcome { return ct.run(t, ts.URL, bt.tok) }, outcome{code: d.Code, reason: d.Reason}},
+					try{ct.name + " auth command", func() outcome { return ct.run(t, ts.URL, "", authenticating(bt.tok)) }, httpWant})
+			}
 			for _, tr := range append(tries, []try{
 				{"ws subscribe token", func() outcome { return wsCommands.run(t, ts.URL, "", subscribing("orders:17", bt.tok)) }, httpWant},
 				{"sse", func() outcome { o, _ := sseOpen(t, ts.URL, chq(bt.tok)); return o }, httpWant},
