@@ -82,9 +82,13 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	addr, serverPort := hostPort(t, base)
 
 	// Healthy SSE readers, one per channel, read everything.
-	healthy := make([]*sseReader, len(rates))
+	healthy := make([]*wiretest.Stream, len(rates))
 	for i, r := range rates {
-		healthy[i] = readSSE(t, base+"/connect/sse?channel="+r.channel)
+		st, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?channel="+r.channel, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		healthy[i] = st
 	}
 	wiretest.Eventually(t, "healthy sessions", func() bool { return s.Node().SessionCount() == len(rates) })
 	heapBefore := heapInUse()
@@ -162,7 +166,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 
 	// Every message reached the healthy readers, in order.
 	for i, r := range rates {
-		healthy[i].expectOffsets(t, r.channel, published[i])
+		expectOffsets(t, healthy[i], r.channel, published[i])
 	}
 	// The stalled sessions are gone (SockJS ends a session whose client
 	// stays away for its disconnect delay, 5 s), and so is their memory.
@@ -174,7 +178,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		c.conn.Close()
 	}
 	for _, h := range healthy {
-		h.close()
+		h.Close()
 	}
 }
 
@@ -294,74 +298,29 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-// sseReader reads an event stream and records the offsets of one
-// channel's messages.
-type sseReader struct {
-	resp *http.Response
-	mu   sync.Mutex
-	offs []int64
-	done chan struct{}
-}
-
-func readSSE(t *testing.T, url string) *sseReader {
+// expectOffsets reads st, a healthy reader of ch, until n messages have
+// come: offsets 1..n, each once and in order, and none beyond n among the
+// frames already read.
+func expectOffsets(t *testing.T, st *wiretest.Stream, ch string, n int) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	r := &sseReader{resp: resp, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line, ok := strings.CutPrefix(sc.Text(), "data: ")
-			if !ok {
-				continue
-			}
-			var f struct {
-				Type   string
-				Offset int64
-			}
-			if json.Unmarshal([]byte(line), &f) == nil && f.Type == "message" {
-				r.mu.Lock()
-				r.offs = append(r.offs, f.Offset)
-				r.mu.Unlock()
-			}
+	for got := 0; got < n; {
+		f, err := st.Next(wiretest.WaitLimit)
+		if err != nil {
+			t.Fatalf("%s: healthy reader got %d messages, want %d: %v", ch, got, n, err)
 		}
-	}()
-	return r
-}
-
-// expectOffsets waits for offsets 1..n, each once, in order.
-func (r *sseReader) expectOffsets(t *testing.T, ch string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.mu.Lock()
-		got := append([]int64(nil), r.offs...)
-		r.mu.Unlock()
-		if len(got) >= n || time.Now().After(deadline) {
-			for i, o := range got {
-				if o != int64(i+1) {
-					t.Fatalf("%s: healthy reader got offset %d at position %d", ch, o, i)
-				}
-			}
-			if len(got) != n {
-				t.Fatalf("%s: healthy reader got %d messages, want %d", ch, len(got), n)
-			}
-			return
+		if f.Type != "message" {
+			continue
 		}
-		time.Sleep(10 * time.Millisecond)
+		if f.Offset != uint64(got+1) {
+			t.Fatalf("%s: healthy reader got offset %d at position %d", ch, f.Offset, got)
+		}
+		got++
 	}
-}
-
-func (r *sseReader) close() {
-	r.resp.Body.Close()
-	<-r.done
+	for f, err := st.Next(0); err == nil; f, err = st.Next(0) {
+		if f.Type == "message" {
+			t.Fatalf("%s: healthy reader got offset %d beyond the %d published", ch, f.Offset, n)
+		}
+	}
 }
 
 // A WebSocket client that stops reading keeps the WebSocket rule: no pong
