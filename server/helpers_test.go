@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,24 @@ func do(t *testing.T, method, url, body string, headers ...string) answer {
 		t.Fatal(err)
 	}
 	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// metricValue reads one series of base's /metrics, named as /metrics
+// writes it (waterspout_limited_total{limit="x"}); ok is false when it is
+// not there.
+func metricValue(t *testing.T, base, series string) (v float64, ok bool) {
+	t.Helper()
+	a := do(t, http.MethodGet, base+"/metrics", "")
+	for line := range strings.SplitSeq(string(a.body), "\n") {
+		if text, found := strings.CutPrefix(line, series+" "); found {
+			v, err := strconv.ParseFloat(text, 64)
+			if err != nil {
+				t.Fatalf("/metrics line %q: %v", line, err)
+			}
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 const jsonType = "application/json"

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,13 +20,11 @@ import (
 // limited reads waterspout_limited_total{limit} from /metrics.
 func limited(t *testing.T, ts *testServer, limit string) int {
 	t.Helper()
-	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
-	m := regexp.MustCompile(`(?m)^waterspout_limited_total\{limit="` + regexp.QuoteMeta(limit) + `"\} (\d+)$`).FindSubmatch(a.body)
-	if m == nil {
+	n, ok := metricValue(t, ts.URL, `waterspout_limited_total{limit="`+limit+`"}`)
+	if !ok {
 		t.Fatalf("no waterspout_limited_total{limit=%q} in /metrics", limit)
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(n)
 }
 
 // counter checks that a limit's counter moved by want during f.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -401,21 +400,8 @@ func maskedText(payload string) []byte {
 // from /metrics.
 func closedWith(t *testing.T, base, transport string, code int) float64 {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	prefix := fmt.Sprintf(`waterspout_sessions_closed_total{code="%d",transport="%s"} `, code, transport)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	return 0
+	n, _ := metricValue(t, base, fmt.Sprintf(`waterspout_sessions_closed_total{code="%d",transport="%s"}`, code, transport))
+	return n
 }
 
 // hostPort splits a base URL http://host:port into host:port and the port.
