@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
@@ -337,25 +339,20 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := startServer(t, s)
-	addr, serverPort := hostPort(t, base)
+	_, serverPort := hostPort(t, base)
 
-	c := dialStalled(t, addr, "GET /connect/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	// Read the handshake's answer and the hello, then nothing more.
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var seen []byte
-	buf := make([]byte, 512)
-	for !bytes.Contains(seen, []byte(`"type":"hello"`)) {
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("reading the handshake: %v (read %q)", err, seen)
-		}
-		seen = append(seen, buf[:n]...)
-	}
-	if _, err := c.Write(maskedText(`{"type":"subscribe","id":1,"channel":"high"}`)); err != nil {
+	// Read the hello, subscribe, then read nothing more.
+	d := &websocket.Dialer{HandshakeTimeout: wiretest.WaitLimit, NetDialContext: wiretest.SmallReceiveBuffer(4096).DialContext}
+	conn, _, err := wiretest.DialWS(wsURL(base, "/connect/ws"), nil, d)
+	if err != nil {
 		t.Fatal(err)
 	}
-	port := c.LocalAddr().(*net.TCPAddr).Port
+	c := wiretest.NewWSClient(t, conn)
+	if f := c.Next(); f.Type != "hello" {
+		t.Fatalf("first frame %+v, want hello", f)
+	}
+	c.Send(string(wire.Subscribe(1, "high", nil)))
+	port := conn.LocalAddr().(*net.TCPAddr).Port
 	wiretest.Eventually(t, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
 	start := time.Now()
 	stop := make(chan struct{})
@@ -383,17 +380,6 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 	if got := closedWith(t, base, "ws", session.DisconnectStale.Code); got != 1 {
 		t.Fatalf("%v WebSocket sessions closed with 3005, want 1", got)
 	}
-}
-
-// maskedText is a client's text frame (masked, as RFC 6455 requires).
-func maskedText(payload string) []byte {
-	mask := [4]byte{1, 2, 3, 4}
-	b := []byte{0x81, 0x80 | byte(len(payload))}
-	b = append(b, mask[:]...)
-	for i := range len(payload) {
-		b = append(b, payload[i]^mask[i%4])
-	}
-	return b
 }
 
 // closedWith reads waterspout_sessions_closed_total for transport and code
