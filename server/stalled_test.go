@@ -232,22 +232,15 @@ func firstPollCursor(t *testing.T, base, ch string) string {
 // request has opened it) to ch.
 func sockjsSubscribe(t *testing.T, url, ch string) {
 	t.Helper()
-	body, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"` + ch + `"}`})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	body, _ := json.Marshal([]string{string(wire.Subscribe(1, ch, nil))})
+	wiretest.Eventually(t, "xhr_send to "+url+" to be taken", func() bool {
 		resp, err := http.Post(url+"/xhr_send", "text/plain", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusNoContent {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("xhr_send to %s: status %d", url, resp.StatusCode)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return resp.StatusCode == http.StatusNoContent
+	})
 }
 
 // serverSockets returns the TCP sockets on the local port (the server's
