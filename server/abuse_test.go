@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,7 +135,7 @@ func TestAbuseCostsOnlyTheAbuser(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 1; i <= streamMessages; i++ {
-			if _, err := backend.Publish(context.Background(), apiclient.PublishRequest{Channel: "stream", Data: i}); err != nil {
+			if _, err := backend.Publish(t.Context(), apiclient.PublishRequest{Channel: "stream", Data: i}); err != nil {
 				errs <- fmt.Errorf("publish %d: %w", i, err)
 				return
 			}
