@@ -107,10 +107,7 @@ func (c *Client) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcast
 	var raw struct {
 		Results []struct {
 			ChannelResult
-			Error *struct {
-				Code   int    `json:"code"`
-				Reason string `json:"reason"`
-			} `json:"error"`
+			Error *wireError `json:"error"`
 		} `json:"results"`
 	}
 	if _, err := c.do(ctx, http.MethodPost, "/api/broadcast", nil, body, &raw); err != nil {

@@ -215,14 +215,18 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	return answer{resp.Header, b}, nil
 }
 
+// wireError is a refusal as the server writes it, in the body of an
+// answer ({"error": ...}) or of a broadcast's result.
+type wireError struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
 // errorOf builds the *Error of a non-200 answer.
 func errorOf(resp *http.Response, body []byte) *Error {
 	e := &Error{Status: resp.StatusCode, Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode)}
 	var eb struct {
-		Error struct {
-			Code   int    `json:"code"`
-			Reason string `json:"reason"`
-		} `json:"error"`
+		Error wireError `json:"error"`
 	}
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Reason != "" {
 		e.Code, e.Reason = eb.Error.Code, eb.Error.Reason

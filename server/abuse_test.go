@@ -16,6 +16,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/apiclient"
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -122,23 +125,18 @@ func TestAbuseCostsOnlyTheAbuser(t *testing.T) {
 			}
 		}()
 	}
+	// The backend publishes through the Go client, with no retries: every
+	// publish must succeed the first time.
+	backend, err := apiclient.New(apiclient.Config{URL: ts.URL, APIKey: testAPIKey, HTTPClient: client, Retries: apiclient.NoRetries})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := 1; i <= streamMessages; i++ {
-			body := `{"channel":"stream","data":` + strconv.Itoa(i) + `}`
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/publish", strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+testAPIKey)
-			req.Header.Set("Content-Type", jsonType)
-			resp, err := client.Do(req)
-			if err != nil {
+			if _, err := backend.Publish(t.Context(), apiclient.PublishRequest{Channel: "stream", Data: i}); err != nil {
 				errs <- fmt.Errorf("publish %d: %w", i, err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				errs <- fmt.Errorf("publish %d: status %d", i, resp.StatusCode)
 				return
 			}
 		}
@@ -180,20 +178,19 @@ func TestAbuseCostsOnlyTheAbuser(t *testing.T) {
 func badConnect(client *http.Client, base string, kind int, tok, addr string) error {
 	q := url.Values{"channel": {"orders:17"}, "token": {tok}}
 	if kind == 0 {
-		d := websocket.Dialer{HandshakeTimeout: waitLimit}
-		conn, _, err := d.Dial(wsURL(base, "/connect/ws?"+url.Values{"token": {tok}}.Encode()), http.Header{"X-Forwarded-For": {addr}})
+		conn, _, err := wiretest.DialWS(wsURL(base, "/connect/ws?"+url.Values{"token": {tok}}.Encode()), http.Header{"X-Forwarded-For": {addr}}, nil)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		conn.SetReadDeadline(time.Now().Add(waitLimit))
+		conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 		_, msg, err := conn.ReadMessage()
 		if err != nil {
 			return err
 		}
-		var f frame
-		json.Unmarshal(msg, &f)
-		if f.Type != "disconnect" || (f.Code != session.DisconnectInvalidToken.Code && f.Code != session.DisconnectTokenExpired.Code) {
+		fs, err := wire.DecodeFrames(msg)
+		if err != nil || len(fs) != 1 || fs[0].Type != "disconnect" ||
+			(fs[0].Code != session.DisconnectInvalidToken.Code && fs[0].Code != session.DisconnectTokenExpired.Code) {
 			return fmt.Errorf("ws answered %s", msg)
 		}
 		return nil
@@ -224,18 +221,17 @@ func badConnect(client *http.Client, base string, kind int, tok, addr string) er
 // oversize connects and sends a frame over limits.maxMessageBytes, which
 // must end the connection with 3501.
 func oversize(base, addr string) error {
-	d := websocket.Dialer{HandshakeTimeout: waitLimit}
-	conn, _, err := d.Dial(wsURL(base, "/connect/ws"), http.Header{"X-Forwarded-For": {addr}})
+	conn, _, err := wiretest.DialWS(wsURL(base, "/connect/ws"), http.Header{"X-Forwarded-For": {addr}}, nil)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	conn.SetWriteDeadline(time.Now().Add(wiretest.WaitLimit))
 	big := publishCmd(1, "stream", strings.Repeat("x", 8192))
 	if err := conn.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
 		return err
 	}
-	conn.SetReadDeadline(time.Now().Add(waitLimit))
+	conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	for {
 		_, _, err := conn.ReadMessage()
 		var ce *websocket.CloseError

@@ -62,12 +62,21 @@ func readBody(c echo.Context) ([]byte, error) {
 	return nil, apiError(http.StatusBadRequest, "could not read the request body")
 }
 
-func (s *Server) handlePublish(c echo.Context) error {
+// decodeBody reads c's body and decodes it with decode, which is given the
+// request's Content-Type.
+func decodeBody[T any](c echo.Context, decode func(contentType string, body []byte) (T, error)) (T, error) {
 	body, err := readBody(c)
 	if err != nil {
-		return err
+		var zero T
+		return zero, err
 	}
-	req, err := decodePublish(c.Request().Header.Get(echo.HeaderContentType), body, s.limits.MaxMessageBytes)
+	return decode(c.Request().Header.Get(echo.HeaderContentType), body)
+}
+
+func (s *Server) handlePublish(c echo.Context) error {
+	req, err := decodeBody(c, func(contentType string, body []byte) (publishRequest, error) {
+		return decodePublish(contentType, body, s.limits.MaxMessageBytes)
+	})
 	if err != nil {
 		return err
 	}
@@ -88,11 +97,9 @@ func (s *Server) handlePublish(c echo.Context) error {
 }
 
 func (s *Server) handleBroadcast(c echo.Context) error {
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
-	req, err := decodeBroadcast(c.Request().Header.Get(echo.HeaderContentType), body, s.limits.MaxMessageBytes)
+	req, err := decodeBody(c, func(contentType string, body []byte) (broadcastRequest, error) {
+		return decodeBroadcast(contentType, body, s.limits.MaxMessageBytes)
+	})
 	if err != nil {
 		return err
 	}

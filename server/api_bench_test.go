@@ -9,27 +9,38 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/session"
 )
 
-// BenchmarkPublish is one POST /api/publish through the whole handler
-// (routing, middleware, the API key, decoding, the memory broker, the
-// answer), without the network and net/http's connection handling: the
-// server's own part of S4, as bench/server.json configures it.
-func BenchmarkPublish(b *testing.B) {
+// newBenchServer builds a server for a benchmark of its handler: the
+// defaults with namespaces, one API key, no rate limits and warnings only.
+// It shuts down when b ends.
+func newBenchServer(b *testing.B, namespaces ...session.Namespace) *Server {
 	s, err := New(Config{
 		Addr:       "127.0.0.1:0",
 		APIKeys:    []string{"bench-key-0123456789"},
+		Namespaces: namespaces,
 		RateLimits: RateLimits{ConnectionsPerIP: -1, ConnectsPerSecond: -1, PublishesPerSecond: -1, CommandsPerSecond: -1},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
-	}()
+	})
+	return s
+}
+
+// BenchmarkPublish is one POST /api/publish through the whole handler
+// (routing, middleware, the API key, decoding, the memory broker, the
+// answer), without the network and net/http's connection handling: the
+// server's own part of S4, as bench/server.json configures it.
+func BenchmarkPublish(b *testing.B) {
+	s := newBenchServer(b)
 	h := s.Handler()
 	body := []byte(`{"channel":"bench","data":{"s":1,"t":1764817200000000000,"x":"a typical small notification payload"}}`)
 	b.ReportAllocs()

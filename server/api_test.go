@@ -223,13 +223,6 @@ func TestHistory(t *testing.T) {
 		a.decode(t, &pa)
 		epoch = pa.Epoch
 	}
-	type hist struct {
-		Channel      string            `json:"channel"`
-		Epoch        string            `json:"epoch"`
-		Offset       uint64            `json:"offset"`
-		Recovered    *bool             `json:"recovered"`
-		Publications []publicationJSON `json:"publications"`
-	}
 	tests := []struct {
 		name      string
 		query     string
@@ -252,7 +245,7 @@ func TestHistory(t *testing.T) {
 			if a.status != 200 {
 				t.Fatalf("status %d: %s", a.status, a.body)
 			}
-			var h hist
+			var h historyAnswer
 			a.decode(t, &h)
 			if h.Channel != "h" || h.Epoch != epoch || h.Offset != 5 {
 				t.Errorf("top %s %s/%d", h.Channel, h.Epoch, h.Offset)

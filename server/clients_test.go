@@ -1,10 +1,7 @@
 package server
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,15 +13,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // Clients of every transport, speaking the wire protocol as a browser or a
 // third-party client would, for the security tests. Each returns what the
 // client saw as an outcome, so one table can run against all of them.
-
-// waitLimit bounds every wait of these clients; reaching it fails the test.
-const waitLimit = 10 * time.Second
 
 // outcome is what a client saw when it tried to connect, subscribe or publish.
 type outcome struct {
@@ -61,14 +57,9 @@ func header(kv ...string) http.Header {
 	return h
 }
 
-// errorOf decodes an {"error":{…}} body.
+// errorOf decodes an {"error":{…}} body; another body gives zeros.
 func errorOf(body []byte) (code int, reason string) {
-	var eb struct {
-		Error struct {
-			Code   int    `json:"code"`
-			Reason string `json:"reason"`
-		} `json:"error"`
-	}
+	var eb errorBody
 	_ = json.Unmarshal(body, &eb)
 	return eb.Error.Code, eb.Error.Reason
 }
@@ -80,19 +71,9 @@ func errorOf(body []byte) (code int, reason string) {
 // whose code must match the close frame's.
 func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, outcome) {
 	t.Helper()
-	u := wsURL(base, "/connect/ws")
-	if q := withToken(url.Values{}, tok); len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	conn, resp, err := websocket.DefaultDialer.Dial(u, header(headers...))
-	if err != nil {
-		if resp == nil {
-			t.Fatalf("dial: %v", err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		_, reason := errorOf(body)
-		return nil, outcome{code: resp.StatusCode, reason: reason}
+	conn, refused := dialRefusable(t, wsURL(base, "/connect/ws"), tok, headers...)
+	if conn == nil {
+		return nil, refused
 	}
 	c := newWSClient(t, conn)
 	f := c.next()
@@ -107,12 +88,31 @@ func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, 
 	return nil, outcome{}
 }
 
+// dialRefusable opens a WebSocket to u, with tok in the query when set. A
+// refusal before the upgrade is returned as its outcome, with a nil conn.
+func dialRefusable(t *testing.T, u, tok string, headers ...string) (*websocket.Conn, outcome) {
+	t.Helper()
+	if q := withToken(url.Values{}, tok); len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	conn, resp, err := wiretest.DialWS(u, header(headers...), nil)
+	if err == nil {
+		return conn, outcome{ok: true}
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", u, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, reason := errorOf(body)
+	return nil, outcome{code: resp.StatusCode, reason: reason}
+}
+
 // expectClose reads until the close frame and checks its code.
 func (c *wsClient) expectClose(code int) {
 	c.t.Helper()
 	for {
-		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
-		_, _, err := c.conn.ReadMessage()
+		_, err := c.ReadMessage()
 		if err == nil {
 			continue
 		}
@@ -124,20 +124,11 @@ func (c *wsClient) expectClose(code int) {
 	}
 }
 
-// send writes one text message.
-func (c *wsClient) send(msg string) {
-	c.t.Helper()
-	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
 // command sends one command and returns the frame that answers its id
 // (reply, subscribed or error), skipping others.
 func (c *wsClient) command(id uint64, cmd string) frame {
 	c.t.Helper()
-	c.send(cmd)
+	c.Send(cmd)
 	for {
 		f := c.next()
 		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
@@ -172,13 +163,70 @@ func authCmd(id uint64, tok string) string {
 	return string(b)
 }
 
+// --- commands over WebSocket or SockJS
+
+// commander is a session that answers commands: a wsClient or an sjClient.
+type commander interface {
+	command(id uint64, cmd string) frame
+}
+
+// commandTransport dials a session that takes commands, with tok in the
+// query; a refusal is the outcome.
+type commandTransport struct {
+	name string
+	dial func(t *testing.T, base, tok string) (commander, outcome)
+}
+
+var (
+	wsCommands = commandTransport{"ws", func(t *testing.T, base, tok string) (commander, outcome) {
+		c, o := dialWSToken(t, base, tok)
+		return c, o
+	}}
+	sockJSCommands = commandTransport{"sockjs", func(t *testing.T, base, tok string) (commander, outcome) {
+		c, o := dialSockJS(t, base, tok)
+		return c, o
+	}}
+	// commandTransports are the transports that take commands.
+	commandTransports = []commandTransport{wsCommands, sockJSCommands}
+)
+
+// run dials with tok and sends cmds in order, each given its id (1, 2, ...).
+// The outcome is the dial's refusal, else the first command's refusal.
+func (ct commandTransport) run(t *testing.T, base, tok string, cmds ...func(id uint64) string) outcome {
+	t.Helper()
+	c, o := ct.dial(t, base, tok)
+	if !o.ok {
+		return o
+	}
+	for i, cmd := range cmds {
+		id := uint64(i + 1)
+		if o := answerOutcome(c.command(id, cmd(id))); !o.ok {
+			return o
+		}
+	}
+	return outcome{ok: true}
+}
+
+// subscribing, publishing and authenticating are commands for run.
+func subscribing(ch, tok string) func(uint64) string {
+	return func(id uint64) string { return subscribeCmd(id, ch, tok) }
+}
+
+func publishing(ch string, data any) func(uint64) string {
+	return func(id uint64) string { return publishCmd(id, ch, data) }
+}
+
+func authenticating(tok string) func(uint64) string {
+	return func(id uint64) string { return authCmd(id, tok) }
+}
+
 // --- SSE
 
 // sseOpen opens /connect/sse with query and returns the outcome: a stream
 // that delivers its hello is ok. The stream is closed before returning.
 func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcome, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
 	req.Header = header(headers...)
@@ -195,13 +243,13 @@ func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcom
 		}
 		return outcome{code: resp.StatusCode, reason: reason}, resp.Header
 	}
-	r := bufio.NewReader(resp.Body)
+	r := wire.NewSSEReader(resp.Body)
 	for {
-		line, err := r.ReadString('\n')
+		ev, err := r.Next()
 		if err != nil {
 			t.Fatalf("sse stream ended before hello: %v", err)
 		}
-		if strings.HasPrefix(line, "data:") && strings.Contains(line, `"hello"`) {
+		if fs, err := wire.DecodeFrames([]byte(ev.Data)); err == nil && len(fs) > 0 && fs[0].Type == "hello" {
 			return outcome{ok: true}, resp.Header
 		}
 	}
@@ -209,47 +257,28 @@ func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcom
 
 // sseStream is an open SSE stream, read frame by frame.
 type sseStream struct {
-	t      *testing.T
-	r      *bufio.Reader
-	cancel context.CancelFunc
+	*wiretest.Stream
+	t *testing.T
 }
 
 func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
-	req.Header = header(headers...)
-	resp, err := http.DefaultClient.Do(req)
+	st, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?"+q.Encode(), header(headers...))
 	if err != nil {
 		t.Fatalf("sse: %v", err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("sse: %d %s", resp.StatusCode, body)
-	}
-	return &sseStream{t: t, r: bufio.NewReader(resp.Body), cancel: cancel}
+	t.Cleanup(st.Close)
+	return &sseStream{Stream: st, t: t}
 }
 
 // next returns the next frame; the stream's end fails the test.
 func (s *sseStream) next() frame {
 	s.t.Helper()
-	timer := time.AfterFunc(waitLimit, s.cancel)
-	defer timer.Stop()
-	for {
-		line, err := s.r.ReadString('\n')
-		if err != nil {
-			s.t.Fatalf("sse stream: %v", err)
-		}
-		if data, ok := strings.CutPrefix(line, "data: "); ok {
-			var f frame
-			if err := json.Unmarshal([]byte(data), &f); err != nil {
-				s.t.Fatalf("sse frame %q: %v", data, err)
-			}
-			return f
-		}
+	f, err := s.Next(wiretest.WaitLimit)
+	if err != nil {
+		s.t.Fatalf("sse stream: %v", err)
 	}
+	return f
 }
 
 // --- long-poll and JSONP
@@ -261,40 +290,26 @@ func pollGet(t *testing.T, base string, q url.Values, cb string, headers ...stri
 		q.Set("callback", cb)
 	}
 	a := do(t, http.MethodGet, base+"/connect/poll?"+q.Encode(), "", headers...)
-	body := a.body
-	if cb != "" {
-		if a.status != http.StatusOK { // no callback to call: a plain error
-			_, reason := errorOf(body)
-			return outcome{code: a.status, reason: reason}, a.header
-		}
-		inner, ok := strings.CutPrefix(string(body), "/**/"+cb+"(")
-		inner, ok2 := strings.CutSuffix(inner, ");")
-		if !ok || !ok2 {
-			t.Fatalf("jsonp answer %q", body)
-		}
-		body = []byte(inner)
-	} else if a.status != http.StatusOK {
-		code, reason := errorOf(body)
-		if code != a.status {
-			t.Errorf("poll error body %q under status %d", body, a.status)
+	if a.status != http.StatusOK {
+		code, reason := errorOf(a.body)
+		if cb == "" && code != a.status { // JSONP without a callback to call is a plain error
+			t.Errorf("poll error body %q under status %d", a.body, a.status)
 		}
 		return outcome{code: a.status, reason: reason}, a.header
 	}
-	if code, reason := errorOf(body); code != 0 {
-		return outcome{code: code, reason: reason}, a.header
+	ans, err := wire.DecodePoll(a.body, cb)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var ans struct {
-		Messages []frame `json:"messages"`
-	}
-	if err := json.Unmarshal(body, &ans); err != nil {
-		t.Fatalf("poll answer %q: %v", body, err)
+	if ans.Error != nil {
+		return outcome{code: ans.Error.Code, reason: ans.Error.Reason}, a.header
 	}
 	for _, f := range ans.Messages {
 		if f.Type == "subscribed" {
 			return outcome{ok: true}, a.header
 		}
 	}
-	t.Fatalf("poll answer without subscribed: %s", body)
+	t.Fatalf("poll answer without subscribed: %s", a.body)
 	return outcome{}, nil
 }
 
@@ -327,21 +342,9 @@ type sjClient struct {
 // session sends a disconnect frame, then a close frame with the same code.
 func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, outcome) {
 	t.Helper()
-	var id [8]byte
-	rand.Read(id[:])
-	u := wsURL(base, "/connect/sockjs/000/"+hex.EncodeToString(id[:])+"/websocket")
-	if q := withToken(url.Values{}, tok); len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	conn, resp, err := websocket.DefaultDialer.Dial(u, header(headers...))
-	if err != nil {
-		if resp == nil {
-			t.Fatalf("sockjs dial: %v", err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		_, reason := errorOf(body)
-		return nil, outcome{code: resp.StatusCode, reason: reason}
+	conn, refused := dialRefusable(t, wsURL(wiretest.SockJSSession(base+"/connect/sockjs"), "/websocket"), tok, headers...)
+	if conn == nil {
+		return nil, refused
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &sjClient{t: t, conn: conn}
@@ -367,7 +370,7 @@ func (c *sjClient) next() (frame, bool) {
 		if c.closed != nil {
 			return frame{}, false
 		}
-		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
+		c.conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 		_, msg, err := c.conn.ReadMessage()
 		if err != nil {
 			c.t.Fatalf("sockjs read: %v", err)
@@ -390,13 +393,19 @@ func (c *sjClient) next() (frame, bool) {
 	return f, true
 }
 
-func (c *sjClient) command(id uint64, cmd string) frame {
+// send sends msgs as one SockJS frame, as sockjs-client does.
+func (c *sjClient) send(msgs ...string) {
 	c.t.Helper()
-	b, _ := json.Marshal([]string{cmd})
-	c.conn.SetWriteDeadline(time.Now().Add(waitLimit))
+	b, _ := json.Marshal(msgs)
+	c.conn.SetWriteDeadline(time.Now().Add(wiretest.WaitLimit))
 	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.t.Fatalf("sockjs write: %v", err)
 	}
+}
+
+func (c *sjClient) command(id uint64, cmd string) frame {
+	c.t.Helper()
+	c.send(cmd)
 	for {
 		f, ok := c.next()
 		if !ok {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,42 +168,18 @@ const maxPollTimeout = 55 * time.Second
 // reachable from the network never accepts an unauthenticated publish.
 func (c *Config) Validate() error {
 	d := Defaults()
-	if c.Addr == "" {
-		c.Addr = d.Addr
-	}
-	if c.Broker == "" {
-		c.Broker = d.Broker
-	}
-	if c.Ping == 0 {
-		c.Ping = d.Ping
-	}
-	if c.PollTimeout == 0 {
-		c.PollTimeout = d.PollTimeout
-	}
-	if c.PollDetach == 0 {
-		c.PollDetach = d.PollDetach
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = d.WriteTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = d.ShutdownTimeout
-	}
-	if c.StallTimeout == 0 {
-		c.StallTimeout = d.StallTimeout
-	}
-	if c.UnsentBytes == 0 {
-		c.UnsentBytes = d.UnsentBytes
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = d.LogLevel
-	}
-	if c.LogFormat == "" {
-		c.LogFormat = d.LogFormat
-	}
-	if c.Tokens.Leeway == 0 {
-		c.Tokens.Leeway = d.Tokens.Leeway
-	}
+	c.Addr = cmp.Or(c.Addr, d.Addr)
+	c.Broker = cmp.Or(c.Broker, d.Broker)
+	c.Ping = cmp.Or(c.Ping, d.Ping)
+	c.PollTimeout = cmp.Or(c.PollTimeout, d.PollTimeout)
+	c.PollDetach = cmp.Or(c.PollDetach, d.PollDetach)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, d.WriteTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.StallTimeout = cmp.Or(c.StallTimeout, d.StallTimeout)
+	c.UnsentBytes = cmp.Or(c.UnsentBytes, d.UnsentBytes)
+	c.LogLevel = cmp.Or(c.LogLevel, d.LogLevel)
+	c.LogFormat = cmp.Or(c.LogFormat, d.LogFormat)
+	c.Tokens.Leeway = cmp.Or(c.Tokens.Leeway, d.Tokens.Leeway)
 
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {

@@ -14,6 +14,18 @@ import (
 	"github.com/waterspout/waterspout/session"
 )
 
+// checkValidate fails t unless err, what Validate returned, is nil where
+// want is "" and an error containing want otherwise.
+func checkValidate(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("Validate: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("Validate = %v, want an error containing %q", err, want)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -52,13 +64,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var c Config
 			tt.mutate(&c)
-			err := c.Validate()
-			switch {
-			case tt.err == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-				t.Fatalf("Validate = %v, want an error containing %q", err, tt.err)
-			}
+			checkValidate(t, c.Validate(), tt.err)
 		})
 	}
 	t.Run("fills defaults", func(t *testing.T) {
@@ -224,15 +230,15 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "not defined"},
 		{"positional", []string{"extra"}, nil, "unexpected argument"},
 		{"missing value", []string{"--addr"}, nil, "needs an argument"},
-		{"bad duration flag", []string{"--ping", "soon"}, nil, "--ping"},
-		{"bad duration env", nil, map[string]string{"WATERSPOUT_POLL_TIMEOUT": "x"}, "WATERSPOUT_POLL_TIMEOUT"},
-		{"negative count", []string{"--max-channels=-1"}, nil, "--max-channels"},
+		{"bad duration flag", []string{"--ping", "soon"}, nil, `--ping: "soon" is not a duration (for example 25s, 2m)`},
+		{"bad duration env", nil, map[string]string{"WATERSPOUT_POLL_TIMEOUT": "x"}, `WATERSPOUT_POLL_TIMEOUT: "x" is not a duration`},
+		{"negative count", []string{"--max-channels=-1"}, nil, `--max-channels: "-1" is not a non-negative integer`},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.json")}, nil, "config file"},
 		{"unknown file key", []string{"--config", typo}, nil, `unknown field "adr"`},
 		{"numeric duration", []string{"--config", numeric}, nil, "25s"},
-		{"bad bool", nil, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "maybe"}, "WATERSPOUT_SOCKJS_STICKY_COOKIE"},
-		{"rate below -1", []string{"--connects-per-second=-2"}, nil, "--connects-per-second"},
-		{"negative burst", []string{"--connect-burst=-1"}, nil, "--connect-burst"},
+		{"bad bool", nil, map[string]string{"WATERSPOUT_SOCKJS_STICKY_COOKIE": "maybe"}, `WATERSPOUT_SOCKJS_STICKY_COOKIE: "maybe" is not true or false`},
+		{"rate below -1", []string{"--connects-per-second=-2"}, nil, `--connects-per-second: "-2" is not a count (or -1 for no limit)`},
+		{"negative burst", []string{"--connect-burst=-1"}, nil, `--connect-burst: "-1" is not a non-negative integer`},
 		{"no flag for the secret", []string{"--token-hmac-secret=x"}, nil, "not defined"},
 		{"unknown tokens key", []string{"--config", tokensTypo}, nil, `unknown field "secrte"`},
 		// Issue 21 item 9: errors a person can act on.

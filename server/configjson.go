@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,18 @@ import (
 	"slices"
 	"strings"
 )
+
+// decodeSection decodes b, the config file's section name, into v,
+// refusing unknown fields as Config does. Its errors start with the name:
+// configProblem and configKey read it to give the key's full path.
+func decodeSection(name string, b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
 
 // configProblem turns an encoding/json error about a config file into what
 // a person edits: the setting's key as written in the file (never a Go

@@ -61,6 +61,19 @@ func kindOf(contentType string) (bodyKind, error) {
 	return 0, apiError(http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-www-form-urlencoded")
 }
 
+// onlyJSON refuses, with 415 and refusal as the reason, a body whose
+// Content-Type is not JSON (a missing one is, as in kindOf).
+func onlyJSON(contentType, refusal string) error {
+	kind, err := kindOf(contentType)
+	if err != nil {
+		return err
+	}
+	if kind != bodyJSON {
+		return apiError(http.StatusUnsupportedMediaType, "%s", refusal)
+	}
+	return nil
+}
+
 // decodePublish parses a publish body, JSON or form-encoded, and checks
 // everything that does not need the broker: the channel name, that data is
 // JSON of at most maxData bytes, and the key's length.
@@ -180,12 +193,8 @@ func jsonString(s string) json.RawMessage {
 // decodeBroadcast parses a POST /api/broadcast body (JSON only):
 // {"channels": [...], "data": <any JSON>, "key": "..."}.
 func decodeBroadcast(contentType string, body []byte, maxData int) (broadcastRequest, error) {
-	kind, err := kindOf(contentType)
-	if err != nil {
+	if err := onlyJSON(contentType, "broadcast takes a JSON body"); err != nil {
 		return broadcastRequest{}, err
-	}
-	if kind != bodyJSON {
-		return broadcastRequest{}, apiError(http.StatusUnsupportedMediaType, "broadcast takes a JSON body")
 	}
 	var in struct {
 		Channels []string        `json:"channels"`

@@ -12,6 +12,25 @@ import (
 
 const fuzzMaxData = 1 << 10
 
+// accepted reports whether a decoder accepted body, failing t unless it
+// either accepted it or refused it with a 4xx *session.Error. A JSON body
+// (isJSON) that is not valid UTF-8 must be refused: encoding/json would have
+// changed a key or name to U+FFFD.
+func accepted(t *testing.T, isJSON bool, body []byte, err error) bool {
+	t.Helper()
+	if err != nil {
+		var e *session.Error
+		if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {
+			t.Fatalf("error %v is not a 4xx *session.Error", err)
+		}
+		return false
+	}
+	if isJSON && !session.ValidJSONText(body) {
+		t.Fatalf("JSON body %q that is not valid UTF-8 accepted", body)
+	}
+	return true
+}
+
 // FuzzDecodePublish checks that any body, JSON or form, either decodes to a
 // request the node can take (valid channel, valid compact UTF-8 JSON within
 // the limit, a short key) or fails with a 4xx error, and never panics.
@@ -26,15 +45,7 @@ func FuzzDecodePublish(f *testing.F) {
 	f.Add(jsonType, []byte(`{"channel":"a","data":1,"key":"k\ud800"}`))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req, err := decodePublish(contentType, body, fuzzMaxData)
-		if kind, _ := kindOf(contentType); err == nil && kind == bodyJSON && !session.ValidJSONText(body) {
-			// encoding/json would have changed a key or name to U+FFFD.
-			t.Fatalf("JSON body %q that is not valid UTF-8 accepted", body)
-		}
-		if err != nil {
-			var e *session.Error
-			if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {
-				t.Fatalf("error %v is not a 4xx *session.Error", err)
-			}
+		if kind, _ := kindOf(contentType); !accepted(t, kind == bodyJSON, body, err) {
 			return
 		}
 		if session.ValidateChannel(req.Channel) != nil {
@@ -73,14 +84,7 @@ func FuzzDecodeBroadcast(f *testing.F) {
 	f.Add(jsonType, []byte("{\"channels\":[\"a\"],\"data\":1,\"key\":\"k\xfe\"}"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		req, err := decodeBroadcast(contentType, body, fuzzMaxData)
-		if err == nil && !session.ValidJSONText(body) {
-			t.Fatalf("JSON body %q that is not valid UTF-8 accepted", body)
-		}
-		if err != nil {
-			var e *session.Error
-			if !errors.As(err, &e) || e.Code < 400 || e.Code > 499 {
-				t.Fatalf("error %v is not a 4xx *session.Error", err)
-			}
+		if !accepted(t, true, body, err) { // JSON only
 			return
 		}
 		if n := len(req.Channels); n == 0 || n > maxBroadcastChannels {

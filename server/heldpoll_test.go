@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // Through the real server (listener, per-address limits, echo), a held
@@ -34,26 +36,21 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 	defer client.CloseIdleConnections()
 	poll := func(q url.Values, reused *bool) (cursor string, n int) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+"/connect/poll?"+q.Encode(), nil)
+		ctx := context.Background()
 		if reused != nil {
-			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 				GotConn: func(ci httptrace.GotConnInfo) { *reused = ci.Reused },
-			}))
+			})
 		}
-		resp, err := client.Do(req)
+		r, err := wiretest.Do(ctx, client, http.MethodGet, base+"/connect/poll", q, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		var a struct {
-			Messages []json.RawMessage `json:"messages"`
-			Cursor   string            `json:"cursor"`
+		a, err := wire.DecodePoll([]byte(r.Body), "")
+		if r.Status != http.StatusOK || err != nil {
+			t.Fatalf("poll: %d %s", r.Status, r.Body)
 		}
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &a) != nil {
-			t.Fatalf("poll: %d %s", resp.StatusCode, body)
-		}
-		return a.Cursor, len(a.Messages)
+		return *a.Cursor, len(a.Messages)
 	}
 	cursor, _ := poll(url.Values{"channel": {"c"}}, nil)
 	for i := range 10 {
@@ -64,12 +61,8 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 			defer close(got)
 			cursor, n = poll(url.Values{"channel": {"c"}, "cursor": {cursor}}, &reused)
 		}()
-		for s.Node().SessionCount() != 1 {
-			time.Sleep(time.Millisecond)
-		}
-		if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
-			t.Fatal(err)
-		}
+		wiretest.Eventually(t, "the held poll's session", func() bool { return s.Node().SessionCount() == 1 })
+		wiretest.PublishInts(t, s.Node(), "c", 1, 1)
 		<-got
 		if !reused || n != 1 {
 			t.Fatalf("held poll %d: reused connection %v, %d messages", i, reused, n)
@@ -81,23 +74,15 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 // holds (it has a cursor and nothing is queued).
 func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
 	t.Helper()
-	resp, err := http.Get(base + "/connect/poll?channel=c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a struct{ Cursor string }
-	_ = json.NewDecoder(resp.Body).Decode(&a)
-	resp.Body.Close()
-	http.DefaultClient.CloseIdleConnections()
+	cursor := firstPollCursor(t, base, "c")
+	http.DefaultClient.CloseIdleConnections() // its slot in the per-address limit
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", a.Cursor)
-	for s.Node().SessionCount() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	fmt.Fprintf(c, "GET /connect/poll?channel=c&cursor=%s HTTP/1.1\r\nHost: x\r\n\r\n", cursor)
+	wiretest.Eventually(t, "the held poll's session", func() bool { return s.Node().SessionCount() == 1 })
 	// The poll leaves net/http after Config.PollDetach (quietConfig's is
 	// short); nothing outside shows the moment after.
 	time.Sleep(100 * time.Millisecond)
@@ -107,10 +92,7 @@ func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
 // A shutdown answers a held poll with the disconnect and Connection: close,
 // and does not wait for that connection as if it served a request.
 func TestHeldPollShutdownClosesAtOnce(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	base, done := runServer(t, s, context.Background())
 	c := heldPollConn(t, s, base)
 	start := time.Now()
@@ -138,16 +120,11 @@ func TestHeldPollShutdownClosesAtOnce(t *testing.T) {
 // keep-alive connection does: the header timeout starts with the request,
 // not with the answer.
 func TestHeldPollConnectionIdlesLikeKeepAlive(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	s.readHeaderTimeout, s.idleTimeout = 300*time.Millisecond, time.Minute
 	base := startServer(t, s)
 	c := heldPollConn(t, s, base)
-	if _, err := s.Node().Publish(context.Background(), "c", json.RawMessage(`1`), ""); err != nil {
-		t.Fatal(err)
-	}
+	wiretest.PublishInts(t, s.Node(), "c", 1, 1)
 	br := bufio.NewReader(c)
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r, err := http.ReadResponse(br, nil)
@@ -175,9 +152,7 @@ func TestHeldPollFloodThenLeaveFreesTheSlot(t *testing.T) {
 	c := heldPollConn(t, s, base)
 	_, _ = c.Write(make([]byte, 9<<10))
 	c.Close()
-	for s.Node().SessionCount() != 0 {
-		time.Sleep(time.Millisecond)
-	}
+	wiretest.Eventually(t, "the session to end", func() bool { return s.Node().SessionCount() == 0 })
 	var status int
 	for range 100 { // the slot is given back when the connection closes
 		resp, err := http.Get(base + "/connect/poll?channel=c")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,12 +57,15 @@ type answer struct {
 	body   []byte
 }
 
+// errorBody is the JSON error body of every refusal.
+type errorBody struct {
+	Error session.Error `json:"error"`
+}
+
 // apiErr decodes the JSON error body.
 func (a answer) apiErr(t *testing.T) session.Error {
 	t.Helper()
-	var eb struct {
-		Error session.Error `json:"error"`
-	}
+	var eb errorBody
 	if err := json.Unmarshal(a.body, &eb); err != nil {
 		t.Fatalf("error body %q: %v", a.body, err)
 	}
@@ -89,12 +93,10 @@ func do(t *testing.T, method, url, body string, headers ...string) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if strings.EqualFold(headers[i], "Host") {
-			req.Host = headers[i+1]
-			continue
-		}
-		req.Header.Set(headers[i], headers[i+1])
+	req.Header = header(headers...)
+	if h := req.Header.Get("Host"); h != "" { // net/http sends req.Host, not the header
+		req.Host = h
+		req.Header.Del("Host")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -106,6 +108,24 @@ func do(t *testing.T, method, url, body string, headers ...string) answer {
 		t.Fatal(err)
 	}
 	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// metricValue reads one series of base's /metrics, named as /metrics
+// writes it (waterspout_limited_total{limit="x"}); ok is false when it is
+// not there.
+func metricValue(t *testing.T, base, series string) (v float64, ok bool) {
+	t.Helper()
+	a := do(t, http.MethodGet, base+"/metrics", "")
+	for line := range strings.SplitSeq(string(a.body), "\n") {
+		if text, found := strings.CutPrefix(line, series+" "); found {
+			v, err := strconv.ParseFloat(text, 64)
+			if err != nil {
+				t.Fatalf("/metrics line %q: %v", line, err)
+			}
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 const jsonType = "application/json"

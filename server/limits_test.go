@@ -7,28 +7,24 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
 // limited reads waterspout_limited_total{limit} from /metrics.
 func limited(t *testing.T, ts *testServer, limit string) int {
 	t.Helper()
-	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
-	m := regexp.MustCompile(`(?m)^waterspout_limited_total\{limit="` + regexp.QuoteMeta(limit) + `"\} (\d+)$`).FindSubmatch(a.body)
-	if m == nil {
+	n, ok := metricValue(t, ts.URL, `waterspout_limited_total{limit="`+limit+`"}`)
+	if !ok {
 		t.Fatalf("no waterspout_limited_total{limit=%q} in /metrics", limit)
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(n)
 }
 
 // counter checks that a limit's counter moved by want during f.
@@ -103,14 +99,14 @@ func TestConnectionsPerIP(t *testing.T) {
 	})
 	t.Run("a closed WebSocket gives its slot back", func(t *testing.T) {
 		c1.conn.Close()
-		eventually(t, "a slot after the WebSocket closed", func() bool {
+		wiretest.Eventually(t, "a slot after the WebSocket closed", func() bool {
 			_, o := dialWSToken(t, ts.URL, "", a...)
 			return o.ok
 		})
 	})
 	t.Run("an ended stream gives its slot back", func(t *testing.T) {
-		stream.cancel()
-		eventually(t, "a slot after the stream ended", func() bool {
+		stream.Close()
+		wiretest.Eventually(t, "a slot after the stream ended", func() bool {
 			o, _ := pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", a...)
 			return o.ok
 		})
@@ -323,7 +319,7 @@ func TestCommandRate(t *testing.T) {
 	})
 	t.Run("ws: a client that keeps on is disconnected with 3008", func(t *testing.T) {
 		c, _ := dialWSToken(t, ts.URL, "")
-		c.send(pings(2*burst + 1))
+		c.Send(pings(2*burst + 1))
 		for f := c.next(); f.Type != "disconnect"; f = c.next() {
 		}
 		c.expectClose(session.DisconnectRateLimited.Code)
@@ -340,20 +336,19 @@ func TestMessageSizeLimit(t *testing.T) {
 	t.Run("ws frame", func(t *testing.T) {
 		c, _ := dialWSToken(t, ts.URL, "")
 		counter(t, ts, limitMessageSize, 1, func() {
-			c.send(publishCmd(1, "chat:a", big))
+			c.Send(publishCmd(1, "chat:a", big))
 			f := c.next()
 			if f.Type != "disconnect" || f.Code != session.DisconnectMessageTooLarge.Code {
 				t.Fatalf("after an oversized frame: %+v", f)
 			}
 			c.expectClose(session.DisconnectMessageTooLarge.Code)
-			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
+			wiretest.Eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
 		})
 	})
 	t.Run("sockjs message", func(t *testing.T) {
 		c, _ := dialSockJS(t, ts.URL, "")
 		counter(t, ts, limitMessageSize, 1, func() {
-			b := `["` + big + `"]`
-			c.conn.WriteMessage(websocket.TextMessage, []byte(b))
+			c.send(big)
 			for {
 				f, ok := c.next()
 				if !ok {
@@ -366,7 +361,7 @@ func TestMessageSizeLimit(t *testing.T) {
 			if c.closed == nil || c.closed.Code != session.DisconnectMessageTooLarge.Code {
 				t.Fatalf("close %v", c.closed)
 			}
-			eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
+			wiretest.Eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
 		})
 	})
 	t.Run("client publish body", func(t *testing.T) {
@@ -451,10 +446,7 @@ func TestQueuedBytesLimit(t *testing.T) {
 }
 
 func TestSlowHeadersAreCut(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	s.readHeaderTimeout = 100 * time.Millisecond
 	base := startServer(t, s)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -466,7 +458,7 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	conn.SetReadDeadline(time.Now().Add(waitLimit))
+	conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	b, err := io.ReadAll(conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -474,17 +466,5 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 	if strings.Contains(string(b), "200 OK") {
 		t.Fatalf("answered an incomplete request: %q", b)
-	}
-}
-
-// eventually polls cond until it holds, failing after waitLimit.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -48,48 +48,44 @@ func strs(f func(*Config) *[]string) func(*Config, []string) error {
 	return func(c *Config, v []string) error { *f(c) = append([]string(nil), v...); return nil }
 }
 
-func dur(f func(*Config) *time.Duration) func(*Config, []string) error {
+// parsed sets a scalar that parse reads from the one value; a value parse
+// refuses is "not" want.
+func parsed[T any](parse func(string) (T, error), want string, f func(*Config) *T) func(*Config, []string) error {
 	return func(c *Config, v []string) error {
-		d, err := time.ParseDuration(v[0])
+		x, err := parse(v[0])
 		if err != nil {
-			return fmt.Errorf("%q is not a duration (for example 25s, 2m)", v[0])
+			return fmt.Errorf("%q is not %s", v[0], want)
 		}
-		*f(c) = d
+		*f(c) = x
 		return nil
 	}
 }
 
+func dur(f func(*Config) *time.Duration) func(*Config, []string) error {
+	return parsed(time.ParseDuration, "a duration (for example 25s, 2m)", f)
+}
+
 func count(f func(*Config) *int) func(*Config, []string) error {
-	return func(c *Config, v []string) error {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 0 {
-			return fmt.Errorf("%q is not a non-negative integer", v[0])
-		}
-		*f(c) = n
-		return nil
-	}
+	return parsed(intAtLeast(0), "a non-negative integer", f)
 }
 
 // rate is a RateLimits field: a positive count, or NoLimit (-1).
 func rate(f func(*Config) *int) func(*Config, []string) error {
-	return func(c *Config, v []string) error {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < NoLimit {
-			return fmt.Errorf("%q is not a count (or -1 for no limit)", v[0])
-		}
-		*f(c) = n
-		return nil
-	}
+	return parsed(intAtLeast(NoLimit), "a count (or -1 for no limit)", f)
 }
 
 func boolean(f func(*Config) *bool) func(*Config, []string) error {
-	return func(c *Config, v []string) error {
-		b, err := strconv.ParseBool(v[0])
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v[0])
+	return parsed(strconv.ParseBool, "true or false", f)
+}
+
+// intAtLeast parses an integer of at least least.
+func intAtLeast(least int) func(string) (int, error) {
+	return func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err == nil && n < least {
+			err = fmt.Errorf("%d is under %d", n, least)
 		}
-		*f(c) = b
-		return nil
+		return n, err
 	}
 }
 

@@ -7,9 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 func TestRequestLogRedactsTokens(t *testing.T) {
@@ -101,10 +102,7 @@ func TestRequestLogLevels(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(started.String(), "msg=listening") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wiretest.Eventually(t, "the listening log line", func() bool { return strings.Contains(started.String(), "msg=listening") })
 	cancel()
 	<-done
 	for _, msg := range []string{"msg=listening", `msg="shutting down"`} {

@@ -47,46 +47,43 @@ var (
 )
 
 func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "waterspout_connections", Help: "Open client sessions.",
-		}, []string{"transport"}),
-		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waterspout_sessions_opened_total", Help: "Client sessions opened.",
-		}, []string{"transport"}),
-		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waterspout_sessions_closed_total", Help: "Client sessions closed, by disconnect code (0: the client left).",
-		}, []string{"transport", "code"}),
-		publications: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "waterspout_publications_total", Help: "Publications accepted (duplicates not included).",
-		}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "waterspout_duplicate_publications_total", Help: "Publishes answered from an idempotency key and not delivered again.",
-		}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waterspout_deliveries_total", Help: "Publications queued to a client session.",
-		}, []string{"transport"}),
-		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waterspout_slow_clients_total", Help: "Sessions dropped because their send queue overflowed.",
-		}, []string{"transport"}),
-		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waterspout_api_requests_total", Help: "Requests to /api/*, by route pattern and status code.",
-		}, []string{"route", "code"}),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waterspout_limited_total", Help: "Requests, commands and sessions refused or ended by a limit, by limit.",
-		}, []string{"limit"}),
+		reg:          reg,
+		connections:  registerGaugeVec(reg, "waterspout_connections", "Open client sessions.", "transport"),
+		opened:       registerCounterVec(reg, "waterspout_sessions_opened_total", "Client sessions opened.", "transport"),
+		closed:       registerCounterVec(reg, "waterspout_sessions_closed_total", "Client sessions closed, by disconnect code (0: the client left).", "transport", "code"),
+		publications: registerCounter(reg, "waterspout_publications_total", "Publications accepted (duplicates not included)."),
+		duplicates:   registerCounter(reg, "waterspout_duplicate_publications_total", "Publishes answered from an idempotency key and not delivered again."),
+		deliveries:   registerCounterVec(reg, "waterspout_deliveries_total", "Publications queued to a client session.", "transport"),
+		slow:         registerCounterVec(reg, "waterspout_slow_clients_total", "Sessions dropped because their send queue overflowed.", "transport"),
+		apiRequests:  registerCounterVec(reg, "waterspout_api_requests_total", "Requests to /api/*, by route pattern and status code.", "route", "code"),
+		limited:      registerCounterVec(reg, "waterspout_limited_total", "Requests, commands and sessions refused or ended by a limit, by limit.", "limit"),
 	}
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.opened, m.closed, m.publications, m.duplicates, m.deliveries, m.slow, m.apiRequests,
-		m.limited,
-	)
 	for _, l := range limitNames { // every series from the start, at 0
 		m.limited.WithLabelValues(l)
 	}
 	return m
+}
+
+// registerCounter, registerCounterVec and registerGaugeVec make a metric and register it on reg.
+func registerCounter(reg prometheus.Registerer, name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	reg.MustRegister(c)
+	return c
+}
+
+func registerCounterVec(reg prometheus.Registerer, name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	reg.MustRegister(c)
+	return c
+}
+
+func registerGaugeVec(reg prometheus.Registerer, name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	reg.MustRegister(g)
+	return g
 }
 
 // channelStates exports the memory broker's channel-state count, so that an

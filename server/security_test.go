@@ -1,57 +1,29 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/waterspout/waterspout/server/auth"
+	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
 )
 
-// Key material is generated at test time; no private key is committed.
+// Key material is generated at test time (package authtest); no private
+// key is committed.
 var (
 	testSecret  = []byte("server-test-secret-0123456789-abcdefghij")
 	otherSecret = []byte("another-secret-0123456789-abcdefghijklmn")
-	rsaKey      = sync.OnceValue(func() *rsa.PrivateKey {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
-	ecKey = sync.OnceValue(func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		return k
-	})
 )
 
 // testAPIKey is the API key of the secure test servers.
 const testAPIKey = "api-key-0123456789-abcdef"
-
-func pemPublic(t *testing.T, pub any) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-}
 
 // secure configures a server with tokens (an HMAC secret and an RSA public
 // key), an API key and namespaces of every kind:
@@ -63,7 +35,7 @@ func pemPublic(t *testing.T, pub any) []byte {
 func secure(t *testing.T) func(*Config) {
 	t.Helper()
 	pubFile := filepath.Join(t.TempDir(), "rsa.pem")
-	writeFile(t, pubFile, string(pemPublic(t, &rsaKey().PublicKey)))
+	writeFile(t, pubFile, string(authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)))
 	return func(c *Config) {
 		c.APIKeys = []string{testAPIKey}
 		c.Tokens.Keys = []TokenKey{{Secret: string(testSecret)}, {PublicKeyFile: pubFile}}
@@ -139,7 +111,7 @@ func badTokens(t *testing.T, base jwt.MapClaims) []struct {
 	if base["kind"] == auth.KindPublisher {
 		otherKind = auth.KindConnection
 	}
-	rsaPEM := pemPublic(t, &rsaKey().PublicKey)
+	rsaPEM := authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)
 	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, with(nil)).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +126,7 @@ func badTokens(t *testing.T, base jwt.MapClaims) []struct {
 		{"not yet valid", sign(t, jwt.SigningMethodHS256, testSecret, with(map[string]any{"nbf": now.Add(time.Hour).Unix()})), false},
 		{"issued in the future", sign(t, jwt.SigningMethodHS256, testSecret, with(map[string]any{"iat": now.Add(time.Hour).Unix()})), false},
 		{"wrong algorithm HS384", sign(t, jwt.SigningMethodHS384, testSecret, with(nil)), false},
-		{"ES256 without an ES256 key", sign(t, jwt.SigningMethodES256, ecKey(), with(nil)), false},
+		{"ES256 without an ES256 key", sign(t, jwt.SigningMethodES256, authtest.ECKey(), with(nil)), false},
 		{"alg none", none, false},
 		{"wrong key", sign(t, jwt.SigningMethodHS256, otherSecret, with(nil)), false},
 		{"HMAC signed with the RSA public key", sign(t, jwt.SigningMethodHS256, rsaPEM, with(nil)), false},
@@ -181,29 +153,23 @@ func TestBadTokensOnEveryTransport(t *testing.T) {
 			d, reason = session.DisconnectTokenExpired, "token expired"
 		}
 		httpWant := outcome{code: http.StatusUnauthorized, reason: reason}
+		type try struct {
+			name string
+			try  func() outcome
+			want outcome
+		}
 		t.Run(bt.name, func(t *testing.T) {
-			for _, tr := range []struct {
-				name string
-				try  func() outcome
-				want outcome
-			}{
-				{"ws token query", func() outcome { _, o := dialWSToken(t, ts.URL, bt.tok); return o }, outcome{code: d.Code, reason: d.Reason}},
-				{"ws auth command", func() outcome {
-					c, _ := dialWSToken(t, ts.URL, "")
-					return answerOutcome(c.command(5, authCmd(5, bt.tok)))
-				}, httpWant},
-				{"ws subscribe token", func() outcome {
-					c, _ := dialWSToken(t, ts.URL, "")
-					return answerOutcome(c.command(6, subscribeCmd(6, "orders:17", bt.tok)))
-				}, httpWant},
+			var tries []try
+			for _, ct := range commandTransports {
+				tries = append(tries,
+					try{ct.name + " token query", func() outcome { return ct.run(t, ts.URL, bt.tok) }, outcome{code: d.Code, reason: d.Reason}},
+					try{ct.name + " auth command", func() outcome { return ct.run(t, ts.URL, "", authenticating(bt.tok)) }, httpWant})
+			}
+			for _, tr := range append(tries, []try{
+				{"ws subscribe token", func() outcome { return wsCommands.run(t, ts.URL, "", subscribing("orders:17", bt.tok)) }, httpWant},
 				{"sse", func() outcome { o, _ := sseOpen(t, ts.URL, chq(bt.tok)); return o }, httpWant},
 				{"poll", func() outcome { o, _ := pollGet(t, ts.URL, chq(bt.tok), ""); return o }, httpWant},
 				{"jsonp", func() outcome { o, _ := pollGet(t, ts.URL, chq(bt.tok), "cb"); return o }, httpWant},
-				{"sockjs token query", func() outcome { _, o := dialSockJS(t, ts.URL, bt.tok); return o }, outcome{code: d.Code, reason: d.Reason}},
-				{"sockjs auth command", func() outcome {
-					c, _ := dialSockJS(t, ts.URL, "")
-					return answerOutcome(c.command(7, authCmd(7, bt.tok)))
-				}, httpWant},
 				{"client publish", func() outcome { o, _ := clientPublish(t, ts.URL, "private:17", bt.tok); return o }, httpWant},
 				{"api publish", func() outcome {
 					a := postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`, "Authorization", "Bearer "+pubTokens[i].tok)
@@ -213,7 +179,7 @@ func TestBadTokensOnEveryTransport(t *testing.T) {
 					code, reason := errorOf(a.body)
 					return outcome{code: code, reason: reason}
 				}, outcome{code: http.StatusUnauthorized, reason: "invalid publisher token"}},
-			} {
+			}...) {
 				t.Run(tr.name, func(t *testing.T) {
 					got := tr.try()
 					if got.ok || got.code != tr.want.code || !strings.Contains(got.reason, tr.want.reason) {
@@ -266,10 +232,28 @@ func TestGrantMatrix(t *testing.T) {
 	ts := newTestServer(t, secure(t))
 	tok17 := connToken(t, "17", []string{"orders:17"}, []string{"private:17"}, time.Hour)
 	holders := map[string]string{"anonymous": "", "sub 17": tok17}
-	subscribes := []struct {
+	type grantCase struct {
 		who, ch string
 		code    int // 0: allowed
-	}{
+	}
+	type try struct {
+		name string
+		try  func(tok, ch string) outcome
+	}
+	// check runs every case through every try, as subtests verb/try.
+	check := func(verb, doing string, tries []try, cases []grantCase) {
+		for _, tr := range tries {
+			t.Run(verb+"/"+tr.name, func(t *testing.T) {
+				for _, c := range cases {
+					got := tr.try(holders[c.who], c.ch)
+					if (c.code == 0) != got.ok || (c.code != 0 && got.code != c.code) {
+						t.Errorf("%s %s %s: %v, want %d (0: allowed)", c.who, doing, c.ch, got, c.code)
+					}
+				}
+			})
+		}
+	}
+	subscribes := []grantCase{
 		{"anonymous", "news", 0},             // anonymous namespace
 		{"anonymous", "chat:lobby", 0},       // anonymous namespace
 		{"anonymous", "orders:17", 401},      // the namespace needs a token
@@ -289,30 +273,8 @@ func TestGrantMatrix(t *testing.T) {
 		{"sub 17", "chat:lobby", 0},          // anonymous namespace, token or not
 		{"anonymous", "orders:17", 401},      // after a granted request: nothing was cached
 	}
-	subscribers := []struct {
-		name string
-		try  func(tok, ch string) outcome
-	}{
-		{"ws", func(tok, ch string) outcome {
-			c, o := dialWSToken(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, subscribeCmd(1, ch, "")))
-		}},
-		{"ws token in subscribe", func(tok, ch string) outcome {
-			c, _ := dialWSToken(t, ts.URL, "")
-			return answerOutcome(c.command(2, subscribeCmd(2, ch, tok)))
-		}},
-		{"ws auth then subscribe", func(tok, ch string) outcome {
-			c, _ := dialWSToken(t, ts.URL, "")
-			if tok != "" {
-				if o := answerOutcome(c.command(3, authCmd(3, tok))); !o.ok {
-					return o
-				}
-			}
-			return answerOutcome(c.command(4, subscribeCmd(4, ch, "")))
-		}},
+	subscribers := []try{
+		{"ws token in subscribe", func(tok, ch string) outcome { return wsCommands.run(t, ts.URL, "", subscribing(ch, tok)) }},
 		{"sse", func(tok, ch string) outcome {
 			o, _ := sseOpen(t, ts.URL, withToken(url.Values{"channel": {ch}}, tok))
 			return o
@@ -325,38 +287,20 @@ func TestGrantMatrix(t *testing.T) {
 			o, _ := pollGet(t, ts.URL, withToken(url.Values{"channel": {ch}}, tok), "cb")
 			return o
 		}},
-		{"sockjs", func(tok, ch string) outcome {
-			c, o := dialSockJS(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, subscribeCmd(1, ch, "")))
-		}},
-		{"sockjs auth then subscribe", func(tok, ch string) outcome {
-			c, _ := dialSockJS(t, ts.URL, "")
-			if tok != "" {
-				if o := answerOutcome(c.command(3, authCmd(3, tok))); !o.ok {
-					return o
-				}
-			}
-			return answerOutcome(c.command(4, subscribeCmd(4, ch, "")))
-		}},
 	}
-	for _, tr := range subscribers {
-		t.Run("subscribe/"+tr.name, func(t *testing.T) {
-			for _, c := range subscribes {
-				got := tr.try(holders[c.who], c.ch)
-				if (c.code == 0) != got.ok || (c.code != 0 && got.code != c.code) {
-					t.Errorf("%s subscribing to %s: %v, want %d (0: allowed)", c.who, c.ch, got, c.code)
+	for _, ct := range commandTransports {
+		subscribers = append(subscribers,
+			try{ct.name, func(tok, ch string) outcome { return ct.run(t, ts.URL, tok, subscribing(ch, "")) }},
+			try{ct.name + " auth then subscribe", func(tok, ch string) outcome {
+				if tok == "" {
+					return ct.run(t, ts.URL, "", subscribing(ch, ""))
 				}
-			}
-		})
+				return ct.run(t, ts.URL, "", authenticating(tok), subscribing(ch, ""))
+			}})
 	}
+	check("subscribe", "subscribing to", subscribers, subscribes)
 
-	publishes := []struct {
-		who, ch string
-		code    int
-	}{
+	publishes := []grantCase{
 		{"anonymous", "chat:lobby", 0},   // anonymous namespace with client publish
 		{"anonymous", "news", 403},       // no client publish in the namespace
 		{"anonymous", "orders:17", 403},  // no client publish in the namespace
@@ -371,39 +315,16 @@ func TestGrantMatrix(t *testing.T) {
 		{"sub 17", "chat:user#17", 0},    // not a personal channel
 		{"anonymous", "private:17", 401}, // after a granted request: nothing was cached
 	}
-	publishers := []struct {
-		name string
-		try  func(tok, ch string) outcome
-	}{
-		{"ws", func(tok, ch string) outcome {
-			c, o := dialWSToken(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, publishCmd(1, ch, "x")))
-		}},
-		{"sockjs", func(tok, ch string) outcome {
-			c, o := dialSockJS(t, ts.URL, tok)
-			if !o.ok {
-				return o
-			}
-			return answerOutcome(c.command(1, publishCmd(1, ch, "x")))
-		}},
+	publishers := []try{
 		{"client publish (sse and poll)", func(tok, ch string) outcome {
 			o, _ := clientPublish(t, ts.URL, ch, tok)
 			return o
 		}},
 	}
-	for _, tr := range publishers {
-		t.Run("publish/"+tr.name, func(t *testing.T) {
-			for _, c := range publishes {
-				got := tr.try(holders[c.who], c.ch)
-				if (c.code == 0) != got.ok || (c.code != 0 && got.code != c.code) {
-					t.Errorf("%s publishing to %s: %v, want %d (0: allowed)", c.who, c.ch, got, c.code)
-				}
-			}
-		})
+	for _, ct := range commandTransports {
+		publishers = append(publishers, try{ct.name, func(tok, ch string) outcome { return ct.run(t, ts.URL, tok, publishing(ch, "x")) }})
 	}
+	check("publish", "publishing to", publishers, publishes)
 
 	t.Run("publisher tokens on the API", func(t *testing.T) {
 		pub, err := auth.Mint(auth.MintConfig{Sub: "billing", Kind: auth.KindPublisher, Publish: []string{"orders:*"},

@@ -42,6 +42,16 @@ func startServer(t *testing.T, s *Server) string {
 	return base
 }
 
+// newQuietServer is a server of quietConfig.
+func newQuietServer(t *testing.T) *Server {
+	t.Helper()
+	s, err := New(quietConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func quietConfig() Config {
 	// Polls detach at once, so that held polls take the hijacked path.
 	return Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), PollDetach: time.Millisecond}
@@ -116,10 +126,7 @@ func TestReadyzRefusesEvictingRedis(t *testing.T) {
 }
 
 func TestShutdownTurnsReadyzOffThenTellsClients(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	base, done := runServer(t, s, context.Background())
 	if a := do(t, http.MethodGet, base+"/readyz", ""); a.status != 200 {
 		t.Fatalf("readyz before shutdown: %d", a.status)
@@ -168,10 +175,7 @@ func TestShutdownTurnsReadyzOffThenTellsClients(t *testing.T) {
 }
 
 func TestRunReturnsWhenContextEnds(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	base, done := runServer(t, s, ctx)
 	if a := do(t, http.MethodGet, base+"/livez", ""); a.status != 200 {
@@ -187,10 +191,7 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 }
 
 func TestShutdownIsBounded(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	_, done := runServer(t, s, context.Background())
 	// A session whose transport never closes it: Shutdown gives up when ctx ends.
 	sess, err := s.node.NewSession("stuck")

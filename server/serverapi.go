@@ -1,10 +1,9 @@
 package server
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -64,27 +63,26 @@ func readableChannel(c echo.Context) (string, error) {
 }
 
 func (s *Server) handlePresence(c echo.Context) error {
-	ch, err := readableChannel(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.node.Presence(c.Request().Context(), ch)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, presenceAnswer{ch, list})
+	return answerChannel(c, s.node.Presence, func(ch string, list []session.ClientInfo) any { return presenceAnswer{ch, list} })
 }
 
 func (s *Server) handlePresenceStats(c echo.Context) error {
+	return answerChannel(c, s.node.PresenceStats, func(ch string, st session.PresenceStats) any { return presenceStatsAnswer{ch, st} })
+}
+
+// answerChannel answers a GET about the channel of ?channel=, which the
+// request must be allowed to read: ask looks the channel up, answer wraps
+// what it found with the channel's name.
+func answerChannel[T any](c echo.Context, ask func(context.Context, string) (T, error), answer func(string, T) any) error {
 	ch, err := readableChannel(c)
 	if err != nil {
 		return err
 	}
-	st, err := s.node.PresenceStats(c.Request().Context(), ch)
+	v, err := ask(c.Request().Context(), ch)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, presenceStatsAnswer{ch, st})
+	return c.JSON(http.StatusOK, answer(ch, v))
 }
 
 // handleChannels lists the channels with subscribers. A publisher token
@@ -116,12 +114,8 @@ type controlRequest struct {
 // {"user","channel"} (unsubscribe); unknown fields are refused, so that a
 // misspelt "client" cannot disconnect every connection of the user.
 func decodeControl(contentType string, body []byte, unsubscribe bool) (controlRequest, error) {
-	kind, err := kindOf(contentType)
-	if err != nil {
+	if err := onlyJSON(contentType, "Content-Type must be application/json"); err != nil {
 		return controlRequest{}, err
-	}
-	if kind != bodyJSON {
-		return controlRequest{}, apiError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 	}
 	// decodeStrict refuses invalid UTF-8 and lone surrogate escapes, which
 	// encoding/json would turn into U+FFFD: "\uD800" must not name the user
@@ -159,11 +153,9 @@ func (s *Server) handleDisconnect(c echo.Context) error {
 	if p := publisherOf(c); p != nil && p.claims != nil {
 		return apiError(http.StatusForbidden, "disconnect needs an API key, not a publisher token")
 	}
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
-	req, err := decodeControl(c.Request().Header.Get(echo.HeaderContentType), body, false)
+	req, err := decodeBody(c, func(contentType string, body []byte) (controlRequest, error) {
+		return decodeControl(contentType, body, false)
+	})
 	if err != nil {
 		return err
 	}
@@ -176,11 +168,9 @@ func (s *Server) handleDisconnect(c echo.Context) error {
 // handleUnsubscribe ends a user's subscriptions to a channel; a publisher
 // token may do it on the channels it may publish to.
 func (s *Server) handleUnsubscribe(c echo.Context) error {
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
-	req, err := decodeControl(c.Request().Header.Get(echo.HeaderContentType), body, true)
+	req, err := decodeBody(c, func(contentType string, body []byte) (controlRequest, error) {
+		return decodeControl(contentType, body, true)
+	})
 	if err != nil {
 		return err
 	}
@@ -248,10 +238,8 @@ func (p PresenceLimits) MarshalJSON() ([]byte, error) {
 // error, as in Config.
 func (p *PresenceLimits) UnmarshalJSON(b []byte) error {
 	aux := presenceLimitsJSON{(*presenceLimitsPlain)(p), duration(p.PollLease)}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&aux); err != nil {
-		return fmt.Errorf("presence: %w", err)
+	if err := decodeSection("presence", b, &aux); err != nil {
+		return err
 	}
 	p.PollLease = time.Duration(aux.PollLease)
 	return nil

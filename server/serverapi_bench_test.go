@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/session"
 )
@@ -20,21 +17,7 @@ import (
 // size (bytes/answer). /api/presence/stats is timed beside it.
 func BenchmarkPresenceAPI(b *testing.B) {
 	const clients = 10_000
-	s, err := New(Config{
-		Addr:       "127.0.0.1:0",
-		APIKeys:    []string{"bench-key-0123456789"},
-		Namespaces: []session.Namespace{{Name: "room", Anonymous: true, Presence: true}},
-		RateLimits: RateLimits{ConnectionsPerIP: -1, ConnectsPerSecond: -1, PublishesPerSecond: -1, CommandsPerSecond: -1},
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	}()
+	s := newBenchServer(b, session.Namespace{Name: "room", Anonymous: true, Presence: true})
 	for i := 0; i < clients; i++ {
 		sess, err := s.node.NewSession("bench")
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,35 +23,12 @@ func presenceServer(t *testing.T) *testServer {
 	}))
 }
 
-// eventFrame is a join, leave or unsubscribed frame.
-type eventFrame struct {
-	Type    string `json:"type"`
-	Channel string `json:"channel"`
-	Client  string `json:"client"`
-	User    string `json:"user"`
-	Code    int    `json:"code"`
-}
-
-// event reads frames until one of the types, decoding the fields the shared
-// frame type does not have.
-func (c *wsClient) event(types ...string) eventFrame {
+// event reads frames until one of the types.
+func (c *wsClient) event(types ...string) frame {
 	c.t.Helper()
 	for {
-		c.conn.SetReadDeadline(time.Now().Add(waitLimit))
-		_, msg, err := c.conn.ReadMessage()
-		if err != nil {
-			c.t.Fatalf("waiting for %v: %v", types, err)
-		}
-		for _, line := range strings.Split(string(msg), "\n") {
-			var f eventFrame
-			if err := json.Unmarshal([]byte(line), &f); err != nil {
-				c.t.Fatalf("frame %q: %v", line, err)
-			}
-			for _, typ := range types {
-				if f.Type == typ {
-					return f
-				}
-			}
+		if f := c.next(); slices.Contains(types, f.Type) {
+			return f
 		}
 	}
 }
@@ -64,11 +42,6 @@ func apiGet(t *testing.T, ts *testServer, path string, v any) answer {
 	return a
 }
 
-type presenceBody struct {
-	Channel string               `json:"channel"`
-	Clients []session.ClientInfo `json:"clients"`
-}
-
 // TestPresenceAPIJoinLeave is the issue's scenario over WebSocket: two
 // clients are listed by /api/presence; a third one's subscribe is a join to
 // both, /api/channels counts 3, its close is a leave and presence is 2 again.
@@ -78,7 +51,7 @@ func TestPresenceAPIJoinLeave(t *testing.T) {
 	b, _ := dialWSToken(t, ts.URL, "")
 	a.subscribe("room:1")
 	b.subscribe("room:1")
-	var p presenceBody
+	var p presenceAnswer
 	apiGet(t, ts, "/api/presence?channel=room:1", &p)
 	if p.Channel != "room:1" || len(p.Clients) != 2 {
 		t.Fatalf("presence %+v, want 2 clients", p)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -17,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -81,11 +83,15 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	addr, serverPort := hostPort(t, base)
 
 	// Healthy SSE readers, one per channel, read everything.
-	healthy := make([]*sseReader, len(rates))
+	healthy := make([]*wiretest.Stream, len(rates))
 	for i, r := range rates {
-		healthy[i] = readSSE(t, base+"/connect/sse?channel="+r.channel)
+		st, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?channel="+r.channel, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		healthy[i] = st
 	}
-	waitFor(t, 5*time.Second, "healthy sessions", func() bool { return s.Node().SessionCount() == len(rates) })
+	wiretest.Eventually(t, "healthy sessions", func() bool { return s.Node().SessionCount() == len(rates) })
 	heapBefore := heapInUse()
 
 	type stalledClient struct {
@@ -116,7 +122,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	}
 	start := time.Now()
 	want := len(rates) + len(rates) + 3*len(rates) // healthy, SSE, SockJS; answered polls end theirs
-	waitFor(t, 5*time.Second, "stalled sessions", func() bool { return s.Node().SessionCount() >= want })
+	wiretest.Eventually(t, "stalled sessions", func() bool { return s.Node().SessionCount() >= want })
 
 	// Publish at both rates until every stalled client is gone from the
 	// server, or past the bound.
@@ -128,20 +134,14 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		go func() {
 			defer wg.Done()
 			data, _ := json.Marshal(strings.Repeat("x", r.dataSize-2))
-			tick := time.NewTicker(time.Second / time.Duration(r.perSec))
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
+			every(time.Second/time.Duration(r.perSec), stop, func() bool {
 				if _, err := s.Node().Publish(context.Background(), r.channel, data, ""); err != nil {
 					t.Error(err)
-					return
+					return false
 				}
 				published[i]++
-			}
+				return true
+			})
 		}()
 	}
 	gone := map[string]time.Duration{}
@@ -167,11 +167,11 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 
 	// Every message reached the healthy readers, in order.
 	for i, r := range rates {
-		healthy[i].expectOffsets(t, r.channel, published[i])
+		expectOffsets(t, healthy[i], r.channel, published[i])
 	}
 	// The stalled sessions are gone (SockJS ends a session whose client
 	// stays away for its disconnect delay, 5 s), and so is their memory.
-	waitFor(t, 10*time.Second, "stalled sessions to end", func() bool { return s.Node().SessionCount() == len(rates) })
+	wiretest.Eventually(t, "stalled sessions to end", func() bool { return s.Node().SessionCount() == len(rates) })
 	if after := heapInUse(); after > heapBefore+4<<20 {
 		t.Errorf("heap in use %d KB after the stalled clients left, %d KB before", after>>10, heapBefore>>10)
 	}
@@ -179,7 +179,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		c.conn.Close()
 	}
 	for _, h := range healthy {
-		h.close()
+		h.Close()
 	}
 }
 
@@ -199,40 +199,48 @@ func dialStalled(t *testing.T, addr, req string) net.Conn {
 	return c
 }
 
+// every calls f every d until stop is closed or f returns false.
+func every(d time.Duration, stop <-chan struct{}, f func() bool) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if !f() {
+				return
+			}
+		}
+	}
+}
+
 func firstPollCursor(t *testing.T, base, ch string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/connect/poll?channel=" + ch)
+	r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, base+"/connect/poll", wiretest.Query("channel", ch), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var a struct{ Cursor string }
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.Cursor == "" {
-		t.Fatalf("first poll: %v %+v", err, a)
+	a, err := wire.DecodePoll([]byte(r.Body), "")
+	if err != nil || a.Cursor == nil || *a.Cursor == "" {
+		t.Fatalf("first poll: %v %s", err, r.Body)
 	}
-	return a.Cursor
+	return *a.Cursor
 }
 
 // sockjsSubscribe subscribes the SockJS session at url (once its receiving
 // request has opened it) to ch.
 func sockjsSubscribe(t *testing.T, url, ch string) {
 	t.Helper()
-	body, _ := json.Marshal([]string{`{"type":"subscribe","id":1,"channel":"` + ch + `"}`})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	body, _ := json.Marshal([]string{string(wire.Subscribe(1, ch, nil))})
+	wiretest.Eventually(t, "xhr_send to "+url+" to be taken", func() bool {
 		resp, err := http.Post(url+"/xhr_send", "text/plain", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusNoContent {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("xhr_send to %s: status %d", url, resp.StatusCode)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return resp.StatusCode == http.StatusNoContent
+	})
 }
 
 // serverSockets returns the TCP sockets on the local port (the server's
@@ -284,85 +292,29 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+// expectOffsets reads st, a healthy reader of ch, until n messages have
+// come: offsets 1..n, each once and in order, and none beyond n among the
+// frames already read.
+func expectOffsets(t *testing.T, st *wiretest.Stream, ch string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	for got := 0; got < n; {
+		f, err := st.Next(wiretest.WaitLimit)
+		if err != nil {
+			t.Fatalf("%s: healthy reader got %d messages, want %d: %v", ch, got, n, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// sseReader reads an event stream and records the offsets of one
-// channel's messages.
-type sseReader struct {
-	resp *http.Response
-	mu   sync.Mutex
-	offs []int64
-	done chan struct{}
-}
-
-func readSSE(t *testing.T, url string) *sseReader {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	r := &sseReader{resp: resp, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line, ok := strings.CutPrefix(sc.Text(), "data: ")
-			if !ok {
-				continue
-			}
-			var f struct {
-				Type   string
-				Offset int64
-			}
-			if json.Unmarshal([]byte(line), &f) == nil && f.Type == "message" {
-				r.mu.Lock()
-				r.offs = append(r.offs, f.Offset)
-				r.mu.Unlock()
-			}
+		if f.Type != "message" {
+			continue
 		}
-	}()
-	return r
-}
-
-// expectOffsets waits for offsets 1..n, each once, in order.
-func (r *sseReader) expectOffsets(t *testing.T, ch string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.mu.Lock()
-		got := append([]int64(nil), r.offs...)
-		r.mu.Unlock()
-		if len(got) >= n || time.Now().After(deadline) {
-			for i, o := range got {
-				if o != int64(i+1) {
-					t.Fatalf("%s: healthy reader got offset %d at position %d", ch, o, i)
-				}
-			}
-			if len(got) != n {
-				t.Fatalf("%s: healthy reader got %d messages, want %d", ch, len(got), n)
-			}
-			return
+		if f.Offset != uint64(got+1) {
+			t.Fatalf("%s: healthy reader got offset %d at position %d", ch, f.Offset, got)
 		}
-		time.Sleep(10 * time.Millisecond)
+		got++
 	}
-}
-
-func (r *sseReader) close() {
-	r.resp.Body.Close()
-	<-r.done
+	for f, err := st.Next(0); err == nil; f, err = st.Next(0) {
+		if f.Type == "message" {
+			t.Fatalf("%s: healthy reader got offset %d beyond the %d published", ch, f.Offset, n)
+		}
+	}
 }
 
 // A WebSocket client that stops reading keeps the WebSocket rule: no pong
@@ -380,26 +332,21 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := startServer(t, s)
-	addr, serverPort := hostPort(t, base)
+	_, serverPort := hostPort(t, base)
 
-	c := dialStalled(t, addr, "GET /connect/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	// Read the handshake's answer and the hello, then nothing more.
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var seen []byte
-	buf := make([]byte, 512)
-	for !bytes.Contains(seen, []byte(`"type":"hello"`)) {
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("reading the handshake: %v (read %q)", err, seen)
-		}
-		seen = append(seen, buf[:n]...)
-	}
-	if _, err := c.Write(maskedText(`{"type":"subscribe","id":1,"channel":"high"}`)); err != nil {
+	// Read the hello, subscribe, then read nothing more.
+	d := &websocket.Dialer{HandshakeTimeout: wiretest.WaitLimit, NetDialContext: wiretest.SmallReceiveBuffer(4096).DialContext}
+	conn, _, err := wiretest.DialWS(wsURL(base, "/connect/ws"), nil, d)
+	if err != nil {
 		t.Fatal(err)
 	}
-	port := c.LocalAddr().(*net.TCPAddr).Port
-	waitFor(t, 5*time.Second, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
+	c := wiretest.NewWSClient(t, conn)
+	if f := c.Next(); f.Type != "hello" {
+		t.Fatalf("first frame %+v, want hello", f)
+	}
+	c.Send(string(wire.Subscribe(1, "high", nil)))
+	port := conn.LocalAddr().(*net.TCPAddr).Port
+	wiretest.Eventually(t, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
 	start := time.Now()
 	stop := make(chan struct{})
 	defer close(stop)
@@ -408,16 +355,10 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		// the closing frames go into it and wait behind what the client
 		// does not read.
 		data, _ := json.Marshal(strings.Repeat("x", 198))
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				_, _ = s.Node().Publish(context.Background(), "high", data, "")
-			}
-		}
+		every(100*time.Millisecond, stop, func() bool {
+			_, _ = s.Node().Publish(context.Background(), "high", data, "")
+			return true
+		})
 	}()
 	// The pong wait (3 s), then the close grace (1 s) for the client's
 	// close frame, with slack.
@@ -434,36 +375,12 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 	}
 }
 
-// maskedText is a client's text frame (masked, as RFC 6455 requires).
-func maskedText(payload string) []byte {
-	mask := [4]byte{1, 2, 3, 4}
-	b := []byte{0x81, 0x80 | byte(len(payload))}
-	b = append(b, mask[:]...)
-	for i := range len(payload) {
-		b = append(b, payload[i]^mask[i%4])
-	}
-	return b
-}
-
 // closedWith reads waterspout_sessions_closed_total for transport and code
 // from /metrics.
 func closedWith(t *testing.T, base, transport string, code int) float64 {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	prefix := fmt.Sprintf(`waterspout_sessions_closed_total{code="%d",transport="%s"} `, code, transport)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	return 0
+	n, _ := metricValue(t, base, fmt.Sprintf(`waterspout_sessions_closed_total{code="%d",transport="%s"}`, code, transport))
+	return n
 }
 
 // hostPort splits a base URL http://host:port into host:port and the port.

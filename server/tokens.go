@@ -186,10 +186,8 @@ func (t TokensConfig) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the config file form over t, refusing unknown fields.
 func (t *TokensConfig) UnmarshalJSON(b []byte) error {
 	aux := tokensJSON{(*tokensPlain)(t), duration(t.Leeway)}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&aux); err != nil {
-		return fmt.Errorf("tokens: %w", err)
+	if err := decodeSection("tokens", b, &aux); err != nil {
+		return err
 	}
 	t.Leeway = time.Duration(aux.Leeway)
 	return nil

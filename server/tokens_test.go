@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waterspout/waterspout/server/auth"
+	"github.com/waterspout/waterspout/server/auth/authtest"
 )
 
 func TestTokensConfigValidate(t *testing.T) {
@@ -17,7 +18,7 @@ func TestTokensConfigValidate(t *testing.T) {
 	secretFile := filepath.Join(dir, "secret")
 	writeFile(t, secretFile, string(testSecret)+"\r\n")
 	pubFile := filepath.Join(dir, "pub.pem")
-	writeFile(t, pubFile, string(pemPublic(t, &rsaKey().PublicKey)))
+	writeFile(t, pubFile, string(authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)))
 	tests := []struct {
 		name   string
 		tokens TokensConfig
@@ -45,13 +46,7 @@ func TestTokensConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Config{Tokens: tt.tokens}
-			err := c.Validate()
-			switch {
-			case tt.err == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-				t.Fatalf("Validate = %v, want an error containing %q", err, tt.err)
-			}
+			checkValidate(t, c.Validate(), tt.err)
 		})
 	}
 }
@@ -118,7 +113,7 @@ func TestMintConfig(t *testing.T) {
 		t.Errorf("a public key file that cannot be read")
 	}
 	pubFile := filepath.Join(t.TempDir(), "pub.pem")
-	writeFile(t, pubFile, string(pemPublic(t, &rsaKey().PublicKey)))
+	writeFile(t, pubFile, string(authtest.PublicPEM(t, &authtest.RSAKey().PublicKey)))
 	c = Config{Tokens: TokensConfig{Keys: []TokenKey{{PublicKeyFile: pubFile}}}}
 	if _, err := c.MintConfig(); !errors.Is(err, ErrNoSigningSecret) {
 		t.Errorf("public keys only: %v", err)

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,11 +9,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
-// wsClient is a real WebSocket client of /connect/ws.
 // wsClient is wiretest's WebSocket client with the server tests' helpers.
 type wsClient struct {
 	*wiretest.WSClient
@@ -27,23 +25,13 @@ func newWSClient(t *testing.T, conn *websocket.Conn) *wsClient {
 	return &wsClient{WSClient: wiretest.NewWSClient(t, conn), t: t, conn: conn}
 }
 
+// dialWS connects to /connect/ws and reads the hello; a refusal fails the
+// test.
 func dialWS(t *testing.T, base string, headers ...string) *wsClient {
 	t.Helper()
-	h := http.Header{}
-	for i := 0; i+1 < len(headers); i += 2 {
-		h.Set(headers[i], headers[i+1])
-	}
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/connect/ws", h)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial: %v (status %d)", err, status)
-	}
-	c := newWSClient(t, conn)
-	if f := c.next(); f.Type != "hello" {
-		t.Fatalf("first frame %+v, want hello", f)
+	c, o := dialWSToken(t, base, "", headers...)
+	if !o.ok {
+		t.Fatalf("dial refused: %v", o)
 	}
 	return c
 }
@@ -56,9 +44,7 @@ func (c *wsClient) next() frame {
 
 func (c *wsClient) subscribe(ch string) {
 	c.t.Helper()
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","id":1,"channel":"`+ch+`"}`)); err != nil {
-		c.t.Fatal(err)
-	}
+	c.Send(string(wire.Subscribe(1, ch, nil)))
 	for f := c.next(); f.Type != "subscribed"; f = c.next() {
 		if f.Type == "error" {
 			c.t.Fatalf("subscribe refused: %+v", f)
@@ -91,10 +77,8 @@ func TestWebSocketSubscriberGetsKeyedPublicationOnce(t *testing.T) {
 func TestTransportsAreMounted(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
 	t.Run("ws refuses an unlisted origin", func(t *testing.T) {
-		_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/connect/ws",
-			http.Header{"Origin": {"https://evil.example"}})
-		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("dial from an unlisted origin: %v %v", err, resp)
+		if _, o := dialWSToken(t, ts.URL, "", "Origin", "https://evil.example"); o.code != http.StatusForbidden {
+			t.Fatalf("dial from an unlisted origin: %v", o)
 		}
 	})
 	t.Run("ws accepts a listed origin", func(t *testing.T) {
@@ -117,13 +101,13 @@ func TestTransportsAreMounted(t *testing.T) {
 		// The hello event arrives while the stream stays open: nothing buffers it.
 		timer := time.AfterFunc(5*time.Second, cancel)
 		defer timer.Stop()
-		r := bufio.NewReader(resp.Body)
+		r := wire.NewSSEReader(resp.Body)
 		for {
-			line, err := r.ReadString('\n')
+			ev, err := r.Next()
 			if err != nil {
 				t.Fatalf("no hello event: %v", err)
 			}
-			if strings.HasPrefix(line, "data:") && strings.Contains(line, `"hello"`) {
+			if fs, _ := wire.DecodeFrames([]byte(ev.Data)); len(fs) > 0 && fs[0].Type == "hello" {
 				break
 			}
 		}
@@ -155,10 +139,7 @@ func TestTransportsAreMounted(t *testing.T) {
 }
 
 func TestShutdownClosesWebSockets(t *testing.T) {
-	s, err := New(quietConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newQuietServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	base, done := runServer(t, s, ctx)
 	c := dialWS(t, base)
@@ -167,19 +148,7 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 		t.Errorf("metrics do not count the WebSocket:\n%s", got)
 	}
 	cancel() // as SIGTERM does
-	f := c.next()
-	for f.Type != "disconnect" {
-		f = c.next()
-	}
-	if f.Code != session.DisconnectShutdown.Code {
-		t.Errorf("disconnect frame %+v, want code %d", f, session.DisconnectShutdown.Code)
-	}
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = c.conn.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != session.DisconnectShutdown.Code {
-		t.Errorf("close %v, want code %d", err, session.DisconnectShutdown.Code)
-	}
+	c.ExpectDisconnect(session.DisconnectShutdown.Code, session.DisconnectShutdown.Reconnect)
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}

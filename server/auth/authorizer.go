@@ -99,16 +99,12 @@ func (a *Authorizer) Authenticate(r *http.Request, s *session.Session) error {
 // way to keep tokens out of URLs on WebSocket and SockJS); after that, and
 // after a connect with a token, only tokens for the same subject are taken.
 func (a *Authorizer) Refresh(s *session.Session, token string) error {
-	if a.v == nil {
-		return ErrNoTokens
-	}
-	if token == "" {
+	if a.v != nil && token == "" {
 		return ErrTokenRequired
 	}
-	c, err := a.v.VerifyConnection(token)
+	c, err := a.commandToken(s, "auth", token)
 	if err != nil {
-		a.refused(s, "auth", err)
-		return commandError(err)
+		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -122,16 +118,27 @@ func (a *Authorizer) Refresh(s *session.Session, token string) error {
 	return nil
 }
 
+// commandToken verifies the connection token that command (auth or
+// subscribe) carries. A refusal is logged and becomes the command's error;
+// without token keys every token is refused with ErrNoTokens.
+func (a *Authorizer) commandToken(s *session.Session, command, token string) (*Claims, error) {
+	if a.v == nil {
+		return nil, ErrNoTokens
+	}
+	c, err := a.v.VerifyConnection(token)
+	if err != nil {
+		a.refused(s, command, err)
+		return nil, commandError(err)
+	}
+	return c, nil
+}
+
 // AuthorizeSubscribe implements session.Authorizer.
 func (a *Authorizer) AuthorizeSubscribe(s *session.Session, ns session.Namespace, ch, token string) error {
 	if token != "" {
-		if a.v == nil {
-			return ErrNoTokens
-		}
-		c, err := a.v.VerifyConnection(token)
+		c, err := a.commandToken(s, "subscribe", token)
 		if err != nil {
-			a.refused(s, "subscribe", err)
-			return commandError(err)
+			return err
 		}
 		a.mu.Lock()
 		sub := a.subjectLocked(s)
@@ -143,22 +150,7 @@ func (a *Authorizer) AuthorizeSubscribe(s *session.Session, ns session.Namespace
 			return nil
 		}
 	}
-	g := a.grantOf(s)
-	if g != nil {
-		if a.expired(g) {
-			return ErrTokenExpired
-		}
-		if g.claims.CanSubscribe(ch) {
-			return nil
-		}
-	}
-	if ns.Anonymous && !IsPersonal(ch) {
-		return nil
-	}
-	if g == nil && token == "" {
-		return ErrTokenRequired
-	}
-	return ErrNotGranted
+	return a.byGrant(s, ns, ch, (*Claims).CanSubscribe, token != "")
 }
 
 // AuthorizePublish implements session.Authorizer. The namespace's
@@ -168,19 +160,27 @@ func (a *Authorizer) AuthorizePublish(s *session.Session, ns session.Namespace, 
 	if !ns.ClientPublish {
 		return ErrNoClientPublish
 	}
+	return a.byGrant(s, ns, ch, (*Claims).CanPublish, false)
+}
+
+// byGrant decides on ch by the session's grant, where can allows it, else by
+// the namespace's anonymous access. Without a grant, and without a token in
+// the command (withToken), the refusal is ErrTokenRequired: a client that
+// sent no token learns that one would help.
+func (a *Authorizer) byGrant(s *session.Session, ns session.Namespace, ch string, can func(*Claims, string) bool, withToken bool) error {
 	g := a.grantOf(s)
 	if g != nil {
 		if a.expired(g) {
 			return ErrTokenExpired
 		}
-		if g.claims.CanPublish(ch) {
+		if can(g.claims, ch) {
 			return nil
 		}
 	}
 	if ns.Anonymous && !IsPersonal(ch) {
 		return nil
 	}
-	if g == nil {
+	if g == nil && !withToken {
 		return ErrTokenRequired
 	}
 	return ErrNotGranted

@@ -1,69 +1,33 @@
 package auth
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
 )
 
-// Key material is generated at test time; no private key is committed.
+// Key material is generated at test time (package authtest, which the
+// server's tests share); no private key is committed.
 var (
 	testSecret  = []byte("test-secret-0123456789-abcdefghijklmnop")
 	otherSecret = []byte("another-secret-0123456789-abcdefghijkl")
 
-	rsaKey   = sync.OnceValue(func() *rsa.PrivateKey { return mustRSA(2048) })
-	rsaKey2  = sync.OnceValue(func() *rsa.PrivateKey { return mustRSA(2048) })
-	ecKey    = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P256()) })
-	ecKey2   = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P256()) })
-	ecKey384 = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P384()) })
+	rsaKey   = authtest.RSAKey
+	rsaKey2  = authtest.OtherRSAKey
+	ecKey    = authtest.ECKey
+	ecKey2   = authtest.OtherECKey
+	ecKey384 = authtest.P384Key
+
+	pemPublic  = authtest.PublicPEM
+	pemPrivate = authtest.PrivatePEM
 )
-
-func mustRSA(bits int) *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, bits)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
-func mustEC(c elliptic.Curve) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(c, rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
-func pemPublic(t testing.TB, pub any) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-}
-
-func pemPrivate(t testing.TB, priv any) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
 
 // sign signs arbitrary claims and headers, for tokens Mint refuses to make.
 func sign(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {

@@ -135,15 +135,21 @@ func hmacSecret(b []byte) (string, any, error) {
 	return HS256, bytes.Clone(b), nil
 }
 
-func publicKey(b []byte) (string, any, error) {
+// pemBlock decodes the first PEM block of b, a what.
+func pemBlock(b []byte, what string) (*pem.Block, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
-		return "", nil, errors.New("no PEM block in public key")
+		return nil, errors.New("no PEM block in " + what)
 	}
-	var (
-		pub any
-		err error
-	)
+	return block, nil
+}
+
+func publicKey(b []byte) (string, any, error) {
+	block, err := pemBlock(b, "public key")
+	if err != nil {
+		return "", nil, err
+	}
+	var pub any
 	switch {
 	case block.Type == "PUBLIC KEY":
 		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
@@ -184,14 +190,11 @@ func keyAlg(pub any) (string, any, error) {
 
 // privateKey parses a signing key for Mint.
 func privateKey(b []byte) (string, any, error) {
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return "", nil, errors.New("no PEM block in private key")
+	block, err := pemBlock(b, "private key")
+	if err != nil {
+		return "", nil, err
 	}
-	var (
-		priv any
-		err  error
-	)
+	var priv any
 	switch block.Type {
 	case "PRIVATE KEY":
 		priv, err = x509.ParsePKCS8PrivateKey(block.Bytes)

@@ -214,24 +214,23 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 
 // VerifyConnection verifies a browser's connection token.
 func (v *Verifier) VerifyConnection(token string) (*Claims, error) {
-	c, err := v.Verify(token)
-	if err != nil {
-		return nil, err
-	}
-	if c.Kind != KindConnection {
-		return nil, invalid("not a connection token")
-	}
-	return c, nil
+	return v.verifyKind(token, KindConnection)
 }
 
 // VerifyPublisher verifies a backend's publisher token (for /api/*).
 func (v *Verifier) VerifyPublisher(token string) (*Claims, error) {
+	return v.verifyKind(token, KindPublisher)
+}
+
+// verifyKind verifies token and refuses it unless it is of kind: a
+// connection token must not publish, nor a publisher token connect.
+func (v *Verifier) verifyKind(token, kind string) (*Claims, error) {
 	c, err := v.Verify(token)
 	if err != nil {
 		return nil, err
 	}
-	if c.Kind != KindPublisher {
-		return nil, invalid("not a publisher token")
+	if c.Kind != kind {
+		return nil, invalid("not a " + kind + " token")
 	}
 	return c, nil
 }
