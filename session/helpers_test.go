@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // newTestNode returns a node on a fresh memory broker, closed with the test.
@@ -21,21 +23,8 @@ func newTestNode(t testing.TB, cfg Config) *Node {
 	return n
 }
 
-// frame is a decoded server frame, with every field a test may look at.
-type frame struct {
-	Type      string          `json:"type"`
-	ID        uint64          `json:"id"`
-	Channel   string          `json:"channel"`
-	Offset    uint64          `json:"offset"`
-	Epoch     string          `json:"epoch"`
-	Data      json.RawMessage `json:"data"`
-	Recovered *bool           `json:"recovered"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-}
-
 // drain reads what the session has queued right now, without waiting.
-func drain(t testing.TB, s *Session) []frame {
+func drain(t testing.TB, s *Session) []wire.Frame {
 	t.Helper()
 	items, err := s.Next(context.Background(), time.Millisecond, nil)
 	if err != nil {
@@ -44,11 +33,11 @@ func drain(t testing.TB, s *Session) []frame {
 	return decodeItems(t, items)
 }
 
-func decodeItems(t testing.TB, items []Item) []frame {
+func decodeItems(t testing.TB, items []Item) []wire.Frame {
 	t.Helper()
-	out := make([]frame, 0, len(items))
+	out := make([]wire.Frame, 0, len(items))
 	for _, it := range items {
-		var f frame
+		var f wire.Frame
 		if err := json.Unmarshal(it.Frame, &f); err != nil {
 			t.Fatalf("bad frame %s: %v", it.Frame, err)
 		}
@@ -77,7 +66,7 @@ func mustSession(t testing.TB, n *Node) *Session {
 }
 
 // messageData returns the integer payloads of the message frames, in order.
-func messageData(t testing.TB, fs []frame) []int {
+func messageData(t testing.TB, fs []wire.Frame) []int {
 	t.Helper()
 	var out []int
 	for _, f := range fs {

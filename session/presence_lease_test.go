@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // pollSession is one poll of a long-poll client of user, claiming client.
@@ -46,7 +48,7 @@ func TestPollPresenceLease(t *testing.T) {
 		t.Fatalf("presence %v during polls, want alice as %s", got, id)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	var ev []jlFrame
+	var ev []wire.Frame
 	for len(ev) < 2 && time.Now().Before(deadline) {
 		ev = append(ev, events(t, w)...)
 		time.Sleep(5 * time.Millisecond)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 var presenceNS = []Namespace{
@@ -16,23 +18,22 @@ var presenceNS = []Namespace{
 	{Name: "quiet", Anonymous: true, Presence: true},
 }
 
-type jlFrame struct {
-	Type    string `json:"type"`
-	Channel string `json:"channel"`
-	Client  string `json:"client"`
-	User    string `json:"user"`
+// joinLeave reports whether f is the join or leave (typ) of client as
+// user in ch.
+func joinLeave(f wire.Frame, typ, ch, client, user string) bool {
+	return f.Type == typ && f.Channel == ch && f.Client == client && f.User == user
 }
 
 // events returns the join and leave frames queued on s.
-func events(t *testing.T, s *Session) []jlFrame {
+func events(t *testing.T, s *Session) []wire.Frame {
 	t.Helper()
 	items, err := s.Next(context.Background(), 1e6, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []jlFrame
+	var out []wire.Frame
 	for _, it := range items {
-		var f jlFrame
+		var f wire.Frame
 		if err := json.Unmarshal(it.Frame, &f); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestPresenceJoinLeave(t *testing.T) {
 	subscribe(t, c, "room:1")
 	for _, s := range []*Session{a, b} {
 		ev := events(t, s)
-		if len(ev) != 1 || ev[0] != (jlFrame{"join", "room:1", c.ID(), "carol"}) {
+		if len(ev) != 1 || !joinLeave(ev[0], "join", "room:1", c.ID(), "carol") {
 			t.Fatalf("events %+v, want one join of c", ev)
 		}
 	}
@@ -98,7 +99,7 @@ func TestPresenceJoinLeave(t *testing.T) {
 	c.Close(ClosedByClient)
 	for _, s := range []*Session{a, b} {
 		ev := events(t, s)
-		if len(ev) != 1 || ev[0] != (jlFrame{"leave", "room:1", c.ID(), "carol"}) {
+		if len(ev) != 1 || !joinLeave(ev[0], "leave", "room:1", c.ID(), "carol") {
 			t.Fatalf("events %+v, want one leave of c", ev)
 		}
 	}
@@ -248,7 +249,7 @@ func TestPresenceCommand(t *testing.T) {
 	if json.Unmarshal(items[1].Frame, &list); list.ID != 8 || len(list.Clients) != 2 {
 		t.Fatalf("presence answer %s", items[1].Frame)
 	}
-	var e frame
+	var e wire.Frame
 	if json.Unmarshal(items[2].Frame, &e); e.Type != "error" || e.Code != 403 {
 		t.Fatalf("presence of a channel not subscribed: %s, want error 403", items[2].Frame)
 	}
@@ -341,7 +342,7 @@ func TestPresenceCommandCap(t *testing.T) {
 	}
 	subscribe(t, mustSession(t, n), "quiet:1")
 	items := ask()
-	var e frame
+	var e wire.Frame
 	if json.Unmarshal(items[0].Frame, &e); e.Type != "error" || e.Code != 413 || !strings.Contains(string(items[0].Frame), "presence_stats") {
 		t.Fatalf("above the cap: %s, want error 413 pointing to presence_stats", items[0].Frame)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 func TestSubscribeFresh(t *testing.T) {
@@ -207,23 +209,23 @@ func TestHandleCommand(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want []frame // compared on Type, ID, Code, Channel
+		want []wire.Frame // compared on Type, ID, Code, Channel
 	}{
-		{"subscribe", `{"type":"subscribe","id":1,"channel":"news"}`, []frame{{Type: "subscribed", ID: 1, Channel: "news"}}},
+		{"subscribe", `{"type":"subscribe","id":1,"channel":"news"}`, []wire.Frame{{Type: "subscribed", ID: 1, Channel: "news"}}},
 		{"two in one frame", `{"type":"subscribe","id":1,"channel":"a"}` + "\n" + `{"type":"ping","id":2}`,
-			[]frame{{Type: "subscribed", ID: 1, Channel: "a"}, {Type: "reply", ID: 2}}},
+			[]wire.Frame{{Type: "subscribed", ID: 1, Channel: "a"}, {Type: "reply", ID: 2}}},
 		{"twice", `{"type":"subscribe","id":1,"channel":"a"}` + "\n" + `{"type":"subscribe","id":2,"channel":"a"}`,
-			[]frame{{Type: "subscribed", ID: 1, Channel: "a"}, {Type: "error", ID: 2, Code: 409}}},
-		{"unsubscribe unknown", `{"type":"unsubscribe","id":3,"channel":"zzz"}`, []frame{{Type: "error", ID: 3, Code: 404}}},
-		{"publish forbidden", `{"type":"publish","id":4,"channel":"news","data":1}`, []frame{{Type: "error", ID: 4, Code: 403}}},
-		{"publish allowed", `{"type":"publish","id":5,"channel":"chat:x","data":{"t":"hi"}}`, []frame{{Type: "reply", ID: 5, Channel: "chat:x"}}},
-		{"publish without data", `{"type":"publish","id":6,"channel":"chat:x"}`, []frame{{Type: "error", ID: 6, Code: 400}}},
-		{"malformed", `{"type":`, []frame{{Type: "error", Code: 400}}},
-		{"not an object", `[1,2]`, []frame{{Type: "error", Code: 400}}},
-		{"unknown type", `{"type":"launch","id":8}`, []frame{{Type: "error", ID: 8, Code: 400}}},
-		{"bad channel", `{"type":"subscribe","id":9,"channel":"a b"}`, []frame{{Type: "error", ID: 9, Code: 400}}},
-		{"bad since", `{"type":"subscribe","id":10,"channel":"a","since":{"epoch":"","offset":1}}`, []frame{{Type: "error", ID: 10, Code: 400}}},
-		{"auth without tokens", `{"type":"auth","id":11,"token":"x"}`, []frame{{Type: "error", ID: 11, Code: 400}}},
+			[]wire.Frame{{Type: "subscribed", ID: 1, Channel: "a"}, {Type: "error", ID: 2, Code: 409}}},
+		{"unsubscribe unknown", `{"type":"unsubscribe","id":3,"channel":"zzz"}`, []wire.Frame{{Type: "error", ID: 3, Code: 404}}},
+		{"publish forbidden", `{"type":"publish","id":4,"channel":"news","data":1}`, []wire.Frame{{Type: "error", ID: 4, Code: 403}}},
+		{"publish allowed", `{"type":"publish","id":5,"channel":"chat:x","data":{"t":"hi"}}`, []wire.Frame{{Type: "reply", ID: 5, Channel: "chat:x"}}},
+		{"publish without data", `{"type":"publish","id":6,"channel":"chat:x"}`, []wire.Frame{{Type: "error", ID: 6, Code: 400}}},
+		{"malformed", `{"type":`, []wire.Frame{{Type: "error", Code: 400}}},
+		{"not an object", `[1,2]`, []wire.Frame{{Type: "error", Code: 400}}},
+		{"unknown type", `{"type":"launch","id":8}`, []wire.Frame{{Type: "error", ID: 8, Code: 400}}},
+		{"bad channel", `{"type":"subscribe","id":9,"channel":"a b"}`, []wire.Frame{{Type: "error", ID: 9, Code: 400}}},
+		{"bad since", `{"type":"subscribe","id":10,"channel":"a","since":{"epoch":"","offset":1}}`, []wire.Frame{{Type: "error", ID: 10, Code: 400}}},
+		{"auth without tokens", `{"type":"auth","id":11,"token":"x"}`, []wire.Frame{{Type: "error", ID: 11, Code: 400}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -92,7 +92,7 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	}
 	l := &listener{
 		base: base, token: *token, channels: channels, transport: *transport,
-		pos: map[string]session.Position{}, resuming: map[string]session.Position{},
+		pos: map[string]wire.Position{}, resuming: map[string]wire.Position{},
 		out: json.NewEncoder(e.stdout), log: e.stderr,
 	}
 	l.out.SetEscapeHTML(false)
@@ -108,26 +108,26 @@ func runListen(ctx context.Context, e *env, args []string) error {
 
 // parseSince reads CHANNEL=EPOCH:OFFSET, or EPOCH:OFFSET when there is one
 // channel.
-func parseSince(s string, channels []string) (string, session.Position, error) {
+func parseSince(s string, channels []string) (string, wire.Position, error) {
 	ch, pos, ok := strings.Cut(s, "=")
 	if !ok {
 		if len(channels) != 1 {
-			return "", session.Position{}, fmt.Errorf("--since %q: name the channel (CHANNEL=EPOCH:OFFSET)", s)
+			return "", wire.Position{}, fmt.Errorf("--since %q: name the channel (CHANNEL=EPOCH:OFFSET)", s)
 		}
 		ch, pos = channels[0], s
 	}
 	if !contains(channels, ch) {
-		return "", session.Position{}, fmt.Errorf("--since %q: %q is not a channel listened to", s, ch)
+		return "", wire.Position{}, fmt.Errorf("--since %q: %q is not a channel listened to", s, ch)
 	}
 	i := strings.LastIndexByte(pos, ':')
 	if i < 0 {
-		return "", session.Position{}, fmt.Errorf("--since %q: want EPOCH:OFFSET", s)
+		return "", wire.Position{}, fmt.Errorf("--since %q: want EPOCH:OFFSET", s)
 	}
 	off, err := strconv.ParseUint(pos[i+1:], 10, 64)
 	if err != nil || !session.ValidEpoch(pos[:i]) {
-		return "", session.Position{}, fmt.Errorf("--since %q: want EPOCH:OFFSET (an epoch as printed, a whole offset)", s)
+		return "", wire.Position{}, fmt.Errorf("--since %q: want EPOCH:OFFSET (an epoch as printed, a whole offset)", s)
 	}
-	return ch, session.Position{Epoch: pos[:i], Offset: off}, nil
+	return ch, wire.Position{Epoch: pos[:i], Offset: off}, nil
 }
 
 func contains(list []string, s string) bool {
@@ -144,12 +144,12 @@ func contains(list []string, s string) bool {
 type listener struct {
 	base, token, transport string
 	channels               []string
-	pos                    map[string]session.Position // last printed (or resumed-from) position per channel
+	pos                    map[string]wire.Position // last printed (or resumed-from) position per channel
 	// printed is the highest offset printed per channel and epoch, so that
 	// an epoch that comes back after another (from a misbehaving server or
 	// proxy) never has an offset printed twice or out of order.
 	printed   map[string]map[string]uint64
-	resuming  map[string]session.Position // channels resumed on this connection, from where, not yet confirmed
+	resuming  map[string]wire.Position // channels resumed on this connection, from where, not yet confirmed
 	out       *json.Encoder
 	log       io.Writer
 	connected bool // this connection delivered its first answer
@@ -174,7 +174,7 @@ func (l *listener) run(ctx context.Context) error {
 	failures := 0
 	for {
 		l.connected, l.idle = false, listenHelloTimeout
-		l.resuming = map[string]session.Position{}
+		l.resuming = map[string]wire.Position{}
 		for ch, p := range l.pos {
 			l.resuming[ch] = p
 		}
@@ -272,7 +272,7 @@ func (l *listener) handle(f frame) error {
 }
 
 func (l *listener) subscribed(f frame) {
-	at := session.Position{Epoch: f.Epoch, Offset: f.Offset}
+	at := f.Position()
 	switch {
 	case f.Recovered == nil:
 		// A fresh subscription: live from the current position.
@@ -320,7 +320,7 @@ func (l *listener) message(f frame) error {
 	if known && p.Epoch != f.Epoch {
 		fmt.Fprintf(l.log, "listen: %s: the epoch changed from %s to %s: the channel's history restarted\n", f.Channel, p.Epoch, f.Epoch)
 	}
-	l.pos[f.Channel] = session.Position{Epoch: f.Epoch, Offset: f.Offset}
+	l.pos[f.Channel] = f.Position()
 	if l.printed == nil {
 		l.printed = map[string]map[string]uint64{}
 	}
@@ -362,7 +362,7 @@ func (l *listener) cursor() string {
 	}
 	c := session.Cursor{}
 	for ch, p := range l.pos {
-		c[ch] = p
+		c[ch] = session.Position(p)
 	}
 	return c.Encode()
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/internal/wire"
 )
 
 // FuzzListenFrame feeds listen's frame handler what a server (or anything
@@ -30,7 +30,7 @@ func FuzzListenFrame(f *testing.F) {
 		var out bytes.Buffer
 		l := &listener{
 			transport: "ws", channels: []string{"news"},
-			pos: map[string]session.Position{"news": {Epoch: "e1", Offset: 0}}, resuming: map[string]session.Position{},
+			pos: map[string]wire.Position{"news": {Epoch: "e1", Offset: 0}}, resuming: map[string]wire.Position{},
 			out: json.NewEncoder(&out), log: io.Discard,
 		}
 		_ = l.handleFrames(in) // an error would end the connection here

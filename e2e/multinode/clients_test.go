@@ -123,7 +123,7 @@ func wsConnection(ctx context.Context, dialer *websocket.Dialer, target string, 
 	if err := conn.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return err
 	}
-	if err := conn.WriteMessage(websocket.TextMessage, wire.Subscribe(1, st.channel, since)); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, wire.Subscribe(1, st.channel, (*wire.Position)(since))); err != nil {
 		return fmt.Errorf("send subscribe: %w", err)
 	}
 	handle := func(msg []byte) error {

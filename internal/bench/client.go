@@ -154,7 +154,7 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 	if resume {
 		since = &session.Position{Epoch: c.epoch, Offset: uint64(c.offset)}
 	}
-	b := wire.Subscribe(1, c.ch, since)
+	b := wire.Subscribe(1, c.ch, (*wire.Position)(since))
 	_ = ws.SetWriteDeadline(deadline)
 	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		ws.Close()

@@ -5,9 +5,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-
-	"github.com/waterspout/waterspout/session"
 )
+
+// Position is where a frame leaves its channel (the protocol's
+// {epoch, offset}). The package decodes the protocol as any client would,
+// from its JSON, and imports none of the server's types: a field the
+// server renamed fails here as it would in a browser, and the session
+// package's own tests can use it.
+type Position struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+}
+
+// Limits are the hello frame's limits.
+type Limits struct {
+	MaxMessageBytes int `json:"maxMessageBytes"`
+	MaxChannels     int `json:"maxChannels"`
+	MaxQueueBytes   int `json:"maxQueueBytes"`
+}
+
+// Error is the {code, reason} of an error answer.
+type Error struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
 
 // Frame is a decoded server frame with every field a test looks at.
 type Frame struct {
@@ -16,7 +37,7 @@ type Frame struct {
 	Session   string          `json:"session"`
 	Transport string          `json:"transport"`
 	Ping      int             `json:"ping"`
-	Limits    *session.Limits `json:"limits"`
+	Limits    *Limits         `json:"limits"`
 	Channel   string          `json:"channel"`
 	Offset    uint64          `json:"offset"`
 	Epoch     string          `json:"epoch"`
@@ -31,8 +52,8 @@ type Frame struct {
 }
 
 // Position is where a subscribed or message frame leaves its channel.
-func (f Frame) Position() session.Position {
-	return session.Position{Epoch: f.Epoch, Offset: f.Offset}
+func (f Frame) Position() Position {
+	return Position{Epoch: f.Epoch, Offset: f.Offset}
 }
 
 // Number returns the integer a test published: the data is either a JSON
@@ -69,7 +90,7 @@ func DecodeFrames(data []byte) ([]Frame, error) {
 
 // Subscribe is the subscribe command with id for ch, resuming after since
 // when it is not nil.
-func Subscribe(id uint64, ch string, since *session.Position) []byte {
+func Subscribe(id uint64, ch string, since *Position) []byte {
 	cmd := map[string]any{"type": "subscribe", "id": id, "channel": ch}
 	if since != nil {
 		cmd["since"] = since
@@ -83,10 +104,10 @@ func Subscribe(id uint64, ch string, since *session.Position) []byte {
 
 // SubscribeAll is one subscribe command per channel (ids from 1), each
 // resuming from its position in since, if any.
-func SubscribeAll(channels []string, since session.Cursor) [][]byte {
+func SubscribeAll(channels []string, since map[string]Position) [][]byte {
 	out := make([][]byte, 0, len(channels))
 	for i, ch := range channels {
-		var p *session.Position
+		var p *Position
 		if pos, ok := since[ch]; ok {
 			p = &pos
 		}

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-
-	"github.com/waterspout/waterspout/session"
 )
 
 // PollAnswer is a decoded long-poll answer: messages and cursor, or error.
 type PollAnswer struct {
-	Messages []Frame        `json:"messages"`
-	Cursor   *string        `json:"cursor"`
-	Error    *session.Error `json:"error"`
+	Messages []Frame `json:"messages"`
+	Cursor   *string `json:"cursor"`
+	Error    *Error  `json:"error"`
 }
 
 // DecodePoll decodes a poll answer's body. With a callback the body must be

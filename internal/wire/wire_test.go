@@ -6,13 +6,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/waterspout/waterspout/session"
 )
 
 func TestDecodeFrames(t *testing.T) {
 	fs, err := DecodeFrames([]byte("{\"type\":\"message\",\"channel\":\"a\",\"offset\":3,\"epoch\":\"e\",\"data\":7}\n\n{\"type\":\"ping\"}"))
-	if err != nil || len(fs) != 2 || fs[0].Channel != "a" || fs[0].Position() != (session.Position{Epoch: "e", Offset: 3}) || fs[1].Type != "ping" {
+	if err != nil || len(fs) != 2 || fs[0].Channel != "a" || fs[0].Position() != (Position{Epoch: "e", Offset: 3}) || fs[1].Type != "ping" {
 		t.Fatalf("got %+v, %v", fs, err)
 	}
 	if n, err := fs[0].Number(); n != 7 || err != nil {
@@ -33,7 +31,7 @@ func TestSubscribe(t *testing.T) {
 	if got := string(Subscribe(2, "a", nil)); got != `{"channel":"a","id":2,"type":"subscribe"}` {
 		t.Errorf("Subscribe = %s", got)
 	}
-	got := SubscribeAll([]string{"a", "b"}, session.Cursor{"b": {Epoch: "e", Offset: 4}})
+	got := SubscribeAll([]string{"a", "b"}, map[string]Position{"b": {Epoch: "e", Offset: 4}})
 	if len(got) != 2 || !strings.Contains(string(got[1]), `"since":{"epoch":"e","offset":4}`) || strings.Contains(string(got[0]), "since") {
 		t.Errorf("SubscribeAll = %s", got)
 	}

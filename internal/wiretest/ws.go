@@ -92,7 +92,7 @@ func (c *WSClient) Send(s string) {
 // Subscribe subscribes and returns the subscribed frame.
 func (c *WSClient) Subscribe(id uint64, ch string, since *session.Position) wire.Frame {
 	c.T.Helper()
-	c.Send(string(wire.Subscribe(id, ch, since)))
+	c.Send(string(wire.Subscribe(id, ch, (*wire.Position)(since))))
 	f := c.NextNonPing()
 	if f.Type != "subscribed" || f.ID != id || f.Channel != ch {
 		c.T.Fatalf("subscribe %s: got %+v", ch, f)

@@ -29,7 +29,11 @@ type (
 )
 
 func subscribeCommands(channels []string, since session.Cursor) [][]byte {
-	return wire.SubscribeAll(channels, since)
+	at := make(map[string]wire.Position, len(since))
+	for ch, p := range since {
+		at[ch] = wire.Position(p)
+	}
+	return wire.SubscribeAll(channels, at)
 }
 
 func wsURL(e *env, path string) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -136,7 +137,7 @@ func scenarioHello(t *testing.T, tc transportCase) {
 		t.Fatal(err)
 	}
 	if f.Type != "hello" || f.Transport != tc.name || f.Session == "" || f.Ping != int(testPing/time.Second) ||
-		f.Limits == nil || *f.Limits != testLimits {
+		f.Limits == nil || *f.Limits != wire.Limits(testLimits) {
 		t.Fatalf("first frame %+v: want hello naming transport %q with ping and limits", f, tc.name)
 	}
 }

@@ -353,7 +353,7 @@ func (c *client) skipTo(what string, stop func(event) bool) event {
 // subscribe sends a subscribe command and returns the `subscribed` frame.
 func (c *client) subscribe(id int, ch string, since *session.Position) frame {
 	c.t.Helper()
-	c.command(string(wire.Subscribe(uint64(id), ch, since)))
+	c.command(string(wire.Subscribe(uint64(id), ch, (*wire.Position)(since))))
 	f := c.expect("subscribed")
 	if f.ID != uint64(id) || f.Channel != ch {
 		c.t.Fatalf("subscribed %+v, want id %d channel %s", f, id, ch)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -50,7 +51,7 @@ func TestHello(t *testing.T) {
 	if hello.Session == "" || hello.Transport != "ws" || hello.Ping != 7 {
 		t.Errorf("hello %+v: want a session id, transport ws, ping 7", hello)
 	}
-	if hello.Limits == nil || *hello.Limits != limits {
+	if hello.Limits == nil || *hello.Limits != wire.Limits(limits) {
 		t.Errorf("hello limits %+v, want %+v", hello.Limits, limits)
 	}
 	if n := e.Node.SessionCount(); n != 1 {
