@@ -9,10 +9,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/testclock"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -37,28 +37,10 @@ func counter(t *testing.T, ts *testServer, limit string, want int, f func()) {
 	}
 }
 
-// testClock is a settable clock for the rate limiters.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // withClock rebuilds the server's limiters on a clock the test moves.
-func withClock(ts *testServer) *testClock {
-	c := &testClock{t: time.Unix(1_800_000_000, 0)}
-	ts.lim = newLimiters(ts.cfg.RateLimits, c.now)
+func withClock(ts *testServer) *testclock.Clock {
+	c := testclock.New(time.Unix(1_800_000_000, 0))
+	ts.lim = newLimiters(ts.cfg.RateLimits, c.Now)
 	return c
 }
 
@@ -155,7 +137,7 @@ func TestConnectsPerSecond(t *testing.T) {
 		}
 	})
 	t.Run("the bucket refills", func(t *testing.T) {
-		clock.advance(time.Second)
+		clock.Advance(time.Second)
 		if o, _ := pollGet(t, ts.URL, q(), "", a...); !o.ok {
 			t.Fatalf("after a second: %v", o)
 		}
@@ -253,7 +235,7 @@ func TestPublishesPerKey(t *testing.T) {
 			t.Fatalf("after a broadcast counted per channel: %d", a.status)
 		}
 	})
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	if a := pub(key1); a.status != 200 {
 		t.Fatalf("after a second: %d %s", a.status, a.body)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/testclock"
 )
 
 func BenchmarkVerify(b *testing.B) {
@@ -49,8 +51,8 @@ func BenchmarkKeyedLimiterAllow(b *testing.B) {
 // TestKeyedLimiterAllocs holds the limiter to its promise of being cheap on
 // the hot path: a known key costs no allocation.
 func TestKeyedLimiterAllocs(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewKeyedLimiter(1, 5, 10, clock.now)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(1, 5, 10, clock.Now)
 	l.Allow("k")
 	if n := testing.AllocsPerRun(100, func() { l.Allow("k") }); n != 0 {
 		t.Fatalf("%v allocations per Allow of a known key", n)

@@ -5,16 +5,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/testclock"
 )
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
 func TestKeyedLimiterBurstAndRefill(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewKeyedLimiter(2, 3, 100, clock.now) // 2 per second, bursts of 3
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(2, 3, 100, clock.Now) // 2 per second, bursts of 3
 	allowed := func(key string, n int) int {
 		got := 0
 		for range n {
@@ -39,7 +36,7 @@ func TestKeyedLimiterBurstAndRefill(t *testing.T) {
 		{time.Hour + 500*time.Millisecond, "a", 2, 1}, // and costs nothing either
 	}
 	for i, st := range steps {
-		clock.advance(st.advance)
+		clock.Advance(st.advance)
 		if got := allowed(st.key, st.tries); got != st.want {
 			t.Fatalf("step %d: %d of %d allowed for %q, want %d", i, got, st.tries, st.key, st.want)
 		}
@@ -47,8 +44,8 @@ func TestKeyedLimiterBurstAndRefill(t *testing.T) {
 }
 
 func TestKeyedLimiterBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewKeyedLimiter(1, 2, 10, clock.now)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(1, 2, 10, clock.Now)
 	for i := range 1000 { // a flood of distinct keys
 		if !l.Allow(fmt.Sprint("flood-", i)) {
 			t.Fatalf("new key %d refused", i)
@@ -70,7 +67,7 @@ func TestKeyedLimiterBounded(t *testing.T) {
 		t.Fatal("evicted key did not start afresh")
 	}
 	// Idle buckets go by themselves: after a refill, any call drops up to two.
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	for range 5 {
 		l.Allow("y")
 	}
@@ -80,8 +77,8 @@ func TestKeyedLimiterBounded(t *testing.T) {
 }
 
 func TestKeyedLimiterRecentKeyStays(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewKeyedLimiter(1, 1, 3, clock.now)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(1, 1, 3, clock.Now)
 	l.Allow("busy")
 	for i := range 2 {
 		l.Allow(fmt.Sprint("k", i))
@@ -177,8 +174,8 @@ func TestConnLimiterConcurrent(t *testing.T) {
 }
 
 func TestKeyedLimiterAllowN(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewKeyedLimiter(10, 5, 100, clock.now)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(10, 5, 100, clock.Now)
 	steps := []struct {
 		advance time.Duration
 		n       int
@@ -194,7 +191,7 @@ func TestKeyedLimiterAllowN(t *testing.T) {
 		{200 * time.Millisecond, 50, false}, // 2 of 5 earned: not a full bucket
 	}
 	for i, st := range steps {
-		clock.advance(st.advance)
+		clock.Advance(st.advance)
 		if got := l.AllowN("k", st.n); got != st.want {
 			t.Fatalf("step %d: AllowN(%d) = %v, want %v", i, st.n, got, st.want)
 		}

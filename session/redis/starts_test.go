@@ -5,36 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/testclock"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/brokertest"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestStartsWindow: a start counts for the whole window, and not much past
 // it.
 func TestStartsWindow(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	clock := testclock.New(time.Unix(1_000_000, 0))
 	const window = 63 * time.Second // one bucket a second
 	s := newStarts(3, window, clock.Now)
 	for i := range 3 {
@@ -46,17 +28,17 @@ func TestStartsWindow(t *testing.T) {
 	if s.Allowed() {
 		t.Fatal("a fourth start allowed with a cap of 3")
 	}
-	clock.Add(window - time.Millisecond)
+	clock.Advance(window - time.Millisecond)
 	if s.Allowed() {
 		t.Fatal("starts left the count before the window passed")
 	}
-	clock.Add(time.Second + 2*time.Millisecond)
+	clock.Advance(time.Second + 2*time.Millisecond)
 	if !s.Allowed() {
 		t.Fatal("starts still counted a bucket after the window")
 	}
 	// A long silence empties every bucket.
 	s.Started()
-	clock.Add(100 * window)
+	clock.Advance(100 * window)
 	for range 3 {
 		s.Started()
 	}
@@ -72,7 +54,7 @@ func TestStartsWindow(t *testing.T) {
 // allowed again once the idle channel TTL has passed.
 func TestChannelStartsCapped(t *testing.T) {
 	url, _ := brokertest.StartRedis(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testclock.New(time.Now())
 	b := newTestBroker(t, url, Config{MaxChannelStarts: 2, IdleChannelTTL: time.Hour, now: clock.Now})
 	ctx := context.Background()
 	keys := func() int64 {
@@ -106,7 +88,7 @@ func TestChannelStartsCapped(t *testing.T) {
 	if err != nil || len(h.Publications) != 1 || h.Top.Epoch != res.Publication.Epoch {
 		t.Fatalf("history of a held channel at the cap: %+v, %v", h, err)
 	}
-	clock.Add(time.Hour + 2*time.Minute)
+	clock.Advance(time.Hour + 2*time.Minute)
 	if _, err := b.History(ctx, "made-up-3", session.HistoryQuery{Limit: -1}); err != nil {
 		t.Fatalf("history of a new channel once the window passed: %v", err)
 	}
