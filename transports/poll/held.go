@@ -49,7 +49,10 @@ type pollSink struct {
 	// sent on wake) or has left it to goroutines of the pump's own
 	// (hostGone): a poll answered on net/http then costs one wake-up of its
 	// handler, not a goroutine started for the answer and another for the
-	// linger.
+	// linger. A held poll (hostHeld) has no waiting goroutine: the first
+	// turn Host gives starts one (hostAnswer), which then waits in await as
+	// the handler would, so the answer costs that one goroutine, linger
+	// included.
 	host atomic.Int32
 	wake chan struct{}
 
@@ -87,6 +90,7 @@ const (
 	hostWaiting int32 = iota
 	hostHanded
 	hostGone
+	hostHeld
 )
 
 // maxHeldBytes bounds what a held poll keeps of bytes its client sends
@@ -137,11 +141,39 @@ func (ps *pollSink) expire() {
 // held: it does not block (wake holds one turn, and a second is not given
 // before the first has been taken).
 func (ps *pollSink) Host() bool {
+	if ps.host.CompareAndSwap(hostHeld, hostHanded) {
+		go ps.hostAnswer()
+		return true
+	}
 	if !ps.host.CompareAndSwap(hostWaiting, hostHanded) {
 		return false
 	}
 	ps.wake <- struct{}{}
 	return true
+}
+
+// hostAnswer is a held poll's goroutine for its answer, started by the
+// first turn Host gives: it runs that turn and then, unless that answered,
+// waits in await as a handler does, timing the linger on a channel timer
+// and running the turns Host gives it, until the answer. The poll's done
+// and wake, dropped while it was held idle, are made again here.
+func (ps *pollSink) hostAnswer() {
+	ps.mu.Lock()
+	answered := ps.answered
+	if !answered {
+		ps.done = make(chan struct{})
+	}
+	ps.mu.Unlock()
+	if answered { // cannot happen: an answered poll's pump has ended
+		ps.drive()
+		return
+	}
+	// The turn Host gave waits on wake, where await takes it (and times
+	// the linger after it). wake reaches Host's next turn through drive's
+	// CompareAndSwap.
+	ps.wake = make(chan struct{}, 1)
+	ps.wake <- struct{}{}
+	ps.await(context.Background(), -1)
 }
 
 // drive runs the pump's turn that Host gave the handler.
@@ -381,6 +413,7 @@ func (ps *pollSink) hold(w http.ResponseWriter, r *http.Request, wait time.Durat
 	}
 	go ps.watch(conn)
 	ps.timeup = time.AfterFunc(wait, ps.expire)
+	ps.host.CompareAndSwap(hostGone, hostHeld) // the next turn starts hostAnswer
 	return true
 }
 
