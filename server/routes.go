@@ -71,22 +71,20 @@ func (s *Server) routes() error {
 // streams, so every transport handles its own panics, limits, deadlines,
 // methods and CORS preflights (hence Any). Only guard sits in front, as a
 // plain http.Handler too: the per-address limits. All share s.tcfg: one
-// origin policy, one authenticator, one logger, one node. s.baseCtx ends
-// when the server has shut down: the WebSocket and SockJS transports end
-// their connections then, since http.Server.Shutdown does not see hijacked
-// ones.
+// origin policy, one authenticator, one logger, one node, one server-wide
+// context (see New).
 func (s *Server) mountTransports() error {
-	e, tcfg, cfg, stop := s.echo, s.tcfg, s.cfg, s.baseCtx
+	e, tcfg, cfg := s.echo, s.tcfg, s.cfg
 	mount := func(path string, route connectRoute, h http.Handler) {
 		e.Any(path, echo.WrapHandler(s.guard(route, h)))
 	}
-	wsh, err := ws.New(tcfg, ws.Options{Context: stop})
+	wsh, err := ws.New(tcfg, ws.Options{})
 	if err != nil {
 		return fmt.Errorf("mount ws: %w", err)
 	}
 	mount("/connect/ws", routeSession, wsh)
 
-	sseh, err := sse.New(tcfg, sse.Options{Context: stop})
+	sseh, err := sse.New(tcfg)
 	if err != nil {
 		return fmt.Errorf("mount sse: %w", err)
 	}
@@ -104,7 +102,7 @@ func (s *Server) mountTransports() error {
 	mount("/connect/poll", routePoll, pollh)
 
 	sj, err := sockjs.New(tcfg, sockjs.Options{
-		Prefix: sockjsPrefix, StickyCookie: cfg.SockJSStickyCookie, Context: stop,
+		Prefix: sockjsPrefix, StickyCookie: cfg.SockJSStickyCookie,
 	})
 	if err != nil {
 		return fmt.Errorf("mount sockjs: %w", err)

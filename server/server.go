@@ -137,6 +137,10 @@ func New(cfg Config) (*Server, error) {
 		Node: node, CheckOrigin: s.checkOrigin, Authenticate: authz.Authenticate,
 		WriteTimeout: cfg.WriteTimeout, Logger: log, Reuse: reuser{s},
 		Writers: transports.NewWriters(log), // this server's own: two servers share no writers
+		// Ends when the server has shut down: the transports end their
+		// connections then, since http.Server.Shutdown does not see
+		// hijacked ones.
+		Context: s.baseCtx,
 	}
 	s.echo = s.newEcho()
 	if err := s.routes(); err != nil {

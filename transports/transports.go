@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,13 @@ type Config struct {
 	// grid. The server makes one for all its transports; Validate makes
 	// one when nil, for a transport built alone.
 	Writers *Writers
+	// Context is server-wide: when it ends, every connection a transport
+	// holds (a WebSocket, an SSE stream, a SockJS session) is ended as in
+	// a node shutdown (disconnect 3001, reconnect), and its commands'
+	// broker calls are cancelled. http.Server.Shutdown does not see
+	// hijacked connections, so a server that stops without Node.Shutdown
+	// cancels this. Default: never ends.
+	Context context.Context
 }
 
 // Reuser takes back hijacked connections; ReuseListener is one.
@@ -67,6 +75,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Writers == nil {
 		c.Writers = NewWriters(c.Logger)
+	}
+	if c.Context == nil {
+		c.Context = context.Background()
 	}
 	return nil
 }

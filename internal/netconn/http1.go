@@ -18,8 +18,11 @@ const (
 	// BodySized: the header carries Content-Length (and Connection: close
 	// when the connection is not kept).
 	BodySized Body = iota
-	// BodyChunked: Transfer-Encoding: chunked, the connection kept alive;
-	// each write is one chunk (FrameChunk), LastChunk ends the body.
+	// BodyChunked: Transfer-Encoding: chunked, each write one chunk
+	// (FrameChunk), LastChunk ends the body; and Connection: close, since
+	// the server closes the connection after that end. Said keep-alive, a
+	// client that read the last chunk pools the connection, and its next
+	// request on it (a POST, which is not retried) meets the close.
 	BodyChunked
 	// BodyUntilClose: the body ends when the connection closes (a client
 	// that spoke HTTP/1.0 and cannot read chunks).
@@ -35,7 +38,7 @@ func AppendResponseHead(b []byte, h http.Header, body Body) []byte {
 	b = buf.Bytes()
 	switch body {
 	case BodyChunked:
-		b = append(b, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n"...)
+		b = append(b, "Transfer-Encoding: chunked\r\nConnection: close\r\n"...)
 	case BodyUntilClose:
 		b = append(b, "Connection: close\r\n"...)
 	}

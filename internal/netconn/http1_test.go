@@ -35,7 +35,7 @@ func TestResponseHeadAndChunks(t *testing.T) {
 		t.Fatalf("reading the chunked body: %v", err)
 	}
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" ||
-		len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" || resp.Close || string(body) != want {
+		len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" || !resp.Close || string(body) != want {
 		t.Fatalf("read back %d %v te=%v close=%v body %d bytes", resp.StatusCode, resp.Header, resp.TransferEncoding, resp.Close, len(body))
 	}
 

@@ -56,7 +56,7 @@ func newEnvFor(t *testing.T, ncfg session.Config, authenticate func(*http.Reques
 		must := func(h http.Handler, err error) http.Handler { errs = append(errs, err); return h }
 		hs := map[string]http.Handler{
 			"/connect/ws":      must(ws.New(cfg, ws.Options{})),
-			"/connect/sse":     must(sse.New(cfg, sse.Options{})),
+			"/connect/sse":     must(sse.New(cfg)),
 			"/connect/poll":    must(poll.New(cfg, poll.Options{Timeout: 2 * time.Second})),
 			"/connect/sockjs/": must(sockjs.New(cfg, sockjs.Options{Prefix: "/connect/sockjs"})),
 		}

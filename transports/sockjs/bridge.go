@@ -66,18 +66,18 @@ func (h *Handler) serveSession(sj sockjs.Session) {
 		return
 	}
 	// A client that leaves ends the SockJS session's context; the server's
-	// end (h.ctx) fails the session with DisconnectShutdown in the pump.
+	// end (h.cfg.Context) fails the session with DisconnectShutdown in the pump.
 	stop := context.AfterFunc(sj.Context(), func() { b.s.Fail(connectionLost) })
 	cancel := b.cancel
 	b.cancel = func() { stop(); cancel() }
-	h.cfg.Writers.StartPump(h.ctx, b.s, b, h.node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.cfg.Context, b.s, b, h.node.Ping(), h.log)
 	pumped = true
 }
 
 // open finds the session's link, creates the session and authenticates it.
 func (b *bridge) open() bool {
 	h := b.h
-	b.ctx, b.cancel = context.WithCancel(h.ctx)
+	b.ctx, b.cancel = context.WithCancel(h.cfg.Context)
 	stop := context.AfterFunc(b.sj.Context(), b.cancel)
 	cancel := b.cancel
 	b.cancel = func() { stop(); cancel() }

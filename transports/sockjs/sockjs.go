@@ -50,9 +50,6 @@ type Options struct {
 	// DisconnectDelay is how long a session of an HTTP transport waits for
 	// the client's next request before it ends. Default 5 s (sockjs-go's).
 	DisconnectDelay time.Duration
-	// Context is server-wide: when it ends, every session ends as in a node
-	// shutdown (disconnect 3001, reconnect). Nil never ends.
-	Context context.Context
 }
 
 // readBufferSize is the read buffer of the WebSocket transport, whose
@@ -67,7 +64,6 @@ type Handler struct {
 	node   *session.Node
 	log    *slog.Logger
 	prefix string
-	ctx    context.Context
 	sj     *sockjs.Handler
 	links  links
 	// frameLimit bounds one incoming WebSocket message and one xhr_send
@@ -95,15 +91,11 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if opts.DisconnectDelay < 0 {
 		return nil, fmt.Errorf("sockjs: negative disconnect delay %v", opts.DisconnectDelay)
 	}
-	if opts.Context == nil {
-		opts.Context = context.Background()
-	}
 	h := &Handler{
 		cfg:        cfg,
 		node:       cfg.Node,
 		log:        cfg.Logger.With("transport", Transport),
 		prefix:     opts.Prefix,
-		ctx:        opts.Context,
 		links:      links{m: make(map[string]*link)},
 		frameLimit: frameLimit(cfg.Node.Limits().MaxMessageBytes),
 	}

@@ -429,7 +429,7 @@ func TestShutdown(t *testing.T) {
 	t.Run("server context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		e := newEnv(t, envConfig{opts: Options{Context: ctx}})
+		e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
 		c := dial(t, e, viaWebsocket, "")
 		c.expect("hello")
 		cancel()

@@ -25,8 +25,6 @@ type envConfig struct {
 	broker func(*session.MemoryBroker) session.Broker
 	// http2 serves over TLS with HTTP/2, where streams cannot be hijacked.
 	http2 bool
-	// opts are the handler's options.
-	opts Options
 }
 
 // testEnv is a node on a memory broker with /connect/sse and
@@ -45,7 +43,7 @@ func newEnv(t testing.TB, ec envConfig) *testEnv {
 		HTTP2:     ec.http2,
 		Server:    ec.server,
 		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
-			h, err := New(tc, ec.opts)
+			h, err := New(tc)
 			if err != nil {
 				return nil, err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 )
 
 // On HTTP/1.1 the stream runs on a hijacked connection with chunked framing
@@ -62,7 +63,7 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 func TestHTTP10StreamAndServerContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
+	e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
 	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	c, err := wiretest.DialRaw(addr)
 	if err != nil {

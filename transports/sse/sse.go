@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,33 +36,20 @@ var (
 
 var errNoStreaming = &session.Error{Code: http.StatusInternalServerError, Reason: "streaming not supported"}
 
-// Options tunes the SSE transport beyond transports.Config.
-type Options struct {
-	// Context is server-wide: when it ends, every stream is ended as in a
-	// node shutdown (disconnect 3001, reconnect). http.Server.Shutdown does
-	// not see hijacked connections, so a server that stops without
-	// Node.Shutdown cancels this. Nil never ends.
-	Context context.Context
-}
-
 // Handler serves GET /connect/sse.
 type Handler struct {
 	cfg transports.Config
-	ctx context.Context
 	log *slog.Logger
 }
 
 var _ http.Handler = (*Handler)(nil)
 
-// New returns the SSE handler.
-func New(cfg transports.Config, opts Options) (*Handler, error) {
+// New returns the SSE handler. Everything it needs is in transports.Config.
+func New(cfg transports.Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sse: %w", err)
 	}
-	if opts.Context == nil {
-		opts.Context = context.Background()
-	}
-	return &Handler{cfg: cfg, ctx: opts.Context, log: cfg.Logger.With("transport", Transport)}, nil
+	return &Handler{cfg: cfg, log: cfg.Logger.With("transport", Transport)}, nil
 }
 
 // ServeHTTP checks the request, subscribes its channels, then streams.
@@ -140,7 +126,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, s *session.Sess
 		h.end(s, session.DisconnectWriteTimeout, err)
 		return
 	}
-	h.cfg.Writers.StartPump(h.ctx, s, st, h.cfg.Node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.cfg.Context, s, st, h.cfg.Node.Ping(), h.log)
 	select {
 	case <-st.done:
 	case <-r.Context().Done():
@@ -173,7 +159,7 @@ func (h *Handler) serveConn(st *eventStream, conn net.Conn, r *http.Request) {
 		return
 	}
 	go st.watch(conn)
-	h.cfg.Writers.StartPump(h.ctx, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
+	h.cfg.Writers.StartPump(h.cfg.Context, st.s, tryStream{st, tc}, h.cfg.Node.Ping(), h.log)
 }
 
 // tryStream is the pump's sink for a stream on a hijacked connection: its

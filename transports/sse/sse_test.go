@@ -36,8 +36,14 @@ func TestStreamStart(t *testing.T) {
 				"Content-Type":      "text/event-stream",
 				"Cache-Control":     "no-cache, no-transform",
 				"X-Accel-Buffering": "no",
-				"Connection":        "keep-alive",
 			})
+			// The server closes a stream's connection when the stream ends
+			// (Connection: close, which net/http reads into Resp.Close):
+			// said keep-alive, a client would pool it, and its next request
+			// there (a POST is not retried) would fail.
+			if !st.Resp.Close {
+				t.Error("the stream's response lets the client keep its connection")
+			}
 			cors := st.Resp.Header.Get("Access-Control-Allow-Origin")
 			switch {
 			case tc.origin == "" && cors != "":

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,11 +17,6 @@ const Transport = "ws"
 
 // Options tunes the WebSocket transport beyond transports.Config.
 type Options struct {
-	// Context is server-wide: when it ends, every connection is ended as in a
-	// node shutdown (disconnect 3001, reconnect). http.Server.Shutdown does
-	// not see hijacked connections, so a server that stops without
-	// Node.Shutdown cancels this. Nil never ends.
-	Context context.Context
 	// CloseGrace is how long the server waits after its close frame for the
 	// client's, before it drops the TCP connection. Closing at once could
 	// reset the connection and lose the disconnect frame the client has not
@@ -48,7 +42,6 @@ type Handler struct {
 	node       *session.Node
 	log        *slog.Logger
 	upgrader   *websocket.Upgrader
-	ctx        context.Context
 	closeGrace time.Duration
 	pongWait   time.Duration
 }
@@ -66,15 +59,11 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if opts.CloseGrace == 0 {
 		opts.CloseGrace = DefaultCloseGrace
 	}
-	if opts.Context == nil {
-		opts.Context = context.Background()
-	}
 	h := &Handler{
 		cfg:        cfg,
 		node:       cfg.Node,
 		log:        cfg.Logger.With("transport", Transport),
 		upgrader:   cfg.Upgrader(0), // the hijacker's read buffer
-		ctx:        opts.Context,
 		closeGrace: opts.CloseGrace,
 		pongWait:   pongWait(cfg.Node.Ping()),
 	}

@@ -94,7 +94,7 @@ func (h *Handler) serve(ws *websocket.Conn, s *session.Session, hj *hijacker) {
 	if c.raw != nil {
 		sink = trySink{c, c.out}
 	}
-	c.pump = h.cfg.Writers.StartPump(h.ctx, s, sink, h.node.Ping(), h.log)
+	c.pump = h.cfg.Writers.StartPump(h.cfg.Context, s, sink, h.node.Ping(), h.log)
 	go c.readLoop()
 }
 

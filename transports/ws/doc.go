@@ -50,7 +50,7 @@
 // session (the reader fails it, the pump ends), the poke, and readerDone
 // and peerGone. The pump's End closes the connection, waits for the reader,
 // and calls Session.Close. Both recover panics and end the session with
-// 3006. Commands run under Options.Context (server-wide), not a
+// 3006. Commands run under transports.Config.Context (server-wide), not a
 // per-connection context, to keep idle connections small.
 //
 // # Memory

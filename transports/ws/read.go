@@ -94,7 +94,7 @@ func (c *conn) readMessage(limit int64) (ok, between bool) {
 		return true, true
 	}
 	// An error means the session has ended; the loop drains until close.
-	_ = c.s.HandleCommand(c.h.ctx, data)
+	_ = c.s.HandleCommand(c.h.cfg.Context, data)
 	return true, true
 }
 

@@ -529,7 +529,7 @@ func TestServerContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := newEnv(t, envConfig{opts: Options{Context: ctx}})
+	e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
 	c, _ := e.dial(t, dialOptions{})
 	cancel()
 	c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
