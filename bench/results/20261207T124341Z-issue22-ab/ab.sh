@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ab.sh BEFORE AFTER ROUNDS OUT FIRST SCENARIO... (from the repository root): an A/B of two servers with `waterspout
-# bench`, the way the tables of this folder (and of ../20261207T130100Z-issue22-heldhost-ab) were made.
+# bench`: what the three scripts that made the tables of this folder (and of
+# ../20261207T130100Z-issue22-heldhost-ab) did, in one.
 # Each scenario of each round runs against a fresh server of each binary, the order alternating with
 # the round (odd: before first); the load generator is BEFORE's bench for both. A SCENARIO is a name
 # and its bench arguments, for example
