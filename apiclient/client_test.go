@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/internal/leaktest"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server"
 )
 
@@ -36,16 +36,7 @@ func newServer(t *testing.T, mutate func(*server.Config)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return ts.URL
+	return wiretest.Serve(t, s).URL
 }
 
 func newClient(t *testing.T, url string, rt http.RoundTripper) *apiclient.Client {

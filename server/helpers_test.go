@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,16 +38,7 @@ func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return &testServer{Server: s, URL: ts.URL, logs: logs}
+	return &testServer{Server: s, URL: wiretest.Serve(t, s).URL, logs: logs}
 }
 
 type answer struct {
