@@ -289,7 +289,20 @@ func pollGet(t *testing.T, base string, q url.Values, cb string, headers ...stri
 	if cb != "" {
 		q.Set("callback", cb)
 	}
-	a := do(t, http.MethodGet, base+"/connect/poll?"+q.Encode(), "", headers...)
+	return pollOutcome(t, do(t, http.MethodGet, base+"/connect/poll?"+q.Encode(), "", headers...), cb)
+}
+
+// pollPost polls as pollGet does, with q as a POST form (as the client
+// sends a channel list too long for a URL).
+func pollPost(t *testing.T, base string, q url.Values, headers ...string) (outcome, http.Header) {
+	t.Helper()
+	headers = append([]string{"Content-Type", "application/x-www-form-urlencoded"}, headers...)
+	return pollOutcome(t, do(t, http.MethodPost, base+"/connect/poll", q.Encode(), headers...), "")
+}
+
+// pollOutcome reads a poll's answer a: its refusal, or that it subscribed.
+func pollOutcome(t *testing.T, a answer, cb string) (outcome, http.Header) {
+	t.Helper()
 	if a.status != http.StatusOK {
 		code, reason := errorOf(a.body)
 		if cb == "" && code != a.status { // JSONP without a callback to call is a plain error

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
+	"github.com/waterspout/waterspout/transports/poll"
 )
 
 // RateLimits bound what one client address, one backend credential and one
@@ -230,18 +232,34 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 			return
 		}
 		key := s.clientKey(r)
-		if route == routePoll && continuingPoll(r) {
-			if !s.lim.polls.Allow(key) {
-				s.refuseLimited(w, r, limitPolls, "rate limited: too many polls from this address")
-				return
+		// A POST poll's cursor is in its body, read before the rate check
+		// can pick a budget: its connection slot is taken first, so that
+		// slow bodies cannot pile up uncounted.
+		slotFirst := route == routePoll && r.Method == http.MethodPost
+		var release func()
+		acquire := func() bool {
+			var ok bool
+			if release, ok = s.lim.conns.Acquire(key); !ok {
+				s.refuseLimited(w, r, limitConnections, "rate limited: too many connections from this address")
 			}
-		} else if !s.lim.connects.Allow(key) {
-			s.refuseLimited(w, r, limitConnects, "rate limited: too many connects from this address")
+			return ok
+		}
+		if slotFirst && !acquire() {
 			return
 		}
-		release, ok := s.lim.conns.Acquire(key)
-		if !ok {
-			s.refuseLimited(w, r, limitConnections, "rate limited: too many connections from this address")
+		limit, reason := limitConnects, "rate limited: too many connects from this address"
+		allow := s.lim.connects.Allow
+		if route == routePoll && continuingPoll(s.pollValues(w, r)) {
+			limit, reason, allow = limitPolls, "rate limited: too many polls from this address", s.lim.polls.Allow
+		}
+		if !allow(key) {
+			if release != nil {
+				release()
+			}
+			s.refuseLimited(w, r, limit, reason)
+			return
+		}
+		if !slotFirst && !acquire() {
 			return
 		}
 		// Only a JSONP refusal hides its code in the body; a script tag
@@ -257,14 +275,51 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 // stream reports whether the route refuses channels before a session exists.
 func (r connectRoute) stream() bool { return r == routeStream || r == routePoll }
 
-// continuingPoll reports whether r is a long-poll that goes on from an
-// earlier one: its query's cursor decodes and names one of its channels.
-// Only the query is read (a POST poll's form is the handler's to parse,
-// under its body limit), so a POST poll counts as a connect. A cursor is
-// not authenticated: this only picks the budget the request is charged to.
-func continuingPoll(r *http.Request) bool {
+// pollValues are a long-poll's parameters as the handler will read them
+// (http.Request.ParseForm): a POST form's body fields, then the query's.
+// The body is read here, up to the handler's limit and within the time a
+// request's headers get, and put back for the handler whole; a body that is
+// not all there by then is left to the handler and only the query counts.
+// nil when they cannot be parsed.
+func (s *Server) pollValues(w http.ResponseWriter, r *http.Request) url.Values {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
+		return nil
+	}
+	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
+		return q
+	}
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return q
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+	limit := poll.MaxFormBytes(s.node.Limits())
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	_ = rc.SetReadDeadline(time.Time{})
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil || int64(len(body)) > limit {
+		return q // the handler answers 413, or finds the client gone
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil
+	}
+	for k, vs := range q {
+		form[k] = append(form[k], vs...)
+	}
+	return form
+}
+
+// continuingPoll reports whether a long-poll with parameters q goes on
+// from an earlier one: its cursor decodes and names one of its channels. A
+// cursor is not authenticated: this only picks the budget the request is
+// charged to.
+func continuingPoll(q url.Values) bool {
+	if q == nil {
 		return false
 	}
 	raw := q.Get("cursor")

@@ -164,17 +164,22 @@ func TestContinuingPolls(t *testing.T) {
 		c.RateLimits.PollsPerSecond, c.RateLimits.PollBurst = 1, 5
 		c.TrustedProxies = []string{"127.0.0.1"}
 	})
-	withClock(ts)
+	clock := withClock(ts)
 	a := from("198.51.100.1")
 	// A position from another epoch: the poll answers at once with
 	// recovered:false rather than being held.
 	cursorFor := func(ch string) string {
 		return session.Cursor{ch: {Epoch: "gone", Offset: 7}}.Encode()
 	}
+	post := false // polls go as POST forms, as the client sends long channel lists
 	poll := func(cursor string) outcome {
 		q := url.Values{"channel": {"news"}}
 		if cursor != "" {
 			q.Set("cursor", cursor)
+		}
+		if post {
+			o, _ := pollPost(t, ts.URL, q, a...)
+			return o
 		}
 		o, _ := pollGet(t, ts.URL, q, "", a...)
 		return o
@@ -204,6 +209,43 @@ func TestContinuingPolls(t *testing.T) {
 	t.Run("other routes are connects", func(t *testing.T) {
 		o, _ := sseOpen(t, ts.URL, url.Values{"channel": {"news"}, "cursor": {cursorFor("news")}}, a...)
 		limitErr(t, o, "too many connects")
+	})
+	t.Run("POST polls", func(t *testing.T) {
+		post = true
+		defer func() { post = false }()
+		limitErr(t, poll(""), "too many connects") // the connect budget is still spent
+		clock.Advance(time.Second)                 // one more poll in the poll budget
+		counter(t, ts, limitPolls, 1, func() {
+			if o := poll(cursorFor("news")); !o.ok {
+				t.Fatalf("a continuing POST poll with the connect budget spent: %v", o)
+			}
+			limitErr(t, poll(cursorFor("news")), "too many polls")
+		})
+	})
+}
+
+// TestSlowPOSTPollHoldsItsSlot: the guard reads a POST poll's body to find
+// its cursor before it picks a rate budget; a client that sends the body
+// slowly holds a connection slot meanwhile, as every connection does, so
+// slow bodies cannot pile up past --max-connections-per-ip uncounted.
+func TestSlowPOSTPollHoldsItsSlot(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.RateLimits.ConnectionsPerIP = 1
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	c, err := wiretest.DialRaw(strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Headers and the start of a body that promises more.
+	if _, err := c.Write([]byte("POST /connect/poll HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.7\r\n" +
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 400\r\n\r\nchannel=news&cursor=")); err != nil {
+		t.Fatal(err)
+	}
+	wiretest.Eventually(t, "the slow poll to take its slot", func() bool {
+		o, _ := pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", from("198.51.100.7")...)
+		return !o.ok && o.code == http.StatusTooManyRequests && strings.Contains(o.reason, "too many connections")
 	})
 }
 

@@ -85,6 +85,12 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	return &Handler{cfg: cfg, opts: opts}, nil
 }
 
+// MaxFormBytes is the largest POST poll body taken under limits: every
+// channel a session may hold, URL-escaped, and a cursor for them all.
+func MaxFormBytes(limits session.Limits) int64 {
+	return int64(limits.MaxChannels*(3*session.MaxChannelLen+len("&channel=")) + formOverhead)
+}
+
 // ServeHTTP answers one poll. POST carries the same parameters as a form
 // body, for channel lists too long for a URL.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -92,8 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodPost:
-		limit := int64(node.Limits().MaxChannels*(3*session.MaxChannelLen+len("&channel=")) + formOverhead)
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes(node.Limits()))
 	case http.MethodOptions:
 		transports.Preflight(w, r, h.cfg.CheckOrigin, "GET, POST, OPTIONS")
 		return
