@@ -122,3 +122,46 @@ func TestSubscribeAtChannelStartCap(t *testing.T) {
 		t.Fatalf("publish to the subscribed channel: %v", err)
 	}
 }
+
+// TestGenerationChangeIsNotAStart: after the data set's generation moves on
+// (a failover, a restart from a snapshot), the channels Redis holds start
+// new epochs in place. That adds no key, so it is not a start: a node at
+// its start cap goes on publishing to and reading them, and still refuses
+// new channels.
+func TestGenerationChangeIsNotAStart(t *testing.T) {
+	url, _ := brokertest.StartRedis(t)
+	b := newTestBroker(t, url, Config{MaxChannelStarts: 2})
+	ctx := context.Background()
+	before := map[string]string{}
+	for _, ch := range []string{"live1", "live2"} {
+		res, err := b.Publish(ctx, ch, json.RawMessage(`1`), session.PublishOptions{HistorySize: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[ch] = res.Publication.Epoch
+	}
+	// What generationLua does when a non-durable master restarts or a
+	// replica is promoted.
+	if err := b.client.HSet(ctx, b.lineageKey("live1"), "gen", "moved-on").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"live1", "live2"} {
+		h, err := b.History(ctx, ch, session.HistoryQuery{Limit: -1})
+		if err != nil {
+			t.Fatalf("history of %s after the generation change: %v", ch, err)
+		}
+		if h.Top.Epoch == before[ch] {
+			t.Errorf("%s kept its epoch across the generation change", ch)
+		}
+		res, err := b.Publish(ctx, ch, json.RawMessage(`2`), session.PublishOptions{HistorySize: 10})
+		if err != nil {
+			t.Fatalf("publish to %s after the generation change: %v", ch, err)
+		}
+		if res.Publication.Offset != 1 || res.Publication.Epoch != h.Top.Epoch {
+			t.Errorf("publish to %s: %+v, want offset 1 in epoch %s", ch, res.Publication.Position(), h.Top.Epoch)
+		}
+	}
+	if _, err := b.History(ctx, "new", session.HistoryQuery{Limit: -1}); !errors.Is(err, session.ErrChannelLimit) {
+		t.Fatalf("a new channel at the cap: %v, want ErrChannelLimit", err)
+	}
+}
