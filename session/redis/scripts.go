@@ -178,11 +178,8 @@ if epoch then
   if ttl > 0 then
     redis.call('XTRIM', hist, 'MINID', now - ttl)
   end
-  -- A channel that is read keeps its position for at least the idle TTL.
-  local pttl = redis.call('PTTL', meta)
-  if pttl >= 0 and pttl < idle then
-    redis.call('PEXPIRE', meta, idle)
-  end
+  -- A read does not extend the position: the nodes holding subscribers
+  -- do (keepalive.go), so that what reads alone keep is bounded.
 else
   if not held then
     if ARGV[9] ~= '1' then return redis.error_reply('WSNOSTART') end
