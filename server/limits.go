@@ -249,7 +249,7 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 		}
 		limit, reason := limitConnects, "rate limited: too many connects from this address"
 		allow := s.lim.connects.Allow
-		if route == routePoll && continuingPoll(s.pollValues(w, r)) {
+		if route == routePoll && continuingPoll(s.pollValues(r)) {
 			limit, reason, allow = limitPolls, "rate limited: too many polls from this address", s.lim.polls.Allow
 		}
 		if !allow(key) {
@@ -277,11 +277,13 @@ func (r connectRoute) stream() bool { return r == routeStream || r == routePoll 
 
 // pollValues are a long-poll's parameters as the handler will read them
 // (http.Request.ParseForm): a POST form's body fields, then the query's.
-// The body is read here, up to the handler's limit and within the time a
-// request's headers get, and put back for the handler whole; a body that is
-// not all there by then is left to the handler and only the query counts.
-// nil when they cannot be parsed.
-func (s *Server) pollValues(w http.ResponseWriter, r *http.Request) url.Values {
+// The body is read here, up to the handler's limit, and put back for the
+// handler whole. The read has no deadline of its own, as the handler's
+// ParseForm has none: a deadline that passed would make net/http take the
+// client for gone and cancel the connection's context, failing this and
+// every later request on it. A slow body holds the connection slot the
+// guard took first. nil when the parameters cannot be parsed.
+func (s *Server) pollValues(r *http.Request) url.Values {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil
@@ -292,11 +294,8 @@ func (s *Server) pollValues(w http.ResponseWriter, r *http.Request) url.Values {
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
 		return q
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
 	limit := poll.MaxFormBytes(s.node.Limits())
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	_ = rc.SetReadDeadline(time.Time{})
 	r.Body = struct {
 		io.Reader
 		io.Closer

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waterspout/waterspout/internal/testclock"
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
@@ -247,6 +249,55 @@ func TestSlowPOSTPollHoldsItsSlot(t *testing.T) {
 		o, _ := pollGet(t, ts.URL, url.Values{"channel": {"news"}}, "", from("198.51.100.7")...)
 		return !o.ok && o.code == http.StatusTooManyRequests && strings.Contains(o.reason, "too many connections")
 	})
+}
+
+// TestSlowPOSTPollBody: a POST poll whose body comes later than a
+// request's headers may (a slow link, a proxy that does not buffer) is
+// answered as any poll, and its keep-alive connection serves the next
+// poll. A read deadline on the guard's read of the body cancelled the
+// connection's context when it passed: both answers were empty 200s.
+func TestSlowPOSTPollBody(t *testing.T) {
+	cfg := quietConfig()
+	cfg.PollTimeout, cfg.PollDetach = time.Second, time.Minute // held on net/http, answered at the timeout
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.readHeaderTimeout = 100 * time.Millisecond
+	base := startServer(t, s)
+	a := do(t, http.MethodGet, base+"/connect/poll?channel=news", "")
+	first, err := wire.DecodePoll(a.body, "")
+	if err != nil || first.Cursor == nil {
+		t.Fatalf("first poll: %d %s (%v)", a.status, a.body, err)
+	}
+	cursor := *first.Cursor
+	c, err := wiretest.DialRaw(strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := url.Values{"channel": {"news"}, "cursor": {cursor}}.Encode()
+	head := fmt.Sprintf("POST /connect/poll HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := c.Write([]byte(head + body[:4])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * s.readHeaderTimeout) // the rest of the body, late
+	if _, err := c.Write([]byte(body[4:])); err != nil {
+		t.Fatal(err)
+	}
+	for _, poll := range []string{"the slow POST poll", "the next poll on its connection"} {
+		resp, got, err := c.Answer()
+		if err != nil {
+			t.Fatalf("%s: %v", poll, err)
+		}
+		ans, err := wire.DecodePoll([]byte(got), "")
+		if resp.StatusCode != http.StatusOK || err != nil || ans.Cursor == nil {
+			t.Fatalf("%s: %d %q (%v), want a poll answer with a cursor", poll, resp.StatusCode, got, err)
+		}
+		if _, err := c.Write([]byte("GET /connect/poll?" + url.Values{"channel": {"news"}, "cursor": {cursor}}.Encode() + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestPublishesPerKey(t *testing.T) {

@@ -41,8 +41,9 @@ type Config struct {
 	// Prefix starts every key and pub/sub channel name. Default "ws".
 	Prefix string
 	// IdleChannelTTL is how long a channel's epoch and offset are kept after
-	// its last publication once its history and keys have expired; reading
-	// the channel's history extends it. Default 1 hour, as the memory broker.
+	// it started or was last published to, once its history and keys have
+	// expired; a node with subscribers on the channel keeps extending it
+	// (keepalive.go), reads do not. Default 1 hour, as the memory broker.
 	IdleChannelTTL time.Duration
 	// MaxChannelStarts caps the channels this node starts in Redis within
 	// IdleChannelTTL: a publish, subscribe or history read of a channel
@@ -166,9 +167,10 @@ type Broker struct {
 	// a channel's lock is chosen by callLock (see clusterGap).
 	callMu [callStripes]sync.Mutex
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	done      chan struct{} // closed when the receive loop has returned
+	closing     chan struct{}
+	closeOnce   sync.Once
+	keepAliveWG sync.WaitGroup // keepAliveLoop (keepalive.go)
+	done        chan struct{}  // closed when the receive loop has returned
 
 	fleet fleet // presence and control (presence.go)
 }
@@ -215,6 +217,8 @@ func New(cfg Config) (*Broker, error) {
 		done:       make(chan struct{}),
 	}
 	b.fleet.init(cfg.Heartbeat)
+	b.keepAliveWG.Add(1)
+	go b.keepAliveLoop()
 	if cluster {
 		// One sharded pub/sub connection per master, opened on demand (see
 		// cluster.go).
@@ -272,6 +276,7 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.closeCluster()
 		close(b.closing)
+		b.keepAliveWG.Wait()
 		// Under cmdMu, so that a switchPubSub either finished (and this
 		// closes its connection) or sees closing and does nothing.
 		b.cmdMu.Lock()

@@ -82,6 +82,9 @@ local meta, hist, lin, keyk = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local gen, id = generation(lin, ARGV[9], ARGV[10])
 if not gen then return {-1, id} end
 local epoch, mgen, last = unpack(redis.call('HMGET', meta, 'epoch', 'gen', 'ms'))
+-- A meta from an earlier generation is restarted in place: it adds no key,
+-- so it is not a start (see starts.go) and the start cap does not refuse it.
+local held = epoch
 if epoch and mgen ~= gen then
   -- The channel was written in an earlier generation of the data set, which
   -- may have lost acknowledged publications: its key, too, may be stale.
@@ -104,8 +107,10 @@ else
   -- from an earlier generation. Continuity is lost either way, so a new
   -- epoch starts at offset 1, and history left from the old epoch must not
   -- mix with the new one.
-  if ARGV[12] ~= '1' then return redis.error_reply('WSNOSTART') end
-  started = 1
+  if not held then
+    if ARGV[12] ~= '1' then return redis.error_reply('WSNOSTART') end
+    started = 1
+  end
   epoch = ARGV[8]
   last = 0
   redis.call('DEL', hist)
@@ -164,6 +169,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local epoch, mgen = unpack(redis.call('HMGET', meta, 'epoch', 'gen'))
+local held = epoch -- restarted in place below when of an earlier generation: not a start
 if epoch and mgen ~= gen then epoch = nil end
 local top, started = 0, 0
 if epoch then
@@ -172,14 +178,13 @@ if epoch then
   if ttl > 0 then
     redis.call('XTRIM', hist, 'MINID', now - ttl)
   end
-  -- A channel that is read keeps its position for at least the idle TTL.
-  local pttl = redis.call('PTTL', meta)
-  if pttl >= 0 and pttl < idle then
-    redis.call('PEXPIRE', meta, idle)
-  end
+  -- A read does not extend the position: the nodes holding subscribers
+  -- do (keepalive.go), so that what reads alone keep is bounded.
 else
-  if ARGV[9] ~= '1' then return redis.error_reply('WSNOSTART') end
-  started = 1
+  if not held then
+    if ARGV[9] ~= '1' then return redis.error_reply('WSNOSTART') end
+    started = 1
+  end
   epoch = ARGV[1]
   redis.call('DEL', hist)
   redis.call('DEL', meta)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,121 @@ func TestSubscribeAtChannelStartCap(t *testing.T) {
 	}
 	if _, err := n.Publish(ctx, "first", json.RawMessage(`1`), ""); err != nil {
 		t.Fatalf("publish to the subscribed channel: %v", err)
+	}
+}
+
+// TestGenerationChangeIsNotAStart: after the data set's generation moves on
+// (a failover, a restart from a snapshot), the channels Redis holds start
+// new epochs in place. That adds no key, so it is not a start: a node at
+// its start cap goes on publishing to and reading them, and still refuses
+// new channels.
+func TestGenerationChangeIsNotAStart(t *testing.T) {
+	url, _ := brokertest.StartRedis(t)
+	b := newTestBroker(t, url, Config{MaxChannelStarts: 2})
+	ctx := context.Background()
+	before := map[string]string{}
+	for _, ch := range []string{"live1", "live2"} {
+		res, err := b.Publish(ctx, ch, json.RawMessage(`1`), session.PublishOptions{HistorySize: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[ch] = res.Publication.Epoch
+	}
+	// What generationLua does when a non-durable master restarts or a
+	// replica is promoted.
+	if err := b.client.HSet(ctx, b.lineageKey("live1"), "gen", "moved-on").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"live1", "live2"} {
+		h, err := b.History(ctx, ch, session.HistoryQuery{Limit: -1})
+		if err != nil {
+			t.Fatalf("history of %s after the generation change: %v", ch, err)
+		}
+		if h.Top.Epoch == before[ch] {
+			t.Errorf("%s kept its epoch across the generation change", ch)
+		}
+		res, err := b.Publish(ctx, ch, json.RawMessage(`2`), session.PublishOptions{HistorySize: 10})
+		if err != nil {
+			t.Fatalf("publish to %s after the generation change: %v", ch, err)
+		}
+		if res.Publication.Offset != 1 || res.Publication.Epoch != h.Top.Epoch {
+			t.Errorf("publish to %s: %+v, want offset 1 in epoch %s", ch, res.Publication.Position(), h.Top.Epoch)
+		}
+	}
+	if _, err := b.History(ctx, "new", session.HistoryQuery{Limit: -1}); !errors.Is(err, session.ErrChannelLimit) {
+		t.Fatalf("a new channel at the cap: %v, want ErrChannelLimit", err)
+	}
+}
+
+// TestQuietSubscribedChannelKeepsItsEpoch: a channel with subscribers on a
+// node keeps its position however long it stays quiet: the node extends
+// it. Without that, a channel quiet for the idle TTL started a new epoch
+// at its next publication, and every subscriber was cut with 3003.
+func TestQuietSubscribedChannelKeepsItsEpoch(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	t.Run("single server", func(t *testing.T) {
+		url, _ := brokertest.StartRedis(t)
+		quietChannel(t, newTestBroker(t, url, Config{IdleChannelTTL: idle}), idle)
+	})
+	t.Run("cluster", func(t *testing.T) { // the pipeline's commands go to the masters of their slots
+		c := brokertest.StartRedisCluster(t, 3)
+		quietChannel(t, newTestBroker(t, "", Config{ClusterAddrs: c.Addrs(), IdleChannelTTL: idle}), idle)
+	})
+}
+
+func quietChannel(t *testing.T, b *Broker, idle time.Duration) {
+	ctx := context.Background()
+	recordOn(t, b, "quiet")
+	h, err := b.History(ctx, "quiet", session.HistoryQuery{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * idle) // no read, no publication
+	res, err := b.Publish(ctx, "quiet", json.RawMessage(`1`), session.PublishOptions{HistorySize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Publication.Position(); got != (session.Position{Epoch: h.Top.Epoch, Offset: 1}) {
+		t.Fatalf("first publication after a quiet spell at %+v, want offset 1 of the subscribed epoch %s", got, h.Top.Epoch)
+	}
+}
+
+// TestReadsDoNotKeepPositions: reads alone do not keep a channel's
+// position, so a client that starts channels and keeps reading them (a
+// subscribe and a leave, over and over) cannot grow Redis past the start
+// cap window after window.
+func TestReadsDoNotKeepPositions(t *testing.T) {
+	url, _ := brokertest.StartRedis(t)
+	const idle = time.Second
+	b := newTestBroker(t, url, Config{MaxChannelStarts: 2, IdleChannelTTL: idle})
+	ctx := context.Background()
+	metas := func() int64 {
+		n, err := b.client.Eval(ctx, `return #redis.call('KEYS', ARGV[1])`, nil, b.prefix+"*:meta").Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var read []string
+	for round := range 3 {
+		for i := range 2 {
+			ch := fmt.Sprintf("made-up-%d-%d", round, i)
+			if _, err := b.History(ctx, ch, session.HistoryQuery{Limit: -1}); err != nil {
+				t.Fatalf("round %d: start %s: %v", round, ch, err)
+			}
+			read = append(read, ch)
+		}
+		// Read everything started so far, for longer than the window; a
+		// read that would start an expired channel again may be refused.
+		for end := time.Now().Add(idle + idle/5); time.Now().Before(end); time.Sleep(idle / 5) {
+			for _, ch := range read {
+				if _, err := b.History(ctx, ch, session.HistoryQuery{Limit: -1}); err != nil && !errors.Is(err, session.ErrChannelLimit) {
+					t.Fatalf("read of %s: %v", ch, err)
+				}
+			}
+		}
+	}
+	if n := metas(); n > 2 {
+		t.Fatalf("Redis holds %d channel positions after three windows of reads, with a start cap of 2", n)
 	}
 }
