@@ -69,7 +69,8 @@
 //     (TryNext, Pending) only after releasing writerPool.mu. A Hosted sink
 //     (a long-poll waiting on net/http) may take the turn instead in Host:
 //     an atomic swap and a send on a channel of capacity one that is empty
-//     whenever Host can succeed; it takes no lock.
+//     whenever Host can succeed, or, for a held (hijacked) poll, an atomic
+//     swap and `go ps.hostAnswer()`; it takes no lock.
 //   - Session.Next's own wake-up (a writer that waits on a goroutine of
 //     its own: tests and tools; every transport uses a Pump): a send on a
 //     channel of capacity one, dropped when full.
