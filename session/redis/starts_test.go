@@ -57,13 +57,7 @@ func TestChannelStartsCapped(t *testing.T) {
 	clock := testclock.New(time.Now())
 	b := newTestBroker(t, url, Config{MaxChannelStarts: 2, IdleChannelTTL: time.Hour, now: clock.Now})
 	ctx := context.Background()
-	keys := func() int64 {
-		n, err := b.client.Eval(ctx, `return #redis.call('KEYS', ARGV[1])`, nil, b.prefix+"*").Int64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	keys := func() int64 { return countKeys(t, b, "*") }
 	for _, ch := range []string{"made-up-1", "made-up-2"} {
 		if _, err := b.History(ctx, ch, session.HistoryQuery{Limit: -1}); err != nil {
 			t.Fatalf("history of %s under the cap: %v", ch, err)
@@ -208,13 +202,6 @@ func TestReadsDoNotKeepPositions(t *testing.T) {
 	const idle = time.Second
 	b := newTestBroker(t, url, Config{IdleChannelTTL: idle})
 	ctx := context.Background()
-	metas := func() int64 {
-		n, err := b.client.Eval(ctx, `return #redis.call('KEYS', ARGV[1])`, nil, b.prefix+"*:meta").Int64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	started := time.Now()
 	chans := []string{"made-up-1", "made-up-2"}
 	for _, ch := range chans {
@@ -233,7 +220,17 @@ func TestReadsDoNotKeepPositions(t *testing.T) {
 		time.Sleep(idle / 10)
 	}
 	time.Sleep(time.Until(started.Add(idle + idle/5)))
-	if n := metas(); n != 0 {
+	if n := countKeys(t, b, "*:meta"); n != 0 {
 		t.Fatalf("%d positions kept past the idle TTL by reads alone", n)
 	}
+}
+
+// countKeys counts b's keys matching pattern (after b's prefix).
+func countKeys(t *testing.T, b *Broker, pattern string) int64 {
+	t.Helper()
+	n, err := b.client.Eval(context.Background(), `return #redis.call('KEYS', ARGV[1])`, nil, b.prefix+pattern).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
