@@ -206,6 +206,10 @@ func TestListenResumesThroughCuts(t *testing.T) {
 			stdout, stderr, stop := startListen(t, "news", "--server", proxy.URL(), "--transport", transport)
 			dump := func() string { return "stdout:\n" + stdout.String() + "stderr:\n" + stderr.String() }
 			waitFor(t, "connected", func() bool { return strings.Contains(stderr.String(), "connected over "+transport) }, dump)
+			// A WebSocket says hello before its subscribe is answered: a
+			// fresh subscription starts at the channel's position then, so
+			// what is published before it would not be the listener's.
+			waitFor(t, "the subscription", func() bool { return subscribers(t, srv, "news") > 0 }, dump)
 
 			publishN(t, pub, "news", 1, 3)
 			waitFor(t, "3 messages", func() bool { return len(lines(t, stdout.String())) == 3 }, dump)
@@ -414,4 +418,30 @@ func TestStatusError(t *testing.T) {
 			t.Errorf("statusError(%d, %q) = %q (fatal %v), want %q (fatal %v)", tt.status, tt.body, err, errors.As(err, &fatal), tt.want, tt.fatal)
 		}
 	}
+}
+
+// subscribers is ch's subscriber count on the server at base, from
+// GET /api/channels (the test servers have an open loopback API).
+func subscribers(t *testing.T, base, ch string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/api/channels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Channels []struct {
+			Channel     string `json:"channel"`
+			Subscribers int    `json:"subscribers"`
+		} `json:"channels"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range out.Channels {
+		if c.Channel == ch {
+			return c.Subscribers
+		}
+	}
+	return 0
 }
