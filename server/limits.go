@@ -275,41 +275,45 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 // stream reports whether the route refuses channels before a session exists.
 func (r connectRoute) stream() bool { return r == routeStream || r == routePoll }
 
-// pollValues are a long-poll's parameters as the handler will read them
+// pollValues are a long-poll's parameters as the handler reads them
 // (http.Request.ParseForm): a POST form's body fields, then the query's.
-// The body is read here, up to the handler's limit, and put back for the
-// handler whole. The read has no deadline of its own, as the handler's
-// ParseForm has none: a deadline that passed would make net/http take the
-// client for gone and cancel the connection's context, failing this and
-// every later request on it. A slow body holds the connection slot the
-// guard took first. nil when the parameters cannot be parsed.
+// It sets them as r.Form and r.PostForm, so that the handler's ParseForm
+// does not parse them again. The body is read up to the handler's limit; a
+// larger one, or one that failed, is put back for the handler to refuse. The
+// read has no deadline of its own, as the handler's ParseForm has none: a
+// deadline that passed would make net/http take the client for gone and
+// cancel the connection's context, failing this and every later request on
+// it. A slow body holds the connection slot the guard took first. nil when
+// the parameters cannot be parsed (the handler answers 400).
 func (s *Server) pollValues(r *http.Request) url.Values {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil
 	}
-	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
-		return q
+	post := url.Values{}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody &&
+		strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		limit := poll.MaxFormBytes(s.node.Limits())
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil || int64(len(body)) > limit {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+			return q // the handler answers 413, or finds the client gone
+		}
+		if post, err = url.ParseQuery(string(body)); err != nil {
+			return nil
+		}
 	}
-	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
-		return q
+	form := make(url.Values, len(post)+len(q))
+	for _, vs := range []url.Values{post, q} {
+		for k, v := range vs {
+			form[k] = append(form[k], v...)
+		}
 	}
-	limit := poll.MaxFormBytes(s.node.Limits())
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-	if err != nil || int64(len(body)) > limit {
-		return q // the handler answers 413, or finds the client gone
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil
-	}
-	for k, vs := range q {
-		form[k] = append(form[k], vs...)
-	}
+	r.PostForm, r.Form = post, form
 	return form
 }
 
