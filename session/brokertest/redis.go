@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/internal/testlog"
 )
 
 // RedisServer is a redis-server process started by a test: loopback only, no
@@ -23,7 +23,7 @@ type RedisServer struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
-	out  *wiretest.LogBuffer
+	out  *testlog.Buffer
 	wait chan error
 	args []string // extra redis-server arguments, after the defaults
 	// sentinelConf, when set, makes this a Sentinel: the initial content
@@ -159,7 +159,7 @@ func (s *RedisServer) Restart() {
 }
 
 func (s *RedisServer) start() error {
-	s.out = &wiretest.LogBuffer{}
+	s.out = &testlog.Buffer{}
 	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
