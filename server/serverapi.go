@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -181,66 +178,4 @@ func (s *Server) handleUnsubscribe(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, struct{}{})
-}
-
-// PresenceLimits bound presence (config file "presence"); zero fields take
-// session's defaults.
-type PresenceLimits struct {
-	// MaxClients is the most presence entries a channel may hold; a
-	// subscribe beyond it is refused with error 429.
-	MaxClients int `json:"maxClients"`
-	// JoinLeaveLimit: join and leave frames are sent only while a channel
-	// holds at most this many presence entries.
-	JoinLeaveLimit int `json:"joinLeaveLimit"`
-	// ListLimit is the most entries the `presence` command lists; a channel
-	// with more is refused with error 413 (presence_stats and
-	// GET /api/presence still answer).
-	ListLimit int `json:"listLimit"`
-	// PollLease is how long a long-poll client stays listed after a poll
-	// ends without its next poll arriving; 0 is pollTimeout + 10 s
-	// (pollLeaseGrace).
-	PollLease time.Duration `json:"pollLease"`
-}
-
-// pollLeaseGrace is the default poll lease beyond the poll timeout: time
-// for a client's next poll to arrive after an answer, on a slow network.
-const pollLeaseGrace = 10 * time.Second
-
-// pollLease is the lease the node uses for a poll timeout.
-func (p PresenceLimits) pollLease(pollTimeout time.Duration) time.Duration {
-	if p.PollLease > 0 {
-		return p.PollLease
-	}
-	return pollTimeout + pollLeaseGrace
-}
-
-func (p PresenceLimits) validate() error {
-	if p.MaxClients < 0 || p.JoinLeaveLimit < 0 || p.ListLimit < 0 || p.PollLease < 0 {
-		return errors.New("presence limits must not be negative")
-	}
-	return nil
-}
-
-// presenceLimitsJSON is PresenceLimits with a readable poll lease.
-type presenceLimitsJSON struct {
-	*presenceLimitsPlain
-	PollLease duration `json:"pollLease"`
-}
-
-type presenceLimitsPlain PresenceLimits
-
-// MarshalJSON writes the config file form.
-func (p PresenceLimits) MarshalJSON() ([]byte, error) {
-	return json.Marshal(presenceLimitsJSON{(*presenceLimitsPlain)(&p), duration(p.PollLease)})
-}
-
-// UnmarshalJSON reads the config file form over p; unknown fields are an
-// error, as in Config.
-func (p *PresenceLimits) UnmarshalJSON(b []byte) error {
-	aux := presenceLimitsJSON{(*presenceLimitsPlain)(p), duration(p.PollLease)}
-	if err := decodeSection("presence", b, &aux); err != nil {
-		return err
-	}
-	p.PollLease = time.Duration(aux.PollLease)
-	return nil
 }
