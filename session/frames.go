@@ -33,6 +33,9 @@ type helloFrame struct {
 	Transport string `json:"transport"`
 	Ping      int    `json:"ping"`
 	Limits    Limits `json:"limits"`
+	// Client is the id presence lists a long-poll client under (see
+	// PollPresence); other transports are listed under Session.
+	Client string `json:"client,omitempty"`
 }
 
 type subscribedFrame struct {

@@ -2,16 +2,18 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"sync"
 	"time"
 )
 
 // Long-poll presence. A long-poll client opens a session per poll, so its
-// presence entry is not the session's: it is keyed by the id the client's
-// first poll was given (the hello's session id), which the client sends
-// back on every later poll, and it is kept by a lease between polls. Each
-// poll refreshes the entry (no join: the client is already listed); when a
+// presence entry is not the session's: the client's first poll was given a
+// session id (the hello's "session"), which the client sends back on every
+// later poll as its claim. The entry is keyed by a digest of that id
+// (PollClientID, the hello's "client") and kept by a lease between polls.
+// Each poll refreshes the entry (no join: the client is already listed); when a
 // poll ends, a lease of Config.PollLease starts, and the entry leaves (with
 // a leave) if no poll refreshed it by then. A refresh stores the poll's
 // session id as the entry's stamp, and the lease removes the entry only if
@@ -60,16 +62,33 @@ func ValidPollClient(id string) bool {
 }
 
 // PollPresence makes s one poll of a long-poll client: its presence
-// entries are those of client (the id an earlier poll's hello gave the
-// client; an invalid or empty one is ignored and s's own id is used), kept
-// between polls by a lease. Call it before the first Subscribe.
-func (s *Session) PollPresence(client string) {
-	if !ValidPollClient(client) {
-		client = s.id
+// entries are those of the client that claim names (the session id an
+// earlier poll's hello gave the client; an invalid or empty claim is
+// ignored and s's own id is used), kept between polls by a lease. Call it
+// before the first Subscribe.
+//
+// The entry is listed under PollClientID(claim), not under the claim: the
+// claim is the client's secret. Presence, join and leave show every
+// subscriber the listed ids, and an anonymous client is told apart from
+// another by nothing else, so a listed id that could be claimed would let
+// any subscriber keep another's entry alive, or end it.
+func (s *Session) PollPresence(claim string) {
+	if !ValidPollClient(claim) {
+		claim = s.id
 	}
+	client := PollClientID(claim)
 	s.mu.Lock()
 	s.pollClient = client
 	s.mu.Unlock()
+}
+
+// PollClientID is the id presence lists a long-poll client under, given the
+// session id of its first poll: the first 96 bits of a SHA-256 of it, in
+// the alphabet of session ids. Every node derives the same id, and nobody
+// who reads it can find the session id that claims it.
+func PollClientID(claim string) string {
+	sum := sha256.Sum256([]byte("waterspout poll client\x00" + claim))
+	return b64.EncodeToString(sum[:12])
 }
 
 // PresenceClient returns the client id of s's presence entries: the
@@ -85,11 +104,12 @@ func (s *Session) PresenceClient() string {
 
 // enterLease refreshes the poll's leased entry in ch. A claimed id whose
 // entry is another user's is not taken over: the poll gets an entry of its
-// own, under its session id. It returns the client id of the entry.
+// own, under the id its own session id claims. It returns the client id of
+// the entry.
 func (s *Session) enterLease(ctx context.Context, l PresenceLeaser, ch string, client, user string, opts PresenceOptions) (string, error) {
 	_, err := l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
-	if errors.Is(err, ErrPresenceTaken) && client != s.id {
-		client = s.id
+	if own := PollClientID(s.id); errors.Is(err, ErrPresenceTaken) && client != own {
+		client = own
 		_, err = l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
 	}
 	if err == nil {

@@ -32,13 +32,16 @@ func TestPollPresenceLease(t *testing.T) {
 	events(t, w)
 
 	p1 := pollSession(t, n, "alice", "")
-	id := p1.ID()
+	claim, id := p1.ID(), p1.PresenceClient()
+	if id != PollClientID(claim) {
+		t.Fatalf("the first poll is listed as %s, want %s", id, PollClientID(claim))
+	}
 	if got := clientsOf(t, n, "room:1"); got[id] != "alice" || len(got) != 2 {
 		t.Fatalf("presence %v, want alice as %s", got, id)
 	}
 	p1.Close(answered)
 	for i := 0; i < 3; i++ { // the next polls, each within the lease
-		p := pollSession(t, n, "alice", id)
+		p := pollSession(t, n, "alice", claim)
 		if p.PresenceClient() != id {
 			t.Fatalf("poll %d is client %s, want %s", i, p.PresenceClient(), id)
 		}
@@ -71,7 +74,7 @@ func TestPollPresenceClaims(t *testing.T) {
 	if m.ID() == a.ID() {
 		t.Fatal("session ids collide")
 	}
-	if got := clientsOf(t, n, "room:1"); got[a.ID()] != "alice" || got[m.ID()] != "mallory" || len(got) != 2 {
+	if got := clientsOf(t, n, "room:1"); got[a.PresenceClient()] != "alice" || got[PollClientID(m.ID())] != "mallory" || len(got) != 2 {
 		t.Fatalf("presence %v: mallory took alice's entry", got)
 	}
 	for _, bad := range []string{"has space", "x/y", string(make([]byte, 65)), "é"} {
@@ -80,12 +83,44 @@ func TestPollPresenceClaims(t *testing.T) {
 		}
 		s := mustSession(t, n)
 		s.PollPresence(bad)
-		if s.PresenceClient() != s.ID() {
-			t.Errorf("claim %q: client %q, want the session's own id", bad, s.PresenceClient())
+		if s.PresenceClient() != PollClientID(s.ID()) {
+			t.Errorf("claim %q: client %q, want the one its own session id claims", bad, s.PresenceClient())
 		}
 	}
 	if !ValidPollClient(a.ID()) {
 		t.Fatalf("a session id %q is refused as a client id", a.ID())
+	}
+}
+
+// TestPollPresenceListedIDIsNoClaim: every subscriber reads the ids
+// presence lists, and anonymous clients all have the user "", so a listed
+// id must not be a claim. An anonymous poller that claims another's listed
+// id is a client of its own: it neither refreshes the other's entry nor
+// ends it.
+func TestPollPresenceListedIDIsNoClaim(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Hour})
+	owner := pollSession(t, n, "", "")
+	listed := owner.PresenceClient()
+	if listed == owner.ID() || !ValidPollClient(listed) {
+		t.Fatalf("listed as %q (session %q): want a valid id other than the claim", listed, owner.ID())
+	}
+	owner.Close(answered)
+	impostor := pollSession(t, n, "", listed)
+	if impostor.PresenceClient() == listed {
+		t.Fatalf("the impostor claimed the owner's entry %s", listed)
+	}
+	if got := clientsOf(t, n, "room:1"); len(got) != 2 {
+		t.Fatalf("presence %v, want the owner and the impostor apart", got)
+	}
+	impostor.Close(DisconnectByServer) // a terminal end leaves at once
+	if got := clientsOf(t, n, "room:1"); len(got) != 1 {
+		t.Fatalf("presence %v after the impostor's end, want the owner's entry %s only", got, listed)
+	} else if _, ok := got[listed]; !ok {
+		t.Fatalf("presence %v: the impostor's end removed the owner's entry %s", got, listed)
+	}
+	// The owner's own claim still refreshes it.
+	if p := pollSession(t, n, "", owner.ID()); p.PresenceClient() != listed {
+		t.Fatalf("the owner's next poll is %s, want %s", p.PresenceClient(), listed)
 	}
 }
 

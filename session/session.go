@@ -94,9 +94,13 @@ func (s *Session) User() string {
 
 // Hello returns the session's hello frame; transports write it first.
 func (s *Session) Hello() []byte {
+	s.mu.Lock()
+	client := s.pollClient
+	s.mu.Unlock()
 	return mustJSON(helloFrame{
 		Type: "hello", Session: s.id, Transport: s.transport,
 		Ping: int(s.node.cfg.Ping / time.Second), Limits: s.node.cfg.Limits,
+		Client: client,
 	})
 }
 

@@ -164,6 +164,12 @@ export class Client {
   transport: TransportName | null = null;
   /** session is the server's session id from the last hello. */
   session: string | null = null;
+  /**
+   * presenceId is the id presence, join and leave list this client under:
+   * the session on a streaming transport; on long-poll and JSONP the
+   * hello's `client`, which others cannot claim with.
+   */
+  presenceId: string | null = null;
   /** limits are the server's limits from the last hello. */
   limits: Limits | null = null;
 
@@ -792,6 +798,7 @@ export class Client {
     this._next = 0;
     this.transport = name;
     this.session = f.session || null;
+    this.presenceId = f.client || this.session;
     this.limits = f.limits || null;
     this._remember(name);
     this._setState('connected');

@@ -101,8 +101,10 @@ for (const transport of ['poll', 'jsonp']) {
     const answer = (i, body) => (transport === 'poll' ? reqs[i].respond(200, body) : reqs[i].done(null, body));
     const client = (i) => new URL(reqs[i].url, 'http://x').searchParams.get('client');
     assert.equal(client(0), null, 'the first poll has no id yet');
-    answer(0, { messages: [{ ...hello(transport), session: 'Ab-_9z' }, { type: 'subscribed', channel: 'room:1', epoch: 'E', offset: 0 }], cursor: 'C1' });
-    assert.equal(client(1), 'Ab-_9z');
+    answer(0, { messages: [{ ...hello(transport), session: 'Ab-_9z', client: 'Lst-1' }, { type: 'subscribed', channel: 'room:1', epoch: 'E', offset: 0 }], cursor: 'C1' });
+    assert.equal(client(1), 'Ab-_9z', 'the claim is the session, not the listed id');
+    assert.equal(c.presenceId, 'Lst-1', 'presence lists the poller under the hello\'s client');
+    assert.equal(c.session, 'Ab-_9z');
     answer(1, { messages: [msg('room:1', 1)], cursor: 'C2' });
     assert.equal(client(2), 'Ab-_9z', 'kept for as long as the client polls');
   });

@@ -249,7 +249,7 @@ func TestPollPresenceAcrossNodes(t *testing.T) {
 	n1, n2 := cl.nodes[0].url(), cl.nodes[1].url()
 	const ch = "room:poll"
 	a := wsJoin(t, n1, "alice", ch)
-	var id string
+	var claim, id string // the hello's session, sent as client=; its client, listed
 	// A cursor from another epoch: each poll is answered at once with
 	// subscribed (recovered:false), as a poll answered by a message is.
 	stale := session.Cursor{ch: session.Position{Epoch: "stale", Offset: 1}}.Encode()
@@ -258,7 +258,7 @@ func TestPollPresenceAcrossNodes(t *testing.T) {
 		if i > 0 {
 			time.Sleep(time.Second) // within the lease
 			q.Set("cursor", stale)
-			q.Set("client", id)
+			q.Set("client", claim)
 		}
 		r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, base+"/connect/poll", q, nil)
 		if err != nil {
@@ -269,7 +269,7 @@ func TestPollPresenceAcrossNodes(t *testing.T) {
 			t.Fatalf("poll %d on %s: %d %+v %v", i, base, r.Status, answer, err)
 		}
 		if i == 0 {
-			id = answer.Messages[0].Session
+			claim, id = answer.Messages[0].Session, answer.Messages[0].Client
 			if f := a.await(t, "join"); f.Client != id {
 				t.Fatalf("join %+v, want the poller's (%s)", f, id)
 			}

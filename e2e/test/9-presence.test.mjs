@@ -106,6 +106,9 @@ scenario('9 presence: join and leave reach WebSocket and SSE pages; the server A
   p = await api(server, 'GET', `/api/presence?channel=${CHANNEL}`);
   assert.deepEqual(p.clients.map((c) => c.user), ['dave'], 'the long-poll page is listed');
   const dave = p.clients[0].client;
+  const own = await pollPage.evaluate(() => ({ presenceId: window.e2eClient.presenceId, session: window.e2eClient.session }));
+  assert.equal(own.presenceId, dave, 'the page knows the id it is listed under');
+  assert.notEqual(own.session, dave, 'the listed id is not the session the polls claim it with');
   for (let i = 1; i <= 3; i++) {
     await api(server, 'POST', '/api/publish', { channel: CHANNEL, data: { n: i } });
     await h.waitMessages(pollPage, i, { settleMs: 0 });

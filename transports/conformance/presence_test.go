@@ -116,10 +116,21 @@ func scenarioJoinLeave(t *testing.T, tc transportCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every transport is listed, a long-poll client under the session id
-	// of its first poll's hello (docs/PROTOCOL.md).
-	if len(list) != 1 || list[0].User != "alice" || list[0].Client != hello.Session {
-		t.Fatalf("presence %+v, want one entry for alice, client %q", list, hello.Session)
+	// Every transport is listed: a streaming one under its hello's
+	// session, a long-poll client under its first poll's hello's client,
+	// which is not the session its polls claim the entry with
+	// (docs/PROTOCOL.md).
+	want := hello.Session
+	if !tc.streaming {
+		want = hello.Client
+		if want == "" || want == hello.Session {
+			t.Fatalf("hello %+v: want the listed id in client, apart from the session", hello)
+		}
+	} else if hello.Client != "" {
+		t.Fatalf("hello %+v: client is only for long-poll clients", hello)
+	}
+	if len(list) != 1 || list[0].User != "alice" || list[0].Client != want {
+		t.Fatalf("presence %+v, want one entry for alice, client %q", list, want)
 	}
 
 	joiner, err := e.node.NewSession("test")
@@ -204,13 +215,15 @@ func TestConformancePollPresence(t *testing.T) {
 
 			setUser("alice")
 			poller := mustDial(t, tc, e, []string{"room:1"}, nil)
-			id := await(t, poller, "hello").Session
+			// The poller is listed under the hello's client; it claims
+			// the entry with the hello's session on its later polls.
+			id := await(t, poller, "hello").Client
 			await(t, poller, "subscribed")
 			if f := await(t, obs, "join"); f.Client != id || f.User != "alice" {
 				t.Fatalf("join %+v, want alice as %q", f, id)
 			}
 			// Several polls: each message answers one, and the next poll
-			// (with client=id) refreshes the entry.
+			// (with the hello's session as client=) refreshes the entry.
 			for i := 1; i <= 4; i++ {
 				// The namespace keeps no history: publish while a poll is held.
 				e.waitSubscribers("room:1", 2)

@@ -526,7 +526,8 @@ func memStats() runtime.MemStats {
 }
 
 // TestPollPresenceClient: the first poll is listed under its hello's
-// session id; a later poll naming it with client= refreshes that entry; a
+// client id; a later poll naming the hello's session with client=
+// refreshes that entry; a
 // later poll without a usable client= (an older client, a malformed id) is
 // left out of presence rather than listed once per poll.
 func TestPollPresenceClient(t *testing.T) {
@@ -547,14 +548,17 @@ func TestPollPresenceClient(t *testing.T) {
 		return out
 	}
 	a := e.poll(t, query("channel", "room:1"))
-	id := a.Messages[0].Session
+	claim, id := a.Messages[0].Session, a.Messages[0].Client
+	if id == "" || id == claim {
+		t.Fatalf("hello %+v: want the listed id in client, apart from the session", a.Messages[0])
+	}
 	if got := listed(); !slices.Equal(got, []string{id}) {
 		t.Fatalf("presence %v after the first poll, want [%s]", got, id)
 	}
 	cur := *a.Cursor
 	e.publish(t, "room:1", 1, 1) // answers the next poll at once
-	e.poll(t, query("channel", "room:1", "cursor", cur, "client", id))
-	for _, bad := range [][]string{nil, {"not valid!"}, {id, id}} {
+	e.poll(t, query("channel", "room:1", "cursor", cur, "client", claim))
+	for _, bad := range [][]string{nil, {"not valid!"}, {claim, claim}} {
 		q := query("channel", "room:1", "cursor", cur)
 		q["client"] = bad
 		e.poll(t, q)

@@ -41,6 +41,12 @@ export declare class Client {
     transport: TransportName | null;
     /** session is the server's session id from the last hello. */
     session: string | null;
+    /**
+     * presenceId is the id presence, join and leave list this client under:
+     * the session on a streaming transport; on long-poll and JSONP the
+     * hello's `client`, which others cannot claim with.
+     */
+    presenceId: string | null;
     /** limits are the server's limits from the last hello. */
     limits: Limits | null;
     private _o;
