@@ -116,6 +116,38 @@ func DecodeCursor(s string) (Cursor, error) {
 	return c, nil
 }
 
+// CursorNamesAny reports whether raw has the framing of a cursor (as
+// DecodeCursor reads it, without checking names, epochs or offsets) and
+// names one of channels. It is for a caller that only sorts requests, as
+// the server's poll budget does; a handler still decodes the cursor in full.
+// It allocates one copy of raw at most, where DecodeCursor builds the map.
+func CursorNamesAny(raw string, channels []string) bool {
+	if raw == "" || len(raw) > MaxCursorLen {
+		return false
+	}
+	var arr [512]byte
+	buf, err := b64.AppendDecode(arr[:0], []byte(raw))
+	if err != nil || len(buf) < 2 || buf[0] != cursorVersion {
+		return false
+	}
+	r := cursorReader{buf: buf[1:]}
+	n := r.uvarint()
+	for i := uint64(0); i < n && i < MaxCursorChannels && r.err == nil; i++ {
+		name := r.bytes(MaxChannelLen)
+		r.bytes(MaxEpochLen)
+		r.uvarint()
+		if r.err != nil {
+			return false
+		}
+		for _, ch := range channels {
+			if string(name) == ch {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 type cursorReader struct {
 	buf []byte
 	err error
@@ -136,16 +168,20 @@ func (r *cursorReader) uvarint() uint64 {
 	return v
 }
 
-func (r *cursorReader) str(max int) string {
+func (r *cursorReader) str(max int) string { return string(r.bytes(max)) }
+
+// bytes reads a length-prefixed field of at most max bytes; the bytes
+// stay in r's buffer.
+func (r *cursorReader) bytes(max int) []byte {
 	n := r.uvarint()
 	if r.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(max) || n > uint64(len(r.buf)) {
 		r.err = errShort
-		return ""
+		return nil
 	}
-	s := string(r.buf[:n])
+	b := r.buf[:n:n]
 	r.buf = r.buf[n:]
-	return s
+	return b
 }

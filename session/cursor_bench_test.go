@@ -44,3 +44,21 @@ func BenchmarkCursorDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCursorNamesAny measures the server's poll budget check, which
+// every continuing poll passes before the handler decodes its cursor. The
+// channel it looks for is the cursor's last.
+func BenchmarkCursorNamesAny(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
+			s := benchCursor(n).Encode()
+			want := []string{fmt.Sprintf("orders:%d", 100000+n-1)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if !CursorNamesAny(s, want) {
+					b.Fatal("channel not found")
+				}
+			}
+		})
+	}
+}

@@ -82,45 +82,39 @@ func FuzzDecodeCursor(f *testing.F) {
 		if !reflect.DeepEqual(c, again) {
 			t.Fatalf("round trip changed %v to %v", c, again)
 		}
+		// The cheap check agrees with the full decode on every cursor
+		// the full decode accepts.
+		for name := range c {
+			if !CursorNamesAny(s, []string{"no:such", name}) {
+				t.Fatalf("CursorNamesAny(%q) misses %q", s, name)
+			}
+		}
+		if _, ok := c["no:such"]; !ok && CursorNamesAny(s, []string{"no:such"}) {
+			t.Fatalf("CursorNamesAny(%q) names a channel the cursor does not hold", s)
+		}
 	})
 }
 
-// TestCheckCursorFits: whatever positions a channel set reaches, its cursor
-// decodes again; sets that could exceed the limit are refused up front.
-func TestCheckCursorFits(t *testing.T) {
-	long := strings.Repeat("c", MaxChannelLen-4)
-	for _, n := range []int{1, 10, 20, 30, 128} {
-		var chans []string
-		c := Cursor{}
-		for i := 0; i < n; i++ {
-			ch := long + itoa(i)
-			chans = append(chans, ch)
-			c[ch] = Position{strings.Repeat("e", MaxBrokerEpochLen), 1<<53 - 1}
+// TestCursorNamesAny: the poll budget's check finds a channel in a cursor,
+// and refuses what is not one, without DecodeCursor's map.
+func TestCursorNamesAny(t *testing.T) {
+	raw := Cursor{"orders:1": {"e1", 5}, "news": {"e2", 0}}.Encode()
+	for _, tt := range []struct {
+		raw   string
+		chans []string
+		want  bool
+	}{
+		{raw, []string{"news"}, true},
+		{raw, []string{"other", "orders:1"}, true},
+		{raw, []string{"orders:2", "new"}, false},
+		{raw, nil, false},
+		{"", []string{"news"}, false},
+		{raw[:len(raw)-2], []string{"orders:1"}, false}, // cut short
+		{"!!!!", []string{"news"}, false},
+		{strings.Repeat("A", MaxCursorLen+1), []string{"news"}, false},
+	} {
+		if got := CursorNamesAny(tt.raw, tt.chans); got != tt.want {
+			t.Errorf("CursorNamesAny(%q, %q) = %v, want %v", tt.raw, tt.chans, got, tt.want)
 		}
-		err := CheckCursorFits(chans)
-		_, decErr := DecodeCursor(c.Encode())
-		if (err == nil) != (decErr == nil) {
-			t.Fatalf("%d long channels: CheckCursorFits says %v but the worst-case cursor decodes with %v", n, err, decErr)
-		}
-	}
-	var short []string
-	for i := 0; i < DefaultMaxChannels; i++ {
-		short = append(short, "orders:"+itoa(i))
-	}
-	if err := CheckCursorFits(short); err != nil {
-		t.Fatalf("the default channel limit with short names must fit: %v", err)
-	}
-}
-
-func TestCursorAdvance(t *testing.T) {
-	c := Cursor{"a": {"e", 1}}
-	if c.Advance(Item{Frame: PingFrame}) || len(c) != 1 {
-		t.Fatalf("a frame without a channel moved the cursor: %v", c)
-	}
-	if !c.Advance(Item{Channel: "a", Position: Position{"e", 2}}) || c["a"] != (Position{"e", 2}) {
-		t.Fatalf("a message did not move its channel: %v", c)
-	}
-	if !c.Advance(Item{Channel: "b", Position: Position{"f", 0}}) || c["b"] != (Position{"f", 0}) {
-		t.Fatalf("a subscribed frame did not add its channel: %v", c)
 	}
 }
