@@ -144,6 +144,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"WATERSPOUT_SOCKJS_STICKY_COOKIE":   "true",
 			"WATERSPOUT_MAX_CONNECTIONS_PER_IP": "11", "WATERSPOUT_CONNECTS_PER_SECOND": "12", "WATERSPOUT_CONNECT_BURST": "13",
 			"WATERSPOUT_POLLS_PER_SECOND": "18", "WATERSPOUT_POLL_BURST": "19",
+			"WATERSPOUT_API_CALLS_PER_SECOND": "20", "WATERSPOUT_API_CALL_BURST": "21",
 			"WATERSPOUT_PUBLISHES_PER_SECOND": "-1", "WATERSPOUT_PUBLISH_BURST": "15", "WATERSPOUT_COMMANDS_PER_SECOND": "16",
 			"WATERSPOUT_COMMAND_BURST": "17", "WATERSPOUT_TOKEN_HMAC_SECRET_FILE": "/s", "WATERSPOUT_TOKEN_HMAC_SECRET": "env-secret",
 			"WATERSPOUT_TOKEN_ISSUER": "iss", "WATERSPOUT_TOKEN_AUDIENCE": "aud", "WATERSPOUT_TOKEN_LEEWAY": "2s",
@@ -156,7 +157,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				StallTimeout: 6 * time.Second, UnsentBytes: 8192,
 				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700}, MaxServerChannels: 800,
 				RateLimits: RateLimits{ConnectionsPerIP: 11, ConnectsPerSecond: 12, ConnectBurst: 13, PollsPerSecond: 18, PollBurst: 19, PublishesPerSecond: NoLimit,
-					PublishBurst: 15, CommandsPerSecond: 16, CommandBurst: 17},
+					PublishBurst: 15, APICallsPerSecond: 20, APICallBurst: 21, CommandsPerSecond: 16, CommandBurst: 17},
 				Tokens:             TokensConfig{HMACSecretFile: "/s", HMACSecret: "env-secret", Issuer: "iss", Audience: "aud", Leeway: 2 * time.Second},
 				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
 			})
@@ -166,7 +167,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			"--shutdown-timeout=5s", "--trusted-proxy=10.0.0.0/8", "--max-message-bytes=100", "--max-channels=6",
 			"--max-queue-bytes=700", "--sockjs-sticky-cookie", "--log-level=debug", "--log-format=json",
 			"--max-connections-per-ip=-1", "--connects-per-second=12", "--connect-burst=13", "--polls-per-second=-1", "--poll-burst=19", "--publishes-per-second=14",
-			"--publish-burst=15", "--commands-per-second=-1", "--command-burst=17", "--token-hmac-secret-file=/s",
+			"--publish-burst=15", "--api-calls-per-second=-1", "--api-call-burst=23", "--commands-per-second=-1", "--command-burst=17", "--token-hmac-secret-file=/s",
 			"--token-issuer=iss", "--token-audience=aud", "--token-leeway=1s", "--stall-timeout=7s", "--unsent-bytes=-1"}, nil, func(t *testing.T, c Config) {
 			want(t, c, Config{
 				Addr: "127.0.0.1:1", APIKeys: []string{"k"}, AllowedOrigins: []string{"https://a.example"},
@@ -175,7 +176,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 				StallTimeout: 7 * time.Second, UnsentBytes: NoLimit,
 				Limits: session.Limits{MaxMessageBytes: 100, MaxChannels: 6, MaxQueueBytes: 700},
 				RateLimits: RateLimits{ConnectionsPerIP: NoLimit, ConnectsPerSecond: 12, ConnectBurst: 13, PollsPerSecond: NoLimit, PollBurst: 19, PublishesPerSecond: 14,
-					PublishBurst: 15, CommandsPerSecond: NoLimit, CommandBurst: 17},
+					PublishBurst: 15, APICallsPerSecond: NoLimit, APICallBurst: 23, CommandsPerSecond: NoLimit, CommandBurst: 17},
 				Tokens:             TokensConfig{HMACSecretFile: "/s", Issuer: "iss", Audience: "aud", Leeway: time.Second},
 				SockJSStickyCookie: true, LogLevel: "debug", LogFormat: "json",
 			})

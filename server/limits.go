@@ -57,6 +57,15 @@ type RateLimits struct {
 	// parties that are trusted less; the burst applies once a rate is set.
 	PublishesPerSecond int `json:"publishesPerSecond"`
 	PublishBurst       int `json:"publishBurst"`
+	// APICallsPerSecond and APICallBurst bound the other /api/* requests
+	// of one API key or publisher token subject: history, presence,
+	// presence stats, channels, disconnect and unsubscribe. Each of these
+	// reads or writes the broker (a presence list is up to
+	// presence.maxClients entries; a control order goes to every node), so
+	// a credential given to a less trusted party is a cost without them.
+	// Off by default, as PublishesPerSecond and for the same reason.
+	APICallsPerSecond int `json:"apiCallsPerSecond"`
+	APICallBurst      int `json:"apiCallBurst"`
 	// CommandsPerSecond and CommandBurst bound the commands one WebSocket or
 	// SockJS session sends (see session.CommandRate).
 	CommandsPerSecond int `json:"commandsPerSecond"`
@@ -75,6 +84,8 @@ const (
 	DefaultConnectBurst       = 500
 	DefaultPublishesPerSecond = NoLimit // see RateLimits.PublishesPerSecond
 	DefaultPublishBurst       = 5000
+	DefaultAPICallsPerSecond  = NoLimit // see RateLimits.APICallsPerSecond
+	DefaultAPICallBurst       = 1000
 	DefaultCommandsPerSecond  = 100
 	DefaultCommandBurst       = 200
 )
@@ -102,6 +113,8 @@ func defaultRateLimits() RateLimits {
 		PollBurst:          DefaultPollBurst,
 		PublishesPerSecond: DefaultPublishesPerSecond,
 		PublishBurst:       DefaultPublishBurst,
+		APICallsPerSecond:  DefaultAPICallsPerSecond,
+		APICallBurst:       DefaultAPICallBurst,
 		CommandsPerSecond:  DefaultCommandsPerSecond,
 		CommandBurst:       DefaultCommandBurst,
 	}
@@ -123,6 +136,8 @@ func (l *RateLimits) validate() error {
 		{"pollBurst", &l.PollBurst, d.PollBurst, false},
 		{"publishesPerSecond", &l.PublishesPerSecond, d.PublishesPerSecond, true},
 		{"publishBurst", &l.PublishBurst, d.PublishBurst, false},
+		{"apiCallsPerSecond", &l.APICallsPerSecond, d.APICallsPerSecond, true},
+		{"apiCallBurst", &l.APICallBurst, d.APICallBurst, false},
 		{"commandsPerSecond", &l.CommandsPerSecond, d.CommandsPerSecond, true},
 		{"commandBurst", &l.CommandBurst, d.CommandBurst, false},
 	} {
@@ -153,6 +168,7 @@ type limiters struct {
 	connects  *auth.KeyedLimiter
 	polls     *auth.KeyedLimiter // continuing long-polls (see RateLimits.PollsPerSecond)
 	publishes *auth.KeyedLimiter
+	apiCalls  *auth.KeyedLimiter // /api/* requests besides publishing
 }
 
 // newLimiters builds the limiters of l; now is their clock (nil: time.Now).
@@ -170,6 +186,9 @@ func newLimiters(l RateLimits, now func() time.Time) *limiters {
 	if l.PublishesPerSecond > 0 {
 		out.publishes = auth.NewKeyedLimiter(float64(l.PublishesPerSecond), l.PublishBurst, maxLimiterKeys, now)
 	}
+	if l.APICallsPerSecond > 0 {
+		out.apiCalls = auth.NewKeyedLimiter(float64(l.APICallsPerSecond), l.APICallBurst, maxLimiterKeys, now)
+	}
 	return out
 }
 
@@ -180,13 +199,14 @@ const (
 	limitConnects    = "connects_per_ip"
 	limitPolls       = "polls_per_ip"
 	limitPublishes   = "publishes_per_key"
+	limitAPICalls    = "api_calls_per_key"
 	limitMessageSize = "message_size"
 	limitQueue       = "queue"
 )
 
 // limitNames lists every label value, so each series exists from the start.
 var limitNames = []string{
-	limitConnections, limitConnects, limitPolls, limitPublishes, limitMessageSize, limitQueue,
+	limitConnections, limitConnects, limitPolls, limitPublishes, limitAPICalls, limitMessageSize, limitQueue,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
 	session.LimitServerChannels,
 }
@@ -485,17 +505,38 @@ func (c *releaseConn) Close() error {
 	return err
 }
 
-// errRateLimited answers a publish over its credential's rate.
-var errRateLimited = &session.Error{Code: http.StatusTooManyRequests, Reason: "rate limited: too many publishes for this API key"}
+// The answers to a credential over its rate.
+var (
+	errRateLimited     = &session.Error{Code: http.StatusTooManyRequests, Reason: "rate limited: too many publishes for this API key"}
+	errAPICallsLimited = &session.Error{Code: http.StatusTooManyRequests, Reason: "rate limited: too many API calls for this API key"}
+)
 
 // takePublishes spends n publications of the request's publisher, or
 // answers 429. An open API has no publisher and no limit.
 func (s *Server) takePublishes(c echo.Context, n int) error {
+	return s.spend(c, s.lim.publishes, n, limitPublishes, errRateLimited)
+}
+
+// limitAPICalls spends one of the request's publisher's API calls (see
+// RateLimits.APICallsPerSecond) before the handler runs, or answers 429.
+func (s *Server) limitAPICalls(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.spend(c, s.lim.apiCalls, 1, limitAPICalls, errAPICallsLimited); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// spend takes n from the request's publisher's bucket in lim, or counts the
+// refusal under label and answers refusal with Retry-After. An open API has
+// no publisher, and a nil lim no limit.
+func (s *Server) spend(c echo.Context, lim *auth.KeyedLimiter, n int, label string, refusal error) error {
 	p := publisherOf(c)
-	if p == nil || s.lim.publishes.AllowN(p.limitKey, n) {
+	if p == nil || lim.AllowN(p.limitKey, n) {
 		return nil
 	}
-	s.metrics.Limited(limitPublishes)
+	s.metrics.Limited(label)
 	c.Response().Header().Set("Retry-After", "1")
-	return errRateLimited
+	return refusal
 }

@@ -343,6 +343,62 @@ func TestPublishesPerKey(t *testing.T) {
 	})
 }
 
+// TestAPICallsPerKey: with --api-calls-per-second set, each credential's
+// history, presence, channels and control requests share one bucket; 429
+// past it, with Retry-After and the metric; publications are not counted
+// there, other credentials and an open API are not limited.
+func TestAPICallsPerKey(t *testing.T) {
+	const key1, key2 = "first-key-0123456789", "second-key-0123456789"
+	ts := newTestServer(t, func(c *Config) {
+		c.APIKeys = []string{key1, key2}
+		c.RateLimits.APICallsPerSecond, c.RateLimits.APICallBurst = 1, 3
+	})
+	clock := withClock(ts)
+	call := func(key, method, path, body string) answer {
+		return do(t, method, ts.URL+path, body, "Content-Type", jsonType, "Authorization", "Bearer "+key)
+	}
+	history := func(key string) answer { return call(key, http.MethodGet, "/api/history?channel=news", "") }
+	for i, a := range []answer{
+		history(key1),
+		call(key1, http.MethodGet, "/api/channels", ""),
+		call(key1, http.MethodPost, "/api/unsubscribe", `{"user":"bob","channel":"news"}`),
+	} {
+		if a.status != 200 {
+			t.Fatalf("call %d within the burst: %d %s", i+1, a.status, a.body)
+		}
+	}
+	counter(t, ts, limitAPICalls, 2, func() {
+		a := history(key1)
+		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(a.apiErr(t).Reason, "too many API calls") {
+			t.Fatalf("over the burst: %d %v %s", a.status, a.header, a.body)
+		}
+		// Refused before the handler: a request it would refuse (no
+		// presence in this namespace) is still a 429.
+		if a := call(key1, http.MethodGet, "/api/presence?channel=news", ""); a.status != 429 {
+			t.Fatalf("presence over the burst: %d %s", a.status, a.body)
+		}
+	})
+	if a := postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`, "Authorization", "Bearer "+key1); a.status != 200 {
+		t.Fatalf("a publication counted as an API call: %d %s", a.status, a.body)
+	}
+	if a := history(key2); a.status != 200 {
+		t.Fatalf("another key: %d %s", a.status, a.body)
+	}
+	clock.Advance(time.Second)
+	if a := history(key1); a.status != 200 {
+		t.Fatalf("after a second: %d %s", a.status, a.body)
+	}
+	t.Run("an open API has no key to limit", func(t *testing.T) {
+		open := newTestServer(t, func(c *Config) { c.RateLimits.APICallsPerSecond, c.RateLimits.APICallBurst = 1, 1 })
+		withClock(open)
+		for i := range 5 {
+			if a := do(t, http.MethodGet, open.URL+"/api/history?channel=news", ""); a.status != 200 {
+				t.Fatalf("call %d: %d %s", i+1, a.status, a.body)
+			}
+		}
+	})
+}
+
 // TestBackendPublishesAreNotLimitedByDefault is issue 21 item 5: a backend
 // publishing 2,000 a second with its API key got 429s at the old default
 // (1,000/s, burst 5,000). With the clock stopped nothing refills, so 6,000

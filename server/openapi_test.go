@@ -56,6 +56,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	limited := newTestServer(t, func(c *Config) {
 		c.APIKeys = []string{key}
 		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 1
+		c.RateLimits.APICallsPerSecond, c.RateLimits.APICallBurst = 1, 1
 	})
 	// A publisher token for the server API cases (minted before the
 	// variable auth hides the package).
@@ -125,6 +126,13 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"history bad channel", main, "GET", "/api/history?channel=a%20b", "", "", auth, 400, false},
 		{"history with a wrong key", main, "GET", "/api/history?channel=news", "", "", wrongKey, 401, true},
 		{"history from a foreign page", main, "GET", "/api/history?channel=news", "", "", evil, 403, true},
+		{"history within the rate", limited, "GET", "/api/history?channel=news", "", "", auth, 200, true},
+		{"channels over the rate", limited, "GET", "/api/channels", "", "", auth, 429, true},
+		{"unsubscribe over the rate", limited, "POST", "/api/unsubscribe", jsonType, `{"user":"bob","channel":"news"}`, auth, 429, true},
+		{"presence over the rate", limited, "GET", "/api/presence?channel=news", "", "", auth, 429, true},
+		{"presence stats over the rate", limited, "GET", "/api/presence/stats?channel=news", "", "", auth, 429, true},
+		{"disconnect over the rate", limited, "POST", "/api/disconnect", jsonType, `{"user":"bob"}`, auth, 429, true},
+		{"history over the rate", limited, "GET", "/api/history?channel=news", "", "", auth, 429, true},
 
 		{"presence", pres, "GET", "/api/presence?channel=room:1", "", "", pAuth, 200, true},
 		{"presence with a publisher token", pres, "GET", "/api/presence?channel=room:1", "", "", pub, 200, true},

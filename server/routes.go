@@ -58,7 +58,7 @@ func (s *Server) routes() error {
 	e.POST("/api/broadcast", s.handleBroadcast, api(bodyLimit(func(*http.Request) int64 {
 		return maxData + maxBroadcastChannels*(session.MaxChannelLen+3) + bodyOverhead
 	}))...)
-	e.GET("/api/history", s.handleHistory, api()...)
+	e.GET("/api/history", s.handleHistory, api(s.limitAPICalls)...)
 	e.Match(getHead, "/api/openapi.json", s.handleOpenAPI, page...)
 	s.serverAPIRoutes(api)
 

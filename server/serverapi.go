@@ -24,12 +24,13 @@ const maxUserLen = 256
 // serverAPIRoutes registers the server API with the /api/* middleware.
 func (s *Server) serverAPIRoutes(api func(...echo.MiddlewareFunc) []echo.MiddlewareFunc) {
 	e := s.echo
-	e.GET("/api/presence", s.handlePresence, api()...)
-	e.GET("/api/presence/stats", s.handlePresenceStats, api()...)
-	e.GET("/api/channels", s.handleChannels, api()...)
+	calls := s.limitAPICalls
+	e.GET("/api/presence", s.handlePresence, api(calls)...)
+	e.GET("/api/presence/stats", s.handlePresenceStats, api(calls)...)
+	e.GET("/api/channels", s.handleChannels, api(calls)...)
 	limit := bodyLimit(func(*http.Request) int64 { return maxControlBody })
-	e.POST("/api/disconnect", s.handleDisconnect, api(limit)...)
-	e.POST("/api/unsubscribe", s.handleUnsubscribe, api(limit)...)
+	e.POST("/api/disconnect", s.handleDisconnect, api(calls, limit)...)
+	e.POST("/api/unsubscribe", s.handleUnsubscribe, api(calls, limit)...)
 }
 
 type presenceAnswer struct {
