@@ -113,13 +113,7 @@ func TestRedisRestart(t *testing.T) {
 	}
 
 	srv.Restart()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for b.Ready(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after Redis came back")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, b)
 	// Redis kept nothing: the channel restarts in a new epoch, which is how
 	// clients learn that history was lost (subscribed with recovered:false).
 	after := mustPublish(t, b, "x", `3`)
