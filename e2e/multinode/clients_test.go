@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,7 +77,7 @@ func (c *clients) run(f func(ctx context.Context)) {
 func (c *clients) ws(base string, st *stream) {
 	c.run(func(ctx context.Context) {
 		dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-		target := "ws" + strings.TrimPrefix(base, "http") + "/connect/ws"
+		target := wiretest.WSURL(base, "/connect/ws")
 		for ctx.Err() == nil {
 			err := wsConnection(ctx, &dialer, target, st)
 			if ctx.Err() != nil {
@@ -182,39 +180,32 @@ func (c *clients) sse(base string, st *stream) {
 func sseConnection(ctx context.Context, client *http.Client, base string, st *stream, lastID *string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		base+"/connect/sse?channel="+url.QueryEscape(st.channel), nil)
+	header := http.Header{"Accept": {"text/event-stream"}}
+	if *lastID != "" {
+		header.Set("Last-Event-ID", *lastID)
+	}
+	resp, err := wiretest.OpenStream(ctx, client, http.MethodGet, base+"/connect/sse?channel="+url.QueryEscape(st.channel), header)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	if *lastID != "" {
-		req.Header.Set("Last-Event-ID", *lastID)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("connect: %s: %s", resp.Status, bytes.TrimSpace(body))
-	}
-	// A stream silent for longer than two heartbeats is dead.
+	// A stream with no event (a heartbeat is a ping event) for longer than
+	// two heartbeats is dead.
 	idle := time.AfterFunc(idleTimeout, cancel)
 	defer idle.Stop()
 
-	// wiretest.SSEReader follows the HTML event stream rules: data lines
-	// are joined, and the id becomes the last event id only when the event
-	// is complete (a blank line), so a stream cut inside an event never
+	// wire.SSEReader follows the HTML event stream rules: data lines are
+	// joined, and the id becomes the last event id only when the event is
+	// complete (a blank line), so a stream cut inside an event never
 	// resumes past it.
-	r := wire.NewSSEReader(readNotify{resp.Body, func() { idle.Reset(idleTimeout) }})
+	r := wire.NewSSEReader(resp.Body)
 	sawHello := false
 	for {
 		ev, err := r.Next()
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
+		idle.Reset(idleTimeout)
 		if ev.HasID {
 			*lastID = ev.ID
 		}
@@ -238,20 +229,6 @@ func sseConnection(ctx context.Context, client *http.Client, base string, st *st
 			}
 		}
 	}
-}
-
-// readNotify calls read after every read that returned bytes.
-type readNotify struct {
-	r    io.Reader
-	read func()
-}
-
-func (n readNotify) Read(p []byte) (int, error) {
-	k, err := n.r.Read(p)
-	if k > 0 {
-		n.read()
-	}
-	return k, err
 }
 
 // poll long-polls with the cursor, sending request i to targets[i mod

@@ -18,6 +18,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session/brokertest"
 )
 
@@ -394,24 +395,15 @@ func (c *cluster) startHAProxy(t *testing.T, dir string) {
 // connections returns the node's open sessions by transport, read from its
 // metrics.
 func (n *node) connections(ctx context.Context) (map[string]int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.url()+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
-	resp, err := client.Do(req)
+	r, err := wiretest.Do(ctx, client, http.MethodGet, n.url()+"/metrics", nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w", n.name, err)
-	}
-	defer resp.Body.Close()
-	var body bytes.Buffer
-	if _, err := body.ReadFrom(resp.Body); err != nil {
 		return nil, fmt.Errorf("metrics of %s: %w", n.name, err)
 	}
 	out := map[string]int{}
 	const prefix = `waterspout_connections{transport="`
-	for _, line := range strings.Split(body.String(), "\n") {
+	for _, line := range strings.Split(r.Body, "\n") {
 		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {
 			continue

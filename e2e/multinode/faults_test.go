@@ -3,7 +3,6 @@ package multinode
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session/brokertest"
 )
 
@@ -410,12 +410,14 @@ func waitSentinel(t *testing.T, e *faultEnv, within time.Duration, what string,
 func TestEvictingRedisIsNotReady(t *testing.T) {
 	c := startCluster(t, 2, false)
 	e := &faultEnv{master: c.redis}
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
 	readyz := func(want int, reason string) {
 		t.Helper()
 		for _, nd := range c.nodes {
-			status, body := get(t, nd.url()+"/readyz")
-			if status != want || !strings.Contains(body, reason) {
-				t.Fatalf("%s /readyz: %d %q, want %d %q", nd.name, status, body, want, reason)
+			r := wiretest.Request(t, client, http.MethodGet, nd.url()+"/readyz", "", nil)
+			if r.Status != want || !strings.Contains(r.Body, reason) {
+				t.Fatalf("%s /readyz: %d %q, want %d %q", nd.name, r.Status, r.Body, want, reason)
 			}
 		}
 	}
@@ -427,20 +429,4 @@ func TestEvictingRedisIsNotReady(t *testing.T) {
 	readyz(503, "maxmemory-policy volatile-lru may evict")
 	e.do(t, c.redis.Addr(), "CONFIG", "SET", "maxmemory-policy", "noeviction")
 	readyz(200, "ok")
-}
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
 }

@@ -3,12 +3,8 @@ package multinode
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +41,7 @@ func userToken(t *testing.T, sub string) string {
 // subscribes to ch; it returns once subscribed.
 func wsJoin(t *testing.T, base, user, ch string) *liveConn {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + "/connect/ws"
+	u := wiretest.WSURL(base, "/connect/ws")
 	if user != "" {
 		u += "?token=" + url.QueryEscape(userToken(t, user))
 	}
@@ -80,50 +76,24 @@ func sseJoin(t *testing.T, base, user, ch string) *liveConn {
 // await returns the next frame of type typ, skipping others.
 func (c *liveConn) await(t *testing.T, typ string) wire.Frame {
 	t.Helper()
-	f, err := c.awaitWithin(typ, 15*time.Second)
+	f, err := c.NextOf(typ, 15*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func (c *liveConn) awaitWithin(typ string, d time.Duration) (wire.Frame, error) {
-	deadline := time.Now().Add(d)
-	for {
-		f, err := c.Next(time.Until(deadline))
-		switch {
-		case errors.Is(err, wiretest.ErrTimeout):
-			return f, fmt.Errorf("no %q frame within %v", typ, d)
-		case err != nil:
-			return f, fmt.Errorf("connection ended waiting for %q: %w", typ, err)
-		case f.Type == typ:
-			return f, nil
-		}
-	}
-}
-
 // apiCall calls the server API of base with the API key.
 func apiCall(t *testing.T, method, base, path, body string, v any) {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, base+path, r)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	r := wiretest.Request(t, nil, method, base+path, body,
+		http.Header{"Authorization": {"Bearer " + apiKey}, "Content-Type": {"application/json"}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
 	}
 	if v != nil {
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("%s: %s: %v", path, b, err)
+		if err := json.Unmarshal([]byte(r.Body), v); err != nil {
+			t.Fatalf("%s: %s: %v", path, r.Body, err)
 		}
 	}
 }
@@ -203,7 +173,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	killed := time.Now()
 	// 20 s guards against a hang; the bound itself is measured and logged
 	// (docs/OPERATIONS.md), not asserted: it is a timing figure.
-	f, err := a.awaitWithin("leave", 20*time.Second)
+	f, err := a.NextOf("leave", 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +204,7 @@ func TestDisconnectAcrossNodes(t *testing.T) {
 			t.Fatalf("%s: disconnect %+v, want 3504", name, f)
 		}
 	}
-	if _, err := bob.awaitWithin("disconnect", time.Second); err == nil {
+	if _, err := bob.NextOf("disconnect", time.Second); err == nil {
 		t.Fatal("bob was disconnected too")
 	}
 }
@@ -291,7 +261,7 @@ func TestPollPresenceAcrossNodes(t *testing.T) {
 		}
 	}
 	// No poll comes any more: one leave.
-	f, err := a.awaitWithin("leave", 20*time.Second)
+	f, err := a.NextOf("leave", 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,14 @@
 package multinode
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // TestSockJSPinnedBySession checks the one transport that needs stickiness:
@@ -27,23 +24,15 @@ func TestSockJSPinnedBySession(t *testing.T) {
 	defer client.CloseIdleConnections()
 
 	const sessions, sends = 8, 3
-	replies := make([]chan uint64, sessions)
+	streams := make([]*wiretest.Stream, sessions)
 	for i := range sessions {
 		base := fmt.Sprintf("%s/connect/sockjs/000/multinode-%d", c.lb, i)
-		replies[i] = make(chan uint64, sends)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/xhr_streaming", nil)
+		s, err := wiretest.OpenSockJSXHR(client, base)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("session %d: xhr_streaming: %v", i, err)
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("session %d: xhr_streaming: %s", i, resp.Status)
-		}
-		go readSockJSReplies(resp.Body, replies[i])
+		defer s.Close()
+		streams[i] = s
 	}
 	spread := 0
 	for _, nd := range c.nodes {
@@ -59,6 +48,7 @@ func TestSockJSPinnedBySession(t *testing.T) {
 	if spread < 2 {
 		t.Errorf("all %d SockJS sessions are on one node: the session id does not spread them", sessions)
 	}
+	deadline, _ := ctx.Deadline()
 	for i := range sessions {
 		base := fmt.Sprintf("%s/connect/sockjs/000/multinode-%d", c.lb, i)
 		for id := 1; id <= sends; id++ {
@@ -66,52 +56,18 @@ func TestSockJSPinnedBySession(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/xhr_send", bytes.NewReader(cmd))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "text/plain")
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			r := wiretest.Request(t, client, http.MethodPost, base+"/xhr_send", string(cmd),
+				http.Header{"Content-Type": {"text/plain"}})
 			// 404 here means the request reached a node without the session.
-			if resp.StatusCode != http.StatusNoContent {
-				t.Fatalf("session %d: xhr_send %d: %s", i, id, resp.Status)
+			if r.Status != http.StatusNoContent {
+				t.Fatalf("session %d: xhr_send %d: %d %s", i, id, r.Status, r.Body)
 			}
-			select {
-			case got := <-replies[i]:
-				if got != uint64(id) {
-					t.Fatalf("session %d: reply to %d, want %d", i, got, id)
-				}
-			case <-ctx.Done():
-				t.Fatalf("session %d: no reply to ping %d on the stream", i, id)
+			f, err := streams[i].NextOf("reply", time.Until(deadline))
+			if err != nil {
+				t.Fatalf("session %d: no reply to ping %d on the stream: %v", i, id, err)
 			}
-		}
-	}
-}
-
-// readSockJSReplies reads an xhr_streaming response (SockJS frames, one per
-// line: the "h…" prelude, "o", then "a[...]" arrays of messages, each
-// holding WaterSpout frames) and sends the id of every reply frame.
-func readSockJSReplies(body io.Reader, out chan<- uint64) {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		sf, err := wire.DecodeSockJS(sc.Bytes())
-		if err != nil || sf.Kind != 'a' {
-			continue // the "h…" prelude is not a frame
-		}
-		for _, fs := range sf.Messages {
-			for _, f := range fs {
-				if f.Type == "reply" {
-					select {
-					case out <- f.ID:
-					default:
-					}
-				}
+			if f.ID != uint64(id) {
+				t.Fatalf("session %d: reply to %d, want %d", i, f.ID, id)
 			}
 		}
 	}

@@ -113,13 +113,7 @@ func TestRedisRestart(t *testing.T) {
 	}
 
 	srv.Restart()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for b.Ready(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after Redis came back")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, b)
 	// Redis kept nothing: the channel restarts in a new epoch, which is how
 	// clients learn that history was lost (subscribed with recovered:false).
 	after := mustPublish(t, b, "x", `3`)
@@ -145,18 +139,19 @@ func TestRedisRestart(t *testing.T) {
 }
 
 func TestHalfOpenPubSubConnection(t *testing.T) {
-	url, _ := brokertest.StartRedis(t)
-	proxy := startProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
+	srv := brokertest.StartRedisServer(t)
+	url := srv.URL()
+	proxy := brokertest.StartProxy(t, srv.Addr())
 	// The subscribing node reaches Redis through the proxy; the publisher
 	// (another node) directly.
-	sub := newTestBroker(t, "redis://"+proxy.addr()+"/0", Config{Prefix: "half", pingEvery: 100 * time.Millisecond})
+	sub := newTestBroker(t, "redis://"+proxy.Addr()+"/0", Config{Prefix: "half", pingEvery: 100 * time.Millisecond})
 	pub := newTestBroker(t, url, Config{Prefix: "half"})
 	rec := recordOn(t, sub, "h")
 	publishUntilDelivered(t, pub, rec, "h")
 
 	// The connections stay open but nothing gets through any more, as when
 	// a NAT or load balancer forgets them: only the probe notices.
-	proxy.blackholeExisting(toServer, toClient)
+	proxy.Blackhole(brokertest.ToServer, brokertest.ToClient)
 	rec.WaitGap(t, "h")
 	publishUntilDelivered(t, pub, rec, "h")
 	assertInOrder(t, rec.Publications("h"))
@@ -164,13 +159,13 @@ func TestHalfOpenPubSubConnection(t *testing.T) {
 
 func TestPublishReplyLostIsNotRetried(t *testing.T) {
 	ctx := context.Background()
-	url, _ := brokertest.StartRedis(t)
-	proxy := startProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
-	b := newTestBroker(t, "redis://"+proxy.addr()+"/0?read_timeout=300ms", Config{})
+	srv := brokertest.StartRedisServer(t)
+	proxy := brokertest.StartProxy(t, srv.Addr())
+	b := newTestBroker(t, "redis://"+proxy.Addr()+"/0?read_timeout=300ms", Config{})
 	first := mustPublish(t, b, "once", `1`) // opens the pooled connection
 
 	// The script reaches Redis and runs; its reply never comes back.
-	proxy.blackholeExisting(toClient)
+	proxy.Blackhole(brokertest.ToClient)
 	if _, err := b.Publish(ctx, "once", json.RawMessage(`2`), opts); err == nil {
 		t.Fatal("publish without a reply succeeded")
 	}

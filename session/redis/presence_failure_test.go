@@ -14,11 +14,12 @@ import (
 // its connections) and a node b connected directly, sharing a prefix. b's
 // heartbeat is an hour: it never takes a for dead during a test, so what
 // a's entries become is a's doing alone.
-func proxiedNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, p *proxy, rb *clusterRecorder) {
-	url, _ := brokertest.StartRedis(t)
-	p = startProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
+func proxiedNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, p *brokertest.Proxy, rb *clusterRecorder) {
+	srv := brokertest.StartRedisServer(t)
+	url := srv.URL()
+	p = brokertest.StartProxy(t, srv.Addr())
 	prefix := "test-" + session.NewEpoch()
-	a = newTestBroker(t, "redis://"+p.addr()+"/0", Config{Prefix: prefix, Heartbeat: heartbeat})
+	a = newTestBroker(t, "redis://"+p.Addr()+"/0", Config{Prefix: prefix, Heartbeat: heartbeat})
 	b = newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: time.Hour})
 	ra := &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
 	rb = &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
@@ -93,7 +94,7 @@ func TestRemovePresenceFailureRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	rb.WaitJoinLeaves(t, "room", 1)
-	p.blackholeExisting(toServer, toClient)
+	p.Blackhole(brokertest.ToServer, brokertest.ToClient)
 	rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	if err := a.RemovePresence(rctx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts); err == nil {
@@ -115,7 +116,7 @@ func TestAddPresenceReplyLost(t *testing.T) {
 	if _, err := a.AddPresence(ctx, "room", session.ClientInfo{Client: "c0", User: "bob"}, roomOpts); err != nil {
 		t.Fatal(err)
 	}
-	p.blackholeExisting(toClient) // requests still reach Redis; replies do not
+	p.Blackhole(brokertest.ToClient) // requests still reach Redis; replies do not
 	actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if _, err := a.AddPresence(actx, "room", session.ClientInfo{Client: "c1", User: "alice"}, roomOpts); err == nil {
@@ -145,7 +146,7 @@ func TestRestoreFailureKeepsEntries(t *testing.T) {
 		}
 	}
 	purgeAsDead(t, a, b)
-	p.blackholeExisting(toServer, toClient)
+	p.Blackhole(brokertest.ToServer, brokertest.ToClient)
 	a.restore(true) // times out: Redis does not answer
 	a.fleet.mu.Lock()
 	kept := len(a.fleet.local["room"])

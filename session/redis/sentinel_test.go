@@ -60,10 +60,10 @@ func TestSentinelConformance(t *testing.T) {
 // recovered:false; live delivery must resume in the new epoch.
 func TestSentinelFailoverLostWrites(t *testing.T) {
 	ctx := context.Background()
-	var repl *proxy
+	var repl *brokertest.Proxy
 	s := startSentinelSetup(t, func(m *brokertest.RedisServer) string {
-		repl = startProxy(t, m.Addr())
-		return repl.addr()
+		repl = brokertest.StartProxy(t, m.Addr())
+		return repl.Addr()
 	})
 	prefix := "test-" + session.NewEpoch()
 	cfg := s.cfg
@@ -83,7 +83,7 @@ func TestSentinelFailoverLostWrites(t *testing.T) {
 	first := publishRange(t, pub, "f", 1, 5)
 	ack(first)
 	waitReplicated(t, pub)
-	repl.blackholeExisting(toServer, toClient)
+	repl.Blackhole(brokertest.ToServer, brokertest.ToClient)
 	last := publishRange(t, pub, "f", 6, 10)
 	ack(last)
 	rec.WaitPublications(t, "f", 10)
