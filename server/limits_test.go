@@ -82,7 +82,7 @@ func TestConnectionsPerIP(t *testing.T) {
 		}
 	})
 	t.Run("a closed WebSocket gives its slot back", func(t *testing.T) {
-		c1.conn.Close()
+		c1.Conn.Close()
 		wiretest.Eventually(t, "a slot after the WebSocket closed", func() bool {
 			_, o := dialWSToken(t, ts.URL, "", a...)
 			return o.ok
@@ -424,18 +424,7 @@ func TestMessageSizeLimit(t *testing.T) {
 		c, _ := dialSockJS(t, ts.URL, "")
 		counter(t, ts, limitMessageSize, 1, func() {
 			c.send(big)
-			for {
-				f, ok := c.next()
-				if !ok {
-					break
-				}
-				if f.Type == "disconnect" && f.Code != session.DisconnectMessageTooLarge.Code {
-					t.Fatalf("disconnect %+v", f)
-				}
-			}
-			if c.closed == nil || c.closed.Code != session.DisconnectMessageTooLarge.Code {
-				t.Fatalf("close %v", c.closed)
-			}
+			c.expectClose(session.DisconnectMessageTooLarge.Code)
 			wiretest.Eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
 		})
 	})
