@@ -123,18 +123,25 @@ func (c *wsClient) expectClose(code int) {
 	}
 }
 
-// command sends one command and returns the frame that answers its id
-// (reply, subscribed or error), skipping others.
+// command sends one command and returns the frame that answers its id.
 func (c *wsClient) command(id uint64, cmd string) frame {
 	c.t.Helper()
 	c.Send(cmd)
+	return answerTo(c.t, id, c.next)
+}
+
+// answerTo reads frames with next until the one that answers command id
+// (reply, subscribed or error), skipping others; a disconnect before it
+// fails the test.
+func answerTo(t *testing.T, id uint64, next func() frame) frame {
+	t.Helper()
 	for {
-		f := c.next()
+		f := next()
 		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
 			return f
 		}
 		if f.Type == "disconnect" {
-			c.t.Fatalf("disconnected while waiting for command %d: %+v", id, f)
+			t.Fatalf("disconnected while waiting for command %d: %+v", id, f)
 		}
 	}
 }
@@ -399,13 +406,9 @@ func (c *sjClient) expectClose(code int) {
 	}
 }
 
+// command sends one command and returns the frame that answers its id.
 func (c *sjClient) command(id uint64, cmd string) frame {
 	c.t.Helper()
 	c.send(cmd)
-	for {
-		f := c.next()
-		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
-			return f
-		}
-	}
+	return answerTo(c.t, id, c.next)
 }
