@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
@@ -39,14 +38,7 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 				GotConn: func(ci httptrace.GotConnInfo) { *reused = ci.Reused },
 			})
 		}
-		r, err := wiretest.Do(ctx, client, http.MethodGet, base+"/connect/poll", q, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := wire.DecodePoll([]byte(r.Body), "")
-		if r.Status != http.StatusOK || err != nil {
-			t.Fatalf("poll: %d %s", r.Status, r.Body)
-		}
+		a := wiretest.PollOnce(ctx, t, client, base+"/connect/poll", q)
 		return *a.Cursor, len(a.Messages)
 	}
 	cursor, _ := poll(url.Values{"channel": {"c"}}, nil)

@@ -265,12 +265,7 @@ func TestSlowPOSTPollBody(t *testing.T) {
 	}
 	s.readHeaderTimeout = 100 * time.Millisecond
 	base := startServer(t, s)
-	a := do(t, http.MethodGet, base+"/connect/poll?channel=news", "")
-	first, err := wire.DecodePoll(a.body, "")
-	if err != nil || first.Cursor == nil {
-		t.Fatalf("first poll: %d %s (%v)", a.status, a.body, err)
-	}
-	cursor := *first.Cursor
+	cursor := *wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", wiretest.Query("channel", "news")).Cursor
 	c, err := wiretest.DialRaw(strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)

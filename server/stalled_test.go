@@ -217,13 +217,9 @@ func every(d time.Duration, stop <-chan struct{}, f func() bool) {
 
 func firstPollCursor(t *testing.T, base, ch string) string {
 	t.Helper()
-	r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, base+"/connect/poll", wiretest.Query("channel", ch), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := wire.DecodePoll([]byte(r.Body), "")
-	if err != nil || a.Cursor == nil || *a.Cursor == "" {
-		t.Fatalf("first poll: %v %s", err, r.Body)
+	a := wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", wiretest.Query("channel", ch))
+	if *a.Cursor == "" {
+		t.Fatalf("first poll of %s: an empty cursor", ch)
 	}
 	return *a.Cursor
 }
