@@ -246,28 +246,30 @@ func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcom
 	return outcome{ok: true}, a.Header
 }
 
-// sseStream is an open SSE stream, read frame by frame.
-type sseStream struct {
+// frameStream is a connection's frames, read by the test: an SSE stream,
+// or a SockJS session's.
+type frameStream struct {
 	*wiretest.Stream
 	t *testing.T
 }
 
-func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *sseStream {
+// openSSEStream opens /connect/sse with query; a refusal fails the test.
+func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *frameStream {
 	t.Helper()
 	st, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?"+q.Encode(), header(headers...))
 	if err != nil {
 		t.Fatalf("sse: %v", err)
 	}
 	t.Cleanup(st.Close)
-	return &sseStream{Stream: st, t: t}
+	return &frameStream{Stream: st, t: t}
 }
 
 // next returns the next frame; the stream's end fails the test.
-func (s *sseStream) next() frame {
+func (s *frameStream) next() frame {
 	s.t.Helper()
 	f, err := s.Next(wiretest.WaitLimit)
 	if err != nil {
-		s.t.Fatalf("sse stream: %v", err)
+		s.t.Fatalf("stream ended: %v", err)
 	}
 	return f
 }
@@ -338,8 +340,7 @@ func clientPublish(t *testing.T, base, ch, tok string, headers ...string) (outco
 // sjClient is a SockJS session's WaterSpout frames; its close frame ends
 // the stream with a wiretest.ClosedError.
 type sjClient struct {
-	*wiretest.Stream
-	t    *testing.T
+	*frameStream
 	conn *websocket.Conn
 }
 
@@ -351,7 +352,7 @@ func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, o
 	if conn == nil {
 		return nil, refused
 	}
-	c := &sjClient{Stream: wiretest.StreamWS(conn, wiretest.SockJSFrames), t: t, conn: conn}
+	c := &sjClient{&frameStream{wiretest.StreamWS(conn, wiretest.SockJSFrames), t}, conn}
 	t.Cleanup(c.Close)
 	f, err := c.Next(wiretest.WaitLimit)
 	switch {
@@ -366,16 +367,6 @@ func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, o
 	}
 	t.Fatalf("sockjs first frame %+v (%v)", f, err)
 	return nil, outcome{}
-}
-
-// next returns the next frame; the session's end fails the test.
-func (c *sjClient) next() frame {
-	c.t.Helper()
-	f, err := c.Next(wiretest.WaitLimit)
-	if err != nil {
-		c.t.Fatalf("sockjs session ended: %v", err)
-	}
-	return f
 }
 
 // send sends msgs as one SockJS frame, as sockjs-client does.
