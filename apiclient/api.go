@@ -154,7 +154,9 @@ type Publication struct {
 	Time int64 `json:"time"`
 }
 
-// History is a page of a channel's history, oldest first.
+// History is a page of a channel's history, oldest first. The server
+// writes its answer with History and Publication, so that both sides of
+// GET /api/history are one declaration.
 type History struct {
 	Channel string `json:"channel"`
 	// Epoch and Offset are the channel's current position.

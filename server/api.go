@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -25,24 +25,6 @@ type broadcastResult struct {
 	Offset  uint64         `json:"offset,omitempty"`
 	Epoch   string         `json:"epoch,omitempty"`
 	Error   *session.Error `json:"error,omitempty"`
-}
-
-// publicationJSON is a publication as GET /api/history shows it.
-type publicationJSON struct {
-	Channel string          `json:"channel"`
-	Offset  uint64          `json:"offset"`
-	Epoch   string          `json:"epoch"`
-	Data    json.RawMessage `json:"data"`
-	Key     string          `json:"key,omitempty"`
-	Time    int64           `json:"time"` // Unix milliseconds
-}
-
-type historyAnswer struct {
-	Channel      string            `json:"channel"`
-	Epoch        string            `json:"epoch"`
-	Offset       uint64            `json:"offset"`
-	Recovered    *bool             `json:"recovered,omitempty"`
-	Publications []publicationJSON `json:"publications"`
 }
 
 // duplicateHeader marks an answer to a publish whose key was seen before.
@@ -159,13 +141,15 @@ func (s *Server) handleHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := historyAnswer{Channel: ch, Epoch: res.Top.Epoch, Offset: res.Top.Offset,
-		Publications: make([]publicationJSON, 0, len(res.Publications))}
+	// The answer is written with the Go client's types: the two sides of
+	// GET /api/history are one declaration and cannot drift apart.
+	out := apiclient.History{Channel: ch, Epoch: res.Top.Epoch, Offset: res.Top.Offset,
+		Publications: make([]apiclient.Publication, 0, len(res.Publications))}
 	if since != nil {
 		out.Recovered = &res.Recoverable
 	}
 	for _, p := range res.Publications {
-		out.Publications = append(out.Publications, publicationJSON{
+		out.Publications = append(out.Publications, apiclient.Publication{
 			Channel: p.Channel, Offset: p.Offset, Epoch: p.Epoch, Data: p.Data, Key: p.Key, Time: p.Time,
 		})
 	}

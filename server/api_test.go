@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -245,7 +246,7 @@ func TestHistory(t *testing.T) {
 			if a.status != 200 {
 				t.Fatalf("status %d: %s", a.status, a.body)
 			}
-			var h historyAnswer
+			var h apiclient.History
 			a.decode(t, &h)
 			if h.Channel != "h" || h.Epoch != epoch || h.Offset != 5 {
 				t.Errorf("top %s %s/%d", h.Channel, h.Epoch, h.Offset)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,7 +74,7 @@ func dialWSToken(t *testing.T, base, tok string, headers ...string) (*wsClient, 
 	if conn == nil {
 		return nil, refused
 	}
-	c := newWSClient(t, conn)
+	c := &wsClient{WSClient: wiretest.NewWSClient(t, conn), t: t}
 	f := c.next()
 	switch f.Type {
 	case "hello":
@@ -124,18 +123,25 @@ func (c *wsClient) expectClose(code int) {
 	}
 }
 
-// command sends one command and returns the frame that answers its id
-// (reply, subscribed or error), skipping others.
+// command sends one command and returns the frame that answers its id.
 func (c *wsClient) command(id uint64, cmd string) frame {
 	c.t.Helper()
 	c.Send(cmd)
+	return answerTo(c.t, id, c.next)
+}
+
+// answerTo reads frames with next until the one that answers command id
+// (reply, subscribed or error), skipping others; a disconnect before it
+// fails the test.
+func answerTo(t *testing.T, id uint64, next func() frame) frame {
+	t.Helper()
 	for {
-		f := c.next()
+		f := next()
 		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
 			return f
 		}
 		if f.Type == "disconnect" {
-			c.t.Fatalf("disconnected while waiting for command %d: %+v", id, f)
+			t.Fatalf("disconnected while waiting for command %d: %+v", id, f)
 		}
 	}
 }
@@ -226,57 +232,44 @@ func authenticating(tok string) func(uint64) string {
 // that delivers its hello is ok. The stream is closed before returning.
 func sseOpen(t *testing.T, base string, q url.Values, headers ...string) (outcome, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wiretest.WaitLimit)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connect/sse?"+q.Encode(), nil)
-	req.Header = header(headers...)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("sse: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		code, reason := errorOf(body)
-		if code != resp.StatusCode {
-			t.Errorf("sse error body %q under status %d", body, resp.StatusCode)
+	st, a := wiretest.DialSSE(t, http.DefaultClient, base+"/connect/sse?"+q.Encode(), header(headers...))
+	if st == nil {
+		code, reason := errorOf([]byte(a.Body))
+		if code != a.Status {
+			t.Errorf("sse error body %q under status %d", a.Body, a.Status)
 		}
-		return outcome{code: resp.StatusCode, reason: reason}, resp.Header
+		return outcome{code: a.Status, reason: reason}, a.Header
 	}
-	r := wire.NewSSEReader(resp.Body)
-	for {
-		ev, err := r.Next()
-		if err != nil {
-			t.Fatalf("sse stream ended before hello: %v", err)
-		}
-		if fs, err := wire.DecodeFrames([]byte(ev.Data)); err == nil && len(fs) > 0 && fs[0].Type == "hello" {
-			return outcome{ok: true}, resp.Header
-		}
+	defer st.Close()
+	for ev := st.Next(t); ev.Frame.Type != "hello"; ev = st.Next(t) {
 	}
+	return outcome{ok: true}, a.Header
 }
 
-// sseStream is an open SSE stream, read frame by frame.
-type sseStream struct {
+// frameStream is a connection's frames, read by the test: an SSE stream,
+// or a SockJS session's.
+type frameStream struct {
 	*wiretest.Stream
 	t *testing.T
 }
 
-func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *sseStream {
+// openSSEStream opens /connect/sse with query; a refusal fails the test.
+func openSSEStream(t *testing.T, base string, q url.Values, headers ...string) *frameStream {
 	t.Helper()
 	st, err := wiretest.OpenSSE(http.DefaultClient, base+"/connect/sse?"+q.Encode(), header(headers...))
 	if err != nil {
 		t.Fatalf("sse: %v", err)
 	}
 	t.Cleanup(st.Close)
-	return &sseStream{Stream: st, t: t}
+	return &frameStream{Stream: st, t: t}
 }
 
 // next returns the next frame; the stream's end fails the test.
-func (s *sseStream) next() frame {
+func (s *frameStream) next() frame {
 	s.t.Helper()
 	f, err := s.Next(wiretest.WaitLimit)
 	if err != nil {
-		s.t.Fatalf("sse stream: %v", err)
+		s.t.Fatalf("stream ended: %v", err)
 	}
 	return f
 }
@@ -344,11 +337,11 @@ func clientPublish(t *testing.T, base, ch, tok string, headers ...string) (outco
 
 // --- SockJS over its WebSocket transport, as sockjs-client frames it
 
+// sjClient is a SockJS session's WaterSpout frames; its close frame ends
+// the stream with a wiretest.ClosedError.
 type sjClient struct {
-	t       *testing.T
-	conn    *websocket.Conn
-	pending []frame
-	closed  *wire.SockJSFrame // the c[code,"reason"] frame, once seen
+	*frameStream
+	conn *websocket.Conn
 }
 
 // dialSockJS opens a SockJS session with tok in the query. A refused
@@ -359,51 +352,21 @@ func dialSockJS(t *testing.T, base, tok string, headers ...string) (*sjClient, o
 	if conn == nil {
 		return nil, refused
 	}
-	t.Cleanup(func() { conn.Close() })
-	c := &sjClient{t: t, conn: conn}
-	f, ok := c.next()
+	c := &sjClient{&frameStream{wiretest.StreamWS(conn, wiretest.SockJSFrames), t}, conn}
+	t.Cleanup(c.Close)
+	f, err := c.Next(wiretest.WaitLimit)
 	switch {
-	case ok && f.Type == "hello":
+	case err == nil && f.Type == "hello":
 		return c, outcome{ok: true}
-	case ok && f.Type == "disconnect":
-		if _, more := c.next(); more || c.closed == nil || c.closed.Code != f.Code {
-			t.Fatalf("after the disconnect frame %+v: close %v", f, c.closed)
+	case err == nil && f.Type == "disconnect":
+		var closed wiretest.ClosedError
+		if _, err := c.Next(wiretest.WaitLimit); !errors.As(err, &closed) || closed.Code != f.Code {
+			t.Fatalf("after the disconnect frame %+v: %v, want the close frame with its code", f, err)
 		}
 		return nil, outcome{code: f.Code, reason: f.Reason}
 	}
-	t.Fatalf("sockjs first frame %+v (closed %v)", f, c.closed)
+	t.Fatalf("sockjs first frame %+v (%v)", f, err)
 	return nil, outcome{}
-}
-
-// next returns the next WaterSpout frame, or false once the session has
-// sent its close frame.
-func (c *sjClient) next() (frame, bool) {
-	c.t.Helper()
-	for len(c.pending) == 0 {
-		if c.closed != nil {
-			return frame{}, false
-		}
-		c.conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
-		_, msg, err := c.conn.ReadMessage()
-		if err != nil {
-			c.t.Fatalf("sockjs read: %v", err)
-		}
-		sf, err := wire.DecodeSockJS(msg)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		switch sf.Kind {
-		case 'c':
-			c.closed = &sf
-		case 'a':
-			for _, fs := range sf.Messages {
-				c.pending = append(c.pending, fs...)
-			}
-		}
-	}
-	f := c.pending[0]
-	c.pending = c.pending[1:]
-	return f, true
 }
 
 // send sends msgs as one SockJS frame, as sockjs-client does.
@@ -416,16 +379,27 @@ func (c *sjClient) send(msgs ...string) {
 	}
 }
 
+// expectClose reads until the session's close frame and checks its code,
+// and that of any disconnect frame before it.
+func (c *sjClient) expectClose(code int) {
+	c.t.Helper()
+	for {
+		f, err := c.Next(wiretest.WaitLimit)
+		var closed wiretest.ClosedError
+		switch {
+		case errors.As(err, &closed) && closed.Code == code:
+			return
+		case err != nil:
+			c.t.Fatalf("session ended with %v, want the close frame c[%d,...]", err, code)
+		case f.Type == "disconnect" && f.Code != code:
+			c.t.Fatalf("disconnect %+v, want code %d", f, code)
+		}
+	}
+}
+
+// command sends one command and returns the frame that answers its id.
 func (c *sjClient) command(id uint64, cmd string) frame {
 	c.t.Helper()
 	c.send(cmd)
-	for {
-		f, ok := c.next()
-		if !ok {
-			c.t.Fatalf("sockjs session closed (%v) while waiting for command %d", c.closed, id)
-		}
-		if f.ID == id && (f.Type == "reply" || f.Type == "subscribed" || f.Type == "error") {
-			return f
-		}
-	}
+	return answerTo(c.t, id, c.next)
 }

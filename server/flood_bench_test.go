@@ -2,11 +2,9 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
 // BenchmarkWebSocketChannelFlood is issue 21's subscribe-and-drop flood
@@ -36,16 +36,7 @@ func BenchmarkWebSocketChannelFlood(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
-	defer func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			b.Error(err)
-		}
-	}()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/connect/ws"
+	url := wsURL(wiretest.Serve(b, s).URL, "/connect/ws")
 	const perConn = 125
 	heap0, rss0 := settledMemory()
 	var frame bytes.Buffer

@@ -1,11 +1,8 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -13,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
@@ -42,14 +38,7 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 				GotConn: func(ci httptrace.GotConnInfo) { *reused = ci.Reused },
 			})
 		}
-		r, err := wiretest.Do(ctx, client, http.MethodGet, base+"/connect/poll", q, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := wire.DecodePoll([]byte(r.Body), "")
-		if r.Status != http.StatusOK || err != nil {
-			t.Fatalf("poll: %d %s", r.Status, r.Body)
-		}
+		a := wiretest.PollOnce(ctx, t, client, base+"/connect/poll", q)
 		return *a.Cursor, len(a.Messages)
 	}
 	cursor, _ := poll(url.Values{"channel": {"c"}}, nil)
@@ -72,11 +61,11 @@ func TestHeldPollsReuseConnectionAndLimitSlot(t *testing.T) {
 
 // heldPollConn opens a raw connection and sends a poll that the server
 // holds (it has a cursor and nothing is queued).
-func heldPollConn(t *testing.T, s *Server, base string) net.Conn {
+func heldPollConn(t *testing.T, s *Server, base string) *wiretest.RawConn {
 	t.Helper()
 	cursor := firstPollCursor(t, base, "c")
 	http.DefaultClient.CloseIdleConnections() // its slot in the per-address limit
-	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	c, err := wiretest.DialRaw(strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +90,10 @@ func TestHeldPollShutdownClosesAtOnce(t *testing.T) {
 	}
 	took := time.Since(start)
 	<-done
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
+	r, body, err := c.Answer()
+	if r == nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(r.Body)
 	if !r.Close || !strings.Contains(string(body), `"code":3001`) {
 		t.Fatalf("answer (Connection: close %v) %s, want close and disconnect 3001", r.Close, body)
 	}
@@ -125,16 +112,12 @@ func TestHeldPollConnectionIdlesLikeKeepAlive(t *testing.T) {
 	base := startServer(t, s)
 	c := heldPollConn(t, s, base)
 	wiretest.PublishInts(t, s.Node(), "c", 1, 1)
-	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r, err := http.ReadResponse(br, nil)
-	if err != nil {
+	if _, _, err := c.Answer(); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.ReadAll(r.Body)
 	time.Sleep(time.Second) // past the header timeout, well under the idle timeout
 	fmt.Fprint(c, "GET /connect/poll?channel=c HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r, err := http.ReadResponse(br, nil); err != nil || r.StatusCode != http.StatusOK {
+	if r, _, err := c.Answer(); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("the next poll after 1 s idle: %v %v", r, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,7 +81,7 @@ func TestConnectionsPerIP(t *testing.T) {
 		}
 	})
 	t.Run("a closed WebSocket gives its slot back", func(t *testing.T) {
-		c1.conn.Close()
+		c1.Conn.Close()
 		wiretest.Eventually(t, "a slot after the WebSocket closed", func() bool {
 			_, o := dialWSToken(t, ts.URL, "", a...)
 			return o.ok
@@ -265,12 +264,7 @@ func TestSlowPOSTPollBody(t *testing.T) {
 	}
 	s.readHeaderTimeout = 100 * time.Millisecond
 	base := startServer(t, s)
-	a := do(t, http.MethodGet, base+"/connect/poll?channel=news", "")
-	first, err := wire.DecodePoll(a.body, "")
-	if err != nil || first.Cursor == nil {
-		t.Fatalf("first poll: %d %s (%v)", a.status, a.body, err)
-	}
-	cursor := *first.Cursor
+	cursor := *wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", wiretest.Query("channel", "news")).Cursor
 	c, err := wiretest.DialRaw(strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -480,18 +474,7 @@ func TestMessageSizeLimit(t *testing.T) {
 		c, _ := dialSockJS(t, ts.URL, "")
 		counter(t, ts, limitMessageSize, 1, func() {
 			c.send(big)
-			for {
-				f, ok := c.next()
-				if !ok {
-					break
-				}
-				if f.Type == "disconnect" && f.Code != session.DisconnectMessageTooLarge.Code {
-					t.Fatalf("disconnect %+v", f)
-				}
-			}
-			if c.closed == nil || c.closed.Code != session.DisconnectMessageTooLarge.Code {
-				t.Fatalf("close %v", c.closed)
-			}
+			c.expectClose(session.DisconnectMessageTooLarge.Code)
 			wiretest.Eventually(t, "the session to close", func() bool { return ts.node.SessionCount() == 0 })
 		})
 	})
@@ -580,22 +563,21 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	s := newQuietServer(t)
 	s.readHeaderTimeout = 100 * time.Millisecond
 	base := startServer(t, s)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	c, err := wiretest.DialRaw(strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer c.Close()
 	// Headers that never end.
-	if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: x\r\n"); err != nil {
+	if _, err := fmt.Fprint(c, "GET /livez HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
-	b, err := io.ReadAll(conn)
+	resp, body, err := c.Answer()
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the server kept a connection whose headers never ended (read %q)", b)
+		t.Fatalf("the server kept a connection whose headers never ended: %v", err)
 	}
-	if strings.Contains(string(b), "200 OK") {
-		t.Fatalf("answered an incomplete request: %q", b)
+	if resp != nil && resp.StatusCode == http.StatusOK {
+		t.Fatalf("answered an incomplete request: %s %q", resp.Status, body)
 	}
 }

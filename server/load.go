@@ -277,14 +277,14 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	for _, o := range options {
 		raw := getenv(o.env)
 		if o.alias != "" && getenv(o.alias) != "" {
-			raw = strings.Join(append(splitList(raw), splitList(getenv(o.alias))...), ",") // both count (list options only)
+			raw = strings.Join(append(SplitList(raw), SplitList(getenv(o.alias))...), ",") // both count (list options only)
 		}
 		if o.flag == configFlag || raw == "" {
 			continue
 		}
 		vals := []string{raw}
 		if o.list {
-			vals = splitList(raw)
+			vals = SplitList(raw)
 		}
 		if err := o.set(&cfg, vals); err != nil {
 			return Config{}, fmt.Errorf("%s: %w", o.env, err)
@@ -341,8 +341,11 @@ func wrap(b *strings.Builder, text, indent string, width int) {
 	b.WriteString(line + "\n")
 }
 
-// splitList splits a comma-separated environment value, dropping blanks.
-func splitList(s string) []string {
+// SplitList splits a comma-separated list the way serve reads its list
+// settings from the environment (WATERSPOUT_API_KEYS, ...): each item
+// trimmed, blanks dropped. The other commands' list flags (waterspout token
+// --channels) read lists the same way.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

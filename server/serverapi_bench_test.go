@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,24 +29,13 @@ func BenchmarkPresenceAPI(b *testing.B) {
 		defer sess.Close(session.ClosedByClient)
 	}
 	h := s.Handler()
-	get := func(b *testing.B, path string) int {
-		req, _ := http.NewRequest(http.MethodGet, path, nil)
-		req.RemoteAddr = "127.0.0.1:40000"
-		req.Header.Set("Authorization", "Bearer bench-key-0123456789")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-		return w.Body.Len()
-	}
 	for _, path := range []string{"/api/presence?channel=room:big", "/api/presence/stats?channel=room:big"} {
 		name, _, _ := strings.Cut(path[len("/api/"):], "?")
 		b.Run(name, func(b *testing.B) {
 			size := 0
 			b.ReportAllocs()
 			for b.Loop() {
-				size = get(b, path)
+				size = serveBench(b, h, http.MethodGet, path, nil)
 			}
 			b.ReportMetric(float64(size), "bytes/answer")
 		})

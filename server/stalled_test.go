@@ -1,14 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
@@ -97,13 +95,13 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	type stalledClient struct {
 		name string
 		conn net.Conn
-		port int
+		key  string // netconn.SocketKey of its address: its server socket's peer
 	}
 	var stalled []stalledClient
 	for _, r := range rates {
 		ch := r.channel
 		add := func(name string, c net.Conn) {
-			stalled = append(stalled, stalledClient{name + "/" + ch, c, c.LocalAddr().(*net.TCPAddr).Port})
+			stalled = append(stalled, stalledClient{name + "/" + ch, c, netconn.SocketKey(c.LocalAddr())})
 		}
 		add("sse", dialStalled(t, addr, "GET /connect/sse?channel="+ch+" HTTP/1.1\r\nHost: x\r\n\r\n"))
 		if polls {
@@ -149,7 +147,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		time.Sleep(100 * time.Millisecond)
 		open := serverSockets(t, serverPort)
 		for _, c := range stalled {
-			if _, ok := gone[c.name]; !ok && open[c.port] == "" {
+			if _, ok := gone[c.name]; !ok && open[c.key] == "" {
 				gone[c.name] = time.Since(start)
 			}
 		}
@@ -158,7 +156,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	wg.Wait()
 	open := serverSockets(t, serverPort)
 	for _, c := range stalled {
-		if st, ok := open[c.port]; ok {
+		if st, ok := open[c.key]; ok {
 			t.Errorf("%s: still on the server after %v, in state %s", c.name, time.Since(start).Round(time.Millisecond), st)
 		} else {
 			t.Logf("%s: gone from the server after %v", c.name, gone[c.name].Round(100*time.Millisecond))
@@ -217,13 +215,9 @@ func every(d time.Duration, stop <-chan struct{}, f func() bool) {
 
 func firstPollCursor(t *testing.T, base, ch string) string {
 	t.Helper()
-	r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, base+"/connect/poll", wiretest.Query("channel", ch), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := wire.DecodePoll([]byte(r.Body), "")
-	if err != nil || a.Cursor == nil || *a.Cursor == "" {
-		t.Fatalf("first poll: %v %s", err, r.Body)
+	a := wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", wiretest.Query("channel", ch))
+	if *a.Cursor == "" {
+		t.Fatalf("first poll of %s: an empty cursor", ch)
 	}
 	return *a.Cursor
 }
@@ -234,54 +228,21 @@ func sockjsSubscribe(t *testing.T, url, ch string) {
 	t.Helper()
 	body, _ := json.Marshal([]string{string(wire.Subscribe(1, ch, nil))})
 	wiretest.Eventually(t, "xhr_send to "+url+" to be taken", func() bool {
-		resp, err := http.Post(url+"/xhr_send", "text/plain", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusNoContent
+		r := wiretest.Request(t, nil, http.MethodPost, url+"/xhr_send", string(body), http.Header{"Content-Type": {"text/plain"}})
+		return r.Status == http.StatusNoContent
 	})
 }
 
-// serverSockets returns the TCP sockets on the local port (the server's
-// side of its connections) by their peer's port, with their state, from
-// /proc/net/tcp: every state, FIN-WAIT and TIME-WAIT included.
-func serverSockets(t *testing.T, port int) map[int]string {
+// serverSockets returns the TCP sockets on the server's port, by their
+// peer's address (netconn.SocketKey), in every state, FIN-WAIT and
+// TIME-WAIT included.
+func serverSockets(t *testing.T, port int) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/tcp")
+	open, err := netconn.Sockets(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := map[string]string{"01": "ESTABLISHED", "04": "FIN-WAIT-1", "05": "FIN-WAIT-2", "06": "TIME-WAIT",
-		"07": "CLOSE", "08": "CLOSE-WAIT", "09": "LAST-ACK", "0A": "LISTEN", "0B": "CLOSING"}
-	out := map[int]string{}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) < 4 {
-			continue
-		}
-		if hexPort(f[1]) != port || f[3] == "0A" {
-			continue
-		}
-		st := states[f[3]]
-		if st == "" {
-			st = f[3]
-		}
-		out[hexPort(f[2])] = st
-	}
-	return out
-}
-
-func hexPort(addr string) int {
-	_, p, ok := strings.Cut(addr, ":")
-	if !ok {
-		return -1
-	}
-	b, err := hex.DecodeString(p)
-	if err != nil || len(b) != 2 {
-		return -1
-	}
-	return int(b[0])<<8 | int(b[1])
+	return open
 }
 
 func heapInUse() uint64 {
@@ -345,7 +306,7 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 		t.Fatalf("first frame %+v, want hello", f)
 	}
 	c.Send(string(wire.Subscribe(1, "high", nil)))
-	port := conn.LocalAddr().(*net.TCPAddr).Port
+	key := netconn.SocketKey(conn.LocalAddr())
 	wiretest.Eventually(t, "the WebSocket session", func() bool { return s.Node().SessionCount() == 1 })
 	start := time.Now()
 	stop := make(chan struct{})
@@ -363,10 +324,10 @@ func TestStalledWebSocketEndsWith3005AndIsAborted(t *testing.T) {
 	// The pong wait (3 s), then the close grace (1 s) for the client's
 	// close frame, with slack.
 	deadline := start.Add(10 * time.Second)
-	for serverSockets(t, serverPort)[port] != "" && time.Now().Before(deadline) {
+	for serverSockets(t, serverPort)[key] != "" && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if st := serverSockets(t, serverPort)[port]; st != "" {
+	if st := serverSockets(t, serverPort)[key]; st != "" {
 		t.Fatalf("the stalled WebSocket is still on the server after %v, in state %s", time.Since(start).Round(time.Millisecond), st)
 	}
 	t.Logf("gone from the server after %v", time.Since(start).Round(100*time.Millisecond))

@@ -5,9 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
@@ -17,12 +14,7 @@ import (
 // wsClient is wiretest's WebSocket client with the server tests' helpers.
 type wsClient struct {
 	*wiretest.WSClient
-	t    *testing.T
-	conn *websocket.Conn
-}
-
-func newWSClient(t *testing.T, conn *websocket.Conn) *wsClient {
-	return &wsClient{WSClient: wiretest.NewWSClient(t, conn), t: t, conn: conn}
+	t *testing.T
 }
 
 // dialWS connects to /connect/ws and reads the hello; a refusal fails the
@@ -85,31 +77,15 @@ func TestTransportsAreMounted(t *testing.T) {
 		dialWS(t, ts.URL, "Origin", "https://app.example.com")
 	})
 	t.Run("sse streams unbuffered and uncompressed", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/connect/sse?channel=s", nil)
-		req.Header.Set("Accept-Encoding", "gzip")
-		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gunzip
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") ||
-			resp.Header.Get("Content-Encoding") != "" {
-			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+		// Asking for gzip ourselves turns off net/http's transparent gunzip,
+		// so a Content-Encoding would show.
+		st, refused := wiretest.DialSSE(t, http.DefaultClient, ts.URL+"/connect/sse?channel=s", header("Accept-Encoding", "gzip"))
+		if st == nil || !strings.HasPrefix(refused.Header.Get("Content-Type"), "text/event-stream") ||
+			refused.Header.Get("Content-Encoding") != "" {
+			t.Fatalf("%d %v %s", refused.Status, refused.Header, refused.Body)
 		}
 		// The hello event arrives while the stream stays open: nothing buffers it.
-		timer := time.AfterFunc(5*time.Second, cancel)
-		defer timer.Stop()
-		r := wire.NewSSEReader(resp.Body)
-		for {
-			ev, err := r.Next()
-			if err != nil {
-				t.Fatalf("no hello event: %v", err)
-			}
-			if fs, _ := wire.DecodeFrames([]byte(ev.Data)); len(fs) > 0 && fs[0].Type == "hello" {
-				break
-			}
+		for ev := st.Next(t); ev.Frame.Type != "hello"; ev = st.Next(t) {
 		}
 	})
 	t.Run("poll answers the first request at once", func(t *testing.T) {

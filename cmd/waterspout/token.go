@@ -97,7 +97,7 @@ func runToken(_ context.Context, e *env, args []string) error {
 		return usageError{err}
 	}
 	mc.Sub, mc.TTL, mc.Kind = *sub, *ttl, *kind
-	mc.Channels, mc.Publish = splitList(*channels), splitList(*publish)
+	mc.Channels, mc.Publish = server.SplitList(*channels), server.SplitList(*publish)
 	if set["kid"] {
 		mc.KeyID = *kid
 	}
@@ -116,17 +116,6 @@ func runToken(_ context.Context, e *env, args []string) error {
 	}
 	_, err = fmt.Fprintln(e.stdout, tok)
 	return err
-}
-
-// splitList splits a comma-separated flag value, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // durationFlag defines a duration flag whose refusal says what a duration

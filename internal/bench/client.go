@@ -425,12 +425,9 @@ func (c *client) handle(frame []byte) error {
 	}
 	switch frameType(frame) {
 	case "disconnect", "error":
-		var d struct {
-			Code   int64  `json:"code"`
-			Reason string `json:"reason"`
-		}
+		var d wire.Error // the code and reason of either frame
 		_ = json.Unmarshal(frame, &d)
-		c.disconnect.Store(d.Code)
+		c.disconnect.Store(int64(d.Code))
 		return fmt.Errorf("server sent %.200s", frame)
 	}
 	return nil

@@ -3,14 +3,14 @@ package bench
 import (
 	"bufio"
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waterspout/waterspout/internal/netconn"
 )
 
 // healthyReaders is how many subscribers keep reading beside S10's stalled
@@ -72,7 +72,7 @@ func (r *runner) stalled(ctx context.Context) Result {
 	for i, c := range stalled {
 		c.connMu.Lock()
 		if c.conn != nil {
-			keys[i] = procTCPKey(c.conn.LocalAddr())
+			keys[i] = netconn.SocketKey(c.conn.LocalAddr())
 		}
 		c.connMu.Unlock()
 	}
@@ -90,7 +90,7 @@ func (r *runner) stalled(ctx context.Context) Result {
 			heap, _ := r.serverMetrics()
 			sr.RSSPeakKB, sr.TCPMemPeakKB, sr.HeapPeakKB = max(sr.RSSPeakKB, rss), max(sr.TCPMemPeakKB, mem), max(sr.HeapPeakKB, heap)
 			for i, k := range keys {
-				if dropped[i] == 0 && k != "" && open != nil && !open[k] {
+				if dropped[i] == 0 && k != "" && open != nil && open[k] == "" {
 					dropped[i] = time.Since(start)
 				}
 			}
@@ -187,34 +187,10 @@ func tcpMemKB() int64 {
 	return 0
 }
 
-// serverSockets returns the TCP sockets whose local port is port (the
-// server's side of its connections; the listener excepted) by their remote
-// address in /proc/net/tcp's form (see procTCPKey), in every state. It is
-// nil where /proc/net/tcp cannot be read.
-func serverSockets(port int) map[string]bool {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return nil
-	}
-	local := fmt.Sprintf(":%04X", port)
-	out := map[string]bool{}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasSuffix(f[1], local) || f[3] == "0A" { // 0A: LISTEN
-			continue
-		}
-		out[f[2]] = true
-	}
-	return out
-}
-
-// procTCPKey writes a TCP address as /proc/net/tcp does: the IPv4 address
-// as a little-endian hex word, then the port in hex.
-func procTCPKey(a net.Addr) string {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || ta.IP.To4() == nil {
-		return ""
-	}
-	ip := ta.IP.To4()
-	return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ta.Port)
+// serverSockets returns the TCP sockets on the server's port, by their
+// peer's address (netconn.SocketKey); nil where /proc/net/tcp cannot be
+// read.
+func serverSockets(port int) map[string]string {
+	open, _ := netconn.Sockets(port)
+	return open
 }

@@ -23,6 +23,10 @@
 //   - AppendResponseHead and FrameChunk (http1.go): the HTTP/1.1 response
 //     head and chunked framing that SSE and held polls write by hand on
 //     hijacked connections.
+//   - Sockets and SocketKey (sockets.go): a port's sockets and their
+//     states from /proc/net/tcp, where the bench and the tests see that a
+//     connection given up on is gone from the kernel. Linux only; an error
+//     elsewhere.
 //
 // # Concurrency
 //

@@ -2,11 +2,8 @@ package netconn
 
 import (
 	"bytes"
-	"fmt"
 	"net"
-	"os"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,19 +73,23 @@ func TestAbortFreesTheSocket(t *testing.T) {
 		if flushed, err := c.TryWrite(make([]byte, 8<<20)); err != nil || flushed {
 			t.Fatalf("TryWrite: flushed %v, err %v; want bytes kept", flushed, err)
 		}
-		local, peer := server.LocalAddr().(*net.TCPAddr).Port, server.RemoteAddr().(*net.TCPAddr).Port
+		local := server.LocalAddr().(*net.TCPAddr).Port
 		if abort {
 			_ = Abort(c)
 		} else {
 			_ = c.Close()
 		}
 		time.Sleep(100 * time.Millisecond)
-		st := socketState(t, local, peer)
+		open, err := Sockets(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := open[SocketKey(server.RemoteAddr())]
 		switch {
 		case abort && st != "":
 			t.Errorf("after Abort the server's socket is still there, in state %s", st)
-		case !abort && st != "04": // FIN-WAIT-1
-			t.Errorf("after Close the server's socket is in state %q, want FIN-WAIT-1 (04)", st)
+		case !abort && st != "FIN-WAIT-1":
+			t.Errorf("after Close the server's socket is in state %q, want FIN-WAIT-1", st)
 		}
 	}
 }
@@ -99,22 +100,4 @@ type wrapped struct{ net.Conn }
 
 func (w wrapped) SyscallConn() (syscall.RawConn, error) {
 	return w.Conn.(syscall.Conn).SyscallConn()
-}
-
-// socketState is the /proc/net/tcp state (hex) of the socket from local
-// port to peer port, "" when there is none.
-func socketState(t *testing.T, local, peer int) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, p := fmt.Sprintf(":%04X", local), fmt.Sprintf(":%04X", peer)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 3 && strings.HasSuffix(f[1], l) && strings.HasSuffix(f[2], p) {
-			return f[3]
-		}
-	}
-	return ""
 }
