@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,88 +17,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/waterspout/waterspout/apiclient"
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/brokertest"
 )
-
-// cutProxy is a TCP proxy in front of a server that can cut every
-// connection through it and refuse new ones, as a network outage would.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	down   bool
-	wg     sync.WaitGroup
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut(true)
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *cutProxy) URL() string { return "http://" + p.ln.Addr().String() }
-
-func (p *cutProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns = append(p.conns, c, s)
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go p.pipe(c, s)
-		go p.pipe(s, c)
-	}
-}
-
-func (p *cutProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// cut closes every connection; with down, new ones are refused until up.
-func (p *cutProxy) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cutProxy) up() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
 
 // waitFor waits until cond holds, failing the test after a generous bound
 // (this is not a speed check: it only keeps a broken test from hanging).
@@ -198,12 +117,12 @@ func TestListenResumesThroughCuts(t *testing.T) {
 	for _, transport := range []string{"ws", "sse", "poll"} {
 		t.Run(transport, func(t *testing.T) {
 			srv := apiServer(t)
-			proxy := newCutProxy(t, strings.TrimPrefix(srv, "http://"))
+			proxy := brokertest.StartProxy(t, strings.TrimPrefix(srv, "http://"))
 			pub, err := apiclient.New(apiclient.Config{URL: srv})
 			if err != nil {
 				t.Fatal(err)
 			}
-			stdout, stderr, stop := startListen(t, "news", "--server", proxy.URL(), "--transport", transport)
+			stdout, stderr, stop := startListen(t, "news", "--server", "http://"+proxy.Addr(), "--transport", transport)
 			dump := func() string { return "stdout:\n" + stdout.String() + "stderr:\n" + stderr.String() }
 			waitFor(t, "connected", func() bool { return strings.Contains(stderr.String(), "connected over "+transport) }, dump)
 			// A WebSocket says hello before its subscribe is answered: a
@@ -214,10 +133,10 @@ func TestListenResumesThroughCuts(t *testing.T) {
 			publishN(t, pub, "news", 1, 3)
 			waitFor(t, "3 messages", func() bool { return len(lines(t, stdout.String())) == 3 }, dump)
 
-			proxy.cut(true)
+			proxy.Cut(true)
 			waitFor(t, "the cut noticed", func() bool { return strings.Contains(stderr.String(), "connection lost") }, dump)
 			publishN(t, pub, "news", 4, 6)
-			proxy.up()
+			proxy.Restore()
 			waitFor(t, "6 messages", func() bool { return len(lines(t, stdout.String())) >= 6 }, dump)
 			waitFor(t, "the resume reported", func() bool {
 				return strings.Contains(stderr.String(), "reconnected over "+transport) &&
