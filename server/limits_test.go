@@ -294,103 +294,85 @@ func TestSlowPOSTPollBody(t *testing.T) {
 	}
 }
 
-func TestPublishesPerKey(t *testing.T) {
+// TestQuotasPerKey: --publishes-per-second and --api-calls-per-second are
+// buckets per credential, apart from each other. A publication (a broadcast
+// counts one per channel) spends the first; history, presence, channels
+// and control requests share the second. Past a bucket: 429 with
+// Retry-After, counted in the metric; another credential is not limited;
+// a second refills it.
+func TestQuotasPerKey(t *testing.T) {
 	const key1, key2 = "first-key-0123456789", "second-key-0123456789"
 	ts := newTestServer(t, func(c *Config) {
 		c.APIKeys = []string{key1, key2}
 		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 3
-	})
-	clock := withClock(ts)
-	pub := func(key string) answer {
-		return postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`, "Authorization", "Bearer "+key)
-	}
-	for i := range 3 {
-		if a := pub(key1); a.status != 200 {
-			t.Fatalf("publish %d within the burst: %d %s", i+1, a.status, a.body)
-		}
-	}
-	counter(t, ts, limitPublishes, 2, func() {
-		a := pub(key1)
-		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(a.apiErr(t).Reason, "too many publishes") {
-			t.Fatalf("over the burst: %d %v %s", a.status, a.header, a.body)
-		}
-		// key2's bucket is its own: a broadcast to 3 channels empties it.
-		if a := postJSON(t, ts.URL+"/api/broadcast", `{"channels":["a","b","c"],"data":1}`, "Authorization", "Bearer "+key2); a.status != 200 {
-			t.Fatalf("broadcast: %d %s", a.status, a.body)
-		}
-		if a := pub(key2); a.status != 429 {
-			t.Fatalf("after a broadcast counted per channel: %d", a.status)
-		}
-	})
-	clock.Advance(time.Second)
-	if a := pub(key1); a.status != 200 {
-		t.Fatalf("after a second: %d %s", a.status, a.body)
-	}
-	t.Run("an open API has no key to limit", func(t *testing.T) {
-		open := newTestServer(t, func(c *Config) { c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 1 })
-		withClock(open)
-		for i := range 5 {
-			if a := postJSON(t, open.URL+"/api/publish", `{"channel":"news","data":1}`); a.status != 200 {
-				t.Fatalf("publish %d: %d %s", i+1, a.status, a.body)
-			}
-		}
-	})
-}
-
-// TestAPICallsPerKey: with --api-calls-per-second set, each credential's
-// history, presence, channels and control requests share one bucket; 429
-// past it, with Retry-After and the metric; publications are not counted
-// there, other credentials and an open API are not limited.
-func TestAPICallsPerKey(t *testing.T) {
-	const key1, key2 = "first-key-0123456789", "second-key-0123456789"
-	ts := newTestServer(t, func(c *Config) {
-		c.APIKeys = []string{key1, key2}
 		c.RateLimits.APICallsPerSecond, c.RateLimits.APICallBurst = 1, 3
 	})
 	clock := withClock(ts)
 	call := func(key, method, path, body string) answer {
 		return do(t, method, ts.URL+path, body, "Content-Type", jsonType, "Authorization", "Bearer "+key)
 	}
+	pub := func(key string) answer {
+		return call(key, http.MethodPost, "/api/publish", `{"channel":"news","data":1}`)
+	}
 	history := func(key string) answer { return call(key, http.MethodGet, "/api/history?channel=news", "") }
+	refused := func(a answer, reason string) {
+		t.Helper()
+		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(a.apiErr(t).Reason, reason) {
+			t.Fatalf("over the burst: %d %v %s, want 429 %q", a.status, a.header, a.body, reason)
+		}
+	}
 	for i, a := range []answer{
+		pub(key1), pub(key1), pub(key1),
+		// the calls' bucket is untouched by the publications
 		history(key1),
 		call(key1, http.MethodGet, "/api/channels", ""),
 		call(key1, http.MethodPost, "/api/unsubscribe", `{"user":"bob","channel":"news"}`),
 	} {
 		if a.status != 200 {
-			t.Fatalf("call %d within the burst: %d %s", i+1, a.status, a.body)
+			t.Fatalf("request %d within the bursts: %d %s", i+1, a.status, a.body)
 		}
 	}
-	counter(t, ts, limitAPICalls, 2, func() {
-		a := history(key1)
-		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(a.apiErr(t).Reason, "too many API calls") {
-			t.Fatalf("over the burst: %d %v %s", a.status, a.header, a.body)
+	counter(t, ts, limitPublishes, 2, func() {
+		refused(pub(key1), "too many publishes")
+		// key2's bucket is its own: a broadcast to 3 channels empties it.
+		if a := call(key2, http.MethodPost, "/api/broadcast", `{"channels":["a","b","c"],"data":1}`); a.status != 200 {
+			t.Fatalf("broadcast: %d %s", a.status, a.body)
 		}
+		if a := pub(key2); a.status != 429 {
+			t.Fatalf("after a broadcast counted per channel: %d", a.status)
+		}
+	})
+	counter(t, ts, limitAPICalls, 2, func() {
+		refused(history(key1), "too many API calls")
 		// Refused before the handler: a request it would refuse (no
 		// presence in this namespace) is still a 429.
-		if a := call(key1, http.MethodGet, "/api/presence?channel=news", ""); a.status != 429 {
-			t.Fatalf("presence over the burst: %d %s", a.status, a.body)
-		}
+		refused(call(key1, http.MethodGet, "/api/presence?channel=news", ""), "too many API calls")
 	})
-	if a := postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`, "Authorization", "Bearer "+key1); a.status != 200 {
-		t.Fatalf("a publication counted as an API call: %d %s", a.status, a.body)
-	}
 	if a := history(key2); a.status != 200 {
-		t.Fatalf("another key: %d %s", a.status, a.body)
+		t.Fatalf("another key's call: %d %s", a.status, a.body)
 	}
 	clock.Advance(time.Second)
-	if a := history(key1); a.status != 200 {
-		t.Fatalf("after a second: %d %s", a.status, a.body)
+	if a, b := pub(key1), history(key1); a.status != 200 || b.status != 200 {
+		t.Fatalf("after a second: publish %d %s, history %d %s", a.status, a.body, b.status, b.body)
 	}
-	t.Run("an open API has no key to limit", func(t *testing.T) {
-		open := newTestServer(t, func(c *Config) { c.RateLimits.APICallsPerSecond, c.RateLimits.APICallBurst = 1, 1 })
-		withClock(open)
-		for i := range 5 {
-			if a := do(t, http.MethodGet, open.URL+"/api/history?channel=news", ""); a.status != 200 {
-				t.Fatalf("call %d: %d %s", i+1, a.status, a.body)
-			}
-		}
+}
+
+// TestOpenAPIHasNoQuota: an open API (no credentials, loopback only) has
+// no key to count, so neither per-credential quota applies to it.
+func TestOpenAPIHasNoQuota(t *testing.T) {
+	open := newTestServer(t, func(c *Config) {
+		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 1
+		c.RateLimits.APICallsPerSecond, c.RateLimits.APICallBurst = 1, 1
 	})
+	withClock(open)
+	for i := range 5 {
+		if a := postJSON(t, open.URL+"/api/publish", `{"channel":"news","data":1}`); a.status != 200 {
+			t.Fatalf("publish %d: %d %s", i+1, a.status, a.body)
+		}
+		if a := do(t, http.MethodGet, open.URL+"/api/history?channel=news", ""); a.status != 200 {
+			t.Fatalf("history %d: %d %s", i+1, a.status, a.body)
+		}
+	}
 }
 
 // TestBackendPublishesAreNotLimitedByDefault is issue 21 item 5: a backend
