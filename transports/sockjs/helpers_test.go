@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -24,25 +22,15 @@ import (
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
-	"github.com/waterspout/waterspout/transports"
 )
 
 // testDisconnectDelay keeps closed SockJS sessions from lingering past the
 // leak check.
 const testDisconnectDelay = 500 * time.Millisecond
 
-// envConfig configures a test server. Zero fields take test defaults.
-type envConfig struct {
-	node      session.Config
-	transport transports.Config
-	opts      Options
-	// server, if set, adjusts the server before it starts: its timeouts
-	// (wiretest.ServerTimeouts), its connections' socket buffers
-	// (wiretest.SmallSendBuffers).
-	server func(*httptest.Server)
-	// extra, if set, is mounted beside the SockJS endpoint.
-	extra map[string]http.Handler
-}
+// envConfig configures a test server. Zero fields take test defaults;
+// Options.DisconnectDelay defaults to testDisconnectDelay.
+type envConfig = wiretest.TransportEnv[Options]
 
 // testEnv is a node with a memory broker and the SockJS handler mounted at
 // /connect/sockjs on a loopback test server.
@@ -53,20 +41,10 @@ type testEnv struct {
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	if ec.opts.DisconnectDelay == 0 {
-		ec.opts.DisconnectDelay = testDisconnectDelay
+	if ec.Options.DisconnectDelay == 0 {
+		ec.Options.DisconnectDelay = testDisconnectDelay
 	}
-	we := wiretest.TransportEnv{
-		Node:      ec.node,
-		Transport: ec.transport,
-		Server:    ec.server,
-		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
-			h, err := New(tc, ec.opts)
-			hs := map[string]http.Handler{"/connect/sockjs/": h}
-			maps.Copy(hs, ec.extra)
-			return hs, err
-		},
-	}.Start(t)
+	we := ec.Start(t, wiretest.At("/connect/sockjs/", New))
 	return &testEnv{Env: we, base: we.Srv.URL + "/connect/sockjs"}
 }
 

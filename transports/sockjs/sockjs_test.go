@@ -54,7 +54,7 @@ func TestInfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{opts: Options{StickyCookie: tt.sticky}})
+			e := newEnv(t, envConfig{Options: Options{StickyCookie: tt.sticky}})
 			r := wiretest.Request(t, nil, http.MethodGet, e.base+"/info", "", nil)
 			var info struct {
 				Websocket    bool `json:"websocket"`
@@ -88,7 +88,7 @@ func TestIframeLoadsSelfHostedClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{opts: Options{SockJSURL: tt.url}})
+			e := newEnv(t, envConfig{Options: Options{SockJSURL: tt.url}})
 			body := wiretest.Request(t, nil, http.MethodGet, e.base+"/iframe.html", "", nil).Body
 			if !strings.Contains(body, tt.want) || strings.Contains(body, "cdn") {
 				t.Fatalf("iframe page does not load %s only:\n%s", tt.want, body)
@@ -319,7 +319,7 @@ func TestOversizedMessage(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			e := newEnv(t, envConfig{Node: session.Config{Limits: limits}})
 			c := dial(t, e, tc.transport, "")
 			c.expect("hello")
 			tc.send(c)
@@ -329,7 +329,7 @@ func TestOversizedMessage(t *testing.T) {
 
 	for _, send := range []string{"xhr_send", "jsonp_send"} {
 		t.Run(send+" body over the limit", func(t *testing.T) {
-			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			e := newEnv(t, envConfig{Node: session.Config{Limits: limits}})
 			c := dial(t, e, viaXHRStreaming, "")
 			c.expect("hello")
 			// Well-formed SockJS bodies: only their size is wrong.
@@ -359,9 +359,9 @@ func TestOversizedMessage(t *testing.T) {
 // message meanwhile.
 func TestStalledXHRStreaming(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
-		transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
-		server:    wiretest.SmallSendBuffers(8 << 10),
+		Node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
+		Transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
+		Server:    wiretest.SmallSendBuffers(8 << 10),
 	})
 	healthy := dial(t, e, viaWebsocket, "")
 	healthy.expect("hello")
@@ -429,7 +429,7 @@ func TestShutdown(t *testing.T) {
 	t.Run("server context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
+		e := newEnv(t, envConfig{Transport: transports.Config{Context: ctx}})
 		c := dial(t, e, viaWebsocket, "")
 		c.expect("hello")
 		cancel()
@@ -471,7 +471,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
 		t.Run(tr, func(t *testing.T) {
-			e := newEnv(t, envConfig{transport: transports.Config{Authenticate: auth}})
+			e := newEnv(t, envConfig{Transport: transports.Config{Authenticate: auth}})
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					got.Store(nil)
@@ -504,7 +504,7 @@ func TestAuthenticate(t *testing.T) {
 
 // Idle sessions get a ping frame every ping interval.
 func TestIdlePing(t *testing.T) {
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	c := dial(t, e, viaWebsocket, "")
 	if h := c.expect("hello"); h.Ping != 1 {
 		t.Fatalf("hello announces ping %d, want 1", h.Ping)
@@ -536,8 +536,8 @@ func TestSendsDoNotHang(t *testing.T) {
 // overflow its own bounded queue and be dropped as a slow consumer.
 func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
-		opts: Options{DisconnectDelay: 2 * time.Second}, // not the delay: the queue ends it
+		Node:    session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
+		Options: Options{DisconnectDelay: 2 * time.Second}, // not the delay: the queue ends it
 	})
 	sess := newSessionURL(e.base)
 	poll := func() string {
