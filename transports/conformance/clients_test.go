@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -92,10 +90,9 @@ func stallWS(e *env, ch string) (func(), error) {
 
 // --- SockJS (its websocket transport, raw protocol) ---
 
+// sockjsPath is the path of a new SockJS session's websocket transport.
 func sockjsPath() string {
-	var id [8]byte
-	rand.Read(id[:])
-	return "/connect/sockjs/000/" + hex.EncodeToString(id[:]) + "/websocket"
+	return wiretest.SockJSSession("/connect/sockjs") + "/websocket"
 }
 
 func dialSockJS(e *env, channels []string, since session.Cursor) (client, error) {

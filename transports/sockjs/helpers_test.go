@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,18 +86,11 @@ type client struct {
 	raw    net.Conn // the WebSocket transport's connection
 }
 
-// newSessionURL returns base/<server>/<random session id>.
-func newSessionURL(base string) string {
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	return base + "/000/" + hex.EncodeToString(id[:])
-}
-
 // dial opens a SockJS session over transport. query, if not empty, is added
 // to every URL (sockjs-client keeps the query string of its base URL).
 func dial(t testing.TB, e *testEnv, transport, query string) *client {
 	t.Helper()
-	c := &client{t: t, events: make(chan event, 4096), done: make(chan struct{}), url: newSessionURL(e.base)}
+	c := &client{t: t, events: make(chan event, 4096), done: make(chan struct{}), url: wiretest.SockJSSession(e.base)}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
 	q := ""
@@ -373,7 +364,7 @@ func openStalledStream(t testing.TB, e *testEnv) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	sess := newSessionURL(e.base)
+	sess := wiretest.SockJSSession(e.base)
 	path := strings.TrimPrefix(sess, e.Srv.URL)
 	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.Srv.Listener.Addr())
 	_ = conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))

@@ -99,7 +99,7 @@ func TestIframeLoadsSelfHostedClient(t *testing.T) {
 
 func TestOriginCheck(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	sess := newSessionURL(e.base)
+	sess := wiretest.SockJSSession(e.base)
 	requests := []struct {
 		name, method, url string
 		websocket         bool
@@ -539,7 +539,7 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 		Node:    session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
 		Options: Options{DisconnectDelay: 2 * time.Second}, // not the delay: the queue ends it
 	})
-	sess := newSessionURL(e.base)
+	sess := wiretest.SockJSSession(e.base)
 	poll := func() string {
 		t.Helper()
 		for {
