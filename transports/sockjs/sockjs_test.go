@@ -277,7 +277,7 @@ func TestBadCommands(t *testing.T) {
 			c.expect("hello")
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					c.t = t
+					c.T = t
 					c.command(tt.cmd)
 					f := c.expect("error")
 					if f.Code != 400 || f.ID != tt.id || f.Reason == "" {
@@ -285,7 +285,7 @@ func TestBadCommands(t *testing.T) {
 					}
 				})
 			}
-			c.t = t
+			c.T = t
 			// The session is still usable.
 			c.subscribe(9, "news", nil)
 			publish(t, e.Node, "news", `"still here"`)
@@ -313,8 +313,8 @@ func TestOversizedMessage(t *testing.T) {
 		// message is stopped before the server reads (or waits for) any of it.
 		{"websocket frame header over the read limit", viaWebsocket, func(c *client) {
 			hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
-			if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
-				c.t.Fatal(err)
+			if _, err := c.Raw.Write(append(hdr, "[\"x"...)); err != nil {
+				c.T.Fatal(err)
 			}
 		}},
 	} {
@@ -337,7 +337,7 @@ func TestOversizedMessage(t *testing.T) {
 			if send == "jsonp_send" {
 				body = "d=" + url.QueryEscape(`["`+strings.Repeat("y", 3*int(frameLimit(limits.MaxMessageBytes)))+`"]`)
 			}
-			r := wiretest.Request(t, nil, http.MethodPost, c.url+"/"+send, body, http.Header{
+			r := wiretest.Request(t, nil, http.MethodPost, c.URL+"/"+send, body, http.Header{
 				"Content-Type": {"application/x-www-form-urlencoded"},
 				"Origin":       {wiretest.AllowedOrigin},
 			})
@@ -509,8 +509,8 @@ func TestIdlePing(t *testing.T) {
 	if h := c.expect("hello"); h.Ping != 1 {
 		t.Fatalf("hello announces ping %d, want 1", h.Ping)
 	}
-	ev := c.next()
-	if ev.err != nil || ev.frame.Type != "ping" {
+	ev := c.Next()
+	if ev.Err != nil || ev.Frame.Type != "ping" {
 		t.Fatalf("got %+v, want a ping frame", ev)
 	}
 }
@@ -522,7 +522,7 @@ func TestSendsDoNotHang(t *testing.T) {
 	c := dial(t, e, viaXHRPolling, "")
 	c.expect("hello")
 	for i := range 20 {
-		xhrSend(t, c.url, fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i))
+		xhrSend(t, c.URL, fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i))
 	}
 	for i := range 20 {
 		if f := c.expect("error"); f.ID != uint64(i+1) || f.Code != 404 {
@@ -544,7 +544,7 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 		t.Helper()
 		for {
 			body := wiretest.Request(t, nil, http.MethodPost, sess+"/xhr", "", nil).Body
-			if body != anotherConnection { // see client.poll
+			if body != wiretest.SockJSAnotherConnection { // see wiretest.SockJSClient
 				return body
 			}
 		}
