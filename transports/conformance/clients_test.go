@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -172,12 +171,11 @@ func dialSSEQuery(e *env, q url.Values) (client, error) {
 
 // stallHTTP sends a GET and never reads the answer.
 func stallHTTP(e *env, pathAndQuery string) (func(), error) {
-	c, err := smallBufferDialer.Dial("tcp", e.srv.Listener.Addr().String())
+	c, err := wiretest.DialStalled(e.srv.Listener.Addr().String(), http.MethodGet, pathAndQuery)
 	if err != nil {
 		return nil, err
 	}
-	_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", pathAndQuery, e.srv.Listener.Addr())
-	return func() { c.Close() }, err
+	return func() { c.Close() }, nil
 }
 
 func stallSSE(e *env, ch string) (func(), error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -179,21 +180,17 @@ func numbers(from, to int) []string {
 	return out
 }
 
-// openStalledStream starts an xhr_streaming request on a raw connection with
-// a small receive buffer, reads up to the SockJS open frame, and then never
-// reads again. It returns the session's URL.
+// openStalledStream starts an xhr_streaming request on a stalled
+// connection (wiretest.DialStalled), reads up to the SockJS open frame, and
+// then never reads again. It returns the session's URL.
 func openStalledStream(t testing.TB, e *testEnv) string {
 	t.Helper()
-	d := wiretest.SmallReceiveBuffer(4096)
-	conn, err := d.Dial("tcp", e.Srv.Listener.Addr().String())
+	sess := wiretest.SockJSSession(e.base)
+	conn, err := wiretest.DialStalled(e.Srv.Listener.Addr().String(), http.MethodPost, strings.TrimPrefix(sess, e.Srv.URL)+"/xhr_streaming")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	sess := wiretest.SockJSSession(e.base)
-	path := strings.TrimPrefix(sess, e.Srv.URL)
-	fmt.Fprintf(conn, "POST %s/xhr_streaming HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n", path, e.Srv.Listener.Addr())
-	_ = conn.SetReadDeadline(time.Now().Add(wiretest.WaitLimit))
 	var seen []byte
 	buf := make([]byte, 512)
 	for !bytes.Contains(seen, []byte("\r\no\n")) {

@@ -280,14 +280,11 @@ func TestStalledReader(t *testing.T) {
 	healthy := e.dial(t, query("channel", "c"), nil)
 	healthy.start(t, "c")
 
-	stalled, err := smallBufferDialer.Dial("tcp", e.Srv.Listener.Addr().String())
+	stalled, err := wiretest.DialStalled(e.Srv.Listener.Addr().String(), http.MethodGet, "/connect/sse?channel=c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
-	if _, err := fmt.Fprintf(stalled, "GET /connect/sse?channel=c HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
 	e.WaitSessions(t, 2)
 
 	pad := strings.Repeat("x", 1000)
@@ -329,10 +326,6 @@ func TestStalledReader(t *testing.T) {
 	}
 	t.Logf("stalled client dropped after %d messages", sent)
 }
-
-// smallBufferDialer makes a client whose kernel receive buffer is tiny, so a
-// client that stops reading stalls the server's writes quickly.
-var smallBufferDialer = wiretest.SmallReceiveBuffer(4096)
 
 func TestRefusals(t *testing.T) {
 	e := newEnv(t, envConfig{
