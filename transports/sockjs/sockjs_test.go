@@ -22,28 +22,6 @@ import (
 
 var allTransports = []string{viaWebsocket, viaXHRStreaming, viaXHRPolling}
 
-func TestNewValidates(t *testing.T) {
-	n := wiretest.NewNode(t, session.Config{})
-	ok := func(*http.Request) bool { return true }
-	tests := []struct {
-		name string
-		cfg  transports.Config
-		opts Options
-	}{
-		{"no node", transports.Config{CheckOrigin: ok}, Options{}},
-		{"no origin check", transports.Config{Node: n}, Options{}},
-		{"relative prefix", transports.Config{Node: n, CheckOrigin: ok}, Options{Prefix: "connect/sockjs"}},
-		{"negative disconnect delay", transports.Config{Node: n, CheckOrigin: ok}, Options{DisconnectDelay: -time.Second}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.cfg, tt.opts); err == nil {
-				t.Fatal("New accepted an invalid configuration")
-			}
-		})
-	}
-}
-
 func TestInfo(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -19,30 +19,6 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-func TestNew(t *testing.T) {
-	node := wiretest.NewNode(t, session.Config{})
-	allow := func(*http.Request) bool { return true }
-	tests := []struct {
-		name string
-		cfg  transports.Config
-		opts Options
-		ok   bool
-	}{
-		{"valid", transports.Config{Node: node, CheckOrigin: allow}, Options{}, true},
-		{"no node", transports.Config{CheckOrigin: allow}, Options{}, false},
-		{"no origin check", transports.Config{Node: node}, Options{}, false},
-		{"negative close grace", transports.Config{Node: node, CheckOrigin: allow}, Options{CloseGrace: -1}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, tt.opts)
-			if (err == nil) != tt.ok {
-				t.Fatalf("New: %v, want ok=%v", err, tt.ok)
-			}
-		})
-	}
-}
-
 func TestHello(t *testing.T) {
 	t.Parallel()
 	limits := session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 1 << 20}
