@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
 )
@@ -18,24 +19,48 @@ import (
 var debugLog = flag.Bool("wiretest.debug", false, "write the node's and the transport's debug logs to stderr")
 
 // TransportEnv is what a transport package's own tests put under test: a
-// node, the transport's Config and the handlers built from it. The node
-// and the transport log to stderr with -wiretest.debug.
-type TransportEnv struct {
+// node, the transport's Config and Options, and the server they run on.
+// O is the transport's Options type (struct{} for a transport that has
+// none). Zero fields take test defaults. The node and the transport log to
+// stderr with -wiretest.debug.
+type TransportEnv[O any] struct {
 	// Node configures the node, as EnvConfig.Node.
 	Node session.Config
 	// Transport is the transport's Config; TransportConfig fills what it
-	// leaves unset before Handlers sees it.
+	// leaves unset before the transport's constructor sees it.
 	Transport transports.Config
-	// Broker, Server and HTTP2 are as in EnvConfig.
+	// Options are the transport's own options, as its constructor takes
+	// them.
+	Options O
+	// Broker, Server and HTTP2 are as in EnvConfig: the server hooks
+	// ServerTimeouts and SmallSendBuffers go in Server.
 	Broker func(*session.MemoryBroker) session.Broker
 	Server func(*httptest.Server)
 	HTTP2  bool
-	// Handlers builds the handlers under test, by path.
-	Handlers func(tc transports.Config, srv *httptest.Server) (map[string]http.Handler, error)
+	// Reuse serves through a netconn.ReuseListener, set as
+	// Transport.Reuse, so that hijacked connections go back to the server
+	// as they do in the real one.
+	Reuse bool
 }
 
-// Start starts the Env.
-func (te TransportEnv) Start(tb testing.TB) *Env {
+// Mount builds a transport's handlers, by path, from its Config and
+// Options.
+type Mount[O any] func(tc transports.Config, opts O) (map[string]http.Handler, error)
+
+// At is the Mount of a transport with one endpoint: the handler newHandler
+// builds, at path.
+func At[O any, H http.Handler](path string, newHandler func(transports.Config, O) (H, error)) Mount[O] {
+	return func(tc transports.Config, opts O) (map[string]http.Handler, error) {
+		h, err := newHandler(tc, opts)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]http.Handler{path: h}, nil
+	}
+}
+
+// Start starts the Env with the handlers mount builds.
+func (te TransportEnv[O]) Start(tb testing.TB, mount Mount[O]) *Env {
 	tb.Helper()
 	if te.Node.Logger == nil {
 		te.Node.Logger = Logger(*debugLog)
@@ -46,7 +71,12 @@ func (te TransportEnv) Start(tb testing.TB) *Env {
 		Server: te.Server,
 		HTTP2:  te.HTTP2,
 		Handlers: func(n *session.Node, srv *httptest.Server) (map[string]http.Handler, error) {
-			return te.Handlers(TransportConfig(te.Transport, n, *debugLog), srv)
+			tc := TransportConfig(te.Transport, n, *debugLog)
+			if te.Reuse {
+				rl := netconn.NewReuseListener(srv.Listener, time.Minute)
+				srv.Listener, tc.Reuse = rl, rl
+			}
+			return mount(tc, te.Options)
 		},
 	})
 }

@@ -1,10 +1,7 @@
 package conformance
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,10 +89,9 @@ func stallWS(e *env, ch string) (func(), error) {
 
 // --- SockJS (its websocket transport, raw protocol) ---
 
+// sockjsPath is the path of a new SockJS session's websocket transport.
 func sockjsPath() string {
-	var id [8]byte
-	rand.Read(id[:])
-	return "/connect/sockjs/000/" + hex.EncodeToString(id[:]) + "/websocket"
+	return wiretest.SockJSSession("/connect/sockjs") + "/websocket"
 }
 
 func dialSockJS(e *env, channels []string, since session.Cursor) (client, error) {
@@ -175,12 +171,11 @@ func dialSSEQuery(e *env, q url.Values) (client, error) {
 
 // stallHTTP sends a GET and never reads the answer.
 func stallHTTP(e *env, pathAndQuery string) (func(), error) {
-	c, err := smallBufferDialer.Dial("tcp", e.srv.Listener.Addr().String())
+	c, err := wiretest.DialStalled(e.srv.Listener.Addr().String(), http.MethodGet, pathAndQuery)
 	if err != nil {
 		return nil, err
 	}
-	_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", pathAndQuery, e.srv.Listener.Addr())
-	return func() { c.Close() }, err
+	return func() { c.Close() }, nil
 }
 
 func stallSSE(e *env, ch string) (func(), error) {

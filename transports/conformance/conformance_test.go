@@ -54,12 +54,27 @@ func transportCases() []transportCase {
 	}
 }
 
+// scenario is one behaviour every transport must show.
+type scenario struct {
+	name string
+	run  func(t *testing.T, tc transportCase)
+}
+
+// runScenarios runs every scenario against every transport, a subtest
+// each: transport/scenario.
+func runScenarios(t *testing.T, scenarios []scenario) {
+	for _, tc := range transportCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) { sc.run(t, tc) })
+			}
+		})
+	}
+}
+
 // TestConformance runs every scenario against every transport.
 func TestConformance(t *testing.T) {
-	scenarios := []struct {
-		name string
-		run  func(t *testing.T, tc transportCase)
-	}{
+	runScenarios(t, []scenario{
 		{"hello first", scenarioHello},
 		{"subscribe and receive in order", scenarioOrder},
 		{"resume exactly once", scenarioResume},
@@ -70,14 +85,7 @@ func TestConformance(t *testing.T) {
 		{"oversized input", scenarioOversized},
 		{"panicking authenticator", scenarioAuthPanic},
 		{"invalid token refused", scenarioAuthRefused},
-	}
-	for _, tc := range transportCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) { sc.run(t, tc) })
-			}
-		})
-	}
+	})
 }
 
 func mustDial(t *testing.T, tc transportCase, e *env, channels []string, since session.Cursor) client {

@@ -5,7 +5,9 @@
 // change; heartbeats; a stalled client dropped without hurting the others;
 // malformed and oversized input answered with the documented error. A second
 // table (presence_test.go) does the same for presence, join/leave and a
-// backend's disconnect and unsubscribe.
+// backend's disconnect and unsubscribe. TestConstructors holds the
+// constructors to one contract: a Config needs a Node and a CheckOrigin,
+// and options a transport cannot honour are refused.
 //
 // Each transport is driven by a small client written against the wire
 // protocol in docs/PROTOCOL.md, not against the server's code.

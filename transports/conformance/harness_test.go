@@ -45,13 +45,14 @@ func newEnv(t *testing.T, limits session.Limits) *env {
 func newEnvFor(t *testing.T, ncfg session.Config, authenticate func(*http.Request, *session.Session) error) *env {
 	t.Helper()
 	ncfg.Ping = testPing
-	we := wiretest.NewEnv(t, wiretest.EnvConfig{Node: ncfg, Handlers: func(n *session.Node, _ *httptest.Server) (map[string]http.Handler, error) {
-		cfg := transports.Config{
-			Node:         n,
+	we := wiretest.TransportEnv[struct{}]{
+		Node: ncfg,
+		Transport: transports.Config{
 			CheckOrigin:  func(r *http.Request) bool { o := r.Header.Get("Origin"); return o == "" || o == "http://allowed.test" },
 			WriteTimeout: 2 * time.Second,
 			Authenticate: authenticate,
-		}
+		},
+	}.Start(t, func(cfg transports.Config, _ struct{}) (map[string]http.Handler, error) {
 		var errs []error
 		must := func(h http.Handler, err error) http.Handler { errs = append(errs, err); return h }
 		hs := map[string]http.Handler{
@@ -61,7 +62,7 @@ func newEnvFor(t *testing.T, ncfg session.Config, authenticate func(*http.Reques
 			"/connect/sockjs/": must(sockjs.New(cfg, sockjs.Options{Prefix: "/connect/sockjs"})),
 		}
 		return hs, errors.Join(errs...)
-	}})
+	})
 	return &env{t: t, node: we.Node, srv: we.Srv}
 }
 

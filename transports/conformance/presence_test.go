@@ -13,21 +13,11 @@ import (
 // TestConformancePresence runs the presence, join/leave and server API
 // scenarios against every transport.
 func TestConformancePresence(t *testing.T) {
-	scenarios := []struct {
-		name string
-		run  func(t *testing.T, tc transportCase)
-	}{
+	runScenarios(t, []scenario{
 		{"presence lists and join/leave reach the client", scenarioJoinLeave},
 		{"disconnect by the server is terminal", scenarioServerDisconnect},
 		{"unsubscribe by the server ends the subscription", scenarioServerUnsubscribe},
-	}
-	for _, tc := range transportCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) { sc.run(t, tc) })
-			}
-		})
-	}
+	})
 }
 
 // newPresenceEnv is an env whose namespace "room" keeps presence and sends

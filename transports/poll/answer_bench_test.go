@@ -22,7 +22,7 @@ import (
 //	go test -run '^$' -bench HeldPollAnswer ./transports/poll/
 func BenchmarkHeldPollAnswer(b *testing.B) {
 	const polls = 1000
-	e := newEnv(b, envConfig{opts: Options{Timeout: hour, Detach: time.Nanosecond}, reuse: true})
+	e := newEnv(b, envConfig{Options: Options{Timeout: hour, Detach: time.Nanosecond}, Reuse: true})
 	cursor := *e.poll(b, query("channel", "idle")).Cursor
 	e.WaitSessions(b, 0)
 	created := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
@@ -66,7 +66,7 @@ func BenchmarkHeldPollAnswer(b *testing.B) {
 // follows. ns/op is mostly the linger; B/op and allocs/op (client and
 // server together) are what one poll costs the process.
 func BenchmarkPollCycle(b *testing.B) {
-	e := newEnv(b, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(b, envConfig{Options: Options{Timeout: hour}})
 	get := func(cursor string) string {
 		q := url.Values{"channel": {"c"}}
 		if cursor != "" {

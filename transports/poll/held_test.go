@@ -18,7 +18,7 @@ import (
 // as HTTP keep-alive promises. Every message arrives once, in order, and
 // every poll after the first reuses the first poll's connection.
 func TestHeldPollsKeepTheConnection(t *testing.T) {
-	e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: time.Hour, Detach: time.Nanosecond}})
+	e := newEnv(t, envConfig{Reuse: true, Options: Options{Timeout: time.Hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(t, query("channel", "c")).Cursor
 	var conns []string
 	reused := 0
@@ -67,7 +67,7 @@ func TestHeldPollsKeepTheConnection(t *testing.T) {
 // A client that pipelines its next request behind a held poll gets both
 // answers, in order: the bytes the hold read go back with the connection.
 func TestHeldPollPipelined(t *testing.T) {
-	e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: time.Hour, Detach: time.Nanosecond}})
+	e := newEnv(t, envConfig{Reuse: true, Options: Options{Timeout: time.Hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(t, query("channel", "c")).Cursor
 	c, err := wiretest.DialRaw(e.Srv.Listener.Addr().String())
 	if err != nil {
@@ -98,7 +98,7 @@ func TestHeldPollPipelined(t *testing.T) {
 func TestHeldPollUnreadBodyIsNotARequest(t *testing.T) {
 	for _, held := range []bool{false, true} {
 		t.Run(fmt.Sprint("held=", held), func(t *testing.T) {
-			e := newEnv(t, envConfig{reuse: true, opts: Options{Timeout: 300 * time.Millisecond, Detach: time.Nanosecond}})
+			e := newEnv(t, envConfig{Reuse: true, Options: Options{Timeout: 300 * time.Millisecond, Detach: time.Nanosecond}})
 			q := "channel=c"
 			if held {
 				q += "&cursor=" + *e.poll(t, query("channel", "c")).Cursor

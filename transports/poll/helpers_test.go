@@ -4,32 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"testing"
-	"time"
 
-	"github.com/waterspout/waterspout/internal/netconn"
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
-	"github.com/waterspout/waterspout/transports"
 )
 
-// envConfig configures a test server. Zero fields take test defaults.
-type envConfig struct {
-	node      session.Config
-	transport transports.Config
-	// server, if set, adjusts the server before it starts: its timeouts
-	// (wiretest.ServerTimeouts), its connections' socket buffers
-	// (wiretest.SmallSendBuffers).
-	server func(*httptest.Server)
-	opts   Options
-	// reuse serves through a netconn.ReuseListener, so that held polls
-	// hand their connections back (as the real server does).
-	reuse bool
-}
+// envConfig configures a test server. Zero fields take test defaults;
+// Reuse serves through a netconn.ReuseListener, so that held polls hand
+// their connections back (as the real server does).
+type envConfig = wiretest.TransportEnv[Options]
 
 // testEnv is a node on a memory broker with /connect/poll on a loopback
 // test server. Its cleanup's node shutdown also checks that every held poll
@@ -41,19 +28,7 @@ type testEnv struct {
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	we := wiretest.TransportEnv{
-		Node:      ec.node,
-		Transport: ec.transport,
-		Server:    ec.server,
-		Handlers: func(tc transports.Config, srv *httptest.Server) (map[string]http.Handler, error) {
-			if ec.reuse {
-				rl := netconn.NewReuseListener(srv.Listener, time.Minute)
-				srv.Listener, tc.Reuse = rl, rl
-			}
-			h, err := New(tc, ec.opts)
-			return map[string]http.Handler{"/connect/poll": h}, err
-		},
-	}.Start(t)
+	we := ec.Start(t, wiretest.At("/connect/poll", New))
 	client := we.Srv.Client()
 	client.Timeout = wiretest.WaitLimit
 	return &testEnv{Env: we, client: client}

@@ -70,11 +70,9 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("poll: %w", err)
 	}
-	if opts.Timeout < 0 {
-		return nil, fmt.Errorf("poll: negative timeout %v", opts.Timeout)
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
+	var err error
+	if opts.Timeout, err = transports.DurationOption("timeout", opts.Timeout, DefaultTimeout); err != nil {
+		return nil, fmt.Errorf("poll: %w", err)
 	}
 	if opts.Linger == 0 {
 		opts.Linger = DefaultLinger

@@ -24,7 +24,7 @@ import (
 const hour = time.Hour
 
 func TestFirstPollAnswersAtOnce(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	e.publish(t, "b", 1, 2)
 	r := e.send(t, http.MethodGet, query("channel", "a", "channel", "b"), nil)
 	wiretest.CheckHeaders(t, r.Header, map[string]string{
@@ -53,7 +53,7 @@ func TestFirstPollAnswersAtOnce(t *testing.T) {
 }
 
 func TestHeldPollReturnsOnPublish(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
 	e.WaitSessions(t, 1)
@@ -71,7 +71,7 @@ func TestHeldPollReturnsOnPublish(t *testing.T) {
 }
 
 func TestHeldPollTimesOut(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: 300 * time.Millisecond}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: 300 * time.Millisecond}})
 	first := e.poll(t, query("channel", "a", "channel", "b"))
 	a := e.poll(t, query("channel", "a", "channel", "b", "cursor", *first.Cursor))
 	if len(a.Messages) != 0 || *a.Cursor != *first.Cursor {
@@ -85,8 +85,8 @@ func TestHeldPollTimesOut(t *testing.T) {
 // deadline would fail the late answer.
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, envConfig{
-		opts:   Options{Timeout: time.Second},
-		server: wiretest.ServerTimeouts(200 * time.Millisecond),
+		Options: Options{Timeout: time.Second},
+		Server:  wiretest.ServerTimeouts(200 * time.Millisecond),
 	})
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
@@ -100,7 +100,7 @@ func TestServerTimeouts(t *testing.T) {
 }
 
 func TestResumeFromHistory(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	e.publish(t, "a", 1, 3)
 	// Resumes are quiet: no hello, no subscribed, only what was missed.
@@ -117,7 +117,7 @@ func TestResumeFromHistory(t *testing.T) {
 // maxQueueBytes, and the following polls continue from its cursor until
 // every message has arrived exactly once.
 func TestLongResumeIsPaged(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}, node: session.Config{Limits: session.Limits{MaxQueueBytes: 4 << 10}}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}, Node: session.Config{Limits: session.Limits{MaxQueueBytes: 4 << 10}}})
 	first := e.poll(t, query("channel", "a"))
 	e.publish(t, "a", 1, 500)
 	cursor := *first.Cursor
@@ -141,7 +141,7 @@ func TestLongResumeIsPaged(t *testing.T) {
 }
 
 func TestEpochChange(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	e.publish(t, "a", 1, 2)
 	stale := session.Cursor{"a": {Epoch: "gone", Offset: 1}}.Encode()
 	a := e.poll(t, query("channel", "a", "cursor", stale))
@@ -159,7 +159,7 @@ func TestEpochChange(t *testing.T) {
 }
 
 func TestNewChannelWithCursor(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	// The client added channel b: it is announced; a resumes quietly.
 	a := e.poll(t, query("channel", "a", "channel", "b", "cursor", *first.Cursor))
@@ -174,7 +174,7 @@ func TestNewChannelWithCursor(t *testing.T) {
 // TestPollLoop polls in a loop while another goroutine publishes: every
 // message arrives exactly once, in order.
 func TestPollLoop(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: 300 * time.Millisecond}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: 300 * time.Millisecond}})
 	const n = 300
 	q := query("channel", "a", "channel", "b")
 	cursor := *e.poll(t, q).Cursor
@@ -213,7 +213,7 @@ func TestPollLoop(t *testing.T) {
 }
 
 func TestLingerBatches(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour, Linger: 500 * time.Millisecond}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour, Linger: 500 * time.Millisecond}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
 	e.WaitSessions(t, 1)
@@ -224,7 +224,7 @@ func TestLingerBatches(t *testing.T) {
 }
 
 func TestShutdownAnswersDisconnect(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	done := e.pollAsync(query("channel", "a", "cursor", *first.Cursor))
 	e.WaitSessions(t, 1)
@@ -247,7 +247,7 @@ func TestShutdownAnswersDisconnect(t *testing.T) {
 }
 
 func TestClientGoneClosesSession(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	first := e.poll(t, query("channel", "a"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -263,7 +263,7 @@ func TestClientGoneClosesSession(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{Limits: session.Limits{MaxChannels: 2}, Namespaces: []session.Namespace{{Name: "private"}}},
+		Node: session.Config{Limits: session.Limits{MaxChannels: 2}, Namespaces: []session.Namespace{{Name: "private"}}},
 	})
 	for _, tc := range []struct {
 		name   string
@@ -299,7 +299,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestPOSTForm(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	// 60 channels of 30 bytes and their cursor: more than old browsers
 	// take in a URL (2 KB), within what a cursor can hold (4 KB).
 	q := url.Values{}
@@ -328,8 +328,8 @@ func TestPOSTForm(t *testing.T) {
 // form body alike.
 func TestTokens(t *testing.T) {
 	e := newEnv(t, envConfig{
-		opts: Options{Timeout: hour},
-		transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
+		Options: Options{Timeout: hour},
+		Transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
 			if r.URL.Query().Get("token") != "good" {
 				return session.DisconnectInvalidToken
 			}
@@ -360,7 +360,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	e := newEnv(t, envConfig{opts: Options{Timeout: hour}})
+	e := newEnv(t, envConfig{Options: Options{Timeout: hour}})
 	for _, tc := range []struct {
 		name, method, origin string
 		status               int
@@ -411,7 +411,7 @@ func TestHeldPollsReleased(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			const polls = 200
-			e := newEnv(t, envConfig{opts: Options{Timeout: hour, Detach: mode.detach}})
+			e := newEnv(t, envConfig{Options: Options{Timeout: hour, Detach: mode.detach}})
 			cursor := *e.poll(t, query("channel", "idle")).Cursor
 			e.WaitSessions(t, 0)
 			baseline := runtime.NumGoroutine()
@@ -490,7 +490,7 @@ func holdPolls(tb testing.TB, e *testEnv, cursor string, n int) []*wiretest.RawC
 // Where the bytes go: add HELDPOLL_HEAPPROFILE=/tmp/p and -memprofilerate=1.
 func BenchmarkHeldPollMemory(b *testing.B) {
 	const polls = 2000
-	e := newEnv(b, envConfig{opts: Options{Timeout: hour, Detach: time.Nanosecond}})
+	e := newEnv(b, envConfig{Options: Options{Timeout: hour, Detach: time.Nanosecond}})
 	cursor := *e.poll(b, query("channel", "idle")).Cursor
 	e.WaitSessions(b, 0)
 	var heap, stack float64
@@ -531,10 +531,10 @@ func memStats() runtime.MemStats {
 // later poll without a usable client= (an older client, a malformed id) is
 // left out of presence rather than listed once per poll.
 func TestPollPresenceClient(t *testing.T) {
-	e := newEnv(t, envConfig{node: session.Config{
+	e := newEnv(t, envConfig{Node: session.Config{
 		Namespaces: []session.Namespace{{Name: "room", Anonymous: true, Presence: true}},
 		PollLease:  time.Hour,
-	}, opts: Options{Timeout: 200 * time.Millisecond}})
+	}, Options: Options{Timeout: 200 * time.Millisecond}})
 	listed := func() []string {
 		t.Helper()
 		list, err := e.Node.Presence(context.Background(), "room:1")

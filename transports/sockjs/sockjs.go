@@ -88,9 +88,6 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if opts.SockJSURL == "" {
 		opts.SockJSURL = DefaultSockJSURL
 	}
-	if opts.DisconnectDelay < 0 {
-		return nil, fmt.Errorf("sockjs: negative disconnect delay %v", opts.DisconnectDelay)
-	}
 	h := &Handler{
 		cfg:        cfg,
 		node:       cfg.Node,
@@ -107,8 +104,9 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if opts.StickyCookie {
 		so.JSessionID = sockjs.DefaultJSessionID
 	}
-	if opts.DisconnectDelay > 0 {
-		so.DisconnectDelay = opts.DisconnectDelay
+	var err error
+	if so.DisconnectDelay, err = transports.DurationOption("disconnect delay", opts.DisconnectDelay, so.DisconnectDelay); err != nil {
+		return nil, fmt.Errorf("sockjs: %w", err)
 	}
 	// ServeHTTP refuses other origins before sockjs-go sees them; this only
 	// keeps its CORS headers off requests the check would not pass.

@@ -22,28 +22,6 @@ import (
 
 var allTransports = []string{viaWebsocket, viaXHRStreaming, viaXHRPolling}
 
-func TestNewValidates(t *testing.T) {
-	n := wiretest.NewNode(t, session.Config{})
-	ok := func(*http.Request) bool { return true }
-	tests := []struct {
-		name string
-		cfg  transports.Config
-		opts Options
-	}{
-		{"no node", transports.Config{CheckOrigin: ok}, Options{}},
-		{"no origin check", transports.Config{Node: n}, Options{}},
-		{"relative prefix", transports.Config{Node: n, CheckOrigin: ok}, Options{Prefix: "connect/sockjs"}},
-		{"negative disconnect delay", transports.Config{Node: n, CheckOrigin: ok}, Options{DisconnectDelay: -time.Second}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.cfg, tt.opts); err == nil {
-				t.Fatal("New accepted an invalid configuration")
-			}
-		})
-	}
-}
-
 func TestInfo(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -54,7 +32,7 @@ func TestInfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{opts: Options{StickyCookie: tt.sticky}})
+			e := newEnv(t, envConfig{Options: Options{StickyCookie: tt.sticky}})
 			r := wiretest.Request(t, nil, http.MethodGet, e.base+"/info", "", nil)
 			var info struct {
 				Websocket    bool `json:"websocket"`
@@ -88,7 +66,7 @@ func TestIframeLoadsSelfHostedClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{opts: Options{SockJSURL: tt.url}})
+			e := newEnv(t, envConfig{Options: Options{SockJSURL: tt.url}})
 			body := wiretest.Request(t, nil, http.MethodGet, e.base+"/iframe.html", "", nil).Body
 			if !strings.Contains(body, tt.want) || strings.Contains(body, "cdn") {
 				t.Fatalf("iframe page does not load %s only:\n%s", tt.want, body)
@@ -99,7 +77,7 @@ func TestIframeLoadsSelfHostedClient(t *testing.T) {
 
 func TestOriginCheck(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	sess := newSessionURL(e.base)
+	sess := wiretest.SockJSSession(e.base)
 	requests := []struct {
 		name, method, url string
 		websocket         bool
@@ -277,7 +255,7 @@ func TestBadCommands(t *testing.T) {
 			c.expect("hello")
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					c.t = t
+					c.T = t
 					c.command(tt.cmd)
 					f := c.expect("error")
 					if f.Code != 400 || f.ID != tt.id || f.Reason == "" {
@@ -285,7 +263,7 @@ func TestBadCommands(t *testing.T) {
 					}
 				})
 			}
-			c.t = t
+			c.T = t
 			// The session is still usable.
 			c.subscribe(9, "news", nil)
 			publish(t, e.Node, "news", `"still here"`)
@@ -313,13 +291,13 @@ func TestOversizedMessage(t *testing.T) {
 		// message is stopped before the server reads (or waits for) any of it.
 		{"websocket frame header over the read limit", viaWebsocket, func(c *client) {
 			hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
-			if _, err := c.raw.Write(append(hdr, "[\"x"...)); err != nil {
-				c.t.Fatal(err)
+			if _, err := c.Raw.Write(append(hdr, "[\"x"...)); err != nil {
+				c.T.Fatal(err)
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			e := newEnv(t, envConfig{Node: session.Config{Limits: limits}})
 			c := dial(t, e, tc.transport, "")
 			c.expect("hello")
 			tc.send(c)
@@ -329,7 +307,7 @@ func TestOversizedMessage(t *testing.T) {
 
 	for _, send := range []string{"xhr_send", "jsonp_send"} {
 		t.Run(send+" body over the limit", func(t *testing.T) {
-			e := newEnv(t, envConfig{node: session.Config{Limits: limits}})
+			e := newEnv(t, envConfig{Node: session.Config{Limits: limits}})
 			c := dial(t, e, viaXHRStreaming, "")
 			c.expect("hello")
 			// Well-formed SockJS bodies: only their size is wrong.
@@ -337,7 +315,7 @@ func TestOversizedMessage(t *testing.T) {
 			if send == "jsonp_send" {
 				body = "d=" + url.QueryEscape(`["`+strings.Repeat("y", 3*int(frameLimit(limits.MaxMessageBytes)))+`"]`)
 			}
-			r := wiretest.Request(t, nil, http.MethodPost, c.url+"/"+send, body, http.Header{
+			r := wiretest.Request(t, nil, http.MethodPost, c.URL+"/"+send, body, http.Header{
 				"Content-Type": {"application/x-www-form-urlencoded"},
 				"Origin":       {wiretest.AllowedOrigin},
 			})
@@ -359,9 +337,9 @@ func TestOversizedMessage(t *testing.T) {
 // message meanwhile.
 func TestStalledXHRStreaming(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
-		transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
-		server:    wiretest.SmallSendBuffers(8 << 10),
+		Node:      session.Config{Limits: session.Limits{MaxQueueBytes: 256 << 10}},
+		Transport: transports.Config{WriteTimeout: 300 * time.Millisecond},
+		Server:    wiretest.SmallSendBuffers(8 << 10),
 	})
 	healthy := dial(t, e, viaWebsocket, "")
 	healthy.expect("hello")
@@ -429,7 +407,7 @@ func TestShutdown(t *testing.T) {
 	t.Run("server context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
+		e := newEnv(t, envConfig{Transport: transports.Config{Context: ctx}})
 		c := dial(t, e, viaWebsocket, "")
 		c.expect("hello")
 		cancel()
@@ -471,7 +449,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tr := range []string{viaWebsocket, viaXHRStreaming} {
 		t.Run(tr, func(t *testing.T) {
-			e := newEnv(t, envConfig{transport: transports.Config{Authenticate: auth}})
+			e := newEnv(t, envConfig{Transport: transports.Config{Authenticate: auth}})
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					got.Store(nil)
@@ -504,13 +482,13 @@ func TestAuthenticate(t *testing.T) {
 
 // Idle sessions get a ping frame every ping interval.
 func TestIdlePing(t *testing.T) {
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	c := dial(t, e, viaWebsocket, "")
 	if h := c.expect("hello"); h.Ping != 1 {
 		t.Fatalf("hello announces ping %d, want 1", h.Ping)
 	}
-	ev := c.next()
-	if ev.err != nil || ev.frame.Type != "ping" {
+	ev := c.Next()
+	if ev.Err != nil || ev.Frame.Type != "ping" {
 		t.Fatalf("got %+v, want a ping frame", ev)
 	}
 }
@@ -522,7 +500,7 @@ func TestSendsDoNotHang(t *testing.T) {
 	c := dial(t, e, viaXHRPolling, "")
 	c.expect("hello")
 	for i := range 20 {
-		xhrSend(t, c.url, fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i))
+		xhrSend(t, c.URL, fmt.Sprintf(`{"type":"unsubscribe","id":%d,"channel":"c%d"}`, i+1, i))
 	}
 	for i := range 20 {
 		if f := c.expect("error"); f.ID != uint64(i+1) || f.Code != 404 {
@@ -536,15 +514,15 @@ func TestSendsDoNotHang(t *testing.T) {
 // overflow its own bounded queue and be dropped as a slow consumer.
 func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
-		opts: Options{DisconnectDelay: 2 * time.Second}, // not the delay: the queue ends it
+		Node:    session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
+		Options: Options{DisconnectDelay: 2 * time.Second}, // not the delay: the queue ends it
 	})
-	sess := newSessionURL(e.base)
+	sess := wiretest.SockJSSession(e.base)
 	poll := func() string {
 		t.Helper()
 		for {
 			body := wiretest.Request(t, nil, http.MethodPost, sess+"/xhr", "", nil).Body
-			if body != anotherConnection { // see client.poll
+			if body != wiretest.SockJSAnotherConnection { // see wiretest.SockJSClient
 				return body
 			}
 		}

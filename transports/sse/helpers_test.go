@@ -3,7 +3,6 @@ package sse
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -13,19 +12,10 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-// envConfig configures a test server. Zero fields take test defaults.
-type envConfig struct {
-	node      session.Config
-	transport transports.Config
-	// server, if set, adjusts the server before it starts: its timeouts
-	// (wiretest.ServerTimeouts), its connections' socket buffers
-	// (wiretest.SmallSendBuffers).
-	server func(*httptest.Server)
-	// broker, if set, wraps the memory broker (to reach its handler).
-	broker func(*session.MemoryBroker) session.Broker
-	// http2 serves over TLS with HTTP/2, where streams cannot be hijacked.
-	http2 bool
-}
+// envConfig configures a test server. Zero fields take test defaults;
+// HTTP2 serves over TLS with HTTP/2, where streams cannot be hijacked. The
+// SSE handlers take no Options.
+type envConfig = wiretest.TransportEnv[struct{}]
 
 // testEnv is a node on a memory broker with /connect/sse and
 // /connect/publish on a loopback test server. Its cleanup's node shutdown
@@ -36,21 +26,14 @@ type testEnv struct {
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	we := wiretest.TransportEnv{
-		Node:      ec.node,
-		Transport: ec.transport,
-		Broker:    ec.broker,
-		HTTP2:     ec.http2,
-		Server:    ec.server,
-		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
-			h, err := New(tc)
-			if err != nil {
-				return nil, err
-			}
-			ph, err := NewPublishHandler(tc)
-			return map[string]http.Handler{"/connect/sse": h, "/connect/publish": ph}, err
-		},
-	}.Start(t)
+	we := ec.Start(t, func(tc transports.Config, _ struct{}) (map[string]http.Handler, error) {
+		h, err := New(tc)
+		if err != nil {
+			return nil, err
+		}
+		ph, err := NewPublishHandler(tc)
+		return map[string]http.Handler{"/connect/sse": h, "/connect/publish": ph}, err
+	})
 	return &testEnv{Env: we}
 }
 

@@ -28,7 +28,7 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 		{"HTTP/2, through the ResponseWriter", true, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{http2: tc.http2})
+			e := newEnv(t, envConfig{HTTP2: tc.http2})
 			st := e.dial(t, query("channel", "c"), nil)
 			if st.Resp.ProtoMajor != tc.proto {
 				t.Fatalf("served over %s, want HTTP/%d", st.Resp.Proto, tc.proto)
@@ -63,7 +63,7 @@ func TestStreamOnEveryHTTPVersion(t *testing.T) {
 func TestHTTP10StreamAndServerContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
+	e := newEnv(t, envConfig{Transport: transports.Config{Context: ctx}})
 	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	c, err := wiretest.DialRaw(addr)
 	if err != nil {

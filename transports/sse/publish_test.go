@@ -14,13 +14,13 @@ import (
 
 func publishEnv(t *testing.T) *testEnv {
 	return newEnv(t, envConfig{
-		node: session.Config{
+		Node: session.Config{
 			Limits: session.Limits{MaxMessageBytes: 1024},
 			Namespaces: []session.Namespace{{
 				Name: "chat", ClientPublish: true, Anonymous: true, HistorySize: 10, HistoryTTL: time.Minute,
 			}},
 		},
-		transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
+		Transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
 			switch r.URL.Query().Get("token") {
 			case "", "good":
 				return nil
@@ -159,8 +159,8 @@ func FuzzDecodeClientPublish(f *testing.F) {
 // holding up a shutdown).
 func TestPublishAuthenticatorPanic(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{Namespaces: []session.Namespace{{Name: "chat", ClientPublish: true, Anonymous: true}}},
-		transport: transports.Config{Authenticate: func(*http.Request, *session.Session) error {
+		Node: session.Config{Namespaces: []session.Namespace{{Name: "chat", ClientPublish: true, Anonymous: true}}},
+		Transport: transports.Config{Authenticate: func(*http.Request, *session.Session) error {
 			panic("authenticator bug")
 		}},
 	})

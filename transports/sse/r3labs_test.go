@@ -36,7 +36,7 @@ func (b *handlerBroker) SetHandler(h session.BrokerHandler) {
 // arrives exactly once and in order.
 func TestR3labsClient(t *testing.T) {
 	hb := &handlerBroker{}
-	e := newEnv(t, envConfig{broker: func(b *session.MemoryBroker) session.Broker {
+	e := newEnv(t, envConfig{Broker: func(b *session.MemoryBroker) session.Broker {
 		hb.MemoryBroker = b
 		return hb
 	}})

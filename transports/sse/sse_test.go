@@ -204,7 +204,7 @@ func TestCursorNotResumable(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	st := e.dial(t, query("channel", "quiet"), nil)
 	st.start(t, "quiet")
 	for range 2 {
@@ -221,8 +221,8 @@ func TestPing(t *testing.T) {
 // the first write after it.
 func TestServerTimeouts(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node:   session.Config{Ping: time.Second},
-		server: wiretest.ServerTimeouts(200 * time.Millisecond),
+		Node:   session.Config{Ping: time.Second},
+		Server: wiretest.ServerTimeouts(200 * time.Millisecond),
 	})
 	st := e.dial(t, query("channel", "c"), nil)
 	st.start(t, "c")
@@ -273,21 +273,18 @@ func TestClientGoneClosesSession(t *testing.T) {
 // receives everything.
 func TestStalledReader(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
-		transport: transports.Config{WriteTimeout: time.Second},
-		server:    wiretest.SmallSendBuffers(8 << 10), // fill the stalled path sooner
+		Node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
+		Transport: transports.Config{WriteTimeout: time.Second},
+		Server:    wiretest.SmallSendBuffers(8 << 10), // fill the stalled path sooner
 	})
 	healthy := e.dial(t, query("channel", "c"), nil)
 	healthy.start(t, "c")
 
-	stalled, err := smallBufferDialer.Dial("tcp", e.Srv.Listener.Addr().String())
+	stalled, err := wiretest.DialStalled(e.Srv.Listener.Addr().String(), http.MethodGet, "/connect/sse?channel=c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
-	if _, err := fmt.Fprintf(stalled, "GET /connect/sse?channel=c HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
 	e.WaitSessions(t, 2)
 
 	pad := strings.Repeat("x", 1000)
@@ -330,17 +327,13 @@ func TestStalledReader(t *testing.T) {
 	t.Logf("stalled client dropped after %d messages", sent)
 }
 
-// smallBufferDialer makes a client whose kernel receive buffer is tiny, so a
-// client that stops reading stalls the server's writes quickly.
-var smallBufferDialer = wiretest.SmallReceiveBuffer(4096)
-
 func TestRefusals(t *testing.T) {
 	e := newEnv(t, envConfig{
-		node: session.Config{
+		Node: session.Config{
 			Limits:     session.Limits{MaxChannels: 2},
 			Namespaces: []session.Namespace{{Name: "private"}},
 		},
-		transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
+		Transport: transports.Config{Authenticate: func(r *http.Request, _ *session.Session) error {
 			switch r.URL.Query().Get("token") {
 			case "", "good":
 				return nil

@@ -53,11 +53,9 @@ func New(cfg transports.Config, opts Options) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ws: %w", err)
 	}
-	if opts.CloseGrace < 0 {
-		return nil, fmt.Errorf("ws: negative close grace %v", opts.CloseGrace)
-	}
-	if opts.CloseGrace == 0 {
-		opts.CloseGrace = DefaultCloseGrace
+	var err error
+	if opts.CloseGrace, err = transports.DurationOption("close grace", opts.CloseGrace, DefaultCloseGrace); err != nil {
+		return nil, fmt.Errorf("ws: %w", err)
 	}
 	h := &Handler{
 		cfg:        cfg,

@@ -22,7 +22,7 @@ import (
 func BenchmarkFanout(b *testing.B) {
 	for _, subs := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
-			e := newEnv(b, envConfig{node: session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 20}}})
+			e := newEnv(b, envConfig{Node: session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 20}}})
 			done := make(chan error, subs)
 			clients := make([]*client, subs)
 			for i := range clients {

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -11,19 +10,10 @@ import (
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
-	"github.com/waterspout/waterspout/transports"
 )
 
 // envConfig configures a test server. Zero fields take test defaults.
-type envConfig struct {
-	node      session.Config
-	transport transports.Config
-	opts      Options
-	// server, if set, adjusts the server before it starts: its timeouts
-	// (wiretest.ServerTimeouts), its connections' socket buffers
-	// (wiretest.SmallSendBuffers).
-	server func(*httptest.Server)
-}
+type envConfig = wiretest.TransportEnv[Options]
 
 // testEnv is a node with a memory broker and the WebSocket handler on a
 // loopback test server.
@@ -34,15 +24,7 @@ type testEnv struct {
 
 func newEnv(t testing.TB, ec envConfig) *testEnv {
 	t.Helper()
-	we := wiretest.TransportEnv{
-		Node:      ec.node,
-		Transport: ec.transport,
-		Server:    ec.server,
-		Handlers: func(tc transports.Config, _ *httptest.Server) (map[string]http.Handler, error) {
-			h, err := New(tc, ec.opts)
-			return map[string]http.Handler{"/connect/ws": h}, err
-		},
-	}.Start(t)
+	we := ec.Start(t, wiretest.At("/connect/ws", New))
 	return &testEnv{Env: we, url: "ws" + strings.TrimPrefix(we.Srv.URL, "http") + "/connect/ws"}
 }
 

@@ -38,7 +38,7 @@ func TestCommandRateFraming(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{node: session.Config{CommandRate: session.CommandRate{PerSecond: burst, Burst: burst}}})
+			e := newEnv(t, envConfig{Node: session.Config{CommandRate: session.CommandRate{PerSecond: burst, Burst: burst}}})
 			c, _ := e.dial(t, dialOptions{})
 			tc.send(c)
 			var got []frame

@@ -52,7 +52,7 @@ func readServerText(t *testing.T, c *wiretest.RawConn) string {
 // (the second sits in the read buffer while the first is handled), and a
 // fragmented command with a pong between its fragments.
 func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
-	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1000}}})
+	e := newEnv(t, envConfig{Node: session.Config{Limits: session.Limits{MaxMessageBytes: 1000}}})
 	c := rawClient(t, e)
 	write := func(parts ...[]byte) {
 		t.Helper()
@@ -119,7 +119,7 @@ func TestReaderWaitsOutsideGorillaWithoutLosingBytes(t *testing.T) {
 // A client that says nothing at all, not even a pong, is still dropped as
 // stale while its reader waits outside gorilla.
 func TestSilentClientIsStale(t *testing.T) {
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	c := rawClient(t, e)
 	for {
 		f := readServerText(t, c)
@@ -144,7 +144,7 @@ func FuzzClientByteStream(f *testing.F) {
 	f.Add([]byte{0, 2, 1, 2, 3, 4, 2})
 	f.Add([]byte{4, 4, 4, 0x80, 0x81, 0x82, 0x83, 0x84})
 	f.Add([]byte{3, 0x83, 1, 0x81, 2})
-	e := newEnv(f, envConfig{node: session.Config{Limits: session.Limits{MaxChannels: 128}}})
+	e := newEnv(f, envConfig{Node: session.Config{Limits: session.Limits{MaxChannels: 128}}})
 	addr := strings.TrimPrefix(e.Srv.URL, "http://")
 	f.Fuzz(func(t *testing.T, program []byte) {
 		if len(program) > 48 {

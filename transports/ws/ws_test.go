@@ -19,34 +19,10 @@ import (
 	"github.com/waterspout/waterspout/transports"
 )
 
-func TestNew(t *testing.T) {
-	node := wiretest.NewNode(t, session.Config{})
-	allow := func(*http.Request) bool { return true }
-	tests := []struct {
-		name string
-		cfg  transports.Config
-		opts Options
-		ok   bool
-	}{
-		{"valid", transports.Config{Node: node, CheckOrigin: allow}, Options{}, true},
-		{"no node", transports.Config{CheckOrigin: allow}, Options{}, false},
-		{"no origin check", transports.Config{Node: node}, Options{}, false},
-		{"negative close grace", transports.Config{Node: node, CheckOrigin: allow}, Options{CloseGrace: -1}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, tt.opts)
-			if (err == nil) != tt.ok {
-				t.Fatalf("New: %v, want ok=%v", err, tt.ok)
-			}
-		})
-	}
-}
-
 func TestHello(t *testing.T) {
 	t.Parallel()
 	limits := session.Limits{MaxMessageBytes: 4096, MaxChannels: 8, MaxQueueBytes: 1 << 20}
-	e := newEnv(t, envConfig{node: session.Config{Ping: 7 * time.Second, Limits: limits}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: 7 * time.Second, Limits: limits}})
 	_, hello := e.dial(t, dialOptions{header: http.Header{"Origin": {wiretest.AllowedOrigin}}})
 	if hello.Session == "" || hello.Transport != "ws" || hello.Ping != 7 {
 		t.Errorf("hello %+v: want a session id, transport ws, ping 7", hello)
@@ -132,7 +108,7 @@ func TestHandshakeRefused(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{transport: transports.Config{
+	e := newEnv(t, envConfig{Transport: transports.Config{
 		Authenticate: func(r *http.Request, s *session.Session) error {
 			switch r.URL.Query().Get("token") {
 			case "good":
@@ -338,7 +314,7 @@ func TestBadInput(t *testing.T) {
 
 func TestMessageTooLarge(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{node: session.Config{Limits: session.Limits{MaxMessageBytes: 1024}}})
+	e := newEnv(t, envConfig{Node: session.Config{Limits: session.Limits{MaxMessageBytes: 1024}}})
 	tests := []struct {
 		name string
 		size int
@@ -367,7 +343,7 @@ func TestMessageTooLarge(t *testing.T) {
 
 func TestClientPublish(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{node: session.Config{Namespaces: []session.Namespace{
+	e := newEnv(t, envConfig{Node: session.Config{Namespaces: []session.Namespace{
 		{Name: "chat", ClientPublish: true, Anonymous: true, HistorySize: 100, HistoryTTL: time.Minute},
 	}}})
 	listener, _ := e.dial(t, dialOptions{})
@@ -409,10 +385,10 @@ func TestStalledClient(t *testing.T) {
 	t.Parallel()
 	const n, size = 200, 16 << 10
 	e := newEnv(t, envConfig{
-		node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
-		transport: transports.Config{WriteTimeout: time.Second},
+		Node:      session.Config{Limits: session.Limits{MaxQueueBytes: 64 << 10}},
+		Transport: transports.Config{WriteTimeout: time.Second},
 		// Small server socket buffers make the stalled writer block soon.
-		server: wiretest.SmallSendBuffers(16 << 10),
+		Server: wiretest.SmallSendBuffers(16 << 10),
 	})
 	stalled, _ := e.dial(t, dialOptions{dialer: &websocket.Dialer{
 		NetDialContext: wiretest.SmallReceiveBuffer(4 << 10).DialContext,
@@ -443,7 +419,7 @@ func TestStalledClient(t *testing.T) {
 
 func TestHeartbeats(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	c, hello := e.dial(t, dialOptions{})
 	if hello.Ping != 1 {
 		t.Fatalf("hello ping %d, want 1", hello.Ping)
@@ -475,7 +451,7 @@ func TestHeartbeats(t *testing.T) {
 // because protocol pings go out on schedule even when the writer is busy.
 func TestBusyConnectionStaysAlive(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	c, _ := e.dial(t, dialOptions{}) // gorilla's client answers pings while reading
 	c.Subscribe(1, "ticks", nil)
 	const n = 45 // 4.5 s of data, well past the 3 s pong wait
@@ -492,7 +468,7 @@ func TestBusyConnectionStaysAlive(t *testing.T) {
 
 func TestDeadPeer(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{node: session.Config{Ping: time.Second}})
+	e := newEnv(t, envConfig{Node: session.Config{Ping: time.Second}})
 	c, _ := e.dial(t, dialOptions{})
 	c.Conn.SetPingHandler(func(string) error { return nil }) // never answers
 	c.ExpectDisconnect(session.DisconnectStale.Code, true)
@@ -529,7 +505,7 @@ func TestServerContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := newEnv(t, envConfig{transport: transports.Config{Context: ctx}})
+	e := newEnv(t, envConfig{Transport: transports.Config{Context: ctx}})
 	c, _ := e.dial(t, dialOptions{})
 	cancel()
 	c.ExpectDisconnect(session.DisconnectShutdown.Code, true)
