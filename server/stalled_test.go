@@ -103,10 +103,10 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 		add := func(name string, c net.Conn) {
 			stalled = append(stalled, stalledClient{name + "/" + ch, c, netconn.SocketKey(c.LocalAddr())})
 		}
-		add("sse", dialStalled(t, addr, "GET /connect/sse?channel="+ch+" HTTP/1.1\r\nHost: x\r\n\r\n"))
+		add("sse", dialStalled(t, addr, "GET", "/connect/sse?channel="+ch))
 		if polls {
 			cursor := firstPollCursor(t, base, ch)
-			add("poll", dialStalled(t, addr, "GET /connect/poll?channel="+ch+"&cursor="+cursor+" HTTP/1.1\r\nHost: x\r\n\r\n"))
+			add("poll", dialStalled(t, addr, "GET", "/connect/poll?channel="+ch+"&cursor="+cursor))
 		}
 		for i, tr := range []string{"xhr_streaming", "eventsource", "htmlfile?c=cb"} {
 			path := fmt.Sprintf("/connect/sockjs/000/stall%s%d", ch, i)
@@ -114,7 +114,7 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 			if tr == "xhr_streaming" {
 				method = "POST"
 			}
-			add("sockjs-"+strings.TrimSuffix(tr, "?c=cb"), dialStalled(t, addr, method+" "+path+"/"+tr+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+			add("sockjs-"+strings.TrimSuffix(tr, "?c=cb"), dialStalled(t, addr, method, path+"/"+tr))
 			sockjsSubscribe(t, base+path, ch)
 		}
 	}
@@ -181,19 +181,14 @@ func runStalled(t *testing.T, cfg Config, rates []stallRate, polls bool, bound t
 	}
 }
 
-// dialStalled connects with a small receive buffer, sends req and never
-// reads.
-func dialStalled(t *testing.T, addr, req string) net.Conn {
+// dialStalled is wiretest.DialStalled for the test's length.
+func dialStalled(t *testing.T, addr, method, path string) net.Conn {
 	t.Helper()
-	d := wiretest.SmallReceiveBuffer(4096)
-	c, err := d.Dial("tcp", addr)
+	c, err := wiretest.DialStalled(addr, method, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 

@@ -1,9 +1,11 @@
 package wiretest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -218,4 +220,50 @@ func pollOnce(ctx context.Context, client *http.Client, u string, q url.Values, 
 		return a, HTTPError{a.Error.Code} // JSONP carries errors in the body
 	}
 	return a, nil
+}
+
+// NextOf returns the next frame of type typ, skipping frames of other
+// types. When none comes within d the error wraps ErrTimeout; when the
+// stream ends first it wraps the stream's error.
+func (s *Stream) NextOf(typ string, d time.Duration) (wire.Frame, error) {
+	deadline := time.Now().Add(d)
+	for {
+		f, err := s.Next(time.Until(deadline))
+		switch {
+		case errors.Is(err, ErrTimeout):
+			return f, fmt.Errorf("no %q frame within %v: %w", typ, d, err)
+		case err != nil:
+			return f, fmt.Errorf("connection ended waiting for %q: %w", typ, err)
+		case f.Type == typ:
+			return f, nil
+		}
+	}
+}
+
+// maxRefusalBody bounds how much of a refusal's body OpenStream reads for
+// its error.
+const maxRefusalBody = 512
+
+// OpenStream sends a request for a streamed answer (an event stream, a
+// SockJS xhr_streaming) through client and returns the answer, whose body
+// the caller reads and closes; ctx ends the request. An answer other than
+// 200 is an error that wraps HTTPError and quotes the start of its body.
+func OpenStream(ctx context.Context, client *http.Client, method, u string, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[http.CanonicalHeaderKey(k)] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBody))
+		return nil, fmt.Errorf("connect: %w: %s", HTTPError{resp.StatusCode}, bytes.TrimSpace(body))
+	}
+	return resp, nil
 }

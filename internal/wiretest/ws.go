@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,10 @@ func (c *WSClient) ExpectDisconnect(code int, reconnect bool) {
 		}
 		return
 	}
+}
+
+// WSURL is the WebSocket URL of path on the server at base (http://host or
+// https://host): ws://host/path or wss://host/path.
+func WSURL(base, path string) string {
+	return "ws" + strings.TrimPrefix(base, "http") + path
 }

@@ -99,33 +99,13 @@ func dialSockJS(e *env, channels []string, since session.Cursor) (client, error)
 	if err != nil {
 		return nil, err
 	}
-	sc := &sockjsClient{Stream: wiretest.StreamWS(c, decodeSockJS), conn: c}
+	sc := &sockjsClient{Stream: wiretest.StreamWS(c, wiretest.SockJSFrames), conn: c}
 	for _, cmd := range subscribeCommands(channels, since) {
 		if err := sc.send(cmd); err != nil {
 			return nil, err
 		}
 	}
 	return sc, nil
-}
-
-// decodeSockJS decodes one SockJS frame's WaterSpout frames; the close
-// frame ends the stream with a closedError.
-func decodeSockJS(data []byte) ([]frame, error) {
-	if len(data) == 0 {
-		return nil, nil
-	}
-	sf, err := wire.DecodeSockJS(data)
-	if err != nil {
-		return nil, err
-	}
-	if sf.Kind == 'c' {
-		return nil, closedError{Code: sf.Code}
-	}
-	var out []frame
-	for _, m := range sf.Messages {
-		out = append(out, m...)
-	}
-	return out, nil
 }
 
 type sockjsClient struct {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -214,4 +216,73 @@ func (c *SockJSClient) xhrSend(p []byte, q string) error {
 		return fmt.Errorf("xhr_send: status %d: %s", resp.StatusCode, body)
 	}
 	return nil
+}
+
+// SockJSSession is the URL of a new SockJS session under base, the
+// endpoint's prefix (http://host/connect/sockjs): server "000" and a random
+// session id, to which a client appends its transport ("/websocket",
+// "/xhr_streaming", ...). The ids are random so that sessions of parallel
+// tests never meet.
+func SockJSSession(base string) string {
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	return base + "/000/" + hex.EncodeToString(id[:])
+}
+
+// SockJSFrames decodes one SockJS frame received over SockJS's WebSocket
+// transport into the WaterSpout frames its messages carry, for StreamWS:
+// open and heartbeat frames carry none, and the close frame c[code,reason]
+// ends the stream with a ClosedError of its code.
+func SockJSFrames(data []byte) ([]wire.Frame, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	sf, err := wire.DecodeSockJS(data)
+	if err != nil {
+		return nil, err
+	}
+	if sf.Kind == 'c' {
+		return nil, ClosedError{Code: sf.Code}
+	}
+	var out []wire.Frame
+	for _, m := range sf.Messages {
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// OpenSockJSXHR opens the xhr_streaming receiver of the SockJS session at
+// sess (a URL as SockJSSession makes it) and reads the WaterSpout frames of
+// its SockJS messages into a Stream; a SockJS close frame ends it with a
+// ClosedError. An answer other than 200 is OpenStream's error. Commands go
+// to sess+"/xhr_send".
+func OpenSockJSXHR(client *http.Client, sess string) (*Stream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := OpenStream(ctx, client, http.MethodPost, sess+"/xhr_streaming", nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := NewStream(func() { cancel(); resp.Body.Close() })
+	go func() {
+		// One SockJS frame a line: the "h…" prelude, "o", then "a[...]"
+		// messages, "h" heartbeats and at last "c[code,reason]".
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				s.Fail(err)
+				return
+			}
+			fs, err := SockJSFrames(line)
+			for _, f := range fs {
+				s.Push(f)
+			}
+			if err != nil {
+				s.Fail(err)
+				return
+			}
+		}
+	}()
+	return s, nil
 }
