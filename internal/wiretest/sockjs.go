@@ -264,25 +264,9 @@ func OpenSockJSXHR(client *http.Client, sess string) (*Stream, error) {
 		return nil, err
 	}
 	s := NewStream(func() { cancel(); resp.Body.Close() })
-	go func() {
-		// One SockJS frame a line: the "h…" prelude, "o", then "a[...]"
-		// messages, "h" heartbeats and at last "c[code,reason]".
-		r := bufio.NewReader(resp.Body)
-		for {
-			line, err := r.ReadBytes('\n')
-			if err != nil {
-				s.Fail(err)
-				return
-			}
-			fs, err := SockJSFrames(line)
-			for _, f := range fs {
-				s.Push(f)
-			}
-			if err != nil {
-				s.Fail(err)
-				return
-			}
-		}
-	}()
+	// One SockJS frame a line: the "h…" prelude, "o", then "a[...]"
+	// messages, "h" heartbeats and at last "c[code,reason]".
+	r := bufio.NewReader(resp.Body)
+	go s.read(func() ([]byte, error) { return r.ReadBytes('\n') }, SockJSFrames)
 	return s, nil
 }

@@ -90,71 +90,52 @@ func (s *Stream) Next(d time.Duration) (wire.Frame, error) {
 // WaterSpout's WebSocket; SockJS wraps them).
 func StreamWS(conn *websocket.Conn, decode func([]byte) ([]wire.Frame, error)) *Stream {
 	s := NewStream(func() { conn.Close() })
-	go func() {
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					err = ClosedError{ce.Code}
-				}
-				s.Fail(err)
-				return
-			}
-			fs, err := decode(data)
-			for _, f := range fs {
-				s.Push(f)
-			}
-			if err != nil {
-				s.Fail(err)
-				return
-			}
+	go s.read(func() ([]byte, error) {
+		_, data, err := conn.ReadMessage()
+		if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
+			err = ClosedError{ce.Code}
 		}
-	}()
+		return data, err
+	}, decode)
 	return s
 }
 
+// read is a Stream's reader: it pushes the frames decode finds in each
+// unit next reads (a WebSocket message, an SSE event's data, a SockJS
+// line), until either fails, which ends the stream with that error.
+func (s *Stream) read(next func() ([]byte, error), decode func([]byte) ([]wire.Frame, error)) {
+	for {
+		data, err := next()
+		if err != nil {
+			s.Fail(err)
+			return
+		}
+		fs, err := decode(data)
+		for _, f := range fs {
+			s.Push(f)
+		}
+		if err != nil {
+			s.Fail(err)
+			return
+		}
+	}
+}
+
 // OpenSSE opens an event stream at u and reads its events' frames into a
-// Stream. An answer other than 200 is an HTTPError.
+// Stream. An answer other than 200 is OpenStream's error (an HTTPError).
 func OpenSSE(client *http.Client, u string, header http.Header) (*Stream, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := OpenStream(ctx, client, http.MethodGet, u, header)
 	if err != nil {
 		cancel()
 		return nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		cancel()
-		resp.Body.Close()
-		return nil, HTTPError{resp.StatusCode}
 	}
 	s := NewStream(func() { cancel(); resp.Body.Close() })
-	go func() {
-		r := wire.NewSSEReader(resp.Body)
-		for {
-			ev, err := r.Next()
-			if err != nil {
-				s.Fail(err)
-				return
-			}
-			fs, err := wire.DecodeFrames([]byte(ev.Data))
-			for _, f := range fs {
-				s.Push(f)
-			}
-			if err != nil {
-				s.Fail(err)
-				return
-			}
-		}
-	}()
+	r := wire.NewSSEReader(resp.Body)
+	go s.read(func() ([]byte, error) {
+		ev, err := r.Next()
+		return []byte(ev.Data), err
+	}, wire.DecodeFrames)
 	return s, nil
 }
 
