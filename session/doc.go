@@ -46,6 +46,8 @@
 //	                    Subscribe/Unsubscribe; never held with Session.mu
 //	Node.mu: a leaf (NewSession, forget, Shutdown and runControl copy the
 //	         sessions out and fail them after releasing it)
+//	disconnectOrders.mu: a leaf, taken alone (runControl records before
+//	         Node.mu; orderedAway reads after releasing Session.mu)
 //	sockjs links.mu (a leaf); sockjs link.mu → Session.mu (link.fail and
 //	          bind fail the bound session); sockjs-go's session lock →
 //	          link.mu (a receiver's write counts itself)

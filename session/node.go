@@ -163,7 +163,8 @@ type Node struct {
 	drained  chan struct{} // closed when sessions becomes empty during Shutdown
 	closing  bool
 
-	leases pollLeases // long-poll clients' presence between polls
+	leases pollLeases       // long-poll clients' presence between polls
+	orders disconnectOrders // recent disconnect orders, for pollers between polls
 }
 
 // New returns a Node; it takes over the broker's handler.
@@ -175,6 +176,7 @@ func New(cfg Config) (*Node, error) {
 		cfg: cfg, broker: cfg.Broker, hub: newHub(cfg.Broker), log: cfg.Logger, metrics: cfg.Metrics,
 		namespaces: map[string]Namespace{"": DefaultNamespace},
 		sessions:   make(map[*Session]struct{}),
+		orders:     disconnectOrders{keep: cfg.PollLease},
 	}
 	for _, ns := range cfg.Namespaces {
 		n.namespaces[ns.Name] = ns

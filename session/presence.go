@@ -354,6 +354,10 @@ func (n *Node) control(ctx context.Context, c Control) error {
 // broker's control receiver, and the presence removal may wait for the
 // broker (a hang), which must not hold up the orders behind this one.
 func (n *Node) runControl(c Control, async bool) {
+	if c.Op == ControlDisconnect {
+		// Before the sessions: a poll opening meanwhile finds the order.
+		n.orders.record(c.User, c.Client, time.Now())
+	}
 	n.mu.Lock()
 	var match []*Session
 	for s := range n.sessions {

@@ -43,7 +43,7 @@ type PresenceLeaser interface {
 }
 
 // maxPollClientLen bounds the client id a poll may claim; ids the server
-// hands out (newID) are 16 characters.
+// hands out (newID) are 24 characters.
 const maxPollClientLen = 64
 
 // ValidPollClient reports whether id may be claimed as a long-poll client
@@ -77,9 +77,20 @@ func (s *Session) PollPresence(claim string) {
 		claim = s.id
 	}
 	client := PollClientID(claim)
+	issued, _ := idTime(claim) // unknown: before any order
 	s.mu.Lock()
-	s.pollClient = client
+	s.pollClient, s.pollIssued = client, issued
 	s.mu.Unlock()
+}
+
+// orderedAway reports whether s is a poll of a long-poll client that a
+// disconnect order ended while it was between two polls (see
+// disconnectOrders). Lock must not be held on entry.
+func (s *Session) orderedAway() bool {
+	s.mu.Lock()
+	client, issued, user := s.pollClient, s.pollIssued, s.user
+	s.mu.Unlock()
+	return client != "" && s.node.orders.after(user, client, issued, time.Now())
 }
 
 // PollClientID is the id presence lists a long-poll client under, given the

@@ -37,8 +37,10 @@ type Session struct {
 	// noPresence keeps the session out of presence (see SkipPresence).
 	noPresence bool
 	// pollClient is set on a long-poll session: the client id of its
-	// presence entries, kept by a lease (see PollPresence).
+	// presence entries, kept by a lease (see PollPresence); pollIssued is
+	// when its client was given the id it claims with (zero: unknown).
 	pollClient string
+	pollIssued time.Time
 }
 
 // subscription is a session's state in one channel.
@@ -450,6 +452,10 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	if err := n.authorizeSubscribe(s, ch, req.Token); err != nil {
 		return channelError(ch, err)
 	}
+	if s.orderedAway() {
+		s.fail(DisconnectByServer)
+		return ErrClosed
+	}
 	s.mu.Lock()
 	switch {
 	case s.closed:
@@ -588,14 +594,42 @@ func (s *Session) Unsubscribe(ch string) error {
 	return nil
 }
 
-// newID returns 16 random URL-safe characters.
-func newID() string { return randomText(12) }
+// newID returns a session id: 24 URL-safe characters holding the time it
+// was made, in milliseconds (6 bytes), and 12 random bytes. A long-poll
+// client's later polls claim their presence entry with the id of its first
+// poll (PollPresence); the id's time tells whether a disconnect order came
+// after that first poll (see disconnectOrders).
+func newID() string {
+	var raw [18]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		raw[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(raw[6:]) // never fails: crypto/rand crashes the program instead
+	return b64.EncodeToString(raw[:])
+}
+
+// idTime is the time newID made id at; false for anything newID does not
+// make (an id from a version before ids held their time, a made-up one).
+func idTime(id string) (time.Time, bool) {
+	var raw [18]byte
+	if len(id) != 24 {
+		return time.Time{}, false
+	}
+	if n, err := b64.Decode(raw[:], []byte(id)); err != nil || n != len(raw) {
+		return time.Time{}, false
+	}
+	var ms int64
+	for _, b := range raw[:6] {
+		ms = ms<<8 | int64(b)
+	}
+	return time.UnixMilli(ms), true
+}
 
 // randomText returns n random bytes as unpadded URL-safe base64.
 func randomText(n int) string {
 	raw := make([]byte, n)
-	if _, err := rand.Read(raw); err != nil {
-		panic("session: crypto/rand failed: " + err.Error())
-	}
+	_, _ = rand.Read(raw) // never fails: crypto/rand crashes the program instead
 	return b64.EncodeToString(raw)
 }

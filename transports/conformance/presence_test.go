@@ -3,10 +3,14 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/wire"
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -274,4 +278,54 @@ func hasClient(list []session.ClientInfo, client, user string) bool {
 		}
 	}
 	return false
+}
+
+// TestConformancePollDisconnectBetweenPolls: a disconnect order that comes
+// while a long-poll or JSONP client is between two polls (it has no session
+// then) ends its next poll with the terminal 3504, as it ends a held one.
+func TestConformancePollDisconnectBetweenPolls(t *testing.T) {
+	for _, tc := range transportCases() {
+		if tc.streaming {
+			continue // a streaming client is reached in its session: TestConformancePresence
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			e, setUser := newPresenceEnv(t)
+			setUser("alice")
+			callback := ""
+			if tc.name == "jsonp" {
+				callback = "cb"
+			}
+			poll := func(q url.Values) wire.PollAnswer {
+				t.Helper()
+				q.Set("channel", "news")
+				if callback != "" {
+					q.Set("callback", callback)
+				}
+				r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, e.srv.URL+"/connect/poll", q, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := wire.DecodePoll([]byte(r.Body), callback)
+				if err != nil || a.Cursor == nil {
+					t.Fatalf("poll: %d %s (%v)", r.Status, r.Body, err)
+				}
+				return a
+			}
+			first := poll(url.Values{})
+			claim := first.Messages[0].Session
+			// Answered: the client is between two polls when the order comes.
+			if err := e.node.Disconnect(context.Background(), "alice", ""); err != nil {
+				t.Fatal(err)
+			}
+			next := poll(url.Values{"cursor": {*first.Cursor}, "client": {claim}})
+			last := next.Messages[len(next.Messages)-1]
+			if last.Type != "disconnect" || last.Code != session.DisconnectByServer.Code || last.Reconnect {
+				t.Fatalf("next poll answered %+v, want the terminal disconnect %d", next.Messages, session.DisconnectByServer.Code)
+			}
+			// A client that connects again is not affected.
+			if again := poll(url.Values{}); again.Messages[0].Type != "hello" {
+				t.Fatalf("a new first poll answered %+v", again.Messages)
+			}
+		})
+	}
 }

@@ -1,0 +1,67 @@
+package session
+
+import (
+	"sync"
+	"time"
+)
+
+// A long-poll client has a session only while a poll is held. A disconnect
+// order (Node.Disconnect, on every node) that comes while it is between two
+// polls finds no session of it: without more, its next poll would open a
+// new one and go on as if nothing had happened. So each node remembers the
+// orders it carried out for one poll lease (Config.PollLease: a poller that
+// polls later than that has left presence anyway), and a later poll whose
+// client was first given its id before an order for its user (and client)
+// ends at its first Subscribe with that order's disconnect, 3504. A client
+// that connects again afterwards has a newer id and is not affected.
+
+// maxDisconnectOrders bounds the orders a node remembers, about 100 bytes
+// each. Orders come from API keys only; past the bound, expired ones are
+// swept and a new one is not remembered (its pollers between two polls are
+// not reached, as before this existed).
+const maxDisconnectOrders = 100_000
+
+// disconnectOrders remembers recent disconnect orders. Safe for concurrent
+// use; its lock is a leaf.
+type disconnectOrders struct {
+	keep time.Duration
+	mu   sync.Mutex
+	at   map[orderKey]time.Time // when an order for the key was carried out
+}
+
+// orderKey is an order's target: every session of user (client ""), or
+// the one client of user that presence lists as client.
+type orderKey struct{ user, client string }
+
+// record remembers an order for user (and client) carried out at now.
+func (o *disconnectOrders) record(user, client string, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.at == nil {
+		o.at = make(map[orderKey]time.Time)
+	}
+	if len(o.at) >= maxDisconnectOrders {
+		for k, t := range o.at {
+			if now.Sub(t) > o.keep {
+				delete(o.at, k)
+			}
+		}
+		if len(o.at) >= maxDisconnectOrders {
+			return
+		}
+	}
+	o.at[orderKey{user, client}] = now
+}
+
+// after reports whether an order for user, or for user's client, was
+// carried out after issued and within the last keep before now.
+func (o *disconnectOrders) after(user, client string, issued, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range [2]orderKey{{user, ""}, {user, client}} {
+		if t, ok := o.at[k]; ok && t.After(issued) && now.Sub(t) <= o.keep {
+			return true
+		}
+	}
+	return false
+}
