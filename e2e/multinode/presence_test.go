@@ -189,20 +189,36 @@ func TestPresenceAcrossNodes(t *testing.T) {
 }
 
 // TestDisconnectAcrossNodes: POST /api/disconnect on node 1 closes the
-// user's WebSocket on node 1 and SSE stream on node 2 with 3504, and
-// leaves another user's connection alone.
+// user's WebSocket on node 1 and SSE stream on node 2 with 3504, answers
+// the next poll of a long-poll client that was between two polls with it
+// on node 2, and leaves another user's connection alone.
 func TestDisconnectAcrossNodes(t *testing.T) {
 	cl := startCluster(t, 2, false)
 	n1, n2 := cl.nodes[0].url(), cl.nodes[1].url()
 	ws := wsJoin(t, n1, "alice", "news")
 	sse := sseJoin(t, n2, "alice", "news")
 	bob := wsJoin(t, n2, "bob", "news")
+	// A long-poll client of alice whose first poll was answered by n1: it
+	// is between two polls when the order comes.
+	poll := func(base string, q url.Values) wire.PollAnswer {
+		t.Helper()
+		q.Set("channel", "news")
+		q.Set("token", userToken(t, "alice"))
+		return wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", q)
+	}
+	first := poll(n1, url.Values{})
 	apiCall(t, http.MethodPost, n1, "/api/disconnect", `{"user":"alice"}`, nil)
 	for name, x := range map[string]*liveConn{"ws": ws, "sse": sse} {
 		f := x.await(t, "disconnect")
 		if f.Code != 3504 {
 			t.Fatalf("%s: disconnect %+v, want 3504", name, f)
 		}
+	}
+	// n2 has run the order (its SSE client got it): the poller's next poll
+	// there is answered with the disconnect.
+	next := poll(n2, url.Values{"cursor": {*first.Cursor}, "client": {first.Messages[0].Session}})
+	if f := next.Messages[len(next.Messages)-1]; f.Type != "disconnect" || f.Code != 3504 || f.Reconnect {
+		t.Fatalf("the poller's next poll on another node: %+v, want disconnect 3504", next.Messages)
 	}
 	if _, err := bob.NextOf("disconnect", time.Second); err == nil {
 		t.Fatal("bob was disconnected too")
