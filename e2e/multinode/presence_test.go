@@ -217,7 +217,7 @@ func TestDisconnectAcrossNodes(t *testing.T) {
 	// n2 has run the order (its SSE client got it): the poller's next poll
 	// there is answered with the disconnect.
 	next := poll(n2, url.Values{"cursor": {*first.Cursor}, "client": {first.Messages[0].Session}})
-	if f := next.Messages[len(next.Messages)-1]; f.Type != "disconnect" || f.Code != 3504 || f.Reconnect {
+	if n := len(next.Messages); n == 0 || next.Messages[n-1].Type != "disconnect" || next.Messages[n-1].Code != 3504 || next.Messages[n-1].Reconnect {
 		t.Fatalf("the poller's next poll on another node: %+v, want disconnect 3504", next.Messages)
 	}
 	if _, err := bob.NextOf("disconnect", time.Second); err == nil {
