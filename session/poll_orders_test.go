@@ -21,7 +21,7 @@ func nextPoll(t *testing.T, n *Node, user, claim string) (*Session, error) {
 // while a long-poll client is between two polls ends its next poll with
 // 3504, as it ends a held one. Only the user named (and only the client,
 // when one is named) is reached, and a client that connects again after
-// the order is not.
+// the order is not. Their presence entries, kept by leases, leave at once.
 func TestDisconnectReachesPollersBetweenPolls(t *testing.T) {
 	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Minute})
 	first := func(user string) string { // a first poll, answered: between polls
@@ -30,9 +30,23 @@ func TestDisconnectReachesPollersBetweenPolls(t *testing.T) {
 		return s.ID()
 	}
 	alice1, alice2, bob := first("alice"), first("alice"), first("bob")
+	listed := func(want ...string) {
+		t.Helper()
+		got := clientsOf(t, n, "room:1")
+		if len(got) != len(want) {
+			t.Fatalf("presence %v, want the clients of %v", got, want)
+		}
+		for _, claim := range want {
+			if _, ok := got[PollClientID(claim)]; !ok {
+				t.Fatalf("presence %v misses %s", got, PollClientID(claim))
+			}
+		}
+	}
+	listed(alice1, alice2, bob) // kept by their leases
 	if err := n.Disconnect(context.Background(), "alice", PollClientID(alice2)); err != nil {
 		t.Fatal(err)
 	}
+	listed(alice1, bob) // a terminal end leaves at once, not a lease later
 	ended := func(who string, s *Session, err error) {
 		t.Helper()
 		if !errors.Is(err, ErrClosed) || s.Reason() != DisconnectByServer {
@@ -54,6 +68,7 @@ func TestDisconnectReachesPollersBetweenPolls(t *testing.T) {
 	if err := n.Disconnect(context.Background(), "alice", ""); err != nil {
 		t.Fatal(err)
 	}
+	listed(bob)
 	s, err = nextPoll(t, n, "alice", alice1)
 	ended("alice's client", s, err)
 	s, err = nextPoll(t, n, "bob", bob)

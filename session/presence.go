@@ -357,6 +357,12 @@ func (n *Node) runControl(c Control, async bool) {
 	if c.Op == ControlDisconnect {
 		// Before the sessions: a poll opening meanwhile finds the order.
 		n.orders.record(c.User, c.Client, time.Now())
+		// The leased entries of pollers between polls leave now.
+		if async {
+			go n.leases.endOrdered(n, c.User, c.Client)
+		} else {
+			n.leases.endOrdered(n, c.User, c.Client)
+		}
 	}
 	n.mu.Lock()
 	var match []*Session

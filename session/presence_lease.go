@@ -177,18 +177,27 @@ func (n *Node) expireLease(l PresenceLeaser, ch string, info ClientInfo, stamp s
 // node's polls left, each channel's bounded by Config.MaxPresence.
 type pollLeases struct {
 	mu sync.Mutex
-	m  map[leaseKey]map[string]*time.Timer // → stamp → timer
+	m  map[leaseKey]*leased
 }
 
 type leaseKey struct{ ch, client string }
+
+// leased is one entry's running leases.
+type leased struct {
+	info   ClientInfo
+	l      PresenceLeaser
+	timers map[string]*time.Timer // by the stamp of the poll that started it
+}
 
 // hold stops the leases of client's entry in ch: a poll has come.
 func (p *pollLeases) hold(ch, client string) {
 	key := leaseKey{ch, client}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, t := range p.m[key] {
-		t.Stop()
+	if e := p.m[key]; e != nil {
+		for _, t := range e.timers {
+			t.Stop()
+		}
 	}
 	delete(p.m, key)
 }
@@ -200,23 +209,23 @@ func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
-		p.m = make(map[leaseKey]map[string]*time.Timer)
+		p.m = make(map[leaseKey]*leased)
 	}
-	stamps := p.m[key]
-	if stamps == nil {
-		stamps = make(map[string]*time.Timer, 1)
-		p.m[key] = stamps
+	e := p.m[key]
+	if e == nil {
+		e = &leased{info: info, l: l, timers: make(map[string]*time.Timer, 1)}
+		p.m[key] = e
 	}
-	if old := stamps[stamp]; old != nil {
+	if old := e.timers[stamp]; old != nil {
 		old.Stop()
 	}
 	var t *time.Timer
 	t = time.AfterFunc(n.cfg.PollLease, func() {
 		p.mu.Lock()
-		mine := p.m[key][stamp] == t
+		mine := p.m[key] == e && e.timers[stamp] == t
 		if mine {
-			delete(p.m[key], stamp)
-			if len(p.m[key]) == 0 {
+			delete(e.timers, stamp)
+			if len(e.timers) == 0 {
 				delete(p.m, key)
 			}
 		}
@@ -225,5 +234,37 @@ func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo
 			n.expireLease(l, ch, info, stamp)
 		}
 	})
-	stamps[stamp] = t
+	e.timers[stamp] = t
+}
+
+// endOrdered ends at once the leases of user's entries (only client's,
+// when given): a disconnect order ended that client between two polls
+// (see disconnectOrders), and a terminal end leaves at once, as for a held
+// poll. The broker calls run after the lock is released.
+func (p *pollLeases) endOrdered(n *Node, user, client string) {
+	type ending struct {
+		ch     string
+		e      *leased
+		stamps []string
+	}
+	var ends []ending
+	p.mu.Lock()
+	for key, e := range p.m {
+		if e.info.User != user || client != "" && e.info.Client != client {
+			continue
+		}
+		end := ending{ch: key.ch, e: e}
+		for stamp, t := range e.timers {
+			t.Stop()
+			end.stamps = append(end.stamps, stamp)
+		}
+		delete(p.m, key)
+		ends = append(ends, end)
+	}
+	p.mu.Unlock()
+	for _, end := range ends {
+		for _, stamp := range end.stamps {
+			n.expireLease(end.e.l, end.ch, end.e.info, stamp)
+		}
+	}
 }
