@@ -120,15 +120,26 @@ func DecodeCursor(s string) (Cursor, error) {
 // DecodeCursor reads it, without checking names, epochs or offsets) and
 // names one of channels. It is for a caller that only sorts requests, as
 // the server's poll budget does; a handler still decodes the cursor in full.
-// It allocates one copy of raw at most, where DecodeCursor builds the map.
+// For a few channels it allocates one copy of raw at most, where
+// DecodeCursor builds the map; many channels are looked up in a set.
 func CursorNamesAny(raw string, channels []string) bool {
-	if raw == "" || len(raw) > MaxCursorLen {
+	// More channels than a cursor may name is no continuing request; the
+	// bound also keeps the names × channels comparisons small.
+	if raw == "" || len(raw) > MaxCursorLen || len(channels) > MaxCursorChannels {
 		return false
 	}
 	var arr [512]byte
 	buf, err := b64.AppendDecode(arr[:0], []byte(raw))
 	if err != nil || len(buf) < 2 || buf[0] != cursorVersion {
 		return false
+	}
+	// A few channels are compared in turn; more are looked up in a set.
+	var set map[string]struct{}
+	if len(channels) > 8 {
+		set = make(map[string]struct{}, len(channels))
+		for _, ch := range channels {
+			set[ch] = struct{}{}
+		}
 	}
 	r := cursorReader{buf: buf[1:]}
 	n := r.uvarint()
@@ -138,6 +149,12 @@ func CursorNamesAny(raw string, channels []string) bool {
 		r.uvarint()
 		if r.err != nil {
 			return false
+		}
+		if set != nil {
+			if _, ok := set[string(name)]; ok {
+				return true
+			}
+			continue
 		}
 		for _, ch := range channels {
 			if string(name) == ch {

@@ -62,3 +62,22 @@ func BenchmarkCursorNamesAny(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCursorNamesAnyWorst is the most a request can make the check
+// compare: a cursor of MaxCursorChannels names and as many channels, none
+// of them named, all of one length (so every comparison reads the bytes).
+func BenchmarkCursorNamesAnyWorst(b *testing.B) {
+	c := make(Cursor, MaxCursorChannels)
+	chans := make([]string, MaxCursorChannels)
+	for i := range MaxCursorChannels {
+		c[fmt.Sprintf("c%03d", i)] = Position{Epoch: "e", Offset: 1}
+		chans[i] = fmt.Sprintf("d%03d", i)
+	}
+	s := c.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		if CursorNamesAny(s, chans) {
+			b.Fatal("a channel found")
+		}
+	}
+}

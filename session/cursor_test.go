@@ -99,6 +99,12 @@ func FuzzDecodeCursor(f *testing.F) {
 // and refuses what is not one, without DecodeCursor's map.
 func TestCursorNamesAny(t *testing.T) {
 	raw := Cursor{"orders:1": {"e1", 5}, "news": {"e2", 0}}.Encode()
+	many := make([]string, 20) // looked up in a set
+	for i := range many {
+		many[i] = "other:" + itoa(i)
+	}
+	tooMany := make([]string, MaxCursorChannels+1)
+	copy(tooMany, []string{"news"})
 	for _, tt := range []struct {
 		raw   string
 		chans []string
@@ -108,6 +114,9 @@ func TestCursorNamesAny(t *testing.T) {
 		{raw, []string{"other", "orders:1"}, true},
 		{raw, []string{"orders:2", "new"}, false},
 		{raw, nil, false},
+		{raw, append(many, "news"), true},
+		{raw, many, false},
+		{raw, tooMany, false}, // more channels than a cursor may name
 		{"", []string{"news"}, false},
 		{raw[:len(raw)-2], []string{"orders:1"}, false}, // cut short
 		{"!!!!", []string{"news"}, false},

@@ -54,12 +54,14 @@ func (o *disconnectOrders) record(user, client string, now time.Time) {
 }
 
 // after reports whether an order for user, or for user's client, was
-// carried out after issued and within the last keep before now.
+// given after issued and within the last keep before now. Both times are
+// in milliseconds (ids and orders carry no finer ones): an id made in the
+// order's millisecond counts as made before it.
 func (o *disconnectOrders) after(user, client string, issued, now time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, k := range [2]orderKey{{user, ""}, {user, client}} {
-		if t, ok := o.at[k]; ok && t.After(issued) && now.Sub(t) <= o.keep {
+		if t, ok := o.at[k]; ok && !issued.After(t) && now.Sub(t) <= o.keep {
 			return true
 		}
 	}

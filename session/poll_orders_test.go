@@ -101,7 +101,7 @@ func TestDisconnectOrdersExpire(t *testing.T) {
 		{t0.Add(-time.Second), t0, true},
 		{t0.Add(-time.Second), t0.Add(time.Minute), true},
 		{t0.Add(-time.Second), t0.Add(time.Minute + time.Millisecond), false},
-		{t0, t0, false}, // issued at the order: not before it
+		{t0, t0, true}, // issued in the order's millisecond: before it
 		{t0.Add(time.Second), t0.Add(time.Second), false},
 	} {
 		if got := o.after("alice", "c", tt.issued, tt.now); got != tt.want {
@@ -126,5 +126,73 @@ func TestIDTime(t *testing.T) {
 		if _, ok := idTime(bad); ok {
 			t.Errorf("idTime(%q) holds a time", bad)
 		}
+	}
+}
+
+// TestLateOrderKeepsItsTime: a node that carries out an order late (Redis
+// pub/sub lag) remembers it with the time it was given, so a client that
+// connected in between is neither ended nor removed from presence, while
+// one that connected before it is.
+func TestLateOrderKeepsItsTime(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Minute})
+	before := pollSession(t, n, "alice", "")
+	before.Close(answered)
+	time.Sleep(2 * time.Millisecond)
+	given := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	after := pollSession(t, n, "alice", "") // connected after the order was given
+	after.Close(answered)
+	time.Sleep(5 * time.Millisecond)
+	n.runControl(Control{Op: ControlDisconnect, User: "alice", At: given.UnixMilli()}, false) // reaches this node now
+	if got := clientsOf(t, n, "room:1"); len(got) != 1 || got[after.PresenceClient()] != "alice" {
+		t.Fatalf("presence %v, want only the client that connected after the order", got)
+	}
+	if s, err := nextPoll(t, n, "alice", after.ID()); err != nil {
+		t.Fatalf("the client that connected after the order: %v, %v", err, s.Reason())
+	}
+	if s, err := nextPoll(t, n, "alice", before.ID()); !errors.Is(err, ErrClosed) || s.Reason() != DisconnectByServer {
+		t.Fatalf("the client that connected before the order: %v, %v", err, s.Reason())
+	}
+}
+
+// TestOrderForAFallbackEntry: a poll whose claimed entry is another
+// user's gets an entry of its own (enterLease); an order naming that
+// entry's listed id reaches the poll.
+func TestOrderForAFallbackEntry(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Minute})
+	a := pollSession(t, n, "alice", "")
+	a.Close(answered)
+	m := pollSession(t, n, "mallory", a.ID()) // held
+	listed := PollClientID(m.ID())
+	if got := clientsOf(t, n, "room:1"); got[listed] != "mallory" {
+		t.Fatalf("presence %v, want mallory's own entry %s", got, listed)
+	}
+	if err := n.Disconnect(context.Background(), "mallory", listed); err != nil {
+		t.Fatal(err)
+	}
+	if m.Reason() != DisconnectByServer {
+		t.Fatalf("the held poll: %v, want 3504", m.Reason())
+	}
+}
+
+// TestOrderDuringAnAnswer: an order carried out while a poll is being
+// answered finds no lease yet (the answer starts it after). The client's
+// next poll, ended by the order, ends that lease too: the entry leaves
+// now, not a lease later.
+func TestOrderDuringAnAnswer(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Hour})
+	p := pollSession(t, n, "alice", "")
+	listed := p.PresenceClient()
+	n.orders.record("alice", "", time.Now()) // the order, carried out as the answer goes
+	time.Sleep(2 * time.Millisecond)
+	p.Close(answered) // then the answer: its lease starts
+	if got := clientsOf(t, n, "room:1"); got[listed] != "alice" {
+		t.Fatalf("presence %v, want the answered poll's lease", got)
+	}
+	if s, err := nextPoll(t, n, "alice", p.ID()); !errors.Is(err, ErrClosed) || s.Reason() != DisconnectByServer {
+		t.Fatalf("next poll: %v, %v; want it ended with 3504", err, s.Reason())
+	}
+	if got := clientsOf(t, n, "room:1"); len(got) != 0 {
+		t.Fatalf("presence %v after the ended poll, want none", got)
 	}
 }

@@ -116,6 +116,12 @@ type Control struct {
 	User    string `json:"user"`
 	Client  string `json:"client,omitempty"`
 	Channel string `json:"channel,omitempty"`
+	// At is when a disconnect order was given, in Unix milliseconds, by the
+	// node that gave it: every node remembers the order with this time
+	// (see disconnectOrders), not with when the order reached it, so a
+	// node that gets it late does not end clients that connected after it.
+	// Zero (an order from an older node): when it is carried out.
+	At int64 `json:"at,omitempty"`
 }
 
 // The Control operations.
@@ -321,7 +327,7 @@ func (n *Node) Disconnect(ctx context.Context, user, client string) error {
 	if user == "" {
 		return badRequest("user is required")
 	}
-	return n.control(ctx, Control{Op: ControlDisconnect, User: user, Client: client})
+	return n.control(ctx, Control{Op: ControlDisconnect, User: user, Client: client, At: time.Now().UnixMilli()})
 }
 
 // UnsubscribeUser ends user's subscriptions to ch on every node; each
@@ -356,12 +362,16 @@ func (n *Node) control(ctx context.Context, c Control) error {
 func (n *Node) runControl(c Control, async bool) {
 	if c.Op == ControlDisconnect {
 		// Before the sessions: a poll opening meanwhile finds the order.
-		n.orders.record(c.User, c.Client, time.Now())
+		at := time.Now()
+		if c.At > 0 {
+			at = time.UnixMilli(c.At)
+		}
+		n.orders.record(c.User, c.Client, at)
 		// The leased entries of pollers between polls leave now.
 		if async {
-			go n.leases.endOrdered(n, c.User, c.Client)
+			go n.leases.endOrdered(n, c.User, c.Client, at)
 		} else {
-			n.leases.endOrdered(n, c.User, c.Client)
+			n.leases.endOrdered(n, c.User, c.Client, at)
 		}
 	}
 	n.mu.Lock()
@@ -373,7 +383,7 @@ func (n *Node) runControl(c Control, async bool) {
 	if c.Client != "" { // a long-poll client is named by its presence id
 		kept := match[:0]
 		for _, s := range match {
-			if s.id == c.Client || s.PresenceClient() == c.Client {
+			if s.listedAs(c.Client) {
 				kept = append(kept, s)
 			}
 		}

@@ -83,14 +83,33 @@ func (s *Session) PollPresence(claim string) {
 	s.mu.Unlock()
 }
 
+// listedAs reports whether presence lists s as client: its session id, a
+// long-poll client's id, or the id of an entry of its own that a poll got
+// when its claimed entry was another user's (enterLease). Lock must not be
+// held on entry.
+func (s *Session) listedAs(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.id == client || s.pollClient == client {
+		return true
+	}
+	for _, sub := range s.subs {
+		if sub.leased == client {
+			return true
+		}
+	}
+	return false
+}
+
 // orderedAway reports whether s is a poll of a long-poll client that a
 // disconnect order ended while it was between two polls (see
-// disconnectOrders). Lock must not be held on entry.
-func (s *Session) orderedAway() bool {
+// disconnectOrders), with the client's user and id. Lock must not be held
+// on entry.
+func (s *Session) orderedAway() (user, client string, ordered bool) {
 	s.mu.Lock()
 	client, issued, user := s.pollClient, s.pollIssued, s.user
 	s.mu.Unlock()
-	return client != "" && s.node.orders.after(user, client, issued, time.Now())
+	return user, client, client != "" && s.node.orders.after(user, client, issued, time.Now())
 }
 
 // PollClientID is the id presence lists a long-poll client under, given the
@@ -149,13 +168,16 @@ func (s *Session) leaveLeases(user string, entries []leaseEntry, d Disconnect) {
 		return
 	}
 	terminal := d.Code >= 3500
+	s.mu.Lock()
+	issued := s.pollIssued
+	s.mu.Unlock()
 	for _, e := range entries {
 		info := ClientInfo{e.client, user}
 		if terminal {
 			s.node.expireLease(l, e.ch, info, s.id)
 			continue
 		}
-		s.node.leases.start(s.node, l, e.ch, info, s.id)
+		s.node.leases.start(s.node, l, e.ch, info, issued, s.id)
 	}
 }
 
@@ -185,6 +207,7 @@ type leaseKey struct{ ch, client string }
 // leased is one entry's running leases.
 type leased struct {
 	info   ClientInfo
+	issued time.Time // when the client was given the id it claims with
 	l      PresenceLeaser
 	timers map[string]*time.Timer // by the stamp of the poll that started it
 }
@@ -203,8 +226,9 @@ func (p *pollLeases) hold(ch, client string) {
 }
 
 // start starts the lease of info's entry in ch that the poll stamp
-// refreshed: at its end, the entry leaves unless refreshed since.
-func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo, stamp string) {
+// refreshed: at its end, the entry leaves unless refreshed since. issued is
+// when the client was given the id it claims with.
+func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo, issued time.Time, stamp string) {
 	key := leaseKey{ch, info.Client}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -213,7 +237,7 @@ func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo
 	}
 	e := p.m[key]
 	if e == nil {
-		e = &leased{info: info, l: l, timers: make(map[string]*time.Timer, 1)}
+		e = &leased{info: info, issued: issued, l: l, timers: make(map[string]*time.Timer, 1)}
 		p.m[key] = e
 	}
 	if old := e.timers[stamp]; old != nil {
@@ -238,10 +262,12 @@ func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo
 }
 
 // endOrdered ends at once the leases of user's entries (only client's,
-// when given): a disconnect order ended that client between two polls
-// (see disconnectOrders), and a terminal end leaves at once, as for a held
-// poll. The broker calls run after the lock is released.
-func (p *pollLeases) endOrdered(n *Node, user, client string) {
+// when given) whose clients were given their ids before at: a disconnect
+// order given at at ended those clients between two polls (see
+// disconnectOrders), and a terminal end leaves at once, as for a held
+// poll. A client that connected after the order keeps its lease. The
+// broker calls run after the lock is released.
+func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
 	type ending struct {
 		ch     string
 		e      *leased
@@ -250,7 +276,7 @@ func (p *pollLeases) endOrdered(n *Node, user, client string) {
 	var ends []ending
 	p.mu.Lock()
 	for key, e := range p.m {
-		if e.info.User != user || client != "" && e.info.Client != client {
+		if e.info.User != user || client != "" && e.info.Client != client || e.issued.After(at) {
 			continue
 		}
 		end := ending{ch: key.ch, e: e}

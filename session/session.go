@@ -452,7 +452,10 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	if err := n.authorizeSubscribe(s, ch, req.Token); err != nil {
 		return channelError(ch, err)
 	}
-	if s.orderedAway() {
+	if user, client, ordered := s.orderedAway(); ordered {
+		// The order may have come while the client's last poll was being
+		// answered, before that poll started its lease: end it here too.
+		n.leases.endOrdered(n, user, client, time.Now())
 		s.fail(DisconnectByServer)
 		return ErrClosed
 	}
