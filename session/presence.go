@@ -494,9 +494,9 @@ func (s *Session) leavePresence(ch string, present bool, leased string) {
 	if p == nil {
 		return
 	}
-	if l, ok := p.(PresenceLeaser); ok && leased != "" {
+	if _, ok := p.(PresenceLeaser); ok && leased != "" {
 		s.node.leases.hold(ch, leased)
-		s.node.expireLease(l, ch, ClientInfo{leased, s.User()}, s.id)
+		s.node.expireLease(ch, ClientInfo{leased, s.User()}, s.id)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)

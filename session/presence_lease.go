@@ -138,9 +138,11 @@ func (s *Session) PresenceClient() string {
 // the entry.
 func (s *Session) enterLease(ctx context.Context, l PresenceLeaser, ch string, client, user string, opts PresenceOptions) (string, error) {
 	_, err := l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
-	if own := PollClientID(s.id); errors.Is(err, ErrPresenceTaken) && client != own {
-		client = own
-		_, err = l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
+	if errors.Is(err, ErrPresenceTaken) {
+		if own := PollClientID(s.id); client != own {
+			client = own
+			_, err = l.RefreshPresence(ctx, ch, ClientInfo{client, user}, s.id, opts)
+		}
 	}
 	if err == nil {
 		// After the refresh: a lease that ends in between finds the
@@ -160,11 +162,7 @@ type leaseEntry struct {
 // when the poll ended for good (a terminal disconnect: the client does not
 // poll again), removes them at once.
 func (s *Session) leaveLeases(user string, entries []leaseEntry, d Disconnect) {
-	if len(entries) == 0 {
-		return
-	}
-	l, _ := s.node.broker.(PresenceLeaser)
-	if l == nil {
+	if len(entries) == 0 { // none without a PresenceLeaser (enterPresence)
 		return
 	}
 	terminal := d.Code >= 3500
@@ -174,15 +172,20 @@ func (s *Session) leaveLeases(user string, entries []leaseEntry, d Disconnect) {
 	for _, e := range entries {
 		info := ClientInfo{e.client, user}
 		if terminal {
-			s.node.expireLease(l, e.ch, info, s.id)
+			s.node.expireLease(e.ch, info, s.id)
 			continue
 		}
-		s.node.leases.start(s.node, l, e.ch, info, issued, s.id)
+		s.node.leases.start(s.node, e.ch, info, issued, s.id)
 	}
 }
 
 // expireLease removes a leased entry unless a poll refreshed it since stamp.
-func (n *Node) expireLease(l PresenceLeaser, ch string, info ClientInfo, stamp string) {
+// Leased entries exist only on a broker that is a PresenceLeaser.
+func (n *Node) expireLease(ch string, info ClientInfo, stamp string) {
+	l, ok := n.broker.(PresenceLeaser)
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
 	if err := l.ExpirePresence(ctx, ch, info, stamp, n.presenceOptions(ch)); err != nil {
@@ -207,8 +210,7 @@ type leaseKey struct{ ch, client string }
 // leased is one entry's running leases.
 type leased struct {
 	info   ClientInfo
-	issued time.Time // when the client was given the id it claims with
-	l      PresenceLeaser
+	issued time.Time              // when the client was given the id it claims with
 	timers map[string]*time.Timer // by the stamp of the poll that started it
 }
 
@@ -228,7 +230,7 @@ func (p *pollLeases) hold(ch, client string) {
 // start starts the lease of info's entry in ch that the poll stamp
 // refreshed: at its end, the entry leaves unless refreshed since. issued is
 // when the client was given the id it claims with.
-func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo, issued time.Time, stamp string) {
+func (p *pollLeases) start(n *Node, ch string, info ClientInfo, issued time.Time, stamp string) {
 	key := leaseKey{ch, info.Client}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -237,7 +239,7 @@ func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo
 	}
 	e := p.m[key]
 	if e == nil {
-		e = &leased{info: info, issued: issued, l: l, timers: make(map[string]*time.Timer, 1)}
+		e = &leased{info: info, issued: issued, timers: make(map[string]*time.Timer, 1)}
 		p.m[key] = e
 	}
 	if old := e.timers[stamp]; old != nil {
@@ -255,7 +257,7 @@ func (p *pollLeases) start(n *Node, l PresenceLeaser, ch string, info ClientInfo
 		}
 		p.mu.Unlock()
 		if mine {
-			n.expireLease(l, ch, info, stamp)
+			n.expireLease(ch, info, stamp)
 		}
 	})
 	e.timers[stamp] = t
@@ -290,7 +292,7 @@ func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
 	p.mu.Unlock()
 	for _, end := range ends {
 		for _, stamp := range end.stamps {
-			n.expireLease(end.e.l, end.ch, end.e.info, stamp)
+			n.expireLease(end.ch, end.e.info, stamp)
 		}
 	}
 }
