@@ -47,8 +47,9 @@ func Do(ctx context.Context, client *http.Client, method, u string, q url.Values
 }
 
 // PollOnce makes one long-poll, GET u with q, through client (nil:
-// http.DefaultClient) within ctx, and decodes its answer. Anything but a
-// 200 poll answer with a cursor fails the test.
+// http.DefaultClient) within ctx, and decodes its answer: a JSONP script
+// when q names a callback. Anything but a 200 poll answer with a cursor
+// fails the test.
 func PollOnce(ctx context.Context, tb testing.TB, client *http.Client, u string, q url.Values) wire.PollAnswer {
 	tb.Helper()
 	if client == nil {
@@ -58,7 +59,7 @@ func PollOnce(ctx context.Context, tb testing.TB, client *http.Client, u string,
 	if err != nil {
 		tb.Fatalf("poll %s: %v", u, err)
 	}
-	a, err := wire.DecodePoll([]byte(r.Body), "")
+	a, err := wire.DecodePoll([]byte(r.Body), q.Get("callback"))
 	if r.Status != http.StatusOK || err != nil || a.Cursor == nil {
 		tb.Fatalf("poll %s: %d %s (%v), want a poll answer with a cursor", u, r.Status, r.Body, err)
 	}

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -301,15 +300,7 @@ func TestConformancePollDisconnectBetweenPolls(t *testing.T) {
 				if callback != "" {
 					q.Set("callback", callback)
 				}
-				r, err := wiretest.Do(context.Background(), http.DefaultClient, http.MethodGet, e.srv.URL+"/connect/poll", q, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				a, err := wire.DecodePoll([]byte(r.Body), callback)
-				if err != nil || a.Cursor == nil {
-					t.Fatalf("poll: %d %s (%v)", r.Status, r.Body, err)
-				}
-				return a
+				return wiretest.PollOnce(context.Background(), t, nil, e.srv.URL+"/connect/poll", q)
 			}
 			first := poll(url.Values{})
 			claim := first.Messages[0].Session
