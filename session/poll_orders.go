@@ -50,7 +50,11 @@ func (o *disconnectOrders) record(user, client string, now time.Time) {
 			return
 		}
 	}
-	o.at[orderKey{user, client}] = now
+	// Orders can come out of order (one read late from the broker's log):
+	// the newest stands.
+	if k := (orderKey{user, client}); now.After(o.at[k]) {
+		o.at[k] = now
+	}
 }
 
 // after reports whether an order for user, or for user's client, was

@@ -196,3 +196,55 @@ func TestOrderDuringAnAnswer(t *testing.T) {
 		t.Fatalf("presence %v after the ended poll, want none", got)
 	}
 }
+
+// TestLateOrderSparesWhatCameAfter: an order a broker hands over late
+// (read from its log after live delivery missed the node) ends the
+// sessions made, and the subscriptions begun, by its time, and spares
+// those that came after: they are not what the backend ordered away.
+func TestLateOrderSparesWhatCameAfter(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS})
+	ctx := context.Background()
+	user := func(s *Session) *Session { s.SetUser("alice"); return s }
+	older := user(mustSession(t, n))
+	if err := older.Subscribe(ctx, SubscribeRequest{Channel: "room:1"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	given := time.Now().UnixMilli()
+	time.Sleep(2 * time.Millisecond)
+	newer := user(mustSession(t, n))
+	if err := older.Subscribe(ctx, SubscribeRequest{Channel: "room:2"}); err != nil { // after the order, by an older session
+		t.Fatal(err)
+	}
+
+	n.runControl(Control{Op: ControlUnsubscribe, User: "alice", Channel: "room:1", At: given, Late: true}, false)
+	n.runControl(Control{Op: ControlUnsubscribe, User: "alice", Channel: "room:2", At: given, Late: true}, false)
+	if older.subscribedBy("room:1", time.Now()) || !older.subscribedBy("room:2", time.Now()) {
+		t.Fatal("a late unsubscribe order must end room:1 (begun before it) and keep room:2 (begun after)")
+	}
+
+	n.runControl(Control{Op: ControlDisconnect, User: "alice", At: given, Late: true}, false)
+	if older.Reason() != DisconnectByServer {
+		t.Fatalf("the session made before the order: %v, want 3504", older.Reason())
+	}
+	if newer.Reason() != (Disconnect{}) {
+		t.Fatalf("the session made after the order was ended: %v", newer.Reason())
+	}
+	// The same order live ends every session of the user, as it always has.
+	n.runControl(Control{Op: ControlDisconnect, User: "alice", At: given}, false)
+	if newer.Reason() != DisconnectByServer {
+		t.Fatalf("a live order: %v, want 3504", newer.Reason())
+	}
+}
+
+// TestOrdersOutOfOrder: an older order remembered after a newer one (read
+// late from the broker's log) does not take back the newer one's time.
+func TestOrdersOutOfOrder(t *testing.T) {
+	o := disconnectOrders{keep: time.Hour}
+	t0 := time.Now()
+	o.record("alice", "", t0)
+	o.record("alice", "", t0.Add(-time.Minute))
+	if !o.after("alice", "", t0.Add(-time.Second), t0) {
+		t.Fatal("a client that connected between the two orders escaped the newer one")
+	}
+}

@@ -116,12 +116,22 @@ type Control struct {
 	User    string `json:"user"`
 	Client  string `json:"client,omitempty"`
 	Channel string `json:"channel,omitempty"`
-	// At is when a disconnect order was given, in Unix milliseconds, by the
-	// node that gave it: every node remembers the order with this time
+	// At is when the order was given, in Unix milliseconds, by the node
+	// that gave it: every node remembers a disconnect order with this time
 	// (see disconnectOrders), not with when the order reached it, so a
 	// node that gets it late does not end clients that connected after it.
 	// Zero (an order from an older node): when it is carried out.
 	At int64 `json:"at,omitempty"`
+	// ID is the order's id in the broker's log of recent orders, if it
+	// keeps one (the Redis broker does), so that a node carries out each
+	// order once however it reached it.
+	ID string `json:"id,omitempty"`
+	// Late is set by a broker that hands the node an order from its log,
+	// because its live delivery missed the node (cut off from the broker
+	// when it was given, or started since). A late order applies only to
+	// what already existed at At: sessions made, and subscriptions begun,
+	// no later than its millisecond.
+	Late bool `json:"-"`
 }
 
 // The Control operations.
@@ -339,7 +349,7 @@ func (n *Node) UnsubscribeUser(ctx context.Context, user, ch string) error {
 	if err := ValidateChannel(ch); err != nil {
 		return err
 	}
-	return n.control(ctx, Control{Op: ControlUnsubscribe, User: user, Channel: ch})
+	return n.control(ctx, Control{Op: ControlUnsubscribe, User: user, Channel: ch, At: time.Now().UnixMilli()})
 }
 
 func (n *Node) control(ctx context.Context, c Control) error {
@@ -360,12 +370,12 @@ func (n *Node) control(ctx context.Context, c Control) error {
 // broker's control receiver, and the presence removal may wait for the
 // broker (a hang), which must not hold up the orders behind this one.
 func (n *Node) runControl(c Control, async bool) {
+	at := time.Now()
+	if c.At > 0 {
+		at = time.UnixMilli(c.At)
+	}
 	if c.Op == ControlDisconnect {
 		// Before the sessions: a poll opening meanwhile finds the order.
-		at := time.Now()
-		if c.At > 0 {
-			at = time.UnixMilli(c.At)
-		}
 		n.orders.record(c.User, c.Client, at)
 		// The leased entries of pollers between polls leave now.
 		if async {
@@ -395,8 +405,14 @@ func (n *Node) runControl(c Control, async bool) {
 		}
 		switch c.Op {
 		case ControlDisconnect:
+			if c.Late && !s.madeBy(at) {
+				continue
+			}
 			s.fail(DisconnectByServer)
 		case ControlUnsubscribe:
+			if c.Late && !s.subscribedBy(c.Channel, at) {
+				continue
+			}
 			unsubscribe := func() {
 				if s.Unsubscribe(c.Channel) == nil {
 					s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))

@@ -47,19 +47,23 @@ type Session struct {
 type subscription struct {
 	epoch  string
 	offset uint64 // the last offset queued for the client
+	// since is when the subscribe began, in Unix milliseconds: an
+	// unsubscribe order that reaches the node late spares a subscription
+	// made after it was given (see Control.Late).
+	since int64
 	// While a subscribe reads history, live publications wait in buf so the
 	// replay→live seam has no gap and no duplicate.
+	buf []*Publication
+	// leased is the client id of a long-poll session's entry, kept by a
+	// lease when the session closes; "" for an entry of the session's own.
+	leased    string
 	buffering bool
-	buf       []*Publication
 	// dropped is set when the subscription leaves the session, which the
 	// hub may learn of later (see deliver).
 	dropped bool
 	// present is set once the session's presence entry for the channel is
 	// in place; whoever takes the subscription out removes it.
 	present bool
-	// leased is the client id of a long-poll session's entry, kept by a
-	// lease when the session closes; "" for an entry of the session's own.
-	leased string
 }
 
 // Item is one queued frame. Channel and Position are set on `message` and
@@ -475,7 +479,7 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	if s.subs == nil {
 		s.subs = make(map[string]*subscription)
 	}
-	sub := &subscription{buffering: true}
+	sub := &subscription{buffering: true, since: time.Now().UnixMilli()}
 	s.subs[ch] = sub
 	s.mu.Unlock()
 
@@ -611,6 +615,24 @@ func newID() string {
 	}
 	_, _ = rand.Read(raw[6:]) // never fails: crypto/rand crashes the program instead
 	return b64.EncodeToString(raw[:])
+}
+
+// madeBy reports whether the session was made no later than at's
+// millisecond. A session whose id holds no time (see idTime) counts as
+// made before.
+func (s *Session) madeBy(at time.Time) bool {
+	made, ok := idTime(s.id)
+	return !ok || made.UnixMilli() <= at.UnixMilli()
+}
+
+// subscribedBy reports whether the session holds a subscription to ch
+// begun no later than at's millisecond. Session.mu must not be held on
+// entry.
+func (s *Session) subscribedBy(ch string, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.subs[ch]
+	return sub != nil && !sub.dropped && sub.since <= at.UnixMilli()
 }
 
 // idTime is the time newID made id at; false for anything newID does not

@@ -173,7 +173,10 @@
 // channel; a heartbeat per node (Config.Heartbeat, default 2 s) in a sorted
 // set, from which the live nodes purge a node silent for 3 heartbeats, so a
 // SIGKILLed node's entries go within 4 heartbeats; and a control pub/sub
-// channel every node listens on, on a connection of its own. The heartbeat
+// channel every node listens on, on a connection of its own, backed by a
+// log of the last 10 minutes' orders that every node reads at each
+// heartbeat, so that a node cut off when an order was given carries it out
+// once back (control.go). The heartbeat
 // and the control receiver are two goroutines started by SetClusterHandler
 // and stopped by Close. It is also a session.PresenceLeaser: a long-poll
 // client's entry holds, after the node, the stamp of the poll that last

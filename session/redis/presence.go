@@ -26,6 +26,8 @@ import (
 //	ws:node:<id>:chans        set: channels where node <id> has presence entries
 //	ws:node:<id>:channels     hash: channel → node <id>'s subscribers (for Channels)
 //	ws:control                pub/sub channel: Control orders, as JSON
+//	ws:orders                 stream: the same orders, kept orderRetention
+//	                          (see control.go)
 //
 // A join or leave travels on the channel's own pub/sub channel (ws:pub:news),
 // so it reaches exactly the nodes subscribed to it, as "!" followed by JSON
@@ -71,6 +73,7 @@ type fleet struct {
 	// removal failed stays, marked leaving, and the heartbeat retries it.
 	local    map[string]map[string]localEntry // channel → client → entry
 	reported map[string]int                   // the channel counts last written
+	orders   orders                           // the order log, as read (control.go)
 	started  bool
 	beats    int // heartbeats written
 
@@ -121,7 +124,6 @@ func (b *Broker) nodeChansKey(node string) string {
 func (b *Broker) nodeChannelsKey(node string) string {
 	return b.prefix + "node:" + node + ":channels"
 }
-func (b *Broker) controlChannel() string { return b.prefix + "control" }
 
 func (c *fleet) init(heartbeat time.Duration) {
 	if heartbeat <= 0 {
@@ -187,41 +189,6 @@ func (b *Broker) clusterHandler() session.ClusterHandler {
 	b.fleet.mu.Lock()
 	defer b.fleet.mu.Unlock()
 	return b.fleet.handler
-}
-
-// Control implements session.Cluster: one PUBLISH that every node,
-// this one included, receives and runs.
-func (b *Broker) Control(ctx context.Context, c session.Control) error {
-	msg, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("redis: control: %w", err)
-	}
-	if err := b.client.Publish(ctx, b.controlChannel(), msg).Err(); err != nil {
-		return fmt.Errorf("redis: control: %w", err)
-	}
-	return nil
-}
-
-// controlLoop runs the orders of ws:control. go-redis reconnects and
-// resubscribes by itself; an order sent while this node was cut off from
-// Redis is lost for it (its sessions are then as cut off as it is).
-func (b *Broker) controlLoop(ps *goredis.PubSub) {
-	defer b.fleet.wg.Done()
-	go func() {
-		<-b.fleet.stop
-		ps.Close()
-	}()
-	ch := ps.Channel(goredis.WithChannelSize(1000))
-	for m := range ch {
-		var c session.Control
-		if err := json.Unmarshal([]byte(m.Payload), &c); err != nil {
-			b.log.Error("redis: undecodable control order", "err", err)
-			continue
-		}
-		if h := b.clusterHandler(); h != nil {
-			h.HandleControl(c)
-		}
-	}
 }
 
 // addPresenceScript adds an entry unless the channel is full, and publishes
@@ -607,6 +574,9 @@ func (b *Broker) heartbeatLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.heartbeat)
 		if err := b.beat(ctx); err != nil {
 			b.log.Warn("redis: node heartbeat failed", "err", err)
+		}
+		if err := b.readOrders(ctx); err != nil {
+			b.log.Warn("redis: order log read failed", "err", err)
 		}
 		cancel()
 		select {
