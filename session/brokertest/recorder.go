@@ -12,6 +12,30 @@ import (
 // against a hung test, not a latency requirement.
 const WaitTimeout = 10 * time.Second
 
+// Eventually calls check every 10 ms until it returns nil, and fails the
+// test with its last error once WaitTimeout has passed.
+func Eventually(tb testing.TB, check func() error) {
+	tb.Helper()
+	EventuallyWithin(tb, WaitTimeout, check)
+}
+
+// EventuallyWithin is Eventually with another bound, for a wait that is
+// longer by design.
+func EventuallyWithin(tb testing.TB, limit time.Duration, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Recorder is a session.BrokerHandler that keeps what a broker delivers and
 // notices when one channel's handler calls overlap.
 type Recorder struct {

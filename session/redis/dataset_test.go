@@ -2,11 +2,11 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/brokertest"
@@ -16,17 +16,12 @@ import (
 // after Redis comes back.
 func waitReady(t *testing.T, b *Broker) {
 	t.Helper()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
-		err := b.Ready(context.Background())
-		if err == nil {
-			return
+	brokertest.Eventually(t, func() error {
+		if err := b.Ready(context.Background()); err != nil {
+			return fmt.Errorf("not ready: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func publishRange(t *testing.T, b *Broker, ch string, from, to int) []session.PublishResult {
@@ -175,13 +170,12 @@ func TestDemotedMasterPromotedAgain(t *testing.T) {
 	if err := onA.client.Do(ctx, "REPLICAOF", "127.0.0.1", fmt.Sprint(bsrv.Port())).Err(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for onA.client.Info(ctx, "replication").Val() == "" || !containsLine(onA.client.Info(ctx, "replication").Val(), "master_link_status:up") {
-		if time.Now().After(deadline) {
-			t.Fatal("A did not sync from B")
+	brokertest.Eventually(t, func() error {
+		if !containsLine(onA.client.Info(ctx, "replication").Val(), "master_link_status:up") {
+			return errors.New("A did not sync from B")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := onA.client.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -195,16 +189,12 @@ func TestDemotedMasterPromotedAgain(t *testing.T) {
 // waitReplicated waits until a replica has every write made through b.
 func waitReplicated(t *testing.T, b *Broker) {
 	t.Helper()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
-		n, err := b.client.Do(context.Background(), "WAIT", 1, 200).Int()
-		if err == nil && n == 1 {
-			return
+	brokertest.Eventually(t, func() error {
+		if n, err := b.client.Do(context.Background(), "WAIT", 1, 200).Int(); err != nil || n != 1 {
+			return fmt.Errorf("WAIT 1: %d, %v", n, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("WAIT 1: %d, %v", n, err)
-		}
-	}
+		return nil
+	})
 }
 
 func containsLine(s, line string) bool {

@@ -575,6 +575,9 @@ func (b *Broker) heartbeatLoop() {
 		if err := b.beat(ctx); err != nil {
 			b.log.Warn("redis: node heartbeat failed", "err", err)
 		}
+		cancel()
+		// A context of its own: a failed beat may have spent the first.
+		ctx, cancel = context.WithTimeout(context.Background(), c.heartbeat)
 		if err := b.readOrders(ctx); err != nil {
 			b.log.Warn("redis: order log read failed", "err", err)
 		}

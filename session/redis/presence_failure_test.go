@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -36,39 +37,30 @@ func proxiedNodes(t *testing.T, heartbeat time.Duration) (a, b *Broker, p *broke
 // waitLocal waits until a's local entries number want.
 func waitLocal(t *testing.T, a *Broker, want int) {
 	t.Helper()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
+	brokertest.Eventually(t, func() error {
 		a.fleet.mu.Lock()
+		defer a.fleet.mu.Unlock()
 		n := 0
 		for _, m := range a.fleet.local {
 			n += len(m)
 		}
-		a.fleet.mu.Unlock()
-		if n == want {
-			return
+		if n != want {
+			return fmt.Errorf("the node holds %d entries, want %d", n, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node holds %d entries, want %d", n, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // waitClients waits until b sees exactly want in ch's presence, each
 // entry as "<client>:<user>", sorted.
 func waitClients(t *testing.T, b *Broker, ch string, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
-		got := brokertest.PresenceList(t, b, ch)
-		if strings.Join(got, ",") == strings.Join(want, ",") {
-			return
+	brokertest.Eventually(t, func() error {
+		if got := brokertest.PresenceList(t, b, ch); strings.Join(got, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("presence of %s is %v, want %v", ch, got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("presence of %s is %v, want %v", ch, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // purgeAsDead stops a's heartbeat, so that a test runs a's restore by

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -94,11 +96,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []*clusterRecorder{ra, rb} {
-		deadline := time.Now().Add(brokertest.WaitTimeout)
-		for len(r.Controls()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := r.Controls(); len(got) != 1 || got[0].User != "u-c2" {
+		if got := waitControls(t, r, 1, time.Millisecond); got[0].User != "u-c2" {
 			t.Fatalf("controls %+v", got)
 		}
 	}
@@ -109,20 +107,12 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	rb.mu.Lock()
 	rb.counts["room"] = 1
 	rb.mu.Unlock()
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
-		got, err := b.Channels(ctx, "ro")
-		if err != nil {
-			t.Fatal(err)
+	brokertest.Eventually(t, func() error {
+		if got, err := b.Channels(ctx, "ro"); err != nil || got["room"] != 3 {
+			return fmt.Errorf("channels %v (%v), want room: 3", got, err)
 		}
-		if got["room"] == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channels %v, want room: 3", got)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestDeadNodePurged: a node that stops heartbeating (as a SIGKILLed one
@@ -164,17 +154,12 @@ func TestNodeTakenForDeadRestores(t *testing.T) {
 	if list, _ := b.Presence(ctx, "room"); len(list) != 0 {
 		t.Fatalf("purge left %v", list)
 	}
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
-		list, _ := b.Presence(ctx, "room")
-		if len(list) == 1 && list[0].Client == "c1" {
-			return
+	brokertest.Eventually(t, func() error {
+		if list, _ := b.Presence(ctx, "room"); len(list) != 1 || list[0].Client != "c1" {
+			return fmt.Errorf("presence %v: the purged node did not restore its entry", list)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("presence %v: the purged node did not restore its entry", list)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestReportWritesChanges: a node's channel report writes the counts that
@@ -184,19 +169,14 @@ func TestReportWritesChanges(t *testing.T) {
 	ctx := context.Background()
 	// Wait for the start's heartbeat to report (nothing yet), so that it
 	// does not race with the reports below.
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
+	brokertest.Eventually(t, func() error {
 		a.fleet.mu.Lock()
-		done := a.fleet.reported != nil
-		a.fleet.mu.Unlock()
-		if done {
-			break
+		defer a.fleet.mu.Unlock()
+		if a.fleet.reported == nil {
+			return errors.New("no heartbeat report")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no heartbeat report")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	key := a.nodeChannelsKey(a.NodeID())
 	ra.mu.Lock()
 	ra.counts = map[string]int{"room:1": 1, "room:2": 2}
@@ -259,17 +239,12 @@ func TestPollLeaseAcrossNodes(t *testing.T) {
 	if _, err := b.AddPresence(ctx, "room", session.ClientInfo{Client: "c2", User: "bob"}, roomOpts); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
-		n, err := b.client.ZScore(ctx, b.nodesKey(), a.NodeID()).Result()
-		if err != nil { // gone from the set: purged
-			break
+	brokertest.Eventually(t, func() error {
+		if n, err := b.client.ZScore(ctx, b.nodesKey(), a.NodeID()).Result(); err == nil { // gone from the set: purged
+			return fmt.Errorf("node a was not purged (%v)", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node a was not purged (%v)", n)
-		}
-		time.Sleep(hb)
-	}
+		return nil
+	})
 	list, err := b.Presence(ctx, "room")
 	if err != nil || len(list) != 2 {
 		t.Fatalf("presence after a's purge: %v %v, want p1 and c2", list, err)

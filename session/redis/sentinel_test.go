@@ -157,28 +157,21 @@ func TestSentinelGracefulFailoverMovesPubSub(t *testing.T) {
 	sc := goredisSentinel(s.sentinel.Addr())
 	defer sc.Close()
 	// The Sentinel needs a moment to discover the replica (NOGOODSLAVE).
-	for deadline := time.Now().Add(brokertest.WaitTimeout); ; time.Sleep(50 * time.Millisecond) {
-		err := sc.Failover(ctx, brokertest.SentinelMaster).Err()
-		if err == nil {
-			break
+	brokertest.Eventually(t, func() error {
+		if err := sc.Failover(ctx, brokertest.SentinelMaster).Err(); err != nil {
+			return fmt.Errorf("SENTINEL FAILOVER: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SENTINEL FAILOVER: %v", err)
-		}
-	}
+		return nil
+	})
 	// Wait until the node talks to the new master (the replica promoted:
 	// its replication id changed from the one it had as a replica).
-	deadline := time.Now().Add(brokertest.WaitTimeout)
-	for {
+	brokertest.Eventually(t, func() error {
 		infos, err := sub.inspectAll(ctx)
-		if err == nil && infos[0].role == "master" && infos[0].id != replicaInfo.id && infos[0].promoted {
-			break
+		if err != nil || infos[0].role != "master" || infos[0].id == replicaInfo.id || !infos[0].promoted {
+			return fmt.Errorf("the node did not follow the failover: %v %v", infos, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node did not follow the failover: %v %v", infos, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	s.sentinel.Stop() // the old master is never demoted
 	oc := goredisClient(s.master.Addr())
 	defer oc.Close()
