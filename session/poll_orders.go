@@ -26,23 +26,30 @@ const maxDisconnectOrders = 100_000
 type disconnectOrders struct {
 	keep time.Duration
 	mu   sync.Mutex
-	at   map[orderKey]time.Time // when an order for the key was carried out
+	at   map[orderKey]orderTimes
 }
+
+// orderTimes are when the newest order for a key was given, and when this
+// node learned of it: it is kept for one lease from then, so that an order
+// that reached the node late (cut off from the broker for longer than a
+// lease) still meets the pollers that went on polling here meanwhile.
+type orderTimes struct{ given, learned time.Time }
 
 // orderKey is an order's target: every session of user (client ""), or
 // the one client of user that presence lists as client.
 type orderKey struct{ user, client string }
 
-// record remembers an order for user (and client) carried out at now.
-func (o *disconnectOrders) record(user, client string, now time.Time) {
+// record remembers an order for user (and client) given at given, which
+// this node learned of at now.
+func (o *disconnectOrders) record(user, client string, given, now time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.at == nil {
-		o.at = make(map[orderKey]time.Time)
+		o.at = make(map[orderKey]orderTimes)
 	}
 	if len(o.at) >= maxDisconnectOrders {
 		for k, t := range o.at {
-			if now.Sub(t) > o.keep {
+			if now.Sub(t.learned) > o.keep {
 				delete(o.at, k)
 			}
 		}
@@ -52,8 +59,8 @@ func (o *disconnectOrders) record(user, client string, now time.Time) {
 	}
 	// Orders can come out of order (one read late from the broker's log):
 	// the newest stands.
-	if k := (orderKey{user, client}); now.After(o.at[k]) {
-		o.at[k] = now
+	if k := (orderKey{user, client}); given.After(o.at[k].given) {
+		o.at[k] = orderTimes{given, now}
 	}
 }
 
@@ -65,7 +72,7 @@ func (o *disconnectOrders) after(user, client string, issued, now time.Time) boo
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, k := range [2]orderKey{{user, ""}, {user, client}} {
-		if t, ok := o.at[k]; ok && !issued.After(t) && now.Sub(t) <= o.keep {
+		if t, ok := o.at[k]; ok && !issued.After(t.given) && now.Sub(t.learned) <= o.keep {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -93,7 +94,7 @@ func TestDisconnectReachesPollersBetweenPolls(t *testing.T) {
 func TestDisconnectOrdersExpire(t *testing.T) {
 	o := disconnectOrders{keep: time.Minute}
 	t0 := time.Unix(1_800_000_000, 0)
-	o.record("alice", "", t0)
+	o.record("alice", "", t0, t0)
 	for _, tt := range []struct {
 		issued, now time.Time
 		want        bool
@@ -183,7 +184,7 @@ func TestOrderDuringAnAnswer(t *testing.T) {
 	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Hour})
 	p := pollSession(t, n, "alice", "")
 	listed := p.PresenceClient()
-	n.orders.record("alice", "", time.Now()) // the order, carried out as the answer goes
+	n.orders.record("alice", "", time.Now(), time.Now()) // the order, carried out as the answer goes
 	time.Sleep(2 * time.Millisecond)
 	p.Close(answered) // then the answer: its lease starts
 	if got := clientsOf(t, n, "room:1"); got[listed] != "alice" {
@@ -219,8 +220,8 @@ func TestLateOrderSparesWhatCameAfter(t *testing.T) {
 
 	n.runControl(Control{Op: ControlUnsubscribe, User: "alice", Channel: "room:1", At: given, Late: true}, false)
 	n.runControl(Control{Op: ControlUnsubscribe, User: "alice", Channel: "room:2", At: given, Late: true}, false)
-	if older.subscribedBy("room:1", time.Now()) || !older.subscribedBy("room:2", time.Now()) {
-		t.Fatal("a late unsubscribe order must end room:1 (begun before it) and keep room:2 (begun after)")
+	if held := older.Channels(); len(held) != 1 || held[0] != "room:2" {
+		t.Fatalf("the older session holds %v after late unsubscribe orders: want room:1 (begun before them) gone and room:2 (begun after) kept", held)
 	}
 
 	n.runControl(Control{Op: ControlDisconnect, User: "alice", At: given, Late: true}, false)
@@ -237,13 +238,57 @@ func TestLateOrderSparesWhatCameAfter(t *testing.T) {
 	}
 }
 
+// TestLateOrderReachesPollers: a long-poll client's polls are sessions of
+// their own, each newer than an order the node learns of late; the order
+// still ends them, by the time its client first connected, and stays
+// remembered for a lease from when the node learned of it, even when it
+// was given longer ago than that.
+func TestLateOrderReachesPollers(t *testing.T) {
+	n := newTestNode(t, Config{Namespaces: presenceNS, PollLease: time.Minute})
+	first := pollSession(t, n, "alice", "")
+	first.Close(answered)
+	given := time.Now().Add(-2 * time.Minute) // more than a lease ago
+	// The client connected before the order (in the test: its id is made
+	// to hold an older time), and went on polling here, cut off.
+	claim := idAt(given.Add(-time.Second))
+	held := pollSession(t, n, "alice", claim)
+	if err := held.Subscribe(context.Background(), SubscribeRequest{Channel: "quiet:1"}); err != nil {
+		t.Fatal(err)
+	}
+	n.runControl(Control{Op: ControlUnsubscribe, User: "alice", Channel: "quiet:1", At: given.UnixMilli(), Late: true}, false)
+	if slices.Contains(held.Channels(), "quiet:1") {
+		t.Fatal("a late unsubscribe order spared a poll of a client that connected before it")
+	}
+	n.runControl(Control{Op: ControlDisconnect, User: "alice", At: given.UnixMilli(), Late: true}, false)
+	if held.Reason() != DisconnectByServer {
+		t.Fatalf("the held poll: %v, want 3504", held.Reason())
+	}
+	if s, err := nextPoll(t, n, "alice", claim); !errors.Is(err, ErrClosed) || s.Reason() != DisconnectByServer {
+		t.Fatalf("the next poll: %v, %v, want 3504", err, s.Reason())
+	}
+	if s, err := nextPoll(t, n, "alice", first.ID()); err != nil {
+		t.Fatalf("a client that connected after the order: %v, %v", err, s.Reason())
+	}
+}
+
+// idAt returns a session id made at t.
+func idAt(t time.Time) string {
+	raw, _ := b64.DecodeString(newID())
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		raw[i] = byte(ms)
+		ms >>= 8
+	}
+	return b64.EncodeToString(raw)
+}
+
 // TestOrdersOutOfOrder: an older order remembered after a newer one (read
 // late from the broker's log) does not take back the newer one's time.
 func TestOrdersOutOfOrder(t *testing.T) {
 	o := disconnectOrders{keep: time.Hour}
 	t0 := time.Now()
-	o.record("alice", "", t0)
-	o.record("alice", "", t0.Add(-time.Minute))
+	o.record("alice", "", t0, t0)
+	o.record("alice", "", t0.Add(-time.Minute), t0)
 	if !o.after("alice", "", t0.Add(-time.Second), t0) {
 		t.Fatal("a client that connected between the two orders escaped the newer one")
 	}

@@ -376,7 +376,7 @@ func (n *Node) runControl(c Control, async bool) {
 	}
 	if c.Op == ControlDisconnect {
 		// Before the sessions: a poll opening meanwhile finds the order.
-		n.orders.record(c.User, c.Client, at)
+		n.orders.record(c.User, c.Client, at, time.Now())
 		// The leased entries of pollers between polls leave now.
 		if async {
 			go n.leases.endOrdered(n, c.User, c.Client, at)
@@ -405,16 +405,17 @@ func (n *Node) runControl(c Control, async bool) {
 		}
 		switch c.Op {
 		case ControlDisconnect:
-			if c.Late && !s.madeBy(at) {
+			if c.Late && !s.existedBy(at) {
 				continue
 			}
 			s.fail(DisconnectByServer)
 		case ControlUnsubscribe:
-			if c.Late && !s.subscribedBy(c.Channel, at) {
-				continue
+			by := int64(0) // a live order: whatever the session holds now
+			if c.Late {
+				by = at.UnixMilli()
 			}
 			unsubscribe := func() {
-				if s.Unsubscribe(c.Channel) == nil {
+				if s.unsubscribe(c.Channel, by) == nil {
 					s.Send(mustJSON(unsubscribedFrame{"unsubscribed", c.Channel, UnsubscribedByServer, "unsubscribed by the server"}))
 				}
 			}

@@ -584,8 +584,21 @@ func (s *Session) dropSub(ch string, sub *subscription) (present bool) {
 // Unsubscribe removes the session's subscription to ch. Lock must not be
 // held on entry.
 func (s *Session) Unsubscribe(ch string) error {
+	return s.unsubscribe(ch, 0)
+}
+
+// unsubscribe is Unsubscribe; with by (Unix milliseconds) set, only of a
+// subscription begun no later than by (a poll's: whose client connected by
+// then, as its subscriptions are made again at every poll), checked and
+// taken out under one lock. Lock must not be held on entry.
+func (s *Session) unsubscribe(ch string, by int64) error {
 	s.mu.Lock()
 	sub := s.subs[ch]
+	if sub != nil && by != 0 {
+		if s.pollClient != "" && !s.existedByLocked(by) || s.pollClient == "" && sub.since > by {
+			sub = nil
+		}
+	}
 	present, leased := false, ""
 	if sub != nil {
 		present, leased = sub.present && !sub.dropped, sub.leased
@@ -617,22 +630,24 @@ func newID() string {
 	return b64.EncodeToString(raw[:])
 }
 
-// madeBy reports whether the session was made no later than at's
-// millisecond. A session whose id holds no time (see idTime) counts as
-// made before.
-func (s *Session) madeBy(at time.Time) bool {
-	made, ok := idTime(s.id)
-	return !ok || made.UnixMilli() <= at.UnixMilli()
-}
-
-// subscribedBy reports whether the session holds a subscription to ch
-// begun no later than at's millisecond. Session.mu must not be held on
-// entry.
-func (s *Session) subscribedBy(ch string, at time.Time) bool {
+// existedBy reports whether the session's client connected no later than
+// at's millisecond: for a poll, when its client was given the id its polls
+// claim with (each poll is a session of its own); else when the session
+// was made. A time that is not known counts as before. Lock must not be
+// held on entry.
+func (s *Session) existedBy(at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := s.subs[ch]
-	return sub != nil && !sub.dropped && sub.since <= at.UnixMilli()
+	return s.existedByLocked(at.UnixMilli())
+}
+
+// existedByLocked is existedBy with the lock held, at in Unix milliseconds.
+func (s *Session) existedByLocked(at int64) bool {
+	if s.pollClient != "" {
+		return s.pollIssued.IsZero() || s.pollIssued.UnixMilli() <= at
+	}
+	made, ok := idTime(s.id)
+	return !ok || made.UnixMilli() <= at
 }
 
 // idTime is the time newID made id at; false for anything newID does not

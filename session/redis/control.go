@@ -34,10 +34,8 @@ const (
 	// maxLoggedOrders bounds the log (about 200 bytes an order) whatever
 	// the rate of orders.
 	maxLoggedOrders = 100_000
-	// orderPage is how many orders one read of the log takes, and
-	// orderPagesPerBeat how many reads one heartbeat makes at the most.
-	orderPage         = 1000
-	orderPagesPerBeat = 10
+	// orderPage is how many orders one read of the log takes.
+	orderPage = 1000
 )
 
 func (b *Broker) controlChannel() string { return b.prefix + "control" }
@@ -78,11 +76,25 @@ func (b *Broker) Control(ctx context.Context, c session.Control) error {
 type orders struct {
 	// last is the id of the last log entry read; "" before the first read.
 	last string
-	// done holds the ids of the orders carried out, by the milliseconds of
-	// their id, so that pub/sub and the log carry out each once; ids older
-	// than twice the retention are let go.
+	// done holds the ids of the orders carried out, with the milliseconds
+	// of each, so that pub/sub and the log carry out each once.
 	done map[string]int64
+	// pending are orders read from the log that pub/sub had not brought
+	// yet; they are handed over at the next read if it still has not.
+	pending []session.Control
 }
+
+// streamID is a log entry id: Redis milliseconds and a sequence number.
+type streamID struct{ ms, seq uint64 }
+
+func parseStreamID(id string) streamID {
+	ms, seq, _ := strings.Cut(id, "-")
+	a, _ := strconv.ParseUint(ms, 10, 64)
+	b, _ := strconv.ParseUint(seq, 10, 64)
+	return streamID{a, b}
+}
+
+func (a streamID) less(b streamID) bool { return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq }
 
 // firstTime reports whether the order with id is not yet carried out, and
 // marks it carried out. An order without an id (from a node of a version
@@ -91,8 +103,6 @@ func (b *Broker) firstTime(id string) bool {
 	if id == "" {
 		return true
 	}
-	ms, _, _ := strings.Cut(id, "-")
-	t, _ := strconv.ParseInt(ms, 10, 64)
 	c := &b.fleet
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -102,13 +112,21 @@ func (b *Broker) firstTime(id string) bool {
 	if c.orders.done == nil {
 		c.orders.done = make(map[string]int64)
 	}
-	c.orders.done[id] = t
+	c.orders.done[id] = int64(parseStreamID(id).ms)
 	return true
+}
+
+// isDone reports whether the order with id was carried out.
+func (b *Broker) isDone(id string) bool {
+	b.fleet.mu.Lock()
+	defer b.fleet.mu.Unlock()
+	_, ok := b.fleet.orders.done[id]
+	return ok
 }
 
 // controlLoop runs the orders of ws:control as they come. go-redis
 // reconnects and resubscribes by itself; the orders published meanwhile
-// are read from the log (readOrders).
+// are read from the log (ordersLoop).
 func (b *Broker) controlLoop(ps *goredis.PubSub) {
 	defer b.fleet.wg.Done()
 	go func() {
@@ -128,21 +146,42 @@ func (b *Broker) controlLoop(ps *goredis.PubSub) {
 	}
 }
 
-// readOrders reads the log from where the last read stopped and hands the
-// node, as late, every order pub/sub did not bring. It runs at each
-// heartbeat; the first read (at start) takes every order the log keeps.
+// ordersLoop reads the order log at every heartbeat, on a goroutine of its
+// own: carrying out many late orders (each walks the node's sessions) must
+// not delay the heartbeat, or the other nodes would take this one for dead.
+func (b *Broker) ordersLoop() {
+	c := &b.fleet
+	defer c.wg.Done()
+	t := time.NewTicker(c.heartbeat)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.heartbeat)
+		if err := b.readOrders(ctx); err != nil {
+			b.log.Warn("redis: order log read failed", "err", err)
+		}
+		cancel()
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readOrders hands the node, as late, the orders of the previous read that
+// pub/sub has still not brought, then reads the log from where the last
+// read stopped. An order is held back one read because a node that is
+// connected may read it before its pub/sub copy arrives.
 func (b *Broker) readOrders(ctx context.Context) error {
 	c := &b.fleet
 	c.mu.Lock()
-	from, first := c.orders.last, c.orders.last == ""
+	from, first, pending := c.orders.last, c.orders.last == "", c.orders.pending
+	c.orders.pending = nil
 	c.mu.Unlock()
-	late := 0
-	defer func() {
-		if late > 0 && !first {
-			b.log.Warn("redis: carried out control orders this node missed live", "orders", late)
-		}
-	}()
-	for range orderPagesPerBeat {
+	b.handOver(pending, !first)
+
+	var read []session.Control
+	for {
 		start := "-"
 		if from != "" {
 			start = "(" + from
@@ -160,31 +199,105 @@ func (b *Broker) readOrders(ctx context.Context) error {
 				continue
 			}
 			o.ID, o.Late = e.ID, true
-			if h := b.clusterHandler(); h != nil && b.firstTime(o.ID) {
-				late++
-				h.HandleControl(o)
+			read = append(read, o)
+		}
+		if len(entries) == 0 && from != "" {
+			if reset, err := b.logRewound(ctx, from); err != nil {
+				return err
+			} else if reset {
+				from = ""
+				continue
 			}
 		}
-		c.mu.Lock()
-		if from != "" {
-			c.orders.last = from
-		} else if c.orders.last == "" {
-			c.orders.last = "0-0" // an empty log: later reads start after nothing
-		}
-		c.mu.Unlock()
 		if len(entries) < orderPage {
 			break
 		}
 	}
-	b.forgetOrders()
+	c.mu.Lock()
+	if from == "" {
+		from = "0-0" // an empty log: later reads start after nothing
+	}
+	c.orders.last = from
+	c.mu.Unlock()
+	if first {
+		// At start nothing can be in flight on pub/sub that the node would
+		// wait for: hand over at once.
+		b.handOver(read, false)
+	} else {
+		c.mu.Lock()
+		c.orders.pending = read
+		c.mu.Unlock()
+	}
+	b.forgetOrders(parseStreamID(from))
 	return nil
 }
 
-// forgetOrders lets go of the ids of orders older than twice the log's
-// retention: the log no longer holds them.
-func (b *Broker) forgetOrders() {
+// handOver gives the node each of list that is not yet carried out; warn
+// logs how many there were.
+func (b *Broker) handOver(list []session.Control, warn bool) {
+	h := b.clusterHandler()
+	if h == nil {
+		return
+	}
+	late := 0
+	for _, o := range list {
+		if b.firstTime(o.ID) {
+			late++
+			h.HandleControl(o)
+		}
+	}
+	if late > 0 && warn {
+		b.log.Warn("redis: carried out control orders this node missed live", "orders", late)
+	}
+}
+
+// logRewound reports whether the node must read the log again from its
+// start, because its newest id is older than from, the last one this node
+// read. Either the log is gone (a flush, a Redis restarted without
+// persistence) or it was lost and written again by a Redis whose clock is
+// behind the one that wrote from (a failover). The node then lets go of
+// the ids it remembers past the new newest, which new orders may take
+// again: an order carried out twice ends nothing more the second time.
+func (b *Broker) logRewound(ctx context.Context, from string) (bool, error) {
+	last := parseStreamID(from)
+	if last == (streamID{}) {
+		return false, nil // nothing read yet
+	}
+	top, err := b.client.XRevRangeN(ctx, b.ordersKey(), "+", "-", 1).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: read the order log: %w", err)
+	}
+	newest := streamID{}
+	if len(top) > 0 {
+		newest = parseStreamID(top[0].ID)
+	}
+	if !newest.less(last) {
+		return false, nil
+	}
 	c := &b.fleet
-	oldest := time.Now().Add(-2 * orderRetention).UnixMilli()
+	c.mu.Lock()
+	for id := range c.orders.done {
+		if newest.less(parseStreamID(id)) {
+			delete(c.orders.done, id)
+		}
+	}
+	c.mu.Unlock()
+	if len(top) > 0 {
+		b.log.Warn("redis: the order log went back in time; reading it again", "last", from, "newest", top[0].ID)
+	}
+	return true, nil
+}
+
+// doneWindow is how long, in the log's time, an order's id is kept after
+// the log read has passed it: only a pub/sub copy still in flight could
+// bring it again.
+const doneWindow = time.Minute
+
+// forgetOrders lets go of the ids of orders the log read passed more than
+// doneWindow before last, in the log's own (Redis's) time.
+func (b *Broker) forgetOrders(last streamID) {
+	oldest := int64(last.ms) - doneWindow.Milliseconds()
+	c := &b.fleet
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, ms := range c.orders.done {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/brokertest"
 )
@@ -128,4 +130,121 @@ func waitRead(t *testing.T, b *Broker) {
 		}
 		return nil
 	})
+}
+
+// TestControlLogRewound: the log once held an id ahead of the ids Redis
+// makes now (a master whose clock ran ahead, then lost: a flush, a restart
+// without persistence, a failover to a replica with a sound clock). A node
+// whose cursor stands at that id reads the log again from its start, so an
+// order it missed live still reaches it.
+func TestControlLogRewound(t *testing.T) {
+	const beat = 100 * time.Millisecond
+	a, b, p, _ := proxiedNodes(t, beat)
+	ra := a.clusterHandler().(*clusterRecorder)
+	ctx := context.Background()
+	waitRead(t, a)
+	ahead := fmt.Sprintf("%d-0", time.Now().Add(time.Hour).UnixMilli())
+	if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: b.ordersKey(), ID: ahead, Values: []any{"o", `{"op":"disconnect","user":"ahead"}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitControls(t, ra, 1, beat)
+	if err := b.client.Del(ctx, b.ordersKey()).Err(); err != nil { // the log is lost
+		t.Fatal(err)
+	}
+	p.Cut(true)
+	if err := b.Control(ctx, disconnectOrder("missed")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * beat)
+	p.Restore()
+	if got := waitControls(t, ra, 2, beat); got[1].User != "missed" {
+		t.Fatalf("orders %+v", got)
+	}
+}
+
+// TestControlLogReadBeforeLive: a connected node may read an order from
+// the log before its pub/sub copy arrives; it waits one read for it, so an
+// order it did not miss is carried out live, not late (a late one is
+// filtered by time and logged as missed).
+func TestControlLogReadBeforeLive(t *testing.T) {
+	url, _ := brokertest.StartRedis(t)
+	prefix := "test-" + session.NewEpoch()
+	a := newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: time.Hour}) // reads by hand below
+	ra := &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
+	a.SetHandler(ra)
+	a.SetClusterHandler(ra)
+	waitRead(t, a)
+	b := newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: time.Hour})
+	ctx := context.Background()
+	const n = 50
+	for range n {
+		if err := b.Control(ctx, disconnectOrder("u")); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.readOrders(ctx); err != nil { // at once: pub/sub may not have delivered yet
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // less than a heartbeat
+	if err := a.readOrders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := waitControls(t, ra, n, time.Millisecond)
+	for _, c := range got {
+		if c.Late {
+			t.Fatalf("an order given while the node was connected was carried out late: %+v", c)
+		}
+	}
+}
+
+// slowHandler takes per to carry out an order, as runControl does over a
+// node with many sessions (about 10 ms at 100,000).
+type slowHandler struct {
+	*clusterRecorder
+	per time.Duration
+}
+
+func (h slowHandler) HandleControl(c session.Control) {
+	time.Sleep(h.per)
+	h.clusterRecorder.HandleControl(c)
+}
+
+// TestLateOrdersKeepTheHeartbeat: a node back from a cut carries out the
+// orders it missed without pausing its heartbeat, which would have the
+// other nodes take it for dead and purge its presence entries.
+func TestLateOrdersKeepTheHeartbeat(t *testing.T) {
+	const beat = 100 * time.Millisecond
+	a, b, p, _ := proxiedNodes(t, beat)
+	ra := a.clusterHandler().(*clusterRecorder)
+	a.fleet.mu.Lock()
+	a.fleet.handler = slowHandler{ra, 5 * time.Millisecond}
+	a.fleet.mu.Unlock()
+	ctx := context.Background()
+	waitRead(t, a)
+	p.Cut(true)
+	const n = 300 // 1.5 s of work, 5 times the bound
+	for i := range n {
+		if err := b.Control(ctx, disconnectOrder(fmt.Sprint("u", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Restore()
+	brokertest.Eventually(t, func() error {
+		if _, err := b.client.ZScore(ctx, b.nodesKey(), a.NodeID()).Result(); err != nil {
+			return fmt.Errorf("the node's heartbeat: %w", err)
+		}
+		return nil
+	})
+	worst := time.Duration(0)
+	for len(ra.Controls()) < n {
+		score, err := b.client.ZScore(ctx, b.nodesKey(), a.NodeID()).Result()
+		if err != nil {
+			t.Fatalf("the node was purged while carrying out late orders: %v", err)
+		}
+		worst = max(worst, time.Since(time.UnixMilli(int64(score))))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if worst > deadAfter*beat {
+		t.Fatalf("the heartbeat was %v old while late orders ran; the others take a node for dead at %v", worst, deadAfter*beat)
+	}
 }

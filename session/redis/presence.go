@@ -148,9 +148,10 @@ func (b *Broker) startCluster() {
 	}
 	c.started = true
 	ps := b.client.Subscribe(context.Background(), b.controlChannel())
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go b.heartbeatLoop()
 	go b.controlLoop(ps)
+	go b.ordersLoop()
 }
 
 // closeCluster stops the loops and takes this node out of Redis: its
@@ -574,12 +575,6 @@ func (b *Broker) heartbeatLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.heartbeat)
 		if err := b.beat(ctx); err != nil {
 			b.log.Warn("redis: node heartbeat failed", "err", err)
-		}
-		cancel()
-		// A context of its own: a failed beat may have spent the first.
-		ctx, cancel = context.WithTimeout(context.Background(), c.heartbeat)
-		if err := b.readOrders(ctx); err != nil {
-			b.log.Warn("redis: order log read failed", "err", err)
 		}
 		cancel()
 		select {
