@@ -45,7 +45,8 @@
 //	hubShard.brokerMu → hubShard.mu (a look), and the broker's
 //	                    Subscribe/Unsubscribe; never held with Session.mu
 //	Node.mu: a leaf (NewSession, forget, Shutdown and runControl copy the
-//	         sessions out and fail them after releasing it)
+//	         sessions out and fail them after releasing it); SetUser
+//	         takes it under Session.mu to file the session by user
 //	disconnectOrders.mu: a leaf, taken alone (runControl records before
 //	         Node.mu; orderedAway reads after releasing Session.mu)
 //	pollLeases.mu: a leaf; the broker calls that end a lease (a timer,

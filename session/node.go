@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,8 +161,12 @@ type Node struct {
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
-	drained  chan struct{} // closed when sessions becomes empty during Shutdown
-	closing  bool
+	// users indexes the open sessions by user (SetUser), so that an order
+	// about one user (runControl) looks at that user's sessions, not at
+	// every session of the node. Sessions without a user are not in it.
+	users   map[string][]*Session
+	drained chan struct{} // closed when sessions becomes empty during Shutdown
+	closing bool
 
 	leases pollLeases       // long-poll clients' presence between polls
 	orders disconnectOrders // recent disconnect orders, for pollers between polls
@@ -176,6 +181,7 @@ func New(cfg Config) (*Node, error) {
 		cfg: cfg, broker: cfg.Broker, hub: newHub(cfg.Broker), log: cfg.Logger, metrics: cfg.Metrics,
 		namespaces: map[string]Namespace{"": DefaultNamespace},
 		sessions:   make(map[*Session]struct{}),
+		users:      make(map[string][]*Session),
 		orders:     disconnectOrders{keep: cfg.PollLease},
 	}
 	for _, ns := range cfg.Namespaces {
@@ -223,6 +229,7 @@ func (n *Node) forget(s *Session, d Disconnect) {
 		return
 	}
 	delete(n.sessions, s)
+	n.unindexLocked(s)
 	n.metrics.SessionClosed(s.transport, d.Code)
 	if n.closing && len(n.sessions) == 0 && n.drained != nil {
 		close(n.drained)
@@ -232,6 +239,47 @@ func (n *Node) forget(s *Session, d Disconnect) {
 	if f, ok := n.cfg.Authorizer.(Forgetter); ok {
 		f.Forget(s)
 	}
+}
+
+// index files open session s under user (SetUser calls it, under
+// Session.mu, so that the index and the session agree).
+func (n *Node) index(s *Session, user string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, open := n.sessions[s]; !open || s.indexedAs == user {
+		return
+	}
+	n.unindexLocked(s)
+	if user != "" {
+		n.users[user] = append(n.users[user], s)
+	}
+	s.indexedAs = user
+}
+
+// unindexLocked takes s out of the user index. Node.mu must be held.
+func (n *Node) unindexLocked(s *Session) {
+	if s.indexedAs == "" {
+		return
+	}
+	list := n.users[s.indexedAs]
+	if i := slices.Index(list, s); i >= 0 {
+		list[i] = list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+	}
+	if len(list) == 0 {
+		delete(n.users, s.indexedAs)
+	} else {
+		n.users[s.indexedAs] = list
+	}
+	s.indexedAs = ""
+}
+
+// sessionsOf returns a copy of user's open sessions.
+func (n *Node) sessionsOf(user string) []*Session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.users[user])
 }
 
 // Forgetter is an Authorizer that keeps per-session state (a token's expiry

@@ -293,3 +293,48 @@ func TestOrdersOutOfOrder(t *testing.T) {
 		t.Fatal("a client that connected between the two orders escaped the newer one")
 	}
 }
+
+// TestUserIndex: an order reaches the sessions of its user through the
+// node's index by user, which follows SetUser (a token refreshed with
+// another subject) and forgets closed sessions, however they end.
+func TestUserIndex(t *testing.T) {
+	n := newTestNode(t, Config{})
+	var alice []*Session
+	for range 3 {
+		s := mustSession(t, n)
+		s.SetUser("alice")
+		alice = append(alice, s)
+	}
+	moved := mustSession(t, n)
+	moved.SetUser("alice")
+	moved.SetUser("bob") // now bob's, not alice's
+	anon := mustSession(t, n)
+	alice[1].Close(Disconnect{})
+
+	n.runControl(Control{Op: ControlDisconnect, User: "alice"}, false)
+	for i, s := range alice {
+		if i != 1 && s.Reason() != DisconnectByServer {
+			t.Errorf("alice's session %d: %v, want 3504", i, s.Reason())
+		}
+	}
+	if moved.Reason() != (Disconnect{}) || anon.Reason() != (Disconnect{}) {
+		t.Fatalf("an order for alice reached bob's (%v) or an anonymous session (%v)", moved.Reason(), anon.Reason())
+	}
+	n.runControl(Control{Op: ControlDisconnect, User: "bob"}, false)
+	if moved.Reason() != DisconnectByServer {
+		t.Fatalf("bob's session: %v, want 3504", moved.Reason())
+	}
+
+	for _, s := range append(alice, moved, anon) {
+		s.Close(Disconnect{})
+	}
+	late := mustSession(t, n)
+	late.Close(Disconnect{})
+	late.SetUser("carol") // after its close: not filed
+	n.mu.Lock()
+	left := len(n.users)
+	n.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("the user index holds %d users after every session closed", left)
+	}
+}

@@ -384,12 +384,7 @@ func (n *Node) runControl(c Control, async bool) {
 			n.leases.endOrdered(n, c.User, c.Client, at)
 		}
 	}
-	n.mu.Lock()
-	var match []*Session
-	for s := range n.sessions {
-		match = append(match, s)
-	}
-	n.mu.Unlock()
+	match := n.sessionsOf(c.User)
 	if c.Client != "" { // a long-poll client is named by its presence id
 		kept := match[:0]
 		for _, s := range match {

@@ -41,6 +41,9 @@ type Session struct {
 	// when its client was given the id it claims with (zero: unknown).
 	pollClient string
 	pollIssued time.Time
+	// indexedAs is the user the node's index files the session under;
+	// guarded by Node.mu, not Session.mu.
+	indexedAs string
 }
 
 // subscription is a session's state in one channel.
@@ -87,8 +90,9 @@ func (s *Session) Transport() string { return s.transport }
 // SetUser records the authenticated subject of the session.
 func (s *Session) SetUser(sub string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.user = sub
-	s.mu.Unlock()
+	s.node.index(s, sub)
 }
 
 // User returns the authenticated subject, or "".
