@@ -147,25 +147,10 @@ func (b *Broker) controlLoop(ps *goredis.PubSub) {
 }
 
 // ordersLoop reads the order log at every heartbeat, on a goroutine of its
-// own: carrying out many late orders (each walks the node's sessions) must
-// not delay the heartbeat, or the other nodes would take this one for dead.
+// own: carrying out many late orders must not delay the heartbeat, or the
+// other nodes would take this one for dead.
 func (b *Broker) ordersLoop() {
-	c := &b.fleet
-	defer c.wg.Done()
-	t := time.NewTicker(c.heartbeat)
-	defer t.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), c.heartbeat)
-		if err := b.readOrders(ctx); err != nil {
-			b.log.Warn("redis: order log read failed", "err", err)
-		}
-		cancel()
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
-	}
+	b.everyBeat("redis: order log read failed", b.readOrders)
 }
 
 // readOrders hands the node, as late, the orders of the previous read that

@@ -567,14 +567,21 @@ func (b *Broker) Channels(ctx context.Context, prefix string) (map[string]int, e
 // heartbeatLoop refreshes this node's heartbeat and channel report, and
 // purges the nodes whose heartbeat is too old.
 func (b *Broker) heartbeatLoop() {
+	b.everyBeat("redis: node heartbeat failed", b.beat)
+}
+
+// everyBeat runs fn at once and then every heartbeat, each run bounded by
+// one heartbeat, until the broker closes; a failure is logged with msg. It
+// is one of the fleet's goroutines (fleet.wg).
+func (b *Broker) everyBeat(msg string, fn func(context.Context) error) {
 	c := &b.fleet
 	defer c.wg.Done()
 	t := time.NewTicker(c.heartbeat)
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), c.heartbeat)
-		if err := b.beat(ctx); err != nil {
-			b.log.Warn("redis: node heartbeat failed", "err", err)
+		if err := fn(ctx); err != nil {
+			b.log.Warn(msg, "err", err)
 		}
 		cancel()
 		select {
