@@ -177,18 +177,18 @@ func TestControlLogReadBeforeLive(t *testing.T) {
 	b := newTestBroker(t, url, Config{Prefix: prefix, Heartbeat: time.Hour})
 	ctx := context.Background()
 	const n = 20
-	for range n {
+	for i := range n {
 		if err := b.Control(ctx, disconnectOrder("u")); err != nil {
 			t.Fatal(err)
 		}
-		// At once: pub/sub may not have delivered yet. The next read (here
-		// 50 ms later, a heartbeat in a node) hands it over if still missing.
+		// At once: pub/sub has mostly not delivered yet. The order must
+		// wait for it, not be carried out from the log.
 		if err := a.readOrders(ctx); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		waitControlsWithin(t, brokertest.WaitTimeout, ra, i+1, 0)
 	}
-	if err := a.readOrders(ctx); err != nil {
+	if err := a.readOrders(ctx); err != nil { // hands over what is pending, if anything
 		t.Fatal(err)
 	}
 	got := waitControls(t, ra, n, time.Millisecond)
