@@ -186,6 +186,8 @@ type cluster struct {
 	proxy *process
 	// lb is the URL of haproxy, when there is one.
 	lb string
+	// bin and cfgPath start the nodes (addNode).
+	bin, cfgPath string
 }
 
 // urls returns the nodes' base URLs, in order.
@@ -237,19 +239,28 @@ func startNodes(t *testing.T, n int, withProxy bool, brokerArgs ...string) *clus
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		nd, err := startNode(bin, fmt.Sprintf("node%d", i+1), cfgPath, brokerArgs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, nd)
-		t.Cleanup(func() { dumpOnFailure(t, nd.process) })
-		t.Cleanup(nd.kill)
+	c.bin, c.cfgPath = bin, cfgPath
+	for range n {
+		c.addNode(t, brokerArgs...)
 	}
 	if withProxy {
 		c.startHAProxy(t, dir)
 	}
 	return c
+}
+
+// addNode starts one more node, with its own broker flags, and returns it.
+// haproxy, if there is one, does not know of it.
+func (c *cluster) addNode(t *testing.T, brokerArgs ...string) *node {
+	t.Helper()
+	nd, err := startNode(c.bin, fmt.Sprintf("node%d", len(c.nodes)+1), c.cfgPath, brokerArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes = append(c.nodes, nd)
+	t.Cleanup(func() { dumpOnFailure(t, nd.process) })
+	t.Cleanup(nd.kill)
+	return nd
 }
 
 func startNode(bin, name, cfgPath string, brokerArgs ...string) (*node, error) {

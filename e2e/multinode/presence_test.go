@@ -14,6 +14,7 @@ import (
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/session/brokertest"
 )
 
 // tokenSecret signs the connection tokens of the presence tests (HS256).
@@ -38,7 +39,7 @@ func userToken(t *testing.T, sub string) string {
 }
 
 // wsJoin connects over WebSocket to base as user ("" anonymous) and
-// subscribes to ch; it returns once subscribed.
+// subscribes to ch (none when ch is ""); it returns once subscribed.
 func wsJoin(t *testing.T, base, user, ch string) *liveConn {
 	t.Helper()
 	u := wiretest.WSURL(base, "/connect/ws")
@@ -52,11 +53,38 @@ func wsJoin(t *testing.T, base, user, ch string) *liveConn {
 	c := &liveConn{Stream: wiretest.StreamWS(conn, wire.DecodeFrames)}
 	t.Cleanup(c.Close)
 	c.session = c.await(t, "hello").Session
+	if ch == "" {
+		return c
+	}
 	if err := conn.WriteMessage(websocket.TextMessage, wire.Subscribe(1, ch, nil)); err != nil {
 		t.Fatal(err)
 	}
 	c.await(t, "subscribed")
 	return c
+}
+
+// pollAs makes one long-poll request to base as user, on channel news,
+// with the query q (a cursor, a client) besides.
+func pollAs(t *testing.T, base, user string, q url.Values) wire.PollAnswer {
+	t.Helper()
+	q.Set("channel", "news")
+	q.Set("token", userToken(t, user))
+	return wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", q)
+}
+
+// nextPoll makes the poll that follows first, claiming its client.
+func nextPoll(t *testing.T, base, user string, first wire.PollAnswer) wire.PollAnswer {
+	t.Helper()
+	return pollAs(t, base, user, url.Values{"cursor": {*first.Cursor}, "client": {first.Messages[0].Session}})
+}
+
+// endedBy3504 fails the test unless a poll's answer ends with the terminal
+// disconnect 3504.
+func endedBy3504(t *testing.T, what string, a wire.PollAnswer) {
+	t.Helper()
+	if n := len(a.Messages); n == 0 || a.Messages[n-1].Type != "disconnect" || a.Messages[n-1].Code != 3504 || a.Messages[n-1].Reconnect {
+		t.Fatalf("%s: %+v, want disconnect 3504", what, a.Messages)
+	}
 }
 
 // sseJoin opens an SSE stream at base as user on ch.
@@ -200,13 +228,7 @@ func TestDisconnectAcrossNodes(t *testing.T) {
 	bob := wsJoin(t, n2, "bob", "news")
 	// A long-poll client of alice whose first poll was answered by n1: it
 	// is between two polls when the order comes.
-	poll := func(base string, q url.Values) wire.PollAnswer {
-		t.Helper()
-		q.Set("channel", "news")
-		q.Set("token", userToken(t, "alice"))
-		return wiretest.PollOnce(context.Background(), t, nil, base+"/connect/poll", q)
-	}
-	first := poll(n1, url.Values{})
+	first := pollAs(t, n1, "alice", url.Values{})
 	apiCall(t, http.MethodPost, n1, "/api/disconnect", `{"user":"alice"}`, nil)
 	for name, x := range map[string]*liveConn{"ws": ws, "sse": sse} {
 		f := x.await(t, "disconnect")
@@ -216,10 +238,38 @@ func TestDisconnectAcrossNodes(t *testing.T) {
 	}
 	// n2 has run the order (its SSE client got it): the poller's next poll
 	// there is answered with the disconnect.
-	next := poll(n2, url.Values{"cursor": {*first.Cursor}, "client": {first.Messages[0].Session}})
-	if n := len(next.Messages); n == 0 || next.Messages[n-1].Type != "disconnect" || next.Messages[n-1].Code != 3504 || next.Messages[n-1].Reconnect {
-		t.Fatalf("the poller's next poll on another node: %+v, want disconnect 3504", next.Messages)
+	endedBy3504(t, "the poller's next poll on another node", nextPoll(t, n2, "alice", first))
+	if _, err := bob.NextOf("disconnect", time.Second); err == nil {
+		t.Fatal("bob was disconnected too")
 	}
+}
+
+// TestDisconnectReachesANodeCutOffFromRedis: an order given while a node
+// is cut off from Redis reaches it once it is back (the order log, read
+// every heartbeat): alice's WebSocket with no subscription (which the cut
+// itself does not end) closes with 3504, and her long-poll client's next
+// poll there, from before the order, is answered with it. Bob's stays.
+func TestDisconnectReachesANodeCutOffFromRedis(t *testing.T) {
+	cl := startCluster(t, 1, false)
+	proxy := brokertest.StartProxy(t, cl.redis.Addr())
+	n1 := cl.nodes[0].url()
+	n2 := cl.addNode(t, "--redis-url", "redis://"+proxy.Addr()+"/0").url()
+	ws := wsJoin(t, n2, "alice", "")
+	bob := wsJoin(t, n2, "bob", "")
+	first := pollAs(t, n2, "alice", url.Values{})
+
+	proxy.Cut(true)
+	apiCall(t, http.MethodPost, n1, "/api/disconnect", `{"user":"alice"}`, nil)
+	if _, err := ws.NextOf("disconnect", 3*time.Second); err == nil {
+		t.Fatal("the cut-off node carried out the order before it could know of it")
+	}
+	proxy.Restore()
+	cutOff := time.Now()
+	if f := ws.await(t, "disconnect"); f.Code != 3504 {
+		t.Fatalf("alice's WebSocket on the node that was cut off: %+v, want 3504", f)
+	}
+	t.Logf("the order reached the node %v after Redis came back", time.Since(cutOff).Round(time.Millisecond))
+	endedBy3504(t, "the poller's next poll on the node that was cut off", nextPoll(t, n2, "alice", first))
 	if _, err := bob.NextOf("disconnect", time.Second); err == nil {
 		t.Fatal("bob was disconnected too")
 	}
