@@ -29,13 +29,13 @@ type Session struct {
 	closed bool
 	// flush is set when the session ended with its queue kept (see
 	// endAfterQueued): the writer gets the queue, then the reason.
-	flush  bool
-	reason Disconnect
-	ended  bool // Close has run
-	// commands is the Config.CommandRate bucket.
-	commands commandBucket
+	flush bool
+	ended bool // Close has run
 	// noPresence keeps the session out of presence (see SkipPresence).
 	noPresence bool
+	reason     Disconnect
+	// commands is the Config.CommandRate bucket.
+	commands commandBucket
 	// pollClient is set on a long-poll session: the client id of its
 	// presence entries, kept by a lease (see PollPresence); pollIssued is
 	// when its client was given the id it claims with (zero: unknown).
