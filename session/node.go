@@ -251,22 +251,25 @@ func (n *Node) index(s *Session, user string) {
 	}
 	n.unindexLocked(s)
 	if user != "" {
+		s.indexPos = int32(len(n.users[user]))
 		n.users[user] = append(n.users[user], s)
 	}
 	s.indexedAs = user
 }
 
-// unindexLocked takes s out of the user index. Node.mu must be held.
+// unindexLocked takes s out of the user index, in constant time however
+// many sessions its user has (one subject shared by every page of a site).
+// Node.mu must be held.
 func (n *Node) unindexLocked(s *Session) {
 	if s.indexedAs == "" {
 		return
 	}
 	list := n.users[s.indexedAs]
-	if i := slices.Index(list, s); i >= 0 {
-		list[i] = list[len(list)-1]
-		list[len(list)-1] = nil
-		list = list[:len(list)-1]
-	}
+	last := list[len(list)-1]
+	list[s.indexPos] = last
+	last.indexPos = s.indexPos
+	list[len(list)-1] = nil
+	list = list[:len(list)-1]
 	if len(list) == 0 {
 		delete(n.users, s.indexedAs)
 	} else {

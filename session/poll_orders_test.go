@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -325,7 +326,27 @@ func TestUserIndex(t *testing.T) {
 		t.Fatalf("bob's session: %v, want 3504", moved.Reason())
 	}
 
-	for _, s := range append(alice, moved, anon) {
+	// Many sessions of one subject (every page of a site with one token),
+	// half of them closed in a shuffled order: the order reaches exactly
+	// the others.
+	var shared []*Session
+	for range 64 {
+		s := mustSession(t, n)
+		s.SetUser("site")
+		shared = append(shared, s)
+	}
+	order := rand.Perm(len(shared))
+	for _, i := range order[:32] {
+		shared[i].Close(Disconnect{})
+	}
+	n.runControl(Control{Op: ControlDisconnect, User: "site"}, false)
+	for _, i := range order[32:] {
+		if shared[i].Reason() != DisconnectByServer {
+			t.Fatalf("an open session of a shared user: %v, want 3504", shared[i].Reason())
+		}
+	}
+
+	for _, s := range append(append(alice, moved, anon), shared...) {
 		s.Close(Disconnect{})
 	}
 	late := mustSession(t, n)

@@ -2,9 +2,11 @@ package session
 
 import (
 	"context"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkMemoryPresence reports the heap one presence entry costs in the
@@ -45,11 +47,21 @@ func BenchmarkMemoryPresence(b *testing.B) {
 
 // BenchmarkDisconnectOrder times one disconnect order (POST
 // /api/disconnect, as each node runs it) on a node holding 100,000
-// sessions of as many users, none of them the order's user, and reports
-// the heap each of those sessions takes (the bare session, with its user).
+// sessions of as many users and 10,000 long-poll clients' leases, none of
+// them the order's user's, and reports the heap each of those sessions
+// takes (the bare session, with its user).
 func BenchmarkDisconnectOrder(b *testing.B) {
-	const sessions = 100_000
-	n := newTestNode(b, Config{})
+	const sessions, leases = 100_000, 10_000
+	n := newTestNode(b, Config{PollLease: time.Hour})
+	for i := range leases {
+		info := ClientInfo{Client: newID(), User: "poller-" + strconv.Itoa(i)}
+		n.leases.start(n, "room", info, time.Now(), newID())
+	}
+	b.Cleanup(func() {
+		for key := range n.leases.m {
+			n.leases.hold(key.ch, key.client)
+		}
+	})
 	users := make([]string, sessions)
 	for i := range users {
 		users[i] = "user-" + strconv.Itoa(i)
@@ -72,4 +84,28 @@ func BenchmarkDisconnectOrder(b *testing.B) {
 	}
 	// After the loop: b.Loop's start deletes metrics reported before it.
 	b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/sessions, "heapB/session")
+}
+
+// BenchmarkCloseSharedUser times opening and closing, in a shuffled order,
+// 10,000 sessions of one user (a site whose pages share one subject): the
+// user index must take a session out in constant time, under Node.mu.
+func BenchmarkCloseSharedUser(b *testing.B) {
+	const sessions = 10_000
+	n := newTestNode(b, Config{})
+	list := make([]*Session, sessions)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range list {
+			s, err := n.NewSession("bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.SetUser("site")
+			list[i] = s
+		}
+		rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+		for _, s := range list {
+			s.Close(Disconnect{})
+		}
+	}
 }

@@ -203,6 +203,38 @@ func (n *Node) expireLease(ch string, info ClientInfo, stamp string) {
 type pollLeases struct {
 	mu sync.Mutex
 	m  map[leaseKey]*leased
+	// byUser indexes m by the entries' users, so that a disconnect order
+	// (endOrdered) looks at its user's leases only.
+	byUser map[string]map[leaseKey]struct{}
+}
+
+// put files e under key. Lock must be held.
+func (p *pollLeases) put(key leaseKey, e *leased) {
+	if p.m == nil {
+		p.m = make(map[leaseKey]*leased)
+		p.byUser = make(map[string]map[leaseKey]struct{})
+	}
+	p.m[key] = e
+	keys := p.byUser[e.info.User]
+	if keys == nil {
+		keys = make(map[leaseKey]struct{}, 1)
+		p.byUser[e.info.User] = keys
+	}
+	keys[key] = struct{}{}
+}
+
+// drop takes key out. Lock must be held.
+func (p *pollLeases) drop(key leaseKey) {
+	e := p.m[key]
+	if e == nil {
+		return
+	}
+	delete(p.m, key)
+	keys := p.byUser[e.info.User]
+	delete(keys, key)
+	if len(keys) == 0 {
+		delete(p.byUser, e.info.User)
+	}
 }
 
 type leaseKey struct{ ch, client string }
@@ -224,7 +256,7 @@ func (p *pollLeases) hold(ch, client string) {
 			t.Stop()
 		}
 	}
-	delete(p.m, key)
+	p.drop(key)
 }
 
 // start starts the lease of info's entry in ch that the poll stamp
@@ -234,13 +266,10 @@ func (p *pollLeases) start(n *Node, ch string, info ClientInfo, issued time.Time
 	key := leaseKey{ch, info.Client}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = make(map[leaseKey]*leased)
-	}
 	e := p.m[key]
 	if e == nil {
 		e = &leased{info: info, issued: issued, timers: make(map[string]*time.Timer, 1)}
-		p.m[key] = e
+		p.put(key, e)
 	}
 	if old := e.timers[stamp]; old != nil {
 		old.Stop()
@@ -252,7 +281,7 @@ func (p *pollLeases) start(n *Node, ch string, info ClientInfo, issued time.Time
 		if mine {
 			delete(e.timers, stamp)
 			if len(e.timers) == 0 {
-				delete(p.m, key)
+				p.drop(key)
 			}
 		}
 		p.mu.Unlock()
@@ -277,8 +306,9 @@ func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
 	}
 	var ends []ending
 	p.mu.Lock()
-	for key, e := range p.m {
-		if e.info.User != user || client != "" && e.info.Client != client || e.issued.After(at) {
+	for key := range p.byUser[user] { // drop deletes from it: Go allows that
+		e := p.m[key]
+		if client != "" && e.info.Client != client || e.issued.After(at) {
 			continue
 		}
 		end := ending{ch: key.ch, e: e}
@@ -286,7 +316,7 @@ func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
 			t.Stop()
 			end.stamps = append(end.stamps, stamp)
 		}
-		delete(p.m, key)
+		p.drop(key)
 		ends = append(ends, end)
 	}
 	p.mu.Unlock()

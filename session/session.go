@@ -33,7 +33,10 @@ type Session struct {
 	ended bool // Close has run
 	// noPresence keeps the session out of presence (see SkipPresence).
 	noPresence bool
-	reason     Disconnect
+	// indexPos is the session's place in Node.users[indexedAs]; guarded by
+	// Node.mu, not Session.mu (it fills the flags' word: no extra size).
+	indexPos int32
+	reason   Disconnect
 	// commands is the Config.CommandRate bucket.
 	commands commandBucket
 	// pollClient is set on a long-poll session: the client id of its

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // Control orders (POST /api/disconnect, /api/unsubscribe) reach every node
 // twice over. Live, on the pub/sub channel ws:control, in milliseconds. And
-// from the order log, the stream ws:orders, which every node reads at each
+// from the order log, the stream ws:{orders}, which every node reads at each
 // heartbeat: pub/sub delivers only to connections that are up when the
 // order is published, so a node cut off from Redis then (a restart of
 // Redis, a partition, an idle connection a proxy dropped unseen), or
@@ -39,15 +40,23 @@ const (
 )
 
 func (b *Broker) controlChannel() string { return b.prefix + "control" }
-func (b *Broker) ordersKey() string      { return b.prefix + "orders" }
+
+// The order log and its epoch share a hash tag: one Cluster slot.
+func (b *Broker) ordersKey() string      { return b.prefix + "{orders}" }
+func (b *Broker) ordersEpochKey() string { return b.prefix + "{orders}:epoch" }
 
 // controlScript logs an order and publishes it with its log id, at once.
+// The log's epoch is set with its first order: a log that is lost (a
+// flush, a Redis restarted without persistence) comes back with another,
+// which tells the readers to start over.
 //
-//	KEYS[1] order log
-//	ARGV    order JSON (an object), control channel, retention (ms), most entries
+//	KEYS[1] order log, KEYS[2] its epoch
+//	ARGV    order JSON (an object), control channel, retention (ms), most
+//	        entries, a new epoch
 //
 // Returns the order's id in the log.
 var controlScript = goredis.NewScript(`
+redis.call('SET', KEYS[2], ARGV[5], 'NX')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id = redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[3]), '*', 'o', ARGV[1])
@@ -65,8 +74,8 @@ func (b *Broker) Control(ctx context.Context, c session.Control) error {
 	if err != nil {
 		return fmt.Errorf("redis: control: %w", err)
 	}
-	args := []any{msg, b.controlChannel(), orderRetention.Milliseconds(), maxLoggedOrders}
-	if err := controlScript.Run(ctx, b.client, []string{b.ordersKey()}, args...).Err(); err != nil {
+	args := []any{msg, b.controlChannel(), orderRetention.Milliseconds(), maxLoggedOrders, session.NewEpoch()}
+	if err := controlScript.Run(ctx, b.client, []string{b.ordersKey(), b.ordersEpochKey()}, args...).Err(); err != nil {
 		return fmt.Errorf("redis: control: %w", err)
 	}
 	return nil
@@ -74,14 +83,28 @@ func (b *Broker) Control(ctx context.Context, c session.Control) error {
 
 // orders is what a node knows of the order log, guarded by fleet.mu.
 type orders struct {
-	// last is the id of the last log entry read; "" before the first read.
+	// last is the id of the last log entry read; "" before the first read
+	// and after trouble (see readOrders).
 	last string
-	// done holds the ids of the orders carried out, with the milliseconds
-	// of each, so that pub/sub and the log carry out each once.
-	done map[string]int64
-	// pending are orders read from the log that pub/sub had not brought
-	// yet; they are handed over at the next read if it still has not.
-	pending []session.Control
+	// epoch is the log's epoch at the last read.
+	epoch string
+	// started is set once the node has read the log once.
+	started bool
+	// done holds the ids of the orders carried out, with when each was
+	// (this node's clock), so that pub/sub and the log carry out each once.
+	// An id is kept for the log's retention and doneSlack more: a read from
+	// the log's start, which skips what the retention has passed by Redis's
+	// clock, finds no order that is not in done and was carried out.
+	done map[string]time.Time
+	// pending are orders read from the log that pub/sub had not brought,
+	// with when they were read; each is handed over once it has waited
+	// orderGrace and pub/sub still has not brought it.
+	pending []pendingOrder
+}
+
+type pendingOrder struct {
+	session.Control
+	read time.Time
 }
 
 // streamID is a log entry id: Redis milliseconds and a sequence number.
@@ -93,8 +116,6 @@ func parseStreamID(id string) streamID {
 	b, _ := strconv.ParseUint(seq, 10, 64)
 	return streamID{a, b}
 }
-
-func (a streamID) less(b streamID) bool { return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq }
 
 // firstTime reports whether the order with id is not yet carried out, and
 // marks it carried out. An order without an id (from a node of a version
@@ -110,19 +131,16 @@ func (b *Broker) firstTime(id string) bool {
 		return false
 	}
 	if c.orders.done == nil {
-		c.orders.done = make(map[string]int64)
+		c.orders.done = make(map[string]time.Time)
 	}
-	c.orders.done[id] = int64(parseStreamID(id).ms)
+	c.orders.done[id] = time.Now()
 	return true
 }
 
-// isDone reports whether the order with id was carried out.
-func (b *Broker) isDone(id string) bool {
-	b.fleet.mu.Lock()
-	defer b.fleet.mu.Unlock()
-	_, ok := b.fleet.orders.done[id]
-	return ok
-}
+// doneSlack is how much longer than the log's retention an order's id is
+// kept: more than twice the clock difference between Redis and a node
+// that OPERATIONS.md allows (NTP keeps it to milliseconds).
+const doneSlack = time.Minute
 
 // controlLoop runs the orders of ws:control as they come. go-redis
 // reconnects and resubscribes by itself; the orders published meanwhile
@@ -153,18 +171,53 @@ func (b *Broker) ordersLoop() {
 	b.everyBeat("redis: order log read failed", b.readOrders)
 }
 
-// readOrders hands the node, as late, the orders of the previous read that
-// pub/sub has still not brought, then reads the log from where the last
-// read stopped. An order is held back one read because a node that is
-// connected may read it before its pub/sub copy arrives.
-func (b *Broker) readOrders(ctx context.Context) error {
+// orderGrace is how long an order read from the log waits for its pub/sub
+// copy before it is carried out as late: half a heartbeat, so that the
+// next read hands it over.
+func (c *fleet) orderGrace() time.Duration { return c.heartbeat / 2 }
+
+// readOrders hands the node, as late, the pending orders whose pub/sub
+// copy has not come within orderGrace, then reads the log from where the
+// last read stopped and keeps what pub/sub has not brought as pending.
+//
+// It reads the whole log again (what the node carried out is skipped by
+// id) at start, after a failed read, and when the log's epoch changed: in
+// those cases the newest entries the node read may be gone (a failover
+// that lost them, a lost log) and new ones may have taken ids before the
+// last it read.
+func (b *Broker) readOrders(ctx context.Context) (err error) {
 	c := &b.fleet
 	c.mu.Lock()
-	from, first, pending := c.orders.last, c.orders.last == "", c.orders.pending
-	c.orders.pending = nil
+	from, started, known := c.orders.last, c.orders.started, c.orders.epoch
 	c.mu.Unlock()
-	b.handOver(pending, !first)
+	b.handOver(b.duePending(time.Now()), started)
+	defer func() {
+		if err != nil { // read everything again next time
+			c.mu.Lock()
+			c.orders.last = ""
+			c.mu.Unlock()
+		}
+	}()
 
+	// Redis's time, for what the retention has passed, and the epoch.
+	pipe := b.client.Pipeline()
+	clock := pipe.Time(ctx)
+	getEpoch := pipe.Get(ctx, b.ordersEpochKey())
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("redis: read the order log's epoch: %w", err)
+	}
+	epoch := getEpoch.Val()
+	oldest := uint64(clock.Val().Add(-orderRetention).UnixMilli())
+	if epoch != known {
+		from = ""
+		if known != "" {
+			// Another log: its ids say nothing of the old one's.
+			b.log.Warn("redis: the order log was lost and started again; reading it from its start")
+			c.mu.Lock()
+			c.orders.done = nil
+			c.mu.Unlock()
+		}
+	}
 	var read []session.Control
 	for {
 		start := "-"
@@ -183,38 +236,64 @@ func (b *Broker) readOrders(ctx context.Context) error {
 				b.log.Error("redis: undecodable control order in the log", "id", e.ID, "err", err)
 				continue
 			}
-			o.ID, o.Late = e.ID, true
-			read = append(read, o)
-		}
-		if len(entries) == 0 && from != "" {
-			if reset, err := b.logRewound(ctx, from); err != nil {
-				return err
-			} else if reset {
-				from = ""
+			if parseStreamID(e.ID).ms < oldest {
+				// Past the retention, left until the next order trims it:
+				// expired, and its id may be forgotten.
 				continue
 			}
+			o.ID, o.Late = e.ID, true
+			read = append(read, o)
 		}
 		if len(entries) < orderPage {
 			break
 		}
 	}
+	now := time.Now()
 	c.mu.Lock()
-	if from == "" {
-		from = "0-0" // an empty log: later reads start after nothing
+	c.orders.last, c.orders.epoch, c.orders.started = from, epoch, true
+	if c.orders.last == "" {
+		c.orders.last = "0-0" // an empty log: later reads start after nothing
 	}
-	c.orders.last = from
+	if started {
+		for _, o := range read {
+			c.orders.pending = append(c.orders.pending, pendingOrder{o, now})
+		}
+	}
+	for id, at := range c.orders.done {
+		if now.Sub(at) > orderRetention+doneSlack {
+			delete(c.orders.done, id)
+		}
+	}
 	c.mu.Unlock()
-	if first {
-		// At start nothing can be in flight on pub/sub that the node would
+	if !started {
+		// At start nothing is in flight on pub/sub that the node would
 		// wait for: hand over at once.
 		b.handOver(read, false)
-	} else {
-		c.mu.Lock()
-		c.orders.pending = read
-		c.mu.Unlock()
 	}
-	b.forgetOrders(parseStreamID(from))
 	return nil
+}
+
+// duePending takes out of pending the orders that have waited orderGrace
+// (read before now minus it) or whose pub/sub copy came meanwhile.
+func (b *Broker) duePending(now time.Time) []session.Control {
+	c := &b.fleet
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var due []session.Control
+	kept := c.orders.pending[:0]
+	for _, p := range c.orders.pending {
+		_, done := c.orders.done[p.ID]
+		switch {
+		case done: // pub/sub brought it: nothing to do
+		case now.Sub(p.read) >= c.orderGrace():
+			due = append(due, p.Control)
+		default:
+			kept = append(kept, p)
+		}
+	}
+	clear(c.orders.pending[len(kept):])
+	c.orders.pending = kept
+	return due
 }
 
 // handOver gives the node each of list that is not yet carried out; warn
@@ -233,61 +312,5 @@ func (b *Broker) handOver(list []session.Control, warn bool) {
 	}
 	if late > 0 && warn {
 		b.log.Warn("redis: carried out control orders this node missed live", "orders", late)
-	}
-}
-
-// logRewound reports whether the node must read the log again from its
-// start, because its newest id is older than from, the last one this node
-// read. Either the log is gone (a flush, a Redis restarted without
-// persistence) or it was lost and written again by a Redis whose clock is
-// behind the one that wrote from (a failover). The node then lets go of
-// the ids it remembers past the new newest, which new orders may take
-// again: an order carried out twice ends nothing more the second time.
-func (b *Broker) logRewound(ctx context.Context, from string) (bool, error) {
-	last := parseStreamID(from)
-	if last == (streamID{}) {
-		return false, nil // nothing read yet
-	}
-	top, err := b.client.XRevRangeN(ctx, b.ordersKey(), "+", "-", 1).Result()
-	if err != nil {
-		return false, fmt.Errorf("redis: read the order log: %w", err)
-	}
-	newest := streamID{}
-	if len(top) > 0 {
-		newest = parseStreamID(top[0].ID)
-	}
-	if !newest.less(last) {
-		return false, nil
-	}
-	c := &b.fleet
-	c.mu.Lock()
-	for id := range c.orders.done {
-		if newest.less(parseStreamID(id)) {
-			delete(c.orders.done, id)
-		}
-	}
-	c.mu.Unlock()
-	if len(top) > 0 {
-		b.log.Warn("redis: the order log went back in time; reading it again", "last", from, "newest", top[0].ID)
-	}
-	return true, nil
-}
-
-// doneWindow is how long, in the log's time, an order's id is kept after
-// the log read has passed it: only a pub/sub copy still in flight could
-// bring it again.
-const doneWindow = time.Minute
-
-// forgetOrders lets go of the ids of orders the log read passed more than
-// doneWindow before last, in the log's own (Redis's) time.
-func (b *Broker) forgetOrders(last streamID) {
-	oldest := int64(last.ms) - doneWindow.Milliseconds()
-	c := &b.fleet
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, ms := range c.orders.done {
-		if ms < oldest {
-			delete(c.orders.done, id)
-		}
 	}
 }

@@ -132,33 +132,41 @@ func waitRead(t *testing.T, b *Broker) {
 	})
 }
 
-// TestControlLogRewound: the log once held an id ahead of the ids Redis
-// makes now (a master whose clock ran ahead, then lost: a flush, a restart
-// without persistence, a failover to a replica with a sound clock). A node
-// whose cursor stands at that id reads the log again from its start, so an
-// order it missed live still reaches it.
-func TestControlLogRewound(t *testing.T) {
+// TestControlLogLost: the log is lost (a flush, a Redis restarted without
+// persistence) after the node read an id ahead of the ids Redis makes now
+// (its clock had run ahead). New orders then take ids before the node's
+// place in the old log, one of them even after it: the log's new epoch has
+// the node read the new log from its start, so it misses neither.
+func TestControlLogLost(t *testing.T) {
 	const beat = 100 * time.Millisecond
 	a, b, p, _ := proxiedNodes(t, beat)
 	ra := a.clusterHandler().(*clusterRecorder)
 	ctx := context.Background()
-	waitRead(t, a)
+	if err := b.Control(ctx, disconnectOrder("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitControls(t, ra, 1, beat)
 	ahead := fmt.Sprintf("%d-0", time.Now().Add(time.Hour).UnixMilli())
 	if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: b.ordersKey(), ID: ahead, Values: []any{"o", `{"op":"disconnect","user":"ahead"}`}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitControls(t, ra, 1, beat)
-	if err := b.client.Del(ctx, b.ordersKey()).Err(); err != nil { // the log is lost
+	waitControls(t, ra, 2, beat)
+	if err := b.client.Del(ctx, b.ordersKey(), b.ordersEpochKey()).Err(); err != nil { // the log is lost
 		t.Fatal(err)
 	}
 	p.Cut(true)
-	if err := b.Control(ctx, disconnectOrder("missed")); err != nil {
+	if err := b.Control(ctx, disconnectOrder("behind")); err != nil { // an id before a's place
+		t.Fatal(err)
+	}
+	passed := fmt.Sprintf("%d-0", time.Now().Add(2*time.Hour).UnixMilli())
+	if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: b.ordersKey(), ID: passed, Values: []any{"o", `{"op":"disconnect","user":"passed"}`}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * beat)
 	p.Restore()
-	if got := waitControls(t, ra, 2, beat); got[1].User != "missed" {
-		t.Fatalf("orders %+v", got)
+	got := waitControls(t, ra, 4, beat)
+	if got[2].User != "behind" || got[3].User != "passed" {
+		t.Fatalf("orders %+v, want behind and passed after the loss", got)
 	}
 }
 
@@ -248,5 +256,59 @@ func TestLateOrdersKeepTheHeartbeat(t *testing.T) {
 	}
 	if worst > deadAfter*beat {
 		t.Fatalf("the heartbeat was %v old while late orders ran; the others take a node for dead at %v", worst, deadAfter*beat)
+	}
+}
+
+// TestControlOrderInACluster: on a Redis Cluster the order log lives in
+// one slot and the script's PUBLISH reaches the node subscribed on another
+// master: the order arrives live, once.
+func TestControlOrderInACluster(t *testing.T) {
+	const beat = 100 * time.Millisecond
+	c := brokertest.StartRedisCluster(t, 3)
+	prefix := "test-" + session.NewEpoch()
+	var recs []*clusterRecorder
+	var nodes []*Broker
+	for range 2 {
+		b := newTestBroker(t, "", Config{ClusterAddrs: c.Addrs(), Prefix: prefix, Heartbeat: beat})
+		r := &clusterRecorder{Recorder: brokertest.NewRecorder(), counts: map[string]int{}}
+		b.SetHandler(r)
+		b.SetClusterHandler(r)
+		waitRead(t, b)
+		nodes, recs = append(nodes, b), append(recs, r)
+	}
+	if err := nodes[0].Control(context.Background(), disconnectOrder("u")); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if got := waitControls(t, r, 1, beat); got[0].Late || got[0].User != "u" {
+			t.Fatalf("order %+v, want u's, live", got[0])
+		}
+	}
+}
+
+// TestPendingOrderGrace: an order read from the log waits half a heartbeat
+// for its pub/sub copy, however soon the next read comes (a read that took
+// longer than a heartbeat is followed by one at once), and is dropped when
+// the copy came.
+func TestPendingOrderGrace(t *testing.T) {
+	b := &Broker{}
+	b.fleet.heartbeat = 2 * time.Second
+	t0 := time.Now()
+	b.fleet.orders.pending = []pendingOrder{
+		{session.Control{ID: "1-0", User: "missed"}, t0},
+		{session.Control{ID: "2-0", User: "live"}, t0},
+	}
+	if due := b.duePending(t0.Add(time.Millisecond)); len(due) != 0 {
+		t.Fatalf("handed over %+v a millisecond after the read", due)
+	}
+	if !b.firstTime("2-0") { // its pub/sub copy comes
+		t.Fatal("2-0 was carried out already")
+	}
+	due := b.duePending(t0.Add(time.Second))
+	if len(due) != 1 || due[0].User != "missed" {
+		t.Fatalf("after the grace: %+v, want the one order pub/sub did not bring", due)
+	}
+	if len(b.fleet.orders.pending) != 0 {
+		t.Fatalf("still pending: %+v", b.fleet.orders.pending)
 	}
 }

@@ -26,8 +26,8 @@ import (
 //	ws:node:<id>:chans        set: channels where node <id> has presence entries
 //	ws:node:<id>:channels     hash: channel → node <id>'s subscribers (for Channels)
 //	ws:control                pub/sub channel: Control orders, as JSON
-//	ws:orders                 stream: the same orders, kept orderRetention
-//	                          (see control.go)
+//	ws:{orders}               stream: the same orders, kept orderRetention,
+//	                          and ws:{orders}:epoch, its epoch (control.go)
 //
 // A join or leave travels on the channel's own pub/sub channel (ws:pub:news),
 // so it reaches exactly the nodes subscribed to it, as "!" followed by JSON
