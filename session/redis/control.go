@@ -256,7 +256,9 @@ func (b *Broker) readOrders(ctx context.Context) (err error) {
 	}
 	if started {
 		for _, o := range read {
-			c.orders.pending = append(c.orders.pending, pendingOrder{o, now})
+			if _, done := c.orders.done[o.ID]; !done { // a read from the start finds most done
+				c.orders.pending = append(c.orders.pending, pendingOrder{o, now})
+			}
 		}
 	}
 	for id, at := range c.orders.done {
