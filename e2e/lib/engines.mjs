@@ -95,7 +95,7 @@ export class PuppeteerPage extends EnginePage {
   }
 
   async screenshot(file) {
-    await Promise.race([this.raw.screenshot({ path: file, fullPage: true }), sleep(5000)]);
+    await Promise.race([this.raw.screenshot({ path: file, fullPage: true }), sleep(5000, undefined, { ref: false })]);
   }
 }
 
@@ -126,7 +126,7 @@ export class WebDriverPage extends EnginePage {
   }
 
   async screenshot(file) {
-    const png = await Promise.race([this.raw.takeScreenshot(), sleep(5000, null)]);
+    const png = await Promise.race([this.raw.takeScreenshot(), sleep(5000, null, { ref: false })]);
     if (png) {
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, Buffer.from(png, 'base64'));

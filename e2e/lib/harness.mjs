@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import { Builder } from 'selenium-webdriver';
@@ -60,6 +60,53 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 }
+
+let firefox = null; // the shared Firefox: a promise of puppeteer's Browser
+
+/**
+ * sharedFirefox returns Debian's Firefox ESR, headless, driven by
+ * puppeteer-core over WebDriver BiDi. It starts once per test process (it
+ * takes about 2 s, ten times Chromium) and serves every scenario of the
+ * file: each page gets a browser context of its own (no shared cookies,
+ * storage or cache), which the scenario closes at its end. A browser that
+ * died is started again. The profile and HOME are in a folder of their own:
+ * given a profile, Firefox runs as root, and it would otherwise write its
+ * cache under the user's ~/.cache.
+ */
+async function sharedFirefox() {
+  const current = await firefox?.catch(() => null);
+  if (current?.connected) return current;
+  firefox = (async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'waterspout-e2e-firefox-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const home = path.join(dir, 'home');
+    const profile = path.join(dir, 'profile');
+    mkdirSync(home);
+    mkdirSync(profile);
+    const browser = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: findTool('firefox'),
+      headless: true,
+      userDataDir: profile,
+      extraPrefsFirefox: FIREFOX_PREFS,
+      env: { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), MOZ_CRASHREPORTER_DISABLE: '1' },
+      defaultViewport: { width: 1100, height: 900 },
+      protocolTimeout: 30_000,
+    });
+    return browser;
+  })();
+  return firefox;
+}
+
+// The shared Firefox goes when the file's last scenario has ended (its
+// connection would keep the test process alive); puppeteer also kills it
+// if the process exits first.
+// (The timers that bound a close are unref'd here and below: a timer left
+// running after the race would hold the test process for its full length.)
+after(async () => {
+  const browser = await firefox?.catch(() => null);
+  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10_000, undefined, { ref: false })]);
+});
 
 /** freePort asks the kernel for a free loopback port. */
 export function freePort() {
@@ -166,7 +213,7 @@ export class Harness {
     this.pages = []; // EnginePages, in the order they were opened
     this.byRaw = new WeakMap(); // a driver's own page object → its EnginePage
     this.browser = null; // Chromium (Playwright)
-    this.firefox = null; // Firefox (Puppeteer), a promise while it starts
+    this.firefoxContexts = []; // this scenario's contexts in the shared Firefox
     this.drivers = []; // WebDriver sessions (WebKit)
     this.pageServer = null; // the static server of e2e/pages
     this.closed = false;
@@ -403,32 +450,6 @@ export class Harness {
   }
 
   /**
-   * launchFirefox starts (once per scenario) Debian's Firefox ESR, headless,
-   * through puppeteer-core over WebDriver BiDi, with a profile and a HOME in
-   * the scenario's folder: Firefox runs as root when it is given a profile,
-   * and it would otherwise write its cache under the user's ~/.cache.
-   */
-  launchFirefox() {
-    this.firefox ??= (async () => {
-      const home = path.join(this.dir, 'firefox-home');
-      const profile = path.join(this.dir, 'firefox-profile');
-      mkdirSync(home, { recursive: true });
-      mkdirSync(profile, { recursive: true });
-      return puppeteer.launch({
-        browser: 'firefox',
-        executablePath: findTool('firefox'),
-        headless: true,
-        userDataDir: profile,
-        extraPrefsFirefox: FIREFOX_PREFS,
-        env: { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), MOZ_CRASHREPORTER_DISABLE: '1' },
-        defaultViewport: { width: 1100, height: 900 },
-        protocolTimeout: 30_000,
-      });
-    })();
-    return this.firefox;
-  }
-
-  /**
    * browserPage opens a page in engine (one of ENGINES) and returns its
    * EnginePage. Chromium and Firefox pages each get a fresh browser context
    * (no shared storage, cache or cookies); a WebKit page is a WebDriver
@@ -443,8 +464,8 @@ export class Harness {
       const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 } });
       page = new PlaywrightPage(await context.newPage());
     } else if (engine === 'firefox') {
-      const browser = await this.launchFirefox();
-      const context = await browser.createBrowserContext();
+      const context = await (await sharedFirefox()).createBrowserContext();
+      this.firefoxContexts.push(context);
       page = new PuppeteerPage(await context.newPage());
     } else if (engine === 'webkit') {
       const driver = await this.webkit();
@@ -593,8 +614,8 @@ export class Harness {
     this.closed = true;
     if (failed) await this._saveArtifacts().catch((err) => this.t.diagnostic(`saving artifacts failed: ${err.message}`));
     if (this.browser) await this.browser.close().catch(() => {});
-    if (this.firefox) await Promise.race([this.firefox.then((b) => b.close()).catch(() => {}), sleep(10_000)]);
-    for (const d of this.drivers) await Promise.race([d.quit().catch(() => {}), sleep(5000)]);
+    for (const c of this.firefoxContexts) await Promise.race([c.close().catch(() => {}), sleep(5000, undefined, { ref: false })]);
+    for (const d of this.drivers) await Promise.race([d.quit().catch(() => {}), sleep(5000, undefined, { ref: false })]);
     if (this.pageServer) {
       this.pageServer.closeAllConnections();
       this.pageServer.close();
@@ -613,7 +634,7 @@ export class Harness {
       await page.screenshot(path.join(out, `page${i}-${page.engine}.png`)).catch(() => {});
       const state = await Promise.race([
         page.evaluate(() => (window.e2e ? JSON.stringify(window.e2e, null, 1) : null)).catch(() => null),
-        sleep(3000, null),
+        sleep(3000, null, { ref: false }),
       ]);
       if (state) writeFileSync(path.join(out, `page${i}-${page.engine}-state.json`), state);
     }
