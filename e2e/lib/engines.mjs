@@ -31,7 +31,8 @@ function stamp(line) {
  * EnginePage is one page in one engine. evaluate(fn, arg) runs fn(arg) in
  * the page's own world and returns its (JSON-like) result; goto(url)
  * returns once the document is parsed (DOMContentLoaded) or, in WebKit,
- * once the page has loaded; screenshot(file) saves a PNG.
+ * once the page has loaded; screenshot(file) saves a PNG; close() closes
+ * the page (its connections go with it).
  */
 export class EnginePage {
   constructor(engine, raw) {
@@ -72,6 +73,10 @@ export class PlaywrightPage extends EnginePage {
   screenshot(file) {
     return this.raw.screenshot({ path: file, fullPage: true, timeout: 5000 });
   }
+
+  close() {
+    return this.raw.close();
+  }
 }
 
 /** PuppeteerPage: Firefox through puppeteer-core over WebDriver BiDi. */
@@ -96,6 +101,10 @@ export class PuppeteerPage extends EnginePage {
 
   async screenshot(file) {
     await Promise.race([this.raw.screenshot({ path: file, fullPage: true }), sleep(5000, undefined, { ref: false })]);
+  }
+
+  close() {
+    return this.raw.close();
   }
 }
 
@@ -131,5 +140,11 @@ export class WebDriverPage extends EnginePage {
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, Buffer.from(png, 'base64'));
     }
+  }
+
+  async close() {
+    // One session is one MiniBrowser with one page: the session goes.
+    this.quit = true;
+    await this.raw.quit();
   }
 }
