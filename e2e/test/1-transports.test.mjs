@@ -124,7 +124,11 @@ for (const engine of ENGINES) {
     stalled.catch(() => {}); // awaited below; this only keeps Node from calling it unhandled meanwhile
     assert.ok(!(await wsHandshake(`ws://127.0.0.1:${proxy.port}/connect/ws`)).ok, 'the proxy refuses WebSocket');
 
-    const page = await h.openClient(proxy, { channel: 'e2e-poll' }, { engine });
+    // Chromium's case runs the client's default helloTimeout (5 s); the other
+    // engines show the same fallback sooner, with 2.5 s (CI time: each case
+    // waits out one helloTimeout on SSE).
+    const options = engine === 'chromium' ? {} : { helloTimeout: 2500 };
+    const page = await h.openClient(proxy, { channel: 'e2e-poll', options }, { engine });
     assert.doesNotMatch(await stalled, /"hello"/, 'SSE through the buffering proxy stalls');
     const st = await h.pageState(page);
     assert.deepEqual(st.transports.map((t) => [t.name, t.hello]), [['poll', 'poll']], 'the first transport to work is long-polling');
