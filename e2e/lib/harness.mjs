@@ -17,7 +17,6 @@ import puppeteer from 'puppeteer-core';
 import { Builder } from 'selenium-webdriver';
 
 import { ENGINES, ENGINE_TOOLS, PlaywrightPage, PuppeteerPage, WebDriverPage } from './engines.mjs';
-
 import { CI, E2E, findTool, missingTool, waterspoutBinary } from './tools.mjs';
 
 export const ARTIFACTS = path.join(E2E, 'artifacts');
@@ -69,40 +68,44 @@ let firefox = null; // the shared Firefox: a promise of puppeteer's Browser
  * takes about 2 s, ten times Chromium) and serves every scenario of the
  * file: each page gets a browser context of its own (no shared cookies,
  * storage or cache), which the scenario closes at its end. A browser that
- * died is started again. The profile and HOME are in a folder of their own:
- * given a profile, Firefox runs as root, and it would otherwise write its
- * cache under the user's ~/.cache.
+ * died, or failed to start, is started again. Callers queue on one promise,
+ * so pages opened at once share one start.
  */
-async function sharedFirefox() {
-  const current = await firefox?.catch(() => null);
-  if (current?.connected) return current;
-  firefox = (async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'waterspout-e2e-firefox-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const home = path.join(dir, 'home');
-    const profile = path.join(dir, 'profile');
-    mkdirSync(home);
-    mkdirSync(profile);
-    const browser = await puppeteer.launch({
-      browser: 'firefox',
-      executablePath: findTool('firefox'),
-      headless: true,
-      userDataDir: profile,
-      extraPrefsFirefox: FIREFOX_PREFS,
-      env: { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), MOZ_CRASHREPORTER_DISABLE: '1' },
-      defaultViewport: { width: 1100, height: 900 },
-      protocolTimeout: 30_000,
-    });
-    return browser;
-  })();
+function sharedFirefox() {
+  const previous = firefox ?? Promise.resolve(null);
+  firefox = previous.catch(() => null).then((b) => (b?.connected ? b : launchFirefox()));
   return firefox;
+}
+
+/**
+ * launchFirefox starts Firefox with a profile and a HOME in a folder of
+ * their own: given a profile, Firefox runs as root, and it would otherwise
+ * write ~/.cache/mozilla and ~/.config/mozilla in the user's home.
+ */
+async function launchFirefox() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'waterspout-e2e-firefox-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const home = path.join(dir, 'home');
+  const profile = path.join(dir, 'profile');
+  mkdirSync(home);
+  mkdirSync(profile);
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: findTool('firefox'),
+    headless: true,
+    userDataDir: profile,
+    extraPrefsFirefox: FIREFOX_PREFS,
+    env: { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), MOZ_CRASHREPORTER_DISABLE: '1' },
+    defaultViewport: { width: 1100, height: 900 },
+    protocolTimeout: 30_000,
+  });
 }
 
 // The shared Firefox goes when the file's last scenario has ended (its
 // connection would keep the test process alive); puppeteer also kills it
-// if the process exits first.
-// (The timers that bound a close are unref'd here and below: a timer left
-// running after the race would hold the test process for its full length.)
+// if the process exits first. The timers that bound a close, here and
+// below, are unref'd: one left running after the race would hold the test
+// process for its full length.
 after(async () => {
   const browser = await firefox?.catch(() => null);
   if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10_000, undefined, { ref: false })]);
