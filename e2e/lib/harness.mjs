@@ -79,8 +79,8 @@ function sharedFirefox() {
 
 /**
  * launchFirefox starts Firefox with a profile and a HOME in a folder of
- * their own: given a profile, Firefox runs as root, and it would otherwise
- * write ~/.cache/mozilla and ~/.config/mozilla in the user's home.
+ * their own (it runs as root that way, headless, with no display): with the
+ * user's HOME it would write ~/.cache/mozilla and ~/.config/mozilla there.
  */
 async function launchFirefox() {
   const dir = mkdtempSync(path.join(tmpdir(), 'waterspout-e2e-firefox-'));
