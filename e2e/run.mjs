@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { CI, E2E, REPO, findTool, missingTool, run } from './lib/tools.mjs';
 
-const missing = ['go', 'chromium', 'nginx', 'haproxy', 'webkitdriver', 'xvfb-run'].map(missingTool).filter(Boolean);
+const missing = ['go', 'chromium', 'firefox', 'nginx', 'haproxy', 'webkitdriver', 'xvfb-run'].map(missingTool).filter(Boolean);
 if (missing.length) {
   for (const m of missing) console.error(`e2e: ${m}`);
   if (CI) {

@@ -11,10 +11,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 import { Builder } from 'selenium-webdriver';
 
+import { ENGINES, ENGINE_TOOLS, PlaywrightPage, PuppeteerPage, WebDriverPage } from './engines.mjs';
 import { CI, E2E, findTool, missingTool, waterspoutBinary } from './tools.mjs';
 
 export const ARTIFACTS = path.join(E2E, 'artifacts');
@@ -22,6 +24,19 @@ const PAGES = path.join(E2E, 'pages');
 const PROXIES = path.join(E2E, 'proxies');
 // sockjs-client's own browser bundle, wherever npm put it.
 const SOCKJS_BUNDLE = createRequire(import.meta.url).resolve('sockjs-client/dist/sockjs.min.js');
+
+/**
+ * FIREFOX_PREFS keep a headless Firefox from reaching out to Mozilla's
+ * services and from slowing down timers of a page it thinks is in the
+ * background (puppeteer adds its own automation defaults).
+ */
+const FIREFOX_PREFS = {
+  'app.update.enabled': false,
+  'browser.shell.checkDefaultBrowser': false,
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'toolkit.telemetry.enabled': false,
+  'dom.min_background_timeout_value': 0,
+};
 
 /** CHROMIUM_ARGS keep a headless Chromium quiet and runnable as root in a container. */
 export const CHROMIUM_ARGS = [
@@ -44,6 +59,57 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
 }
+
+let firefox = null; // the shared Firefox: a promise of puppeteer's Browser
+
+/**
+ * sharedFirefox returns Debian's Firefox ESR, headless, driven by
+ * puppeteer-core over WebDriver BiDi. It starts once per test process (it
+ * takes about 2 s, ten times Chromium) and serves every scenario of the
+ * file: each page gets a browser context of its own (no shared cookies,
+ * storage or cache), which the scenario closes at its end. A browser that
+ * died, or failed to start, is started again. Callers queue on one promise,
+ * so pages opened at once share one start.
+ */
+function sharedFirefox() {
+  const previous = firefox ?? Promise.resolve(null);
+  firefox = previous.catch(() => null).then((b) => (b?.connected ? b : launchFirefox()));
+  return firefox;
+}
+
+/**
+ * launchFirefox starts Firefox with a profile and a HOME in a folder of
+ * their own (it runs as root that way, headless, with no display): with the
+ * user's HOME it would write ~/.cache/mozilla and ~/.config/mozilla there.
+ */
+async function launchFirefox() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'waterspout-e2e-firefox-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const home = path.join(dir, 'home');
+  const profile = path.join(dir, 'profile');
+  mkdirSync(home);
+  mkdirSync(profile);
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: findTool('firefox'),
+    headless: true,
+    userDataDir: profile,
+    extraPrefsFirefox: FIREFOX_PREFS,
+    env: { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), MOZ_CRASHREPORTER_DISABLE: '1' },
+    defaultViewport: { width: 1100, height: 900 },
+    protocolTimeout: 30_000,
+  });
+}
+
+// The shared Firefox goes when the file's last scenario has ended (its
+// connection would keep the test process alive); puppeteer also kills it
+// if the process exits first. The timers that bound a close, here and
+// below, are unref'd: one left running after the race would hold the test
+// process for its full length.
+after(async () => {
+  const browser = await firefox?.catch(() => null);
+  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10_000, undefined, { ref: false })]);
+});
 
 /** freePort asks the kernel for a free loopback port. */
 export function freePort() {
@@ -147,8 +213,10 @@ export class Harness {
     this.signal = t.signal;
     this.dir = mkdtempSync(path.join(tmpdir(), 'waterspout-e2e-'));
     this.procs = [];
-    this.pages = [];
-    this.browser = null;
+    this.pages = []; // EnginePages, in the order they were opened
+    this.byRaw = new WeakMap(); // a driver's own page object → its EnginePage
+    this.browser = null; // Chromium (Playwright)
+    this.firefoxContexts = []; // this scenario's contexts in the shared Firefox
     this.drivers = []; // WebDriver sessions (WebKit)
     this.pageServer = null; // the static server of e2e/pages
     this.closed = false;
@@ -165,6 +233,12 @@ export class Harness {
       return false;
     }
     return true;
+  }
+
+  /** needEngine is need() for the programs a browser engine (see ENGINES) runs on. */
+  needEngine(engine) {
+    if (!ENGINE_TOOLS[engine]) throw new Error(`unknown engine ${engine}; known: ${ENGINES.join(', ')}`);
+    return this.need(...ENGINE_TOOLS[engine]);
   }
 
   /** note records a line that is printed with the test's diagnostics and kept in the artifacts. */
@@ -378,20 +452,52 @@ export class Harness {
     return driver;
   }
 
-  /** newPage opens a page in a fresh browser context (no shared storage, cache or cookies). */
-  async newPage({ initScript } = {}) {
-    if (!this.browser) {
-      this.browser = await chromium.launch({ executablePath: findTool('chromium'), headless: true, args: CHROMIUM_ARGS });
+  /**
+   * browserPage opens a page in engine (one of ENGINES) and returns its
+   * EnginePage. Chromium and Firefox pages each get a fresh browser context
+   * (no shared storage, cache or cookies); a WebKit page is a WebDriver
+   * session of its own (its own MiniBrowser).
+   */
+  async browserPage(engine = 'chromium') {
+    let page;
+    if (engine === 'chromium') {
+      if (!this.browser) {
+        this.browser = await chromium.launch({ executablePath: findTool('chromium'), headless: true, args: CHROMIUM_ARGS });
+      }
+      const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 } });
+      page = new PlaywrightPage(await context.newPage());
+    } else if (engine === 'firefox') {
+      const context = await (await sharedFirefox()).createBrowserContext();
+      this.firefoxContexts.push(context);
+      page = new PuppeteerPage(await context.newPage());
+    } else if (engine === 'webkit') {
+      const driver = await this.webkit();
+      // Long enough for a slow machine; a page that never finishes loading fails.
+      await driver.manage().setTimeouts({ pageLoad: 20_000, script: 10_000 });
+      page = new WebDriverPage(driver);
+    } else {
+      throw new Error(`unknown engine ${engine}; known: ${ENGINES.join(', ')}`);
     }
-    const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 } });
-    const page = await context.newPage();
-    const consoleLog = [];
-    page.on('console', (m) => consoleLog.push(`${new Date().toISOString()} ${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => consoleLog.push(`${new Date().toISOString()} pageerror: ${e.stack || e}`));
-    page.on('crash', () => consoleLog.push(`${new Date().toISOString()} page crashed`));
-    if (initScript) await page.addInitScript(initScript);
-    this.pages.push({ page, consoleLog });
+    this.pages.push(page);
+    this.byRaw.set(page.raw, page);
     return page;
+  }
+
+  /**
+   * newPage opens a Chromium page in a fresh browser context and returns
+   * Playwright's own page, for scenarios that use Playwright's API.
+   */
+  async newPage({ initScript } = {}) {
+    const { raw } = await this.browserPage('chromium');
+    if (initScript) await raw.addInitScript(initScript);
+    return raw;
+  }
+
+  /** enginePage returns the EnginePage of page (an EnginePage, or a page newPage returned). */
+  enginePage(page) {
+    const p = this.byRaw.get(page) ?? page;
+    if (typeof p.goto !== 'function' || !p.engine) throw new Error('not a page of this harness');
+    return p;
   }
 
   /**
@@ -453,20 +559,19 @@ export class Harness {
   async openTestPage(page, server, file, config = {}) {
     const origin = await this.pagesOrigin();
     const q = new URLSearchParams({ server: server.url });
-    // domcontentloaded: a page whose transport is a pending script (JSONP)
-    // may not reach `load` while it polls.
-    await page.goto(`${origin}/${file}?${q}#${encodeURIComponent(JSON.stringify(config))}`, { waitUntil: 'domcontentloaded' });
+    await this.enginePage(page).goto(`${origin}/${file}?${q}#${encodeURIComponent(JSON.stringify(config))}`);
     return page;
   }
 
   /**
-   * openClient opens a page (pages/client.html unless file says otherwise)
-   * whose bundled client connects to server (a WaterSpout server or a proxy)
-   * and subscribes config.channel with config.options, and waits until the
-   * subscription is in place.
+   * openClient opens a page in engine (Chromium unless given;
+   * pages/client.html unless file says otherwise) whose bundled client
+   * connects to server (a WaterSpout server or a proxy) and subscribes
+   * config.channel with config.options, waits until the subscription is in
+   * place, and returns the EnginePage.
    */
-  async openClient(server, config, { file = 'client.html', initScript, timeout = 30_000 } = {}) {
-    const page = await this.newPage({ initScript });
+  async openClient(server, config, { engine = 'chromium', file = 'client.html', timeout = 30_000 } = {}) {
+    const page = await this.browserPage(engine);
     await this.openTestPage(page, server, file, config);
     await this.waitFor(`${file} subscribed to ${config.channel}`, async () => {
       const st = await this.pageState(page);
@@ -512,7 +617,8 @@ export class Harness {
     this.closed = true;
     if (failed) await this._saveArtifacts().catch((err) => this.t.diagnostic(`saving artifacts failed: ${err.message}`));
     if (this.browser) await this.browser.close().catch(() => {});
-    for (const d of this.drivers) await Promise.race([d.quit().catch(() => {}), sleep(5000)]);
+    for (const c of this.firefoxContexts) await Promise.race([c.close().catch(() => {}), sleep(5000, undefined, { ref: false })]);
+    for (const d of this.drivers) await Promise.race([d.quit().catch(() => {}), sleep(5000, undefined, { ref: false })]);
     if (this.pageServer) {
       this.pageServer.closeAllConnections();
       this.pageServer.close();
@@ -525,15 +631,15 @@ export class Harness {
     const out = path.join(ARTIFACTS, slug(this.name));
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
-    for (const [i, { page, consoleLog }] of this.pages.entries()) {
-      writeFileSync(path.join(out, `page${i}-console.log`), consoleLog.join('\n') + '\n');
-      if (page.isClosed()) continue;
-      await page.screenshot({ path: path.join(out, `page${i}.png`), fullPage: true, timeout: 5000 }).catch(() => {});
+    for (const [i, page] of this.pages.entries()) {
+      writeFileSync(path.join(out, `page${i}-${page.engine}-console.log`), page.consoleLog.join('\n') + '\n');
+      if (page.closed) continue;
+      await page.screenshot(path.join(out, `page${i}-${page.engine}.png`)).catch(() => {});
       const state = await Promise.race([
         page.evaluate(() => (window.e2e ? JSON.stringify(window.e2e, null, 1) : null)).catch(() => null),
-        sleep(3000, null),
+        sleep(3000, null, { ref: false }),
       ]);
-      if (state) writeFileSync(path.join(out, `page${i}-state.json`), state);
+      if (state) writeFileSync(path.join(out, `page${i}-${page.engine}-state.json`), state);
     }
     // Process logs and rendered proxy configs.
     cpSync(this.dir, out, { recursive: true, filter: (src) => !/_temp|client_body|proxy_temp/.test(src) });

@@ -1,5 +1,5 @@
-// Finding the outside programs the suite drives (Chromium, nginx, haproxy,
-// Go) and building the waterspout binary under test.
+// Finding the outside programs the suite drives (Chromium, Firefox, WebKit,
+// nginx, haproxy, Go) and building the waterspout binary under test.
 
 import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +19,8 @@ export const CI = ['true', '1', 'yes'].includes(String(process.env.CI || '').toL
 
 const TOOLS = {
   chromium: { env: 'CHROMIUM', names: ['chromium', 'chromium-browser'], pkg: 'chromium' },
+  // Firefox (Gecko) through puppeteer-core over WebDriver BiDi.
+  firefox: { env: 'FIREFOX', names: ['firefox-esr', 'firefox'], pkg: 'firefox-esr' },
   nginx: { env: 'NGINX', names: ['nginx'], pkg: 'nginx' },
   haproxy: { env: 'HAPROXY', names: ['haproxy'], pkg: 'haproxy' },
   go: { env: 'GO', names: ['go'], extra: ['/usr/local/go/bin'], pkg: 'golang (or the Go toolchain from go.dev)' },

@@ -25,8 +25,10 @@
     errors: [],
     joins: [],        // {client, user} per join, then leave, then unsubscribed frame
     leaves: [],
-    unsubscribed: []
+    unsubscribed: [],
+    loadedAt: null    // when the window's load event fired (a held JSONP poll must not hold it)
   };
+  window.addEventListener('load', function () { e2e.loadedAt = now(); });
 
   if (config.slowImageMs) {
     // Something slow on the page (an ad, a large image) holds its load event.

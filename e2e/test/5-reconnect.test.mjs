@@ -2,11 +2,13 @@
 // channel through a proxy that is killed with SIGKILL mid-stream and started
 // again; it must end with every message, in order, once. Then the server
 // itself restarts: its memory broker forgets the history, and the client must
-// tell the application so (recovered: false) instead of skipping silently.
+// tell the application so (recovered: false) instead of skipping silently,
+// in every browser engine (Chromium, Firefox, WebKit).
 
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { ENGINES } from '../lib/engines.mjs';
 import { scenario } from '../lib/harness.mjs';
 import { assertSequence, publishNumbered } from '../lib/stream.mjs';
 
@@ -59,46 +61,48 @@ for (const p of proxies) {
   });
 }
 
-scenario('5 server restart: the memory broker loses history and the page is told recovered:false', async (h) => {
-  if (!h.need('chromium')) return;
-  const server = await h.startServer();
-  const channel = 'e2e-restart';
-  const page = await h.openClient(server, { channel });
+for (const engine of ENGINES) {
+  scenario(`5 server restart (${engine}): the memory broker loses history and the page is told recovered:false`, async (h) => {
+    if (!h.needEngine(engine)) return;
+    const server = await h.startServer();
+    const channel = 'e2e-restart';
+    const page = await h.openClient(server, { channel }, { engine });
 
-  const before = 300;
-  await publishNumbered(server.url, channel, { to: before, extra: { phase: 'before' } });
-  let got = await h.waitMessages(page, before, { phase: 'before' });
-  assertSequence(got.map((m) => m.n), before, 'before the restart');
-  const oldEpoch = got[0].epoch;
+    const before = 300;
+    await publishNumbered(server.url, channel, { to: before, extra: { phase: 'before' } });
+    let got = await h.waitMessages(page, before, { phase: 'before' });
+    assertSequence(got.map((m) => m.n), before, 'before the restart');
+    const oldEpoch = got[0].epoch;
 
-  // A deploy: SIGTERM (graceful: every client gets "shutdown", 3001), then
-  // the new process on the same port.
-  await server.stop('SIGTERM');
-  await server.start();
+    // A deploy: SIGTERM (graceful: every client gets "shutdown", 3001), then
+    // the new process on the same port.
+    await server.stop('SIGTERM');
+    await server.start();
 
-  // The client resumes on its own; the new process cannot replay the old
-  // epoch, and the application must hear about it.
-  await h.waitFor('the page to report recovered:false', async () => {
-    const s = await h.pageState(page);
-    return s.recoveries.some((r) => r.channel === channel && r.recovered === false);
-  }, { detail: async () => JSON.stringify(await h.pageState(page)) });
+    // The client resumes on its own; the new process cannot replay the old
+    // epoch, and the application must hear about it.
+    await h.waitFor('the page to report recovered:false', async () => {
+      const s = await h.pageState(page);
+      return s.recoveries.some((r) => r.channel === channel && r.recovered === false);
+    }, { detail: async () => JSON.stringify(await h.pageState(page)) });
 
-  const after = 300;
-  await publishNumbered(server.url, channel, { to: after, extra: { phase: 'after' } });
-  got = await h.waitMessages(page, after, { phase: 'after' });
-  assertSequence(got.map((m) => m.n), after, 'after the restart');
+    const after = 300;
+    await publishNumbered(server.url, channel, { to: after, extra: { phase: 'after' } });
+    got = await h.waitMessages(page, after, { phase: 'after' });
+    assertSequence(got.map((m) => m.n), after, 'after the restart');
 
-  const st = await h.pageState(page);
-  assertSequence(st.messages.filter((m) => m.phase === 'before').map((m) => m.n), before, 'before the restart, at the end');
-  const lost = st.recoveries.filter((r) => r.channel === channel && !r.recovered);
-  assert.ok(lost.length >= 1, 'recovered:false reported');
-  assert.ok(['history', 'epoch'].includes(lost[0].reason), `reason ${lost[0].reason}`);
-  assert.notEqual(got[0].epoch, oldEpoch, 'the new process started a new epoch');
-  assert.ok(st.disconnects.some((d) => d.code === 3001 && d.reconnect), `the server said shutdown (3001): ${JSON.stringify(st.disconnects)}`);
-  // The application heard about the loss before it saw any message of the
-  // new epoch: nothing was applied silently.
-  const firstNew = st.messages.findIndex((m) => m.epoch !== oldEpoch);
-  assert.equal(firstNew, before, 'the old messages came first');
-  assert.ok(lost[0].atMessage <= firstNew, `recovered:false reported before the first message of the new epoch (${JSON.stringify(lost[0])})`);
-  h.note(`recovery reports: ${JSON.stringify(st.recoveries)}`);
-});
+    const st = await h.pageState(page);
+    assertSequence(st.messages.filter((m) => m.phase === 'before').map((m) => m.n), before, 'before the restart, at the end');
+    const lost = st.recoveries.filter((r) => r.channel === channel && !r.recovered);
+    assert.ok(lost.length >= 1, 'recovered:false reported');
+    assert.ok(['history', 'epoch'].includes(lost[0].reason), `reason ${lost[0].reason}`);
+    assert.notEqual(got[0].epoch, oldEpoch, 'the new process started a new epoch');
+    assert.ok(st.disconnects.some((d) => d.code === 3001 && d.reconnect), `the server said shutdown (3001): ${JSON.stringify(st.disconnects)}`);
+    // The application heard about the loss before it saw any message of the
+    // new epoch: nothing was applied silently.
+    const firstNew = st.messages.findIndex((m) => m.epoch !== oldEpoch);
+    assert.equal(firstNew, before, 'the old messages came first');
+    assert.ok(lost[0].atMessage <= firstNew, `recovered:false reported before the first message of the new epoch (${JSON.stringify(lost[0])})`);
+    h.note(`recovery reports: ${JSON.stringify(st.recoveries)}`);
+  });
+}

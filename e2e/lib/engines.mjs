@@ -1,0 +1,150 @@
+// The three browser engines the scenarios run in, behind one small page API,
+// so that a scenario is written once and looped over engines:
+//
+//   chromium  Blink,  /usr/bin/chromium    through playwright-core (CDP)
+//   firefox   Gecko,  /usr/bin/firefox-esr through puppeteer-core (WebDriver BiDi)
+//   webkit    WebKitGTK (Safari's engine) through WebKitWebDriver and
+//             selenium-webdriver (classic WebDriver), on an xvfb display
+//
+// An EnginePage opens a URL, evaluates a function in the page, and takes a
+// screenshot; waiting for a condition is the harness's waitFor, which polls
+// evaluate. What only one driver can do (Playwright's waitForLoadState, form
+// filling) stays on page.raw, in scenarios that run in that engine alone.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** ENGINES lists every engine; ENGINE_TOOLS the programs each needs (see tools.mjs). */
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+export const ENGINE_TOOLS = {
+  chromium: ['chromium'],
+  firefox: ['firefox'],
+  webkit: ['webkitdriver', 'xvfb-run'],
+};
+
+function stamp(line) {
+  return `${new Date().toISOString()} ${line}`;
+}
+
+/**
+ * EnginePage is one page in one engine. evaluate(fn, arg) runs fn(arg) in
+ * the page's own world and returns its (JSON-like) result; goto(url)
+ * returns once the document is parsed (DOMContentLoaded) or, in WebKit,
+ * once the page has loaded; screenshot(file) saves a PNG; close() closes
+ * the page (its connections go with it).
+ */
+export class EnginePage {
+  constructor(engine, raw) {
+    this.engine = engine;
+    this.raw = raw;
+    this.consoleLog = [];
+  }
+
+  /** closed reports whether the page can no longer be evaluated or shot. */
+  get closed() {
+    return false;
+  }
+}
+
+/** PlaywrightPage: Chromium through playwright-core. */
+export class PlaywrightPage extends EnginePage {
+  constructor(raw) {
+    super('chromium', raw);
+    raw.on('console', (m) => this.consoleLog.push(stamp(`${m.type()}: ${m.text()}`)));
+    raw.on('pageerror', (e) => this.consoleLog.push(stamp(`pageerror: ${e.stack || e}`)));
+    raw.on('crash', () => this.consoleLog.push(stamp('page crashed')));
+  }
+
+  get closed() {
+    return this.raw.isClosed();
+  }
+
+  async goto(url) {
+    // domcontentloaded: a page whose transport is a pending script (JSONP)
+    // may not reach `load` while it polls.
+    await this.raw.goto(url, { waitUntil: 'domcontentloaded' });
+  }
+
+  evaluate(fn, arg) {
+    return this.raw.evaluate(fn, arg);
+  }
+
+  screenshot(file) {
+    return this.raw.screenshot({ path: file, fullPage: true, timeout: 5000 });
+  }
+
+  close() {
+    return this.raw.close();
+  }
+}
+
+/** PuppeteerPage: Firefox through puppeteer-core over WebDriver BiDi. */
+export class PuppeteerPage extends EnginePage {
+  constructor(raw) {
+    super('firefox', raw);
+    raw.on('console', (m) => this.consoleLog.push(stamp(`${m.type()}: ${m.text()}`)));
+    raw.on('pageerror', (e) => this.consoleLog.push(stamp(`pageerror: ${e.stack || e}`)));
+  }
+
+  get closed() {
+    return this.raw.isClosed();
+  }
+
+  async goto(url) {
+    await this.raw.goto(url, { waitUntil: 'domcontentloaded' });
+  }
+
+  evaluate(fn, arg) {
+    return this.raw.evaluate(fn, arg);
+  }
+
+  async screenshot(file) {
+    await Promise.race([this.raw.screenshot({ path: file, fullPage: true }), sleep(5000, undefined, { ref: false })]);
+  }
+
+  close() {
+    return this.raw.close();
+  }
+}
+
+/**
+ * WebDriverPage: WebKitGTK's MiniBrowser through selenium-webdriver.
+ * Classic WebDriver has no console events: a WebKit page's console is not
+ * recorded (the page's own window.e2e record and the screenshot are).
+ */
+export class WebDriverPage extends EnginePage {
+  constructor(driver) {
+    super('webkit', driver);
+    this.quit = false;
+  }
+
+  get closed() {
+    return this.quit;
+  }
+
+  async goto(url) {
+    // The session's page load strategy is "normal": this returns once WebKit
+    // considers the page loaded (see Harness.webkit).
+    await this.raw.get(url);
+  }
+
+  evaluate(fn, arg) {
+    // The function travels as source, as Playwright and Puppeteer send it.
+    return this.raw.executeScript(`return (${fn}).apply(null, arguments);`, ...(arg === undefined ? [] : [arg]));
+  }
+
+  async screenshot(file) {
+    const png = await Promise.race([this.raw.takeScreenshot(), sleep(5000, null, { ref: false })]);
+    if (png) {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, Buffer.from(png, 'base64'));
+    }
+  }
+
+  async close() {
+    // One session is one MiniBrowser with one page: the session goes.
+    this.quit = true;
+    await this.raw.quit();
+  }
+}
