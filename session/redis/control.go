@@ -45,24 +45,35 @@ func (b *Broker) controlChannel() string { return b.prefix + "control" }
 func (b *Broker) ordersKey() string      { return b.prefix + "{orders}" }
 func (b *Broker) ordersEpochKey() string { return b.prefix + "{orders}:epoch" }
 
-// controlScript logs an order and publishes it with its log id, at once.
-// The log's epoch is set with its first order: a log that is lost (a
-// flush, a Redis restarted without persistence) comes back with another,
-// which tells the readers to start over.
+// controlScript logs an order and publishes it with its id, at once. The
+// log's epoch is set with its first order: a log that is lost (a flush, a
+// Redis restarted without persistence) comes back with another, which
+// tells the readers to start over. An order's id is the epoch and its
+// entry id, so that ids of two logs never meet.
 //
 //	KEYS[1] order log, KEYS[2] its epoch
 //	ARGV    order JSON (an object), control channel, retention (ms), most
 //	        entries, a new epoch
 //
-// Returns the order's id in the log.
+// Returns the order's id.
 var controlScript = goredis.NewScript(`
 redis.call('SET', KEYS[2], ARGV[5], 'NX')
+local e = redis.call('GET', KEYS[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local id = redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[3]), '*', 'o', ARGV[1])
+local id = redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[3]), '*', 'o', ARGV[1], 'e', e)
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[4])
-redis.call('PUBLISH', ARGV[2], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
-return id
+redis.call('PUBLISH', ARGV[2], '{"id":"' .. e .. '/' .. id .. '",' .. string.sub(ARGV[1], 2))
+return e .. '/' .. id
+`)
+
+// logClockScript returns the time of the server holding the log (TIME
+// sent alone would go to any server of a Cluster) and the log's epoch.
+//
+//	KEYS[1] the log's epoch
+var logClockScript = goredis.NewScript(`
+local t = redis.call('TIME')
+return {t[1], t[2], redis.call('GET', KEYS[1]) or ''}
 `)
 
 // Control implements session.Cluster: the order goes into the log and out
@@ -90,12 +101,9 @@ type orders struct {
 	epoch string
 	// started is set once the node has read the log once.
 	started bool
-	// done holds the ids of the orders carried out, with when each was
-	// (this node's clock), so that pub/sub and the log carry out each once.
-	// An id is kept for the log's retention and doneSlack more: a read from
-	// the log's start, which skips what the retention has passed by Redis's
-	// clock, finds no order that is not in done and was carried out.
-	done map[string]time.Time
+	// done holds the ids of the orders carried out, so that pub/sub and the
+	// log carry out each once.
+	done idSet
 	// pending are orders read from the log that pub/sub had not brought,
 	// with when they were read; each is handed over once it has waited
 	// orderGrace and pub/sub still has not brought it.
@@ -106,6 +114,35 @@ type pendingOrder struct {
 	session.Control
 	read time.Time
 }
+
+// idSet remembers order ids for at least the log's retention and doneSlack
+// more (a read from the log's start, which skips what the retention has
+// passed, finds none it forgot), and for at least the last maxLoggedOrders
+// orders (the most the log holds), in two generations: an id is let go
+// when the generation it is in is dropped, after both those bounds. It
+// holds at most 2·maxLoggedOrders ids (about 80 bytes each).
+type idSet struct {
+	cur, prev map[string]struct{}
+	since     time.Time // when cur was started
+}
+
+func (s *idSet) has(id string) bool {
+	_, a := s.cur[id]
+	_, b := s.prev[id]
+	return a || b
+}
+
+func (s *idSet) add(id string, now time.Time) {
+	if s.cur == nil || now.Sub(s.since) > orderRetention+doneSlack || len(s.cur) >= maxLoggedOrders {
+		s.prev, s.cur, s.since = s.cur, make(map[string]struct{}), now
+	}
+	s.cur[id] = struct{}{}
+}
+
+// doneSlack is how much longer than the log's retention an order's id is
+// kept at the least: more than twice the clock difference between Redis
+// and a node that OPERATIONS.md allows (NTP keeps it to milliseconds).
+const doneSlack = time.Minute
 
 // streamID is a log entry id: Redis milliseconds and a sequence number.
 type streamID struct{ ms, seq uint64 }
@@ -127,20 +164,12 @@ func (b *Broker) firstTime(id string) bool {
 	c := &b.fleet
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.orders.done[id]; ok {
+	if c.orders.done.has(id) {
 		return false
 	}
-	if c.orders.done == nil {
-		c.orders.done = make(map[string]time.Time)
-	}
-	c.orders.done[id] = time.Now()
+	c.orders.done.add(id, time.Now())
 	return true
 }
-
-// doneSlack is how much longer than the log's retention an order's id is
-// kept: more than twice the clock difference between Redis and a node
-// that OPERATIONS.md allows (NTP keeps it to milliseconds).
-const doneSlack = time.Minute
 
 // controlLoop runs the orders of ws:control as they come. go-redis
 // reconnects and resubscribes by itself; the orders published meanwhile
@@ -181,10 +210,12 @@ func (c *fleet) orderGrace() time.Duration { return c.heartbeat / 2 }
 // last read stopped and keeps what pub/sub has not brought as pending.
 //
 // It reads the whole log again (what the node carried out is skipped by
-// id) at start, after a failed read, and when the log's epoch changed: in
-// those cases the newest entries the node read may be gone (a failover
-// that lost them, a lost log) and new ones may have taken ids before the
-// last it read.
+// id) at start, after a read that failed for another reason than its
+// deadline, and when the log's epoch changed: in those cases the newest
+// entries the node read may be gone (a failover that lost them, a lost
+// log) and new ones may have taken ids before the last it read. A read cut
+// by its deadline (a long log read from its start) goes on from where it
+// stopped at the next heartbeat.
 func (b *Broker) readOrders(ctx context.Context) (err error) {
 	c := &b.fleet
 	c.mu.Lock()
@@ -192,33 +223,30 @@ func (b *Broker) readOrders(ctx context.Context) (err error) {
 	c.mu.Unlock()
 	b.handOver(b.duePending(time.Now()), started)
 	defer func() {
-		if err != nil { // read everything again next time
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			c.mu.Lock()
-			c.orders.last = ""
+			c.orders.last = "" // read everything again next time
 			c.mu.Unlock()
 		}
 	}()
 
-	// Redis's time, for what the retention has passed, and the epoch.
-	pipe := b.client.Pipeline()
-	clock := pipe.Time(ctx)
-	getEpoch := pipe.Get(ctx, b.ordersEpochKey())
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+	clock, err := logClockScript.Run(ctx, b.client, []string{b.ordersEpochKey()}).StringSlice()
+	if err != nil || len(clock) != 3 {
 		return fmt.Errorf("redis: read the order log's epoch: %w", err)
 	}
-	epoch := getEpoch.Val()
-	oldest := uint64(clock.Val().Add(-orderRetention).UnixMilli())
+	sec, _ := strconv.ParseInt(clock[0], 10, 64)
+	usec, _ := strconv.ParseInt(clock[1], 10, 64)
+	oldest := uint64(time.Unix(sec, usec*1000).Add(-orderRetention).UnixMilli())
+	epoch := clock[2]
 	if epoch != known {
-		from = ""
 		if known != "" {
-			// Another log: its ids say nothing of the old one's.
 			b.log.Warn("redis: the order log was lost and started again; reading it from its start")
-			c.mu.Lock()
-			c.orders.done = nil
-			c.mu.Unlock()
 		}
+		from = ""
+		c.mu.Lock()
+		c.orders.epoch, c.orders.last = epoch, ""
+		c.mu.Unlock()
 	}
-	var read []session.Control
 	for {
 		start := "-"
 		if from != "" {
@@ -228,51 +256,57 @@ func (b *Broker) readOrders(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("redis: read the order log: %w", err)
 		}
+		var read []session.Control
 		for _, e := range entries {
 			from = e.ID
+			if parseStreamID(e.ID).ms < oldest {
+				// Past the retention, left until the next order trims it:
+				// expired, and its id may be forgotten.
+				continue
+			}
 			var o session.Control
 			raw, _ := e.Values["o"].(string)
 			if err := json.Unmarshal([]byte(raw), &o); err != nil {
 				b.log.Error("redis: undecodable control order in the log", "id", e.ID, "err", err)
 				continue
 			}
-			if parseStreamID(e.ID).ms < oldest {
-				// Past the retention, left until the next order trims it:
-				// expired, and its id may be forgotten.
-				continue
-			}
-			o.ID, o.Late = e.ID, true
+			ep, _ := e.Values["e"].(string)
+			o.ID, o.Late = ep+"/"+e.ID, true
 			read = append(read, o)
 		}
+		b.took(read, from, started)
 		if len(entries) < orderPage {
 			break
 		}
 	}
-	now := time.Now()
 	c.mu.Lock()
-	c.orders.last, c.orders.epoch, c.orders.started = from, epoch, true
 	if c.orders.last == "" {
 		c.orders.last = "0-0" // an empty log: later reads start after nothing
 	}
+	c.orders.started = true
+	c.mu.Unlock()
+	return nil
+}
+
+// took records one page of the log read up to last: its orders that are
+// not carried out yet become pending, or, at start (nothing is in flight
+// on pub/sub that the node would wait for), are handed over at once.
+func (b *Broker) took(read []session.Control, last string, started bool) {
+	c := &b.fleet
+	now := time.Now()
+	c.mu.Lock()
+	c.orders.last = last
 	if started {
 		for _, o := range read {
-			if _, done := c.orders.done[o.ID]; !done { // a read from the start finds most done
+			if !c.orders.done.has(o.ID) { // a read from the start finds most done
 				c.orders.pending = append(c.orders.pending, pendingOrder{o, now})
 			}
 		}
 	}
-	for id, at := range c.orders.done {
-		if now.Sub(at) > orderRetention+doneSlack {
-			delete(c.orders.done, id)
-		}
-	}
 	c.mu.Unlock()
 	if !started {
-		// At start nothing is in flight on pub/sub that the node would
-		// wait for: hand over at once.
 		b.handOver(read, false)
 	}
-	return nil
 }
 
 // duePending takes out of pending the orders that have waited orderGrace
@@ -284,7 +318,7 @@ func (b *Broker) duePending(now time.Time) []session.Control {
 	var due []session.Control
 	kept := c.orders.pending[:0]
 	for _, p := range c.orders.pending {
-		_, done := c.orders.done[p.ID]
+		done := c.orders.done.has(p.ID)
 		switch {
 		case done: // pub/sub brought it: nothing to do
 		case now.Sub(p.read) >= c.orderGrace():
