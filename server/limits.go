@@ -247,9 +247,21 @@ const (
 // what the transport itself refused. The transports know nothing of it.
 func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions { // a preflight opens nothing
+		if r.Method == http.MethodOptions { // a preflight opens nothing, and keeps its deadlines
 			h.ServeHTTP(w, r)
 			return
+		}
+		// The deadlines boundRequests set are for requests that end soon;
+		// a transport sets its own (per write, per pong, per hold). A body
+		// keeps the read deadline until it has been read whole, so that
+		// neither the handler nor net/http after it (reading what the
+		// handler left) waits for it without end.
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		if r.ContentLength == 0 {
+			_ = rc.SetReadDeadline(time.Time{})
+		} else {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
 		}
 		key := s.clientKey(r)
 		// A POST poll's cursor is in its body, read before the rate check
@@ -292,6 +304,25 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 	})
 }
 
+// deadlineBody takes the request's read deadline off once the body has been
+// read to its end: from then on net/http reads the connection in the
+// background to notice a client that leaves, and a deadline passing there
+// would take the client for gone (cancelling a held poll, for one).
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
 // stream reports whether the route refuses channels before a session exists.
 func (r connectRoute) stream() bool { return r == routeStream || r == routePoll }
 
@@ -300,11 +331,12 @@ func (r connectRoute) stream() bool { return r == routeStream || r == routePoll 
 // It sets them as r.Form and r.PostForm, so that the handler's ParseForm
 // does not parse them again. The body is read up to the handler's limit; a
 // larger one, or one that failed, is put back for the handler to refuse. The
-// read has no deadline of its own, as the handler's ParseForm has none: a
-// deadline that passed would make net/http take the client for gone and
-// cancel the connection's context, failing this and every later request on
-// it. A slow body holds the connection slot the guard took first. nil when
-// the parameters cannot be parsed (the handler answers 400).
+// read has no deadline of its own: the request's (apiDeadline from its
+// start, see deadlineBody) bounds it and is taken off once the body is read,
+// since a deadline passing after that would make net/http take the client
+// for gone and cancel the connection's context, failing this and every
+// later request on it. A slow body holds the connection slot the guard took
+// first. nil when the parameters cannot be parsed (the handler answers 400).
 func (s *Server) pollValues(r *http.Request) url.Values {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
