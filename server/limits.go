@@ -253,15 +253,14 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 		}
 		// The deadlines boundRequests set are for requests that end soon;
 		// a transport sets its own (per write, per pong, per hold). A body
-		// keeps the read deadline until it has been read whole, so that
-		// neither the handler nor net/http after it (reading what the
-		// handler left) waits for it without end.
+		// keeps the read deadline, so that neither the handler nor net/http
+		// after it (reading what the handler left) waits for it without
+		// end; net/http takes it off itself once the body has been read
+		// whole, before it reads on to notice a client that leaves.
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{})
 		if r.ContentLength == 0 {
 			_ = rc.SetReadDeadline(time.Time{})
-		} else {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
 		}
 		key := s.clientKey(r)
 		// A POST poll's cursor is in its body, read before the rate check
@@ -304,25 +303,6 @@ func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 	})
 }
 
-// deadlineBody takes the request's read deadline off once the body has been
-// read to its end: from then on net/http reads the connection in the
-// background to notice a client that leaves, and a deadline passing there
-// would take the client for gone (cancelling a held poll, for one).
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
-}
-
 // stream reports whether the route refuses channels before a session exists.
 func (r connectRoute) stream() bool { return r == routeStream || r == routePoll }
 
@@ -332,10 +312,8 @@ func (r connectRoute) stream() bool { return r == routeStream || r == routePoll 
 // does not parse them again. The body is read up to the handler's limit; a
 // larger one, or one that failed, is put back for the handler to refuse. The
 // read has no deadline of its own: the request's (apiDeadline from its
-// start, see deadlineBody) bounds it and is taken off once the body is read,
-// since a deadline passing after that would make net/http take the client
-// for gone and cancel the connection's context, failing this and every
-// later request on it. A slow body holds the connection slot the guard took
+// start, see guard) bounds it, and net/http takes that off once the body
+// is read whole. A slow body holds the connection slot the guard took
 // first. nil when the parameters cannot be parsed (the handler answers 400).
 func (s *Server) pollValues(r *http.Request) url.Values {
 	q, err := url.ParseQuery(r.URL.RawQuery)
