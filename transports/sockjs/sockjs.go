@@ -198,6 +198,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		l := h.links.acquire(id)
 		defer h.links.release(id, l)
+		if !h.links.ownedBy(l, tokenDigest(r)) {
+			h.refuseStranger(w, r)
+			return
+		}
 		rw.onWrite = l.written
 		// Streams write a prelude, and flush it, before sockjs-go attaches
 		// them to the session: only what follows are frames.
@@ -210,6 +214,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rw.onDone = func() { netconn.AbortOnClose(r, false) }
 		}
 	case endpointSend:
+		if l := h.links.lookup(id); l != nil && !h.links.ownedBy(l, tokenDigest(r)) {
+			h.refuseStranger(w, r)
+			return
+		}
 		limit := h.frameLimit
 		if name == "jsonp_send" {
 			limit *= 3 // form encoding: %XX per byte at worst
@@ -283,6 +291,16 @@ func (h *Handler) checkText(w http.ResponseWriter, r *http.Request, name string)
 	transports.WriteError(w, &session.Error{Code: http.StatusBadRequest,
 		Reason: "message is not valid UTF-8 (JSON text must be UTF-8, and \\u escapes must not be lone surrogates)"})
 	return false
+}
+
+// refuseStranger answers a request naming a session that another token
+// opened (found 2026-12-07: anyone who knew a session's id, from a proxy's
+// access log for one, polled its private messages and sent commands as
+// it, with no token and from anywhere).
+func (h *Handler) refuseStranger(w http.ResponseWriter, r *http.Request) {
+	h.allowCORS(w, r)
+	transports.WriteError(w, &session.Error{Code: http.StatusForbidden,
+		Reason: "this SockJS session was opened with another token"})
 }
 
 // allowCORS lets an allowed page read an answer written here rather than by

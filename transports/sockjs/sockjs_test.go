@@ -613,3 +613,47 @@ func TestSendsMustBeUTF8(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionIDIsNoCredential: the session id in a SockJS URL, chosen by the
+// client and carried in the path (which proxies log), does not open the
+// session to whoever learns it. Requests naming a session opened with a
+// token must carry the same token; others are refused 403 before sockjs-go,
+// and neither receive the session's frames nor run commands in it. Found
+// 2026-12-07: a request with no token, from anywhere, read the private
+// messages of a session opened with one and could send commands as it.
+func TestSessionIDIsNoCredential(t *testing.T) {
+	auth := func(r *http.Request, s *session.Session) error {
+		if r.URL.Query().Get("token") == "good" {
+			s.SetUser("u1")
+			return nil
+		}
+		return session.DisconnectInvalidToken
+	}
+	e := newEnv(t, envConfig{Transport: transports.Config{Authenticate: auth}})
+	victim := dial(t, e, viaXHRStreaming, "token=good")
+	victim.expect("hello")
+	victim.subscribe(1, "news", nil)
+
+	ping := `["{\"type\":\"ping\",\"id\":99}"]`
+	for _, q := range []string{"", "?token=other"} {
+		for _, req := range []struct{ path, body string }{{"/xhr", ""}, {"/xhr_send", ping}, {"/jsonp_send", "d=" + url.QueryEscape(ping)}} {
+			ct := "text/plain"
+			if req.path == "/jsonp_send" {
+				ct = "application/x-www-form-urlencoded"
+			}
+			r := wiretest.Request(t, nil, http.MethodPost, victim.URL+req.path+q, req.body, http.Header{"Content-Type": {ct}})
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("%s%s by a stranger: status %d %q, want 403", req.path, q, r.Status, r.Body)
+			}
+			assertErrorBody(t, r.Body, http.StatusForbidden)
+		}
+	}
+	publish(t, e.Node, "news", `"private"`)
+	if m := victim.expect("message"); string(m.Data) != `"private"` {
+		t.Fatalf("message %+v", m)
+	}
+	victim.command(`{"type":"ping","id":2}`)
+	if f := victim.expect("reply"); f.ID != 2 {
+		t.Fatalf("reply %+v: a stranger's command ran in the session", f)
+	}
+}
