@@ -247,9 +247,20 @@ const (
 // what the transport itself refused. The transports know nothing of it.
 func (s *Server) guard(route connectRoute, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions { // a preflight opens nothing
+		if r.Method == http.MethodOptions { // a preflight opens nothing, and keeps its deadlines
 			h.ServeHTTP(w, r)
 			return
+		}
+		// The deadlines boundRequests set are for requests that end soon;
+		// a transport sets its own (per write, per pong, per hold). A body
+		// keeps the read deadline, so that neither the handler nor net/http
+		// after it (reading what the handler left) waits for it without
+		// end; net/http takes it off itself once the body has been read
+		// whole, before it reads on to notice a client that leaves.
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		if r.ContentLength == 0 {
+			_ = rc.SetReadDeadline(time.Time{})
 		}
 		key := s.clientKey(r)
 		// A POST poll's cursor is in its body, read before the rate check
@@ -300,11 +311,10 @@ func (r connectRoute) stream() bool { return r == routeStream || r == routePoll 
 // It sets them as r.Form and r.PostForm, so that the handler's ParseForm
 // does not parse them again. The body is read up to the handler's limit; a
 // larger one, or one that failed, is put back for the handler to refuse. The
-// read has no deadline of its own, as the handler's ParseForm has none: a
-// deadline that passed would make net/http take the client for gone and
-// cancel the connection's context, failing this and every later request on
-// it. A slow body holds the connection slot the guard took first. nil when
-// the parameters cannot be parsed (the handler answers 400).
+// read has no deadline of its own: the request's (apiDeadline from its
+// start, see guard) bounds it, and net/http takes that off once the body
+// is read whole. A slow body holds the connection slot the guard took
+// first. nil when the parameters cannot be parsed (the handler answers 400).
 func (s *Server) pollValues(r *http.Request) url.Values {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {

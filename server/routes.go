@@ -16,9 +16,11 @@ import (
 	"github.com/waterspout/waterspout/transports/ws"
 )
 
-// apiDeadline bounds reading an API request and writing its answer, so a
-// slow client cannot hold a handler (the http.Server has no read or write
-// timeout: streams live for hours).
+// apiDeadline bounds reading a request that is not a transport's (an API
+// request, a page, a health check, an unknown route) and, with as long
+// again, writing its answer, so a slow client cannot hold a handler (the
+// http.Server has no read or write timeout: streams live for hours). See
+// boundRequests.
 const apiDeadline = 30 * time.Second
 
 // bodyOverhead is what a publish body may hold beside its data: field
@@ -44,7 +46,7 @@ func (s *Server) routes() error {
 	// a catch-all route, which would turn 405s into 404s.
 	api := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
 		return append([]echo.MiddlewareFunc{
-			requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.apiMetrics, s.recover(), apiDeadlines,
+			requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.apiMetrics, s.recover(),
 			s.originMiddleware, s.auth.middleware,
 		}, extra...)
 	}
@@ -157,16 +159,26 @@ func (s *Server) apiMetrics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// apiDeadlines sets the read and write deadlines of an API request.
-func apiDeadlines(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		rc := http.NewResponseController(c.Response())
-		deadline := time.Now().Add(apiDeadline)
+// boundRequests gives every request a read deadline of s.requestTimeout,
+// and a write deadline that leaves as long again for the answer, before
+// echo routes it. The guard in front of each transport takes them off again
+// (see guard), since streams, held polls and WebSockets last longer and set
+// their own. The HTTP server has no overall read timeout, and net/http reads
+// what a handler left of a body (up to 256 KB) before it writes the answer:
+// without a deadline, a request announcing a body it never sent held its
+// connection and goroutine for good on any route, echo's 404 and 405
+// answers included (found 2026-12-07, TestUnreadBodiesAreBounded). When the
+// read deadline passes, net/http gives up the body, answers with
+// Connection: close and closes the connection.
+func (s *Server) boundRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
 		// Unsupported only under test recorders; nothing to bound there.
-		_ = rc.SetReadDeadline(deadline)
-		_ = rc.SetWriteDeadline(deadline)
-		return next(c)
-	}
+		_ = rc.SetReadDeadline(now.Add(s.requestTimeout))
+		_ = rc.SetWriteDeadline(now.Add(2 * s.requestTimeout))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // originMiddleware refuses API calls from pages of origins not allowed: with

@@ -73,6 +73,11 @@ type Server struct {
 
 	// HTTP server timeouts, from the constants; tests shorten them.
 	readHeaderTimeout, idleTimeout time.Duration
+	// requestTimeout bounds reading and answering every request that is not
+	// a transport's (see boundRequests); apiDeadline, shortened in tests.
+	requestTimeout time.Duration
+	// handler is echo behind boundRequests: what the HTTP server serves.
+	handler http.Handler
 }
 
 // New builds a server from cfg (validated here) without listening yet.
@@ -129,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: log, node: node, broker: closer, metrics: m,
 		auth: apiAuth, authz: authz, lim: newLimiters(cfg.RateLimits, nil), origins: origins, limits: node.Limits(),
 		clientFiles: clientFiles, shutdownDone: make(chan struct{}),
-		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout,
+		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout, requestTimeout: apiDeadline,
 	}
 	s.refusedOrigins = newRefusedOrigins(log, nil)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
@@ -143,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		Context: s.baseCtx,
 	}
 	s.echo = s.newEcho()
+	s.handler = s.boundRequests(s.echo)
 	if err := s.routes(); err != nil {
 		s.cancelBase()
 		closer.Close()
@@ -218,7 +224,7 @@ func ipExtractor(proxies []string) echo.IPExtractor {
 }
 
 // Handler returns the server's HTTP handler, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Node returns the session node, for embedding and tests.
 func (s *Server) Node() *session.Node { return s.node }
@@ -291,7 +297,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("server: Run called twice or after Shutdown")
 	}
 	srv := &http.Server{
-		Handler:           s.echo,
+		Handler:           s.handler,
 		ReadHeaderTimeout: s.readHeaderTimeout,
 		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -199,6 +201,9 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if _, err := v.parser.ParseWithClaims(token, &tc, v.keyFor); err != nil {
 		return nil, classify(err)
 	}
+	if !validTokenText(token) {
+		return nil, invalid("header or claims not valid UTF-8 text")
+	}
 	c := &Claims{
 		Subject: tc.Subject, Kind: tc.Kind, Channels: tc.Channels, Publish: tc.Publish,
 		ExpiresAt: tc.ExpiresAt.Time, Issuer: tc.Issuer, Audience: tc.Audience,
@@ -277,4 +282,24 @@ func classify(err error) *TokenError {
 		return &TokenError{Disconnect: session.DisconnectTokenExpired, Reason: "expired"}
 	}
 	return invalid("invalid claims")
+}
+
+// validTokenText reports whether a token's header and claims, JSON text
+// from outside like any body, are valid UTF-8 with no \u escape of a lone
+// surrogate (session.ValidJSONText). encoding/json turns both into U+FFFD,
+// so subjects "\xff" and "\xfe" (or "\ud800" and "\ud801") were the
+// same user: an `auth` with one was taken as a refresh of the other's
+// connection, and both shared presence entries and disconnect orders
+// (found 2026-12-07 by the attack pass). Called once the token has been
+// parsed, so its segments decode.
+func validTokenText(token string) bool {
+	head, rest, _ := strings.Cut(token, ".")
+	claims, _, _ := strings.Cut(rest, ".")
+	for _, seg := range []string{head, claims} {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		if err != nil || !session.ValidJSONText(b) {
+			return false
+		}
+	}
+	return true
 }

@@ -427,3 +427,40 @@ func TestKeyRedaction(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRefusesInvalidText: a token whose header or claims are not
+// valid UTF-8, or carry a \u escape of a lone surrogate, is invalid, even
+// when well signed: decoded, the subjects "\xff" and "\xfe" (or "\ud800"
+// and "\ud801") were both "\uFFFD", one user.
+func TestVerifyRefusesInvalidText(t *testing.T) {
+	v := newVerifier(t, VerifierConfig{})
+	exp := time.Now().Add(time.Hour).Unix()
+	signRaw := func(header, claims string) string {
+		t.Helper()
+		si := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(si, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return si + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	const hs = `{"alg":"HS256","typ":"JWT"}`
+	for _, tc := range []struct{ name, header, sub string }{
+		{"invalid byte in sub", hs, "\xff"},
+		{"lone high surrogate in sub", hs, `\ud800`},
+		{"lone low surrogate in sub", hs, `a\udc00`},
+		{"invalid byte in the header", `{"alg":"HS256","typ":"JWT\xfe"}`, "17"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(signRaw(tc.header, fmt.Sprintf(`{"sub":"%s","exp":%d}`, tc.sub, exp)))
+			var te *TokenError
+			if !errors.As(err, &te) || te.Disconnect != session.DisconnectInvalidToken {
+				t.Fatalf("Verify: %v, want an invalid token", err)
+			}
+		})
+	}
+	c, err := v.Verify(signRaw(hs, fmt.Sprintf(`{"sub":"é\ud83d\ude00\ufffd","exp":%d}`, exp)))
+	if err != nil || c.Subject != "é😀\uFFFD" {
+		t.Fatalf("valid text: %+v, %v", c, err)
+	}
+}

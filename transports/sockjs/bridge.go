@@ -88,6 +88,7 @@ func (b *bridge) open() bool {
 		id := b.sj.ID()
 		b.link = h.links.acquire(id)
 		l := b.link
+		h.links.own(l, tokenDigest(b.sj.Request()))
 		b.release = func() { h.links.release(id, l) }
 	}
 	s, refused := h.cfg.Open(b.ctx, transports.Opening{

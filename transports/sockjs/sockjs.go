@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -197,6 +198,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		l := h.links.acquire(id)
 		defer h.links.release(id, l)
+		if !h.links.ownedBy(l, tokenDigest(r)) {
+			h.refuseStranger(w, r)
+			return
+		}
 		rw.onWrite = l.written
 		// Streams write a prelude, and flush it, before sockjs-go attaches
 		// them to the session: only what follows are frames.
@@ -209,11 +214,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rw.onDone = func() { netconn.AbortOnClose(r, false) }
 		}
 	case endpointSend:
+		if l := h.links.lookup(id); l != nil && !h.links.ownedBy(l, tokenDigest(r)) {
+			h.refuseStranger(w, r)
+			return
+		}
 		limit := h.frameLimit
 		if name == "jsonp_send" {
 			limit *= 3 // form encoding: %XX per byte at worst
 		}
-		if !h.readBody(w, r, id, limit) {
+		if !h.readBody(w, r, id, limit) || !h.checkText(w, r, name) {
 			return
 		}
 	}
@@ -252,6 +261,46 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, id string, li
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
+}
+
+// checkText refuses a send whose messages are not valid UTF-8 text, or
+// carry a \u escape of a lone surrogate, with 400 before sockjs-go decodes
+// it: its JSON decoding turns both into U+FFFD, silently, so the commands
+// inside would pass the check every command gets and two different invalid
+// idempotency keys would become one (found 2026-12-07: over xhr_send, keys
+// "k\ud800" and "k\ud801" published once, the second answered as a
+// duplicate and never delivered; WebSocket refused both). The session stays
+// open, as after any bad command. A jsonp_send form carries the messages in
+// its d field, which is what sockjs-go decodes.
+func (h *Handler) checkText(w http.ResponseWriter, r *http.Request, name string) bool {
+	body, _ := io.ReadAll(r.Body) // from memory: readBody read it
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	text := body
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if name == "jsonp_send" && strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return true // sockjs-go refuses it
+		}
+		text = []byte(form.Get("d"))
+	}
+	if session.ValidJSONText(text) {
+		return true
+	}
+	h.allowCORS(w, r)
+	transports.WriteError(w, &session.Error{Code: http.StatusBadRequest,
+		Reason: "message is not valid UTF-8 (JSON text must be UTF-8, and \\u escapes must not be lone surrogates)"})
+	return false
+}
+
+// refuseStranger answers a request naming a session that another token
+// opened (found 2026-12-07: anyone who knew a session's id, from a proxy's
+// access log for one, polled its private messages and sent commands as
+// it, with no token and from anywhere).
+func (h *Handler) refuseStranger(w http.ResponseWriter, r *http.Request) {
+	h.allowCORS(w, r)
+	transports.WriteError(w, &session.Error{Code: http.StatusForbidden,
+		Reason: "this SockJS session was opened with another token"})
 }
 
 // allowCORS lets an allowed page read an answer written here rather than by

@@ -563,3 +563,97 @@ func TestPollerThatStopsPollingIsSlow(t *testing.T) {
 	}
 	eventually(t, "the session to close", func() bool { return e.Metrics.ClosedWith(3002) == 1 })
 }
+
+// TestSendsMustBeUTF8: an xhr_send or jsonp_send whose messages are not
+// valid UTF-8, or carry a \u escape of a lone surrogate, is refused 400
+// before sockjs-go decodes it (which would turn both into U+FFFD, so that
+// the commands inside passed the UTF-8 check and two different invalid
+// idempotency keys became one), and the session goes on: the next command
+// is answered, the refused one never is.
+func TestSendsMustBeUTF8(t *testing.T) {
+	bad := []struct{ name, body string }{
+		{"lone high surrogate escape", `["{\"type\":\"ping\",\"id\":1,\"key\":\"k\ud800\"}"]`},
+		{"lone low surrogate escape", `["{\"type\":\"ping\",\"id\":1,\"key\":\"k\udc00\"}"]`},
+		{"invalid byte", "[\"{\\\"type\\\":\\\"ping\\\",\\\"id\\\":1,\\\"key\\\":\\\"k\xff\\\"}\"]"},
+	}
+	for _, send := range []string{"xhr_send", "jsonp_send"} {
+		for _, tc := range bad {
+			t.Run(send+"/"+tc.name, func(t *testing.T) {
+				e := newEnv(t, envConfig{})
+				c := dial(t, e, viaXHRStreaming, "")
+				c.expect("hello")
+				body, ct := tc.body, "text/plain"
+				if send == "jsonp_send" {
+					body, ct = "d="+url.QueryEscape(tc.body), "application/x-www-form-urlencoded"
+				}
+				r := wiretest.Request(t, nil, http.MethodPost, c.URL+"/"+send, body, http.Header{
+					"Content-Type": {ct}, "Origin": {wiretest.AllowedOrigin},
+				})
+				if r.Status != http.StatusBadRequest {
+					t.Fatalf("status %d %s, want 400", r.Status, r.Body)
+				}
+				if r.Header.Get("Access-Control-Allow-Origin") != wiretest.AllowedOrigin {
+					t.Error("the 400 answer cannot be read by the allowed page")
+				}
+				assertErrorBody(t, r.Body, http.StatusBadRequest)
+				xhrSend(t, c.URL, `{"type":"ping","id":2}`)
+				if f := c.expect("reply"); f.ID != 2 {
+					t.Fatalf("reply %+v: the refused command was run", f)
+				}
+			})
+		}
+	}
+	t.Run("valid text still passes", func(t *testing.T) {
+		e := newEnv(t, envConfig{})
+		c := dial(t, e, viaXHRStreaming, "")
+		c.expect("hello")
+		xhrSend(t, c.URL, `{"type":"ping","id":3,"key":"k\ud83d\ude00 é \ufffd"}`)
+		if f := c.expect("reply"); f.ID != 3 {
+			t.Fatalf("reply %+v", f)
+		}
+	})
+}
+
+// TestSessionIDIsNoCredential: the session id in a SockJS URL, chosen by the
+// client and carried in the path (which proxies log), does not open the
+// session to whoever learns it. Requests naming a session opened with a
+// token must carry the same token; others are refused 403 before sockjs-go,
+// and neither receive the session's frames nor run commands in it. Found
+// 2026-12-07: a request with no token, from anywhere, read the private
+// messages of a session opened with one and could send commands as it.
+func TestSessionIDIsNoCredential(t *testing.T) {
+	auth := func(r *http.Request, s *session.Session) error {
+		if r.URL.Query().Get("token") == "good" {
+			s.SetUser("u1")
+			return nil
+		}
+		return session.DisconnectInvalidToken
+	}
+	e := newEnv(t, envConfig{Transport: transports.Config{Authenticate: auth}})
+	victim := dial(t, e, viaXHRStreaming, "token=good")
+	victim.expect("hello")
+	victim.subscribe(1, "news", nil)
+
+	ping := `["{\"type\":\"ping\",\"id\":99}"]`
+	for _, q := range []string{"", "?token=other"} {
+		for _, req := range []struct{ path, body string }{{"/xhr", ""}, {"/xhr_send", ping}, {"/jsonp_send", "d=" + url.QueryEscape(ping)}} {
+			ct := "text/plain"
+			if req.path == "/jsonp_send" {
+				ct = "application/x-www-form-urlencoded"
+			}
+			r := wiretest.Request(t, nil, http.MethodPost, victim.URL+req.path+q, req.body, http.Header{"Content-Type": {ct}})
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("%s%s by a stranger: status %d %q, want 403", req.path, q, r.Status, r.Body)
+			}
+			assertErrorBody(t, r.Body, http.StatusForbidden)
+		}
+	}
+	publish(t, e.Node, "news", `"private"`)
+	if m := victim.expect("message"); string(m.Data) != `"private"` {
+		t.Fatalf("message %+v", m)
+	}
+	victim.command(`{"type":"ping","id":2}`)
+	if f := victim.expect("reply"); f.ID != 2 {
+		t.Fatalf("reply %+v: a stranger's command ran in the session", f)
+	}
+}

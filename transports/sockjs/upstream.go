@@ -44,6 +44,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"net"
 	"net/http"
@@ -65,6 +67,11 @@ import (
 // overflows that queue (3002) instead of the heap.
 type link struct {
 	refs int // guarded by links.mu
+	// owner is the digest of the token query of the request that opened
+	// the session, set by its bridge (see links.own); ownerSet until then
+	// is false. Guarded by links.mu.
+	owner    [sha256.Size]byte
+	ownerSet bool
 	// websocket links have one receiver for the whole session, written to
 	// directly: there Send never buffers.
 	websocket bool
@@ -157,6 +164,30 @@ func (ls *links) release(id string, l *link) {
 	if l.refs == 0 && ls.m[id] == l {
 		delete(ls.m, id)
 	}
+}
+
+// tokenDigest is what binds a SockJS session to its client: the digest of
+// the request's token query parameter, which sockjs-client repeats on every
+// request of the session ("" when there is none).
+func tokenDigest(r *http.Request) [sha256.Size]byte {
+	return sha256.Sum256([]byte(r.URL.Query().Get("token")))
+}
+
+// own records owner as the owner of l, the link of session id.
+func (ls *links) own(l *link, owner [sha256.Size]byte) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l.owner, l.ownerSet = owner, true
+}
+
+// ownedBy reports whether a request with the token digest d may use l:
+// l has no owner yet, or d is its owner's. The session id in a SockJS URL
+// is chosen by the client and travels in the path, which proxies log even
+// when told to drop query strings: on its own it must not be a credential.
+func (ls *links) ownedBy(l *link, d [sha256.Size]byte) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return !l.ownerSet || subtle.ConstantTimeCompare(l.owner[:], d[:]) == 1
 }
 
 func (ls *links) lookup(id string) *link {
