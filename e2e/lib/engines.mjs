@@ -47,13 +47,16 @@ export class EnginePage {
   }
 }
 
-/** PlaywrightPage: Chromium through playwright-core. */
-export class PlaywrightPage extends EnginePage {
-  constructor(raw) {
-    super('chromium', raw);
+/**
+ * DriverPage is what Playwright's and Puppeteer's pages share: the same
+ * calls (isClosed, goto with waitUntil, evaluate, close) and the same
+ * console and pageerror events.
+ */
+class DriverPage extends EnginePage {
+  constructor(engine, raw) {
+    super(engine, raw);
     raw.on('console', (m) => this.consoleLog.push(stamp(`${m.type()}: ${m.text()}`)));
     raw.on('pageerror', (e) => this.consoleLog.push(stamp(`pageerror: ${e.stack || e}`)));
-    raw.on('crash', () => this.consoleLog.push(stamp('page crashed')));
   }
 
   get closed() {
@@ -70,41 +73,32 @@ export class PlaywrightPage extends EnginePage {
     return this.raw.evaluate(fn, arg);
   }
 
-  screenshot(file) {
-    return this.raw.screenshot({ path: file, fullPage: true, timeout: 5000 });
-  }
-
   close() {
     return this.raw.close();
   }
 }
 
+/** PlaywrightPage: Chromium through playwright-core. */
+export class PlaywrightPage extends DriverPage {
+  constructor(raw) {
+    super('chromium', raw);
+    raw.on('crash', () => this.consoleLog.push(stamp('page crashed')));
+  }
+
+  screenshot(file) {
+    return this.raw.screenshot({ path: file, fullPage: true, timeout: 5000 });
+  }
+}
+
 /** PuppeteerPage: Firefox through puppeteer-core over WebDriver BiDi. */
-export class PuppeteerPage extends EnginePage {
+export class PuppeteerPage extends DriverPage {
   constructor(raw) {
     super('firefox', raw);
-    raw.on('console', (m) => this.consoleLog.push(stamp(`${m.type()}: ${m.text()}`)));
-    raw.on('pageerror', (e) => this.consoleLog.push(stamp(`pageerror: ${e.stack || e}`)));
-  }
-
-  get closed() {
-    return this.raw.isClosed();
-  }
-
-  async goto(url) {
-    await this.raw.goto(url, { waitUntil: 'domcontentloaded' });
-  }
-
-  evaluate(fn, arg) {
-    return this.raw.evaluate(fn, arg);
   }
 
   async screenshot(file) {
+    // Puppeteer's screenshot takes no timeout of its own.
     await Promise.race([this.raw.screenshot({ path: file, fullPage: true }), sleep(5000, undefined, { ref: false })]);
-  }
-
-  close() {
-    return this.raw.close();
   }
 }
 
