@@ -353,9 +353,16 @@ func (n *Node) Publish(ctx context.Context, ch string, data json.RawMessage, key
 		return PublishResult{}, &Error{413, fmt.Sprintf("data larger than %d bytes", n.cfg.Limits.MaxMessageBytes)}
 	}
 	// json.Valid accepts invalid UTF-8 inside strings, which browsers reject
-	// in a WebSocket text frame by dropping the connection.
-	if len(data) == 0 || !json.Valid(data) || !ValidJSONText(data) {
-		return PublishResult{}, badRequest("data is not valid UTF-8 JSON")
+	// in a WebSocket text frame by dropping the connection. The reasons are
+	// the HTTP API's (server/decode.go), so a client is told the same thing
+	// whichever way it publishes.
+	switch {
+	case len(data) == 0:
+		return PublishResult{}, badRequest("data is required")
+	case !ValidJSONText(data):
+		return PublishResult{}, badRequest("data is not valid UTF-8")
+	case !json.Valid(data):
+		return PublishResult{}, badRequest("data is not valid JSON")
 	}
 	if len(key) > MaxKeyLen || !utf8.ValidString(key) {
 		return PublishResult{}, badRequest("key is longer than %d bytes or not UTF-8", MaxKeyLen)

@@ -408,23 +408,27 @@ func TestLargeReplayIsNotSlow(t *testing.T) {
 
 func TestPublishRejectsBadInput(t *testing.T) {
 	n := newTestNode(t, Config{Limits: Limits{MaxMessageBytes: 100}})
+	// The reasons are the HTTP API's for the same faults.
 	tests := []struct {
 		name, ch, data, key string
 		code                int
+		reason              string
 	}{
-		{"bad channel", "a b", `1`, "", 400},
-		{"not JSON", "a", `{`, "", 400},
-		{"empty", "a", ``, "", 400},
-		{"invalid UTF-8 in a string", "a", "\"\xff\"", "", 400},
-		{"too large", "a", `"` + strings.Repeat("x", 100) + `"`, "", 413},
-		{"long key", "a", `1`, strings.Repeat("k", MaxKeyLen+1), 400},
-		{"key not UTF-8", "a", `1`, "\xff", 400},
+		{"bad channel", "a b", `1`, "", 400, ""},
+		{"not JSON", "a", `{`, "", 400, "data is not valid JSON"},
+		{"empty", "a", ``, "", 400, "data is required"},
+		{"invalid UTF-8 in a string", "a", "\"\xff\"", "", 400, "data is not valid UTF-8"},
+		{"a lone surrogate", "a", `"\ud800"`, "", 400, "data is not valid UTF-8"},
+		{"too large", "a", `"` + strings.Repeat("x", 100) + `"`, "", 413, ""},
+		{"long key", "a", `1`, strings.Repeat("k", MaxKeyLen+1), 400, ""},
+		{"key not UTF-8", "a", `1`, "\xff", 400, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := n.Publish(context.Background(), tt.ch, json.RawMessage(tt.data), tt.key)
-			if got := AsError(err); err == nil || got.Code != tt.code {
-				t.Fatalf("Publish: %v, want code %d", err, tt.code)
+			got := AsError(err)
+			if err == nil || got.Code != tt.code || tt.reason != "" && got.Reason != tt.reason {
+				t.Fatalf("Publish: %v, want code %d %q", err, tt.code, tt.reason)
 			}
 		})
 	}

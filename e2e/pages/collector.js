@@ -4,12 +4,7 @@
 // EventSource: the legacy scenario deletes them before this runs.
 (function () {
   'use strict';
-  var config = {};
-  try {
-    config = JSON.parse(decodeURIComponent(location.hash.slice(1)) || '{}');
-  } catch (e) {
-    config = { error: String(e) };
-  }
+  var config = window.e2eConfig; // config.js ran first
   function now() { return new Date().getTime(); }
   function show(id, text) { var el = document.getElementById(id); if (el) el.textContent = text; }
 

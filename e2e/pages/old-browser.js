@@ -1,4 +1,4 @@
-// Runs first on legacy.html, before the client bundle: it turns the page into
+// Runs on legacy.html after config.js, before the client bundle: it turns the page into
 // an old browser by deleting the APIs the scenario's config names in
 // `remove` (WebSocket, EventSource, fetch, Promise, XMLHttpRequest). It is a
 // script of the page, not a driver's init script, so that it works alike in
@@ -6,13 +6,7 @@
 // ES5 only.
 (function () {
   'use strict';
-  var config = {};
-  try {
-    config = JSON.parse(decodeURIComponent(location.hash.slice(1)) || '{}');
-  } catch (e) {
-    return; // collector.js reports the broken config
-  }
-  var names = config.remove || [];
+  var names = window.e2eConfig.remove || []; // config.js ran first
   for (var i = 0; i < names.length; i++) {
     delete window[names[i]];
   }
