@@ -45,6 +45,8 @@ func TestPublish(t *testing.T) {
 		{"a stray closing brace", jsonType, `{"channel":"news","data":1}}`, 400, "", "trailing"},
 		{"a stray closing bracket", jsonType, `{"channel":"news","data":1}]`, 400, "", "trailing"},
 		{"unknown field", jsonType, `{"channel":"news","data":1,"kye":"x"}`, 400, "", "unknown field"},
+		// A gateway keeping the first of two names would see a publish to news.
+		{"a name twice", jsonType, `{"channel":"news","Channel":"admin","data":1}`, 400, "", "appears twice"},
 		{"missing data", jsonType, `{"channel":"news"}`, 400, "", "data is required"},
 		{"missing channel", jsonType, `{"data":1}`, 400, "", "empty channel"},
 		{"bad channel", jsonType, `{"channel":"news feed","data":1}`, 400, "", "invalid character"},

@@ -244,6 +244,9 @@ func decodeStrict(body []byte, v any, example string) error {
 	if !session.JSONEnded(dec) {
 		return apiError(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
 	}
+	if name, dup := session.DuplicateName(body); dup {
+		return apiError(http.StatusBadRequest, "malformed JSON body: the name %q appears twice (names match without regard to case)", truncate(name, 64))
+	}
 	return nil
 }
 

@@ -125,6 +125,9 @@ func DecodeCommands(frame []byte) ([]Command, error) {
 		if !JSONEnded(dec) {
 			return nil, badRequest("malformed command: trailing data")
 		}
+		if name, dup := DuplicateName(line); dup {
+			return nil, badRequest("malformed command: the name %q appears twice (names match without regard to case)", truncate(name, 64))
+		}
 		if c.Type == "" {
 			return nil, badRequest("command without type")
 		}

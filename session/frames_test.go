@@ -64,6 +64,14 @@ func TestDecodeCommandsRefusesInvalidText(t *testing.T) {
 			t.Errorf("DecodeCommands(%q): %v, want 400 for trailing data", in, err)
 		}
 	}
+	// A name twice, in any case or escape: another parser may keep the
+	// first where encoding/json keeps the last.
+	for _, in := range []string{`{"type":"subscribe","channel":"a","channel":"b"}`, `{"type":"subscribe","channel":"a","\u0043hannel":"b"}`} {
+		_, err := DecodeCommands([]byte(in))
+		if e := AsError(err); e.Code != 400 || !strings.Contains(e.Reason, "appears twice") {
+			t.Errorf("DecodeCommands(%s): %v, want 400 for a name twice", in, err)
+		}
+	}
 	_, err := DecodeCommands([]byte(`[1,2]`))
 	if e := AsError(err); e.Code != 400 || strings.Contains(e.Reason, "Go") || strings.Contains(e.Reason, "session.") {
 		t.Errorf("a JSON array: %v, want 400 in the protocol's terms", err)

@@ -1,9 +1,13 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -76,4 +80,161 @@ func hex4(b []byte, i int) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
+}
+
+// DuplicateName returns a name that the JSON object b holds twice at its
+// top level, as encoding/json matches names to fields: after unescaping,
+// and without regard to case ("channel", "Channel" and "\u0063hannel" are
+// one name). encoding/json keeps the last of them, where another parser (a
+// gateway, a WAF, a log pipeline) may keep the first: the same request
+// would say two things. Every decoder of an outside command or body refuses
+// such an object. Call it on an object the decoder has accepted: on other
+// input its answer means nothing (it reports false where it cannot read on).
+func DuplicateName(b []byte) (string, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return "", false
+	}
+	var few [8][]byte       // folded names, while there are few
+	nFew := 0               // how many
+	var many map[string]int // then all of them
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return "", false // '}' (the end, or an empty object) or not JSON
+		}
+		end := stringEnd(b, i)
+		if end < 0 {
+			return "", false
+		}
+		folded := b[i+1 : end-1] // a name in lower-case ASCII without escapes, the usual, is its own fold
+		if !plainName(folded) {
+			var name string
+			if json.Unmarshal(b[i:end], &name) != nil {
+				return "", false
+			}
+			folded = []byte(foldName(name))
+		}
+		twice := func() (string, bool) {
+			var name string
+			_ = json.Unmarshal(b[i:end], &name) // decoded before, or plain
+			return name, true
+		}
+		switch {
+		case many != nil:
+			if _, ok := many[string(folded)]; ok {
+				return twice()
+			}
+			many[string(folded)] = 0
+		case slices.ContainsFunc(few[:nFew], func(f []byte) bool { return bytes.Equal(f, folded) }):
+			return twice()
+		case nFew < len(few):
+			few[nFew] = folded
+			nFew++
+		default:
+			many = make(map[string]int, 2*len(few))
+			for _, f := range few {
+				many[string(f)] = 0
+			}
+			many[string(folded)] = 0
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return "", false
+		}
+		if i = skipValue(b, i+1); i < 0 {
+			return "", false
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return "", false // '}' or not JSON
+		}
+		i++
+	}
+}
+
+// plainName reports whether a raw JSON name is lower-case ASCII (or no
+// letters) without escapes: its own fold.
+func plainName(raw []byte) bool {
+	for _, c := range raw {
+		if c >= utf8.RuneSelf || c == '\\' || c >= 'A' && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// foldName maps each letter of name to one letter of those Unicode simple
+// case folding makes equal to it (the lower case of the smallest), so two
+// names encoding/json matches to one field fold to the same string. A name
+// in lower-case ASCII, the usual, is its own fold: nothing is allocated.
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && (r < 'A' || r > 'Z') {
+			return r // lower-case ASCII (k and s too: the Kelvin sign and ſ fold to them) or no letter
+		}
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return unicode.ToLower(least)
+	}, name)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the JSON string that starts at b[i]
+// (a '"'), or -1 if it does not end.
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value that starts at or after
+// b[i], or -1 if it does not end. It checks only what it needs to find the
+// end: the decoder checks the value itself.
+func skipValue(b []byte, i int) int {
+	i = skipSpace(b, i)
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				if i = stringEnd(b, i); i < 0 {
+					return -1
+				}
+				i-- // the loop's i++ steps past the closing quote
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
+		i++
+	}
+	return i
 }

@@ -64,6 +64,9 @@ func decodeClientPublish(body []byte) (publishRequest, error) {
 	if !session.JSONEnded(dec) {
 		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: "data after the JSON object"}
 	}
+	if name, dup := session.DuplicateName(body); dup {
+		return publishRequest{}, &session.Error{Code: http.StatusBadRequest, Reason: fmt.Sprintf("the name %q appears twice (names match without regard to case)", name[:min(len(name), 64)])}
+	}
 	return req, nil
 }
 

@@ -89,6 +89,7 @@ func TestPublishRefusals(t *testing.T) {
 		{"a bracket after the object", "POST", "", `{"channel":"chat:room","data":1} ]`, nil, 400},
 		{"no data", "POST", "", `{"channel":"chat:room"}`, nil, 400},
 		{"invalid channel", "POST", "", `{"channel":"a b","data":1}`, nil, 400},
+		{"a name twice", "POST", "", `{"channel":"chat:room","CHANNEL":"chat:other","data":1}`, nil, 400},
 		// encoding/json would read both keys as "k\uFFFD", and the second
 		// publication would be answered as a duplicate and never delivered.
 		{"key not UTF-8", "POST", "", "{\"channel\":\"chat:room\",\"data\":1,\"key\":\"k\xff\"}", nil, 400},
