@@ -728,3 +728,28 @@ func TestWebsocketMessagesMustBeUTF8(t *testing.T) {
 		t.Fatalf("history holds %d publications, want 3 (ids 1, 6, 8)", len(res.Publications))
 	}
 }
+
+// TestWebsocketSessionNotReachableByID: what docs/SECURITY.md relies on
+// when it leaves sessions opened without a token unbound: a SockJS session
+// over WebSocket cannot be reached by its id at all (sockjs-go never
+// registers it under its id), so a stranger who learned the path of a
+// tokenless one sends nothing to it and receives nothing of it.
+func TestWebsocketSessionNotReachableByID(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	victim := dial(t, e, viaWebsocket, "")
+	victim.expect("hello")
+	victim.subscribe(1, "news", nil)
+
+	r := wiretest.Request(t, nil, http.MethodPost, victim.URL+"/xhr_send", `["{\"type\":\"unsubscribe\",\"id\":9,\"channel\":\"news\"}"]`, http.Header{"Content-Type": {"text/plain"}})
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("xhr_send naming a websocket session: status %d %q, want 404", r.Status, r.Body)
+	}
+	r = wiretest.Request(t, nil, http.MethodPost, victim.URL+"/xhr", "", nil)
+	if r.Status != http.StatusOK || r.Body != "o\n" {
+		t.Fatalf("xhr naming a websocket session: status %d %q, want a new session's open frame", r.Status, r.Body)
+	}
+	publish(t, e.Node, "news", `"mine"`)
+	if m := victim.expect("message"); string(m.Data) != `"mine"` {
+		t.Fatalf("message %+v", m)
+	}
+}
