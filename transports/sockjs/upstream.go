@@ -586,6 +586,9 @@ func newLimitConn(c net.Conn, limit int64, grace time.Duration, over func(), not
 // this connection) and never returns data again.
 func (c *limitConn) Read(p []byte) (int, error) {
 	for c.off == len(c.ready) {
+		if cap(c.ready) > 64<<10 { // a burst's memory is not kept for an idle connection
+			c.ready = nil
+		}
 		c.ready, c.off = c.ready[:0], 0
 		if err := c.err; err != nil {
 			c.err = nil
@@ -665,7 +668,7 @@ func (c *limitConn) frameEnd() {
 // release passes frames on in place of the held message and forgets it.
 func (c *limitConn) release(frames []byte) {
 	c.ready = append(c.ready, frames...)
-	if cap(c.held) > 64<<10 { // do not keep a burst's memory for an idle connection
+	if cap(c.held) > 64<<10 {
 		c.held, c.text = nil, nil
 	}
 	c.held, c.text = c.held[:0], c.text[:0]
@@ -686,7 +689,8 @@ func (c *limitConn) drain() error {
 }
 
 // notTextFrame is the masked client frame of the SockJS message [marker]:
-// what the bridge gets in place of a message that was not text.
+// what the bridge gets in place of a message that was not text. marker is
+// short (a rand.Text): the frame has the 7-bit length form.
 func notTextFrame(marker string) []byte {
 	payload, _ := json.Marshal([]string{marker})
 	f := []byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0} // FIN text, masked with the zero key
