@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -225,6 +226,45 @@ func FuzzLimitConn(f *testing.F) {
 		}
 		if overs > 1 {
 			t.Fatalf("limit tripped %d times", overs)
+		}
+	})
+}
+
+// BenchmarkLimitConn reads a stream of 1,000 commands of about 100 bytes,
+// one message each as sockjs-client sends them, through a limitConn (which
+// holds, unmasks and checks each) and, for comparison, through the frame
+// limiter alone, which is all it did before.
+func BenchmarkLimitConn(b *testing.B) {
+	msg := wire.ClientFrame(1, true, []byte(`["{\"type\":\"publish\",\"id\":12,\"channel\":\"chat:lobby\",\"data\":{\"text\":\"hello, world é\"},\"key\":\"k-12\"}"]`))
+	stream := bytes.Repeat(msg, 1000)
+	p := make([]byte, 1024) // gorilla's read buffer
+	read := func(b *testing.B, r io.Reader) {
+		for {
+			if _, err := r.Read(p); err != nil {
+				if !errors.Is(err, io.EOF) {
+					b.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	b.Run("limitConn", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			read(b, newLimitConn(&chunkConn{r: bytes.NewReader(stream), chunk: 1024}, 1<<20, time.Minute, func() {}, notTextFrame("x")))
+		}
+	})
+	b.Run("limit only", func(b *testing.B) { // what limitConn did before it checked text
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			f := frameLimiter{limit: 1 << 20}
+			for chunk := range slices.Chunk(stream, 1024) {
+				if _, over := f.feed(chunk); over {
+					b.Fatal("over")
+				}
+			}
 		}
 	})
 }
