@@ -151,9 +151,20 @@ func (b *bridge) handle(msg string) {
 	if b.s.Done() {
 		return
 	}
+	if b.link.websocket && msg == b.link.notText {
+		// The client's message was not text (see limitConn): answered as
+		// the WebSocket transport answers such a frame, and charged as one.
+		_ = b.s.HandleCommand(b.ctx, notUTF8)
+		return
+	}
 	// An error means the session has ended; the writer closes it.
 	_ = b.s.HandleCommand(b.ctx, []byte(msg))
 }
+
+// notUTF8 is a frame HandleCommand refuses as not UTF-8: the 400 error frame
+// "malformed command: not valid UTF-8 …" with no id, as a WebSocket client
+// gets for a frame that is not text.
+var notUTF8 = []byte{0xff}
 
 // WriteBatch sends a batch the session queued as one SockJS message of
 // objects separated by "\n". The pump is the only caller of sj.Send once the

@@ -23,6 +23,12 @@
 //     refused unread: the WebSocket session gets the 3501 disconnect and
 //     close frames; an xhr_send or jsonp_send is answered 413 and its
 //     session ends with 3501.
+//   - A client message that is not valid UTF-8 JSON text (invalid bytes, a
+//     \u escape of a lone surrogate) never reaches sockjs-go's decoder,
+//     which would turn it into U+FFFD: an xhr_send or jsonp_send is
+//     answered 400; over WebSocket the message is replaced before sockjs-go
+//     reads it and answered, in its place among the answers, with the 400
+//     error frame a WebSocket client gets. The session goes on either way.
 //   - Every server-initiated end is a disconnect frame followed by a SockJS
 //     close frame c[code,"reason"] with the same code and reason, among
 //     them shutdown (3001), slow consumer (3002), write timeout (3004) and
@@ -43,12 +49,13 @@
 // named by the upstream code it answers: the unbounded send buffer (a
 // link counts writes), HTTP receivers without write deadlines
 // (responseWriter), the 2010 race of polling transports (retryPoll), no
-// read limit (limitConn, Handler.readBody) and credentials for any origin
-// (the origin check in ServeHTTP). They come to about 500 lines, each with
+// read limit (limitConn, Handler.readBody), credentials for any origin
+// (the origin check in ServeHTTP) and client text decoded to U+FFFD
+// (Handler.checkText, limitConn). They come to about 700 lines, each with
 // its own test, and touch sockjs-go only through its public API and the
 // http.ResponseWriter and net.Conn it is given.
 //
-// A fork was weighed and not taken. Fixing the five defects in sockjs-go
+// A fork was weighed and not taken. Fixing the six defects in sockjs-go
 // would be small patches, but a fork makes WaterSpout the owner of all of
 // sockjs-go (seven transports, the iframe page, framing, session expiry,
 // ~1,600 lines) for an endpoint kept for existing sockjs-client users,

@@ -3,6 +3,7 @@ package sockjs
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -181,10 +182,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// its own request, and sockjs-go does not register it under its id.
 		l := newLink()
 		l.websocket = true
+		l.notText = rand.Text()
 		rw.wrapConn = func(c net.Conn) net.Conn {
 			return newLimitConn(c, h.frameLimit, 2*h.cfg.WriteTimeout+time.Second, func() {
 				l.fail(session.DisconnectMessageTooLarge)
-			})
+			}, notTextFrame(l.notText))
 		}
 		r = r.WithContext(context.WithValue(r.Context(), linkKey{}, l))
 	case endpointReceive:

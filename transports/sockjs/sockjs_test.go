@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/transports"
@@ -655,5 +656,100 @@ func TestSessionIDIsNoCredential(t *testing.T) {
 	victim.command(`{"type":"ping","id":2}`)
 	if f := victim.expect("reply"); f.ID != 2 {
 		t.Fatalf("reply %+v: a stranger's command ran in the session", f)
+	}
+}
+
+// TestWebsocketMessagesMustBeUTF8: over SockJS's WebSocket, a message that is
+// not valid UTF-8 JSON text (an invalid byte, a \u escape of a lone
+// surrogate) is answered with the 400 error frame a WebSocket client gets,
+// in its place among the answers, and none of its commands runs; sockjs-go
+// would have decoded it to U+FFFD, so that keys "k\ud800" and "k\ud801"
+// published once. The messages around it, fragmented or not, are answered
+// as before, and the session goes on.
+func TestWebsocketMessagesMustBeUTF8(t *testing.T) {
+	e := newEnv(t, envConfig{Node: session.Config{Namespaces: []session.Namespace{
+		{Name: "chat", ClientPublish: true, Anonymous: true, HistorySize: 100, HistoryTTL: time.Minute},
+	}}})
+	c := dial(t, e, viaWebsocket, "")
+	c.expect("hello")
+	publish := func(id int, key string) string {
+		return fmt.Sprintf(`["{\"type\":\"publish\",\"id\":%d,\"channel\":\"chat:a\",\"data\":%d,\"key\":\"%s\"}"]`, id, id, key)
+	}
+	send := func(msg string) {
+		t.Helper()
+		if err := c.Send([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectRefused := func() {
+		t.Helper()
+		f := c.expect("error")
+		if f.Code != http.StatusBadRequest || f.ID != 0 || !strings.Contains(f.Reason, "UTF-8") {
+			t.Fatalf("error %+v, want 400 naming UTF-8", f)
+		}
+	}
+	expectPublished := func(id int, offset uint64) {
+		t.Helper()
+		if f := c.expect("reply"); f.ID != uint64(id) || f.Offset != offset {
+			t.Fatalf("reply %+v, want id %d at offset %d", f, id, offset)
+		}
+	}
+
+	send(publish(1, "good"))
+	send(publish(2, `k\ud800`))
+	send(publish(3, `k\ud801`))
+	send(publish(4, `k\udc00`))
+	send(publish(5, "k\xff"))
+	send(publish(6, `k\ud83d\ude00`)) // a surrogate pair is fine
+	expectPublished(1, 1)
+	for range 4 {
+		expectRefused()
+	}
+	expectPublished(6, 2)
+
+	// Fragmented, with a ping between the fragments, written raw.
+	write := func(frames ...[]byte) {
+		t.Helper()
+		if _, err := c.Raw.Write(cat(frames...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad, good := publish(7, `k\ud800`), publish(8, "k")
+	write(wire.ClientFrame(1, false, []byte(bad[:20])), wire.ClientFrame(9, true, nil), wire.ClientFrame(0, true, []byte(bad[20:])))
+	write(wire.ClientFrame(1, false, []byte(good[:20])), wire.ClientFrame(9, true, nil), wire.ClientFrame(0, true, []byte(good[20:])))
+	expectRefused()
+	expectPublished(8, 3)
+
+	res, err := e.Node.History(context.Background(), "chat:a", nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Publications) != 3 {
+		t.Fatalf("history holds %d publications, want 3 (ids 1, 6, 8)", len(res.Publications))
+	}
+}
+
+// TestWebsocketSessionNotReachableByID: what docs/SECURITY.md relies on
+// when it leaves sessions opened without a token unbound: a SockJS session
+// over WebSocket cannot be reached by its id at all (sockjs-go never
+// registers it under its id), so a stranger who learned the path of a
+// tokenless one sends nothing to it and receives nothing of it.
+func TestWebsocketSessionNotReachableByID(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	victim := dial(t, e, viaWebsocket, "")
+	victim.expect("hello")
+	victim.subscribe(1, "news", nil)
+
+	r := wiretest.Request(t, nil, http.MethodPost, victim.URL+"/xhr_send", `["{\"type\":\"unsubscribe\",\"id\":9,\"channel\":\"news\"}"]`, http.Header{"Content-Type": {"text/plain"}})
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("xhr_send naming a websocket session: status %d %q, want 404", r.Status, r.Body)
+	}
+	r = wiretest.Request(t, nil, http.MethodPost, victim.URL+"/xhr", "", nil)
+	if r.Status != http.StatusOK || r.Body != "o\n" {
+		t.Fatalf("xhr naming a websocket session: status %d %q, want a new session's open frame", r.Status, r.Body)
+	}
+	publish(t, e.Node, "news", `"mine"`)
+	if m := victim.expect("message"); string(m.Data) != `"mine"` {
+		t.Fatalf("message %+v", m)
 	}
 }

@@ -39,6 +39,16 @@ package sockjs
 //  5. Any origin with credentials. The CORS headers (web.go:35-39) echo
 //     whatever Origin comes, with Allow-Credentials: ServeHTTP checks the
 //     origin first, and the bridge never authenticates by cookie.
+//  6. Client text decoded to U+FFFD. ReadJSON (websocket.go:33) decodes each
+//     message, a JSON array of strings, with encoding/json, which turns
+//     invalid UTF-8 and \u escapes of lone surrogates into U+FFFD: the
+//     commands inside then pass the UTF-8 check every command gets, so that
+//     two different invalid idempotency keys became one (found 2026-12-07).
+//     Answered by limitConn too: it holds each data message back until its
+//     last frame, checks its payload with session.ValidJSONText, and passes
+//     on either the message's own frames or, for text that is not, a
+//     stand-in message the bridge answers with the 400 error frame a
+//     WebSocket client gets (see link.notText).
 
 import (
 	"bufio"
@@ -47,6 +57,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/json"
 	"net"
 	"net/http"
 	"sync"
@@ -75,6 +86,13 @@ type link struct {
 	// websocket links have one receiver for the whole session, written to
 	// directly: there Send never buffers.
 	websocket bool
+	// notText, on a websocket link, is the SockJS message limitConn passes
+	// on in place of one that is not UTF-8 JSON text: a random string of
+	// the connection that only the server knows, so that a client cannot
+	// send it. Passing the stand-in through sockjs-go, rather than telling
+	// the session aside, keeps the 400 error frame in order with the
+	// answers to the messages before and after it.
+	notText string
 
 	mu     sync.Mutex
 	writes uint64        // frames written to receiving requests
@@ -411,15 +429,32 @@ func (p *pollWriter) commit() {
 // (limitConn) follows the client's frame headers and stops a message that
 // grows past the limit before gorilla sees its first byte.
 
+// maxFragments bounds the frames of one message: limitConn holds a message's
+// frames, headers included, until its last one, and empty fragments would
+// otherwise cost header bytes without counting against the limit. No client
+// fragments a command into a thousand frames.
+const maxFragments = 1024
+
 // frameLimiter follows the frames a WebSocket client sends (RFC 6455 §5.2):
 // it reads each header, skips the payload, and adds the payload lengths of a
-// message's data frames. It does not validate frames: gorilla does.
+// message's data frames. It does not validate frames: gorilla does. With a
+// sink it also hands the stream over cut at frame boundaries.
 type frameLimiter struct {
 	limit   uint64
-	hdr     [14]byte // the longest header: 2 + 8 length bytes + 4 mask bytes
-	hdrLen  int      // bytes of the current header seen so far
-	payload uint64   // payload bytes of the current frame still to come
-	message uint64   // payload bytes of the current message so far, ≤ limit
+	sink    frameSink // nil: nothing is handed over
+	hdr     [14]byte  // the longest header: 2 + 8 length bytes + 4 mask bytes
+	hdrLen  int       // bytes of the current header seen so far
+	payload uint64    // payload bytes of the current frame still to come
+	message uint64    // payload bytes of the current message so far, ≤ limit
+	frames  int       // data frames of the current message so far
+}
+
+// frameSink receives what a frameLimiter has followed: each frame's complete
+// header (once it has passed the limit), its payload in pieces, and its end.
+type frameSink interface {
+	header(h []byte)
+	payload(p []byte)
+	frameEnd()
 }
 
 // headerLen is the length of the header that starts with hdr (at least 2
@@ -451,6 +486,12 @@ func (f *frameLimiter) feed(p []byte) (pass int, over bool) {
 		if f.payload > 0 {
 			n := min(uint64(len(p)-i), f.payload)
 			f.payload -= n
+			if f.sink != nil {
+				f.sink.payload(p[i : i+int(n)])
+				if f.payload == 0 {
+					f.sink.frameEnd()
+				}
+			}
 			i += int(n)
 			continue
 		}
@@ -472,57 +513,165 @@ func (f *frameLimiter) feed(p []byte) (pass int, over bool) {
 		default:
 			length = uint64(f.hdr[1] & 0x7f)
 		}
+		hdrLen := f.hdrLen
 		f.hdrLen = 0
 		f.payload = length
 		opcode := f.hdr[0] & 0x0f
-		if opcode&0x08 != 0 {
-			continue // a control frame, between fragments or alone: not part of a message
+		if opcode&0x08 == 0 { // a control frame, between fragments or alone, is not part of a message
+			if opcode != 0 { // text or binary: a new message (0 continues one)
+				f.message, f.frames = 0, 0
+			}
+			if length > f.limit-f.message || f.frames == maxFragments {
+				return start, true
+			}
+			f.message += length
+			f.frames++
 		}
-		if opcode != 0 { // text or binary: a new message (0 continues one)
-			f.message = 0
+		if f.sink != nil {
+			f.sink.header(f.hdr[:hdrLen])
+			if length == 0 {
+				f.sink.frameEnd()
+			}
 		}
-		if length > f.limit-f.message {
-			return start, true
-		}
-		f.message += length
 	}
 	return len(p), false
 }
 
-// limitConn is the connection gorilla reads a SockJS WebSocket from.
+// limitConn is the connection gorilla reads a SockJS WebSocket from. It
+// passes control frames on as they come and holds each data message back
+// until its last frame: then it passes the message's own frames on, or, when
+// the message is well formed but its payload is not UTF-8 JSON text
+// (session.ValidJSONText), notText instead. A control frame that came
+// between a message's fragments thus reaches gorilla before them, which RFC
+// 6455 §5.4 allows and gorilla handles the same. What gorilla would refuse (a
+// continuation with no message, reserved bits) is passed on unchanged for
+// it to refuse. A message in flight costs its payload twice (held and
+// unmasked), at most 2×limit plus its headers.
 type limitConn struct {
 	net.Conn
 	lim   frameLimiter
 	grace time.Duration
 	over  func()
-	// tripped is set once a message went over the limit; only the reading
-	// goroutine touches it.
+	// notText is a whole masked client frame passed on in place of a
+	// message that is not text.
+	notText []byte
+	buf     [1024]byte // what was last read from Conn
+
+	// The rest is only touched by the reading goroutine.
+	ready   []byte // bytes gorilla may read, from off on
+	off     int
+	err     error  // the last read's error, returned once ready is empty
+	held    []byte // the frames of the current data message so far
+	text    []byte // its payload, unmasked
+	pass    bool   // the current frame goes straight to ready
+	fin     bool   // the current frame ends its message
+	fine    bool   // the held message is a well-formed one gorilla would decode
+	mask    [4]byte
+	maskPos int
+	// tripped is set once a message went over the limit.
 	tripped bool
 }
 
-func newLimitConn(c net.Conn, limit int64, grace time.Duration, over func()) *limitConn {
-	return &limitConn{Conn: c, lim: frameLimiter{limit: uint64(limit)}, grace: grace, over: over}
+var _ frameSink = (*limitConn)(nil)
+
+func newLimitConn(c net.Conn, limit int64, grace time.Duration, over func(), notText []byte) *limitConn {
+	lc := &limitConn{Conn: c, grace: grace, over: over, notText: notText}
+	lc.lim = frameLimiter{limit: uint64(limit), sink: lc}
+	return lc
 }
 
-// Read passes the client's bytes on until a message goes over the limit. Then
-// it calls over (which fails the session, so that its writer sends the
-// disconnect and close frames and sockjs-go closes this connection) and never
-// returns data again.
+// Read passes the client's bytes on, a data message once it is whole, until a
+// message goes over the limit. Then it calls over (which fails the session, so
+// that its writer sends the disconnect and close frames and sockjs-go closes
+// this connection) and never returns data again.
 func (c *limitConn) Read(p []byte) (int, error) {
-	if c.tripped {
-		return 0, c.drain()
+	for c.off == len(c.ready) {
+		if cap(c.ready) > 64<<10 { // a burst's memory is not kept for an idle connection
+			c.ready = nil
+		}
+		c.ready, c.off = c.ready[:0], 0
+		if err := c.err; err != nil {
+			c.err = nil
+			return 0, err
+		}
+		if c.tripped {
+			return 0, c.drain()
+		}
+		n, err := c.Conn.Read(c.buf[:])
+		if _, over := c.lim.feed(c.buf[:n]); over {
+			c.tripped = true
+			c.held, c.text = nil, nil
+			c.over()
+		}
+		c.err = err
 	}
-	n, err := c.Conn.Read(p)
-	pass, over := c.lim.feed(p[:n])
-	if !over {
-		return n, err
+	n := copy(p, c.ready[c.off:])
+	c.off += n
+	return n, nil
+}
+
+// header starts a frame (frameSink).
+func (c *limitConn) header(h []byte) {
+	op := h[0] & 0x0f
+	c.fin = h[0]&0x80 != 0
+	c.maskPos = 0
+	c.mask = [4]byte{}
+	if h[1]&0x80 != 0 {
+		copy(c.mask[:], h[len(h)-4:])
 	}
-	c.tripped = true
-	c.over()
-	if pass > 0 {
-		return pass, nil
+	switch {
+	case op&0x08 != 0, op == 0 && len(c.held) == 0: // control, or a continuation of nothing
+		c.pass = true
+		c.ready = append(c.ready, h...)
+		return
+	case op != 0 && len(c.held) > 0: // a new message before the last one ended
+		c.release(c.held)
 	}
-	return 0, c.drain()
+	if len(c.held) == 0 {
+		c.fine = op == 1 || op == 2
+	}
+	if h[0]&0x70 != 0 || h[1]&0x80 == 0 { // reserved bits, or unmasked
+		c.fine = false
+	}
+	c.pass = false
+	c.held = append(c.held, h...)
+}
+
+// payload takes a piece of the current frame's payload (frameSink).
+func (c *limitConn) payload(p []byte) {
+	if c.pass {
+		c.ready = append(c.ready, p...)
+		return
+	}
+	c.held = append(c.held, p...)
+	n := len(c.text)
+	c.text = append(c.text, p...)
+	for i := range p {
+		c.text[n+i] ^= c.mask[(c.maskPos+i)&3]
+	}
+	c.maskPos += len(p)
+}
+
+// frameEnd ends the current frame (frameSink): the last one of a held
+// message releases it.
+func (c *limitConn) frameEnd() {
+	if c.pass || !c.fin {
+		return
+	}
+	if c.fine && !session.ValidJSONText(c.text) {
+		c.release(c.notText)
+	} else {
+		c.release(c.held)
+	}
+}
+
+// release passes frames on in place of the held message and forgets it.
+func (c *limitConn) release(frames []byte) {
+	c.ready = append(c.ready, frames...)
+	if cap(c.held) > 64<<10 {
+		c.held, c.text = nil, nil
+	}
+	c.held, c.text = c.held[:0], c.text[:0]
 }
 
 // drain discards what the client still sends until the connection closes:
@@ -537,4 +686,13 @@ func (c *limitConn) drain() error {
 			return err
 		}
 	}
+}
+
+// notTextFrame is the masked client frame of the SockJS message [marker]:
+// what the bridge gets in place of a message that was not text. marker is
+// short (a rand.Text): the frame has the 7-bit length form.
+func notTextFrame(marker string) []byte {
+	payload, _ := json.Marshal([]string{marker})
+	f := []byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0} // FIN text, masked with the zero key
+	return append(f, payload...)
 }
