@@ -56,9 +56,9 @@ func TestDuplicateName(t *testing.T) {
 	}{
 		{`{"type":"publish","channel":"a","data":{"channel":"b"}}`, ""}, // nested names are the data's own
 		{`{"channel":"a","channel":"b"}`, "channel"},
-		{`{"channel":"a","Channel":"b"}`, "Channel"},   // encoding/json matches names without regard to case
+		{`{"channel":"a","Channel":"b"}`, "Channel"},      // encoding/json matches names without regard to case
 		{`{"channel":"a","\u0063hannel":"b"}`, "channel"}, // nor to escapes
-		{`{"key":"a","\u212aey":"b"}`, "\u212aey"},       // the Kelvin sign folds to k
+		{`{"key":"a","\u212aey":"b"}`, "\u212aey"},        // the Kelvin sign folds to k
 		{` { "a" : [1,{"a":2}] , "b":"}\"" , "a" : 3 } `, "a"},
 		{`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"E":11}`, "E"}, // past eight names
 		{`{}`, ""},
