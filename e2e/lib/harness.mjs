@@ -483,17 +483,7 @@ export class Harness {
     return page;
   }
 
-  /**
-   * newPage opens a Chromium page in a fresh browser context and returns
-   * Playwright's own page, for scenarios that use Playwright's API.
-   */
-  async newPage({ initScript } = {}) {
-    const { raw } = await this.browserPage('chromium');
-    if (initScript) await raw.addInitScript(initScript);
-    return raw;
-  }
-
-  /** enginePage returns the EnginePage of page (an EnginePage, or a page newPage returned). */
+  /** enginePage returns the EnginePage of page (an EnginePage, or the driver's own page of one). */
   enginePage(page) {
     const p = this.byRaw.get(page) ?? page;
     if (typeof p.goto !== 'function' || !p.engine) throw new Error('not a page of this harness');
