@@ -15,6 +15,12 @@ import { assertSequence, publishNumbered } from '../lib/stream.mjs';
 const N = 1000;
 const CUT_AT = 300; // the proxy dies right after this publication
 const DOWN_MS = 1500; // and comes back this long after
+// A pause between publications spreads the stream out. At 3.5–4 ms a
+// publication here (the request and the pause), the 700 after the cut take
+// about 2.5 s and the proxy is back after 1.5 s and its start: 200–300
+// publications follow its return (the scenario checks that some do). A
+// 4 ms pause made each case 2 s longer for nothing more.
+const PAUSE_MS = 2;
 
 const proxies = [
   { kind: 'haproxy', template: 'haproxy.cfg' },
@@ -35,23 +41,28 @@ for (const p of proxies) {
       // Publish straight to the server (the backend is not behind the proxy),
       // slowly enough that the stream runs before, during and after the cut.
       let restarted = null;
+      let published = 0;
+      let backAfter = null; // how many were published when the proxy was back
       const t0 = Date.now();
       await publishNumbered(server.url, channel, {
         to: N,
-        pauseMs: 4,
+        pauseMs: PAUSE_MS,
         signal: h.signal,
         every: async (n) => {
+          published = n;
           if (n !== CUT_AT) return;
           await proxy.kill();
           h.note(`${p.kind} killed after message ${n} (${Date.now() - t0} ms into the stream)`);
           restarted = sleep(DOWN_MS, undefined, { signal: h.signal }).then(() => proxy.start()).then(() => {
-            h.note(`${p.kind} back ${Date.now() - t0} ms into the stream`);
+            backAfter = published;
+            h.note(`${p.kind} back ${Date.now() - t0} ms into the stream, after message ${backAfter}`);
           });
           restarted.catch(() => {}); // awaited below; this only keeps Node from calling it unhandled meanwhile
         },
       });
       h.note(`all ${N} published ${Date.now() - t0} ms into the stream`);
       await restarted;
+      assert.ok(backAfter !== null && backAfter < N, `the stream went on after ${p.kind} was back (it was back after message ${backAfter} of ${N})`);
 
       const got = await h.waitMessages(page, N);
       assertSequence(got.map((m) => m.n), N, `${engine} page through ${p.kind} cut at ${CUT_AT}`);
