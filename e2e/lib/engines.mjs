@@ -6,10 +6,10 @@
 //   webkit    WebKitGTK (Safari's engine) through WebKitWebDriver and
 //             selenium-webdriver (classic WebDriver), on an xvfb display
 //
-// An EnginePage opens a URL, evaluates a function in the page, and takes a
-// screenshot; waiting for a condition is the harness's waitFor, which polls
-// evaluate. What only one driver can do (Playwright's waitForLoadState, form
-// filling) stays on page.raw, in scenarios that run in that engine alone.
+// An EnginePage opens a URL, evaluates a function in the page, fills and
+// clicks form controls (through the page's DOM, alike in every engine), and
+// takes a screenshot; waiting for a condition is the harness's waitFor, which
+// polls evaluate.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -45,6 +45,55 @@ export class EnginePage {
   get closed() {
     return false;
   }
+
+  /**
+   * fill types value into the input or textarea selector names, as a person
+   * would: the control must be shown and editable (else it throws, as
+   * Playwright's fill does), and the page hears `input` and `change`.
+   */
+  async fill(selector, value) {
+    await this.evaluate(actOn, { selector, action: 'fill', value });
+  }
+
+  /**
+   * click clicks the element selector names, as a person would: it must be
+   * shown, enabled and, scrolled into view, the topmost element at its
+   * centre (else it throws, as Playwright's click does); then it gets a
+   * click, with the default action that follows (a submit button submits
+   * its form).
+   */
+  async click(selector) {
+    await this.evaluate(actOn, { selector, action: 'click' });
+  }
+}
+
+/**
+ * actOn runs in the page (any engine, so plain DOM only): it checks that the
+ * element can be acted on and fills or clicks it. The function travels as
+ * source and must not use anything from this module.
+ */
+function actOn({ selector, action, value }) {
+  const el = document.querySelector(selector);
+  if (!el) throw new Error(`${action} ${selector}: no such element`);
+  el.scrollIntoView({ block: 'center', inline: 'center' });
+  const r = el.getBoundingClientRect();
+  if (!(r.width > 0 && r.height > 0) || getComputedStyle(el).visibility === 'hidden') {
+    throw new Error(`${action} ${selector}: the element is not visible`);
+  }
+  if (el.disabled) throw new Error(`${action} ${selector}: the element is disabled`);
+  if (action === 'fill') {
+    if (!/^(INPUT|TEXTAREA)$/.test(el.tagName) || el.readOnly) throw new Error(`${selector} is not an editable input or textarea`);
+    el.focus();
+    el.value = value;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+    return;
+  }
+  const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  if (!top || (top !== el && !el.contains(top))) {
+    throw new Error(`click ${selector}: another element is on top of it (${top ? top.tagName : 'nothing'})`);
+  }
+  el.click();
 }
 
 /**
@@ -129,6 +178,15 @@ export class WebDriverPage extends EnginePage {
   }
 
   async screenshot(file) {
+    // WebKit's screenshot is the last frame it painted, and a page that has
+    // not asked for an animation frame may not have painted for a while: the
+    // demo page (scenario 7) was shot as first loaded, disconnected, after
+    // it had connected and listed a message. Two animation frames make it
+    // render the page as it is now.
+    await Promise.race([
+      this.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())))).catch(() => {}),
+      sleep(2000, undefined, { ref: false }),
+    ]);
     const png = await Promise.race([this.raw.takeScreenshot(), sleep(5000, null, { ref: false })]);
     if (png) {
       mkdirSync(path.dirname(file), { recursive: true });

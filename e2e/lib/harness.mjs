@@ -61,6 +61,24 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 let firefox = null; // the shared Firefox: a promise of puppeteer's Browser
+let chromiumBrowser = null; // the shared Chromium: a promise of Playwright's Browser
+
+/**
+ * sharedChromium returns Debian's Chromium, headless, driven by
+ * playwright-core, as sharedFirefox does Firefox: started once per test
+ * process (a start and a close cost about 1.5 s on the CI machine, paid by
+ * every scenario when each had a browser of its own), with a browser context
+ * of its own per page (no shared cookies, storage or cache), which the
+ * scenario closes at its end. A browser that died, or failed to start, is
+ * started again.
+ */
+function sharedChromium() {
+  const previous = chromiumBrowser ?? Promise.resolve(null);
+  chromiumBrowser = previous.catch(() => null).then((b) => (b?.isConnected()
+    ? b
+    : chromium.launch({ executablePath: findTool('chromium'), headless: true, args: CHROMIUM_ARGS })));
+  return chromiumBrowser;
+}
 
 /**
  * sharedFirefox returns Debian's Firefox ESR, headless, driven by
@@ -101,14 +119,16 @@ async function launchFirefox() {
   });
 }
 
-// The shared Firefox goes when the file's last scenario has ended (its
-// connection would keep the test process alive); puppeteer also kills it
-// if the process exits first. The timers that bound a close, here and
-// below, are unref'd: one left running after the race would hold the test
-// process for its full length.
+// The shared Firefox and Chromium go when the file's last scenario has ended
+// (their connections would keep the test process alive); puppeteer and
+// Playwright also kill them if the process exits first. The timers that
+// bound a close, here and below, are unref'd: one left running after the
+// race would hold the test process for its full length.
 after(async () => {
-  const browser = await firefox?.catch(() => null);
-  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10_000, undefined, { ref: false })]);
+  for (const shared of [firefox, chromiumBrowser]) {
+    const browser = await shared?.catch(() => null);
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10_000, undefined, { ref: false })]);
+  }
 });
 
 /** freePort asks the kernel for a free loopback port. */
@@ -215,7 +235,7 @@ export class Harness {
     this.procs = [];
     this.pages = []; // EnginePages, in the order they were opened
     this.byRaw = new WeakMap(); // a driver's own page object → its EnginePage
-    this.browser = null; // Chromium (Playwright)
+    this.chromiumContexts = []; // this scenario's contexts in the shared Chromium
     this.firefoxContexts = []; // this scenario's contexts in the shared Firefox
     this.drivers = []; // WebDriver sessions (WebKit)
     this.pageServer = null; // the static server of e2e/pages
@@ -461,10 +481,8 @@ export class Harness {
   async browserPage(engine = 'chromium') {
     let page;
     if (engine === 'chromium') {
-      if (!this.browser) {
-        this.browser = await chromium.launch({ executablePath: findTool('chromium'), headless: true, args: CHROMIUM_ARGS });
-      }
-      const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 } });
+      const context = await (await sharedChromium()).newContext({ viewport: { width: 1100, height: 900 } });
+      this.chromiumContexts.push(context);
       page = new PlaywrightPage(await context.newPage());
     } else if (engine === 'firefox') {
       const context = await (await sharedFirefox()).createBrowserContext();
@@ -483,17 +501,7 @@ export class Harness {
     return page;
   }
 
-  /**
-   * newPage opens a Chromium page in a fresh browser context and returns
-   * Playwright's own page, for scenarios that use Playwright's API.
-   */
-  async newPage({ initScript } = {}) {
-    const { raw } = await this.browserPage('chromium');
-    if (initScript) await raw.addInitScript(initScript);
-    return raw;
-  }
-
-  /** enginePage returns the EnginePage of page (an EnginePage, or a page newPage returned). */
+  /** enginePage returns the EnginePage of page (an EnginePage, or the driver's own page of one). */
   enginePage(page) {
     const p = this.byRaw.get(page) ?? page;
     if (typeof p.goto !== 'function' || !p.engine) throw new Error('not a page of this harness');
@@ -616,8 +624,7 @@ export class Harness {
     if (this.closed) return;
     this.closed = true;
     if (failed) await this._saveArtifacts().catch((err) => this.t.diagnostic(`saving artifacts failed: ${err.message}`));
-    if (this.browser) await this.browser.close().catch(() => {});
-    for (const c of this.firefoxContexts) await Promise.race([c.close().catch(() => {}), sleep(5000, undefined, { ref: false })]);
+    for (const c of [...this.chromiumContexts, ...this.firefoxContexts]) await Promise.race([c.close().catch(() => {}), sleep(5000, undefined, { ref: false })]);
     for (const d of this.drivers) await Promise.race([d.quit().catch(() => {}), sleep(5000, undefined, { ref: false })]);
     if (this.pageServer) {
       this.pageServer.closeAllConnections();
