@@ -119,18 +119,24 @@ func (s *Server) handleHistory(c echo.Context) error {
 	}
 	limit := defaultHistoryLimit
 	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseUint(v, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange): // digits, past any count: at most the most
+			n = maxHistoryLimit
+		case err != nil:
 			return apiError(http.StatusBadRequest, "limit must be a non-negative integer")
 		}
-		limit = min(n, maxHistoryLimit)
+		limit = int(min(n, maxHistoryLimit))
 	}
 	var since *session.Position
 	epoch, offset := q.Get("since_epoch"), q.Get("since_offset")
 	switch {
 	case epoch != "" && offset != "":
 		n, err := strconv.ParseUint(offset, 10, 64)
-		if err != nil {
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			return apiError(http.StatusBadRequest, "since_offset is larger than any offset (at most 2^64-1)")
+		case err != nil:
 			return apiError(http.StatusBadRequest, "since_offset must be a non-negative integer")
 		}
 		since = &session.Position{Epoch: epoch, Offset: n}

@@ -241,6 +241,7 @@ func TestHistory(t *testing.T) {
 		{"wrong epoch", "channel=h&since_epoch=other&since_offset=2", nil, ptr(false)},
 		{"offset beyond the top", "channel=h&since_epoch=" + epoch + "&since_offset=9", nil, ptr(false)},
 		{"limit above the maximum is capped", "channel=h&limit=5000", []uint64{1, 2, 3, 4, 5}, nil},
+		{"limit past any count is capped too", "channel=h&limit=99999999999999999999", []uint64{1, 2, 3, 4, 5}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,6 +280,8 @@ func TestHistory(t *testing.T) {
 		{"bad offset", "channel=h&since_epoch=e&since_offset=-1", "since_offset"},
 		{"bad epoch", "channel=h&since_epoch=a%20b&since_offset=1", "epoch"},
 		{"bad limit", "channel=h&limit=x", "limit"},
+		{"negative limit", "channel=h&limit=-1", "non-negative integer"},
+		{"offset past any offset", "channel=h&since_epoch=e&since_offset=99999999999999999999", "larger than any offset"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := do(t, http.MethodGet, ts.URL+"/api/history?"+tt.query, "")

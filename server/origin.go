@@ -68,6 +68,12 @@ func (p *originPolicy) check(r *http.Request) bool {
 	if err != nil || u.Host == "" { // includes "null" (sandboxed frames, file:)
 		return false
 	}
+	// An origin is scheme://host[:port] and nothing else (RFC 6454): what a
+	// browser sends. A user, a path, a query or a fragment is no page's
+	// origin, and is not compared as if it were one.
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "" {
+		return false
+	}
 	scheme := strings.ToLower(u.Scheme)
 	host, port := splitOriginHost(scheme, strings.ToLower(u.Host))
 	// The scheme is not compared: behind a TLS-terminating proxy the request

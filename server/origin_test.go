@@ -40,6 +40,14 @@ func TestOriginPolicy(t *testing.T) {
 		{"star allows null", []string{"*"}, "push.example.com", "null", true},
 		{"ipv6 same origin", nil, "[::1]:8080", "http://[::1]:8080", true},
 		{"ipv6 listed", []string{"http://[::1]:3000"}, "[::1]:8080", "http://[::1]:3000", true},
+		// No page's origin holds more than scheme, host and port: refused,
+		// not compared by its host alone (found 2026-12-07 by the attack pass).
+		{"a user before a listed host", []string{"https://app.example.com"}, "push.example.com", "https://evil@app.example.com", false},
+		{"a path after a listed origin", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com/x", false},
+		{"a trailing slash", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com/", false},
+		{"a query", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com?x", false},
+		{"a fragment", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com#x", false},
+		{"same host with a path", nil, "push.example.com", "https://push.example.com/", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
