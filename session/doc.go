@@ -50,7 +50,7 @@
 //	disconnectOrders.mu: a leaf, taken alone (runControl records before
 //	         Node.mu; orderedAway reads after releasing Session.mu)
 //	pollLeases.mu: a leaf; the broker calls that end a lease (a timer,
-//	         endOrdered) run after releasing it
+//	         endOrdered's returned calls) run after releasing it
 //	sockjs links.mu (a leaf); sockjs link.mu → Session.mu (link.fail and
 //	          bind fail the bound session); sockjs-go's session lock →
 //	          link.mu (a receiver's write counts itself)

@@ -378,10 +378,12 @@ func (n *Node) runControl(c Control, async bool) {
 		// Before the sessions: a poll opening meanwhile finds the order.
 		n.orders.record(c.User, c.Client, at, time.Now())
 		// The leased entries of pollers between polls leave now.
-		if async {
-			go n.leases.endOrdered(n, c.User, c.Client, at)
-		} else {
-			n.leases.endOrdered(n, c.User, c.Client, at)
+		switch expire := n.leases.endOrdered(n, c.User, c.Client, at); {
+		case expire == nil: // no lease ended: no broker call, no goroutine
+		case async:
+			go expire()
+		default:
+			expire()
 		}
 	}
 	match := n.sessionsOf(c.User)

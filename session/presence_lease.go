@@ -296,12 +296,13 @@ func (p *pollLeases) start(n *Node, ch string, info ClientInfo, issued time.Time
 // when given) whose clients were given their ids before at: a disconnect
 // order given at at ended those clients between two polls (see
 // disconnectOrders), and a terminal end leaves at once, as for a held
-// poll. A client that connected after the order keeps its lease. The
-// broker calls run after the lock is released.
-func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
+// poll. A client that connected after the order keeps its lease. It
+// returns the broker calls that remove the entries, for the caller to run
+// after (on a goroutine of its choosing), or nil when no lease ended.
+func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) (expire func()) {
 	type ending struct {
 		ch     string
-		e      *leased
+		info   ClientInfo
 		stamps []string
 	}
 	var ends []ending
@@ -311,7 +312,7 @@ func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
 		if client != "" && e.info.Client != client || e.issued.After(at) {
 			continue
 		}
-		end := ending{ch: key.ch, e: e}
+		end := ending{ch: key.ch, info: e.info}
 		for stamp, t := range e.timers {
 			t.Stop()
 			end.stamps = append(end.stamps, stamp)
@@ -320,9 +321,14 @@ func (p *pollLeases) endOrdered(n *Node, user, client string, at time.Time) {
 		ends = append(ends, end)
 	}
 	p.mu.Unlock()
-	for _, end := range ends {
-		for _, stamp := range end.stamps {
-			n.expireLease(end.ch, end.e.info, stamp)
+	if len(ends) == 0 {
+		return nil
+	}
+	return func() {
+		for _, end := range ends {
+			for _, stamp := range end.stamps {
+				n.expireLease(end.ch, end.info, stamp)
+			}
 		}
 	}
 }

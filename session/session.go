@@ -466,7 +466,9 @@ func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) error {
 	if user, client, ordered := s.orderedAway(); ordered {
 		// The order may have come while the client's last poll was being
 		// answered, before that poll started its lease: end it here too.
-		n.leases.endOrdered(n, user, client, time.Now())
+		if expire := n.leases.endOrdered(n, user, client, time.Now()); expire != nil {
+			expire()
+		}
 		s.fail(DisconnectByServer)
 		return ErrClosed
 	}
