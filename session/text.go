@@ -95,9 +95,31 @@ func DuplicateName(b []byte) (string, bool) {
 	if i >= len(b) || b[i] != '{' {
 		return "", false
 	}
-	var few [8][]byte       // folded names, while there are few
-	nFew := 0               // how many
-	var many map[string]int // then all of them
+	var few [8][]byte            // folded names, while there are few
+	nFew := 0                    // how many
+	var many map[string]struct{} // then all of them
+	// seen reports whether folded was met before, and records it.
+	seen := func(folded []byte) bool {
+		if many == nil {
+			if slices.ContainsFunc(few[:nFew], func(f []byte) bool { return bytes.Equal(f, folded) }) {
+				return true
+			}
+			if nFew < len(few) {
+				few[nFew] = folded
+				nFew++
+				return false
+			}
+			many = make(map[string]struct{}, 2*len(few))
+			for _, f := range few {
+				many[string(f)] = struct{}{}
+			}
+		}
+		if _, ok := many[string(folded)]; ok {
+			return true
+		}
+		many[string(folded)] = struct{}{}
+		return false
+	}
 	i++
 	for {
 		i = skipSpace(b, i)
@@ -116,28 +138,10 @@ func DuplicateName(b []byte) (string, bool) {
 			}
 			folded = []byte(foldName(name))
 		}
-		twice := func() (string, bool) {
+		if seen(folded) {
 			var name string
-			_ = json.Unmarshal(b[i:end], &name) // decoded before, or plain
+			_ = json.Unmarshal(b[i:end], &name) // it decoded above, or is plain
 			return name, true
-		}
-		switch {
-		case many != nil:
-			if _, ok := many[string(folded)]; ok {
-				return twice()
-			}
-			many[string(folded)] = 0
-		case slices.ContainsFunc(few[:nFew], func(f []byte) bool { return bytes.Equal(f, folded) }):
-			return twice()
-		case nFew < len(few):
-			few[nFew] = folded
-			nFew++
-		default:
-			many = make(map[string]int, 2*len(few))
-			for _, f := range few {
-				many[string(f)] = 0
-			}
-			many[string(folded)] = 0
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {

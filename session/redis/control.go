@@ -144,14 +144,11 @@ func (s *idSet) add(id string, now time.Time) {
 // and a node that OPERATIONS.md allows (NTP keeps it to milliseconds).
 const doneSlack = time.Minute
 
-// streamID is a log entry id: Redis milliseconds and a sequence number.
-type streamID struct{ ms, seq uint64 }
-
-func parseStreamID(id string) streamID {
-	ms, seq, _ := strings.Cut(id, "-")
-	a, _ := strconv.ParseUint(ms, 10, 64)
-	b, _ := strconv.ParseUint(seq, 10, 64)
-	return streamID{a, b}
+// entryMillis is the Redis time in a log entry's id ("<ms>-<seq>").
+func entryMillis(id string) uint64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseUint(ms, 10, 64)
+	return n
 }
 
 // firstTime reports whether the order with id is not yet carried out, and
@@ -259,7 +256,7 @@ func (b *Broker) readOrders(ctx context.Context) (err error) {
 		var read []session.Control
 		for _, e := range entries {
 			from = e.ID
-			if parseStreamID(e.ID).ms < oldest {
+			if entryMillis(e.ID) < oldest {
 				// Past the retention, left until the next order trims it:
 				// expired, and its id may be forgotten.
 				continue
