@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -201,8 +202,8 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if _, err := v.parser.ParseWithClaims(token, &tc, v.keyFor); err != nil {
 		return nil, classify(err)
 	}
-	if !validTokenText(token) {
-		return nil, invalid("header or claims not valid UTF-8 text")
+	if reason := tokenTextFault(token); reason != "" {
+		return nil, invalid(reason)
 	}
 	c := &Claims{
 		Subject: tc.Subject, Kind: tc.Kind, Channels: tc.Channels, Publish: tc.Publish,
@@ -284,22 +285,55 @@ func classify(err error) *TokenError {
 	return invalid("invalid claims")
 }
 
-// validTokenText reports whether a token's header and claims, JSON text
-// from outside like any body, are valid UTF-8 with no \u escape of a lone
-// surrogate (session.ValidJSONText). encoding/json turns both into U+FFFD,
-// so subjects "\xff" and "\xfe" (or "\ud800" and "\ud801") were the
-// same user: an `auth` with one was taken as a refresh of the other's
-// connection, and both shared presence entries and disconnect orders
-// (found 2026-12-07 by the attack pass). Called once the token has been
-// parsed, so its segments decode.
-func validTokenText(token string) bool {
+// tokenTextFault says what is wrong with a token's header and claims as
+// JSON text from outside, or "" when nothing is. It is called once the
+// token has been parsed and its signature checked, so its segments decode
+// and only the issuer can have written what it finds.
+//
+//   - Text that is not valid UTF-8, or escapes a lone surrogate
+//     (session.ValidJSONText): encoding/json turns both into U+FFFD, so
+//     subjects "\xff" and "\xfe" (or "\ud800" and "\ud801") were the same
+//     user: an `auth` with one was taken as a refresh of the other's
+//     connection, and both shared presence entries and disconnect orders
+//     (found 2026-12-07 by the attack pass).
+//   - A name given twice (session.DuplicateName): the JWT library keeps
+//     the last `sub` or `alg`, where a gateway reading the token may keep
+//     the first, as with every other body.
+//   - A date that is not a JSON number: RFC 7519 makes `exp`, `nbf` and
+//     `iat` NumericDates, but the library also takes a string that holds
+//     a number, so `"exp":"1767225600"` would be honoured here and refused
+//     by a stricter peer reading the same token.
+func tokenTextFault(token string) string {
 	head, rest, _ := strings.Cut(token, ".")
 	claims, _, _ := strings.Cut(rest, ".")
+	var b []byte
 	for _, seg := range []string{head, claims} {
-		b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		var err error
+		b, err = base64.RawURLEncoding.Strict().DecodeString(seg)
 		if err != nil || !session.ValidJSONText(b) {
-			return false
+			return "header or claims not valid UTF-8 text"
+		}
+		if name, twice := session.DuplicateName(b); twice {
+			return fmt.Sprintf("the name %q appears twice", name)
 		}
 	}
-	return true
+	// b holds the claims now.
+	// Decoded with the library's own matching of names to fields.
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if json.Unmarshal(b, &dates) != nil {
+		return "malformed token"
+	}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if len(d.raw) > 0 && string(d.raw) != "null" && d.raw[0] != '-' && (d.raw[0] < '0' || d.raw[0] > '9') {
+			return d.name + " is not a number"
+		}
+	}
+	return ""
 }

@@ -464,3 +464,45 @@ func TestVerifyRefusesInvalidText(t *testing.T) {
 		t.Fatalf("valid text: %+v, %v", c, err)
 	}
 }
+
+// TestVerifyRefusesLooseClaims: a token whose signature holds is still
+// refused when its JSON says something another reader of the same token
+// could take otherwise: a date written as a string (RFC 7519 makes it a
+// number; the JWT library takes both), or a name given twice.
+func TestVerifyRefusesLooseClaims(t *testing.T) {
+	v := newVerifier(t, VerifierConfig{})
+	now := time.Now()
+	exp, past := now.Add(time.Hour).Unix(), now.Add(-time.Minute).Unix()
+	signRaw := func(header, claims string) string {
+		t.Helper()
+		si := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(si, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return si + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	const hs = `{"alg":"HS256","typ":"JWT"}`
+	for _, tc := range []struct{ name, header, claims, reason string }{
+		{"exp as a string", hs, fmt.Sprintf(`{"sub":"17","exp":"%d"}`, exp), "exp is not a number"},
+		{"exp as a string under another case", hs, fmt.Sprintf(`{"sub":"17","EXP":"%d"}`, exp), "exp is not a number"},
+		{"nbf as a string", hs, fmt.Sprintf(`{"sub":"17","exp":%d,"nbf":"%d"}`, exp, past), "nbf is not a number"},
+		{"iat as a string", hs, fmt.Sprintf(`{"sub":"17","exp":%d,"iat":"%d"}`, exp, past), "iat is not a number"},
+		{"sub twice", hs, fmt.Sprintf(`{"sub":"17","exp":%d,"sub":"admin"}`, exp), `the name "sub" appears twice`},
+		{"channels twice under another case", hs, fmt.Sprintf(`{"sub":"17","exp":%d,"channels":["news"],"Channels":["*"]}`, exp), `the name "Channels" appears twice`},
+		{"alg twice in the header", `{"alg":"none","typ":"JWT","alg":"HS256"}`, fmt.Sprintf(`{"sub":"17","exp":%d}`, exp), `the name "alg" appears twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(signRaw(tc.header, tc.claims))
+			var te *TokenError
+			if !errors.As(err, &te) || te.Disconnect != session.DisconnectInvalidToken || te.Reason != tc.reason {
+				t.Fatalf("Verify: %#v, want an invalid token: %s", err, tc.reason)
+			}
+		})
+	}
+	// Numbers, and a null date the library treats as absent, still verify.
+	c, err := v.Verify(signRaw(hs, fmt.Sprintf(`{"sub":"17","exp":%d.5,"nbf":null,"iat":%d}`, exp, past)))
+	if err != nil || c.Subject != "17" {
+		t.Fatalf("dates as numbers: %+v, %v", c, err)
+	}
+}
