@@ -64,18 +64,10 @@ func (p *originPolicy) check(r *http.Request) bool {
 	if origin == "" || p.any {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" { // includes "null" (sandboxed frames, file:)
+	scheme, host, port, ok := parseOrigin(origin)
+	if !ok { // includes "null" (sandboxed frames, file:)
 		return false
 	}
-	// An origin is scheme://host[:port] and nothing else (RFC 6454): what a
-	// browser sends. A user, a path, a query or a fragment is no page's
-	// origin, and is not compared as if it were one.
-	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "" {
-		return false
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host, port := splitOriginHost(scheme, strings.ToLower(u.Host))
 	// The scheme is not compared: behind a TLS-terminating proxy the request
 	// arrives over http while the page is https.
 	if reqHost, reqPort := splitOriginHost(scheme, strings.ToLower(r.Host)); reqHost == host && reqPort == port {
@@ -90,6 +82,84 @@ func (p *originPolicy) check(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// parseOrigin reads an Origin header in the one form browsers send it
+// (RFC 6454 and the WHATWG URL serializer): http or https, "://", a host
+// of dot-separated labels (letters, digits, '-', '_'; IDNs in punycode) or
+// a bracketed IPv6 address, and a port of digits only when it is not the
+// default. Case is ignored. Anything else is no page's origin: user info,
+// a path, a query, escapes ("app%2eexample.com"), an empty port
+// ("app.example.com:"), brackets around a name. net/url reads several of
+// those as the host they resemble, and comparing such a header as if a
+// page had sent it is how an origin check is fooled. The host comes back
+// without brackets and the port without the scheme's default, as
+// splitOriginHost gives them.
+func parseOrigin(origin string) (scheme, host, port string, ok bool) {
+	scheme, rest, found := strings.Cut(strings.ToLower(origin), "://")
+	if !found || (scheme != "http" && scheme != "https") {
+		return "", "", "", false
+	}
+	if inner, after, bracketed := strings.Cut(strings.TrimPrefix(rest, "["), "]"); strings.HasPrefix(rest, "[") {
+		if !bracketed || !strings.Contains(inner, ":") || net.ParseIP(inner) == nil {
+			return "", "", "", false
+		}
+		host, rest = inner, after
+	} else {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			i = len(rest)
+		}
+		host, rest = rest[:i], rest[i:]
+		if !validOriginHost(host) {
+			return "", "", "", false
+		}
+	}
+	if rest != "" {
+		port = rest[1:]
+		if rest[0] != ':' || !validPort(port) {
+			return "", "", "", false
+		}
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	return scheme, host, port, true
+}
+
+// validOriginHost reports whether h is non-empty dot-separated labels of
+// lower-case letters, digits, '-' and '_', at most 253 bytes.
+func validOriginHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validPort reports whether p is a port as a browser writes it: 1 to 65535
+// in decimal, no sign, no leading zero.
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 || p[0] == '0' {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n <= 65535
 }
 
 // splitOriginHost splits host[:port], dropping the scheme's default port so

@@ -48,6 +48,17 @@ func TestOriginPolicy(t *testing.T) {
 		{"a query", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com?x", false},
 		{"a fragment", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com#x", false},
 		{"same host with a path", nil, "push.example.com", "https://push.example.com/", false},
+		// Nor does another spelling of a listed origin pass: only the form
+		// browsers serialize. The empty port passed until FuzzOriginCheck
+		// found it (2026-12-07); the others guard the same rule.
+		{"an empty port", []string{"https://app.example.com"}, "push.example.com", "https://app.example.com:", false},
+		{"an escaped dot", []string{"https://app.example.com"}, "push.example.com", "https://app%2eexample.com", false},
+		{"a bracketed name", []string{"https://app.example.com"}, "push.example.com", "https://[app.example.com]", false},
+		{"a bracketed same host", nil, "push.example.com", "https://[push.example.com]", false},
+		{"a port with a leading zero", []string{"http://localhost:3000"}, "push.example.com", "http://localhost:03000", false},
+		{"a scheme-only origin", nil, "push.example.com", "https://", false},
+		{"an underscore in a host", []string{"http://web_1:3000"}, "push.example.com", "http://web_1:3000", true},
+		{"upper case from a client", []string{"https://app.example.com"}, "push.example.com", "HTTPS://App.Example.com:443", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
