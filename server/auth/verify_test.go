@@ -435,15 +435,6 @@ func TestKeyRedaction(t *testing.T) {
 func TestVerifyRefusesInvalidText(t *testing.T) {
 	v := newVerifier(t, VerifierConfig{})
 	exp := time.Now().Add(time.Hour).Unix()
-	signRaw := func(header, claims string) string {
-		t.Helper()
-		si := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
-		sig, err := jwt.SigningMethodHS256.Sign(si, testSecret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return si + "." + base64.RawURLEncoding.EncodeToString(sig)
-	}
 	const hs = `{"alg":"HS256","typ":"JWT"}`
 	for _, tc := range []struct{ name, header, sub string }{
 		{"invalid byte in sub", hs, "\xff"},
@@ -452,14 +443,14 @@ func TestVerifyRefusesInvalidText(t *testing.T) {
 		{"invalid byte in the header", `{"alg":"HS256","typ":"JWT\xfe"}`, "17"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := v.Verify(signRaw(tc.header, fmt.Sprintf(`{"sub":"%s","exp":%d}`, tc.sub, exp)))
+			_, err := v.Verify(signRaw(t, tc.header, fmt.Sprintf(`{"sub":"%s","exp":%d}`, tc.sub, exp)))
 			var te *TokenError
 			if !errors.As(err, &te) || te.Disconnect != session.DisconnectInvalidToken {
 				t.Fatalf("Verify: %v, want an invalid token", err)
 			}
 		})
 	}
-	c, err := v.Verify(signRaw(hs, fmt.Sprintf(`{"sub":"é\ud83d\ude00\ufffd","exp":%d}`, exp)))
+	c, err := v.Verify(signRaw(t, hs, fmt.Sprintf(`{"sub":"é\ud83d\ude00\ufffd","exp":%d}`, exp)))
 	if err != nil || c.Subject != "é😀\uFFFD" {
 		t.Fatalf("valid text: %+v, %v", c, err)
 	}
@@ -473,15 +464,6 @@ func TestVerifyRefusesLooseClaims(t *testing.T) {
 	v := newVerifier(t, VerifierConfig{})
 	now := time.Now()
 	exp, past := now.Add(time.Hour).Unix(), now.Add(-time.Minute).Unix()
-	signRaw := func(header, claims string) string {
-		t.Helper()
-		si := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
-		sig, err := jwt.SigningMethodHS256.Sign(si, testSecret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return si + "." + base64.RawURLEncoding.EncodeToString(sig)
-	}
 	const hs = `{"alg":"HS256","typ":"JWT"}`
 	for _, tc := range []struct{ name, header, claims, reason string }{
 		{"exp as a string", hs, fmt.Sprintf(`{"sub":"17","exp":"%d"}`, exp), "exp is not a number"},
@@ -493,7 +475,7 @@ func TestVerifyRefusesLooseClaims(t *testing.T) {
 		{"alg twice in the header", `{"alg":"none","typ":"JWT","alg":"HS256"}`, fmt.Sprintf(`{"sub":"17","exp":%d}`, exp), `the name "alg" appears twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := v.Verify(signRaw(tc.header, tc.claims))
+			_, err := v.Verify(signRaw(t, tc.header, tc.claims))
 			var te *TokenError
 			if !errors.As(err, &te) || te.Disconnect != session.DisconnectInvalidToken || te.Reason != tc.reason {
 				t.Fatalf("Verify: %#v, want an invalid token: %s", err, tc.reason)
@@ -501,8 +483,20 @@ func TestVerifyRefusesLooseClaims(t *testing.T) {
 		})
 	}
 	// Numbers, and a null date the library treats as absent, still verify.
-	c, err := v.Verify(signRaw(hs, fmt.Sprintf(`{"sub":"17","exp":%d.5,"nbf":null,"iat":%d}`, exp, past)))
+	c, err := v.Verify(signRaw(t, hs, fmt.Sprintf(`{"sub":"17","exp":%d.5,"nbf":null,"iat":%d}`, exp, past)))
 	if err != nil || c.Subject != "17" {
 		t.Fatalf("dates as numbers: %+v, %v", c, err)
 	}
+}
+
+// signRaw signs header and claims, JSON text taken as it is, with HS256 and
+// testSecret: for tokens no JSON encoder would write.
+func signRaw(t *testing.T, header, claims string) string {
+	t.Helper()
+	si := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+	sig, err := jwt.SigningMethodHS256.Sign(si, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return si + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
