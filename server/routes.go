@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waterspout/waterspout/session"
+	"github.com/waterspout/waterspout/transports"
 	"github.com/waterspout/waterspout/transports/poll"
 	"github.com/waterspout/waterspout/transports/sockjs"
 	"github.com/waterspout/waterspout/transports/sse"
@@ -47,7 +48,7 @@ func (s *Server) routes() error {
 	api := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
 		return append([]echo.MiddlewareFunc{
 			requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.apiMetrics, s.recover(),
-			s.originMiddleware, s.auth.middleware,
+			s.originMiddleware, s.auth.middleware, singleQuery,
 		}, extra...)
 	}
 	maxData := int64(s.limits.MaxMessageBytes)
@@ -188,6 +189,19 @@ func (s *Server) originMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !s.checkOrigin(c.Request()) {
 			return apiError(http.StatusForbidden, "origin not allowed")
+		}
+		return next(c)
+	}
+}
+
+// singleQuery refuses an /api/* request that gives a query parameter more
+// than once (?channel=news&channel=admin:1): every parameter of the API
+// takes one value, and the handler would read the first where a gateway
+// in front may have checked the last.
+func singleQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := transports.SingleValued(c.QueryParams()); err != nil {
+			return err
 		}
 		return next(c)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/server/auth/authtest"
 	"github.com/waterspout/waterspout/session"
@@ -488,4 +490,71 @@ func corsOf(h http.Header) string {
 		o += withCredentials
 	}
 	return o
+}
+
+// TestParameterGivenTwice: a request giving one of its parameters twice is
+// refused wherever the parameter is read, even when both values are the
+// same good one: this server would read the first, where a proxy, gateway
+// or WAF in front may have checked the last (as with a JSON name given
+// twice).
+func TestParameterGivenTwice(t *testing.T) {
+	ts := newTestServer(t, secure(t))
+	tok := connToken(t, "17", []string{"orders:17"}, nil, time.Hour)
+	key := []string{"Authorization", "Bearer " + testAPIKey}
+	twice := func(name string) outcome {
+		return outcome{code: http.StatusBadRequest, reason: fmt.Sprintf("the parameter %q is given more than once", name)}
+	}
+	check := func(t *testing.T, what string, got, want outcome) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: %v, want %v", what, got, want)
+		}
+	}
+	for _, tc := range []struct{ path, param string }{
+		{"/api/history?channel=news&channel=orders:17", "channel"},
+		{"/api/history?channel=news&limit=1&limit=1000", "limit"},
+		{"/api/history?channel=news&since_epoch=a&since_offset=1&since_offset=2", "since_offset"},
+		{"/api/presence?channel=chat:1&channel=chat:2", "channel"},
+		{"/api/presence/stats?channel=chat:1&channel=chat:1", "channel"},
+		{"/api/channels?prefix=chat:&prefix=", "prefix"},
+		{"/api/publish?channel=a&channel=b", "channel"}, // the body is what counts, but no parameter is read twice either
+	} {
+		method, body := http.MethodGet, ""
+		if strings.HasPrefix(tc.path, "/api/publish") {
+			method, body = http.MethodPost, `{"channel":"news","data":1}`
+		}
+		a := do(t, method, ts.URL+tc.path, body, append([]string{"Content-Type", "application/json"}, key...)...)
+		code, reason := errorOf(a.body)
+		check(t, tc.path, outcome{code: a.status, reason: reason}, twice(tc.param))
+		if code != a.status {
+			t.Errorf("%s: error body %s under status %d", tc.path, a.body, a.status)
+		}
+	}
+
+	q := url.Values{"channel": {"orders:17"}, "token": {tok, tok}}
+	o, _ := sseOpen(t, ts.URL, q)
+	check(t, "sse, token twice", o, twice("token"))
+	o, _ = pollGet(t, ts.URL, url.Values{"channel": {"orders:17"}, "token": {tok, tok}}, "")
+	check(t, "poll, token twice", o, twice("token"))
+	o, _ = pollPost(t, ts.URL+"/connect/poll?token="+tok+"&x=", url.Values{"channel": {"orders:17"}, "token": {tok}})
+	check(t, "POST poll, token in the query and the form", o, twice("token"))
+	cur := session.Cursor{"orders:17": {Epoch: "e", Offset: 1}}.Encode()
+	o, _ = sseOpen(t, ts.URL, url.Values{"channel": {"orders:17"}, "token": {tok}, "cursor": {cur, cur}})
+	check(t, "sse, cursor twice", o, twice("cursor"))
+
+	// WebSocket and SockJS read the token in Authenticate: a connection
+	// given it twice is refused as with an invalid token.
+	conn, o := dialRefusable(t, wsURL(ts.URL, "/connect/ws")+"?token="+tok+"&token="+tok, "")
+	if !o.ok {
+		t.Fatalf("ws dial: %v", o)
+	}
+	c := &wsClient{WSClient: wiretest.NewWSClient(t, conn), t: t}
+	c.expectClose(session.DisconnectInvalidToken.Code)
+
+	// Given once, the same requests pass.
+	o, _ = sseOpen(t, ts.URL, url.Values{"channel": {"orders:17"}, "token": {tok}})
+	check(t, "sse, token once", o, outcome{ok: true})
+	if _, o := dialWSToken(t, ts.URL, tok); !o.ok {
+		t.Errorf("ws, token once: %v", o)
+	}
 }

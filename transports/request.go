@@ -37,6 +37,9 @@ type StreamRequest struct {
 // channels whose cursor would not fit session.MaxCursorLen and for a
 // malformed cursor, 429 for more than maxChannels channels.
 func ParseStreamRequest(form url.Values, lastEventID string, maxChannels int) (StreamRequest, error) {
+	if err := SingleValued(form, "cursor", "token", "client"); err != nil {
+		return StreamRequest{}, err
+	}
 	chans := form["channel"]
 	switch {
 	case len(chans) == 0:
@@ -72,6 +75,31 @@ func ParseStreamRequest(form url.Values, lastEventID string, maxChannels int) (S
 		}
 	}
 	return StreamRequest{Channels: chans, Positions: pos, HasCursor: raw != ""}, nil
+}
+
+// SingleValued refuses, with 400, parameters that v holds more than once
+// among names, or among all of v's names when none are given. Such a
+// request says two things: this server reads the first value, where a
+// proxy, gateway or WAF in front may read the last (the same rule as for
+// a JSON name given twice, session.DuplicateName).
+func SingleValued(v url.Values, names ...string) error {
+	var twice []string
+	if len(names) == 0 {
+		for name, vals := range v {
+			if len(vals) > 1 {
+				twice = append(twice, name)
+			}
+		}
+	}
+	for _, name := range names {
+		if len(v[name]) > 1 {
+			twice = append(twice, name)
+		}
+	}
+	if len(twice) == 0 {
+		return nil
+	}
+	return &session.Error{Code: http.StatusBadRequest, Reason: fmt.Sprintf("the parameter %q is given more than once", slices.Min(twice))}
 }
 
 // ErrOriginForbidden answers a request whose origin Config.CheckOrigin refuses.

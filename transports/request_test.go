@@ -43,6 +43,13 @@ func TestParseStreamRequest(t *testing.T) {
 		{name: "too many", query: "channel=a&channel=b&channel=c&channel=d", code: 429},
 		{name: "malformed cursor", query: "channel=a&cursor=%21%21", code: 400},
 		{name: "malformed Last-Event-ID beats a good cursor", query: "channel=a&cursor=" + older, lastID: "AQ", code: 400},
+		// One parameter, two values: which is meant? A gateway in front may
+		// read the last where this reads the first.
+		{name: "cursor twice", query: "channel=a&cursor=" + older + "&cursor=" + newer, code: 400},
+		{name: "the same cursor twice", query: "channel=a&cursor=" + older + "&cursor=" + older, code: 400},
+		{name: "token twice", query: "channel=a&token=x&token=y", code: 400},
+		{name: "client twice", query: "channel=a&client=x&client=x", code: 400},
+		{name: "other parameters twice are not read", query: "channel=a&t=1&t=2", channels: []string{"a"}, positions: session.Cursor{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, err := url.ParseQuery(tc.query)
@@ -124,7 +131,8 @@ func TestWriteError(t *testing.T) {
 // FuzzParseStreamRequest feeds arbitrary query strings and Last-Event-ID
 // values. Whatever comes in, the parse either fails with a 400 or 429, or
 // returns valid, distinct channels within the limit and positions only for
-// those channels, taken from Last-Event-ID when it is set.
+// those channels, taken from Last-Event-ID when it is set, with cursor,
+// token and client given once at most.
 func FuzzParseStreamRequest(f *testing.F) {
 	const max = 4
 	f.Fuzz(func(t *testing.T, rawQuery, lastID string) {
@@ -139,6 +147,11 @@ func FuzzParseStreamRequest(f *testing.F) {
 		}
 		if len(req.Channels) == 0 || len(req.Channels) > max {
 			t.Fatalf("%d channels accepted", len(req.Channels))
+		}
+		for _, name := range []string{"cursor", "token", "client"} {
+			if len(q[name]) > 1 {
+				t.Fatalf("%s given %d times, accepted", name, len(q[name]))
+			}
 		}
 		seen := map[string]bool{}
 		for _, ch := range req.Channels {

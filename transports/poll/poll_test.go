@@ -558,10 +558,18 @@ func TestPollPresenceClient(t *testing.T) {
 	cur := *a.Cursor
 	e.publish(t, "room:1", 1, 1) // answers the next poll at once
 	e.poll(t, query("channel", "room:1", "cursor", cur, "client", claim))
-	for _, bad := range [][]string{nil, {"not valid!"}, {claim, claim}} {
+	for _, bad := range [][]string{nil, {"not valid!"}} {
 		q := query("channel", "room:1", "cursor", cur)
 		q["client"] = bad
 		e.poll(t, q)
+	}
+	// A claim given twice is refused, whether both are the same or not.
+	for _, twice := range [][]string{{claim, claim}, {claim, "other"}} {
+		q := query("channel", "room:1", "cursor", cur)
+		q["client"] = twice
+		if r := e.send(t, http.MethodGet, q, nil); r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `the parameter \"client\" is given more than once`) {
+			t.Fatalf("client %q: %d %s, want 400", twice, r.Status, r.Body)
+		}
 	}
 	if got := listed(); !slices.Equal(got, []string{id}) {
 		t.Fatalf("presence %v after later polls, want only [%s]", got, id)
