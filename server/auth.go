@@ -66,6 +66,11 @@ func publisherOf(c echo.Context) *publisher {
 func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		if len(r.Header.Values("Authorization")) > 1 {
+			// Not a list (RFC 9110): which credential would be meant? A
+			// gateway in front may check the last, where Get reads the first.
+			return apiError(http.StatusBadRequest, "the Authorization header is given more than once")
+		}
 		if a.open() {
 			if reason := nonLocal(r); reason != "" {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -531,8 +532,35 @@ func TestParameterGivenTwice(t *testing.T) {
 		}
 	}
 
+	// Two Authorization headers, even the same good key twice: RFC 9110
+	// makes it no list.
+	req, err := http.NewRequest(http.MethodGet, ts.URL+"/api/history?channel=news", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header["Authorization"] = []string{key[1], key[1]}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, reason := errorOf(b)
+	check(t, "api, Authorization twice", outcome{code: resp.StatusCode, reason: reason},
+		outcome{code: http.StatusBadRequest, reason: "the Authorization header is given more than once"})
+	bearer := "Bearer " + tok
+	o, _ := sseOpen(t, ts.URL, url.Values{"channel": {"orders:17"}}, "Authorization", bearer)
+	check(t, "sse, Authorization once", o, outcome{ok: true})
+	st, a := wiretest.DialSSE(t, http.DefaultClient, ts.URL+"/connect/sse?channel=orders:17", http.Header{"Authorization": {bearer, bearer}})
+	if st != nil {
+		st.Close()
+		t.Errorf("sse, Authorization twice: connected")
+	} else if a.Status != http.StatusUnauthorized {
+		t.Errorf("sse, Authorization twice: %d %s, want 401", a.Status, a.Body)
+	}
+
 	q := url.Values{"channel": {"orders:17"}, "token": {tok, tok}}
-	o, _ := sseOpen(t, ts.URL, q)
+	o, _ = sseOpen(t, ts.URL, q)
 	check(t, "sse, token twice", o, twice("token"))
 	o, _ = pollGet(t, ts.URL, url.Values{"channel": {"orders:17"}, "token": {tok, tok}}, "")
 	check(t, "poll, token twice", o, twice("token"))

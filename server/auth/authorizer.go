@@ -74,7 +74,7 @@ func NewAuthorizer(v *Verifier, opts AuthorizerOptions) *Authorizer {
 // brought a fresh token first. SSE and long-poll clients bring the fresh
 // token with their next request.
 func (a *Authorizer) Authenticate(r *http.Request, s *session.Session) error {
-	if len(r.URL.Query()["token"]) > 1 {
+	if len(r.URL.Query()["token"]) > 1 || len(r.Header.Values("Authorization")) > 1 {
 		// Which one would be meant? A proxy or gateway in front may read
 		// the last where TokenFromRequest reads the first.
 		err := invalid("token given more than once")
