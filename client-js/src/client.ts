@@ -709,9 +709,19 @@ export class Client {
     // WebSocket gets as a disconnect code: act on it the same way.
     if (code === 401) code = reason === 'token expired' ? Codes.TokenExpired : reason === 'invalid token' ? Codes.InvalidToken : code;
     if (code >= 3000 && code < 5000) return this._lost(a, code, reason);
+    // A poll or JSONP answer refuses the whole request for one channel
+    // ("orders:7: permission denied"): end that subscription, as WebSocket's
+    // subscribe error does, and reopen at once without it.
+    const s = code >= 400 && code < 500 ? this._subs[(reason = '' + reason).slice(0, reason.indexOf(': '))] : null;
     if (code >= 400 && code < 600) this._why = fail(code, reason);
     this._down();
     this._idx = a._i;
+    if (s) {
+      this._why = null;
+      this._drop(s.channel);
+      this._call(s._h, 'error', fail(code, reason));
+      return this._retry(0);
+    }
     if (!a._open) return this._failover();
     this._stable(a);
     if (++this._drops >= o.maxFailures) return this._failover();

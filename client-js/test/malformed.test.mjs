@@ -77,3 +77,15 @@ test('channels named like Object members subscribe, deliver and resume like any 
   for (const n of names) want[n] = { epoch: 'E', offset: 1 };
   assert.equal(q.cursor, encodeCursor(want));
 });
+
+test('poll: a refusal without a reason or a code is a failed request, not an exception', () => {
+  const { c, clock, XHR, jsonp } = setup(Client, { transports: ['poll', 'jsonp'] });
+  collect(c, 'news');
+  c.connect();
+  XHR.all[0].respond(403, { error: { code: 403 } });
+  clock.tick();
+  assert.equal(jsonp.length, 1, 'on to the next transport');
+  jsonp[0].done(null, { error: {} });
+  clock.tick();
+  assert.equal(c.state, 'connecting');
+});

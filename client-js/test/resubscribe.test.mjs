@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../.build/index.js';
-import { setup, collect, hello, msg } from './fakes.mjs';
+import { setup, collect, hello, msg, query } from './fakes.mjs';
 
 const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
@@ -74,4 +74,27 @@ test('a subscribe left unanswered by a dropped WebSocket does not hold back deli
   ES.all[0].emit(hello('sse'), { type: 'subscribed', channel: 'news', epoch: 'E', offset: 0 }, msg('news', 1));
   assert.equal(c.transport, 'sse');
   assert.deepEqual(news.data, [1]);
+});
+
+test('poll: a request refused for one channel ends that subscription, as on WebSocket, and the others go on', () => {
+  // Behind a proxy that blocks WebSocket: SSE (its 403 unreadable), then poll.
+  const { c, clock, ES, XHR, seen } = setup(Client, { transports: ['sse', 'poll'] });
+  const news = collect(c, 'news');
+  const secret = collect(c, 'orders:7');
+  c.connect();
+  ES.all[0].fail();
+  clock.tick();
+  assert.deepEqual(query(XHR.all[0].url).channels, ['news', 'orders:7']);
+  XHR.all[0].respond(403, { error: { code: 403, reason: 'orders:7: permission denied' } });
+  assert.equal(secret.errors.length, 1);
+  assert.equal(secret.errors[0].code, 403);
+  assert.equal(secret.errors[0].reason, 'orders:7: permission denied');
+  assert.equal(c.subscription('orders:7'), undefined);
+  clock.tick();
+  assert.deepEqual(query(XHR.last().url).channels, ['news'], 'at once, without the refused channel');
+  XHR.last().respond(200, { messages: [hello('poll'), { type: 'subscribed', channel: 'news', epoch: 'E', offset: 0 }], cursor: 'C0' });
+  XHR.last().respond(200, { messages: [msg('news', 1)], cursor: 'C1' });
+  assert.deepEqual(news.data, [1]);
+  assert.equal(c.state, 'connected');
+  assert.deepEqual(seen.errors, []);
 });
