@@ -5,7 +5,12 @@ import { gzipSync } from 'node:zlib';
 
 // waterspout.js: 6.25 KB since presence, join/leave and the server's unsubscribe
 // (issue 23) took it from 6,023 B to 6,199 B; the rest was already trimmed.
-export const budgets = { 'waterspout.js': 6.25 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6 * 1024 };
+// waterspout.js 6.5 KB and waterspout.mjs 6.25 KB since the client review's
+// fixes (token refusals read on long-poll, backoff reset after server
+// disconnects, resubscribe, a poll refused for one channel, prototype-free
+// maps, JSONP clean-up, publish queue cap) took them from 6,316 B to 6,549 B
+// and from 6,107 B to 6,332 B.
+export const budgets = { 'waterspout.js': 6.5 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6.25 * 1024 };
 
 export function sizes(dir) {
   return Object.keys(budgets).map((file) => {

@@ -86,6 +86,13 @@ function callToken(fn: NonNullable<Options['getToken']>, done: (err: any, t?: st
   }
 }
 
+// dict makes a map keyed by channel name or command id. It has no
+// prototype: `constructor`, `toString` and `__proto__` are channel names
+// like any other, and a frame naming one finds nothing there.
+function dict(): any {
+  return Object.create(null);
+}
+
 // promised runs fn with cb, or with a callback that settles the Promise it
 // returns when there is no cb (and Promise exists).
 function promised<T>(cb: Callback<T> | undefined, fn: (done: Callback<T>) => void): Promise<T> | undefined {
@@ -113,6 +120,8 @@ export class Subscription {
   _h: SubscriptionHandlers;
   /** @internal */
   _tok?: string;
+  /** @internal the id of this subscription's subscribe command on the WebSocket */
+  _id?: number;
 
   constructor(client: Client, channel: string, handlers: SubscriptionHandlers, token?: string) {
     this._c = client;
@@ -175,8 +184,8 @@ export class Client {
 
   private _o: Resolved;
   private _order: TransportName[];
-  private _subs: { [channel: string]: Subscription } = {};
-  private _pos: Positions = {};
+  private _subs: { [channel: string]: Subscription } = dict();
+  private _pos: Positions = dict();
   private _ls: { [event: string]: Function[] } = {};
   private _cur: Attempt | null = null;
   private _probe: Attempt | null = null;
@@ -190,10 +199,11 @@ export class Client {
   private _ptimer: any = null;
   private _rtimer: any = null;
   private _id = 0;
-  private _pending: { [id: string]: (f: Frame) => void } = {};
+  private _pending: { [id: string]: (f: Frame) => void } = dict();
   private _queue: Queued[] = [];
   private _token?: string;
-  private _retried = false;
+  private _retried = false; // a 3502 was answered with a fresh token, and no hello since
+  private _fresh = false; // the token was refreshed, and no hello since
   private _why: WaterSpoutError | null = null; // the last refusal a transport could read, for the `error` event
   private _wake: () => void;
 
@@ -302,7 +312,7 @@ export class Client {
   connect(): this {
     if (this._want) return this;
     this._want = true;
-    this._retried = false;
+    this._retried = this._fresh = false;
     this._n = 0;
     this._drops = 0;
     this._idx = this._remembered();
@@ -401,7 +411,7 @@ export class Client {
   private _subCmd(channel: string): object {
     const self = this;
     const s = this._subs[channel];
-    const id = ++this._id;
+    const id = (s._id = ++this._id);
     const c: any = { type: 'subscribe', id: id, channel: channel };
     if (this._pos[channel]) c.since = this._pos[channel];
     if (s._tok) c.token = s._tok;
@@ -418,8 +428,11 @@ export class Client {
   private _pub(channel: string, data: unknown, cb: Callback<PublishResult>): void {
     const a = this._cur;
     if (!a || !a._open) {
-      if (this._want) this._queue.push([channel, data, cb]);
-      else cb(fail(503, 'not connected'));
+      // A page offline for hours must not pile up publishes (nor send them
+      // all in one burst when it is back): past 100, fail at once.
+      if (!this._want) cb(fail(503, 'not connected'));
+      else if (this._queue.length < 100) this._queue.push([channel, data, cb]);
+      else cb(fail(503, 'publish queue full'));
       return;
     }
     const sent = this._command({ type: 'publish', channel: channel, data: data }, function (f) {
@@ -442,7 +455,7 @@ export class Client {
 
   private _failPending(): void {
     const p = this._pending;
-    this._pending = {};
+    this._pending = dict();
     for (const id in p) this._call(p, id, { type: 'error', code: 0, reason: 'disconnected' });
   }
 
@@ -466,7 +479,7 @@ export class Client {
   private _changed(channel: string, added: boolean): void {
     const a = this._cur;
     const p = this._probe;
-    if (p && !p._t!.send) {
+    if (p && !(p._t && p._t.send)) { // _t is null while a missing transport's failure is due
       this._kill(p);
       this._schedProbe();
     }
@@ -497,7 +510,7 @@ export class Client {
     const self = this;
     const o = this._o;
     const channels = this._chans();
-    const pos: Positions = {};
+    const pos: Positions = dict();
     for (const ch in this._pos) pos[ch] = this._pos[ch];
     const a: Attempt = { _i: i, _t: null, _open: false, _dead: false, _at: 0, _timer: null, _live: 0, _ch: channels.join(' ') };
     a._timer = o.setTimeout(function () {
@@ -511,7 +524,7 @@ export class Client {
         _token: this._token,
         _o: o,
         _cursor: function () {
-          const c: Positions = {};
+          const c: Positions = dict();
           let any = false;
           for (let k = 0; k < channels.length; k++) {
             const p = self._pos[channels[k]];
@@ -582,6 +595,8 @@ export class Client {
 
   private _retry(ms: number): void {
     const self = this;
+    // An application handler may have called disconnect() meanwhile.
+    if (!this._want) return;
     this._setState('connecting');
     this._o.clearTimeout(this._timer);
     this._timer = this._o.setTimeout(function () {
@@ -613,7 +628,9 @@ export class Client {
     }
   }
 
-  private _refresh(): void {
+  // _refresh gets a fresh token, then connects: after a backoff when wait
+  // is set.
+  private _refresh(wait?: boolean): void {
     const self = this;
     const gen = this._gen;
     callToken(this._o.getToken!, function (err, t) {
@@ -623,7 +640,9 @@ export class Client {
         return self._retry(self._delay());
       }
       self._token = t;
-      self._start();
+      self._fresh = true;
+      if (wait) self._retry(self._delay());
+      else self._start();
     });
   }
 
@@ -686,17 +705,34 @@ export class Client {
       return this._schedProbe();
     }
     if (a !== this._cur) return this._kill(a);
+    // Long-poll and JSONP read a refused token as 401 with the reason that
+    // WebSocket gets as a disconnect code: act on it the same way.
+    if (code === 401) code = reason === 'token expired' ? Codes.TokenExpired : reason === 'invalid token' ? Codes.InvalidToken : code;
     if (code >= 3000 && code < 5000) return this._lost(a, code, reason);
+    // A poll or JSONP answer refuses the whole request for one channel
+    // ("orders:7: permission denied"): end that subscription, as WebSocket's
+    // subscribe error does, and reopen at once without it.
+    const s = code >= 400 && code < 500 ? this._subs[(reason = '' + reason).slice(0, reason.indexOf(': '))] : null;
     if (code >= 400 && code < 600) this._why = fail(code, reason);
     this._down();
     this._idx = a._i;
-    if (!a._open) return this._failover();
-    if (o.now() - a._at >= o.stableAfter) {
-      this._n = 0;
-      this._drops = 0;
+    if (s) {
+      this._why = null;
+      this._drop(s.channel);
+      this._call(s._h, 'error', fail(code, reason));
+      return this._retry(0);
     }
+    if (!a._open) return this._failover();
+    this._stable(a);
     if (++this._drops >= o.maxFailures) return this._failover();
     this._retry(this._delay());
+  }
+
+  // _stable resets the failure count and the backoff when a's connection
+  // lived long enough: the server ending it (a deploy, a slow consumer) says
+  // nothing about the next one.
+  private _stable(a: Attempt): void {
+    if (a._open && this._o.now() - a._at >= this._o.stableAfter) this._n = this._drops = 0;
   }
 
   // _lost: the server ended the connection with a disconnect code.
@@ -705,12 +741,16 @@ export class Client {
     const o = this._o;
     this._down();
     this._idx = a._i;
+    this._stable(a);
     const again = canReconnect(code, reconnect);
     this._emit('disconnect', { code: code, reason: reason, reconnect: again });
+    if (!this._want) return; // the handler called disconnect()
     if (o.getToken && (code === Codes.TokenExpired || (code === Codes.InvalidToken && !this._retried))) {
       if (code === Codes.InvalidToken) this._retried = true;
       this._setState('connecting');
-      return this._refresh();
+      // A fresh token refused as expired again (an issuer whose clock lags
+      // the server's, a cached token) must not make a tight loop.
+      return this._refresh(code === Codes.TokenExpired && this._fresh);
     }
     if (!again) {
       this._emit('error', fail(code, reason));
@@ -779,6 +819,7 @@ export class Client {
     a._open = true;
     a._at = o.now();
     this._why = null;
+    this._retried = this._fresh = false;
     if (f.ping && (name === 'websocket' || name === 'sse')) {
       a._live = (2 * f.ping + 5) * 1000;
       a._timer = o.setTimeout(function () {
@@ -825,7 +866,9 @@ export class Client {
     const s = this._subs[ch];
     const off = f.offset!;
     const ep = f.epoch!;
-    if (!s || typeof off !== 'number') return;
+    // Until its subscribe is answered, a message on the WebSocket belongs to
+    // an earlier subscription to the channel (unsubscribed meanwhile).
+    if (!s || typeof off !== 'number' || this._pending[s._id!]) return;
     const p = this._pos[ch];
     if (p && p.epoch === ep) {
       if (off <= p.offset) return; // seen already
@@ -841,7 +884,8 @@ export class Client {
     const s = this._subs[ch];
     const ep = f.epoch!;
     const off = f.offset || 0;
-    if (!s || !ep) return;
+    // A `subscribed` with another id answers an earlier subscription to the channel.
+    if (!s || !ep || (f.id && f.id !== s._id)) return;
     const p = this._pos[ch];
     // recovered:true continues from our own position (the replay follows), so
     // only a new epoch or a position the server could not recover moves it.

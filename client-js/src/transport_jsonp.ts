@@ -14,20 +14,27 @@ export const scriptJsonp: JsonpInjector = function (url, done) {
   const name = '__waterspout' + ++seq;
   const s: any = d.createElement('script');
   let over = false;
-  function end() {
+  function drop() {
+    delete w[name];
+  }
+  // end is also the cancel function (called without ran). A page open for
+  // days makes a request per poll: each must leave no global behind. A
+  // cancelled script that was inserted may still arrive, and must find a
+  // function, which then removes itself.
+  function end(ran?: boolean) {
     over = true;
-    // A script that still arrives must find a function, so leave a no-op behind.
-    w[name] = function () {};
+    if (s.parentNode && !ran) w[name] = s.onerror = drop;
+    else drop();
     if (s.parentNode) s.parentNode.removeChild(s);
   }
   w[name] = function (data: unknown) {
     if (over) return;
-    end();
+    end(true);
     done(null, data);
   };
   s.onerror = function () {
     if (over) return;
-    end();
+    end(true);
     done(fail(0, 'jsonp error'));
   };
   s.async = true;

@@ -95,7 +95,7 @@ export function pollLoop(env: TransportEnv, request: Requester): Transport {
         return;
       }
       for (let i = 0; i < a.messages.length && !done; i++) {
-        const f = a.messages[i];
+        const f = a.messages[i] || {}; // a null entry must not stop the loop
         if (f.type === 'hello') id = encodeURIComponent(f.session!);
         if (!(first && resume && f.type === 'subscribed' && have[f.channel!])) env._frame(f);
       }

@@ -13,7 +13,9 @@ function fakePage(readyState) {
       s.parentNode = head;
       p.inserted.push(s);
     },
-    removeChild() {},
+    removeChild(s) {
+      s.parentNode = null;
+    },
   };
   p.document = { readyState, head, createElement: () => ({}) };
   p.window = {
@@ -68,4 +70,49 @@ test('jsonp: a poll cancelled before its task runs is never inserted', () => {
   cancel();
   p.runTimers();
   assert.equal(p.inserted.length, 0);
+});
+
+// A page left open for days on JSONP makes a request per message batch or
+// per held-poll timeout: each must leave no global behind.
+const callbackOf = (s) => s.src.match(/callback=(\w+)$/)[1];
+
+test('jsonp: an answered poll leaves no global callback and no script behind', () => {
+  const p = fakePage('complete');
+  const got = [];
+  for (let i = 0; i < 3; i++) {
+    scriptJsonp(first, (err, data) => got.push(data));
+    const s = p.inserted[i];
+    const name = callbackOf(s);
+    window[name]({ messages: [], cursor: 'C' + i });
+    assert.equal(name in window, false, 'callback ' + name + ' removed');
+    assert.equal(s.parentNode, null);
+  }
+  assert.equal(got.length, 3);
+  assert.deepEqual(Object.keys(window).filter((k) => k.startsWith('__waterspout')), []);
+});
+
+test('jsonp: a script that failed to load leaves no global callback behind', () => {
+  const p = fakePage('complete');
+  let err = null;
+  scriptJsonp(first, (e) => (err = e));
+  const s = p.inserted[0];
+  s.onerror();
+  assert.ok(err);
+  assert.equal(callbackOf(s) in window, false);
+});
+
+test('jsonp: a cancelled poll leaves a callback only while its script may still run', () => {
+  const p = fakePage('complete');
+  // Cancelled before its task inserted it: nothing can call back.
+  const never = scriptJsonp(held, () => assert.fail('cancelled'));
+  never();
+  p.runTimers();
+  assert.deepEqual(Object.keys(window).filter((k) => k.startsWith('__waterspout')), []);
+  // Cancelled in flight: a late script finds a function, which then goes.
+  const cancel = scriptJsonp(first, () => assert.fail('cancelled'));
+  const name = callbackOf(p.inserted[0]);
+  cancel();
+  assert.equal(typeof window[name], 'function');
+  window[name]({ messages: [], cursor: 'late' });
+  assert.equal(name in window, false);
 });

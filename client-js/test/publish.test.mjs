@@ -75,7 +75,13 @@ test('an exception in application code does not break delivery', () => {
   });
   c.subscribe('b', (d) => ok.push(d));
   c.connect();
-  WS.all[0].recv(hello(), msg('a', 1), msg('b', 1));
+  WS.all[0].recv(
+    hello(),
+    { type: 'subscribed', id: 1, channel: 'a', epoch: 'E', offset: 0 },
+    { type: 'subscribed', id: 2, channel: 'b', epoch: 'E', offset: 0 },
+    msg('a', 1),
+    msg('b', 1),
+  );
   assert.deepEqual(ok, [1]);
   try {
     clock.tick();
@@ -83,4 +89,24 @@ test('an exception in application code does not break delivery', () => {
     thrown.push(e.message);
   }
   assert.deepEqual(thrown, ['app bug']);
+});
+
+test('publish while offline: at most 100 wait for the connection, the rest fail at once', () => {
+  const { c, clock, WS } = setup(Client, { random: () => 1 });
+  c.connect();
+  WS.all[0].recv(hello('ws', 0));
+  WS.all[0].drop(1006); // offline: the app keeps publishing
+  const results = [];
+  for (let i = 0; i < 150; i++) c.publish('cursor', i, (e) => results.push(e ? [i, e.code, e.reason] : i));
+  assert.equal(results.length, 50, 'the publishes past the queue failed at once');
+  assert.deepEqual(results[0], [100, 503, 'publish queue full']);
+  clock.advance(1000);
+  const ws = WS.all[1];
+  ws.recv(hello('ws', 0));
+  const sent = ws.sent.filter((s) => s.type === 'publish');
+  assert.deepEqual(
+    sent.map((s) => s.data),
+    Array.from({ length: 100 }, (_, i) => i),
+    'the first 100 go out in order on the new connection',
+  );
 });

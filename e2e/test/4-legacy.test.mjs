@@ -58,6 +58,15 @@ for (const c of cases) {
       assertSequence(got.map((m) => m.n), N, `${engine} legacy page over ${c.transport}`);
       st = await h.pageState(page);
       assert.deepEqual(st.errors, []);
+      if (c.transport === 'jsonp') {
+        // A page open for days makes a JSONP request per poll: only the one
+        // in flight may hold a global callback and a <script>.
+        const left = await page.evaluate(() => ({
+          callbacks: Object.keys(window).filter((k) => /^__waterspout\d+$/.test(k)).length,
+          scripts: document.querySelectorAll('script[src*="callback=__waterspout"]').length,
+        }));
+        assert.ok(left.callbacks <= 1 && left.scripts <= 1, `${engine}: JSONP left behind ${JSON.stringify(left)}`);
+      }
     });
   }
 }

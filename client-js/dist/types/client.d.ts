@@ -70,6 +70,7 @@ export declare class Client {
     private _queue;
     private _token?;
     private _retried;
+    private _fresh;
     private _why;
     private _wake;
     constructor(url: string, options?: Options);
@@ -135,6 +136,7 @@ export declare class Client {
     private _remember;
     private _schedProbe;
     private _closed;
+    private _stable;
     private _lost;
     private _frame;
     private _hello;

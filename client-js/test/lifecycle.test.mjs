@@ -1,0 +1,91 @@
+// A page left open for days: backoff after server disconnects, the
+// application stopping the client from inside its own handlers, and the
+// channel set changing while an upgrade probe is failing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '../.build/index.js';
+import { setup, collect, hello, msg } from './fakes.mjs';
+
+const disconnect = (code, reason, reconnect) => ({ type: 'disconnect', code, reason, reconnect });
+
+test('backoff: server disconnects of connections that were stable do not grow the delay', () => {
+  // random 1: each delay is its ceiling, 1000 ms after the first drop.
+  const { c, clock, WS } = setup(Client, { random: () => 1 });
+  collect(c, 'news');
+  c.connect();
+  for (let i = 0; i < 6; i++) {
+    const ws = WS.all[i];
+    ws.recv(hello('ws', 0));
+    clock.advance(3600000); // an hour of good service
+    ws.recv(disconnect(i % 2 ? 3006 : 3002, 'x', true));
+    clock.advance(999);
+    assert.equal(WS.all.length, i + 1);
+    clock.advance(1);
+    assert.equal(WS.all.length, i + 2, `reconnect ${i + 1} after 1 s, as the first`);
+  }
+});
+
+test('backoff: quick server disconnects still grow it', () => {
+  const { c, clock, WS } = setup(Client, { random: () => 1 });
+  c.connect();
+  const waits = [];
+  for (let i = 0; i < 4; i++) {
+    WS.all[i].recv(hello('ws', 0), disconnect(3006, 'internal error', true));
+    const t0 = clock.now();
+    while (WS.all.length === i + 1) clock.advance(50);
+    waits.push(clock.now() - t0);
+  }
+  assert.deepEqual(waits, [1000, 2000, 4000, 8000]);
+});
+
+test('disconnect() from a disconnect handler: the client stays disconnected', () => {
+  const { c, clock, WS, seen } = setup(Client);
+  c.on('disconnect', () => c.disconnect());
+  c.connect();
+  WS.all[0].recv(hello(), disconnect(3005, 'stale connection', true));
+  assert.equal(c.state, 'disconnected');
+  assert.equal(seen.states.at(-1), 'disconnected');
+  clock.advance(120000);
+  assert.equal(WS.all.length, 1);
+});
+
+test('subscribe while an upgrade probe finds its transport missing does not throw', () => {
+  // EventSource exists but throws (a CSP or an embedding that forbids it):
+  // the client settles on long-poll and probes sse in the background.
+  let tried = 0;
+  const { c, clock, XHR } = setup(Client, {
+    transports: ['sse', 'poll'],
+    EventSource: class {
+      constructor() {
+        tried++;
+        throw new Error('blocked');
+      }
+    },
+  });
+  const news = collect(c, 'news');
+  c.connect();
+  clock.tick();
+  XHR.last().respond(200, { messages: [hello('poll'), { type: 'subscribed', channel: 'news', epoch: 'E', offset: 0 }], cursor: 'C0' });
+  assert.equal(c.transport, 'poll');
+  assert.equal(tried, 1);
+  for (const ms of [20000, 20000, 19999]) {
+    clock.advance(ms);
+    if (ms === 20000) XHR.last().respond(200, { messages: [], cursor: 'C0' });
+  }
+  // Run the probe timer alone: the probe's failure is due on the next tick,
+  // and the application subscribes before it.
+  clock.q.sort((a, b) => a.at - b.at || a.id - b.id);
+  const probe = clock.q.shift();
+  clock.t = probe.at;
+  probe.fn();
+  assert.equal(tried, 2, 'the probe ran');
+  const chat = collect(c, 'chat');
+  clock.tick();
+  XHR.last().respond(200, { messages: [msg('news', 1)], cursor: 'C1' });
+  const restart = XHR.all.find((x) => x.url.includes('channel=chat'));
+  assert.ok(restart, 'the new channel set is polled');
+  restart.respond(200, { messages: [hello('poll'), { type: 'subscribed', channel: 'chat', epoch: 'C', offset: 0 }], cursor: 'C2' });
+  XHR.last().respond(200, { messages: [msg('chat', 1), msg('news', 2)], cursor: 'C3' });
+  assert.deepEqual(news.data, [1, 2]);
+  assert.deepEqual(chat.data, [1]);
+});
