@@ -1,0 +1,210 @@
+package server
+
+import (
+	"maps"
+	"net/http"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+const operationsDoc = "../docs/OPERATIONS.md"
+
+// docTable returns the rows of the Markdown table of doc whose header line
+// is header, each cell trimmed (an escaped \| stays in its cell).
+func docTable(t *testing.T, doc, header string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	start := slices.Index(lines, header)
+	if start < 0 {
+		t.Fatalf("%s has no table headed %q", doc, header)
+	}
+	var rows [][]string
+	for _, line := range lines[start+2:] { // past the header and its |---| line
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		line = strings.ReplaceAll(strings.Trim(line, "|"), `\|`, "\x00")
+		var row []string
+		for _, cell := range strings.Split(line, "|") {
+			row = append(row, strings.TrimSpace(strings.ReplaceAll(cell, "\x00", `\|`)))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+var codeSpan = regexp.MustCompile("`([^`]+)`")
+
+// codeSpans returns the text of the `code` spans of a cell.
+func codeSpans(cell string) []string {
+	var out []string
+	for _, m := range codeSpan.FindAllStringSubmatch(cell, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// TestOperationsConfigTable holds the configuration table of
+// docs/OPERATIONS.md to the options serve reads: each option's row names its
+// flag, environment variable, file key and default, no row names a setting
+// that does not exist, and every key the config file takes is documented.
+func TestOperationsConfigTable(t *testing.T) {
+	rows := docTable(t, operationsDoc, "| flag | env | file key | default | meaning |")
+	byEnv := map[string][]string{}
+	fileOnly := map[string]bool{}
+	for _, r := range rows {
+		if len(r) != 5 {
+			t.Errorf("row with %d cells: %q", len(r), r)
+			continue
+		}
+		envs := codeSpans(r[1])
+		if len(envs) == 0 {
+			for _, k := range codeSpans(r[2]) {
+				fileOnly[k] = true
+			}
+			continue
+		}
+		byEnv[envs[0]] = r
+	}
+	d := Defaults()
+	for _, o := range options {
+		r, ok := byEnv[o.env]
+		if !ok {
+			t.Errorf("%s (--%s) has no row", o.env, o.flag)
+			continue
+		}
+		delete(byEnv, o.env)
+		flags := codeSpans(r[0])
+		switch {
+		case o.flag == "" && len(flags) != 0:
+			t.Errorf("%s: the row names flag %q; it has none", o.env, flags)
+		case o.flag != "" && (len(flags) == 0 || strings.Fields(flags[0])[0] != "--"+o.flag):
+			t.Errorf("%s: the row names flag %q, want --%s", o.env, flags, o.flag)
+		}
+		if o.alias != "" && !slices.Contains(codeSpans(r[1]), o.alias) {
+			t.Errorf("%s: the row does not name %s, read as well", o.env, o.alias)
+		}
+		keys := codeSpans(r[2])
+		switch {
+		case o.key == "" && len(keys) != 0:
+			t.Errorf("%s: the row names file key %q; the file cannot hold it", o.env, keys)
+		case o.key != "" && !slices.Equal(keys, []string{o.key}):
+			t.Errorf("%s: the row names file key %q, want %q", o.env, keys, o.key)
+		}
+		// The help writes "none: not checked" where the table may say
+		// either half; one of them must be there.
+		def := strings.ReplaceAll(r[3], "`", "")
+		head, tail, _ := strings.Cut(o.def(d), ": ")
+		if !strings.Contains(def, head) && (tail == "" || !strings.Contains(def, tail)) {
+			t.Errorf("%s: the row's default is %q, serve's is %q", o.env, r[3], o.def(d))
+		}
+	}
+	for env := range byEnv {
+		t.Errorf("row for %s, which serve does not read", env)
+	}
+
+	// Every key the file takes, nested ones by their dotted path (fields of
+	// list items by their own name, as the tables under it write them).
+	doc, err := os.ReadFile(operationsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range fileKeys(reflect.TypeFor[Config](), "") {
+		if !strings.Contains(string(doc), "`"+k+"`") && !fileOnly[k] {
+			t.Errorf("config file key %q is not documented in %s", k, operationsDoc)
+		}
+	}
+	for k := range fileOnly {
+		if !slices.Contains(fileKeys(reflect.TypeFor[Config](), ""), k) {
+			t.Errorf("row for file key %q, which the config file does not take", k)
+		}
+	}
+}
+
+// fileKeys lists the keys of the config file form of t: struct fields by
+// their dotted path, and the fields of list items by their own name.
+func fileKeys(t reflect.Type, prefix string) []string {
+	if t == reflect.TypeFor[TokensConfig]() {
+		t = reflect.TypeFor[tokensJSON]()
+	}
+	var out []string
+	for name, ft := range jsonFields(t) {
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct && ft.NumField() > 0:
+			out = append(out, fileKeys(ft, prefix+name+".")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, prefix+name)
+			out = append(out, fileKeys(ft.Elem(), "")...)
+		default:
+			out = append(out, prefix+name)
+		}
+	}
+	return out
+}
+
+// TestOperationsMetricsTable holds the metrics tables of docs/OPERATIONS.md
+// to what /metrics serves: the same waterspout_* metrics, and the same
+// values of waterspout_limited_total's limit label, each exported from the
+// start as the doc says, the session package's limits included.
+func TestOperationsMetricsTable(t *testing.T) {
+	// A session opened and closed, a publish delivered to it, a duplicate
+	// and an API error make every labelled metric exist.
+	ts := newTestServer(t, nil)
+	sess := subscriber(t, ts.Server, "news")
+	for range 2 {
+		postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1,"key":"k"}`)
+	}
+	postJSON(t, ts.URL+"/api/publish", `{"channel":"bad channel","data":1}`)
+	sess.Close(session.Disconnect{})
+	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
+	served := map[string]bool{}
+	limits := map[string]bool{}
+	limitSeries := regexp.MustCompile(`^waterspout_limited_total\{limit="([a-z_]+)"\} `)
+	for _, line := range strings.Split(string(a.body), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[1] == "TYPE" && strings.HasPrefix(f[2], "waterspout_") {
+			served[f[2]] = true
+		}
+		if m := limitSeries.FindStringSubmatch(line); m != nil {
+			limits[m[1]] = true
+		}
+	}
+	documented := map[string]bool{}
+	for _, r := range docTable(t, operationsDoc, "| metric | type | labels | meaning |") {
+		for _, m := range codeSpans(r[0]) {
+			if strings.HasPrefix(m, "waterspout_") {
+				documented[m] = true
+			}
+		}
+	}
+	if !reflect.DeepEqual(served, documented) {
+		t.Errorf("/metrics serves %v; %s lists %v", slices.Sorted(maps.Keys(served)), operationsDoc, slices.Sorted(maps.Keys(documented)))
+	}
+	documented = map[string]bool{}
+	for _, r := range docTable(t, operationsDoc, "| value | counted when |") {
+		for _, v := range codeSpans(r[0]) {
+			documented[v] = true
+		}
+	}
+	if !reflect.DeepEqual(limits, documented) {
+		t.Errorf("/metrics exports limit values %v; %s lists %v", slices.Sorted(maps.Keys(limits)), operationsDoc, slices.Sorted(maps.Keys(documented)))
+	}
+	for _, l := range []string{session.LimitCommands, session.LimitChannels, session.LimitChannelName,
+		session.LimitServerChannels, session.LimitPresence} {
+		if !limits[l] {
+			t.Errorf("the session package counts limit %q; /metrics does not export it from the start", l)
+		}
+	}
+}
