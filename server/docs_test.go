@@ -1,9 +1,11 @@
 package server
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -205,6 +207,88 @@ func TestOperationsMetricsTable(t *testing.T) {
 		session.LimitServerChannels, session.LimitPresence} {
 		if !limits[l] {
 			t.Errorf("the session package counts limit %q; /metrics does not export it from the start", l)
+		}
+	}
+}
+
+// docFiles are the documents reviewers read; their links are checked.
+var docFiles = []string{"../README.md", "../docs/PROTOCOL.md", operationsDoc, "../docs/SECURITY.md",
+	"../docs/BENCHMARKS.md", "../client-js/README.md", "../CHANGELOG.md"}
+
+var (
+	mdLink     = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	mdHeading  = regexp.MustCompile(`^#+\s+(.*)`)
+	notInSlug  = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+	fenceStart = "```"
+)
+
+// proseLines returns the lines of a Markdown file outside code blocks.
+func proseLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	code := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), fenceStart) {
+			code = !code
+			line = ""
+		}
+		if code {
+			line = ""
+		}
+		out = append(out, line) // blanked, to keep line numbers
+	}
+	return out
+}
+
+// anchors returns the heading anchors GitHub makes for a Markdown file:
+// lower case, punctuation dropped, spaces as dashes, repeats numbered.
+func anchors(t *testing.T, path string) map[string]bool {
+	seen := map[string]int{}
+	out := map[string]bool{}
+	for _, line := range proseLines(t, path) {
+		m := mdHeading.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		a := strings.ReplaceAll(notInSlug.ReplaceAllString(strings.ToLower(strings.TrimSpace(m[1])), ""), " ", "-")
+		if n := seen[a]; n > 0 {
+			out[fmt.Sprintf("%s-%d", a, n)] = true
+		} else {
+			out[a] = true
+		}
+		seen[a]++
+	}
+	return out
+}
+
+// TestDocLinks checks that every relative link of the docs names a file
+// that exists and, with #anchor, a heading of it: a renamed heading or a
+// moved file breaks the link reviewers follow.
+func TestDocLinks(t *testing.T) {
+	for _, doc := range docFiles {
+		for i, line := range proseLines(t, doc) {
+			for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
+				link := m[1]
+				if strings.Contains(link, "://") || strings.HasPrefix(link, "mailto:") {
+					continue
+				}
+				file, anchor, _ := strings.Cut(link, "#")
+				target := doc
+				if file != "" {
+					target = filepath.Join(filepath.Dir(doc), file)
+				}
+				if _, err := os.Stat(target); err != nil {
+					t.Errorf("%s:%d: %s: no such file", doc, i+1, link)
+					continue
+				}
+				if anchor != "" && strings.HasSuffix(target, ".md") && !anchors(t, target)[anchor] {
+					t.Errorf("%s:%d: %s: %s has no heading with that anchor", doc, i+1, link, target)
+				}
+			}
 		}
 	}
 }
