@@ -292,3 +292,51 @@ func TestDocLinks(t *testing.T) {
 		}
 	}
 }
+
+// retiredTests are tests the docs name as gone (what replaced them is named
+// beside).
+var retiredTests = map[string]bool{"TestHeldPollMemory": true}
+
+var goTestName = regexp.MustCompile(`\b(?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*`)
+
+// TestDocsNameRealTests checks that every test, fuzz target and benchmark
+// the docs cite as evidence (or tell the reader to run) exists in some
+// package: a renamed test must not leave a claim without its proof.
+func TestDocsNameRealTests(t *testing.T) {
+	defined := map[string]bool{}
+	funcs := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range funcs.FindAllStringSubmatch(string(b), -1) {
+				defined[m[1]] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range docFiles[:5] { // README.md and docs/
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, name := range goTestName.FindAllString(line, -1) {
+				if !defined[name] && !retiredTests[name] {
+					t.Errorf("%s:%d: %s is not a test, fuzz target or benchmark of this repository", doc, i+1, name)
+				}
+			}
+		}
+	}
+}
