@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net/http"
@@ -305,27 +306,11 @@ var goTestName = regexp.MustCompile(`\b(?:Test|Fuzz|Benchmark)[A-Z][A-Za-z0-9_]*
 func TestDocsNameRealTests(t *testing.T) {
 	defined := map[string]bool{}
 	funcs := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Za-z0-9_]*)\(`)
-	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
+	readGoFiles(t, true, func(b []byte) {
+		for _, m := range funcs.FindAllSubmatch(b, -1) {
+			defined[string(m[1])] = true
 		}
-		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(path, "_test.go") {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			for _, m := range funcs.FindAllStringSubmatch(string(b), -1) {
-				defined[m[1]] = true
-			}
-		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, doc := range docFiles[:5] { // README.md and docs/
 		b, err := os.ReadFile(doc)
 		if err != nil {
@@ -338,5 +323,59 @@ func TestDocsNameRealTests(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDocsNameRealEnvironment checks that every WATERSPOUT_* variable the
+// docs name is read by some command: serve's are in the option table, the
+// other commands' (WATERSPOUT_SERVER, WATERSPOUT_TOKEN…) in cmd/.
+func TestDocsNameRealEnvironment(t *testing.T) {
+	envName := regexp.MustCompile(`\bWATERSPOUT_[A-Z0-9_]*[A-Z0-9]`)
+	read := map[string]bool{}
+	readGoFiles(t, false, func(b []byte) {
+		for _, m := range envName.FindAll(b, -1) {
+			if bytes.Contains(b, []byte(`"`+string(m)+`"`)) { // a string literal: something reads it
+				read[string(m)] = true
+			}
+		}
+	})
+	for _, doc := range docFiles[:5] { // README.md and docs/
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, name := range envName.FindAllString(line, -1) {
+				if !read[name] {
+					t.Errorf("%s:%d: %s is read by no command", doc, i+1, name)
+				}
+			}
+		}
+	}
+}
+
+// readGoFiles calls fn with each Go file of the repository: its tests when
+// tests is true, else the rest.
+func readGoFiles(t *testing.T, tests bool, fn func(b []byte)) {
+	t.Helper()
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") != tests {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fn(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
