@@ -379,3 +379,44 @@ func readGoFiles(t *testing.T, tests bool, fn func(b []byte)) {
 		t.Fatal(err)
 	}
 }
+
+// TestDocsNameRealRoutes holds the routes the docs name ("GET /api/history")
+// to the routes the server registers, both ways: a documented route exists
+// with that method, and every API, health and metrics route is documented.
+func TestDocsNameRealRoutes(t *testing.T) {
+	ts := newTestServer(t, nil)
+	registered := map[string]bool{}
+	for _, r := range ts.echo.Routes() {
+		registered[r.Method+" "+r.Path] = true
+	}
+	route := regexp.MustCompile(`\b(?:GET|POST|PUT|DELETE|HEAD|OPTIONS) /[A-Za-z0-9_./:*-]*`)
+	documented := map[string]bool{}
+	for _, doc := range docFiles[:5] { // README.md and docs/
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, r := range route.FindAllString(line, -1) {
+				r = strings.TrimRight(r, ".:")
+				_, path, _ := strings.Cut(r, " ")
+				served := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/connect/") ||
+					slices.Contains([]string{"/livez", "/readyz", "/metrics"}, path)
+				if !served || strings.HasPrefix(path, "/connect/sockjs/") { // SockJS's own paths are its library's
+					continue
+				}
+				documented[r] = true
+				if !registered[r] {
+					t.Errorf("%s:%d: %s is not a route of the server", doc, i+1, r)
+				}
+			}
+		}
+	}
+	for r := range registered {
+		method, path, _ := strings.Cut(r, " ")
+		if (method == http.MethodGet || method == http.MethodPost) && !strings.HasPrefix(path, "/connect/") &&
+			path != "/" && path != "/client/:file" && !documented[r] {
+			t.Errorf("route %s is not in README.md or docs/", r)
+		}
+	}
+}
