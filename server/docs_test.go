@@ -134,8 +134,9 @@ func TestOperationsConfigTable(t *testing.T) {
 	}
 }
 
-// fileKeys lists the keys of the config file form of t: struct fields by
-// their dotted path, and the fields of list items by their own name.
+// fileKeys lists the keys of the config file form of t: the leaves by their
+// dotted path, lists of objects by theirs and their items' fields by their
+// own name.
 func fileKeys(t reflect.Type, prefix string) []string {
 	if t == reflect.TypeFor[TokensConfig]() {
 		t = reflect.TypeFor[tokensJSON]()
