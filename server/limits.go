@@ -208,7 +208,7 @@ const (
 var limitNames = []string{
 	limitConnections, limitConnects, limitPolls, limitPublishes, limitAPICalls, limitMessageSize, limitQueue,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
-	session.LimitServerChannels,
+	session.LimitServerChannels, session.LimitPresence,
 }
 
 // clientKey is the rate-limit key of a request's client: the address echo's

@@ -53,7 +53,7 @@ func newMetrics() *metrics {
 		reg:          reg,
 		connections:  registerGaugeVec(reg, "waterspout_connections", "Open client sessions.", "transport"),
 		opened:       registerCounterVec(reg, "waterspout_sessions_opened_total", "Client sessions opened.", "transport"),
-		closed:       registerCounterVec(reg, "waterspout_sessions_closed_total", "Client sessions closed, by disconnect code (0: the client left).", "transport", "code"),
+		closed:       registerCounterVec(reg, "waterspout_sessions_closed_total", "Client sessions closed, by disconnect code (1000 or 1006: the client left; 0: a poll answered or a client publish done).", "transport", "code"),
 		publications: registerCounter(reg, "waterspout_publications_total", "Publications accepted (duplicates not included)."),
 		duplicates:   registerCounter(reg, "waterspout_duplicate_publications_total", "Publishes answered from an idempotency key and not delivered again."),
 		deliveries:   registerCounterVec(reg, "waterspout_deliveries_total", "Publications queued to a client session.", "transport"),

@@ -43,6 +43,12 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q", line)
 		}
 	}
+	// The help is what an operator reads at /metrics: it must say what
+	// docs/OPERATIONS.md says the codes mean (a client that leaves is 1000
+	// or 1006, never 0, which is a poll answered).
+	if !strings.Contains(text, "# HELP waterspout_sessions_closed_total Client sessions closed, by disconnect code (1000 or 1006: the client left; 0: a poll answered") {
+		t.Errorf("waterspout_sessions_closed_total's help does not say what its codes mean")
+	}
 	for _, leak := range []string{`channel="`, `"m"`, `bad channel`} {
 		if strings.Contains(text, leak) {
 			t.Errorf("metrics carry a channel name (%q)", leak)

@@ -77,3 +77,16 @@ func TestDecodeCommandsRefusesInvalidText(t *testing.T) {
 		t.Errorf("a JSON array: %v, want 400 in the protocol's terms", err)
 	}
 }
+
+// TestDecodeCommandsPerFrame: PROTOCOL.md's 100 commands per frame; one more
+// is a 400 and none of the frame's commands runs (nothing is decoded).
+func TestDecodeCommandsPerFrame(t *testing.T) {
+	frame := strings.Repeat(`{"type":"ping","id":1}`+"\n", maxCommandsPerFrame)
+	if cmds, err := DecodeCommands([]byte(frame)); err != nil || len(cmds) != maxCommandsPerFrame {
+		t.Fatalf("%d commands: %d decoded, %v", maxCommandsPerFrame, len(cmds), err)
+	}
+	cmds, err := DecodeCommands([]byte(frame + `{"type":"ping","id":2}`))
+	if e := AsError(err); e.Code != 400 || cmds != nil {
+		t.Errorf("%d commands: %d decoded, %v; want a 400 and none", maxCommandsPerFrame+1, len(cmds), err)
+	}
+}

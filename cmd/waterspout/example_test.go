@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +74,53 @@ func TestExampleConfig(t *testing.T) {
 	if res, err := c.Publish(ctx, apiclient.PublishRequest{Channel: "chat:lobby", Data: "hi"}); err != nil || res.Offset != 1 {
 		t.Fatalf("publish with the example config: %+v, %v", res, err)
 	}
+}
+
+// TestExampleConfigHoldsEverySetting holds waterspout.example.json to what
+// README.md and docs/OPERATIONS.md say of it: every setting of a single
+// node on the memory broker, so a new setting cannot be left out of it.
+// Left out on purpose: the other brokers' settings, and credentials, which
+// belong in the environment.
+func TestExampleConfigHoldsEverySetting(t *testing.T) {
+	notForOneNode := map[string]bool{
+		"apiKeys": true, "redisSentinels": true, "redisMaster": true, "redisCluster": true,
+		"redisUsername": true, "redisPassword": true, "redisSentinelPassword": true,
+		"redisAllowEviction": true, "tokens.keys": true, "tokens.hmacSecretFile": true,
+	}
+	b, err := json.Marshal(server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, k := range jsonKeys(t, example, "") {
+		have[k] = true
+	}
+	for _, k := range jsonKeys(t, b, "") {
+		if !have[k] && !notForOneNode[k] {
+			t.Errorf("%s lacks the setting %q", exampleConfig, k)
+		}
+	}
+}
+
+// jsonKeys lists the keys of the JSON object b, nested objects' keys by
+// their dotted path.
+func jsonKeys(t *testing.T, b []byte, prefix string) []string {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k, v := range obj {
+		if len(v) > 0 && v[0] == '{' {
+			out = append(out, jsonKeys(t, v, prefix+k+".")...)
+			continue
+		}
+		out = append(out, prefix+k)
+	}
+	return out
 }
