@@ -57,20 +57,7 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 		t.Fatalf("found only %d metrics in the dashboard's queries: %v", len(queried), queried)
 	}
 
-	// Traffic that makes every labelled series exist: a session opened and
-	// closed, a publish delivered to it, a duplicate, an API error.
-	ts := newTestServer(t, nil)
-	sess := subscriber(t, ts.Server, "news")
-	for range 2 {
-		postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1,"key":"k"}`)
-	}
-	postJSON(t, ts.URL+"/api/publish", `{"channel":"bad channel","data":1}`)
-	sess.Close(session.Disconnect{})
-
-	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
-	if a.status != 200 {
-		t.Fatalf("/metrics: %d", a.status)
-	}
+	a := metricsAfterTraffic(t)
 	served := map[string]bool{}
 	for _, line := range strings.Split(string(a.body), "\n") {
 		f := strings.Fields(line)
@@ -93,4 +80,23 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("deploy/grafana-dashboard.json queries metrics /metrics does not serve: %v", missing)
 	}
+}
+
+// metricsAfterTraffic answers /metrics of a new server after traffic that
+// makes every labelled series exist: a session opened and closed, a
+// publish delivered to it, a duplicate, an API error.
+func metricsAfterTraffic(t *testing.T) answer {
+	t.Helper()
+	ts := newTestServer(t, nil)
+	sess := subscriber(t, ts.Server, "news")
+	for range 2 {
+		postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1,"key":"k"}`)
+	}
+	postJSON(t, ts.URL+"/api/publish", `{"channel":"bad channel","data":1}`)
+	sess.Close(session.Disconnect{})
+	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
+	if a.status != http.StatusOK {
+		t.Fatalf("/metrics: %d", a.status)
+	}
+	return a
 }

@@ -13,38 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/waterspout/waterspout/internal/mdtest"
 	"github.com/waterspout/waterspout/session"
 )
 
 const operationsDoc = "../docs/OPERATIONS.md"
-
-// docTable returns the rows of the Markdown table of doc whose header line
-// is header, each cell trimmed (an escaped \| stays in its cell).
-func docTable(t *testing.T, doc, header string) [][]string {
-	t.Helper()
-	b, err := os.ReadFile(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	start := slices.Index(lines, header)
-	if start < 0 {
-		t.Fatalf("%s has no table headed %q", doc, header)
-	}
-	var rows [][]string
-	for _, line := range lines[start+2:] { // past the header and its |---| line
-		if !strings.HasPrefix(line, "|") {
-			break
-		}
-		line = strings.ReplaceAll(strings.Trim(line, "|"), `\|`, "\x00")
-		var row []string
-		for _, cell := range strings.Split(line, "|") {
-			row = append(row, strings.TrimSpace(strings.ReplaceAll(cell, "\x00", `\|`)))
-		}
-		rows = append(rows, row)
-	}
-	return rows
-}
 
 var codeSpan = regexp.MustCompile("`([^`]+)`")
 
@@ -62,7 +35,7 @@ func codeSpans(cell string) []string {
 // flag, environment variable, file key and default, no row names a setting
 // that does not exist, and every key the config file takes is documented.
 func TestOperationsConfigTable(t *testing.T) {
-	rows := docTable(t, operationsDoc, "| flag | env | file key | default | meaning |")
+	rows := mdtest.Table(t, operationsDoc, "| flag | env | file key | default | meaning |")
 	byEnv := map[string][]string{}
 	fileOnly := map[string]bool{}
 	for _, r := range rows {
@@ -164,16 +137,7 @@ func fileKeys(t reflect.Type, prefix string) []string {
 // values of waterspout_limited_total's limit label, each exported from the
 // start as the doc says, the session package's limits included.
 func TestOperationsMetricsTable(t *testing.T) {
-	// A session opened and closed, a publish delivered to it, a duplicate
-	// and an API error make every labelled metric exist.
-	ts := newTestServer(t, nil)
-	sess := subscriber(t, ts.Server, "news")
-	for range 2 {
-		postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1,"key":"k"}`)
-	}
-	postJSON(t, ts.URL+"/api/publish", `{"channel":"bad channel","data":1}`)
-	sess.Close(session.Disconnect{})
-	a := do(t, http.MethodGet, ts.URL+"/metrics", "")
+	a := metricsAfterTraffic(t)
 	served := map[string]bool{}
 	limits := map[string]bool{}
 	limitSeries := regexp.MustCompile(`^waterspout_limited_total\{limit="([a-z_]+)"\} `)
@@ -186,7 +150,7 @@ func TestOperationsMetricsTable(t *testing.T) {
 		}
 	}
 	documented := map[string]bool{}
-	for _, r := range docTable(t, operationsDoc, "| metric | type | labels | meaning |") {
+	for _, r := range mdtest.Table(t, operationsDoc, "| metric | type | labels | meaning |") {
 		for _, m := range codeSpans(r[0]) {
 			if strings.HasPrefix(m, "waterspout_") {
 				documented[m] = true
@@ -197,7 +161,7 @@ func TestOperationsMetricsTable(t *testing.T) {
 		t.Errorf("/metrics serves %v; %s lists %v", slices.Sorted(maps.Keys(served)), operationsDoc, slices.Sorted(maps.Keys(documented)))
 	}
 	documented = map[string]bool{}
-	for _, r := range docTable(t, operationsDoc, "| value | counted when |") {
+	for _, r := range mdtest.Table(t, operationsDoc, "| value | counted when |") {
 		for _, v := range codeSpans(r[0]) {
 			documented[v] = true
 		}
@@ -312,19 +276,13 @@ func TestDocsNameRealTests(t *testing.T) {
 			defined[string(m[1])] = true
 		}
 	})
-	for _, doc := range docFiles[:5] { // README.md and docs/
-		b, err := os.ReadFile(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			for _, name := range goTestName.FindAllString(line, -1) {
-				if !defined[name] && !retiredTests[name] {
-					t.Errorf("%s:%d: %s is not a test, fuzz target or benchmark of this repository", doc, i+1, name)
-				}
+	mdtest.EachLine(t, docFiles[:5], func(doc string, n int, line string) { // README.md and docs/
+		for _, name := range goTestName.FindAllString(line, -1) {
+			if !defined[name] && !retiredTests[name] {
+				t.Errorf("%s:%d: %s is not a test, fuzz target or benchmark of this repository", doc, n, name)
 			}
 		}
-	}
+	})
 }
 
 // TestDocsNameRealEnvironment checks that every WATERSPOUT_* variable the
@@ -340,19 +298,13 @@ func TestDocsNameRealEnvironment(t *testing.T) {
 			}
 		}
 	})
-	for _, doc := range docFiles[:5] { // README.md and docs/
-		b, err := os.ReadFile(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			for _, name := range envName.FindAllString(line, -1) {
-				if !read[name] {
-					t.Errorf("%s:%d: %s is read by no command", doc, i+1, name)
-				}
+	mdtest.EachLine(t, docFiles[:5], func(doc string, n int, line string) { // README.md and docs/
+		for _, name := range envName.FindAllString(line, -1) {
+			if !read[name] {
+				t.Errorf("%s:%d: %s is read by no command", doc, n, name)
 			}
 		}
-	}
+	})
 }
 
 // readGoFiles calls fn with each Go file of the repository: its tests when
@@ -392,27 +344,21 @@ func TestDocsNameRealRoutes(t *testing.T) {
 	}
 	route := regexp.MustCompile(`\b(?:GET|POST|PUT|DELETE|HEAD|OPTIONS) /[A-Za-z0-9_./:*-]*`)
 	documented := map[string]bool{}
-	for _, doc := range docFiles[:5] { // README.md and docs/
-		b, err := os.ReadFile(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			for _, r := range route.FindAllString(line, -1) {
-				r = strings.TrimRight(r, ".:")
-				_, path, _ := strings.Cut(r, " ")
-				served := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/connect/") ||
-					slices.Contains([]string{"/livez", "/readyz", "/metrics"}, path)
-				if !served || strings.HasPrefix(path, "/connect/sockjs/") { // SockJS's own paths are its library's
-					continue
-				}
-				documented[r] = true
-				if !registered[r] {
-					t.Errorf("%s:%d: %s is not a route of the server", doc, i+1, r)
-				}
+	mdtest.EachLine(t, docFiles[:5], func(doc string, n int, line string) { // README.md and docs/
+		for _, r := range route.FindAllString(line, -1) {
+			r = strings.TrimRight(r, ".:")
+			_, path, _ := strings.Cut(r, " ")
+			served := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/connect/") ||
+				slices.Contains([]string{"/livez", "/readyz", "/metrics"}, path)
+			if !served || strings.HasPrefix(path, "/connect/sockjs/") { // SockJS's own paths are its library's
+				continue
+			}
+			documented[r] = true
+			if !registered[r] {
+				t.Errorf("%s:%d: %s is not a route of the server", doc, n, r)
 			}
 		}
-	}
+	})
 	for r := range registered {
 		method, path, _ := strings.Cut(r, " ")
 		if (method == http.MethodGet || method == http.MethodPost) && !strings.HasPrefix(path, "/connect/") &&

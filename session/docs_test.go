@@ -7,43 +7,18 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/waterspout/waterspout/internal/mdtest"
 )
 
 const protocolDoc = "../docs/PROTOCOL.md"
-
-// protocolTable returns the cells of the rows of the PROTOCOL.md table
-// headed header.
-func protocolTable(t *testing.T, header string) [][]string {
-	t.Helper()
-	b, err := os.ReadFile(protocolDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	start := slices.Index(lines, header)
-	if start < 0 {
-		t.Fatalf("%s has no table headed %q", protocolDoc, header)
-	}
-	var rows [][]string
-	for _, line := range lines[start+2:] {
-		if !strings.HasPrefix(line, "|") {
-			break
-		}
-		var row []string
-		for _, cell := range strings.Split(strings.Trim(line, "|"), "|") {
-			row = append(row, strings.TrimSpace(cell))
-		}
-		rows = append(rows, row)
-	}
-	return rows
-}
 
 // TestProtocolDisconnectTable holds the disconnect code table of
 // docs/PROTOCOL.md to Disconnects: the same codes, reasons and reconnect
 // flags, so a client written from the page acts as the server means.
 func TestProtocolDisconnectTable(t *testing.T) {
 	var doc []Disconnect
-	for _, r := range protocolTable(t, "| code | reason | reconnect | what the client does |") {
+	for _, r := range mdtest.Table(t, protocolDoc, "| code | reason | reconnect | what the client does |") {
 		code, err := strconv.Atoi(r[0])
 		if err != nil || (r[2] != "yes" && r[2] != "no") {
 			t.Fatalf("row %q", r)
@@ -59,7 +34,7 @@ func TestProtocolDisconnectTable(t *testing.T) {
 // defaults of the Limits table and the numbers of its "Fixed limits".
 func TestProtocolLimits(t *testing.T) {
 	want := map[string]int{"maxMessageBytes": DefaultMaxMessageBytes, "maxChannels": DefaultMaxChannels, "maxQueueBytes": DefaultMaxQueueBytes}
-	for _, r := range protocolTable(t, "| field | default | meaning |") {
+	for _, r := range mdtest.Table(t, protocolDoc, "| field | default | meaning |") {
 		name := strings.Trim(r[0], "`")
 		if w, ok := want[name]; ok && r[1] != strconv.Itoa(w) {
 			t.Errorf("%s: default %s, the code's is %d", name, r[1], w)
