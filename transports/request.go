@@ -34,8 +34,9 @@ type StreamRequest struct {
 // EventSource reconnects by itself) replaces `cursor` entirely: the browser
 // keeps the original URL, so its cursor is older than the last event id.
 // Errors are *session.Error: 400 for no, invalid or repeated channels, for
-// channels whose cursor would not fit session.MaxCursorLen and for a
-// malformed cursor, 429 for more than maxChannels channels.
+// channels whose cursor would not fit session.MaxCursorLen, for a
+// malformed cursor and for a `cursor`, `token` or `client` given twice (see
+// SingleValued), 429 for more than maxChannels channels.
 func ParseStreamRequest(form url.Values, lastEventID string, maxChannels int) (StreamRequest, error) {
 	if err := SingleValued(form, "cursor", "token", "client"); err != nil {
 		return StreamRequest{}, err

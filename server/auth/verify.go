@@ -317,8 +317,8 @@ func tokenTextFault(token string) string {
 			return fmt.Sprintf("the name %q appears twice", name)
 		}
 	}
-	// b holds the claims now.
-	// Decoded with the library's own matching of names to fields.
+	// b holds the claims now; decoded with encoding/json's matching of names
+	// to fields, the dates are read as the JWT library reads them.
 	var dates struct {
 		Exp json.RawMessage `json:"exp"`
 		Nbf json.RawMessage `json:"nbf"`
