@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/session/brokertest"
 	"github.com/waterspout/waterspout/transports/sse"
 	"github.com/waterspout/waterspout/transports/ws"
 )
@@ -371,5 +372,46 @@ func TestAdminSecretFile(t *testing.T) {
 		if err != nil || cfg.Admin.SecretFile != file {
 			t.Errorf("%s: %+v, %v", name, cfg.Admin, err)
 		}
+	}
+}
+
+// TestAdminStateOnRedis: on Redis the state says so, lists the nodes
+// sharing it by their heartbeats (this one marked), counts channels on
+// every node as /api/channels does, and gives /readyz's reason when the
+// node is not ready.
+func TestAdminStateOnRedis(t *testing.T) {
+	rs := brokertest.StartRedisServer(t)
+	onRedis := func(c *Config) { c.Broker, c.RedisURL = "redis", rs.URL() }
+	a := newAdminServer(t, onRedis)
+	b := newTestServer(t, onRedis)
+	subscriber(t, b.Server, "room:far")
+	var st adminState
+	wiretest.Eventually(t, "node a to see node b and its channel", func() bool {
+		st = adminState{}
+		do(t, http.MethodGet, a.URL+"/admin/state", "", bearer(testAdminSecret)...).decode(t, &st)
+		return len(st.Broker.Nodes) == 2 && len(st.Channels.Top) == 1
+	})
+	if st.Broker.Name != "redis" || !st.Broker.Ready || st.Broker.ChannelStates != nil || st.Channels.Scope != "cluster" ||
+		st.Channels.Top[0] != (adminChannelLine{"room:far", 1}) || st.Sessions.Total != 0 {
+		t.Errorf("state on redis: %+v", st)
+	}
+	self := 0
+	for _, n := range st.Broker.Nodes {
+		if n.Self {
+			self++
+		}
+	}
+	if self != 1 {
+		t.Errorf("nodes %+v: want exactly one marked self", st.Broker.Nodes)
+	}
+
+	evicting := brokertest.StartRedisServerArgs(t, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+	c := newAdminServer(t, func(c *Config) { c.Broker, c.RedisURL = "redis", evicting.URL() })
+	ready := do(t, http.MethodGet, c.URL+"/readyz", "")
+	st = adminState{}
+	do(t, http.MethodGet, c.URL+"/admin/state", "", bearer(testAdminSecret)...).decode(t, &st)
+	if ready.status != http.StatusServiceUnavailable || st.Broker.Ready ||
+		"not ready: "+st.Broker.Reason+"\n" != string(ready.body) {
+		t.Errorf("/readyz %d %q; state ready %v, reason %q", ready.status, ready.body, st.Broker.Ready, st.Broker.Reason)
 	}
 }
