@@ -115,7 +115,16 @@ func (s *Server) adminRoutes(page []echo.MiddlewareFunc) {
 	// guessing. The origin is checked before the secret, so that a foreign
 	// page spends nothing of the address's budget.
 	e.GET("/admin/state", s.handleAdminState,
-		requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.recover(), s.originMiddleware, s.adminAuth)
+		requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.recover(), withAdminHeaders, s.originMiddleware, s.adminAuth)
+}
+
+// withAdminHeaders gives every answer of the state, refusals included, the
+// headers of the page's files.
+func withAdminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		adminHeaders(c.Response().Header())
+		return next(c)
+	}
 }
 
 // adminFile serves one embedded file with the headers every /admin answer has.
@@ -145,7 +154,6 @@ func (s *Server) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		adminHeaders(h)
 		if len(r.Header.Values("Authorization")) > 1 {
 			return apiError(http.StatusBadRequest, "the Authorization header is given more than once")
 		}

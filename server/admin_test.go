@@ -223,8 +223,9 @@ func TestAdminFailedLoginsLimited(t *testing.T) {
 func TestAdminOrigin(t *testing.T) {
 	ts := newAdminServer(t, nil)
 	state := ts.URL + "/admin/state"
-	if a := do(t, http.MethodGet, state, "", append(bearer(testAdminSecret), "Origin", "https://evil.example")...); a.status != http.StatusForbidden {
-		t.Fatalf("foreign origin: %d, want 403", a.status)
+	if a := do(t, http.MethodGet, state, "", append(bearer(testAdminSecret), "Origin", "https://evil.example")...); a.status != http.StatusForbidden ||
+		a.header.Get("Cache-Control") != "no-store" || a.header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("foreign origin: %d %v, want 403 with the admin headers", a.status, a.header)
 	}
 	a := do(t, http.MethodGet, state, "", append(bearer(testAdminSecret), "Origin", ts.URL)...)
 	if a.status != http.StatusOK {
