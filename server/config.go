@@ -82,6 +82,9 @@ type Config struct {
 	RateLimits RateLimits `json:"rateLimits"`
 	// Tokens configures connection and publisher tokens (JWT).
 	Tokens TokensConfig `json:"tokens"`
+	// Admin configures the operator's live view at /admin, off without a
+	// secret.
+	Admin AdminConfig `json:"admin"`
 	// Ping is the heartbeat interval announced in hello.
 	Ping time.Duration `json:"ping"`
 	// PollTimeout is how long a long-poll request is held without news.
@@ -120,6 +123,10 @@ type Config struct {
 	LogLevel  string `json:"logLevel"`
 	LogFormat string `json:"logFormat"`
 
+	// Version names the running binary on the admin page (the command
+	// sets what `waterspout version` prints). Empty: the module's build
+	// information.
+	Version string `json:"-"`
 	// Logger receives every log line. Default: built from LogLevel and
 	// LogFormat, writing to standard error.
 	Logger *slog.Logger `json:"-"`
@@ -197,6 +204,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.RateLimits.validate(); err != nil {
+		return err
+	}
+	if _, err := c.Admin.secret(); err != nil {
 		return err
 	}
 	if _, err := parseOrigins(c.AllowedOrigins); err != nil {

@@ -4,7 +4,10 @@
 // POST /api/broadcast, GET /api/history) with API-key authentication, the
 // browser origin allow-list shared by every transport, configuration (flags,
 // environment, config file), Prometheus metrics, /livez and /readyz,
-// graceful shutdown, the client bundles under /client/ and the demo page at /.
+// graceful shutdown, the client bundles under /client/, the demo page at /
+// and, when an admin secret is configured, the operator's live view at
+// /admin (admin.go: a page, and this node's state read from the metrics
+// registry /metrics serves).
 //
 // It holds no channel state: publications go to session.Node, which owns the
 // broker. The transports (ws, sse with client publish, poll, sockjs) are

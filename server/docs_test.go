@@ -335,9 +335,10 @@ func readGoFiles(t *testing.T, tests bool, fn func(b []byte)) {
 
 // TestDocsNameRealRoutes holds the routes the docs name ("GET /api/history")
 // to the routes the server registers, both ways: a documented route exists
-// with that method, and every API, health and metrics route is documented.
+// with that method, and every API, health, metrics and admin route is
+// documented. The server has every optional route on (the admin view).
 func TestDocsNameRealRoutes(t *testing.T) {
-	ts := newTestServer(t, nil)
+	ts := newAdminServer(t, nil)
 	registered := map[string]bool{}
 	for _, r := range ts.echo.Routes() {
 		registered[r.Method+" "+r.Path] = true
@@ -349,7 +350,8 @@ func TestDocsNameRealRoutes(t *testing.T) {
 			r = strings.TrimRight(r, ".:")
 			_, path, _ := strings.Cut(r, " ")
 			served := strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/connect/") ||
-				slices.Contains([]string{"/livez", "/readyz", "/metrics"}, path)
+				slices.Contains([]string{"/livez", "/readyz", "/metrics"}, path) ||
+				path == "/admin" || strings.HasPrefix(path, "/admin/")
 			if !served || strings.HasPrefix(path, "/connect/sockjs/") { // SockJS's own paths are its library's
 				continue
 			}
@@ -362,7 +364,8 @@ func TestDocsNameRealRoutes(t *testing.T) {
 	for r := range registered {
 		method, path, _ := strings.Cut(r, " ")
 		if (method == http.MethodGet || method == http.MethodPost) && !strings.HasPrefix(path, "/connect/") &&
-			path != "/" && path != "/client/:file" && !documented[r] {
+			path != "/" && path != "/client/:file" && !documented[r] &&
+			path != "/admin/admin.js" && path != "/admin/admin.css" { // the admin page's own files
 			t.Errorf("route %s is not in README.md or docs/", r)
 		}
 	}

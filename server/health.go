@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -20,13 +21,21 @@ func (s *Server) handleLivez(c echo.Context) error {
 // reason otherwise, from the first moment of a shutdown, so that a load
 // balancer stops sending new clients before they are told to leave.
 func (s *Server) handleReadyz(c echo.Context) error {
-	if s.stopping.Load() {
-		return c.String(http.StatusServiceUnavailable, "not ready: shutting down\n")
-	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
-	defer cancel()
-	if err := s.node.Ready(ctx); err != nil {
+	if err := s.readiness(c.Request().Context()); err != nil {
 		return c.String(http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
 	}
 	return c.String(http.StatusOK, "ok\n")
 }
+
+// readiness returns why the node cannot take clients, or nil: what /readyz
+// answers, and the admin view shows.
+func (s *Server) readiness(ctx context.Context) error {
+	if s.stopping.Load() {
+		return errShuttingDown
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	return s.node.Ready(ctx)
+}
+
+var errShuttingDown = errors.New("shutting down")

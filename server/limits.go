@@ -202,11 +202,13 @@ const (
 	limitAPICalls    = "api_calls_per_key"
 	limitMessageSize = "message_size"
 	limitQueue       = "queue"
+	limitAdminLogins = "admin_logins_per_ip"
 )
 
 // limitNames lists every label value, so each series exists from the start.
 var limitNames = []string{
 	limitConnections, limitConnects, limitPolls, limitPublishes, limitAPICalls, limitMessageSize, limitQueue,
+	limitAdminLogins,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
 	session.LimitServerChannels, session.LimitPresence,
 }

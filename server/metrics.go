@@ -28,6 +28,8 @@ type metrics struct {
 	slow         *prometheus.CounterVec
 	apiRequests  *prometheus.CounterVec
 	limited      *prometheus.CounterVec
+	// originsRefused counts requests checkOrigin refused.
+	originsRefused prometheus.Counter
 
 	// perTransport caches the children of the hot-path vectors: Delivered
 	// runs once per message per subscriber.
@@ -60,6 +62,8 @@ func newMetrics() *metrics {
 		slow:         registerCounterVec(reg, "waterspout_slow_clients_total", "Sessions dropped because their send queue overflowed.", "transport"),
 		apiRequests:  registerCounterVec(reg, "waterspout_api_requests_total", "Requests to /api/*, by route pattern and status code.", "route", "code"),
 		limited:      registerCounterVec(reg, "waterspout_limited_total", "Requests, commands and sessions refused or ended by a limit, by limit.", "limit"),
+		originsRefused: registerCounter(reg, "waterspout_origins_refused_total",
+			"Requests refused because their Origin is not allowed (any route: connects, client publishes, /api/*, /admin/state)."),
 	}
 	for _, l := range limitNames { // every series from the start, at 0
 		m.limited.WithLabelValues(l)

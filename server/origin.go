@@ -235,6 +235,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	if s.origins.check(r) {
 		return true
 	}
+	s.metrics.originsRefused.Inc()
 	route := r.URL.Path
 	if strings.HasPrefix(route, sockjsPrefix+"/") {
 		route = sockjsPrefix

@@ -64,6 +64,7 @@ func (s *Server) routes() error {
 	e.GET("/api/history", s.handleHistory, api(s.limitAPICalls)...)
 	e.Match(getHead, "/api/openapi.json", s.handleOpenAPI, page...)
 	s.serverAPIRoutes(api)
+	s.adminRoutes(page)
 
 	return s.mountTransports()
 }

@@ -52,6 +52,10 @@ type Server struct {
 	limits      session.Limits
 	tcfg        transports.Config
 	clientFiles map[string]clientFile
+	// admin is the operator's view at /admin; nil without an admin secret.
+	admin *adminView
+	// started is when New built the server (the admin view's uptime).
+	started time.Time
 
 	// refusedOrigins logs what checkOrigin refuses.
 	refusedOrigins *refusedOrigins
@@ -108,6 +112,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	admin, err := newAdminView(cfg.Admin)
+	if err != nil {
+		return nil, err
+	}
 	// Installed even without token keys: it keeps personal channels
 	// (user#<sub>) private in anonymous namespaces and refuses tokens
 	// clearly instead of ignoring them.
@@ -133,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: log, node: node, broker: closer, metrics: m,
 		auth: apiAuth, authz: authz, lim: newLimiters(cfg.RateLimits, nil), origins: origins, limits: node.Limits(),
-		clientFiles: clientFiles, shutdownDone: make(chan struct{}),
+		clientFiles: clientFiles, admin: admin, started: time.Now(), shutdownDone: make(chan struct{}),
 		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout, requestTimeout: apiDeadline,
 	}
 	s.refusedOrigins = newRefusedOrigins(log, nil)
@@ -314,7 +322,8 @@ func (s *Server) Run(ctx context.Context) error {
 		algs = s.auth.tokens.Algorithms()
 	}
 	s.log.Info("listening", "addr", addr.String(), "broker", s.cfg.Broker,
-		"api_keys", len(s.cfg.APIKeys), "token_algorithms", algs, "client_bundle", len(s.clientFiles) > 0)
+		"api_keys", len(s.cfg.APIKeys), "token_algorithms", algs, "client_bundle", len(s.clientFiles) > 0,
+		"admin", s.admin != nil)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

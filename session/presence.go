@@ -308,15 +308,9 @@ func (n *Node) Channels(ctx context.Context, prefix string) (out []ChannelCount,
 // MaxChannelsListed, so a caller that may see only some channels gets up to
 // MaxChannelsListed of those, not a share of the first ones overall.
 func (n *Node) ChannelsMatching(ctx context.Context, prefix string, keep func(ch string) bool) (out []ChannelCount, truncated bool, err error) {
-	var counts map[string]int
-	if c, ok := n.broker.(Cluster); ok {
-		// The cluster's report includes this node's live counts.
-		if counts, err = c.Channels(ctx, prefix); err != nil {
-			n.log.Warn("broker channels failed", "err", err)
-			return nil, false, ErrUnavailable
-		}
-	} else {
-		counts = n.hub.channels(prefix)
+	counts, err := n.ChannelCounts(ctx, prefix)
+	if err != nil {
+		return nil, false, err
 	}
 	out = make([]ChannelCount, 0, len(counts))
 	for ch, k := range counts {
@@ -329,6 +323,24 @@ func (n *Node) ChannelsMatching(ctx context.Context, prefix string, keep func(ch
 		out, truncated = out[:maxChannelsListed], true
 	}
 	return out, truncated, nil
+}
+
+// ChannelCounts returns what Channels lists, unsorted and whole: every
+// channel starting with prefix and its subscribers, on every node when the
+// broker is a Cluster (by the nodes' latest reports), on this node
+// otherwise. Entries may be 0 (a channel whose last subscriber just left);
+// Channels leaves those out. The map is the caller's.
+func (n *Node) ChannelCounts(ctx context.Context, prefix string) (map[string]int, error) {
+	if c, ok := n.broker.(Cluster); ok {
+		// The cluster's report includes this node's live counts.
+		counts, err := c.Channels(ctx, prefix)
+		if err != nil {
+			n.log.Warn("broker channels failed", "err", err)
+			return nil, ErrUnavailable
+		}
+		return counts, nil
+	}
+	return n.hub.channels(prefix), nil
 }
 
 // Disconnect ends every session of user (only the session client when it

@@ -85,7 +85,7 @@ func TestExampleConfigHoldsEverySetting(t *testing.T) {
 	notForOneNode := map[string]bool{
 		"apiKeys": true, "redisSentinels": true, "redisMaster": true, "redisCluster": true,
 		"redisUsername": true, "redisPassword": true, "redisSentinelPassword": true,
-		"redisAllowEviction": true, "tokens.keys": true, "tokens.hmacSecretFile": true,
+		"redisAllowEviction": true, "tokens.keys": true, "tokens.hmacSecretFile": true, "admin.secretFile": true,
 	}
 	b, err := json.Marshal(server.Defaults())
 	if err != nil {

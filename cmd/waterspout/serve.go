@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io/fs"
+	"runtime/debug"
 
 	clientjs "github.com/waterspout/waterspout/client-js"
 	"github.com/waterspout/waterspout/server"
@@ -32,6 +33,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	cfg.Logger = log
 	cfg.ClientFS = clientFS()
+	bi, _ := debug.ReadBuildInfo()
+	cfg.Version = versionString(version, commit, bi) // shown on /admin
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

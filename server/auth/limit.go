@@ -104,6 +104,25 @@ func (l *KeyedLimiter) AllowN(key string, n int) bool {
 	return true
 }
 
+// Refund gives back n events key spent (taken as 1 below 1), up to the
+// burst. It lets a caller charge only the events that turn out to count:
+// spend before the work, so that concurrent requests cannot all pass on
+// the same last event, and refund when the work shows it was not one to
+// limit (a right secret, where only wrong ones are limited). A key no
+// longer held gets nothing: it starts again with a full bucket anyway.
+func (l *KeyedLimiter) Refund(key string, n int) {
+	if l == nil {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.keys[key]; b != nil {
+		l.refill(b, now)
+		b.tokens = min(l.burst, b.tokens+max(float64(n), 1))
+	}
+}
+
 // Len returns the number of keys held.
 func (l *KeyedLimiter) Len() int {
 	if l == nil {

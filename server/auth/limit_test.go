@@ -197,3 +197,31 @@ func TestKeyedLimiterAllowN(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyedLimiterRefund(t *testing.T) {
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(0.1, 2, 100, clock.Now) // one per 10 s, bursts of 2
+	// Spent and refunded, any number of times: the bucket stays full.
+	for range 50 {
+		if !l.Allow("a") {
+			t.Fatal("a refunded event was not given back")
+		}
+		l.Refund("a", 1)
+	}
+	// Spent and kept: the burst, then refusal.
+	if !l.Allow("a") || !l.Allow("a") || l.Allow("a") {
+		t.Fatal("the burst of 2 was not what a non-refunded key got")
+	}
+	// A refund never raises a bucket above the burst.
+	l.Refund("a", 5)
+	if !l.Allow("a") || !l.Allow("a") || l.Allow("a") {
+		t.Fatal("a refund of 5 gave more than the burst of 2")
+	}
+	// A key never seen gets nothing (and is not created).
+	l.Refund("never", 1)
+	if l.Len() != 1 {
+		t.Fatalf("%d keys after refunding an unknown one, want 1", l.Len())
+	}
+	var none *KeyedLimiter
+	none.Refund("a", 1) // a nil limiter limits nothing and refunds nothing
+}

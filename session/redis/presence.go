@@ -564,6 +564,32 @@ func (b *Broker) Channels(ctx context.Context, prefix string) (map[string]int, e
 	return out, nil
 }
 
+// NodeBeat is one node sharing the broker's Redis, by its heartbeat.
+type NodeBeat struct {
+	ID string `json:"id"`
+	// Heartbeat is when the node last wrote its heartbeat, by Redis's
+	// clock. Nodes silent for 3 heartbeats are purged by the others.
+	Heartbeat time.Time `json:"heartbeat"`
+	// Self marks the node this broker belongs to.
+	Self bool `json:"self"`
+}
+
+// Nodes lists the nodes whose heartbeat is in Redis, newest first: one
+// ZRANGE of the set every heartbeat writes, so at most 3 heartbeats stale
+// (a node silent longer is purged at the next live node's beat).
+func (b *Broker) Nodes(ctx context.Context) ([]NodeBeat, error) {
+	zs, err := b.client.ZRevRangeWithScores(ctx, b.nodesKey(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: nodes: %w", err)
+	}
+	out := make([]NodeBeat, 0, len(zs))
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		out = append(out, NodeBeat{ID: id, Heartbeat: time.UnixMilli(int64(z.Score)), Self: id == b.fleet.node})
+	}
+	return out, nil
+}
+
 // heartbeatLoop refreshes this node's heartbeat and channel report, and
 // purges the nodes whose heartbeat is too old.
 func (b *Broker) heartbeatLoop() {

@@ -257,3 +257,42 @@ func TestPollLeaseAcrossNodes(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }
+
+// TestNodesListsTheLiveNodes: each node sees both, itself marked, by the
+// heartbeats they write; a node that closed is gone.
+func TestNodesListsTheLiveNodes(t *testing.T) {
+	a, b, _, _ := twoNodes(t, 100*time.Millisecond)
+	ctx := context.Background()
+	brokertest.Eventually(t, func() error {
+		for _, x := range []*Broker{a, b} {
+			nodes, err := x.Nodes(ctx)
+			if err != nil {
+				return err
+			}
+			ids := map[string]bool{}
+			for _, n := range nodes {
+				ids[n.ID] = n.Self
+				if n.Heartbeat.IsZero() {
+					return fmt.Errorf("node %s without a heartbeat time", n.ID)
+				}
+			}
+			if len(nodes) != 2 || ids[x.NodeID()] != true || len(ids) != 2 {
+				return fmt.Errorf("node %s sees %+v, want both nodes, itself marked", x.NodeID(), nodes)
+			}
+		}
+		return nil
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Eventually(t, func() error {
+		nodes, err := b.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 1 || nodes[0].ID != b.NodeID() {
+			return fmt.Errorf("after a closed, b sees %+v", nodes)
+		}
+		return nil
+	})
+}
