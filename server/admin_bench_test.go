@@ -3,12 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/waterspout/waterspout/session"
 )
@@ -21,20 +18,9 @@ import (
 func BenchmarkAdminState(b *testing.B) {
 	for _, channels := range []int{0, 1000, 100_000} {
 		b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
-			s, err := New(Config{
-				Addr:       "127.0.0.1:0",
-				Admin:      AdminConfig{SecretFile: adminSecretFile(b, testAdminSecret)},
-				Limits:     session.Limits{MaxChannels: 100},
-				Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-				RateLimits: RateLimits{CommandsPerSecond: -1},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_ = s.Shutdown(ctx)
+			s := newBenchServer(b, func(c *Config) {
+				c.Admin = AdminConfig{SecretFile: adminSecretFile(b, testAdminSecret)}
+				c.Limits = session.Limits{MaxChannels: 100}
 			})
 			for i := 0; i < channels; i += 100 {
 				sess, err := s.node.NewSession("bench")

@@ -9,21 +9,22 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/waterspout/waterspout/session"
 )
 
 // newBenchServer builds a server for a benchmark of its handler: the
-// defaults with namespaces, one API key, no rate limits and warnings only.
-// It shuts down when b ends.
-func newBenchServer(b *testing.B, namespaces ...session.Namespace) *Server {
-	s, err := New(Config{
+// defaults with one API key, no rate limits and warnings only, then what
+// mutate changes. It shuts down when b ends.
+func newBenchServer(b *testing.B, mutate func(*Config)) *Server {
+	cfg := Config{
 		Addr:       "127.0.0.1:0",
 		APIKeys:    []string{"bench-key-0123456789"},
-		Namespaces: namespaces,
 		RateLimits: RateLimits{ConnectionsPerIP: -1, ConnectsPerSecond: -1, PublishesPerSecond: -1, CommandsPerSecond: -1},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func newBenchServer(b *testing.B, namespaces ...session.Namespace) *Server {
 // answer), without the network and net/http's connection handling: the
 // server's own part of S4, as bench/server.json configures it.
 func BenchmarkPublish(b *testing.B) {
-	s := newBenchServer(b)
+	s := newBenchServer(b, nil)
 	h := s.Handler()
 	body := []byte(`{"channel":"bench","data":{"s":1,"t":1764817200000000000,"x":"a typical small notification payload"}}`)
 	b.ReportAllocs()

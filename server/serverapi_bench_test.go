@@ -16,7 +16,9 @@ import (
 // size (bytes/answer). /api/presence/stats is timed beside it.
 func BenchmarkPresenceAPI(b *testing.B) {
 	const clients = 10_000
-	s := newBenchServer(b, session.Namespace{Name: "room", Anonymous: true, Presence: true})
+	s := newBenchServer(b, func(c *Config) {
+		c.Namespaces = []session.Namespace{{Name: "room", Anonymous: true, Presence: true}}
+	})
 	for i := 0; i < clients; i++ {
 		sess, err := s.node.NewSession("bench")
 		if err != nil {
