@@ -20,10 +20,30 @@ import (
 type apiAuth struct {
 	keys   *auth.APIKeys  // nil without API keys
 	tokens *auth.Verifier // nil without token keys
+	// tokenFailures bounds, per client address, the publisher tokens
+	// that fail verification (see tokenFailBurst); clientKey names the
+	// address and limited counts a refusal. Set by New.
+	tokenFailures *auth.KeyedLimiter
+	clientKey     func(*http.Request) string
+	limited       func(label string)
 }
 
+// A publisher token's signature costs 10–90 µs to check (BenchmarkVerify:
+// HS256 to ES256), ten times a whole publish, and a request can carry any
+// made-up token, so failed verifications are limited per client address:
+// tokenFailBurst, then tokenFailRate a second. Each verification spends one
+// before it starts, so concurrent requests cannot all pass on the last, and
+// a token that verifies gives it back: a backend whose tokens are good is
+// never limited, however busy, while a flood of bad ones costs at most
+// that many checks. API keys are not limited: checking one is a hash.
+const (
+	tokenFailBurst = 100
+	tokenFailRate  = 10
+)
+
 func newAPIAuth(keys []string, tokens *auth.Verifier) (*apiAuth, error) {
-	a := &apiAuth{tokens: tokens}
+	a := &apiAuth{tokens: tokens, tokenFailures: auth.NewKeyedLimiter(tokenFailRate, tokenFailBurst, maxLimiterKeys, nil),
+		clientKey: func(*http.Request) string { return "" }, limited: func(string) {}}
 	if len(keys) > 0 {
 		k, err := auth.NewAPIKeys(keys...)
 		if err != nil {
@@ -91,6 +111,12 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if cred := auth.BearerToken(header); a.tokens != nil && strings.Count(cred, ".") == 2 {
+			key := a.clientKey(r)
+			if !a.tokenFailures.Allow(key) {
+				a.limited(limitTokenFailures)
+				c.Response().Header().Set("Retry-After", "1")
+				return apiError(http.StatusTooManyRequests, "rate limited: too many publisher tokens that failed verification from this address")
+			}
 			claims, err := a.tokens.VerifyPublisher(cred)
 			if err != nil {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout", error="invalid_token"`)
@@ -101,6 +127,7 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				return apiError(http.StatusUnauthorized, "%s", reason)
 			}
+			a.tokenFailures.Refund(key, 1)
 			sum := sha256.Sum256([]byte(claims.Subject))
 			c.Set(publisherKey, &publisher{limitKey: "sub:" + hex.EncodeToString(sum[:16]), claims: claims})
 			return next(c)

@@ -15,6 +15,7 @@ import (
 	"github.com/waterspout/waterspout/internal/testclock"
 	"github.com/waterspout/waterspout/internal/wire"
 	"github.com/waterspout/waterspout/internal/wiretest"
+	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -561,5 +562,63 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 	if resp != nil && resp.StatusCode == http.StatusOK {
 		t.Fatalf("answered an incomplete request: %s %q", resp.Status, body)
+	}
+}
+
+// TestPublisherTokenFailuresLimited: publisher tokens that fail
+// verification are limited per client address, before their signature is
+// checked; a good token gives its check back, so a busy backend is never
+// limited; API keys are not limited at all.
+func TestPublisherTokenFailuresLimited(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		secure(t)(c)
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	clock := testclock.New(time.Now())
+	ts.auth.tokenFailures = auth.NewKeyedLimiter(tokenFailRate, tokenFailBurst, maxLimiterKeys, clock.Now)
+	good, err := auth.Mint(auth.MintConfig{Sub: "backend", Kind: auth.KindPublisher, Publish: []string{"*"}, TTL: time.Hour, Key: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := auth.Mint(auth.MintConfig{Sub: "backend", Kind: auth.KindPublisher, Publish: []string{"*"}, TTL: time.Hour, Key: otherSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, backend := from("198.51.100.7"), from("203.0.113.9")
+	publish := func(cred string, addr []string) answer {
+		return do(t, http.MethodPost, ts.URL+"/api/publish", `{"channel":"news","data":1}`,
+			append([]string{"Content-Type", "application/json", "Authorization", "Bearer " + cred}, addr...)...)
+	}
+	for i := range 3 * tokenFailBurst {
+		if a := publish(good, backend); a.status != http.StatusOK {
+			t.Fatalf("good token #%d: %d %s", i+1, a.status, a.body)
+		}
+	}
+	for i := range tokenFailBurst {
+		if a := publish(forged, attacker); a.status != http.StatusUnauthorized {
+			t.Fatalf("forged token #%d: %d %s, want 401", i+1, a.status, a.body)
+		}
+	}
+	for _, cred := range []string{forged, good} {
+		a := publish(cred, attacker)
+		if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") == "" {
+			t.Fatalf("a token after %d failures: %d %s, want 429 with Retry-After", tokenFailBurst, a.status, a.body)
+		}
+		if e := a.apiErr(t); !strings.Contains(e.Reason, "failed verification") {
+			t.Errorf("reason %q", e.Reason)
+		}
+	}
+	if a := publish(testAPIKey, attacker); a.status != http.StatusOK {
+		t.Errorf("API key from the limited address: %d %s, want 200", a.status, a.body)
+	}
+	if a := publish(good, backend); a.status != http.StatusOK {
+		t.Errorf("good token from another address: %d %s", a.status, a.body)
+	}
+	clock.Advance(time.Second / tokenFailRate)
+	if a := publish(good, attacker); a.status != http.StatusOK {
+		t.Errorf("good token once the address earned a check: %d %s", a.status, a.body)
+	}
+	if got := limited(t, ts, limitTokenFailures); got != 2 {
+		t.Errorf("waterspout_limited_total{limit=%q} = %d, want 2", limitTokenFailures, got)
 	}
 }

@@ -145,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout, requestTimeout: apiDeadline,
 	}
 	s.refusedOrigins = newRefusedOrigins(log, nil)
+	apiAuth.clientKey, apiAuth.limited = s.clientKey, m.Limited
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.tcfg = transports.Config{
 		Node: node, CheckOrigin: s.checkOrigin, Authenticate: authz.Authenticate,
