@@ -14,7 +14,15 @@ type AuthorizerOptions struct {
 	// Logger receives refused tokens at Debug level, with the session id and
 	// the reason, never the token. Default slog.Default().
 	Logger *slog.Logger
+	// Now is the clock of the limit on failed command tokens (nil:
+	// time.Now).
+	Now func() time.Time
 }
+
+// maxFailingSessions bounds the sessions whose failed command tokens are
+// counted at once (about 100 bytes each); past it the least recent is
+// forgotten and starts again with a full allowance.
+const maxFailingSessions = 100_000
 
 // Authorizer decides what sessions may do from their connection tokens. It
 // implements session.TokenAuthorizer (set it as session.Config.Authorizer)
@@ -33,6 +41,9 @@ type AuthorizerOptions struct {
 type Authorizer struct {
 	v   *Verifier // nil: tokens are refused, namespaces and personal channels still apply
 	log *slog.Logger
+	// failures limits, per session id, the command tokens that fail
+	// verification (see commandFailBurst).
+	failures *KeyedLimiter
 
 	// mu guards grants and the sweep queue. Lock order: mu, then a
 	// session's own lock (SetUser, User and Done take it); the session
@@ -63,7 +74,8 @@ func NewAuthorizer(v *Verifier, opts AuthorizerOptions) *Authorizer {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Authorizer{v: v, log: opts.Logger, grants: make(map[*session.Session]*grant)}
+	return &Authorizer{v: v, log: opts.Logger, grants: make(map[*session.Session]*grant),
+		failures: NewKeyedLimiter(1/commandFailEvery.Seconds(), commandFailBurst, maxFailingSessions, opts.Now)}
 }
 
 // Authenticate is the transports.Config.Authenticate hook. A request without
@@ -132,13 +144,31 @@ func (a *Authorizer) commandToken(s *session.Session, command, token string) (*C
 	if a.v == nil {
 		return nil, ErrNoTokens
 	}
+	if !a.failures.Allow(s.ID()) {
+		return nil, ErrTokenFailures
+	}
 	c, err := a.v.VerifyConnection(token)
 	if err != nil {
 		a.refused(s, command, err)
 		return nil, commandError(err)
 	}
+	a.failures.Refund(s.ID(), 1)
 	return c, nil
 }
+
+// A token's signature costs 10–90 µs to check (BenchmarkVerify: HS256 to
+// ES256), and a session's `auth` and `subscribe` commands may carry any
+// made-up token as often as the command rate allows: 100 a second on each
+// of an address's connections would be cores' worth of checks. So each
+// session may send commandFailBurst tokens that fail verification, then
+// one every commandFailEvery; past that a command's token is refused
+// unchecked (ErrTokenFailures, 429). A check spends one before it starts
+// and a token that verifies gives it back, so a client refreshing good
+// tokens is never limited. Connect tokens are bounded by the connect rate.
+const (
+	commandFailBurst = 5
+	commandFailEvery = 10 * time.Second
+)
 
 // AuthorizeSubscribe implements session.Authorizer.
 func (a *Authorizer) AuthorizeSubscribe(s *session.Session, ns session.Namespace, ch, token string) error {

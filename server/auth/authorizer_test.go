@@ -478,3 +478,48 @@ func TestAuthenticateClosedSession(t *testing.T) {
 		t.Fatalf("%d grants for a closed session", a.tracked())
 	}
 }
+
+// TestCommandTokenFailuresLimited: a session's `auth` and `subscribe`
+// commands may carry commandFailBurst tokens that fail verification, then
+// one every commandFailEvery; past that a token is refused unchecked with
+// ErrTokenFailures. Good tokens give their check back, and other sessions
+// are not touched.
+func TestCommandTokenFailuresLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := NewAuthorizer(newVerifier(t, VerifierConfig{}), quiet)
+		node := newNode(t, a)
+		s, other := newSession(t, node), newSession(t, node)
+		for i := range 4 * commandFailBurst {
+			if err := a.Refresh(s, mint(t, MintConfig{Sub: "17", TTL: time.Hour})); err != nil {
+				t.Fatalf("good token #%d: %v", i+1, err)
+			}
+		}
+		ns := session.Namespace{Name: "orders"}
+		for i := range commandFailBurst {
+			var err error
+			if i%2 == 0 {
+				err = a.Refresh(s, "garbage")
+			} else {
+				err = a.AuthorizeSubscribe(s, ns, "orders:1", "garbage")
+			}
+			if err != ErrInvalidToken {
+				t.Fatalf("bad token #%d: %v, want invalid", i+1, err)
+			}
+		}
+		good := mint(t, MintConfig{Sub: "17", Channels: list("orders:*"), TTL: time.Hour})
+		for _, err := range []error{
+			a.Refresh(s, "garbage"), a.Refresh(s, good), a.AuthorizeSubscribe(s, ns, "orders:1", good),
+		} {
+			if err != ErrTokenFailures {
+				t.Fatalf("after %d failures: %v, want %v", commandFailBurst, err, ErrTokenFailures)
+			}
+		}
+		if err := a.Refresh(other, good); err != nil {
+			t.Fatalf("another session: %v", err)
+		}
+		time.Sleep(commandFailEvery)
+		if err := a.Refresh(s, good); err != nil {
+			t.Fatalf("after %v: %v", commandFailEvery, err)
+		}
+	})
+}

@@ -39,6 +39,9 @@ var (
 	ErrOtherSubject    = &session.Error{Code: http.StatusForbidden, Reason: "token is for another user"}
 	ErrNoClientPublish = &session.Error{Code: http.StatusForbidden, Reason: "clients may not publish in this namespace"}
 	ErrNoTokens        = &session.Error{Code: http.StatusBadRequest, Reason: "this server does not use tokens"}
+	// ErrTokenFailures refuses a command's token unchecked: its session has
+	// sent too many that failed verification (see commandFailBurst).
+	ErrTokenFailures = &session.Error{Code: http.StatusTooManyRequests, Reason: "rate limited: too many tokens that failed verification on this connection"}
 )
 
 // commandError maps a Verify error to the command error answered for it.
