@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/session/brokertest"
@@ -35,13 +37,15 @@ func adminSecretFile(t testing.TB, secret string) string {
 func newAdminServer(t *testing.T, mutate func(*Config)) *testServer {
 	t.Helper()
 	file := adminSecretFile(t, testAdminSecret)
-	return newTestServer(t, func(c *Config) {
+	ts := newTestServer(t, func(c *Config) {
 		c.Admin.SecretFile = file
 		c.TrustedProxies = []string{"127.0.0.1"}
 		if mutate != nil {
 			mutate(c)
 		}
 	})
+	ts.admin.maxAge = 0 // every request sees the state of its moment; TestAdminStateShared checks the default
+	return ts
 }
 
 func bearer(secret string) []string { return []string{"Authorization", "Bearer " + secret} }
@@ -331,6 +335,9 @@ func TestAdminSecretFile(t *testing.T) {
 		{"empty", "", "under 32"},
 		{"a space", testAdminSecret[:20] + " " + testAdminSecret[20:], "white space"},
 		{"a tab", testAdminSecret + "\t", "white space"},
+		{"non-ASCII", testAdminSecret + "ä", "non-ASCII"},
+		{"a no-break space at the end", testAdminSecret + "\u00a0", "non-ASCII"},
+		{"invalid UTF-8", testAdminSecret + "\xff", "non-ASCII"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := Config{Admin: AdminConfig{SecretFile: adminSecretFile(t, c.secret)}}
@@ -414,5 +421,68 @@ func TestAdminStateOnRedis(t *testing.T) {
 	if ready.status != http.StatusServiceUnavailable || st.Broker.Ready ||
 		"not ready: "+st.Broker.Reason+"\n" != string(ready.body) {
 		t.Errorf("/readyz %d %q; state ready %v, reason %q", ready.status, ready.body, st.Broker.Ready, st.Broker.Reason)
+	}
+}
+
+// TestAdminRequestsWithoutASecretSpendNothing: only a request that presents
+// a Bearer credential is a guess. Requests a foreign page can make (an
+// <img>, a no-cors fetch: no Authorization, no Origin; a URL with user info:
+// Basic) and requests a browser marks as sent for another site never spend
+// the address's budget, so no page the operator visits can lock them out.
+func TestAdminRequestsWithoutASecretSpendNothing(t *testing.T) {
+	ts := newAdminServer(t, nil)
+	state := ts.URL + "/admin/state"
+	operator := from("198.51.100.7")
+	for range 3 * adminFailBurst {
+		for _, h := range [][]string{
+			nil,
+			{"Authorization", "Basic b3BlcmF0b3I6Z3Vlc3M="},
+			{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors"},
+			append(bearer("a guess"), "Sec-Fetch-Site", "cross-site"),
+			append(bearer("a guess"), "Sec-Fetch-Site", "same-site"),
+		} {
+			a := do(t, http.MethodGet, state, "", append(h, operator...)...)
+			if a.status != http.StatusUnauthorized && a.status != http.StatusForbidden {
+				t.Fatalf("%v: %d %s, want 401 or 403", h, a.status, a.body)
+			}
+		}
+	}
+	if a := do(t, http.MethodGet, state, "", append(append(bearer(testAdminSecret), "Sec-Fetch-Site", "same-origin"), operator...)...); a.status != http.StatusOK {
+		t.Fatalf("the operator's own page after the foreign requests: %d %s, want 200", a.status, a.body)
+	}
+	if got := limited(t, ts, limitAdminLogins); got != 0 {
+		t.Errorf("waterspout_limited_total{limit=%q} = %d, want 0", limitAdminLogins, got)
+	}
+}
+
+// TestAdminStateShared: one computed state answers every request for
+// adminStateMaxAge, concurrent ones included, so that no number of pages or
+// scripts makes a node read its metrics and every node's channel report
+// more than once a second.
+func TestAdminStateShared(t *testing.T) {
+	ts := newAdminServer(t, nil)
+	ts.admin.maxAge = time.Hour
+	state := func() adminState {
+		t.Helper()
+		var st adminState
+		do(t, http.MethodGet, ts.URL+"/admin/state", "", bearer(testAdminSecret)...).decode(t, &st)
+		return st
+	}
+	first := state()
+	postJSON(t, ts.URL+"/api/publish", `{"channel":"news","data":1}`)
+	var wg sync.WaitGroup
+	times := make([]time.Time, 8)
+	for i := range times {
+		wg.Go(func() { times[i] = state().Time })
+	}
+	wg.Wait()
+	for i, tm := range times {
+		if !tm.Equal(first.Time) {
+			t.Fatalf("request %d: state of %v, want the shared one of %v", i, tm, first.Time)
+		}
+	}
+	ts.admin.maxAge = 0
+	if st := state(); !st.Time.After(first.Time) || st.Counters.Publications != 1 {
+		t.Fatalf("after maxAge: %v with %d publications, want a new state with 1", st.Time, st.Counters.Publications)
 	}
 }
