@@ -24,13 +24,18 @@ export function wsTransport(env: TransportEnv): Transport {
     env._end(e.code || 1006, e.reason || '');
   };
   return {
+    // send writes at most 100 commands per frame: the server refuses a
+    // larger frame whole (400, see PROTOCOL.md "Limits"), and a reconnect
+    // subscribes every channel (up to maxChannels, 128 by default) at once.
     send(cmds: object[]) {
-      const out: string[] = [];
-      for (let i = 0; i < cmds.length; i++) out.push(JSON.stringify(cmds[i]));
-      try {
-        s.send(out.join('\n'));
-      } catch (e) {
-        // A socket that closes under us reports it through onclose.
+      for (let i = 0; i < cmds.length; i += 100) {
+        const out: string[] = [];
+        for (let j = i; j < cmds.length && j < i + 100; j++) out.push(JSON.stringify(cmds[j]));
+        try {
+          s.send(out.join('\n'));
+        } catch (e) {
+          // A socket that closes under us reports it through onclose.
+        }
       }
     },
     close() {

@@ -89,3 +89,73 @@ test('subscribe while an upgrade probe finds its transport missing does not thro
   assert.deepEqual(news.data, [1, 2]);
   assert.deepEqual(chat.data, [1]);
 });
+
+test('disconnect() and connect() from a disconnect handler: one live connection, the handler\'s', () => {
+  const { c, clock, WS } = setup(Client);
+  collect(c, 'news');
+  let once = true;
+  c.on('disconnect', () => {
+    if (once) {
+      once = false;
+      c.disconnect();
+      c.connect();
+    }
+  });
+  c.connect();
+  WS.all[0].recv(hello(), { type: 'subscribed', id: 1, channel: 'news', epoch: 'E', offset: 0 });
+  WS.all[0].recv(disconnect(3001, 'shutdown', true));
+  clock.advance(3000);
+  const live = WS.all.filter((w) => !w.closed);
+  assert.equal(live.length, 1);
+  assert.equal(WS.all.length, 2);
+  live[0].recv(hello());
+  assert.equal(c.state, 'connected');
+});
+
+test('connect() from the error handler of a terminal disconnect connects again', () => {
+  const { c, clock, WS, seen } = setup(Client);
+  let once = true;
+  c.on('error', () => {
+    if (once) {
+      once = false;
+      c.connect();
+    }
+  });
+  c.connect();
+  WS.all[0].recv(hello(), disconnect(3504, 'disconnected by the server', false));
+  assert.equal(seen.errors.length, 1);
+  assert.equal(seen.errors[0].code, 3504);
+  assert.equal(c.state, 'connecting');
+  clock.tick();
+  assert.equal(WS.all.length, 2);
+  WS.all[1].recv(hello());
+  assert.equal(c.state, 'connected');
+});
+
+test('reconnect: more than 100 subscriptions go out in frames of at most 100 commands', () => {
+  // The server refuses a frame of more than 100 commands whole (400), and
+  // maxChannels is 128 by default.
+  const { c, clock, WS } = setup(Client);
+  const names = Array.from({ length: 128 }, (_, i) => 'ch' + i);
+  c.connect();
+  const frames = (ws) => {
+    const f = [];
+    const send = ws.send.bind(ws);
+    ws.send = (s) => {
+      f.push(s.split('\n').length);
+      send(s);
+    };
+    return f;
+  };
+  const f0 = frames(WS.all[0]);
+  WS.all[0].recv(hello());
+  for (const n of names) collect(c, n);
+  assert.equal(f0.length, 128, 'one frame per subscribe while connected');
+  WS.all[0].drop(1006);
+  clock.advance(2000);
+  const ws = WS.all[1];
+  const f1 = frames(ws);
+  ws.recv(hello());
+  assert.deepEqual(f1, [100, 28]);
+  assert.deepEqual(ws.sent.map((s) => s.channel), names);
+});
