@@ -308,10 +308,16 @@ export class Client {
     }
   }
 
-  private _setState(s: State): void {
-    if (this.state === s) return;
-    this.state = s;
-    this._emit('state', s);
+  // _setState reports whether the state handlers left this run of the
+  // client alone: false when one called disconnect(), maybe connect() after
+  // it, whose connection is then the one to keep.
+  private _setState(s: State): boolean {
+    const g = this._gen;
+    if (this.state !== s) {
+      this.state = s;
+      this._emit('state', s);
+    }
+    return g === this._gen;
   }
 
   // ---- public API ----
@@ -325,7 +331,7 @@ export class Client {
     this._drops = 0;
     this._idx = this._remembered();
     this._listen('addEventListener');
-    this._setState('connecting');
+    if (!this._setState('connecting')) return this;
     if (!this._token && this._o.getToken) this._refresh();
     else this._start();
     return this;
@@ -592,9 +598,7 @@ export class Client {
 
   private _start(): void {
     this._timer = null;
-    if (!this._want) return;
-    this._setState('connecting');
-    this._cur = this._make(this._idx);
+    if (this._want && this._setState('connecting')) this._cur = this._make(this._idx);
   }
 
   private _kill(a: Attempt | null): void {
@@ -634,8 +638,7 @@ export class Client {
   private _retry(ms: number): void {
     const self = this;
     // An application handler may have called disconnect() meanwhile.
-    if (!this._want) return;
-    this._setState('connecting');
+    if (!this._want || !this._setState('connecting')) return;
     this._o.clearTimeout(this._timer);
     this._timer = this._o.setTimeout(function () {
       self._start();
@@ -810,7 +813,7 @@ export class Client {
     if (g !== this._gen) return;
     if (o.getToken && (code === Codes.TokenExpired || (code === Codes.InvalidToken && !this._retried))) {
       if (code === Codes.InvalidToken) this._retried = true;
-      this._setState('connecting');
+      if (!this._setState('connecting')) return;
       // A fresh token refused as expired again (an issuer whose clock lags
       // the server's, a cached token) must not make a tight loop.
       return this._refresh(code === Codes.TokenExpired && this._fresh);
@@ -906,8 +909,9 @@ export class Client {
     this.presenceId = f.client || this.session;
     this.limits = f.limits || null;
     this._remember(name);
-    this._setState('connected');
-    if (fresh) this._emit('transport', name, f);
+    const g = this._gen;
+    if (this._setState('connected') && fresh) this._emit('transport', name, f);
+    if (g !== this._gen) return; // a handler called disconnect()
     const t = a._t!;
     if (t.send) {
       const cmds: object[] = [];

@@ -159,3 +159,35 @@ test('reconnect: more than 100 subscriptions go out in frames of at most 100 com
   assert.deepEqual(f1, [100, 28]);
   assert.deepEqual(ws.sent.map((s) => s.channel), names);
 });
+
+test('disconnect() and connect() from a state handler: one live connection', () => {
+  for (const when of ['connecting', 'connected']) {
+    const { c, clock, WS } = setup(Client);
+    collect(c, 'news');
+    c.connect();
+    WS.all[0].recv(hello());
+    let once = true;
+    c.on('state', (s) => {
+      if (s === when && once) {
+        once = false;
+        c.disconnect();
+        c.connect();
+      }
+    });
+    WS.all[0].drop(1006); // 'connecting', then a new WebSocket after the backoff
+    clock.advance(3000);
+    assert.equal(WS.all.filter((w) => !w.closed).length, 1, `${when}: ${WS.all.length} opened`);
+    WS.all.at(-1).recv(hello()); // 'connected'
+    if (when === 'connected') {
+      assert.ok(WS.all[1].closed);
+      assert.deepEqual(WS.all[1].sent, [], 'nothing sent on the connection the handler closed');
+      assert.equal(WS.all.length, 3);
+      assert.equal(c.state, 'connecting');
+      WS.all[2].recv(hello());
+    }
+    const live = WS.all.filter((w) => !w.closed);
+    assert.equal(live.length, 1);
+    assert.equal(c.state, 'connected', when);
+    assert.deepEqual(live[0].sent.map((s) => s.channel), ['news']);
+  }
+});
