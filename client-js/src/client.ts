@@ -778,13 +778,18 @@ export class Client {
   // another transport says nothing about it. It is left out of poll and SSE
   // requests and waits for WebSocket (the upgrade probe brings it back,
   // whose hello subscribes it with its token), unless the client has no
-  // WebSocket to wait for.
+  // WebSocket to wait for. A request without channels is refused (400 no
+  // channel): when only subscriptions waiting for WebSocket are left, the
+  // next connection is WebSocket's.
   private _refused(code: number, reason: string): boolean {
     const i = (reason = '' + reason).indexOf(': ');
     const s = code >= 400 && code < 500 && i > 0 ? this._subs[reason.slice(0, i)] : null;
+    const w = this._order.indexOf('websocket');
     if (!s) return false;
-    if (s._tok && this._order.indexOf('websocket') >= 0) s._off = true;
-    else {
+    if (s._tok && w >= 0) {
+      s._off = true;
+      if (!this._chans().length) this._idx = w;
+    } else {
       this._drop(s.channel);
       this._call(s._h, 'error', fail(code, reason));
     }

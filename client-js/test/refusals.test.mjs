@@ -202,3 +202,18 @@ test('subscribe: past the maxChannels of the last hello it fails on its error ha
     assert.ok(c.subscription('d'));
   }
 });
+
+test('channel token: when it was the only channel, its long-poll refusal sends the client to WebSocket at once', () => {
+  const storage = memStorage({ 'waterspout:https://push.example.com': JSON.stringify({ t: 'poll', x: 2_000_000_000_000 }) });
+  const { c, clock, WS, XHR, seen } = setup(Client, { storage });
+  const orders = collect(c, 'orders:7', { token: 'channel-token' });
+  c.connect();
+  XHR.last().respond(403, { error: { code: 403, reason: 'orders:7: permission denied' } });
+  clock.tick();
+  assert.equal(XHR.all.length, 1, 'no request without channels (the server refuses it: 400 no channel)');
+  assert.equal(WS.all.length, 1);
+  WS.all[0].recv(hello());
+  assert.deepEqual(WS.all[0].sent.map((s) => [s.channel, s.token]), [['orders:7', 'channel-token']]);
+  assert.deepEqual(orders.errors, []);
+  assert.deepEqual(seen.errors, []);
+});
