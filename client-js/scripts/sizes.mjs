@@ -18,7 +18,11 @@ import { gzipSync } from 'node:zlib';
 // reasons are most of it); a refused restart ends only its channel (L1); a
 // resubscribe reopens the request (L3); the JSONP onload clean-up (L5); the
 // generation check after the disconnect, error and state handlers (L6).
-export const budgets = { 'waterspout.js': 6.75 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6.5 * 1024 };
+// waterspout.js 6.875 KB and waterspout.mjs 6.625 KB since the same review's
+// last fix, WebSocket messages kept under the hello's maxMessageBytes (a
+// reconnect's subscribes with their tokens could pass it, and 3501 is
+// terminal), took them to 6,913 B and 6,693 B (+43 B, +40 B).
+export const budgets = { 'waterspout.js': 6.875 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6.625 * 1024 };
 
 export function sizes(dir) {
   return Object.keys(budgets).map((file) => {

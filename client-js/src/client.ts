@@ -921,7 +921,7 @@ export class Client {
     if (t.send) {
       const cmds: object[] = [];
       for (const ch in this._subs) cmds.push(this._subCmd(ch));
-      if (cmds.length) t.send(cmds);
+      if (cmds.length) t.send(cmds, f.limits && f.limits.maxMessageBytes);
     } else if (!this._fits(a)) this._restartSoon();
     const q = this._queue;
     this._queue = [];

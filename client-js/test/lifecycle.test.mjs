@@ -191,3 +191,25 @@ test('disconnect() and connect() from a state handler: one live connection', () 
     assert.deepEqual(live[0].sent.map((s) => s.channel), ['news']);
   }
 });
+
+test('reconnect: subscribes with their tokens go in messages no larger than the hello\'s maxMessageBytes', () => {
+  // A larger message ends the connection with 3501, which is terminal.
+  const { c, clock, WS, seen } = setup(Client);
+  const token = 't'.repeat(300);
+  const names = Array.from({ length: 12 }, (_, i) => 'orders:' + i);
+  for (const n of names) collect(c, n, { token });
+  c.connect();
+  const ws = WS.all[0];
+  const frames = [];
+  const send = ws.send.bind(ws);
+  ws.send = (s) => {
+    frames.push(s);
+    send(s);
+  };
+  ws.recv({ ...hello(), limits: { maxMessageBytes: 1000, maxChannels: 128, maxQueueBytes: 2097152 } });
+  assert.ok(frames.length >= 4, `${frames.length} messages`);
+  for (const f of frames) assert.ok(Buffer.byteLength(f) <= 1000, `a message of ${Buffer.byteLength(f)} bytes`);
+  assert.deepEqual(ws.sent.map((s) => [s.channel, s.token]), names.map((n) => [n, token]));
+  assert.deepEqual(seen.errors, []);
+  clock.tick();
+});
