@@ -49,6 +49,10 @@ interface Attempt {
   _r?: boolean; // replaces the current attempt with a new channel set
 }
 
+// A channel name as the server's session.ValidateChannel takes it: 1 to 255
+// bytes of ASCII letters, digits and _ - : # . @ =.
+const CHANNEL = /^[\w\-:#.@=]{1,255}$/;
+
 type Queued = [string, unknown, Callback<PublishResult>];
 
 const DEFAULTS = {
@@ -122,6 +126,10 @@ export class Subscription {
   _tok?: string;
   /** @internal the id of this subscription's subscribe command on the WebSocket */
   _id?: number;
+  /** @internal a poll or SSE request refused this subscription's channel, and only WebSocket carries its token: it waits for WebSocket */
+  _off?: boolean;
+  /** @internal the poll or SSE attempt that was live when this subscription was made: what it delivers on the channel is an earlier subscription's */
+  _w?: Attempt | null;
 
   constructor(client: Client, channel: string, handlers: SubscriptionHandlers, token?: string) {
     this._c = client;
@@ -300,10 +308,16 @@ export class Client {
     }
   }
 
-  private _setState(s: State): void {
-    if (this.state === s) return;
-    this.state = s;
-    this._emit('state', s);
+  // _setState reports whether the state handlers left this run of the
+  // client alone: false when one called disconnect(), maybe connect() after
+  // it, whose connection is then the one to keep.
+  private _setState(s: State): boolean {
+    const g = this._gen;
+    if (this.state !== s) {
+      this.state = s;
+      this._emit('state', s);
+    }
+    return g === this._gen;
   }
 
   // ---- public API ----
@@ -317,7 +331,7 @@ export class Client {
     this._drops = 0;
     this._idx = this._remembered();
     this._listen('addEventListener');
-    this._setState('connecting');
+    if (!this._setState('connecting')) return this;
     if (!this._token && this._o.getToken) this._refresh();
     else this._start();
     return this;
@@ -337,6 +351,23 @@ export class Client {
     if (this._subs[channel]) throw new Error('WaterSpout: already subscribed to ' + channel);
     const h: SubscriptionHandlers = typeof handlers === 'function' ? { message: handlers } : handlers || {};
     const s = new Subscription(this, channel, h, options && options.token);
+    const l = this.limits;
+    // A name the server refuses, or a channel past its limit, would make a
+    // poll or SSE request fail for every channel (the server names no
+    // channel then): refuse it here, on every transport alike, and send
+    // nothing.
+    const e = !CHANNEL.test(channel)
+      ? fail(400, 'invalid channel name')
+      : l && l.maxChannels && Object.keys(this._subs).length >= l.maxChannels
+        ? fail(429, 'too many channels')
+        : null;
+    if (e) {
+      const self = this;
+      this._o.setTimeout(function () {
+        self._call(h, 'error', e);
+      }, 0);
+      return s;
+    }
     this._subs[channel] = s;
     if (options && options.since) this._pos[channel] = { epoch: options.since.epoch, offset: options.since.offset };
     this._changed(channel, true);
@@ -461,8 +492,20 @@ export class Client {
 
   // ---- internals: channel set ----
 
+  // _chans is the channel set of a poll or SSE request: every subscription
+  // but those waiting for WebSocket.
   private _chans(): string[] {
-    return Object.keys(this._subs).sort();
+    const r: string[] = [];
+    for (const ch in this._subs) if (!this._subs[ch]._off) r.push(ch);
+    return r.sort();
+  }
+
+  // _fits reports whether the poll or SSE attempt a carries the channel set
+  // as it is now: the same channels, none of them subscribed again since a
+  // was opened (that subscription needs its own subscribed frame and since).
+  private _fits(a: Attempt): boolean {
+    for (const ch in this._subs) if (this._subs[ch]._w === a) return false;
+    return a._ch === this._chans().join(' ');
   }
 
   private _drop(channel: string): void {
@@ -483,6 +526,7 @@ export class Client {
       this._kill(p);
       this._schedProbe();
     }
+    if (added && a && !(a._t && a._t.send)) this._subs[channel]._w = a;
     if (!a || !a._open) return; // the hello handler catches up
     if (!a._t!.send) return this._restartSoon();
     if (added) a._t!.send([this._subCmd(channel)]);
@@ -497,7 +541,7 @@ export class Client {
     this._rtimer = this._o.setTimeout(function () {
       self._rtimer = null;
       const a = self._cur;
-      if (!a || !a._open || a._t!.send || a._ch === self._chans().join(' ')) return;
+      if (!a || !a._open || a._t!.send || self._fits(a)) return;
       self._kill(self._probe);
       self._probe = self._make(a._i);
       self._probe._r = true;
@@ -554,9 +598,7 @@ export class Client {
 
   private _start(): void {
     this._timer = null;
-    if (!this._want) return;
-    this._setState('connecting');
-    this._cur = this._make(this._idx);
+    if (this._want && this._setState('connecting')) this._cur = this._make(this._idx);
   }
 
   private _kill(a: Attempt | null): void {
@@ -596,8 +638,7 @@ export class Client {
   private _retry(ms: number): void {
     const self = this;
     // An application handler may have called disconnect() meanwhile.
-    if (!this._want) return;
-    this._setState('connecting');
+    if (!this._want || !this._setState('connecting')) return;
     this._o.clearTimeout(this._timer);
     this._timer = this._o.setTimeout(function () {
       self._start();
@@ -637,7 +678,8 @@ export class Client {
       if (gen !== self._gen || !self._want) return;
       if (err || !t) {
         self._emit('error', fail(401, 'getToken failed'));
-        return self._retry(self._delay());
+        if (gen === self._gen) self._retry(self._delay());
+        return;
       }
       self._token = t;
       self._fresh = true;
@@ -697,6 +739,9 @@ export class Client {
     if (a === this._probe) {
       this._kill(a);
       if (a._r) {
+        // A restart refused for one channel (a subscribe while on poll)
+        // ends that subscription alone: the live request goes on.
+        if (this._refused(code, reason)) return this._restartSoon();
         const c = this._cur;
         if (c) this._closed(c, 1006, 'restart failed');
         return;
@@ -709,23 +754,46 @@ export class Client {
     // WebSocket gets as a disconnect code: act on it the same way.
     if (code === 401) code = reason === 'token expired' ? Codes.TokenExpired : reason === 'invalid token' ? Codes.InvalidToken : code;
     if (code >= 3000 && code < 5000) return this._lost(a, code, reason);
-    // A poll or JSONP answer refuses the whole request for one channel
-    // ("orders:7: permission denied"): end that subscription, as WebSocket's
-    // subscribe error does, and reopen at once without it.
-    const s = code >= 400 && code < 500 ? this._subs[(reason = '' + reason).slice(0, reason.indexOf(': '))] : null;
     if (code >= 400 && code < 600) this._why = fail(code, reason);
     this._down();
     this._idx = a._i;
-    if (s) {
+    const g = this._gen;
+    if (this._refused(code, reason)) {
       this._why = null;
-      this._drop(s.channel);
-      this._call(s._h, 'error', fail(code, reason));
-      return this._retry(0);
+      // The subscription's error handler may have called disconnect() and connect().
+      if (g === this._gen) this._retry(0);
+      return;
     }
     if (!a._open) return this._failover();
     this._stable(a);
     if (++this._drops >= o.maxFailures) return this._failover();
     this._retry(this._delay());
+  }
+
+  // _refused acts on a poll or JSONP answer that refuses the whole request
+  // for one channel ("orders:7: permission denied"), and reports whether it
+  // did: it ends that subscription, as WebSocket's subscribe error does, so
+  // that the caller reopens at once without it. A subscription with its own
+  // token is not ended: only WebSocket carries that token, so a refusal on
+  // another transport says nothing about it. It is left out of poll and SSE
+  // requests and waits for WebSocket (the upgrade probe brings it back,
+  // whose hello subscribes it with its token), unless the client has no
+  // WebSocket to wait for. A request without channels is refused (400 no
+  // channel): when only subscriptions waiting for WebSocket are left, the
+  // next connection is WebSocket's.
+  private _refused(code: number, reason: string): boolean {
+    const i = (reason = '' + reason).indexOf(': ');
+    const s = code >= 400 && code < 500 && i > 0 ? this._subs[reason.slice(0, i)] : null;
+    const w = this._order.indexOf('websocket');
+    if (!s) return false;
+    if (s._tok && w >= 0) {
+      s._off = true;
+      if (!this._chans().length) this._idx = w;
+    } else {
+      this._drop(s.channel);
+      this._call(s._h, 'error', fail(code, reason));
+    }
+    return true;
   }
 
   // _stable resets the failure count and the backoff when a's connection
@@ -743,18 +811,22 @@ export class Client {
     this._idx = a._i;
     this._stable(a);
     const again = canReconnect(code, reconnect);
+    const g = this._gen;
     this._emit('disconnect', { code: code, reason: reason, reconnect: again });
-    if (!this._want) return; // the handler called disconnect()
+    // The handler called disconnect(), maybe connect() after it: that
+    // connection is the one to keep.
+    if (g !== this._gen) return;
     if (o.getToken && (code === Codes.TokenExpired || (code === Codes.InvalidToken && !this._retried))) {
       if (code === Codes.InvalidToken) this._retried = true;
-      this._setState('connecting');
+      if (!this._setState('connecting')) return;
       // A fresh token refused as expired again (an issuer whose clock lags
       // the server's, a cached token) must not make a tight loop.
       return this._refresh(code === Codes.TokenExpired && this._fresh);
     }
     if (!again) {
-      this._emit('error', fail(code, reason));
-      return this._stop();
+      // Stopped first, so that an error handler may connect() again.
+      this._stop();
+      return this._emit('error', fail(code, reason));
     }
     if (code === Codes.Shutdown) {
       // "Reconnect now", spread over two seconds so a deploy is no stampede.
@@ -779,8 +851,8 @@ export class Client {
     }
     const t = f.type;
     if (t === 'hello') this._hello(a, f);
-    else if (t === 'message') this._msg(f);
-    else if (t === 'subscribed') this._subd(f);
+    else if (t === 'message') this._msg(a, f);
+    else if (t === 'subscribed') this._subd(a, f);
     else if (t === 'disconnect') this._lost(a, f.code || 0, f.reason || '', f.reconnect);
     else if (t === 'join' || t === 'leave' || t === 'unsubscribed') {
       // The frame is the handler's argument: {channel, client, user} or
@@ -842,14 +914,15 @@ export class Client {
     this.presenceId = f.client || this.session;
     this.limits = f.limits || null;
     this._remember(name);
-    this._setState('connected');
-    if (fresh) this._emit('transport', name, f);
+    const g = this._gen;
+    if (this._setState('connected') && fresh) this._emit('transport', name, f);
+    if (g !== this._gen) return; // a handler called disconnect()
     const t = a._t!;
     if (t.send) {
       const cmds: object[] = [];
       for (const ch in this._subs) cmds.push(this._subCmd(ch));
-      if (cmds.length) t.send(cmds);
-    } else if (a._ch !== this._chans().join(' ')) this._restartSoon();
+      if (cmds.length) t.send(cmds, f.limits && f.limits.maxMessageBytes);
+    } else if (!this._fits(a)) this._restartSoon();
     const q = this._queue;
     this._queue = [];
     for (let i = 0; i < q.length; i++) this._pub(q[i][0], q[i][1], q[i][2]);
@@ -861,14 +934,15 @@ export class Client {
     this._emit('recovery', r);
   }
 
-  private _msg(f: Frame): void {
+  private _msg(a: Attempt, f: Frame): void {
     const ch = f.channel!;
     const s = this._subs[ch];
     const off = f.offset!;
     const ep = f.epoch!;
     // Until its subscribe is answered, a message on the WebSocket belongs to
-    // an earlier subscription to the channel (unsubscribed meanwhile).
-    if (!s || typeof off !== 'number' || this._pending[s._id!]) return;
+    // an earlier subscription to the channel (unsubscribed meanwhile); so
+    // does one from a poll or SSE request opened before the subscription.
+    if (!s || typeof off !== 'number' || this._pending[s._id!] || s._w === a) return;
     const p = this._pos[ch];
     if (p && p.epoch === ep) {
       if (off <= p.offset) return; // seen already
@@ -878,14 +952,15 @@ export class Client {
     this._call(s._h, 'message', f.data, f);
   }
 
-  private _subd(f: Frame): void {
+  private _subd(a: Attempt, f: Frame): void {
     if (f.id) delete this._pending[f.id];
     const ch = f.channel!;
     const s = this._subs[ch];
     const ep = f.epoch!;
     const off = f.offset || 0;
-    // A `subscribed` with another id answers an earlier subscription to the channel.
-    if (!s || !ep || (f.id && f.id !== s._id)) return;
+    // A `subscribed` with another id, or from a poll or SSE request opened
+    // before the subscription, answers an earlier subscription to the channel.
+    if (!s || !ep || (f.id && f.id !== s._id) || s._w === a) return;
     const p = this._pos[ch];
     // recovered:true continues from our own position (the replay follows), so
     // only a new epoch or a position the server could not recover moves it.

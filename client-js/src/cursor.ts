@@ -80,7 +80,8 @@ export function decodeCursor(cursor: string): Positions {
     return s;
   }
   if (b[at++] !== 1) throw bad();
-  const out: Positions = {};
+  // No prototype: a channel named __proto__ is a key like any other.
+  const out: Positions = Object.create(null);
   for (let n = varint(); n > 0; n--) {
     const name = str();
     const p: Position = { epoch: str(), offset: 0 };

@@ -42,7 +42,8 @@ export interface TransportEnv {
  * channels in the URL and are reopened when the channel set changes.
  */
 export interface Transport {
-  send?(cmds: object[]): void;
+  /** send sends cmds in as few messages as the server takes: at most 100 commands and max bytes (when given) each. */
+  send?(cmds: object[], max?: number): void;
   close(): void;
 }
 

@@ -14,19 +14,26 @@ export const scriptJsonp: JsonpInjector = function (url, done) {
   const name = '__waterspout' + ++seq;
   const s: any = d.createElement('script');
   let over = false;
+  let loaded = false;
   function drop() {
     delete w[name];
   }
   // end is also the cancel function (called without ran). A page open for
   // days makes a request per poll: each must leave no global behind. A
   // cancelled script that was inserted may still arrive, and must find a
-  // function, which then removes itself.
+  // function, which then removes itself. One that loaded and never called
+  // back (a captive portal's HTML page is a SyntaxError, and no onerror)
+  // will not run again: its global goes now.
   function end(ran?: boolean) {
     over = true;
-    if (s.parentNode && !ran) w[name] = s.onerror = drop;
+    if (s.parentNode && !ran && !loaded) w[name] = s.onerror = drop;
     else drop();
     if (s.parentNode) s.parentNode.removeChild(s);
   }
+  s.onload = function () {
+    loaded = true;
+    if (over) drop();
+  };
   w[name] = function (data: unknown) {
     if (over) return;
     end(true);

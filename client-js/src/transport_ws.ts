@@ -24,14 +24,31 @@ export function wsTransport(env: TransportEnv): Transport {
     env._end(e.code || 1006, e.reason || '');
   };
   return {
-    send(cmds: object[]) {
-      const out: string[] = [];
-      for (let i = 0; i < cmds.length; i++) out.push(JSON.stringify(cmds[i]));
-      try {
-        s.send(out.join('\n'));
-      } catch (e) {
-        // A socket that closes under us reports it through onclose.
+    // send writes at most 100 commands and max bytes per message: the
+    // server refuses a message of more commands whole (400, see PROTOCOL.md
+    // "Limits") and ends the connection for a larger one (3501), and a
+    // reconnect subscribes every channel (up to maxChannels, 128 by default,
+    // each with its since and maybe a token) at once. Lengths count UTF-16
+    // units: several commands are subscribes, whose text is ASCII.
+    send(cmds: object[], max?: number) {
+      let out: string[] = [];
+      let n = 0; // the length of out joined, plus one
+      function flush() {
+        try {
+          if (out.length) s.send(out.join('\n'));
+        } catch (e) {
+          // A socket that closes under us reports it through onclose.
+        }
+        out = [];
+        n = 0;
       }
+      for (let i = 0; i < cmds.length; i++) {
+        const c = JSON.stringify(cmds[i]);
+        if (out.length === 100 || (max && n + c.length > max)) flush();
+        out.push(c);
+        n += c.length + 1;
+      }
+      flush();
     },
     close() {
       done = true;

@@ -19,7 +19,7 @@ test('cursor: the Go test vectors', () => {
   for (const v of vectors) {
     assert.equal(Buffer.from(v.hex, 'hex').toString('base64url'), v.cursor, 'vector bytes vs base64url');
     assert.equal(encodeCursor(v.positions), v.cursor);
-    assert.deepEqual(decodeCursor(v.cursor), v.positions);
+    assert.deepEqual({ ...decodeCursor(v.cursor) }, v.positions);
   }
 });
 
@@ -29,7 +29,7 @@ test('cursor: round trip, large offsets, many channels, sorted by name', () => {
   offsets.forEach((o, i) => (p[`ch:${9 - i}#x.y@z=`] = { epoch: 'Ep_-' + i, offset: o }));
   const c = encodeCursor(p);
   assert.match(c, /^[A-Za-z0-9_-]+$/);
-  assert.deepEqual(decodeCursor(c), p);
+  assert.deepEqual({ ...decodeCursor(c) }, p);
   // bytes agree with an independent encoder built on Buffer
   const names = Object.keys(p).sort();
   const bytes = [1, names.length];
@@ -87,4 +87,16 @@ test('backoff: full jitter within floor and ceiling', () => {
   assert.equal(backoff(3, 500, 20000, () => 1), 8000);
   assert.equal(backoff(10, 500, 20000, () => 1), 20000);
   assert.equal(backoff(1000, 500, 20000, () => 0.5), 10250);
+});
+
+test('cursor: a channel named __proto__ (or constructor) decodes like any other', () => {
+  const p = Object.create(null);
+  p.__proto__ = { epoch: 'E', offset: 3 };
+  p.constructor = { epoch: 'E', offset: 2 };
+  p.news = { epoch: 'E', offset: 1 };
+  const d = decodeCursor(encodeCursor(p));
+  assert.deepEqual(Object.keys(d).sort(), ['__proto__', 'constructor', 'news']);
+  assert.deepEqual({ ...d.__proto__ }, { epoch: 'E', offset: 3 });
+  assert.deepEqual({ ...d.constructor }, { epoch: 'E', offset: 2 });
+  assert.equal(decodeCursor(encodeCursor({ news: { epoch: 'E', offset: 1 } })).toString, undefined, 'no prototype');
 });

@@ -116,3 +116,25 @@ test('jsonp: a cancelled poll leaves a callback only while its script may still 
   window[name]({ messages: [], cursor: 'late' });
   assert.equal(name in window, false);
 });
+
+test('jsonp: a script that loads and never calls back (a captive portal\'s HTML) leaves no global at cancel', () => {
+  const p = fakePage('complete');
+  const cancel = scriptJsonp(first, () => assert.fail('no answer'));
+  const s = p.inserted[0];
+  const name = s.src.match(/callback=(\w+)/)[1];
+  s.onload(); // the HTML ran as a script: a SyntaxError, no callback, no onerror
+  cancel(); // the poll timed out
+  assert.equal(name in window, false);
+  assert.equal(s.parentNode, null);
+});
+
+test('jsonp: a cancelled script that then loads without calling back leaves no global', () => {
+  const p = fakePage('complete');
+  const cancel = scriptJsonp(first, () => assert.fail('no answer'));
+  const s = p.inserted[0];
+  const name = s.src.match(/callback=(\w+)/)[1];
+  cancel();
+  assert.equal(typeof window[name], 'function', 'a late answer must find a function');
+  s.onload();
+  assert.equal(name in window, false);
+});

@@ -3,7 +3,7 @@
 // new one (React's StrictMode mounts, unmounts and mounts again at once).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '../.build/index.js';
+import { Client, decodeCursor } from '../.build/index.js';
 import { setup, collect, hello, msg, query } from './fakes.mjs';
 
 const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -97,4 +97,51 @@ test('poll: a request refused for one channel ends that subscription, as on WebS
   assert.deepEqual(news.data, [1]);
   assert.equal(c.state, 'connected');
   assert.deepEqual(seen.errors, []);
+});
+
+const subd = (ch, offset = 0) => ({ type: 'subscribed', channel: ch, epoch: 'E', offset });
+
+test('sse: unsubscribe, then subscribe with since: the stream reopens from since, the old one delivers nothing to it', () => {
+  const { c, clock, ES, seen } = setup(Client, { transports: ['sse'] });
+  const first = collect(c, 'news');
+  c.connect();
+  ES.all[0].emit(hello('sse'), subd('news', 50), msg('news', 51));
+  first.sub.unsubscribe();
+  const again = collect(c, 'news', { since: { epoch: 'E', offset: 40 } });
+  clock.tick();
+  assert.equal(ES.all.length, 2, 'a new request for the new subscription');
+  const q = query(ES.all[1].url);
+  assert.deepEqual(q.channels, ['news']);
+  assert.deepEqual({ ...decodeCursor(q.cursor) }, { news: { epoch: 'E', offset: 40 } });
+  ES.all[0].emit(msg('news', 52)); // the old subscription's, still on the old stream
+  assert.deepEqual(again.data, []);
+  ES.all[1].emit(hello('sse'), { ...subd('news', 40), recovered: true }, ...range(41, 52).map((o) => msg('news', o)));
+  assert.ok(ES.all[0].closed);
+  assert.deepEqual(again.data, range(41, 52));
+  assert.equal(again.subscribed.length, 1);
+  assert.deepEqual(seen.recoveries.filter((r) => !r.recovered), [], 'no false gap');
+  assert.deepEqual(first.data, [51]);
+});
+
+test('poll: unsubscribe, then subscribe again once the restart went out: the new subscription gets its subscribed', () => {
+  const { c, clock, XHR } = setup(Client, { transports: ['poll'] });
+  const first = collect(c, 'news');
+  collect(c, 'other');
+  c.connect();
+  XHR.all[0].respond(200, { messages: [hello('poll'), subd('news'), subd('other')], cursor: 'C0' });
+  const held = XHR.last();
+  first.sub.unsubscribe();
+  clock.tick(); // a restart without news
+  const again = collect(c, 'news');
+  clock.tick();
+  const open = XHR.open();
+  assert.deepEqual(open.map((x) => query(x.url).channels), [['news', 'other'], ['news', 'other']]);
+  assert.equal(open[0], held);
+  held.respond(200, { messages: [msg('news', 1)], cursor: 'C1' }); // the old subscription's
+  assert.deepEqual(again.data, []);
+  open[1].respond(200, { messages: [hello('poll'), subd('news', 1), subd('other')], cursor: 'C2' });
+  assert.deepEqual(again.subscribed.map((s) => s.offset), [1]);
+  XHR.last().respond(200, { messages: [msg('news', 2)], cursor: 'C3' });
+  assert.deepEqual(again.data, [2]);
+  assert.equal(XHR.open().length, 1);
 });

@@ -65,7 +65,7 @@ test('upgrade: a failed probe leaves the fallback alone and the next probe tries
   assert.equal(ES.all.length, 2, 'next probe: sse');
   const es = ES.all[1];
   const q = query(es.url);
-  assert.deepEqual(decodeCursor(q.cursor), { news: { epoch: 'E', offset: 4 } });
+  assert.deepEqual({ ...decodeCursor(q.cursor) }, { news: { epoch: 'E', offset: 4 } });
   XHR.last().respond(200, { messages: [msg('news', 5)], cursor: 'C5' });
   es.emit(hello('sse'), msg('news', 5), msg('news', 6));
   assert.equal(c.transport, 'sse');

@@ -5,9 +5,13 @@
 // cannot make cross-origin XHR), the client polls over JSONP.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import path from 'node:path';
 
 import { ENGINES } from '../lib/engines.mjs';
 import { scenario } from '../lib/harness.mjs';
+import { E2E } from '../lib/tools.mjs';
 import { assertSequence, publishNumbered } from '../lib/stream.mjs';
 
 const N = 50;
@@ -136,5 +140,60 @@ for (const file of ['client.html', 'legacy.html']) {
     st = await state();
     assertSequence(st.messages.map((m) => m.n), N, `WebKit page over JSONP (${file})`);
     assert.deepEqual(st.errors, []);
+  });
+}
+
+// A captive portal (hotel or train Wi-Fi before login) answers every URL
+// with its own 200 HTML page. A JSONP poll's <script> then loads, throws a
+// SyntaxError and never calls back, and no onerror fires: each poll times
+// out and is cancelled. The client records onload and drops the callback
+// global at cancel, so a page left open behind the portal does not gain one
+// global per poll (it gained one every helloTimeout + backoff before). The
+// page is on the portal's origin, as a page served by the push server's own
+// host is: across origins, Chromium and Firefox block an HTML answer to a
+// script (ORB) and fire onerror, which the client always handled.
+for (const engine of ENGINES) {
+  scenario(`4 captive portal on JSONP (${engine}): polls that load HTML leave no window globals behind`, async (h) => {
+    if (!h.needEngine(engine)) return;
+    const pages = await h.pagesOrigin();
+    const bundle = readFileSync(path.join(E2E, '..', 'client-js', 'dist', 'waterspout.js'));
+    let polls = 0;
+    const portal = createServer(async (req, res) => {
+      const name = req.url.split('?')[0];
+      if (name === '/client/waterspout.js') {
+        res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(bundle);
+      } else if (['/client.html', '/config.js', '/collector.js'].includes(name)) {
+        // The test page and its scripts, from the pages server.
+        const r = await fetch(pages + req.url);
+        res.writeHead(r.status, { 'Content-Type': r.headers.get('content-type') }).end(Buffer.from(await r.arrayBuffer()));
+      } else {
+        if (name === '/connect/poll') polls++;
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!doctype html><html><body><form>Log in to the Wi-Fi</form></body></html>');
+      }
+    });
+    await new Promise((resolve) => portal.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${portal.address().port}`;
+      const page = await h.browserPage(engine);
+      const config = { channel: 'e2e-portal', options: { transports: ['jsonp'], helloTimeout: 300, minDelay: 50, maxDelay: 100 } };
+      await h.enginePage(page).goto(`${url}/client.html?${new URLSearchParams({ server: url })}#${encodeURIComponent(JSON.stringify(config))}`);
+      const globals = () => page.evaluate(() => Object.keys(window).filter((k) => /^__waterspout\d+$/.test(k)).length);
+      const started = Date.now();
+      let count = 0;
+      // Every poll waits out helloTimeout (300 ms) and a 50..100 ms backoff:
+      // in 4 s, about ten polls come and go.
+      await h.waitFor('4 s of polls behind the portal', async () => {
+        count = await globals();
+        return Date.now() - started > 4000;
+      }, { timeout: 10_000 });
+      const st = await h.pageState(page);
+      assert.equal(st.states.at(-1)?.state, 'connecting', JSON.stringify(st.states));
+      assert.deepEqual(st.transports, []);
+      assert.ok(polls >= 5, `the client kept polling: ${polls} polls`);
+      assert.ok(count <= 1, `at most the live poll's global is left, got ${count} after ${polls} polls`);
+    } finally {
+      portal.closeAllConnections();
+      portal.close();
+    }
   });
 }

@@ -118,6 +118,7 @@ export declare class Client {
     private _pub;
     private _failPending;
     private _chans;
+    private _fits;
     private _drop;
     private _unsub;
     private _changed;
@@ -136,6 +137,7 @@ export declare class Client {
     private _remember;
     private _schedProbe;
     private _closed;
+    private _refused;
     private _stable;
     private _lost;
     private _frame;
