@@ -22,7 +22,13 @@ import { gzipSync } from 'node:zlib';
 // last fix, WebSocket messages kept under the hello's maxMessageBytes (a
 // reconnect's subscribes with their tokens could pass it, and 3501 is
 // terminal), took them to 6,913 B and 6,693 B (+43 B, +40 B).
-export const budgets = { 'waterspout.js': 6.875 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6.625 * 1024 };
+// waterspout.js 7 KB and waterspout.mjs 6.75 KB (+128 B each) since the
+// third review's fixes took them from 6,913 B to 7,068 B and from 6,693 B to
+// 6,849 B (+155 B, +156 B): no request without channels (WebSocket instead,
+// with the backoff), a set-aside subscription told on the `error` event and
+// probed for whatever upgradeInterval and the transport order, and `since`
+// checked at subscribe().
+export const budgets = { 'waterspout.js': 7 * 1024, 'waterspout.legacy.js': 9 * 1024, 'waterspout.mjs': 6.75 * 1024 };
 
 export function sizes(dir) {
   return Object.keys(budgets).map((file) => {

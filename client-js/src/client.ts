@@ -52,6 +52,8 @@ interface Attempt {
 // A channel name as the server's session.ValidateChannel takes it: 1 to 255
 // bytes of ASCII letters, digits and _ - : # . @ =.
 const CHANNEL = /^[\w\-:#.@=]{1,255}$/;
+// An epoch as session.ValidEpoch takes it.
+const EPOCH = /^[\w-]{1,64}$/;
 
 type Queued = [string, unknown, Callback<PublishResult>];
 
@@ -352,13 +354,16 @@ export class Client {
     const h: SubscriptionHandlers = typeof handlers === 'function' ? { message: handlers } : handlers || {};
     const s = new Subscription(this, channel, h, options && options.token);
     const l = this.limits;
-    // A name the server refuses, or a channel past its limit, would make a
+    const p = options && options.since;
+    // A name or a since the server refuses, or a channel past its limit, would make a
     // poll or SSE request fail for every channel (the server names no
     // channel then): refuse it here, on every transport alike, and send
     // nothing.
     const e = !CHANNEL.test(channel)
       ? fail(400, 'invalid channel name')
-      : l && l.maxChannels && Object.keys(this._subs).length >= l.maxChannels
+      : p && !(EPOCH.test(p.epoch) && p.offset >= 0 && p.offset < 9007199254740992 && p.offset % 1 === 0)
+        ? fail(400, 'invalid since')
+        : l && l.maxChannels && Object.keys(this._subs).length >= l.maxChannels
         ? fail(429, 'too many channels')
         : null;
     if (e) {
@@ -369,7 +374,7 @@ export class Client {
       return s;
     }
     this._subs[channel] = s;
-    if (options && options.since) this._pos[channel] = { epoch: options.since.epoch, offset: options.since.offset };
+    if (p) this._pos[channel] = { epoch: p.epoch, offset: p.offset };
     this._changed(channel, true);
     return s;
   }
@@ -500,6 +505,12 @@ export class Client {
     return r.sort();
   }
 
+  // _wait is the index of WebSocket when a subscription waits for it, else -1.
+  private _wait(): number {
+    for (const ch in this._subs) if (this._subs[ch]._off) return this._order.indexOf('websocket');
+    return -1;
+  }
+
   // _fits reports whether the poll or SSE attempt a carries the channel set
   // as it is now: the same channels, none of them subscribed again since a
   // was opened (that subscription needs its own subscribed frame and since).
@@ -554,6 +565,10 @@ export class Client {
     const self = this;
     const o = this._o;
     const channels = this._chans();
+    const w = this._wait();
+    // The server refuses a request without channels (400 no channel): when
+    // only subscriptions waiting for WebSocket are left, WebSocket it is.
+    if (!channels.length && w >= 0) i = w;
     const pos: Positions = dict();
     for (const ch in this._pos) pos[ch] = this._pos[ch];
     const a: Attempt = { _i: i, _t: null, _open: false, _dead: false, _at: 0, _timer: null, _live: 0, _ch: channels.join(' ') };
@@ -657,7 +672,8 @@ export class Client {
   // for its origin or its token does not stay "connecting" in silence.
   private _failover(): void {
     this._drops = 0;
-    if (this._idx + 1 < this._order.length) {
+    // The other transports would be WebSocket again (see _make): back off.
+    if (this._idx + 1 < this._order.length && (this._chans().length || this._wait() < 0)) {
       this._idx++;
       this._retry(0);
     } else {
@@ -721,14 +737,18 @@ export class Client {
     const o = this._o;
     o.clearTimeout(this._ptimer);
     const a = this._cur;
-    if (!o.upgradeInterval || !a || !a._i) return;
+    // A subscription waiting for WebSocket has it probed whatever
+    // upgradeInterval and the transport order say.
+    const w = a ? this._wait() : -1;
+    const ws = w >= 0 && w !== a!._i;
+    if (!ws && (!o.upgradeInterval || !a || !a._i)) return;
     this._ptimer = o.setTimeout(function () {
       const c = self._cur;
       if (!c || !c._open) return;
       if (self._probe) return self._schedProbe();
       if (self._next >= c._i) self._next = 0;
-      self._probe = self._make(self._next);
-    }, o.upgradeInterval * (0.75 + 0.5 * o.random()));
+      self._probe = self._make(ws ? w : self._next);
+    }, (o.upgradeInterval || DEFAULTS.upgradeInterval) * (0.75 + 0.5 * o.random()));
   }
 
   // _closed: an attempt ended without a disconnect frame (network, hello
@@ -778,9 +798,10 @@ export class Client {
   // another transport says nothing about it. It is left out of poll and SSE
   // requests and waits for WebSocket (the upgrade probe brings it back,
   // whose hello subscribes it with its token), unless the client has no
-  // WebSocket to wait for. A request without channels is refused (400 no
-  // channel): when only subscriptions waiting for WebSocket are left, the
-  // next connection is WebSocket's.
+  // WebSocket to wait for; the application hears it once, on the `error`
+  // event. A request without channels is refused (400 no channel): when
+  // only subscriptions waiting for WebSocket are left, every connection is
+  // WebSocket's (see _make).
   private _refused(code: number, reason: string): boolean {
     const i = (reason = '' + reason).indexOf(': ');
     const s = code >= 400 && code < 500 && i > 0 ? this._subs[reason.slice(0, i)] : null;
@@ -788,7 +809,7 @@ export class Client {
     if (!s) return false;
     if (s._tok && w >= 0) {
       s._off = true;
-      if (!this._chans().length) this._idx = w;
+      this._emit('error', fail(code, reason + ' (needs websocket: waiting for it)'));
     } else {
       this._drop(s.channel);
       this._call(s._h, 'error', fail(code, reason));

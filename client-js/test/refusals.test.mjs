@@ -38,7 +38,7 @@ test('channel token: long-poll remembered at page load, its refusal keeps the su
   XHR.last().respond(200, { messages: [msg('news', 1)], cursor: 'C1' });
   assert.equal(c.transport, 'poll');
   assert.deepEqual(news.data, [1]);
-  assert.deepEqual(seen.errors, []);
+  assert.deepEqual(seen.errors.map((e) => [e.code, e.reason]), [[403, 'orders:7: permission denied (needs websocket: waiting for it)']]); // told once
   const ws = upgrade(clock, WS, XHR);
   ws.recv(hello());
   assert.equal(c.transport, 'websocket');
@@ -215,5 +215,5 @@ test('channel token: when it was the only channel, its long-poll refusal sends t
   WS.all[0].recv(hello());
   assert.deepEqual(WS.all[0].sent.map((s) => [s.channel, s.token]), [['orders:7', 'channel-token']]);
   assert.deepEqual(orders.errors, []);
-  assert.deepEqual(seen.errors, []);
+  assert.deepEqual(seen.errors.map((e) => [e.code, e.reason]), [[403, 'orders:7: permission denied (needs websocket: waiting for it)']]); // told once
 });

@@ -118,6 +118,7 @@ export declare class Client {
     private _pub;
     private _failPending;
     private _chans;
+    private _wait;
     private _fits;
     private _drop;
     private _unsub;
