@@ -142,3 +142,22 @@ test('subscribe: a since the server would refuse fails on its error handler, and
   assert.equal(good.errors.length, 0);
   assert.deepEqual(query(XHR.last().url).channels, ['news', 'orders:ok']);
 });
+
+test("set aside by a refused restart on a live poll, with transports ['poll', 'websocket']: WebSocket is still tried", () => {
+  const { c, clock, WS, XHR, seen } = setup(Client, { transports: ['poll', 'websocket'] });
+  collect(c, 'news');
+  c.connect();
+  XHR.last().respond(200, { messages: [hello('poll'), subd('news')], cursor: 'C0' });
+  collect(c, 'orders:7', { token: 'channel-token' });
+  clock.tick();
+  XHR.last().respond(401, { error: { code: 401, reason: 'orders:7: token required' } });
+  clock.tick();
+  assert.equal(seen.errors.length, 1);
+  for (let t = 0; t < 90000 && !WS.all.length; t += 5000) {
+    for (const x of XHR.open()) x.respond(200, { messages: [], cursor: 'C' });
+    clock.advance(5000);
+  }
+  assert.equal(WS.all.length, 1, 'a WebSocket probe');
+  WS.all[0].recv(hello());
+  assert.deepEqual(WS.all[0].sent.filter((m) => m.type === 'subscribe').map((m) => m.channel).sort(), ['news', 'orders:7']);
+});
