@@ -120,9 +120,9 @@ export interface SubscriptionHandlers {
 }
 /** SubscribeOptions tune one subscription. */
 export interface SubscribeOptions {
-    /** since resumes from a position the application saved earlier. */
+    /** since resumes from a position the application saved earlier; one the server would refuse fails with 400 `invalid since`. */
     since?: Position;
-    /** token is a channel token sent with the subscribe command (WebSocket only). */
+    /** token is a channel token sent with the subscribe command (WebSocket only: a long-poll refusal of the channel sets the subscription aside until WebSocket). */
     token?: string;
 }
 /** Callback receives an error or a result, node style. */
@@ -165,7 +165,7 @@ export interface Options {
     maxFailures?: number;
     /** stableAfter (ms): a connection that lived this long resets the failure count and backoff. Default 10000. */
     stableAfter?: number;
-    /** upgradeInterval (ms): how often to probe a better transport while on a fallback (±25% jitter); 0 turns probing off. Default 60000. */
+    /** upgradeInterval (ms): how often to probe a better transport while on a fallback (±25% jitter); 0 turns probing off, except that a subscription waiting for WebSocket has it probed every 60000. Default 60000. */
     upgradeInterval?: number;
     /** rememberFor (ms): how long the transport that worked is remembered per endpoint. Default 86400000 (a day); 0 turns it off. */
     rememberFor?: number;
