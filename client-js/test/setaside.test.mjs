@@ -88,13 +88,21 @@ for (const [name, opts] of [
   });
 }
 
+// pollAfterTokenRefused starts on long-poll with a token channel, orders:7,
+// and news: the first poll is refused for orders:7, which is set aside, and
+// the client reopens the poll with news alone.
+function pollAfterTokenRefused() {
+  const env = setup(Client, { transports: ['websocket', 'poll'], storage: onPoll() });
+  collect(env.c, 'orders:7', { token: 'channel-token' });
+  const news = collect(env.c, 'news');
+  env.c.connect();
+  env.XHR.last().respond(403, refused);
+  env.clock.tick();
+  return { ...env, news };
+}
+
 test('set aside: unsubscribing the last other channel goes to WebSocket, not to a poll without channel', () => {
-  const { c, clock, WS, XHR } = setup(Client, { transports: ['websocket', 'poll'], storage: onPoll() });
-  collect(c, 'orders:7', { token: 'channel-token' });
-  const news = collect(c, 'news');
-  c.connect();
-  XHR.last().respond(403, refused);
-  clock.tick();
+  const { c, clock, WS, XHR, news } = pollAfterTokenRefused();
   XHR.last().respond(200, { messages: [hello('poll'), subd('news')], cursor: 'C0' });
   const polls = XHR.all.length;
   news.sub.unsubscribe();
@@ -107,12 +115,7 @@ test('set aside: unsubscribing the last other channel goes to WebSocket, not to 
 });
 
 test('set aside: a plain channel refused after it leaves nothing for long-poll, so WebSocket is next', () => {
-  const { c, clock, WS, XHR } = setup(Client, { transports: ['websocket', 'poll'], storage: onPoll() });
-  collect(c, 'orders:7', { token: 'channel-token' });
-  const news = collect(c, 'news');
-  c.connect();
-  XHR.last().respond(403, refused);
-  clock.tick();
+  const { c, clock, WS, XHR, news } = pollAfterTokenRefused();
   assert.deepEqual(query(XHR.last().url).channels, ['news']);
   XHR.last().respond(403, { error: { code: 403, reason: 'news: permission denied' } });
   clock.tick();
