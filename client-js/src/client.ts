@@ -361,7 +361,7 @@ export class Client {
     // nothing.
     const e = !CHANNEL.test(channel)
       ? fail(400, 'invalid channel name')
-      : p && !(EPOCH.test(p.epoch) && p.offset >= 0 && p.offset < 9007199254740992 && p.offset % 1 === 0)
+      : p && !(typeof p.epoch === 'string' && EPOCH.test(p.epoch) && typeof p.offset === 'number' && p.offset >= 0 && p.offset < 9007199254740992 && p.offset % 1 === 0)
         ? fail(400, 'invalid since')
         : l && l.maxChannels && Object.keys(this._subs).length >= l.maxChannels
         ? fail(429, 'too many channels')

@@ -134,6 +134,8 @@ test('subscribe: a since the server would refuse fails on its error handler, and
     { epoch: 'E', offset: 2 ** 53 },
     { epoch: 'E', offset: -1 },
     { epoch: 'E', offset: 1.5 },
+    { offset: 3 }, // no epoch: String(undefined) would match the epoch's pattern
+    { epoch: 'E', offset: '3' },
   ].map((since, i) => collect(c, 'orders:' + i, { since }));
   const good = collect(c, 'orders:ok', { since: { epoch: 'e'.repeat(64), offset: 2 ** 53 - 1 } });
   c.connect();
