@@ -136,7 +136,7 @@ func (s *Server) adminRoutes(page []echo.MiddlewareFunc) {
 	// guessing. The origin is checked before the secret; a request without
 	// a credential spends nothing of the address's budget either (adminAuth).
 	e.GET("/admin/state", s.handleAdminState,
-		requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.recover(), withAdminHeaders, s.originMiddleware, s.adminAuth)
+		requestLog(s.log, slog.LevelDebug, slog.LevelWarn, s.refusals), s.recover(), withAdminHeaders, s.originMiddleware, s.adminAuth)
 }
 
 // withAdminHeaders gives every answer of the state, refusals included, the

@@ -2,14 +2,17 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/waterspout/waterspout/internal/testclock"
 	"github.com/waterspout/waterspout/internal/wiretest"
 )
 
@@ -109,5 +112,55 @@ func TestRequestLogLevels(t *testing.T) {
 		if !strings.Contains(started.String(), msg) {
 			t.Errorf("log at info lacks %s:\n%s", msg, started.String())
 		}
+	}
+}
+
+// TestRefusalLogBounded: refused requests are what a hostile client makes
+// as fast as it likes, one WARN line each. Their lines are bounded per
+// address and in all; the rest go to debug, and the next line logged at
+// warn says how many did. Another address's refusals are still logged.
+func TestRefusalLogBounded(t *testing.T) {
+	var logs syncBuffer
+	clock := testclock.New(time.Now())
+	ts := newTestServer(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		c.APIKeys = []string{testAPIKey}
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	fake := newRefusalLog(clock.Now) // the routes hold ts.refusals: give it the fake clock's limiters
+	ts.refusals.perAddr, ts.refusals.all = fake.perAddr, fake.all
+	refuse := func(addr string) {
+		t.Helper()
+		a := do(t, http.MethodPost, ts.URL+"/api/publish", `{"channel":"news","data":1}`,
+			"Content-Type", "application/json", "Authorization", "Bearer not-the-key", "X-Forwarded-For", addr)
+		if a.status != http.StatusUnauthorized {
+			t.Fatalf("publish with a wrong key: %d", a.status)
+		}
+	}
+	warnLines := func(addr string) []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, `msg="request refused"`) && strings.Contains(l, "remote="+addr) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	const flood = 500
+	for range flood {
+		refuse("198.51.100.7")
+	}
+	if got := len(warnLines("198.51.100.7")); got != refusalLogBurst {
+		t.Fatalf("%d refusals from one address wrote %d WARN lines, want %d", flood, got, refusalLogBurst)
+	}
+	refuse("203.0.113.9")
+	other := warnLines("203.0.113.9")
+	if len(other) != 1 || !strings.Contains(other[0], fmt.Sprintf("suppressed=%d", flood-refusalLogBurst)) {
+		t.Fatalf("another address's refusal: %q, want one line saying suppressed=%d", other, flood-refusalLogBurst)
+	}
+	clock.Advance(time.Second / refusalLogRate)
+	refuse("198.51.100.7")
+	if got := len(warnLines("198.51.100.7")); got != refusalLogBurst+1 {
+		t.Fatalf("after a second: %d WARN lines, want %d", got, refusalLogBurst+1)
 	}
 }

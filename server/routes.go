@@ -33,8 +33,8 @@ const bodyOverhead = 8 << 10
 func (s *Server) routes() error {
 	e := s.echo
 
-	quiet := []echo.MiddlewareFunc{requestLog(s.log, slog.LevelDebug, slog.LevelDebug), s.recover()}
-	page := []echo.MiddlewareFunc{requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.recover()}
+	quiet := []echo.MiddlewareFunc{requestLog(s.log, slog.LevelDebug, slog.LevelDebug, nil), s.recover()}
+	page := []echo.MiddlewareFunc{requestLog(s.log, slog.LevelDebug, slog.LevelWarn, s.refusals), s.recover()}
 	getHead := []string{http.MethodGet, http.MethodHead}
 
 	e.Match(getHead, "/livez", s.handleLivez, quiet...)
@@ -47,7 +47,7 @@ func (s *Server) routes() error {
 	// a catch-all route, which would turn 405s into 404s.
 	api := func(extra ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
 		return append([]echo.MiddlewareFunc{
-			requestLog(s.log, slog.LevelDebug, slog.LevelWarn), s.apiMetrics, s.recover(),
+			requestLog(s.log, slog.LevelDebug, slog.LevelWarn, s.refusals), s.apiMetrics, s.recover(),
 			s.originMiddleware, s.auth.middleware, singleQuery,
 		}, extra...)
 	}

@@ -59,6 +59,7 @@ type Server struct {
 
 	// refusedOrigins logs what checkOrigin refuses.
 	refusedOrigins *refusedOrigins
+	refusals       *refusalLog // bounds the request log's refusal lines
 
 	// stopping turns /readyz to 503 from the first moment of a shutdown.
 	stopping atomic.Bool
@@ -145,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		readHeaderTimeout: readHeaderTimeout, idleTimeout: idleTimeout, requestTimeout: apiDeadline,
 	}
 	s.refusedOrigins = newRefusedOrigins(log, nil)
+	s.refusals = newRefusalLog(nil)
 	apiAuth.clientKey, apiAuth.limited = s.clientKey, m.Limited
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.tcfg = transports.Config{
