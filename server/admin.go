@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/waterspout/waterspout/internal/buildinfo"
 	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session/redis"
 )
@@ -422,26 +423,14 @@ func (s *Server) adminChannels(ctx context.Context) adminChannels {
 	return out
 }
 
-// version is Config.Version, else the module's version and revision.
+// version is Config.Version, else what `waterspout version` would print
+// for this binary's build info.
 func (s *Server) version() string {
 	if s.cfg.Version != "" {
 		return s.cfg.Version
 	}
-	v, rev := "devel", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, kv := range bi.Settings {
-			if kv.Key == "vcs.revision" {
-				rev = kv.Value[:min(len(kv.Value), 12)]
-			}
-		}
-	}
-	if rev != "" {
-		v += " (" + rev + ")"
-	}
-	return v
+	bi, _ := debug.ReadBuildInfo()
+	return buildinfo.String("", "", bi)
 }
 
 // gathered is one gather of the metrics registry: each metric's series.

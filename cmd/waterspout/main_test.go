@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/buildinfo"
 	"github.com/waterspout/waterspout/internal/leaktest"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server"
@@ -276,7 +277,7 @@ func TestVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := versionString(tt.v, tt.rev, tt.bi); got != tt.want {
+			if got := buildinfo.String(tt.v, tt.rev, tt.bi); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})

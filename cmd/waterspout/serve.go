@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	clientjs "github.com/waterspout/waterspout/client-js"
+	"github.com/waterspout/waterspout/internal/buildinfo"
 	"github.com/waterspout/waterspout/server"
 )
 
@@ -34,7 +35,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cfg.Logger = log
 	cfg.ClientFS = clientFS()
 	bi, _ := debug.ReadBuildInfo()
-	cfg.Version = versionString(version, commit, bi) // shown on /admin
+	cfg.Version = buildinfo.String(version, commit, bi) // shown on /admin
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

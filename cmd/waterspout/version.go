@@ -4,8 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"runtime"
 	"runtime/debug"
+
+	"github.com/waterspout/waterspout/internal/buildinfo"
 )
 
 // version is set at release time: go build -ldflags "-X main.version=v1.2.3".
@@ -31,40 +32,6 @@ func runVersion(_ context.Context, e *env, args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	bi, _ := debug.ReadBuildInfo()
-	_, err := fmt.Fprintln(e.stdout, versionString(version, commit, bi))
+	_, err := fmt.Fprintln(e.stdout, buildinfo.String(version, commit, bi))
 	return err
-}
-
-// versionString is "waterspout VERSION (REVISION, GO VERSION)". An explicit
-// rev wins over the build info's vcs.revision.
-func versionString(v, rev string, bi *debug.BuildInfo) string {
-	modified := false
-	if bi != nil {
-		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				if rev == "" {
-					rev = s.Value
-				}
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if v == "" {
-		v = "devel"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if modified {
-		rev += "-dirty"
-	}
-	if rev == "" {
-		return fmt.Sprintf("waterspout %s (%s)", v, runtime.Version())
-	}
-	return fmt.Sprintf("waterspout %s (%s, %s)", v, rev, runtime.Version())
 }
