@@ -176,8 +176,8 @@ func (s *Server) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		if len(r.Header.Values("Authorization")) > 1 {
-			return apiError(http.StatusBadRequest, "the Authorization header is given more than once")
+		if err := oneAuthorization(r); err != nil {
+			return err
 		}
 		// Only a request that presents a credential is a guess. One without
 		// (an <img> or no-cors fetch from a foreign page, which sends no

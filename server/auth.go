@@ -86,10 +86,8 @@ func publisherOf(c echo.Context) *publisher {
 func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if len(r.Header.Values("Authorization")) > 1 {
-			// Not a list (RFC 9110): which credential would be meant? A
-			// gateway in front may check the last, where Get reads the first.
-			return apiError(http.StatusBadRequest, "the Authorization header is given more than once")
+		if err := oneAuthorization(r); err != nil {
+			return err
 		}
 		if a.open() {
 			if reason := nonLocal(r); reason != "" {
@@ -186,4 +184,14 @@ func nonLocal(r *http.Request) string {
 		return "requests to host " + truncate(host, 64)
 	}
 	return ""
+}
+
+// oneAuthorization refuses a request with two Authorization headers. The
+// header is not a list (RFC 9110): which credential would be meant? A
+// gateway in front may check the last, where Header.Get reads the first.
+func oneAuthorization(r *http.Request) error {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return apiError(http.StatusBadRequest, "the Authorization header is given more than once")
+	}
+	return nil
 }
