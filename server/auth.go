@@ -20,29 +20,33 @@ import (
 type apiAuth struct {
 	keys   *auth.APIKeys  // nil without API keys
 	tokens *auth.Verifier // nil without token keys
-	// tokenFailures bounds, per client address, the publisher tokens
-	// that fail verification (see tokenFailBurst); clientKey names the
-	// address and limited counts a refusal. Set by New.
-	tokenFailures *auth.KeyedLimiter
-	clientKey     func(*http.Request) string
-	limited       func(label string)
+	// credFailures bounds, per client address, the credentials (API keys
+	// and publisher tokens) that fail (see credFailBurst); clientKey names
+	// the address and limited counts a refusal. Set by New.
+	credFailures *auth.KeyedLimiter
+	clientKey    func(*http.Request) string
+	limited      func(label string)
 }
 
-// A publisher token's signature costs 10–90 µs to check (BenchmarkVerify:
-// HS256 to ES256), ten times a whole publish, and a request can carry any
-// made-up token, so failed verifications are limited per client address:
-// tokenFailBurst, then tokenFailRate a second. Each verification spends one
-// before it starts, so concurrent requests cannot all pass on the last, and
-// a token that verifies gives it back: a backend whose tokens are good is
-// never limited, however busy, while a flood of bad ones costs at most
-// that many checks. API keys are not limited: checking one is a hash.
+// Failed credentials on /api/* are limited per client address:
+// credFailBurst, then credFailRate a second; beyond that a request that
+// presents a credential is answered 429 before it is checked. Guessing an
+// API key is then as slow as the limit, and a publisher token's signature
+// costs 10–90 µs to check (BenchmarkVerify: HS256 to ES256), ten times a
+// whole publish, so a flood of made-up tokens costs at most that many
+// checks. An API key is checked before the limit (it is a hash, and a
+// backend whose key is good is never refused for its neighbours' guesses);
+// a token spends one before its check, so concurrent requests cannot all
+// pass on the last, and gives it back when it verifies: a backend whose
+// tokens are good is never limited, however busy. A request with no
+// Authorization header counts nothing: there is nothing to guess with.
 const (
-	tokenFailBurst = 100
-	tokenFailRate  = 10
+	credFailBurst = 100
+	credFailRate  = 10
 )
 
 func newAPIAuth(keys []string, tokens *auth.Verifier) (*apiAuth, error) {
-	a := &apiAuth{tokens: tokens, tokenFailures: auth.NewKeyedLimiter(tokenFailRate, tokenFailBurst, maxLimiterKeys, nil),
+	a := &apiAuth{tokens: tokens, credFailures: auth.NewKeyedLimiter(credFailRate, credFailBurst, maxLimiterKeys, nil),
 		clientKey: func(*http.Request) string { return "" }, limited: func(string) {}}
 	if len(keys) > 0 {
 		k, err := auth.NewAPIKeys(keys...)
@@ -108,13 +112,20 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(publisherKey, &publisher{limitKey: "key:" + strconv.Itoa(i)})
 			return next(c)
 		}
-		if cred := auth.BearerToken(header); a.tokens != nil && strings.Count(cred, ".") == 2 {
-			key := a.clientKey(r)
-			if !a.tokenFailures.Allow(key) {
-				a.limited(limitTokenFailures)
-				c.Response().Header().Set("Retry-After", "1")
-				return apiError(http.StatusTooManyRequests, "rate limited: too many publisher tokens that failed verification from this address")
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)
+		if header == "" {
+			if a.tokens != nil {
+				return apiError(http.StatusUnauthorized, "missing API key or publisher token (Authorization: Bearer <credential>)")
 			}
+			return apiError(http.StatusUnauthorized, "missing API key (Authorization: Bearer <key>)")
+		}
+		key := a.clientKey(r)
+		if !a.credFailures.Allow(key) {
+			a.limited(limitCredFailures)
+			c.Response().Header().Set("Retry-After", "1")
+			return apiError(http.StatusTooManyRequests, "rate limited: too many API keys or publisher tokens that failed verification from this address")
+		}
+		if cred := auth.BearerToken(header); a.tokens != nil && strings.Count(cred, ".") == 2 {
 			claims, err := a.tokens.VerifyPublisher(cred)
 			if err != nil {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout", error="invalid_token"`)
@@ -125,17 +136,10 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				return apiError(http.StatusUnauthorized, "%s", reason)
 			}
-			a.tokenFailures.Refund(key, 1)
+			a.credFailures.Refund(key, 1)
 			sum := sha256.Sum256([]byte(claims.Subject))
 			c.Set(publisherKey, &publisher{limitKey: "sub:" + hex.EncodeToString(sum[:16]), claims: claims})
 			return next(c)
-		}
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)
-		if header == "" {
-			if a.tokens != nil {
-				return apiError(http.StatusUnauthorized, "missing API key or publisher token (Authorization: Bearer <credential>)")
-			}
-			return apiError(http.StatusUnauthorized, "missing API key (Authorization: Bearer <key>)")
 		}
 		return apiError(http.StatusUnauthorized, "invalid API key")
 	}

@@ -29,8 +29,8 @@ func FuzzAPICredentials(f *testing.F) {
 		f.Fatal(err)
 	}
 	// Every input is judged on its own: the limit on failed tokens per
-	// address is TestPublisherTokenFailuresLimited's.
-	a.tokenFailures = nil
+	// address is TestCredentialFailuresLimited's.
+	a.credFailures = nil
 	pub, err := auth.Mint(auth.MintConfig{Sub: "b", Kind: auth.KindPublisher, Publish: []string{"*"}, TTL: time.Hour, Key: testSecret})
 	if err != nil {
 		f.Fatal(err)

@@ -193,8 +193,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("invalid listen address %q: %w", c.Addr, err)
 	}
 	for i, k := range c.APIKeys {
-		if k == "" || strings.IndexFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			return fmt.Errorf("api key #%d is empty or has spaces or control characters", i+1)
+		if err := auth.CheckAPIKey(k); err != nil {
+			return fmt.Errorf("api key #%d %w", i+1, err)
 		}
 	}
 	if len(c.APIKeys) == 0 && !c.Tokens.configured() && !isLoopbackHost(host) {

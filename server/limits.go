@@ -203,15 +203,15 @@ const (
 	limitMessageSize = "message_size"
 	limitQueue       = "queue"
 	limitAdminLogins = "admin_logins_per_ip"
-	// limitTokenFailures: publisher tokens on /api/* that failed
-	// verification, per client address (see tokenFailBurst).
-	limitTokenFailures = "publisher_token_failures_per_ip"
+	// limitCredFailures: API keys and publisher tokens on /api/* that
+	// failed, per client address (see credFailBurst).
+	limitCredFailures = "credential_failures_per_ip"
 )
 
 // limitNames lists every label value, so each series exists from the start.
 var limitNames = []string{
 	limitConnections, limitConnects, limitPolls, limitPublishes, limitAPICalls, limitMessageSize, limitQueue,
-	limitAdminLogins, limitTokenFailures,
+	limitAdminLogins, limitCredFailures,
 	session.LimitCommands, session.LimitChannels, session.LimitChannelName,
 	session.LimitServerChannels, session.LimitPresence,
 }

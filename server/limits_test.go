@@ -565,17 +565,18 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 }
 
-// TestPublisherTokenFailuresLimited: publisher tokens that fail
-// verification are limited per client address, before their signature is
-// checked; a good token gives its check back, so a busy backend is never
-// limited; API keys are not limited at all.
-func TestPublisherTokenFailuresLimited(t *testing.T) {
+// TestCredentialFailuresLimited: API keys and publisher tokens that fail
+// are limited per client address, and beyond the limit a credential is
+// refused before it is checked; a good token gives its check back, so a
+// busy backend is never limited; a good API key passes even from a limited
+// address; a request without credentials counts nothing.
+func TestCredentialFailuresLimited(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) {
 		secure(t)(c)
 		c.TrustedProxies = []string{"127.0.0.1"}
 	})
 	clock := testclock.New(time.Now())
-	ts.auth.tokenFailures = auth.NewKeyedLimiter(tokenFailRate, tokenFailBurst, maxLimiterKeys, clock.Now)
+	ts.auth.credFailures = auth.NewKeyedLimiter(credFailRate, credFailBurst, maxLimiterKeys, clock.Now)
 	good, err := auth.Mint(auth.MintConfig{Sub: "backend", Kind: auth.KindPublisher, Publish: []string{"*"}, TTL: time.Hour, Key: testSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -586,23 +587,33 @@ func TestPublisherTokenFailuresLimited(t *testing.T) {
 	}
 	attacker, backend := from("198.51.100.7"), from("203.0.113.9")
 	publish := func(cred string, addr []string) answer {
-		return do(t, http.MethodPost, ts.URL+"/api/publish", `{"channel":"news","data":1}`,
-			append([]string{"Content-Type", "application/json", "Authorization", "Bearer " + cred}, addr...)...)
+		h := []string{"Content-Type", "application/json"}
+		if cred != "" {
+			h = append(h, "Authorization", "Bearer "+cred)
+		}
+		return do(t, http.MethodPost, ts.URL+"/api/publish", `{"channel":"news","data":1}`, append(h, addr...)...)
 	}
-	for i := range 3 * tokenFailBurst {
+	for i := range 3 * credFailBurst {
 		if a := publish(good, backend); a.status != http.StatusOK {
 			t.Fatalf("good token #%d: %d %s", i+1, a.status, a.body)
 		}
-	}
-	for i := range tokenFailBurst {
-		if a := publish(forged, attacker); a.status != http.StatusUnauthorized {
-			t.Fatalf("forged token #%d: %d %s, want 401", i+1, a.status, a.body)
+		if a := publish("", attacker); a.status != http.StatusUnauthorized {
+			t.Fatalf("no credential #%d: %d %s, want 401", i+1, a.status, a.body)
 		}
 	}
-	for _, cred := range []string{forged, good} {
+	for i := range credFailBurst {
+		cred := forged // half made-up tokens, half guessed API keys
+		if i%2 == 1 {
+			cred = fmt.Sprintf("guess-%016d", i)
+		}
+		if a := publish(cred, attacker); a.status != http.StatusUnauthorized {
+			t.Fatalf("wrong credential #%d: %d %s, want 401", i+1, a.status, a.body)
+		}
+	}
+	for _, cred := range []string{forged, "guess-the-key-0123456789", good} {
 		a := publish(cred, attacker)
 		if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") == "" {
-			t.Fatalf("a token after %d failures: %d %s, want 429 with Retry-After", tokenFailBurst, a.status, a.body)
+			t.Fatalf("a credential after %d failures: %d %s, want 429 with Retry-After", credFailBurst, a.status, a.body)
 		}
 		if e := a.apiErr(t); !strings.Contains(e.Reason, "failed verification") {
 			t.Errorf("reason %q", e.Reason)
@@ -614,11 +625,11 @@ func TestPublisherTokenFailuresLimited(t *testing.T) {
 	if a := publish(good, backend); a.status != http.StatusOK {
 		t.Errorf("good token from another address: %d %s", a.status, a.body)
 	}
-	clock.Advance(time.Second / tokenFailRate)
+	clock.Advance(time.Second / credFailRate)
 	if a := publish(good, attacker); a.status != http.StatusOK {
 		t.Errorf("good token once the address earned a check: %d %s", a.status, a.body)
 	}
-	if got := limited(t, ts, limitTokenFailures); got != 2 {
-		t.Errorf("waterspout_limited_total{limit=%q} = %d, want 2", limitTokenFailures, got)
+	if got := limited(t, ts, limitCredFailures); got != 3 {
+		t.Errorf("waterspout_limited_total{limit=%q} = %d, want 3", limitCredFailures, got)
 	}
 }

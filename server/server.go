@@ -33,9 +33,6 @@ const (
 	maxHeaderBytes    = 64 << 10
 )
 
-// shortKeyLen is the API key length under which the server warns.
-const shortKeyLen = 16
-
 // Server is one WaterSpout node: the echo router, the session node and its
 // broker, the metrics, and the HTTP server once Run starts it.
 type Server struct {
@@ -164,12 +161,6 @@ func New(cfg Config) (*Server, error) {
 		s.cancelBase()
 		closer.Close()
 		return nil, err
-	}
-	for _, k := range cfg.APIKeys {
-		if len(k) < shortKeyLen {
-			log.Warn("an API key is shorter than 16 characters; use a long random key")
-			break
-		}
 	}
 	return s, nil
 }

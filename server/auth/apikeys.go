@@ -17,16 +17,31 @@ type APIKeys struct {
 	digests [][sha256.Size]byte
 }
 
-// NewAPIKeys returns the set of keys. A key may not be empty nor contain
-// white space or control bytes (it could not travel in a header intact).
+// MinAPIKeyLen is the shortest API key accepted, in bytes. A key is the
+// whole secret of a backend, and /api/* answers anyone who can reach it:
+// 16 random characters are beyond guessing even without the per-address
+// limit on failed credentials (server: credFailBurst).
+const MinAPIKeyLen = 16
+
+// CheckAPIKey refuses a key that is too short to be a secret or could not
+// travel intact in an Authorization header: anything but printable ASCII
+// (0x21–0x7e). Its errors never contain the key.
+func CheckAPIKey(key string) error {
+	if i := strings.IndexFunc(key, func(r rune) bool { return r <= ' ' || r >= 0x7f }); i >= 0 {
+		return errors.New("contains white space, control or non-ASCII characters: an API key travels in an Authorization header, so use printable ASCII")
+	}
+	if len(key) < MinAPIKeyLen {
+		return fmt.Errorf("is %d characters long, under %d: use a long random key (for example: openssl rand -hex 16)", len(key), MinAPIKeyLen)
+	}
+	return nil
+}
+
+// NewAPIKeys returns the set of keys, each checked by CheckAPIKey.
 func NewAPIKeys(keys ...string) (*APIKeys, error) {
 	k := &APIKeys{digests: make([][sha256.Size]byte, 0, len(keys))}
 	for i, key := range keys {
-		if key == "" {
-			return nil, fmt.Errorf("auth: API key %d is empty", i)
-		}
-		if strings.IndexFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			return nil, fmt.Errorf("auth: API key %d contains white space or control bytes", i)
+		if err := CheckAPIKey(key); err != nil {
+			return nil, fmt.Errorf("auth: API key %d %w", i, err)
 		}
 		k.digests = append(k.digests, sha256.Sum256([]byte(key)))
 	}
