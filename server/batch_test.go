@@ -234,6 +234,17 @@ func TestBatchCount(t *testing.T) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 	}
+	// A batch is one request of its route in the API metric; its
+	// publications count as publications.
+	for series, want := range map[string]float64{
+		`waterspout_api_requests_total{code="200",route="/api/batch"}`: 1,
+		`waterspout_api_requests_total{code="400",route="/api/batch"}`: 1,
+		`waterspout_publications_total`:                                maxBatchPublications,
+	} {
+		if v, ok := metricValue(t, ts.URL, series); !ok || v != want {
+			t.Errorf("%s = %v (found %v), want %v", series, v, ok, want)
+		}
+	}
 }
 
 // TestBatchBodyLimit: a body over limits.maxBatchBytes is answered 413 and
