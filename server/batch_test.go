@@ -298,8 +298,8 @@ func TestBatchConfig(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.err)
 			case tt.err == "" && err != nil:
 				t.Fatal(err)
-			case tt.err == "" && c.MaxBatchBytes != tt.want:
-				t.Errorf("maxBatchBytes %d, want %d", c.MaxBatchBytes, tt.want)
+			case tt.err == "" && c.maxBatchBytes() != tt.want:
+				t.Errorf("maxBatchBytes %d, want %d", c.maxBatchBytes(), tt.want)
 			}
 		})
 	}

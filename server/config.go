@@ -252,11 +252,7 @@ func (c *Config) Validate() error {
 		c.MaxBatchBytes < 0 {
 		return errors.New("limits must not be negative")
 	}
-	maxMessage := cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes)
-	if c.MaxBatchBytes == 0 {
-		c.MaxBatchBytes = max(DefaultMaxBatchBytes, maxMessage+bodyOverhead)
-	}
-	if c.MaxBatchBytes < maxMessage {
+	if maxMessage := cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes); c.maxBatchBytes() < maxMessage {
 		return fmt.Errorf("limits.maxBatchBytes %d is under limits.maxMessageBytes %d: a batch body must hold at least one largest message",
 			c.MaxBatchBytes, maxMessage)
 	}
@@ -273,6 +269,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("unknown log format %q (want text or json)", c.LogFormat)
 	}
 	return nil
+}
+
+// maxBatchBytes is MaxBatchBytes, or its default when zero: 1 MiB, or one
+// largest message and its envelope when that is more.
+func (c *Config) maxBatchBytes() int {
+	if c.MaxBatchBytes > 0 {
+		return c.MaxBatchBytes
+	}
+	return max(DefaultMaxBatchBytes, cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes)+bodyOverhead)
 }
 
 // isLoopbackHost reports whether a listen host only accepts local
