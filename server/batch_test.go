@@ -427,28 +427,42 @@ func TestBatchRateLimit(t *testing.T) {
 	}
 }
 
-// TestBatchFailureStopsItsChannel: a publication the broker refuses (here
-// a channel over the server's channel limit) gets its error, the batch goes
-// on for the other channels, and later publications to the failed channel
-// are not attempted, so that what a channel published is a prefix of its
+// TestBatchFailureStopsItsChannel: on both brokers, a publication the
+// broker refuses (here a channel over the server's channel limit, which on
+// Redis caps the channels a node starts) gets its error, the batch goes on
+// for the other channels, and later publications to the failed channel are
+// not attempted, so that what a channel published is a prefix of its
 // publications in the batch.
 func TestBatchFailureStopsItsChannel(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.MaxServerChannels = 2 })
-	a, res := postBatch(t, ts.URL, batchBody(t,
-		pub("a", 1, ""), pub("b", 1, ""), pub("c", 1, ""), pub("a", 2, ""), pub("c", 2, ""), pub("b", 2, "")))
-	if a.status != 200 || len(res) != 6 {
-		t.Fatalf("batch: %d %s", a.status, a.body)
-	}
-	for _, i := range []int{0, 1, 3, 5} {
-		if res[i].Error != nil || res[i].Offset == 0 {
-			t.Errorf("result %d: %+v", i, res[i])
-		}
-	}
-	if r := res[2]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "channel limit") {
-		t.Errorf("the channel over the limit: %+v", r)
-	}
-	if r := res[4]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "publications[2] to the same channel failed") {
-		t.Errorf("the channel's next publication: %+v", r)
+	for _, name := range []string{"memory", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			var redisURL string
+			if name == "redis" {
+				redisURL = brokertest.StartRedisServer(t).URL()
+			}
+			ts := newTestServer(t, func(c *Config) {
+				c.MaxServerChannels = 2
+				if redisURL != "" {
+					c.Broker, c.RedisURL = "redis", redisURL
+				}
+			})
+			a, res := postBatch(t, ts.URL, batchBody(t,
+				pub("a", 1, ""), pub("b", 1, ""), pub("c", 1, ""), pub("a", 2, ""), pub("c", 2, ""), pub("b", 2, "")))
+			if a.status != 200 || len(res) != 6 {
+				t.Fatalf("batch: %d %s", a.status, a.body)
+			}
+			for i, want := range map[int]uint64{0: 1, 1: 1, 3: 2, 5: 2} {
+				if res[i].Error != nil || res[i].Offset != want {
+					t.Errorf("result %d: %+v, want offset %d", i, res[i], want)
+				}
+			}
+			if r := res[2]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "channel limit") {
+				t.Errorf("the channel over the limit: %+v", r)
+			}
+			if r := res[4]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "publications[2] to the same channel failed") {
+				t.Errorf("the channel's next publication: %+v", r)
+			}
+		})
 	}
 }
 
