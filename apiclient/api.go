@@ -124,6 +124,94 @@ func (c *Client) Broadcast(ctx context.Context, req BroadcastRequest) (Broadcast
 	return out, nil
 }
 
+// BatchResult is the outcome of a batch: one PublicationResult per
+// publication, in request order.
+type BatchResult struct {
+	Results []PublicationResult `json:"results"`
+}
+
+// PublicationResult is one publication's outcome in a batch: a position,
+// or Err.
+type PublicationResult struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset,omitempty"`
+	Epoch   string `json:"epoch,omitempty"`
+	// Key is the idempotency key sent: the caller's, or the generated one.
+	Key string `json:"-"`
+	// Duplicate is true when the server had seen Key on this channel
+	// before (in an earlier request, or earlier in the same batch): the
+	// position is the original publication's, nothing was delivered again.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Err is the server's refusal of this publication (Status and
+	// Reason), nil when it was published. A 5xx one may or may not have
+	// been published: resend it, with the same Key, to be sure.
+	Err *Error `json:"-"`
+}
+
+// MaxBatch is the most publications one Batch call may carry.
+const MaxBatch = 1000
+
+// Batch publishes many publications, each with its own channel, data and
+// key, in one request (POST /api/batch): 1..MaxBatch of them, within the
+// server's body limit (1 MiB unless its operator changed it). A
+// publication with no Key is given a generated one, so that the call's own
+// retries cannot publish anything twice.
+//
+// The server checks every publication before publishing any: a bad one
+// fails the call with an *Error naming it ("publications[3]: ...") and
+// nothing is published. Then it publishes them in order, so those to one
+// channel keep their order; the call succeeds and each result says what
+// happened to its publication. After a publication fails, the batch's later
+// publications to its channel are not attempted (they fail too), so
+// resending the failed ones, in order and with their keys, keeps every
+// channel in order.
+func (c *Client) Batch(ctx context.Context, pubs []PublishRequest) (BatchResult, error) {
+	if len(pubs) == 0 || len(pubs) > MaxBatch {
+		return BatchResult{}, fmt.Errorf("apiclient: a batch holds 1..%d publications, not %d", MaxBatch, len(pubs))
+	}
+	type item struct {
+		Channel string `json:"channel"`
+		Data    any    `json:"data"`
+		Key     string `json:"key"`
+	}
+	items := make([]item, len(pubs))
+	for i, p := range pubs {
+		key, err := keyOrNew(p.Key)
+		if err != nil {
+			return BatchResult{}, err
+		}
+		items[i] = item{p.Channel, p.Data, key}
+	}
+	body, err := encodeBody(struct {
+		Publications []item `json:"publications"`
+	}{items})
+	if err != nil {
+		return BatchResult{}, err
+	}
+	var raw struct {
+		Results []struct {
+			PublicationResult
+			Error *wireError `json:"error"`
+		} `json:"results"`
+	}
+	if _, err := c.do(ctx, http.MethodPost, "/api/batch", nil, body, &raw); err != nil {
+		return BatchResult{}, err
+	}
+	if len(raw.Results) != len(items) {
+		return BatchResult{}, fmt.Errorf("apiclient: POST /api/batch: %d results for %d publications", len(raw.Results), len(items))
+	}
+	out := BatchResult{Results: make([]PublicationResult, len(raw.Results))}
+	for i, r := range raw.Results {
+		out.Results[i] = r.PublicationResult
+		out.Results[i].Key = items[i].Key
+		if r.Error != nil {
+			out.Results[i].Err = &Error{Method: http.MethodPost, Path: "/api/batch",
+				Status: r.Error.Code, Code: r.Error.Code, Reason: r.Error.Reason, Attempts: 1}
+		}
+	}
+	return out, nil
+}
+
 // Position is a place in a channel's history.
 type Position struct {
 	Epoch  string `json:"epoch"`

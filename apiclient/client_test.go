@@ -193,6 +193,76 @@ func TestBroadcastAnswerLostIsRetriedOnce(t *testing.T) {
 	}
 }
 
+// TestBatch: a batch whose answers are lost is retried with the same body,
+// generated keys included, so each publication is published once and in
+// order; each result carries its key, and a retried publication reads as
+// a duplicate of the original.
+func TestBatch(t *testing.T) {
+	url := newServer(t, nil)
+	lose := &loseAnswers{lose: 1}
+	c := newClient(t, url, lose)
+	ctx := context.Background()
+	next := wsSubscriber(t, url, "orders:7")
+	pubs := []apiclient.PublishRequest{
+		{Channel: "orders:7", Data: "placed"}, {Channel: "orders:8", Data: 1, Key: "mine"}, {Channel: "orders:7", Data: "cancelled"},
+	}
+	res, err := c.Batch(ctx, pubs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lose.requests.Load() != 2 || len(res.Results) != 3 {
+		t.Fatalf("%d requests, result %+v", lose.requests.Load(), res)
+	}
+	keys := map[string]bool{}
+	for i, r := range res.Results {
+		if r.Err != nil || r.Channel != pubs[i].Channel || r.Epoch == "" || r.Key == "" || !r.Duplicate {
+			t.Errorf("result %d: %+v (the retry's answer: every publication a duplicate)", i, r)
+		}
+		keys[r.Key] = true
+	}
+	if len(keys) != 3 || res.Results[1].Key != "mine" || res.Results[0].Offset != 1 || res.Results[2].Offset != 2 {
+		t.Errorf("keys and offsets %+v", res.Results)
+	}
+	for _, want := range []string{"placed", "cancelled"} {
+		if f := next(); f["type"] != "message" || f["data"] != want {
+			t.Fatalf("subscriber got %v, want %q", f, want)
+		}
+	}
+	h, err := c.History(ctx, apiclient.HistoryRequest{Channel: "orders:7"})
+	if err != nil || len(h.Publications) != 2 {
+		t.Fatalf("history after a retried batch: %+v %v", h, err)
+	}
+}
+
+// TestBatchErrors: a bad publication fails the call with ErrInvalid
+// naming it, a publication the server refuses alone fails its result, and
+// a batch of no or too many publications is refused before any request.
+func TestBatchErrors(t *testing.T) {
+	url := newServer(t, func(c *server.Config) { c.MaxServerChannels = 1 })
+	c := newClient(t, url, nil)
+	ctx := context.Background()
+	_, err := c.Batch(ctx, []apiclient.PublishRequest{{Channel: "a", Data: 1}, {Channel: "bad channel", Data: 1}})
+	var apiErr *apiclient.Error
+	if !errors.Is(err, apiclient.ErrInvalid) || !errors.As(err, &apiErr) || !strings.HasPrefix(apiErr.Reason, "publications[1]: ") {
+		t.Fatalf("a bad publication: %v", err)
+	}
+	res, err := c.Batch(ctx, []apiclient.PublishRequest{{Channel: "a", Data: 1}, {Channel: "b", Data: 1}, {Channel: "a", Data: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Results[1]; r.Err == nil || !errors.Is(r.Err, apiclient.ErrUnavailable) || r.Offset != 0 {
+		t.Errorf("a channel over the server's limit: %+v", r)
+	}
+	if res.Results[0].Err != nil || res.Results[2].Err != nil || res.Results[2].Offset != 2 {
+		t.Errorf("the others: %+v", res.Results)
+	}
+	for _, n := range []int{0, apiclient.MaxBatch + 1} {
+		if _, err := c.Batch(ctx, make([]apiclient.PublishRequest, n)); err == nil || !strings.Contains(err.Error(), "1..1000") {
+			t.Errorf("%d publications: %v", n, err)
+		}
+	}
+}
+
 // failFirst answers the first n requests with status itself, as a proxy in
 // front of a restarting server would, and forwards the rest.
 type failFirst struct {

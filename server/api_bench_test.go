@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,6 +49,34 @@ func BenchmarkPublish(b *testing.B) {
 	for b.Loop() {
 		serveBench(b, h, http.MethodPost, "/api/publish", body)
 	}
+}
+
+// BenchmarkBatch is one POST /api/batch of 100 publications through the
+// whole handler, as BenchmarkPublish is for one: the same payload, spread
+// over 10 channels. ns/publication and publications/s are per publication,
+// for comparing with BenchmarkPublish's ns/op (DESIGN.md: a batch publish
+// ≥ 5 × the single-publish rate).
+func BenchmarkBatch(b *testing.B) {
+	const perBatch = 100
+	s := newBenchServer(b, nil)
+	h := s.Handler()
+	var body bytes.Buffer
+	body.WriteString(`{"publications":[`)
+	for i := range perBatch {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"channel":"bench:%d","data":{"s":%d,"t":1764817200000000000,"x":"a typical small notification payload"}}`, i%10, i)
+	}
+	body.WriteString(`]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		serveBench(b, h, http.MethodPost, "/api/batch", body.Bytes())
+	}
+	pubs := float64(b.N * perBatch)
+	elapsed := b.Elapsed()
+	b.ReportMetric(float64(elapsed.Nanoseconds())/pubs, "ns/publication")
+	b.ReportMetric(pubs/elapsed.Seconds(), "publications/s")
 }
 
 // serveBench makes one API request through h as the bench's backend does

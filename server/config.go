@@ -30,6 +30,7 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
 	DefaultWriteTimeout    = transports.DefaultWriteTimeout
+	DefaultMaxBatchBytes   = 1 << 20
 )
 
 // Config is everything `waterspout serve` can be told. It is JSON-tagged so
@@ -70,6 +71,13 @@ type Config struct {
 	Presence PresenceLimits `json:"presence"`
 	// Limits announced to clients; zero fields take session's defaults.
 	Limits session.Limits `json:"limits"`
+	// MaxBatchBytes bounds a POST /api/batch body; a larger one is answered
+	// 413. The config file holds it beside the other limits, as
+	// "limits.maxBatchBytes" (see limitsJSON), but it is the server's own:
+	// clients are not told it. Zero: DefaultMaxBatchBytes, or one largest
+	// message and its envelope (bodyOverhead) when that is more. It must be
+	// at least Limits.MaxMessageBytes.
+	MaxBatchBytes int `json:"-"`
 	// MaxServerChannels caps the channel states the memory broker holds at
 	// once (zero: session.DefaultMaxBrokerChannels). At the cap a subscribe
 	// or publish that would start a new channel is refused with 503 while
@@ -240,8 +248,13 @@ func (c *Config) Validate() error {
 	if c.UnsentBytes != NoLimit && c.UnsentBytes < minUnsentBytes {
 		return fmt.Errorf("unsent bytes %d is under %d (-1 turns the bound off)", c.UnsentBytes, minUnsentBytes)
 	}
-	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxChannels < 0 || c.Limits.MaxQueueBytes < 0 || c.MaxServerChannels < 0 {
+	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxChannels < 0 || c.Limits.MaxQueueBytes < 0 || c.MaxServerChannels < 0 ||
+		c.MaxBatchBytes < 0 {
 		return errors.New("limits must not be negative")
+	}
+	if maxMessage := cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes); c.maxBatchBytes() < maxMessage {
+		return fmt.Errorf("limits.maxBatchBytes %d is under limits.maxMessageBytes %d: a batch body must hold at least one largest message",
+			c.MaxBatchBytes, maxMessage)
 	}
 	if _, err := parseProxies(c.TrustedProxies); err != nil {
 		return err
@@ -256,6 +269,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("unknown log format %q (want text or json)", c.LogFormat)
 	}
 	return nil
+}
+
+// maxBatchBytes is MaxBatchBytes, or its default when zero: 1 MiB, or one
+// largest message and its envelope when that is more.
+func (c *Config) maxBatchBytes() int {
+	if c.MaxBatchBytes > 0 {
+		return c.MaxBatchBytes
+	}
+	return max(DefaultMaxBatchBytes, cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes)+bodyOverhead)
 }
 
 // isLoopbackHost reports whether a listen host only accepts local
@@ -349,6 +371,15 @@ type configJSON struct {
 	ShutdownTimeout duration        `json:"shutdownTimeout"`
 	StallTimeout    duration        `json:"stallTimeout"`
 	Namespaces      []namespaceJSON `json:"namespaces"`
+	Limits          limitsJSON      `json:"limits"`
+}
+
+// limitsJSON is the "limits" section: the limits announced to clients
+// (session.Limits, which the hello frame carries) and, beside them, the
+// server's own MaxBatchBytes. Both point into the Config.
+type limitsJSON struct {
+	*session.Limits
+	MaxBatchBytes *int `json:"maxBatchBytes"`
 }
 
 type configPlain Config
@@ -360,6 +391,7 @@ func (c *Config) toJSON() configJSON {
 		WriteTimeout: duration(c.WriteTimeout), ShutdownTimeout: duration(c.ShutdownTimeout),
 		StallTimeout: duration(c.StallTimeout),
 		Namespaces:   toNamespacesJSON(c.Namespaces),
+		Limits:       limitsJSON{&c.Limits, &c.MaxBatchBytes},
 	}
 }
 

@@ -98,28 +98,41 @@ func decodePublish(contentType string, body []byte, maxData int) (publishRequest
 	if err != nil {
 		return publishRequest{}, err
 	}
-	if err := session.ValidateChannel(req.Channel); err != nil {
-		return publishRequest{}, err
-	}
-	if req.Data, err = checkData(req.Data, maxData); err != nil {
-		return publishRequest{}, err
-	}
-	if err := checkKey(req.Key); err != nil {
+	if err := req.check(maxData); err != nil {
 		return publishRequest{}, err
 	}
 	return req, nil
 }
 
-func decodePublishJSON(body []byte) (publishRequest, error) {
-	var in struct {
-		Channel string          `json:"channel"`
-		Data    json.RawMessage `json:"data"`
-		Key     string          `json:"key"`
+// check applies the checks every publication of the API passes before the
+// broker sees it (a publish's, each of a batch's): the channel name, that
+// data is JSON of at most maxData bytes (compacting it), the key's length.
+func (req *publishRequest) check(maxData int) error {
+	if err := session.ValidateChannel(req.Channel); err != nil {
+		return err
 	}
+	data, err := checkData(req.Data, maxData)
+	if err != nil {
+		return err
+	}
+	req.Data = data
+	return checkKey(req.Key)
+}
+
+// publishJSON is the JSON form of one publication: a publish body, or an
+// item of a batch.
+type publishJSON struct {
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+	Key     string          `json:"key"`
+}
+
+func decodePublishJSON(body []byte) (publishRequest, error) {
+	var in publishJSON
 	if err := decodeStrict(body, &in, `{"channel":"news","data":{"text":"hi"}}`); err != nil {
 		return publishRequest{}, err
 	}
-	return publishRequest{Channel: in.Channel, Data: in.Data, Key: in.Key}, nil
+	return publishRequest(in), nil
 }
 
 func decodePublishForm(body []byte) (publishRequest, error) {

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -99,6 +102,44 @@ func FuzzDecodeBroadcast(f *testing.F) {
 		}
 		if !json.Valid(req.Data) || !utf8.Valid(req.Data) || len(req.Data) > fuzzMaxData || len(req.Key) > session.MaxKeyLen {
 			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+// FuzzDecodeBatch checks the batch decoder: any body either decodes to
+// 1..maxBatchPublications publications that each pass what a publish body
+// must (as FuzzDecodePublish checks) or fails with a 4xx error whose reason,
+// when it is about one publication, names an index within the body's; it
+// never panics.
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add(jsonType, []byte(`{"publications":[{"channel":"a","data":{"x":1},"key":"k"},{"channel":"a","data":2}]}`))
+	f.Add(jsonType, []byte(`{"publications":[{"channel":"a","data":1},{"channel":"bad channel","data":1}]}`))
+	f.Add(jsonType, []byte(`{"publications":[{"channel":"a","data":1,"Channel":"b"}]}`))
+	f.Add(jsonType, []byte(`{"publications":[1,null,"x"]}`))
+	f.Add(jsonType, []byte(`{"publications":[]}`))
+	f.Add(formType, []byte(`channel=a&data=1`))
+	f.Add(jsonType, []byte("{\"publications\":[{\"channel\":\"a\",\"data\":\"\xff\"}]}"))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		req, err := decodeBatch(contentType, body, fuzzMaxData)
+		if !accepted(t, true, body, err) { // JSON only
+			var e *session.Error
+			if errors.As(err, &e) && strings.HasPrefix(e.Reason, "publications[") {
+				var i int
+				if _, scanErr := fmt.Sscanf(e.Reason, "publications[%d]:", &i); scanErr != nil || i < 0 || i >= maxBatchPublications {
+					t.Fatalf("reason %q names no index of the body", e.Reason)
+				}
+			}
+			return
+		}
+		if n := len(req.Publications); n == 0 || n > maxBatchPublications {
+			t.Fatalf("%d publications accepted", n)
+		}
+		for i, p := range req.Publications {
+			if session.ValidateChannel(p.Channel) != nil || !json.Valid(p.Data) || !utf8.Valid(p.Data) ||
+				len(p.Data) > fuzzMaxData || bytes.ContainsAny(p.Data, "\r\n") ||
+				len(p.Key) > session.MaxKeyLen || !utf8.ValidString(p.Key) {
+				t.Fatalf("publications[%d] accepted: %+v", i, p)
+			}
 		}
 	})
 }

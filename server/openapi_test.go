@@ -118,6 +118,17 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"broadcast from a foreign page", main, "POST", "/api/broadcast", jsonType, `{"channels":["a"],"data":1}`, evil, 403, true},
 		{"broadcast over the rate", limited, "POST", "/api/broadcast", jsonType, `{"channels":["a","b"],"data":1}`, auth, 429, true},
 
+		{"batch", main, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"batch:a","data":1,"key":"x1"},{"channel":"batch:a","data":2,"key":"x1"},{"channel":"batch:b","data":{"n":3}}]}`, auth, 200, true},
+		{"batch beyond a publisher token", pres, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"room:1","data":1},{"channel":"chat:1","data":2}]}`, pub, 200, true},
+		{"batch with a bad channel", main, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"a","data":1},{"channel":"bad channel","data":1}]}`, auth, 400, false},
+		{"batch of nothing", main, "POST", "/api/batch", jsonType, `{"publications":[]}`, auth, 400, false},
+		{"batch with an unknown field", main, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"a","data":1,"kye":"k"}]}`, auth, 400, false},
+		{"batch a form", main, "POST", "/api/batch", formType, `channel=a&data=1`, auth, 415, false},
+		{"batch too large", main, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"a","data":` + big + `}]}`, auth, 413, true},
+		{"batch with a wrong key", main, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"a","data":1}]}`, wrongKey, 401, true},
+		{"batch from a foreign page", main, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"a","data":1}]}`, evil, 403, true},
+		{"batch over the rate", limited, "POST", "/api/batch", jsonType, `{"publications":[{"channel":"a","data":1},{"channel":"b","data":1}]}`, auth, 429, true},
+
 		{"history", main, "GET", "/api/history?channel=news", "", "", auth, 200, true},
 		{"history since", main, "GET", "/api/history?channel=news&since_epoch=abc&since_offset=1&limit=2", "", "", auth, 200, true},
 		{"history position", main, "GET", "/api/history?channel=a&limit=0", "", "", auth, 200, true},
@@ -192,6 +203,10 @@ func TestOpenAPIConformance(t *testing.T) {
 		"channels with a publisher token":            {`{"channels":[{"channel":"room:1","subscribers":1}]}`},
 		"presence without presence in the namespace": {"presence is not enabled in this namespace"},
 		"disconnect with a publisher token":          {"needs an API key"},
+		"batch":                                      {`{"channel":"batch:a","offset":1,"epoch":`, `"duplicate":true`, `{"channel":"batch:b","offset":1,`},
+		"batch beyond a publisher token":             {`{"channel":"chat:1","error":{"code":403,`},
+		"batch with a bad channel":                   {"publications[1]: "},
+		"batch too large":                            {"publications[0]: data larger than 1024"},
 	}
 
 	opts := &openapi3filter.Options{

@@ -61,6 +61,9 @@ func (s *Server) routes() error {
 	e.POST("/api/broadcast", s.handleBroadcast, api(bodyLimit(func(*http.Request) int64 {
 		return maxData + maxBroadcastChannels*(session.MaxChannelLen+3) + bodyOverhead
 	}))...)
+	e.POST("/api/batch", s.handleBatch, api(bodyLimit(func(*http.Request) int64 {
+		return int64(s.cfg.maxBatchBytes())
+	}))...)
 	e.GET("/api/history", s.handleHistory, api(s.limitAPICalls)...)
 	e.Match(getHead, "/api/openapi.json", s.handleOpenAPI, page...)
 	s.serverAPIRoutes(api)

@@ -20,7 +20,8 @@ Markdown tables (progress goes to standard error). Scenarios, all by default:
   idle         S1: idle connections per transport; KB per connection from the server's memory
   fanout       S2: 1 channel × 5,000 WebSocket subscribers, publish rate stepped up
   channels     S3: 1,000 channels × 10 WebSocket subscribers, rate stepped up
-  publish      S4: POST /api/publish throughput over keep-alive HTTP
+  publish      S4: POST /api/publish throughput over keep-alive HTTP, then (WaterSpout only)
+               the same through POST /api/batch, --batch publications a request
   fanout-sse   S5: S2 over SSE
   fanout-poll  S6: S2 over long-polling
   reconnect    S7: 10,000 WebSocket clients drop and resume from their positions at once
@@ -48,6 +49,8 @@ Flags:
                         rounds share the servers, so use it for fan-out and publish)
   --settle D            S1: pause before reading memory (default 5s)
   --publishers N        concurrent HTTP publishers (default 16)
+  --batch N             S4: publications per POST /api/batch in its batch step (default 100;
+                        0: no batch step)
   --transports LIST     S1: transports to measure (default ws,sse,poll)
   --source-addrs N      spread client sockets over 127.0.0.2… (default 8; 0: one address)
   --dial-concurrency N  connections opened at once (default 200)
@@ -70,6 +73,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	rounds := fs.Int("rounds", 0, "")
 	settle := durationFlag(fs, "settle", 0)
 	publishers := fs.Int("publishers", 0, "")
+	batch := fs.Int("batch", bench.DefaultBatch, "")
 	transports := fs.String("transports", "", "")
 	sourceAddrs := fs.Int("source-addrs", 8, "")
 	dialConc := fs.Int("dial-concurrency", 0, "")
@@ -82,6 +86,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		Target:    bench.Target{Kind: bench.KindWaterSpout, URL: *serverURL, APIKey: *apiKey, PID: *serverPID},
 		Scenarios: pos, Smoke: *smoke, Conns: *conns, Step: *step, Rounds: *rounds, Settle: *settle, Publishers: *publishers,
 		SourceAddrs: *sourceAddrs, DialConcurrency: *dialConc, Progress: e.stderr,
+	}
+	switch {
+	case *batch == 0:
+		cfg.Batch = bench.NoBatch
+	case *batch < 0:
+		return usagef("--batch %d: want a number of publications per request, or 0 for none", *batch)
+	default:
+		cfg.Batch = *batch
 	}
 	if *transports != "" {
 		cfg.Transports = strings.Split(*transports, ",")

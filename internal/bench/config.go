@@ -55,6 +55,11 @@ type Config struct {
 	Settle time.Duration
 	// Publishers is the number of concurrent HTTP publishers (S3, S4).
 	Publishers int
+	// Batch is how many publications each request of S4's second run
+	// carries (POST /api/batch, WaterSpout only), beside the first run of
+	// one publication per request: 0 means DefaultBatch, NoBatch skips
+	// the second run.
+	Batch int
 	// SourceAddrs is how many loopback source addresses (127.0.0.2, …)
 	// client sockets are spread over; 0 uses the kernel's choice.
 	SourceAddrs int
@@ -70,6 +75,15 @@ type Config struct {
 	// Progress receives one line per phase; nil discards.
 	Progress io.Writer
 }
+
+// DefaultBatch is Config.Batch's default: publications per POST /api/batch.
+const DefaultBatch = 100
+
+// NoBatch, as Config.Batch, skips S4's batch run.
+const NoBatch = -1
+
+// maxBatch is the most publications the server takes in one batch.
+const maxBatch = 1000
 
 // sizes are a scenario's parameters after defaults.
 type sizes struct {
@@ -165,6 +179,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 1
+	}
+	switch {
+	case c.Batch == 0:
+		c.Batch = DefaultBatch
+	case c.Batch == NoBatch:
+	case c.Batch < 0 || c.Batch > maxBatch:
+		return fmt.Errorf("batch %d: want 1..%d publications per request, or %d for no batch run", c.Batch, maxBatch, NoBatch)
 	}
 	if c.Conns < 0 || c.Rounds < 0 || c.Publishers < 0 || c.SourceAddrs < 0 || c.DialConcurrency < 0 || c.Step < 0 || c.Settle < 0 {
 		return errors.New("sizes and durations must not be negative")

@@ -10,7 +10,9 @@
 // of a channel so that subscribers count gaps and duplicates on any server,
 // with or without offsets, and NANOS is the *intended* send time on an
 // open-loop schedule, so latency includes any time the publisher fell
-// behind (no coordinated omission). Server memory and CPU come from
+// behind (no coordinated omission). The publish scenario also sends its
+// publications in batches (POST /api/batch) on WaterSpout, to compare the
+// two. Server memory and CPU come from
 // /proc/PID of the server process (and its children, for nginx).
 //
 // The floor scenario (S0) runs against no server: it opens S2's number of

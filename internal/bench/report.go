@@ -67,15 +67,17 @@ func WriteTables(w io.Writer, rep *Report) error {
 			})
 	}
 	if len(pub) > 0 {
-		tw.table("S4 publish API: keep-alive HTTP, closed loop",
-			[]string{"server", "publishers", "publishes/s", "p50 ms", "p99 ms", "max ms", "server CPU %", "client CPU %", "µs CPU/publish", "errors"},
+		tw.table("S4 publish API: keep-alive HTTP, closed loop (latency per request)",
+			[]string{"server", "mode", "publishers", "publications/s", "p50 ms", "p99 ms", "max ms", "server CPU %", "client CPU %",
+				"µs CPU/publication", "publications/CPU-s", "errors"},
 			func(row func(...any)) {
 				for _, r := range pub {
 					p := r.Publish
-					row(r.who(), p.Publishers, f0(p.PerSec), f2(p.P50), f2(p.P99), f2(p.Max), f0(p.ServerCPUPct),
-						f0(p.ClientCPUPct), f2(p.CPUMicrosPerPub), p.Errors)
+					row(r.who(), p.mode(), p.Publishers, f0(p.PerSec), f2(p.P50), f2(p.P99), f2(p.Max), f0(p.ServerCPUPct),
+						f0(p.ClientCPUPct), f2(p.CPUMicrosPerPub), f0(p.PublishesPerCPUSec), p.Errors)
 				}
 			})
+		writeBatchRatios(tw, pub)
 	}
 	if len(rec) > 0 {
 		tw.table("S7 reconnect storm: every client drops and resumes at once",
@@ -143,6 +145,57 @@ func WriteTables(w io.Writer, rep *Report) error {
 		tw.printf("\nProblems:\n- %s\n", strings.Join(probs, "\n- "))
 	}
 	return tw.err
+}
+
+// mode names how S4 sent its publications.
+func (p *PublishResult) mode() string {
+	if p.Batch > 0 {
+		return fmt.Sprintf("batch of %d", p.Batch)
+	}
+	return "single"
+}
+
+// writeBatchRatios compares, for each server and round that ran both, S4's
+// batch step with its single step: publications per server CPU-second (the
+// quality bar of DESIGN.md: a batch ≥ 5 × the single rate) and per second.
+func writeBatchRatios(tw *tableWriter, pub []Result) {
+	type at struct {
+		target string
+		round  int
+	}
+	single := map[at]*PublishResult{}
+	for _, r := range pub {
+		if r.Publish.Batch == 0 {
+			single[at{r.Target, r.Round}] = r.Publish
+		}
+	}
+	var rows [][]any
+	for _, r := range pub {
+		b, s := r.Publish, single[at{r.Target, r.Round}]
+		if b.Batch == 0 || s == nil {
+			continue
+		}
+		rows = append(rows, []any{r.who(), b.mode(), f0(s.PublishesPerCPUSec), f0(b.PublishesPerCPUSec),
+			ratio(b.PublishesPerCPUSec, s.PublishesPerCPUSec), f0(s.PerSec), f0(b.PerSec), ratio(b.PerSec, s.PerSec)})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	tw.table("S4 batch ÷ single: publications per server CPU-second and per second",
+		[]string{"server", "mode", "single/CPU-s", "batch/CPU-s", "ratio", "single/s", "batch/s", "ratio"},
+		func(row func(...any)) {
+			for _, r := range rows {
+				row(r...)
+			}
+		})
+}
+
+// ratio is a ÷ b, or "–" without b.
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return f2(a / b)
 }
 
 // writeRatios compares the first target with the other one on the numbers

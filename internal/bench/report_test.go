@@ -110,3 +110,34 @@ func TestRoundOrderAlternates(t *testing.T) {
 		t.Errorf("order %v, want %s", got, want)
 	}
 }
+
+// TestWriteBatchRatios: S4's batch step is compared with the single step
+// of the same server and round, per server CPU-second and per second; a
+// server without a batch step (Nchan) gets no row.
+func TestWriteBatchRatios(t *testing.T) {
+	pub := func(target string, round, batch int, perCPU, perSec float64) Result {
+		return Result{Scenario: ScenarioPublish, Target: target, Round: round,
+			Publish: &PublishResult{Batch: batch, PublishesPerCPUSec: perCPU, PerSec: perSec}}
+	}
+	var buf bytes.Buffer
+	tw := &tableWriter{w: &buf}
+	writeBatchRatios(tw, []Result{
+		pub(KindWaterSpout, 1, 0, 20000, 15000), pub(KindNchan, 1, 0, 25000, 16000), pub(KindWaterSpout, 1, 100, 150000, 90000),
+		pub(KindWaterSpout, 2, 100, 120000, 80000), pub(KindWaterSpout, 2, 0, 30000, 20000),
+	})
+	if tw.err != nil {
+		t.Fatal(tw.err)
+	}
+	got := buf.String()
+	for _, want := range []string{
+		"| waterspout #1 | batch of 100 | 20000 | 150000 | 7.50 | 15000 | 90000 | 6.00 |",
+		"| waterspout #2 | batch of 100 | 30000 | 120000 | 4.00 | 20000 | 80000 | 4.00 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no row %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "nchan") {
+		t.Errorf("a row for Nchan, which has no batch step:\n%s", got)
+	}
+}

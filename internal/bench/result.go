@@ -129,9 +129,14 @@ type Step struct {
 	ServerRSSKB             int64   `json:"serverRSSKB"`
 }
 
-// PublishResult is S4: closed-loop publishing over keep-alive HTTP.
+// PublishResult is S4: closed-loop publishing over keep-alive HTTP. OK,
+// Errors, PerSec, CPUMicrosPerPub and PublishesPerCPUSec count
+// publications; P50, P99 and Max time requests, which carry Batch
+// publications each in a batch run (0: one, by POST /api/publish).
 type PublishResult struct {
 	Publishers         int     `json:"publishers"`
+	Batch              int     `json:"batch,omitempty"`
+	Requests           int64   `json:"requests"`
 	Seconds            float64 `json:"seconds"`
 	OK                 int64   `json:"ok"`
 	Errors             int64   `json:"errors"`

@@ -124,7 +124,7 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 	case ScenarioChannels:
 		out = append(out, r.fanout(ctx, name, TransportWS, r.sz.channels, r.sz.perChannel, r.sz.channelRates))
 	case ScenarioPublish:
-		out = append(out, r.publish(ctx))
+		out = append(out, r.publish(ctx)...)
 	case ScenarioReconnect:
 		if r.t.hasPositions() {
 			out = append(out, r.reconnect(ctx))

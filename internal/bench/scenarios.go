@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,41 +147,78 @@ func (r *runner) fillCPU(st *Step, cpu0, cpu1 procSample, self, elapsed time.Dur
 	}
 }
 
-// publish is S4: publishers each publishing to their own channel as fast
-// as the server answers, over keep-alive connections, for one step.
-func (r *runner) publish(ctx context.Context) Result {
+// The transports of S4's results: one publication per request, or a batch.
+const (
+	transportHTTP      = "http"
+	transportHTTPBatch = "http-batch"
+)
+
+// publish is S4: publishers each publishing as fast as the server answers,
+// over keep-alive connections, for one step; on WaterSpout a second step
+// sends the same publications Config.Batch per request (POST /api/batch),
+// so that one run gives both rates and their ratio. Nchan has no batch
+// publish.
+func (r *runner) publish(ctx context.Context) []Result {
+	out := []Result{r.publishStep(ctx, 0)}
+	if r.t.Kind == KindWaterSpout && r.cfg.Batch > 0 && ctx.Err() == nil {
+		out = append(out, r.publishStep(ctx, r.cfg.Batch))
+	}
+	return out
+}
+
+// publishStep runs one step of S4: each publisher publishing to its own
+// channel (batch 0), or sending batches of batch publications spread over
+// every publisher's channel, as a backend cancelling many orders at once
+// would.
+func (r *runner) publishStep(ctx context.Context, batch int) Result {
 	k := r.sz.publishers
-	res := Result{Scenario: ScenarioPublish, Target: r.t.Kind, Transport: "http", Conns: k, Channels: k}
+	transport, what := transportHTTP, "publish"
+	if batch > 0 {
+		transport, what = transportHTTPBatch, fmt.Sprintf("publish in batches of %d", batch)
+	}
+	res := Result{Scenario: ScenarioPublish, Target: r.t.Kind, Transport: transport, Conns: k, Channels: k}
 	rec := newRecorder()
 	channels := r.channelNames(k)
 	client := newPublishClient(k)
 	defer client.CloseIdleConnections()
 	hist := &histogram{}
-	var ok, failed atomic.Int64
-	r.progress("publish: %d publishers for %v", k, r.sz.step)
+	var ok, failed, requests atomic.Int64
+	r.progress("%s: %d publishers for %v", what, k, r.sz.step)
 	cpu0, self0, t0 := r.sample(), selfCPU(), time.Now()
 	stop := t0.Add(r.sz.step)
 	var wg sync.WaitGroup
-	for _, ch := range channels {
+	for w, ch := range channels {
 		wg.Go(func() {
 			var buf []byte
 			for seq := int64(1); time.Now().Before(stop) && ctx.Err() == nil; seq++ {
 				start := time.Now()
-				buf = appendPayload(buf[:0], seq, rec.now())
-				if err := r.t.publish(ctx, client, ch, buf); err != nil {
-					failed.Add(1)
+				n, published := 1, 0
+				var err error
+				if batch == 0 {
+					buf = appendPayload(buf[:0], seq, rec.now())
+					if err = r.t.publish(ctx, client, ch, buf); err == nil {
+						published = 1
+					}
+				} else {
+					n = batch
+					buf = appendBatch(buf[:0], channels, w, batch, seq, rec.now())
+					published, err = r.t.publishBatch(ctx, client, buf, batch)
+				}
+				requests.Add(1)
+				ok.Add(int64(published))
+				if err != nil {
+					failed.Add(int64(n - published))
 					rec.errs.add(err)
 					continue
 				}
 				hist.Record(time.Since(start))
-				ok.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	cpu1, self, elapsed := r.sample(), selfCPU()-self0, time.Since(t0)
 	pr := &PublishResult{
-		Publishers: k, Seconds: elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(),
+		Publishers: k, Batch: batch, Requests: requests.Load(), Seconds: elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(),
 		PerSec: float64(ok.Load()) / elapsed.Seconds(),
 		P50:    ms(hist.Quantile(0.5)), P99: ms(hist.Quantile(0.99)), Max: ms(hist.Max()),
 		ClientCPUSeconds: self.Seconds(), ClientCPUPct: 100 * self.Seconds() / elapsed.Seconds(),
@@ -194,8 +233,26 @@ func (r *runner) publish(ctx context.Context) Result {
 		}
 	}
 	res.Publish = pr
-	r.progress("publish: %.0f/s, p99 %.2f ms, %d errors", pr.PerSec, pr.P99, pr.Errors)
+	r.progress("%s: %.0f publications/s, p99 %.2f ms per request, %d errors", what, pr.PerSec, pr.P99, pr.Errors)
 	return finish(res, rec)
+}
+
+// appendBatch appends a POST /api/batch body of n publications to b: the
+// i-th to channels[(first+i) % len(channels)], its data a payload with
+// sequence number (seq-1)*n+i+1.
+func appendBatch(b []byte, channels []string, first, n int, seq, t int64) []byte {
+	b = append(b, `{"publications":[`...)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"channel":`...)
+		b = strconv.AppendQuote(b, channels[(first+i)%len(channels)]) // bench names are plain ASCII
+		b = append(b, `,"data":`...)
+		b = appendPayload(b, (seq-1)*int64(n)+int64(i)+1, t)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
 }
 
 // reconnectRate is the background publish rate of S7, publications per

@@ -84,7 +84,7 @@ func TestSmoke(t *testing.T) {
 		{ScenarioIdle, []string{TransportWS, TransportSSE, TransportPoll}},
 		{ScenarioFanout, []string{TransportWS}},
 		{ScenarioChannels, []string{TransportWS}},
-		{ScenarioPublish, []string{"http"}},
+		{ScenarioPublish, []string{transportHTTP, transportHTTPBatch}},
 		{ScenarioFanoutSSE, []string{TransportSSE}},
 		{ScenarioFanoutPoll, []string{TransportPoll}},
 		{ScenarioReconnect, []string{TransportWS}},
@@ -104,7 +104,33 @@ func TestSmoke(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(tt.transports, ",") {
 				t.Errorf("results for transports %v, want %v", got, tt.transports)
 			}
+			if tt.scenario == ScenarioPublish && len(rep.Results) == 2 {
+				checkBatchStep(t, rep)
+			}
 		})
+	}
+}
+
+// checkBatchStep checks S4's batch step went through POST /api/batch:
+// DefaultBatch publications a request, every one published, and the
+// tables compare it with the single step.
+func checkBatchStep(t *testing.T, rep *Report) {
+	t.Helper()
+	single, batch := rep.Results[0].Publish, rep.Results[1].Publish
+	if single.Batch != 0 || single.Requests != single.OK {
+		t.Errorf("single step: %+v", single)
+	}
+	if batch.Batch != DefaultBatch || batch.Requests == 0 || batch.OK != batch.Requests*DefaultBatch || batch.Errors != 0 {
+		t.Errorf("batch step: %+v, want %d publications per request, all published", batch, DefaultBatch)
+	}
+	var tables bytes.Buffer
+	if err := WriteTables(&tables, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| waterspout | batch of 100 |", "S4 batch ÷ single"} {
+		if !strings.Contains(tables.String(), want) {
+			t.Errorf("the tables lack %q:\n%s", want, tables.String())
+		}
 	}
 }
 
@@ -172,7 +198,7 @@ func TestSmokeNchan(t *testing.T) {
 		t.Run(scenario, func(t *testing.T) {
 			rep := runSmoke(t, *target, peer, scenario)
 			for _, r := range rep.Results {
-				if r.Target == KindNchan && !peer.supports(r.Transport) {
+				if r.Target == KindNchan && (!peer.supports(r.Transport) || r.Transport == transportHTTPBatch) {
 					t.Errorf("%s ran over %s, which Nchan is not driven over", scenario, r.Transport)
 				}
 			}

@@ -151,6 +151,52 @@ func (t *Target) publish(ctx context.Context, c *http.Client, ch string, payload
 	return nil
 }
 
+// publishBatch sends a POST /api/batch body of n publications (WaterSpout
+// only) and reads the answer. It returns how many were published; err
+// says why the request, or the first publication that failed, failed.
+func (t *Target) publishBatch(ctx context.Context, c *http.Client, body []byte, n int) (int, error) {
+	endpoint := strings.TrimSuffix(t.base.String(), "/") + "/api/batch"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("build batch request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if t.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+t.APIKey)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("batch: %w", err)
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("batch: %d %s", resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	var a struct {
+		Results []struct {
+			Error *struct {
+				Code   int    `json:"code"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(answer, &a); err != nil || len(a.Results) != n {
+		return 0, fmt.Errorf("batch: %d results for %d publications (%v): %.200s", len(a.Results), n, err, answer)
+	}
+	published := 0
+	var first error
+	for i, r := range a.Results {
+		switch {
+		case r.Error == nil:
+			published++
+		case first == nil:
+			first = fmt.Errorf("batch: publications[%d]: %d %s", i, r.Error.Code, r.Error.Reason)
+		}
+	}
+	return published, first
+}
+
 // newPublishClient returns a keep-alive HTTP client for conns concurrent
 // publishers.
 func newPublishClient(conns int) *http.Client {

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waterspout/waterspout/session"
+)
+
+// POST /api/batch: many publications, each with its own channel, data and
+// key, in one request. The whole body is checked before anything is
+// published; then the publications go to the broker one after another, in
+// request order, so that those to one channel keep their order. See
+// docs/PROTOCOL.md for what a client may assume of a partial failure.
+
+// maxBatchPublications bounds the publications of one batch, as
+// maxBroadcastChannels bounds a broadcast's channels.
+const maxBatchPublications = 1000
+
+// batchExample is a body of the right shape, shown when one is not.
+const batchExample = `{"publications":[{"channel":"orders:1","data":{"status":"cancelled"},"key":"o1"}]}`
+
+// batchRequest is a decoded POST /api/batch body: every publication has
+// passed publishRequest.check.
+type batchRequest struct {
+	Publications []publishRequest
+}
+
+// batchResult is one publication's outcome in a batch: its position, or
+// Error. Duplicate says that its key had been seen on the channel (in an
+// earlier request or earlier in the same batch): the position is the
+// original publication's and nothing was delivered again; it is what the
+// X-WaterSpout-Duplicate header says for POST /api/publish.
+type batchResult struct {
+	Channel   string         `json:"channel"`
+	Offset    uint64         `json:"offset,omitempty"`
+	Epoch     string         `json:"epoch,omitempty"`
+	Duplicate bool           `json:"duplicate,omitempty"`
+	Error     *session.Error `json:"error,omitempty"`
+}
+
+// batchAnswer is the 200 answer of POST /api/batch.
+type batchAnswer struct {
+	Results []batchResult `json:"results"`
+}
+
+// decodeBatch parses a POST /api/batch body (JSON only):
+// {"publications": [{"channel", "data", "key"?}, ...]} with 1..
+// maxBatchPublications items. Each item is decoded and checked as a publish
+// body is (decodeStrict's rules, publishRequest.check); the first bad one
+// refuses the whole body, with a reason that starts with its index
+// ("publications[3]: ...").
+//
+// The items are decoded by one json.Decoder walking the array, which gives
+// each one's index and, from its offsets, its text for
+// session.DuplicateName: decoding each item with a decoder of its own cost
+// twice as much (BenchmarkBatch).
+func decodeBatch(contentType string, body []byte, maxData int) (batchRequest, error) {
+	if err := onlyJSON(contentType, "batch takes a JSON body"); err != nil {
+		return batchRequest{}, err
+	}
+	if !session.ValidJSONText(body) {
+		if i, field, ok := invalidBatchText(body); ok {
+			return batchRequest{}, apiError(http.StatusBadRequest, "publications[%d]: %s is not valid UTF-8 (JSON text must be UTF-8, and \\u escapes must not be lone surrogates)", i, field)
+		}
+	}
+	var in struct {
+		Publications json.RawMessage `json:"publications"`
+	}
+	if err := decodeStrict(body, &in, batchExample); err != nil {
+		return batchRequest{}, err
+	}
+	list := in.Publications
+	switch {
+	case len(list) == 0 || string(list) == "null":
+		return batchRequest{}, errBatchEmpty
+	case list[0] != '[':
+		return batchRequest{}, apiError(http.StatusBadRequest, "malformed JSON body: field publications is a JSON %s; it must be an array of objects", jsonValueKind(list[0]))
+	}
+	dec := json.NewDecoder(bytes.NewReader(list))
+	dec.DisallowUnknownFields()
+	if _, err := dec.Token(); err != nil { // the '[' just checked
+		return batchRequest{}, apiError(http.StatusBadRequest, "malformed JSON body: field publications is not an array")
+	}
+	var out batchRequest
+	for i := 0; dec.More(); i++ {
+		if i == maxBatchPublications {
+			return batchRequest{}, apiError(http.StatusBadRequest, "more than %d publications", maxBatchPublications)
+		}
+		start := dec.InputOffset()
+		req, err := decodeBatchItem(dec, list, start, maxData)
+		if err != nil {
+			e := session.AsError(err)
+			return batchRequest{}, &session.Error{Code: e.Code, Reason: fmt.Sprintf("publications[%d]: %s", i, e.Reason)}
+		}
+		out.Publications = append(out.Publications, req)
+	}
+	if len(out.Publications) == 0 {
+		return batchRequest{}, errBatchEmpty
+	}
+	return out, nil
+}
+
+var errBatchEmpty = &session.Error{Code: http.StatusBadRequest, Reason: "publications is empty; send a body such as " + batchExample}
+
+// decodeBatchItem decodes and checks the next publication of dec, which
+// walks list (whose text decodeStrict has found to be valid UTF-8 JSON)
+// and stands at offset start.
+func decodeBatchItem(dec *json.Decoder, list []byte, start int64, maxData int) (publishRequest, error) {
+	var in publishJSON
+	if err := dec.Decode(&in); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field == "" {
+			return publishRequest{}, apiError(http.StatusBadRequest, "a publication is a JSON object such as %s, not a JSON %s",
+				`{"channel":"news","data":{"text":"hi"}}`, typ.Value)
+		}
+		return publishRequest{}, apiError(http.StatusBadRequest, "malformed publication: %s", jsonProblem(err, list, ""))
+	}
+	// The item's text, without the comma and spaces before it.
+	raw := bytes.TrimLeft(list[start:dec.InputOffset()], ", \t\r\n")
+	if name, dup := session.DuplicateName(raw); dup {
+		return publishRequest{}, apiError(http.StatusBadRequest, "malformed publication: the name %q appears twice (names match without regard to case)", truncate(name, 64))
+	}
+	req := publishRequest(in)
+	if err := req.check(maxData); err != nil {
+		return publishRequest{}, err
+	}
+	return req, nil
+}
+
+// jsonValueKind names the kind of JSON value that starts with c, as
+// encoding/json's errors do.
+func jsonValueKind(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number"
+}
+
+// invalidBatchText finds the first publication of body whose text is not
+// valid (see session.ValidJSONText), and names its field; ok is false when
+// the body cannot be read that far (decodeStrict then answers for the
+// whole body).
+func invalidBatchText(body []byte) (index int, field string, ok bool) {
+	var in struct {
+		Publications []json.RawMessage `json:"publications"`
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return 0, "", false
+	}
+	for i, raw := range in.Publications {
+		if !session.ValidJSONText(raw) {
+			return i, invalidTextField(raw), true
+		}
+	}
+	return 0, "", false
+}
+
+// errBatchCut is the result of each publication a batch did not attempt
+// because its request ended first. Nobody may read it (the client is likely
+// gone), but a client that does knows what to resend.
+var errBatchCut = &session.Error{Code: http.StatusServiceUnavailable,
+	Reason: "not published: the request ended (the client went away or the server is shutting down) before this publication; resend it with the same key"}
+
+// handleBatch serves POST /api/batch. The rate limit is spent for every
+// publication before the first is published, so a batch is refused whole
+// (429) rather than cut short by it. Authorisation and the broker answer
+// per publication, in its result. A publication to a channel whose earlier
+// publication in this batch failed is not attempted, so that a channel's
+// published items are always a prefix of its items in the batch and a
+// resend keeps them in order. When the request's context ends (the client
+// went away, or a shutdown ran out of time) the rest is not attempted
+// either: each gets error 503.
+func (s *Server) handleBatch(c echo.Context) error {
+	req, err := decodeBody(c, func(contentType string, body []byte) (batchRequest, error) {
+		return decodeBatch(contentType, body, s.limits.MaxMessageBytes)
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.takePublishes(c, len(req.Publications)); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p := publisherOf(c)
+	results := make([]batchResult, len(req.Publications))
+	failed := map[string]int{} // channel → index of its first failure
+	published := 0
+	for i, pub := range req.Publications {
+		r := &results[i]
+		r.Channel = pub.Channel
+		if ctx.Err() != nil {
+			r.Error = errBatchCut
+			continue
+		}
+		if first, ok := failed[pub.Channel]; ok {
+			e := results[first].Error
+			r.Error = &session.Error{Code: e.Code,
+				Reason: fmt.Sprintf("not published: publications[%d] to the same channel failed (%s)", first, e.Reason)}
+			continue
+		}
+		if err := s.publishItem(ctx, p, pub, r); err != nil {
+			r.Error = session.AsError(err)
+			failed[pub.Channel] = i
+			continue
+		}
+		published++
+	}
+	if err := ctx.Err(); err != nil {
+		s.log.Warn("batch cut short: the request ended", "publications", len(results), "published", published,
+			"err", context.Cause(ctx))
+	}
+	return c.JSON(http.StatusOK, batchAnswer{results})
+}
+
+// publishItem publishes one publication of a batch for publisher p and
+// fills in its position.
+func (s *Server) publishItem(ctx context.Context, p *publisher, pub publishRequest, r *batchResult) error {
+	if err := mayPublish(p, pub.Channel); err != nil {
+		return err
+	}
+	res, err := s.node.Publish(ctx, pub.Channel, pub.Data, pub.Key)
+	if err != nil {
+		return err
+	}
+	r.Offset, r.Epoch, r.Duplicate = res.Offset, res.Epoch, res.Duplicate
+	return nil
+}
