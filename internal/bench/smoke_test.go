@@ -51,11 +51,11 @@ func startServerLimits(t *testing.T, limits server.RateLimits) *Target {
 
 // runSmoke runs one scenario in smoke mode and fails on any correctness
 // problem. It asserts no timing.
-func runSmoke(t *testing.T, target Target, peer *Target, scenario string) *Report {
+func runSmoke(t *testing.T, target Target, scenario string, peers ...*Target) *Report {
 	t.Helper()
 	var progress bytes.Buffer
 	rep, err := Run(context.Background(), Config{
-		Target: target, Peer: peer, Scenarios: []string{scenario}, Smoke: true, Progress: &progress,
+		Target: target, Peers: peers, Scenarios: []string{scenario}, Smoke: true, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, progress.String())
@@ -96,7 +96,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
-			rep := runSmoke(t, *target, nil, tt.scenario)
+			rep := runSmoke(t, *target, tt.scenario)
 			var got []string
 			for _, r := range rep.Results {
 				got = append(got, r.Transport)
@@ -111,7 +111,7 @@ func TestSmoke(t *testing.T) {
 // TestSmokeNAT runs S9, tiny, against a server at its default limits, as
 // the scenario is meant to be run: every message delivered, no 429.
 func TestSmokeNAT(t *testing.T) {
-	rep := runSmoke(t, *startServerLimits(t, server.RateLimits{}), nil, ScenarioNAT)
+	rep := runSmoke(t, *startServerLimits(t, server.RateLimits{}), ScenarioNAT)
 	if len(rep.Results) != 1 || rep.Results[0].NAT == nil || rep.Results[0].NAT.Step.Delivered == 0 {
 		t.Fatalf("results %+v, want one S9 measurement", rep.Results)
 	}
@@ -170,7 +170,7 @@ func TestSmokeNchan(t *testing.T) {
 	target := startServer(t)
 	for _, scenario := range Scenarios {
 		t.Run(scenario, func(t *testing.T) {
-			rep := runSmoke(t, *target, peer, scenario)
+			rep := runSmoke(t, *target, scenario, peer)
 			for _, r := range rep.Results {
 				if r.Target == KindNchan && !peer.supports(r.Transport) {
 					t.Errorf("%s ran over %s, which Nchan is not driven over", scenario, r.Transport)
