@@ -14,8 +14,9 @@ import (
 
 const benchUsage = `Usage: waterspout bench [SCENARIO...] [flags]
 
-Drives a running server over WebSocket, SSE and long-polling and prints
-Markdown tables (progress goes to standard error). Scenarios, all by default:
+Drives a running server over WebSocket, SSE and long-polling, and its peers
+(Nchan, Centrifugo) where they support the scenario, and prints Markdown
+tables (progress goes to standard error). Scenarios, all by default:
   floor        S0: S2's connections, frames and schedule with no server: raw write(2)
                and epoll/read(2) on loopback, what this machine itself costs
   idle         S1: idle connections per transport; KB per connection from the server's memory
