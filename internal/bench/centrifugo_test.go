@@ -98,6 +98,9 @@ func TestCentrifugoAPIError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "102") || !strings.Contains(err.Error(), "unknown channel") {
 		t.Errorf("error answer: %v", err)
 	}
+	if err := centrifugoAPIError([]byte(`{}`)); err != nil {
+		t.Errorf("an empty answer is an error: %v", err)
+	}
 	if err := centrifugoAPIError([]byte(`<html>`)); err == nil {
 		t.Error("an answer that is not JSON is not an error")
 	}
