@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Centrifugo's client protocol, as far as the bench drives it: JSON over
@@ -46,13 +47,27 @@ const (
 )
 
 // centrifugoHandshake returns the WebSocket message that connects
-// anonymously and subscribes to ch.
-func centrifugoHandshake(ch string) []byte {
+// anonymously and subscribes to ch; with since, the subscription recovers
+// what was published after that position.
+func centrifugoHandshake(ch string, since *centrifugoPosition) []byte {
 	chJSON, _ := json.Marshal(ch)
-	b := make([]byte, 0, 64+len(chJSON))
+	b := make([]byte, 0, 128+len(chJSON))
 	b = append(b, `{"id":1,"connect":{}}`+"\n"+`{"id":2,"subscribe":{"channel":`...)
 	b = append(b, chJSON...)
+	if since != nil {
+		epochJSON, _ := json.Marshal(since.Epoch)
+		b = append(b, `,"recover":true,"epoch":`...)
+		b = append(b, epochJSON...)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendUint(b, since.Offset, 10)
+	}
 	return append(b, `}}`...)
+}
+
+// centrifugoPosition is a place in a channel's stream.
+type centrifugoPosition struct {
+	Epoch  string
+	Offset uint64
 }
 
 // centrifugoUniConnect returns the unidirectional connect request that
@@ -93,6 +108,17 @@ type centrifugoFrame struct {
 	Seq, T int64  // centrifugoPublication
 	Code   uint32 // the error or disconnect code
 	Reason string // the error message or disconnect reason
+	// Sub is the result of a subscribe command (recoverable channels).
+	Sub *centrifugoSubscribed
+}
+
+// centrifugoSubscribed is the part of a subscribe result the bench reads:
+// the stream's position and, after a recovery, what was missed.
+type centrifugoSubscribed struct {
+	Epoch        string            `json:"epoch"`
+	Offset       uint64            `json:"offset"`
+	Recovered    bool              `json:"recovered"`
+	Publications []json.RawMessage `json:"publications"`
 }
 
 // centrifugoStatus is an error or a disconnect: a code and a text.
@@ -111,9 +137,10 @@ type centrifugoPush struct {
 // centrifugoWire is the part of a reply line the bench reads; the push
 // fields are at the top level over uni SSE.
 type centrifugoWire struct {
-	ID    uint32            `json:"id"`
-	Error *centrifugoStatus `json:"error"`
-	Push  *centrifugoPush   `json:"push"`
+	ID        uint32                `json:"id"`
+	Error     *centrifugoStatus     `json:"error"`
+	Subscribe *centrifugoSubscribed `json:"subscribe"`
+	Push      *centrifugoPush       `json:"push"`
 	centrifugoPush
 }
 
@@ -154,9 +181,9 @@ func parseCentrifugo(line []byte) (centrifugoFrame, error) {
 	}
 	switch {
 	case w.ID > 0:
-		f := centrifugoFrame{Kind: centrifugoReply, ID: w.ID}
+		f := centrifugoFrame{Kind: centrifugoReply, ID: w.ID, Sub: w.Subscribe}
 		if w.Error != nil {
-			f.Code, f.Reason = w.Error.Code, w.Error.Message
+			f.Code, f.Reason, f.Sub = w.Error.Code, w.Error.Message, nil
 		}
 		return f, nil
 	case w.Error != nil:
@@ -165,6 +192,20 @@ func parseCentrifugo(line []byte) (centrifugoFrame, error) {
 		return centrifugoFrame{Kind: centrifugoDisconnect, Code: push.Disconnect.Code, Reason: push.Disconnect.Reason}, nil
 	}
 	return centrifugoFrame{Kind: centrifugoOther}, nil
+}
+
+var centrifugoOffsetKey = []byte(`"offset":`)
+
+// scanCentrifugoOffset returns the offset of a publication (pushed, or
+// recovered in a subscribe result). The offset follows the data, so the
+// last "offset" key is the publication's (the bench's payloads have none).
+func scanCentrifugoOffset(pub []byte) (uint64, bool) {
+	i := bytes.LastIndex(pub, centrifugoOffsetKey)
+	if i < 0 {
+		return 0, false
+	}
+	n, _, ok := scanInt(pub[i+len(centrifugoOffsetKey):])
+	return uint64(n), ok
 }
 
 // centrifugoAPIError returns the error in a server API answer: Centrifugo

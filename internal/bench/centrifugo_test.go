@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 func TestCentrifugoHandshake(t *testing.T) {
 	ch := `bench-1."quoted"`
-	lines := strings.Split(string(centrifugoHandshake(ch)), "\n")
+	lines := strings.Split(string(centrifugoHandshake(ch, nil)), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("handshake %q: %d lines, want connect and subscribe", lines, len(lines))
 	}
@@ -36,6 +37,41 @@ func TestCentrifugoHandshake(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(lines[1]), &sub); err != nil || sub.ID != 2 || sub.Subscribe.Channel != ch {
 		t.Errorf("subscribe command %s: %+v, %v", lines[1], sub, err)
+	}
+	if strings.Contains(lines[1], "recover") {
+		t.Errorf("a fresh subscribe asks to recover: %s", lines[1])
+	}
+	// A resume asks to recover from the position.
+	resume := strings.Split(string(centrifugoHandshake(ch, &centrifugoPosition{Epoch: `E"1`, Offset: 41})), "\n")
+	var rs struct {
+		Subscribe struct {
+			Channel string `json:"channel"`
+			Recover bool   `json:"recover"`
+			Epoch   string `json:"epoch"`
+			Offset  uint64 `json:"offset"`
+		} `json:"subscribe"`
+	}
+	if err := json.Unmarshal([]byte(resume[1]), &rs); err != nil || rs.Subscribe.Channel != ch || !rs.Subscribe.Recover ||
+		rs.Subscribe.Epoch != `E"1` || rs.Subscribe.Offset != 41 {
+		t.Errorf("resuming subscribe command %s: %+v, %v", resume[1], rs, err)
+	}
+}
+
+func TestScanCentrifugoOffset(t *testing.T) {
+	tests := []struct {
+		pub    string
+		offset uint64
+		ok     bool
+	}{
+		{`{"push":{"channel":"c","pub":{"data":{"s":1,"t":2},"offset":17}}}`, 17, true},
+		{`{"data":{"s":1,"t":2},"offset":3}`, 3, true},
+		{`{"push":{"channel":"c","pub":{"data":{"s":1,"t":2}}}}`, 0, false},
+		{`{"data":{"s":1,"t":2},"offset":-3}`, 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := scanCentrifugoOffset([]byte(tt.pub)); got != tt.offset || ok != tt.ok {
+			t.Errorf("scanCentrifugoOffset(%s) = %d, %v; want %d, %v", tt.pub, got, ok, tt.offset, tt.ok)
+		}
 	}
 }
 
@@ -63,7 +99,11 @@ func TestParseCentrifugo(t *testing.T) {
 		{"publication", pub, centrifugoFrame{Kind: centrifugoPublication, Seq: 7, T: 42}, false},
 		{"uni publication", `{"channel":"c","pub":{"data":{"s":3,"t":5},"offset":1}}`, centrifugoFrame{Kind: centrifugoPublication, Seq: 3, T: 5}, false},
 		{"connect reply", `{"id":1,"connect":{"client":"x","version":"6","ping":25,"pong":true}}`, centrifugoFrame{Kind: centrifugoReply, ID: 1}, false},
-		{"subscribe reply", `{"id":2,"subscribe":{"recoverable":true,"epoch":"e","offset":3}}`, centrifugoFrame{Kind: centrifugoReply, ID: 2}, false},
+		{"subscribe reply", `{"id":2,"subscribe":{"recoverable":true,"epoch":"e","offset":3}}`,
+			centrifugoFrame{Kind: centrifugoReply, ID: 2, Sub: &centrifugoSubscribed{Epoch: "e", Offset: 3}}, false},
+		{"recovered", `{"id":2,"subscribe":{"epoch":"e","publications":[{"data":{"s":4,"t":1},"offset":4}],"recovered":true,"offset":4}}`,
+			centrifugoFrame{Kind: centrifugoReply, ID: 2, Sub: &centrifugoSubscribed{Epoch: "e", Offset: 4, Recovered: true,
+				Publications: []json.RawMessage{json.RawMessage(`{"data":{"s":4,"t":1},"offset":4}`)}}}, false},
 		{"refused", `{"id":2,"error":{"code":103,"message":"permission denied"}}`,
 			centrifugoFrame{Kind: centrifugoReply, ID: 2, Code: 103, Reason: "permission denied"}, false},
 		{"uni disconnect", `{"disconnect":{"code":3001,"reason":"shutdown"}}`,
@@ -83,7 +123,7 @@ func TestParseCentrifugo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseCentrifugo([]byte(tt.line))
-			if (err != nil) != tt.wantErr || got != tt.want {
+			if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("parseCentrifugo(%.80s) = %+v, %v; want %+v, error %v", tt.line, got, err, tt.want, tt.wantErr)
 			}
 		})
@@ -114,7 +154,7 @@ func FuzzParseCentrifugo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		fr, err := parseCentrifugo(line)
 		if err != nil {
-			if fr != (centrifugoFrame{}) {
+			if !reflect.DeepEqual(fr, centrifugoFrame{}) {
 				t.Fatalf("error %v with a frame %+v", err, fr)
 			}
 			return
@@ -166,13 +206,13 @@ func fakeCentrifugo(t *testing.T, script func(ws *websocket.Conn) error) (*Targe
 }
 
 // readHandshake reads the client's first message and checks it is the
-// connect and subscribe commands for ch.
-func readHandshake(ws *websocket.Conn, ch string) error {
+// connect and subscribe commands for ch (from since, if not nil).
+func readHandshake(ws *websocket.Conn, ch string, since *centrifugoPosition) error {
 	_, msg, err := ws.ReadMessage()
 	if err != nil {
 		return fmt.Errorf("read handshake: %w", err)
 	}
-	if !bytes.Equal(msg, centrifugoHandshake(ch)) {
+	if !bytes.Equal(msg, centrifugoHandshake(ch, since)) {
 		return fmt.Errorf("handshake %q", msg)
 	}
 	return nil
@@ -188,7 +228,7 @@ func centrifugoPub(seq int64) string {
 // and the close code is kept as the disconnect code.
 func TestCentrifugoClientWS(t *testing.T) {
 	target, done := fakeCentrifugo(t, func(ws *websocket.Conn) error {
-		if err := readHandshake(ws, "c"); err != nil {
+		if err := readHandshake(ws, "c", nil); err != nil {
 			return err
 		}
 		send := func(lines ...string) error {
@@ -245,7 +285,7 @@ func TestCentrifugoClientWS(t *testing.T) {
 // the server's code and message.
 func TestCentrifugoClientRefused(t *testing.T) {
 	target, done := fakeCentrifugo(t, func(ws *websocket.Conn) error {
-		if err := readHandshake(ws, "c"); err != nil {
+		if err := readHandshake(ws, "c", nil); err != nil {
 			return err
 		}
 		reply := `{"id":1,"connect":{"client":"x"}}` + "\n" + `{"id":2,"error":{"code":103,"message":"permission denied"}}`
@@ -308,4 +348,44 @@ func TestCentrifugoClientSSE(t *testing.T) {
 			c.count.Load(), c.last.Load(), c.gaps.Load(), c.disconnect.Load())
 	}
 	c.stop()
+}
+
+// TestCentrifugoClientResume: a client resumes from the position of the
+// last publication it saw; the recovered publications in the subscribe
+// result are counted in order, and a subscription that is not recovered
+// fails the resume.
+func TestCentrifugoClientResume(t *testing.T) {
+	for _, recovered := range []bool{true, false} {
+		t.Run(fmt.Sprint("recovered=", recovered), func(t *testing.T) {
+			target, done := fakeCentrifugo(t, func(ws *websocket.Conn) error {
+				if err := readHandshake(ws, "c", &centrifugoPosition{Epoch: "E", Offset: 2}); err != nil {
+					return err
+				}
+				sub := fmt.Sprintf(`{"id":2,"subscribe":{"epoch":"E","publications":[{"data":%s,"offset":3},{"data":%s,"offset":4}],"recovered":%v,"offset":4}}`,
+					appendPayload(nil, 3, 1), appendPayload(nil, 4, 1), recovered)
+				if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"connect":{}}`+"\n"+sub)); err != nil {
+					return err
+				}
+				_, _, _ = ws.ReadMessage() // until the client closes
+				return nil
+			})
+			c := newClient(target, TransportWS, "c", newRecorder(), newDialer(target, 0))
+			// Where a first connection left it: publications 1 and 2 seen.
+			c.epoch, c.offset = "E", 2
+			c.last.Store(2)
+			err := c.connect(context.Background(), true)
+			if recovered {
+				if err != nil || c.count.Load() != 2 || c.last.Load() != 4 || c.gaps.Load() != 0 || c.offset != 4 {
+					t.Errorf("resume: %v; count %d, last %d, gaps %d, offset %d; want 2, 4, 0, 4",
+						err, c.count.Load(), c.last.Load(), c.gaps.Load(), c.offset)
+				}
+				c.stop()
+			} else if err == nil || !strings.Contains(err.Error(), "not recovered") {
+				t.Errorf("resume that was not recovered: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("server: %v", err)
+			}
+		})
+	}
 }

@@ -145,7 +145,7 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 	case KindNchan:
 		return nil // the channel is in the URL
 	case KindCentrifugo:
-		return c.subscribeCentrifugo(ctx)
+		return c.subscribeCentrifugo(ctx, resume)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetReadDeadline(deadline)
@@ -205,13 +205,18 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 
 // subscribeCentrifugo connects and subscribes on a Centrifugo WebSocket
 // in one message and waits for both replies; publications and pings that
-// follow in the same messages are handled.
-func (c *client) subscribeCentrifugo(ctx context.Context) error {
+// follow in the same messages are handled. With resume, the subscription
+// recovers from the client's position and must be recovered.
+func (c *client) subscribeCentrifugo(ctx context.Context, resume bool) error {
 	ws := c.ws
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetReadDeadline(deadline)
 	_ = ws.SetWriteDeadline(deadline)
-	if err := ws.WriteMessage(websocket.TextMessage, centrifugoHandshake(c.ch)); err != nil {
+	var since *centrifugoPosition
+	if resume {
+		since = &centrifugoPosition{Epoch: c.epoch, Offset: uint64(c.offset)}
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, centrifugoHandshake(c.ch, since)); err != nil {
 		ws.Close()
 		return fmt.Errorf("write connect and subscribe: %w", err)
 	}
@@ -234,7 +239,13 @@ func (c *client) subscribeCentrifugo(ctx context.Context) error {
 					ws.Close()
 					return fmt.Errorf("command %d refused: %d %s", f.ID, f.Code, f.Reason)
 				}
-				subscribed = subscribed || f.ID == centrifugoSubscribeID
+				if f.ID == centrifugoSubscribeID {
+					if err := c.subscribedCentrifugo(f.Sub, since); err != nil {
+						ws.Close()
+						return err
+					}
+					subscribed = true
+				}
 				continue
 			}
 			if err := c.handleCentrifugo(line, f); err != nil {
@@ -245,6 +256,24 @@ func (c *client) subscribeCentrifugo(ctx context.Context) error {
 	}
 	_ = ws.SetReadDeadline(time.Time{})
 	_ = ws.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// subscribedCentrifugo takes a subscribe result: the publications it
+// recovered since the client's position, then the stream's position.
+func (c *client) subscribedCentrifugo(sub *centrifugoSubscribed, since *centrifugoPosition) error {
+	if sub == nil || sub.Epoch == "" {
+		return errors.New("subscribe result without a position (is force_recovery on?)")
+	}
+	if since != nil && !sub.Recovered {
+		return fmt.Errorf("resume from %s/%d was not recovered", since.Epoch, since.Offset)
+	}
+	for _, pub := range sub.Publications {
+		if seq, t, ok := scanPayload(pub); ok {
+			c.onPayload(seq, t)
+		}
+	}
+	c.epoch, c.offset = sub.Epoch, int64(sub.Offset)
 	return nil
 }
 
@@ -460,7 +489,11 @@ func (c *client) runPoll(ctx context.Context) error {
 // frame.
 func (c *client) handle(frame []byte) error {
 	if seq, t, ok := scanPayload(frame); ok {
-		if c.target.hasPositions() {
+		if c.target.Kind == KindCentrifugo {
+			if offset, ok := scanCentrifugoOffset(frame); ok {
+				c.offset = int64(offset)
+			}
+		} else if c.target.hasPositions() {
 			if epoch, offset, ok := scanPosition(frame); ok {
 				if epoch != c.epoch {
 					c.epoch = epoch

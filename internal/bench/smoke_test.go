@@ -256,9 +256,9 @@ func TestSmokeCentrifugo(t *testing.T) {
 	want := map[string][]string{
 		ScenarioIdle: {TransportWS, TransportSSE}, ScenarioFanout: {TransportWS}, ScenarioChannels: {TransportWS},
 		ScenarioPublish: {"http"}, ScenarioFanoutSSE: {TransportSSE}, ScenarioSlow: {TransportWS},
-		ScenarioStalled: {TransportSSE},
-		// No long-poll, and no positions to resume from.
-		ScenarioFanoutPoll: nil, ScenarioReconnect: nil, ScenarioNAT: nil,
+		ScenarioStalled: {TransportSSE}, ScenarioReconnect: {TransportWS},
+		// No long-poll.
+		ScenarioFanoutPoll: nil, ScenarioNAT: nil,
 	}
 	for _, scenario := range Scenarios {
 		w, ok := want[scenario]

@@ -75,8 +75,9 @@ func (t *Target) supports(transport string) bool {
 	return t.Kind == KindWaterSpout || transport != TransportPoll
 }
 
-// hasPositions reports whether subscribers can resume from a position.
-func (t *Target) hasPositions() bool { return t.Kind == KindWaterSpout }
+// hasPositions reports whether subscribers can resume from a position:
+// Centrifugo's WebSocket subscriptions can, with force_recovery on.
+func (t *Target) hasPositions() bool { return t.Kind == KindWaterSpout || t.Kind == KindCentrifugo }
 
 func (t *Target) hostport() string { return t.base.Host }
 
