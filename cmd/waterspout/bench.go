@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -13,8 +14,9 @@ import (
 
 const benchUsage = `Usage: waterspout bench [SCENARIO...] [flags]
 
-Drives a running server over WebSocket, SSE and long-polling and prints
-Markdown tables (progress goes to standard error). Scenarios, all by default:
+Drives a running server over WebSocket, SSE and long-polling, and its peers
+(Nchan, Centrifugo) where they support the scenario, and prints Markdown
+tables (progress goes to standard error). Scenarios, all by default:
   floor        S0: S2's connections, frames and schedule with no server: raw write(2)
                and epoll/read(2) on loopback, what this machine itself costs
   idle         S1: idle connections per transport; KB per connection from the server's memory
@@ -37,9 +39,16 @@ Flags:
   --server URL          the WaterSpout server (env WATERSPOUT_SERVER, default ` + defaultServer + `)
   --api-key KEY         API key (env WATERSPOUT_API_KEY, else the first of WATERSPOUT_API_KEYS)
   --server-pid PID      the server's process, for memory and CPU
-  --peer nchan          also run every scenario the peer supports against it
-  --peer-url URL        the peer (default http://127.0.0.1:8081)
-  --peer-pid PID        the peer's process (nginx: the master; workers are added)
+  --peer LIST           also run every scenario each peer supports against it: nchan,
+                        centrifugo, or both (nchan,centrifugo): one table row per server,
+                        one ratio table per peer
+  --nchan-url URL       Nchan (default http://127.0.0.1:8081)
+  --nchan-pid PID       Nchan's process (nginx: the master; workers are added)
+  --centrifugo-url URL  Centrifugo (default http://127.0.0.1:8082)
+  --centrifugo-pid PID  Centrifugo's process
+  --centrifugo-api-key KEY  Centrifugo's HTTP API key (default: --api-key)
+  --peer-url URL        with one peer: the same as its --nchan-url or --centrifugo-url
+  --peer-pid PID        with one peer: the same as its --nchan-pid or --centrifugo-pid
   --smoke               a few clients and seconds per scenario: a correctness check
   --conns N             subscribers of every scenario (S3: channels), instead of the defaults
   --rates LIST          fan-out steps in deliveries/s (default 1000,5000,10000,20000,50000)
@@ -64,8 +73,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	apiKey := e.apiKeyFlag(fs)
 	serverPID := fs.Int("server-pid", 0, "")
 	peer := fs.String("peer", "", "")
-	peerURL := fs.String("peer-url", "http://127.0.0.1:8081", "")
+	peerURL := fs.String("peer-url", "", "")
 	peerPID := fs.Int("peer-pid", 0, "")
+	nchanURL := fs.String("nchan-url", "http://127.0.0.1:8081", "")
+	nchanPID := fs.Int("nchan-pid", 0, "")
+	centrifugoURL := fs.String("centrifugo-url", "http://127.0.0.1:8082", "")
+	centrifugoPID := fs.Int("centrifugo-pid", 0, "")
+	centrifugoKey := fs.String("centrifugo-api-key", "", "")
 	smoke := fs.Bool("smoke", false, "")
 	conns := fs.Int("conns", 0, "")
 	rates := fs.String("rates", "", "")
@@ -107,12 +121,31 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			cfg.Rates = append(cfg.Rates, n)
 		}
 	}
-	switch *peer {
-	case "":
-	case bench.KindNchan:
-		cfg.Peer = &bench.Target{Kind: bench.KindNchan, URL: *peerURL, PID: *peerPID}
-	default:
-		return usagef("--peer %q: the one peer is nchan", *peer)
+	peers := map[string]*bench.Target{
+		bench.KindNchan:      {Kind: bench.KindNchan, URL: *nchanURL, PID: *nchanPID},
+		bench.KindCentrifugo: {Kind: bench.KindCentrifugo, URL: *centrifugoURL, PID: *centrifugoPID, APIKey: firstNonEmpty(*centrifugoKey, *apiKey)},
+	}
+	if cfg.Peers, err = peerTargets(*peer, peers); err != nil {
+		return err
+	}
+	// --peer-url and --peer-pid name the one peer's; with two they would be
+	// ambiguous.
+	var oneOnly []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "peer-url" || f.Name == "peer-pid" {
+			oneOnly = append(oneOnly, "--"+f.Name)
+		}
+	})
+	if len(oneOnly) > 0 {
+		if len(cfg.Peers) != 1 {
+			return usagef("%s needs exactly one --peer; with two, use --nchan-url, --nchan-pid, --centrifugo-url, --centrifugo-pid", strings.Join(oneOnly, " and "))
+		}
+		if *peerURL != "" {
+			cfg.Peers[0].URL = *peerURL
+		}
+		if *peerPID != 0 {
+			cfg.Peers[0].PID = *peerPID
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
@@ -138,6 +171,29 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%d correctness problems:\n  %s", len(probs), strings.Join(probs, "\n  "))
 	}
 	return nil
+}
+
+// peerTargets returns the peers a --peer list names (comma-separated), in
+// its order, each once.
+func peerTargets(list string, known map[string]*bench.Target) ([]*bench.Target, error) {
+	var out []*bench.Target
+	if list == "" {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		t, ok := known[name]
+		if !ok {
+			return nil, usagef("--peer %q: the peers are %s and %s", name, bench.KindNchan, bench.KindCentrifugo)
+		}
+		if seen[name] {
+			return nil, usagef("--peer names %s twice", name)
+		}
+		seen[name] = true
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // writeJSON writes the report to path, or to standard output for "-".

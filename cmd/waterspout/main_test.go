@@ -225,6 +225,14 @@ func TestUsageErrors(t *testing.T) {
 		{"missing token secret file", nil, []string{"serve", "--token-hmac-secret-file", "/nonexistent/secret"}, 2, "secret file"},
 		{"version takes no argument", nil, []string{"version", "x"}, 2, "unexpected argument"},
 		{"help for unknown", nil, []string{"help", "nope"}, 2, `no help for "nope"`},
+		{"unknown bench peer", nil, []string{"bench", "--peer", "nchan,mercure"}, 2, `--peer "mercure"`},
+		{"bench peer twice", nil, []string{"bench", "--peer", "centrifugo,centrifugo"}, 2, "names centrifugo twice"},
+		{"peer-url with two peers", nil, []string{"bench", "--peer", "nchan,centrifugo", "--peer-url", "http://127.0.0.1:1"}, 2,
+			"--peer-url needs exactly one --peer"},
+		{"peer-pid without a peer", nil, []string{"bench", "--peer-pid", "1"}, 2, "--peer-pid needs exactly one --peer"},
+		// --peer-url is the one peer's URL: Centrifugo's here.
+		{"peer-url names the one peer's", nil, []string{"bench", "--peer", "centrifugo", "--peer-url", "ws://x"}, 2, `centrifugo URL "ws://x"`},
+		{"bad centrifugo url", nil, []string{"bench", "--peer", "nchan,centrifugo", "--centrifugo-url", "ws://y"}, 2, `centrifugo URL "ws://y"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -141,8 +141,11 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 		return fmt.Errorf("websocket handshake: %w", err)
 	}
 	c.ws = ws
-	if c.target.Kind != KindWaterSpout {
+	switch c.target.Kind {
+	case KindNchan:
 		return nil // the channel is in the URL
+	case KindCentrifugo:
+		return c.subscribeCentrifugo(ctx, resume)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetReadDeadline(deadline)
@@ -198,6 +201,80 @@ func (c *client) connectWS(ctx context.Context, resume bool) error {
 			return nil
 		}
 	}
+}
+
+// subscribeCentrifugo connects and subscribes on a Centrifugo WebSocket
+// in one message and waits for both replies; publications and pings that
+// follow in the same messages are handled. With resume, the subscription
+// recovers from the client's position and must be recovered.
+func (c *client) subscribeCentrifugo(ctx context.Context, resume bool) error {
+	ws := c.ws
+	deadline, _ := ctx.Deadline()
+	_ = ws.SetReadDeadline(deadline)
+	_ = ws.SetWriteDeadline(deadline)
+	var since *centrifugoPosition
+	if resume {
+		since = &centrifugoPosition{Epoch: c.epoch, Offset: uint64(c.offset)}
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, centrifugoHandshake(c.ch, since)); err != nil {
+		ws.Close()
+		return fmt.Errorf("write connect and subscribe: %w", err)
+	}
+	for subscribed := false; !subscribed; {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			ws.Close()
+			return fmt.Errorf("wait for the subscribe reply: %w", err)
+		}
+		for len(msg) > 0 {
+			var line []byte
+			line, msg, _ = bytes.Cut(msg, []byte("\n"))
+			f, err := parseCentrifugo(line)
+			if err != nil {
+				ws.Close()
+				return err
+			}
+			if f.Kind == centrifugoReply {
+				if f.Code != 0 {
+					ws.Close()
+					return fmt.Errorf("command %d refused: %d %s", f.ID, f.Code, f.Reason)
+				}
+				if f.ID == centrifugoSubscribeID {
+					if err := c.subscribedCentrifugo(f.Sub, since); err != nil {
+						ws.Close()
+						return err
+					}
+					subscribed = true
+				}
+				continue
+			}
+			if err := c.handleCentrifugo(line, f); err != nil {
+				ws.Close()
+				return err
+			}
+		}
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	_ = ws.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// subscribedCentrifugo takes a subscribe result: the publications it
+// recovered since the client's position, then the stream's position.
+func (c *client) subscribedCentrifugo(sub *centrifugoSubscribed, since *centrifugoPosition) error {
+	if sub == nil || sub.Epoch == "" {
+		return errors.New("subscribe result without a position (is force_recovery on?)")
+	}
+	if since != nil && !sub.Recovered {
+		return fmt.Errorf("resume from %s/%d was not recovered", since.Epoch, since.Offset)
+	}
+	for _, pub := range sub.Publications {
+		if seq, t, ok := scanPayload(pub); ok {
+			c.onPayload(seq, t)
+		}
+	}
+	c.epoch, c.offset = sub.Epoch, int64(sub.Offset)
+	return nil
 }
 
 // request writes a GET on the client's HTTP connection and reads the
@@ -346,6 +423,9 @@ func (c *client) runWS() error {
 		c.waitIfStalled()
 		_, r, err := c.ws.NextReader()
 		if err != nil {
+			if ce, ok := err.(*websocket.CloseError); ok && c.target.Kind == KindCentrifugo {
+				c.disconnect.Store(int64(ce.Code)) // Centrifugo's disconnect code
+			}
 			return err
 		}
 		c.buf.Reset()
@@ -353,7 +433,7 @@ func (c *client) runWS() error {
 			return err
 		}
 		msg := c.buf.Bytes()
-		if c.target.Kind != KindWaterSpout {
+		if c.target.Kind == KindNchan {
 			if err := c.handle(msg); err != nil {
 				return err
 			}
@@ -409,7 +489,11 @@ func (c *client) runPoll(ctx context.Context) error {
 // frame.
 func (c *client) handle(frame []byte) error {
 	if seq, t, ok := scanPayload(frame); ok {
-		if c.target.hasPositions() {
+		if c.target.Kind == KindCentrifugo {
+			if offset, ok := scanCentrifugoOffset(frame); ok {
+				c.offset = int64(offset)
+			}
+		} else if c.target.hasPositions() {
 			if epoch, offset, ok := scanPosition(frame); ok {
 				if epoch != c.epoch {
 					c.epoch = epoch
@@ -420,8 +504,15 @@ func (c *client) handle(frame []byte) error {
 		c.onPayload(seq, t)
 		return nil
 	}
-	if c.target.Kind != KindWaterSpout {
+	switch c.target.Kind {
+	case KindNchan:
 		return nil
+	case KindCentrifugo:
+		f, err := parseCentrifugo(frame)
+		if err != nil {
+			return err
+		}
+		return c.handleCentrifugo(frame, f)
 	}
 	switch frameType(frame) {
 	case "disconnect", "error":
@@ -429,6 +520,30 @@ func (c *client) handle(frame []byte) error {
 		_ = json.Unmarshal(frame, &d)
 		c.disconnect.Store(int64(d.Code))
 		return fmt.Errorf("server sent %.200s", frame)
+	}
+	return nil
+}
+
+// handleCentrifugo acts on one decoded Centrifugo reply line: it counts a
+// publication, answers a ping on a WebSocket (over SSE pings need no
+// answer), and turns a disconnect or a refused command into an error.
+func (c *client) handleCentrifugo(line []byte, f centrifugoFrame) error {
+	switch f.Kind {
+	case centrifugoPublication:
+		c.onPayload(f.Seq, f.T)
+	case centrifugoPing:
+		if c.ws != nil {
+			if err := c.ws.WriteMessage(websocket.TextMessage, centrifugoPong); err != nil {
+				return fmt.Errorf("answer ping: %w", err)
+			}
+		}
+	case centrifugoDisconnect:
+		c.disconnect.Store(int64(f.Code))
+		return fmt.Errorf("server sent %.200s", line)
+	case centrifugoReply:
+		if f.Code != 0 {
+			return fmt.Errorf("server sent %.200s", line)
+		}
 	}
 	return nil
 }

@@ -32,10 +32,11 @@ var Scenarios = []string{
 // Config is one bench run. Zero fields take the scenario's documented
 // size, or the smoke size with Smoke.
 type Config struct {
-	// Target is the server under test (normally WaterSpout); Peer, when
-	// set, runs the same scenarios in the same run where it supports them.
+	// Target is the server under test (normally WaterSpout); each of Peers
+	// (Nchan, Centrifugo; at most one of each kind) runs the same
+	// scenarios in the same run where it supports them.
 	Target Target
-	Peer   *Target
+	Peers  []*Target
 	// Scenarios to run, in Scenarios order; empty runs all.
 	Scenarios []string
 	// Transports the idle scenario measures; empty: ws, sse, poll.
@@ -143,10 +144,16 @@ func (c *Config) Validate() error {
 	if err := c.Target.validate(); err != nil {
 		return err
 	}
-	if c.Peer != nil {
-		if err := c.Peer.validate(); err != nil {
+	kinds := []string{c.Target.Kind}
+	for _, p := range c.Peers {
+		if err := p.validate(); err != nil {
 			return err
 		}
+		// The report tells servers apart by kind.
+		if slices.Contains(kinds, p.Kind) {
+			return fmt.Errorf("%s is named twice among the servers", p.Kind)
+		}
+		kinds = append(kinds, p.Kind)
 	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = slices.Clone(Scenarios)

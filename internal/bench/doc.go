@@ -2,7 +2,8 @@
 // a running push server over WebSocket, SSE and long-polling and measures
 // what users choose a push server on — memory per idle connection, fan-out
 // throughput, latency and server CPU per delivery — for WaterSpout and, in
-// the same run, for a peer (Nchan) through the same client code.
+// the same run, for its peers (Nchan, Centrifugo) through the same client
+// code. Centrifugo's JSON client protocol is in centrifugo.go.
 //
 // Every scenario (idle, fanout, fanout-sse, fanout-poll, channels, publish,
 // reconnect, slow) publishes payloads of the form {"s":SEQ,"t":NANOS,…}
@@ -14,6 +15,9 @@
 // publications in batches (POST /api/batch) on WaterSpout, to compare the
 // two. Server memory and CPU come from
 // /proc/PID of the server process (and its children, for nginx).
+//
+// A Centrifugo subscriber's reader also answers the server's pings: the
+// reader is the connection's only writer once it has subscribed.
 //
 // The floor scenario (S0) runs against no server: it opens S2's number of
 // loopback TCP connections in this process and delivers S2's frames on

@@ -74,8 +74,16 @@ func TestConfigValidate(t *testing.T) {
 		ok     bool
 	}{
 		{"defaults", func(*Config) {}, true},
-		{"peer", func(c *Config) { c.Peer = &Target{Kind: KindNchan, URL: "http://127.0.0.1:8081"} }, true},
-		{"unknown kind", func(c *Config) { c.Target.Kind = "centrifugo" }, false},
+		{"peer", func(c *Config) { c.Peers = []*Target{{Kind: KindNchan, URL: "http://127.0.0.1:8081"}} }, true},
+		{"two peers", func(c *Config) {
+			c.Peers = []*Target{{Kind: KindNchan, URL: "http://127.0.0.1:8081"}, {Kind: KindCentrifugo, URL: "http://127.0.0.1:8082"}}
+		}, true},
+		{"one kind twice", func(c *Config) {
+			c.Peers = []*Target{{Kind: KindNchan, URL: "http://127.0.0.1:8081"}, {Kind: KindNchan, URL: "http://127.0.0.1:8082"}}
+		}, false},
+		{"peer of the target's kind", func(c *Config) { c.Peers = []*Target{{Kind: KindWaterSpout, URL: "http://127.0.0.1:8081"}} }, false},
+		{"bad peer url", func(c *Config) { c.Peers = []*Target{{Kind: KindCentrifugo, URL: "ws://x"}} }, false},
+		{"unknown kind", func(c *Config) { c.Target.Kind = "mercure" }, false},
 		{"bad url", func(c *Config) { c.Target.URL = "ws://x" }, false},
 		{"unknown scenario", func(c *Config) { c.Scenarios = []string{"nope"} }, false},
 		{"unknown transport", func(c *Config) { c.Transports = []string{"sockjs"} }, false},

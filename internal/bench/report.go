@@ -11,7 +11,7 @@ import (
 )
 
 // WriteTables writes the report as Markdown tables, one per kind of
-// scenario, then the ratios of the target to the peer.
+// scenario, then the ratios of the target to each peer.
 func WriteTables(w io.Writer, rep *Report) error {
 	tw := &tableWriter{w: w}
 	m := rep.Machine
@@ -198,12 +198,30 @@ func ratio(a, b float64) string {
 	return f2(a / b)
 }
 
-// writeRatios compares the first target with the other one on the numbers
+// writeRatios writes one ratio table per peer in the report, in the order
+// the peers first appear.
+func writeRatios(tw *tableWriter, rep *Report) {
+	var peers []string
+	for _, r := range rep.Results {
+		if r.Target != KindWaterSpout && r.Target != KindFloor && !slices.Contains(peers, r.Target) {
+			peers = append(peers, r.Target)
+		}
+	}
+	for _, peer := range peers {
+		writePeerRatios(tw, rep, peer)
+	}
+}
+
+// peerNames are the peers' names in table headings.
+var peerNames = map[string]string{KindNchan: "Nchan", KindCentrifugo: "Centrifugo"}
+
+// writePeerRatios compares the first target with one peer on the numbers
 // both measured: memory per connection, deliveries per server CPU-second
 // and p99 per step, publishes per second. With several rounds, each row
 // gives the median of each server's values and the median of the
 // per-round ratios, with their range: the spread is the run-to-run noise.
-func writeRatios(tw *tableWriter, rep *Report) {
+func writePeerRatios(tw *tableWriter, rep *Report, peerKind string) {
+	name := cmp.Or(peerNames[peerKind], peerKind)
 	type key struct {
 		metric, scenario, transport string
 		rate                        int
@@ -230,6 +248,9 @@ func writeRatios(tw *tableWriter, rep *Report) {
 		(*side)[r.Round] = v
 	}
 	for _, r := range rep.Results {
+		if r.Target != KindWaterSpout && r.Target != peerKind {
+			continue
+		}
 		switch {
 		case r.Idle != nil:
 			put(key{"KB per idle connection", r.Scenario, r.Transport, 0}, r, r.Idle.KBPerConn)
@@ -254,9 +275,9 @@ func writeRatios(tw *tableWriter, rep *Report) {
 		return cmp.Or(cmp.Compare(metricOrder[a.metric], metricOrder[b.metric]),
 			cmp.Compare(a.scenario, b.scenario), cmp.Compare(a.transport, b.transport), cmp.Compare(a.rate, b.rate))
 	})
-	head := []string{"metric", "scenario", "transport", "target/s", "WaterSpout", "Nchan", "ratio"}
+	head := []string{"metric", "scenario", "transport", "target/s", "WaterSpout", name, "ratio"}
 	if rounds > 1 {
-		head = []string{"metric", "scenario", "transport", "target/s", "WaterSpout (median)", "Nchan (median)",
+		head = []string{"metric", "scenario", "transport", "target/s", "WaterSpout (median)", name + " (median)",
 			"ratio (median)", "ratio min–max", "rounds"}
 	}
 	var rows [][]any
@@ -299,7 +320,7 @@ func writeRatios(tw *tableWriter, rep *Report) {
 	if len(rows) == 0 {
 		return
 	}
-	tw.table("WaterSpout ÷ Nchan (memory and latency: lower is better; throughput per CPU: higher is better)", head,
+	tw.table("WaterSpout ÷ "+name+" (memory and latency: lower is better; throughput per CPU: higher is better)", head,
 		func(row func(...any)) {
 			for _, r := range rows {
 				row(r...)

@@ -141,3 +141,35 @@ func TestWriteBatchRatios(t *testing.T) {
 		t.Errorf("a row for Nchan, which has no batch step:\n%s", got)
 	}
 }
+
+// TestWriteRatiosTwoPeers: with Nchan and Centrifugo in one report, each
+// gets its own table of WaterSpout's ratios to it, and neither's numbers
+// leak into the other's.
+func TestWriteRatiosTwoPeers(t *testing.T) {
+	rep := &Report{Results: []Result{
+		fanoutResult(KindWaterSpout, 0, 150000, 30),
+		fanoutResult(KindNchan, 0, 100000, 60),
+		fanoutResult(KindCentrifugo, 0, 50000, 10),
+	}}
+	var buf bytes.Buffer
+	tw := &tableWriter{w: &buf}
+	writeRatios(tw, rep)
+	if tw.err != nil {
+		t.Fatal(tw.err)
+	}
+	out := buf.String()
+	nchan, centrifugo, ok := strings.Cut(out, "### WaterSpout ÷ Centrifugo")
+	if !ok || !strings.Contains(nchan, "### WaterSpout ÷ Nchan") {
+		t.Fatalf("want a Nchan table then a Centrifugo table:\n%s", out)
+	}
+	for _, c := range []struct{ table, row string }{
+		{nchan, "| deliveries per server CPU-second | fanout | ws | 50000 | 150000.00 | 100000.00 | 1.50 |"},
+		{centrifugo, "| deliveries per server CPU-second | fanout | ws | 50000 | 150000.00 | 50000.00 | 3.00 |"},
+		{centrifugo, "| metric | scenario | transport | target/s | WaterSpout | Centrifugo | ratio |"},
+		{centrifugo, "| p99 latency ms | fanout | ws | 50000 | 30.00 | 10.00 | 3.00 |"},
+	} {
+		if !strings.Contains(c.table, c.row) {
+			t.Errorf("no row %s in:\n%s", c.row, c.table)
+		}
+	}
+}

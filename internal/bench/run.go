@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Run runs the configured scenarios against the target, and against the
+// Run runs the configured scenarios against the target, and against each
 // peer where it supports them, one after the other.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
@@ -23,10 +23,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{Started: time.Now().UTC(), Machine: readMachine(), Smoke: cfg.Smoke}
 	rep.Machine.FileLimit = limit
-	targets := []*Target{&cfg.Target}
-	if cfg.Peer != nil {
-		targets = append(targets, cfg.Peer)
-	}
+	targets := append([]*Target{&cfg.Target}, cfg.Peers...)
 	sz := cfg.sizes()
 	for _, name := range cfg.Scenarios {
 		for round := 1; round <= cfg.Rounds; round++ {

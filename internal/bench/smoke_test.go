@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"go/build"
 	"io"
 	"log/slog"
 	"net"
@@ -51,11 +53,11 @@ func startServerLimits(t *testing.T, limits server.RateLimits) *Target {
 
 // runSmoke runs one scenario in smoke mode and fails on any correctness
 // problem. It asserts no timing.
-func runSmoke(t *testing.T, target Target, peer *Target, scenario string) *Report {
+func runSmoke(t *testing.T, target Target, scenario string, peers ...*Target) *Report {
 	t.Helper()
 	var progress bytes.Buffer
 	rep, err := Run(context.Background(), Config{
-		Target: target, Peer: peer, Scenarios: []string{scenario}, Smoke: true, Progress: &progress,
+		Target: target, Peers: peers, Scenarios: []string{scenario}, Smoke: true, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, progress.String())
@@ -96,7 +98,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
-			rep := runSmoke(t, *target, nil, tt.scenario)
+			rep := runSmoke(t, *target, tt.scenario)
 			var got []string
 			for _, r := range rep.Results {
 				got = append(got, r.Transport)
@@ -137,7 +139,7 @@ func checkBatchStep(t *testing.T, rep *Report) {
 // TestSmokeNAT runs S9, tiny, against a server at its default limits, as
 // the scenario is meant to be run: every message delivered, no 429.
 func TestSmokeNAT(t *testing.T) {
-	rep := runSmoke(t, *startServerLimits(t, server.RateLimits{}), nil, ScenarioNAT)
+	rep := runSmoke(t, *startServerLimits(t, server.RateLimits{}), ScenarioNAT)
 	if len(rep.Results) != 1 || rep.Results[0].NAT == nil || rep.Results[0].NAT.Step.Delivered == 0 {
 		t.Fatalf("results %+v, want one S9 measurement", rep.Results)
 	}
@@ -196,7 +198,7 @@ func TestSmokeNchan(t *testing.T) {
 	target := startServer(t)
 	for _, scenario := range Scenarios {
 		t.Run(scenario, func(t *testing.T) {
-			rep := runSmoke(t, *target, peer, scenario)
+			rep := runSmoke(t, *target, scenario, peer)
 			for _, r := range rep.Results {
 				if r.Target == KindNchan && (!peer.supports(r.Transport) || r.Transport == transportHTTPBatch) {
 					t.Errorf("%s ran over %s, which Nchan is not driven over", scenario, r.Transport)
@@ -254,4 +256,94 @@ func startNchan(t *testing.T, nginx string) *Target {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return &Target{Kind: KindNchan, URL: "http://" + addr, PID: cmd.Process.Pid}
+}
+
+// centrifugoInstall is how scripts/test and scripts/bench install the
+// Centrifugo the bench drives.
+const centrifugoInstall = "go install github.com/centrifugal/centrifugo/v6@v6.9.1"
+
+// TestSmokeCentrifugo runs every scenario against Centrifugo with the peer
+// configuration kept in bench/peers: each must report a correct result
+// over the transports Centrifugo is driven over, and none over the others.
+// Centrifugo is the only server here: the scenarios' WaterSpout side is
+// TestSmoke's, and running beside a peer is TestSmokeNchan's.
+func TestSmokeCentrifugo(t *testing.T) {
+	bin, err := exec.LookPath("centrifugo")
+	if err != nil {
+		bin = filepath.Join(build.Default.GOPATH, "bin", "centrifugo")
+		if _, serr := os.Stat(bin); serr != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("centrifugo is not installed (%s); CI runs this test", centrifugoInstall)
+			}
+			t.Skipf("centrifugo is not installed (%s)", centrifugoInstall)
+		}
+	}
+	peer := startCentrifugo(t, bin)
+	want := map[string][]string{
+		ScenarioIdle: {TransportWS, TransportSSE}, ScenarioFanout: {TransportWS}, ScenarioChannels: {TransportWS},
+		ScenarioPublish: {"http"}, ScenarioFanoutSSE: {TransportSSE}, ScenarioSlow: {TransportWS},
+		ScenarioStalled: {TransportSSE}, ScenarioReconnect: {TransportWS},
+		// No long-poll.
+		ScenarioFanoutPoll: nil, ScenarioNAT: nil,
+	}
+	for _, scenario := range Scenarios {
+		w, ok := want[scenario]
+		if !ok {
+			continue // the floor runs against no server
+		}
+		t.Run(scenario, func(t *testing.T) {
+			rep := runSmoke(t, *peer, scenario)
+			var got []string
+			for _, r := range rep.Results {
+				got = append(got, r.Transport)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Errorf("results over %v, want %v", got, w)
+			}
+		})
+	}
+}
+
+// startCentrifugo runs Centrifugo with bench/peers/centrifugo.json on a
+// free port; the port and the API key come from the environment, which
+// overrides the file, as in scripts/bench.
+func startCentrifugo(t *testing.T, bin string) *Target {
+	t.Helper()
+	conf, err := filepath.Abs(filepath.Join("..", "..", "bench", "peers", "centrifugo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	const key = "bench-smoke-centrifugo-key"
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "CENTRIFUGO_HTTP_SERVER_PORT="+port, "CENTRIFUGO_HTTP_API_KEY="+key)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start centrifugo: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	addr := "127.0.0.1:" + port
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("centrifugo did not listen on %s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Target{Kind: KindCentrifugo, URL: "http://" + addr, APIKey: key, PID: cmd.Process.Pid}
 }

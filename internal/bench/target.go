@@ -20,6 +20,7 @@ import (
 const (
 	KindWaterSpout = "waterspout"
 	KindNchan      = "nchan"
+	KindCentrifugo = "centrifugo"
 	// KindFloor names the results of the floor scenario, which runs
 	// against no server.
 	KindFloor = "floor"
@@ -34,11 +35,13 @@ const (
 
 // Target is one server under test and how to reach it.
 type Target struct {
-	// Kind is KindWaterSpout or KindNchan: it picks the paths and framing.
+	// Kind is KindWaterSpout, KindNchan or KindCentrifugo: it picks the
+	// paths and framing.
 	Kind string
 	// URL is the server's base URL, http://host:port.
 	URL string
-	// APIKey authenticates WaterSpout publishes (Authorization: Bearer).
+	// APIKey authenticates publishes: WaterSpout's as Authorization:
+	// Bearer, Centrifugo's as X-API-Key. Nchan's publisher is open.
 	APIKey string
 	// PID is the server's process (nginx: the master); 0 measures no
 	// memory or CPU.
@@ -49,9 +52,9 @@ type Target struct {
 
 func (t *Target) validate() error {
 	switch t.Kind {
-	case KindWaterSpout, KindNchan:
+	case KindWaterSpout, KindNchan, KindCentrifugo:
 	default:
-		return fmt.Errorf("unknown server kind %q (want %s or %s)", t.Kind, KindWaterSpout, KindNchan)
+		return fmt.Errorf("unknown server kind %q (want %s, %s or %s)", t.Kind, KindWaterSpout, KindNchan, KindCentrifugo)
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
@@ -66,13 +69,15 @@ func (t *Target) validate() error {
 
 // supports reports whether a transport can be measured on the target. Nchan's
 // long-poll resumes by Last-Modified/Etag, not by a cursor, and is not
-// driven here.
+// driven here; Centrifugo has no long-poll transport (its HTTP-streaming
+// and SSE emulation keep a stream open, as SSE does).
 func (t *Target) supports(transport string) bool {
 	return t.Kind == KindWaterSpout || transport != TransportPoll
 }
 
-// hasPositions reports whether subscribers can resume from a position.
-func (t *Target) hasPositions() bool { return t.Kind == KindWaterSpout }
+// hasPositions reports whether subscribers can resume from a position:
+// Centrifugo's WebSocket subscriptions can, with force_recovery on.
+func (t *Target) hasPositions() bool { return t.Kind == KindWaterSpout || t.Kind == KindCentrifugo }
 
 func (t *Target) hostport() string { return t.base.Host }
 
@@ -83,18 +88,27 @@ func (t *Target) port() int {
 }
 
 // wsURL is where a WebSocket subscriber of ch connects; on WaterSpout the
-// channel is subscribed by a command after hello.
+// channel is subscribed by a command after hello, on Centrifugo by a
+// subscribe command sent with the connect command.
 func (t *Target) wsURL(ch string) string {
-	if t.Kind == KindNchan {
+	switch t.Kind {
+	case KindNchan:
 		return "ws://" + t.base.Host + "/sub/ws?id=" + url.QueryEscape(ch)
+	case KindCentrifugo:
+		return "ws://" + t.base.Host + "/connection/websocket"
 	}
 	return "ws://" + t.base.Host + "/connect/ws"
 }
 
 // streamPath is the request path of an SSE stream or a poll of ch.
 func (t *Target) streamPath(transport, ch, cursor string) string {
-	if t.Kind == KindNchan {
+	switch t.Kind {
+	case KindNchan:
 		return "/sub/" + transport + "?id=" + url.QueryEscape(ch)
+	case KindCentrifugo:
+		// Unidirectional SSE: the connect request rides in the URL and
+		// asks for a server-side subscription to ch (transport is sse).
+		return "/connection/uni_sse?" + url.Values{"cf_connect": {string(centrifugoUniConnect(ch))}}.Encode()
 	}
 	q := url.Values{"channel": {ch}}
 	if cursor != "" {
@@ -111,6 +125,7 @@ func (t *Target) publishRequest(ctx context.Context, ch string, payload []byte) 
 		endpoint = t.base.String() + "/pub?id=" + url.QueryEscape(ch)
 		body = payload
 	} else {
+		// WaterSpout and Centrifugo take the same body at the same path.
 		endpoint = strings.TrimSuffix(t.base.String(), "/") + "/api/publish"
 		body = make([]byte, 0, len(payload)+len(ch)+32)
 		body = append(body, `{"channel":`...)
@@ -125,8 +140,13 @@ func (t *Target) publishRequest(ctx context.Context, ch string, payload []byte) 
 		return nil, fmt.Errorf("build publish request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if t.APIKey != "" && t.Kind == KindWaterSpout {
-		req.Header.Set("Authorization", "Bearer "+t.APIKey)
+	if t.APIKey != "" {
+		switch t.Kind {
+		case KindWaterSpout:
+			req.Header.Set("Authorization", "Bearer "+t.APIKey)
+		case KindCentrifugo:
+			req.Header.Set("X-API-Key", t.APIKey)
+		}
 	}
 	return req, nil
 }
@@ -144,9 +164,15 @@ func (t *Target) publish(ctx context.Context, c *http.Client, ch string, payload
 	}
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	// Nchan answers 201 or 202; WaterSpout 200.
+	// Nchan answers 201 or 202; WaterSpout 200. Centrifugo answers 200
+	// with the error in the body.
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("publish to %s: %d %s", ch, resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	if t.Kind == KindCentrifugo {
+		if err := centrifugoAPIError(answer); err != nil {
+			return fmt.Errorf("publish to %s: %w", ch, err)
+		}
 	}
 	return nil
 }
