@@ -84,10 +84,24 @@ func onlyJSON(contentType, refusal string) error {
 // Form: channel=...&data=TEXT (delivered as the JSON string TEXT) or
 // channel=...&json=JSON (delivered as that JSON value), and optionally
 // key=...; other fields (a submit button's) are ignored.
+//
+// The usual JSON body is decoded by decodePublishFast in one pass; every
+// other body, and every refusal, goes through the strict path below.
 func decodePublish(contentType string, body []byte, maxData int) (publishRequest, error) {
+	return decodePublishPaths(contentType, body, maxData, true)
+}
+
+// decodePublishPaths is decodePublish, with the fast path tried first when
+// fast is set; FuzzDecodePublishFast compares the two.
+func decodePublishPaths(contentType string, body []byte, maxData int, fast bool) (publishRequest, error) {
 	kind, err := kindOf(contentType)
 	if err != nil {
 		return publishRequest{}, err
+	}
+	if fast && kind == bodyJSON {
+		if req, ok := decodePublishFast(body, maxData); ok {
+			return req, nil
+		}
 	}
 	var req publishRequest
 	if kind == bodyForm {
