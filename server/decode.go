@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/waterspout/waterspout/session"
 )
 
@@ -45,7 +47,9 @@ const (
 // kindOf reads the Content-Type. A missing one is taken as JSON, the API's
 // native form, so a backend that forgets the header still works.
 func kindOf(contentType string) (bodyKind, error) {
-	if contentType == "" {
+	if contentType == "" || contentType == echo.MIMEApplicationJSON {
+		// The usual header, what mime.ParseMediaType (and its map) would
+		// make of it: it is read twice per publish (bodyLimit, decodePublish).
 		return bodyJSON, nil
 	}
 	mt, _, err := mime.ParseMediaType(contentType)

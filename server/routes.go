@@ -201,6 +201,9 @@ func (s *Server) originMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 // in front may have checked the last.
 func singleQuery(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Request().URL.RawQuery == "" {
+			return next(c) // nothing to parse (a publish has no query)
+		}
 		if err := transports.SingleValued(c.QueryParams()); err != nil {
 			return err
 		}
