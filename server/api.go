@@ -75,7 +75,7 @@ func (s *Server) handlePublish(c echo.Context) error {
 	if res.Duplicate {
 		c.Response().Header().Set(duplicateHeader, "true")
 	}
-	return c.JSON(http.StatusOK, transports.PublishAnswer{Channel: res.Channel, Offset: res.Offset, Epoch: res.Epoch})
+	return writePublishAnswer(c, transports.PublishAnswer{Channel: res.Channel, Offset: res.Offset, Epoch: res.Epoch})
 }
 
 func (s *Server) handleBroadcast(c echo.Context) error {

@@ -20,6 +20,9 @@ import (
 type apiAuth struct {
 	keys   *auth.APIKeys  // nil without API keys
 	tokens *auth.Verifier // nil without token keys
+	// keyPublishers[i] is who API key i acts for: made once, not per
+	// request (a publisher is never changed once made).
+	keyPublishers []*publisher
 	// credFailures bounds, per client address, the credentials (API keys
 	// and publisher tokens) that fail (see credFailBurst); clientKey names
 	// the address and limited counts a refusal. Set by New.
@@ -54,6 +57,9 @@ func newAPIAuth(keys []string, tokens *auth.Verifier) (*apiAuth, error) {
 			return nil, err
 		}
 		a.keys = k
+		for i := range keys {
+			a.keyPublishers = append(a.keyPublishers, &publisher{limitKey: "key:" + strconv.Itoa(i)})
+		}
 	}
 	return a, nil
 }
@@ -109,7 +115,7 @@ func (a *apiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		header := r.Header.Get("Authorization")
 		if i := a.keys.Index(header); i >= 0 {
-			c.Set(publisherKey, &publisher{limitKey: "key:" + strconv.Itoa(i)})
+			c.Set(publisherKey, a.keyPublishers[i])
 			return next(c)
 		}
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="waterspout"`)

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,6 +36,20 @@ type metrics struct {
 	// perTransport caches the children of the hot-path vectors: Delivered
 	// runs once per message per subscriber.
 	perTransport sync.Map // transport → *transportMetrics
+
+	// apiSeries caches the children of apiRequests, which counts every
+	// publish: a lookup takes no lock and allocates nothing (the vector's
+	// own hashes both labels, formats the code and takes a read lock). The
+	// map is replaced whole, under apiSeriesMu, when a series is added:
+	// routes and status codes are few.
+	apiSeries   atomic.Pointer[map[apiSeries]prometheus.Counter]
+	apiSeriesMu sync.Mutex
+}
+
+// apiSeries names a child of apiRequests.
+type apiSeries struct {
+	route string
+	code  int
 }
 
 type transportMetrics struct {
@@ -154,7 +170,34 @@ func (m *metrics) Limited(limit string) { m.limited.WithLabelValues(limit).Inc()
 
 // apiRequest counts one /api/* answer.
 func (m *metrics) apiRequest(route string, code int) {
-	m.apiRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	k := apiSeries{route, code}
+	if series := m.apiSeries.Load(); series != nil {
+		if c, ok := (*series)[k]; ok {
+			c.Inc()
+			return
+		}
+	}
+	m.addAPISeries(k).Inc()
+}
+
+// addAPISeries returns the child of apiRequests for k, adding it to the
+// cache. apiSeriesMu must not be held on entry.
+func (m *metrics) addAPISeries(k apiSeries) prometheus.Counter {
+	m.apiSeriesMu.Lock()
+	defer m.apiSeriesMu.Unlock()
+	old := map[apiSeries]prometheus.Counter{}
+	if p := m.apiSeries.Load(); p != nil {
+		old = *p
+	}
+	if c, ok := old[k]; ok {
+		return c
+	}
+	series := make(map[apiSeries]prometheus.Counter, len(old)+1)
+	maps.Copy(series, old)
+	c := m.apiRequests.WithLabelValues(k.route, strconv.Itoa(k.code))
+	series[k] = c
+	m.apiSeries.Store(&series)
+	return c
 }
 
 // handler serves the registry in the Prometheus exposition format.

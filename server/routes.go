@@ -177,13 +177,23 @@ func (s *Server) apiMetrics(next echo.HandlerFunc) echo.HandlerFunc {
 // Connection: close and closes the connection.
 func (s *Server) boundRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
+		rc, ok := w.(deadliner) // net/http's own: no controller to allocate per request
+		if !ok {
+			rc = http.NewResponseController(w) // it finds them under a wrapper
+		}
 		now := time.Now()
 		// Unsupported only under test recorders; nothing to bound there.
 		_ = rc.SetReadDeadline(now.Add(s.requestTimeout))
 		_ = rc.SetWriteDeadline(now.Add(2 * s.requestTimeout))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadliner is what http.ResponseController calls to set deadlines; the
+// response writer of net/http's server has both methods.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
 }
 
 // originMiddleware refuses API calls from pages of origins not allowed: with
@@ -204,6 +214,9 @@ func (s *Server) originMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 // in front may have checked the last.
 func singleQuery(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Request().URL.RawQuery == "" {
+			return next(c) // nothing to parse (a publish has no query)
+		}
 		if err := transports.SingleValued(c.QueryParams()); err != nil {
 			return err
 		}
