@@ -61,9 +61,23 @@ type batchAnswer struct {
 // each one's index and, from its offsets, its text for
 // session.DuplicateName: decoding each item with a decoder of its own cost
 // twice as much (BenchmarkBatch).
+//
+// The usual body is taken by decodeBatchFast in one pass; the strict path
+// decides everything else, and every refusal.
 func decodeBatch(contentType string, body []byte, maxData int) (batchRequest, error) {
+	return decodeBatchPaths(contentType, body, maxData, true)
+}
+
+// decodeBatchPaths is decodeBatch, with the fast path tried first when fast
+// is set; FuzzDecodeBatchFast compares the two.
+func decodeBatchPaths(contentType string, body []byte, maxData int, fast bool) (batchRequest, error) {
 	if err := onlyJSON(contentType, "batch takes a JSON body"); err != nil {
 		return batchRequest{}, err
+	}
+	if fast {
+		if req, ok := decodeBatchFast(body, maxData); ok {
+			return req, nil
+		}
 	}
 	if !session.ValidJSONText(body) {
 		if i, field, ok := invalidBatchText(body); ok {

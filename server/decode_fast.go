@@ -27,9 +27,77 @@ import (
 // anywhere (session.ValidJSONText's concern), data nested deeper than
 // session.ScanJSONValue checks, data or key over their limits, and every
 // malformed body.
-func decodePublishFast(body []byte, maxData int) (req publishRequest, ok bool) {
+func decodePublishFast(body []byte, maxData int) (publishRequest, bool) {
 	p := fastParser{b: body}
 	p.space()
+	req, ok := p.publication(maxData)
+	if !ok {
+		return publishRequest{}, false
+	}
+	p.space()
+	if p.i != len(p.b) {
+		return publishRequest{}, false
+	}
+	return req, true
+}
+
+// decodeBatchFast is decodePublishFast for a POST /api/batch body,
+// {"publications":[PUBLICATION, ...]} with 1..maxBatchPublications items,
+// each taken as decodePublishFast takes a publish body. Like it, it never
+// refuses: on anything else, or on any item it does not take, it answers
+// ok=false and decodeBatch runs the strict path (FuzzDecodeBatchFast holds
+// the two to the same outcome).
+func decodeBatchFast(body []byte, maxData int) (batchRequest, bool) {
+	p := fastParser{b: body}
+	p.space()
+	if !p.byte('{') {
+		return batchRequest{}, false
+	}
+	p.space()
+	if name, ok := p.plainString(); !ok || string(name) != "publications" {
+		return batchRequest{}, false
+	}
+	p.space()
+	if !p.byte(':') {
+		return batchRequest{}, false
+	}
+	p.space()
+	if !p.byte('[') {
+		return batchRequest{}, false
+	}
+	var out batchRequest
+	for {
+		if len(out.Publications) == maxBatchPublications {
+			return batchRequest{}, false
+		}
+		p.space()
+		req, ok := p.publication(maxData)
+		if !ok {
+			return batchRequest{}, false
+		}
+		out.Publications = append(out.Publications, req)
+		p.space()
+		if p.byte(']') {
+			break
+		}
+		if !p.byte(',') {
+			return batchRequest{}, false
+		}
+	}
+	p.space()
+	if !p.byte('}') {
+		return batchRequest{}, false
+	}
+	p.space()
+	if p.i != len(p.b) {
+		return batchRequest{}, false
+	}
+	return out, true
+}
+
+// publication reads one publication object at the parser's place (see
+// decodePublishFast for what it takes) and leaves the place after it.
+func (p *fastParser) publication(maxData int) (req publishRequest, ok bool) {
 	if !p.byte('{') {
 		return publishRequest{}, false
 	}
@@ -89,11 +157,10 @@ func decodePublishFast(body []byte, maxData int) (req publishRequest, ok bool) {
 			return publishRequest{}, false
 		}
 	}
-	p.space()
-	if p.i != len(p.b) || seen&3 != 3 {
+	if seen&3 != 3 {
 		return publishRequest{}, false
 	}
-	data := body[dataStart:dataEnd]
+	data := p.b[dataStart:dataEnd]
 	if dataSpace {
 		// Rare (a pretty-printed body): json.Compact is what checkData uses,
 		// so the bytes are the strict path's.

@@ -175,3 +175,89 @@ func TestPublishFastPathLeavesOddValidBodies(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeBatchFast is the differential check of the single-pass batch
+// decoder, as FuzzDecodePublishFast is of the publish one: decodeBatch
+// (fast path first) must answer exactly what the strict path alone
+// answers, item by item or error for error, and whatever the fast path
+// accepts the strict path must accept the same.
+func FuzzDecodeBatchFast(f *testing.F) {
+	for _, body := range []string{
+		`{"publications":[{"channel":"a","data":{"x":1},"key":"k"},{"channel":"a","data":2}]}`,
+		" {\n \"publications\" : [ {\"data\":[1, 2],\"channel\":\"b\"} ] }\n",
+		`{"publications":[{"channel":"a","data":1},{"channel":"bad channel","data":1}]}`,
+		`{"publications":[{"channel":"a","data":1,"Channel":"b"}]}`,
+		`{"publications":[{"channel":"a","data":1}],"publications":[]}`,
+		`{"Publications":[{"channel":"a","data":1}]}`,
+		`{"publications":[{"channel":"a","data":1},]}`,
+		`{"publications":[{"channel":"a","data":"\udc00"}]}`,
+		`{"publications":[1,null,"x"]}`,
+		`{"publications":[]}`,
+		`{"publications":null}`,
+		`{"publications":[{"channel":"a","data":1}]}x`,
+	} {
+		f.Add([]byte(body), uint16(fuzzMaxData))
+	}
+	f.Add([]byte(`{"publications":[{"channel":"a","data":[1, 2, 3]}]}`), uint16(7))
+	f.Fuzz(func(t *testing.T, body []byte, limit uint16) {
+		maxData := int(limit)
+		fast, ok := decodeBatchFast(body, maxData)
+		strict, strictErr := decodeBatchPaths(jsonType, body, maxData, false)
+		got, err := decodeBatch(jsonType, body, maxData)
+		if !sameBatch(got, err, strict, strictErr) {
+			t.Fatalf("decodeBatch %+v, %v; the strict path alone %+v, %v", got, err, strict, strictErr)
+		}
+		if ok && (strictErr != nil || !sameBatch(fast, nil, strict, nil)) {
+			t.Fatalf("fast path accepted %+v; the strict path %+v, %v", fast, strict, strictErr)
+		}
+	})
+}
+
+// sameBatch is sameDecoding for batches: the same items, or errors with the
+// same status and reason.
+func sameBatch(a batchRequest, aErr error, b batchRequest, bErr error) bool {
+	if aErr != nil || bErr != nil {
+		return sameDecoding(publishRequest{}, aErr, publishRequest{}, bErr)
+	}
+	if len(a.Publications) != len(b.Publications) {
+		return false
+	}
+	for i := range a.Publications {
+		if !sameDecoding(a.Publications[i], nil, b.Publications[i], nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestBatchFastPathTakesUsualBodies: the batches backends send, compact or
+// pretty-printed, up to the 1,000-item limit, take the single-pass path
+// with the strict path's values; the 1,001st item and an empty list are
+// left to the strict path, which refuses them.
+func TestBatchFastPathTakesUsualBodies(t *testing.T) {
+	items := func(n int, sep string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = `{"channel":"orders:` + strings.Repeat("7", 1+i%3) + `","data":{"id":1,"state":"cancelled"},"key":"k-` + strings.Repeat("x", i%5) + `"}`
+		}
+		return `{"publications":[` + strings.Join(parts, ","+sep) + `]}`
+	}
+	for _, body := range []string{items(1, ""), items(100, ""), items(maxBatchPublications, ""), items(3, "\n  ")} {
+		fast, ok := decodeBatchFast([]byte(body), fuzzMaxData)
+		if !ok {
+			t.Fatalf("fast path left %.80q… to the strict path", body)
+		}
+		strict, err := decodeBatchPaths(jsonType, []byte(body), fuzzMaxData, false)
+		if err != nil || !sameBatch(fast, nil, strict, nil) {
+			t.Fatalf("fast %+v; strict %+v, %v", fast.Publications[0], strict, err)
+		}
+	}
+	for _, body := range []string{items(maxBatchPublications+1, ""), `{"publications":[]}`} {
+		if _, ok := decodeBatchFast([]byte(body), fuzzMaxData); ok {
+			t.Errorf("fast path took %.60q…", body)
+		}
+		if _, err := decodeBatch(jsonType, []byte(body), fuzzMaxData); err == nil {
+			t.Errorf("decodeBatch accepted %.60q…", body)
+		}
+	}
+}
