@@ -384,7 +384,8 @@ func TestBatchPublisherToken(t *testing.T) {
 // rate per item, up front: a batch larger than what is left is refused
 // whole with 429 and publishes nothing, one that fits is published. (A
 // batch larger than the whole burst waits for a full bucket, as a
-// broadcast does: see auth.KeyedLimiter.AllowN.)
+// broadcast does, and is charged in full: see
+// TestBatchOverTheBurstIsCharged and auth.KeyedLimiter.AllowN.)
 func TestBatchRateLimit(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) {
 		c.APIKeys = []string{testAPIKey}
@@ -424,6 +425,48 @@ func TestBatchRateLimit(t *testing.T) {
 	}
 	if top := topOffset(t, ts.Server, "rated"); top != 25 {
 		t.Fatalf("rated at offset %d, want 25", top)
+	}
+}
+
+// TestBatchOverTheBurstIsCharged: a batch larger than the whole burst
+// passes once the bucket is full, but is charged every publication it
+// holds: the credential's next publications wait until the rate has paid
+// for them, so batches cannot publish faster than the rate. (Charging only
+// the burst let a batch of 1,000 at a burst of 10 publish 100 times the
+// rate.)
+func TestBatchOverTheBurstIsCharged(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.APIKeys = []string{testAPIKey}
+		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 10
+	})
+	clock := withClock(ts)
+	key := []string{"Authorization", "Bearer " + testAPIKey}
+	batch := func(n int) string {
+		items := make([]map[string]any, n)
+		for i := range items {
+			items[i] = pub("owed", i, "")
+		}
+		return batchBody(t, items...)
+	}
+	if a, res := postBatch(t, ts.URL, batch(40), key...); a.status != 200 || len(res) != 40 {
+		t.Fatalf("40 with a full bucket of 10: %d %.300s", a.status, a.body)
+	}
+	// 40 published at 1/s with a burst of 10: the next one may go 31 s
+	// later (10 + 31 = 41), not 1 s.
+	clock.Advance(30 * time.Second)
+	for _, path := range []string{"/api/batch", "/api/publish", "/api/broadcast"} {
+		body := map[string]string{"/api/batch": batch(1), "/api/publish": `{"channel":"owed","data":1}`,
+			"/api/broadcast": `{"channels":["owed"],"data":1}`}[path]
+		if a := postJSON(t, ts.URL+path, body, key...); a.status != http.StatusTooManyRequests {
+			t.Fatalf("%s 30 s after 40 publications at 1/s: %d %s, want 429", path, a.status, a.body)
+		}
+	}
+	clock.Advance(time.Second)
+	if a, res := postBatch(t, ts.URL, batch(1), key...); a.status != 200 || len(res) != 1 {
+		t.Fatalf("1 once the rate has paid for the batch: %d %s", a.status, a.body)
+	}
+	if top := topOffset(t, ts.Server, "owed"); top != 41 {
+		t.Errorf("owed at offset %d, want 41", top)
 	}
 }
 

@@ -59,15 +59,19 @@ func NewKeyedLimiter(rate float64, burst int, maxKeys int, now func() time.Time)
 func (l *KeyedLimiter) Allow(key string) bool { return l.AllowN(key, 1) }
 
 // AllowN spends n events of key's bucket at once and reports whether there
-// were that many; if not, it spends nothing. An n above the burst is taken
-// as the burst, so that a batch larger than a bucket can ever hold (a
-// broadcast to many channels) waits for a full bucket instead of never
-// passing. An n below 1 is taken as 1.
+// were that many; if not, it spends nothing. An n above the burst passes
+// when the bucket is full, so that a batch larger than a bucket can ever
+// hold (a broadcast to many channels, a batch of publications) is not
+// refused for ever, and it is still charged all n: the bucket goes below
+// empty and the key's next events wait until the rate has paid for them.
+// (Charging only the burst let batches of 1,000 at a burst of 10 go 100
+// times the rate.) An n below 1 is taken as 1.
 func (l *KeyedLimiter) AllowN(key string, n int) bool {
 	if l == nil {
 		return true
 	}
-	cost := min(max(float64(n), 1), l.burst)
+	cost := max(float64(n), 1)
+	need := min(cost, l.burst) // what must be there: a full bucket at most
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -97,7 +101,7 @@ func (l *KeyedLimiter) AllowN(key string, n int) bool {
 	}
 	b.next, b.prev = l.lru.next, &l.lru
 	b.next.prev, l.lru.next = b, b
-	if b.tokens < cost {
+	if b.tokens < need {
 		return false
 	}
 	b.tokens -= cost

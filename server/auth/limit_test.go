@@ -186,9 +186,11 @@ func TestKeyedLimiterAllowN(t *testing.T) {
 		{0, 2, true},                        // the 2 are still there
 		{100 * time.Millisecond, 0, true},   // below 1 costs 1
 		{0, 1, false},                       // empty
-		{time.Second, 50, true},             // above the burst costs the burst
-		{0, 1, false},                       // which emptied it
-		{200 * time.Millisecond, 50, false}, // 2 of 5 earned: not a full bucket
+		{time.Second, 50, true},             // above the burst passes on a full bucket
+		{0, 1, false},                       // and costs all 50: 45 owed
+		{200 * time.Millisecond, 50, false}, // 2 of the 45 earned: not a full bucket
+		{4 * time.Second, 1, false},         // 42 of them: still owing
+		{400 * time.Millisecond, 1, true},   // paid back: 5 + 10/s × 5.6 s ≥ 50 + 1
 	}
 	for i, st := range steps {
 		clock.Advance(st.advance)
