@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -187,6 +188,20 @@ func invalidBatchText(body []byte) (index int, field string, ok bool) {
 var errBatchCut = &session.Error{Code: http.StatusServiceUnavailable,
 	Reason: "not published: the request ended (the client went away or the server is shutting down) before this publication; resend it with the same key"}
 
+// errBatchTime is the result of each publication a batch did not attempt
+// because it had published for its whole time (see batchTime).
+var errBatchTime = &session.Error{Code: http.StatusServiceUnavailable,
+	Reason: "not published: the batch ran out of time (the broker is slow or not answering) before this publication; resend it with the same key"}
+
+// batchTime is how long a batch may publish: half the request timeout,
+// counted from the handler's start, which the body read leaves within the
+// first half of the write deadline (see boundRequests); the other half is
+// left for the publication in flight and the answer. Without it a batch
+// ran as long as its publications took: with Redis hung each waits for the
+// Redis client's timeout (3 s), and a batch to 20 channels held its
+// request for a minute, past the write deadline, so its answer was lost.
+func (s *Server) batchTime() time.Duration { return s.requestTimeout / 2 }
+
 // handleBatch serves POST /api/batch. The rate limit is spent for every
 // publication before the first is published, so a batch is refused whole
 // (429) rather than cut short by it. Authorisation and the broker answer
@@ -194,8 +209,8 @@ var errBatchCut = &session.Error{Code: http.StatusServiceUnavailable,
 // publication in this batch failed is not attempted, so that a channel's
 // published items are always a prefix of its items in the batch and a
 // resend keeps them in order. When the request's context ends (the client
-// went away, or a shutdown ran out of time) the rest is not attempted
-// either: each gets error 503.
+// went away, or a shutdown ran out of time), or the batch has published
+// for batchTime, the rest is not attempted either: each gets error 503.
 func (s *Server) handleBatch(c echo.Context) error {
 	req, err := decodeBody(c, func(contentType string, body []byte) (batchRequest, error) {
 		return decodeBatch(contentType, body, s.limits.MaxMessageBytes)
@@ -206,7 +221,8 @@ func (s *Server) handleBatch(c echo.Context) error {
 	if err := s.takePublishes(c, len(req.Publications)); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	ctx, cancel := context.WithTimeoutCause(c.Request().Context(), s.batchTime(), errBatchTime)
+	defer cancel()
 	p := publisherOf(c)
 	results := make([]batchResult, len(req.Publications))
 	failed := map[string]int{} // channel → index of its first failure
@@ -216,6 +232,9 @@ func (s *Server) handleBatch(c echo.Context) error {
 		r.Channel = pub.Channel
 		if ctx.Err() != nil {
 			r.Error = errBatchCut
+			if context.Cause(ctx) == errBatchTime {
+				r.Error = errBatchTime
+			}
 			continue
 		}
 		if first, ok := failed[pub.Channel]; ok {
@@ -232,8 +251,11 @@ func (s *Server) handleBatch(c echo.Context) error {
 		published++
 	}
 	if err := ctx.Err(); err != nil {
-		s.log.Warn("batch cut short: the request ended", "publications", len(results), "published", published,
-			"err", context.Cause(ctx))
+		msg := "batch cut short: the request ended"
+		if context.Cause(ctx) == errBatchTime {
+			msg = "batch cut short: out of time"
+		}
+		s.log.Warn(msg, "publications", len(results), "published", published, "err", context.Cause(ctx))
 	}
 	return c.JSON(http.StatusOK, batchAnswer{results})
 }

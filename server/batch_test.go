@@ -539,6 +539,84 @@ func TestBatchRequestEnded(t *testing.T) {
 	}
 }
 
+// TestBatchHungRedisAnswers: while Redis hangs, each publication waits for
+// the Redis client's own timeout (3 s), so a batch to many channels took
+// that many times 3 s: 20 channels held the request for a minute, past its
+// write deadline (twice the request timeout), so the backend got no answer
+// at all. A batch now publishes for at most half the request timeout: the
+// rest get 503 saying so, the answer comes in time, and resending the whole
+// batch with its keys once Redis is back publishes each publication once.
+func TestBatchHungRedisAnswers(t *testing.T) {
+	rs := brokertest.StartRedisServer(t)
+	cfg := quietConfig()
+	cfg.Broker, cfg.RedisURL = "redis", rs.URL()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.requestTimeout = 4 * time.Second // publishing for 2 s, answered within 8 s
+	base := startServer(t, s)
+
+	const n = 20
+	items := make([]map[string]any, n)
+	for i := range items {
+		items[i] = pub(fmt.Sprintf("hung:%d", i), i, fmt.Sprintf("k%d", i))
+	}
+	body := batchBody(t, items...)
+	if a, res := postBatch(t, base, batchBody(t, pub("hung:warm", 1, ""))); a.status != 200 || res[0].Error != nil {
+		t.Fatalf("before the hang: %d %s", a.status, a.body)
+	}
+
+	rs.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			rs.Resume()
+		}
+	}()
+	// Generous: the answer is due within 8 s; before the fix it took 60 s
+	// and was lost.
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Post(base+"/api/batch", jsonType, strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("no answer while Redis hangs: %v", err)
+	}
+	var got batchAnswer
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(got.Results) != n {
+		t.Fatalf("answer %d: %+v %v", resp.StatusCode, got, err)
+	}
+	if r := got.Results[0]; r.Error == nil || r.Error.Code != 503 {
+		t.Errorf("the publication Redis hung on: %+v", r)
+	}
+	if r := got.Results[n-1]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "ran out of time") {
+		t.Errorf("the last publication: %+v, want 503 not published: ran out of time", r)
+	}
+	rs.Resume()
+	resumed = true
+
+	// Resent whole with the same keys: every publication once, at offset 1.
+	var res []batchResult
+	for range 50 { // until the Redis client has reconnected
+		var a answer
+		if a, res = postBatch(t, base, body); a.status == 200 && res[0].Error == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, r := range res {
+		if r.Error != nil || r.Offset != 1 {
+			t.Errorf("resent result %d: %+v", i, r)
+		}
+	}
+	for i := range n {
+		if top := topOffset(t, s, fmt.Sprintf("hung:%d", i)); top != 1 {
+			t.Errorf("hung:%d at offset %d after the resend, want 1", i, top)
+		}
+	}
+}
+
 // writeConfig writes a config file of content and returns its path.
 func writeConfig(t *testing.T, content string) string {
 	t.Helper()
