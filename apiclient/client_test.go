@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/waterspout/waterspout/internal/leaktest"
 	"github.com/waterspout/waterspout/internal/wiretest"
 	"github.com/waterspout/waterspout/server"
+	"github.com/waterspout/waterspout/session/brokertest"
 )
 
 func TestMain(m *testing.M) { leaktest.Main(m) }
@@ -231,6 +233,56 @@ func TestBatch(t *testing.T) {
 	h, err := c.History(ctx, apiclient.HistoryRequest{Channel: "orders:7"})
 	if err != nil || len(h.Publications) != 2 {
 		t.Fatalf("history after a retried batch: %+v %v", h, err)
+	}
+}
+
+// TestBatchWhileRedisHangs: while Redis hangs, a Batch call gets the
+// server's answer, one result per publication (503 for those not
+// published), rather than waiting for each publication's Redis timeout
+// (20 channels: a minute) and failing with none. Called again once Redis
+// is back, the same publications are each published once.
+func TestBatchWhileRedisHangs(t *testing.T) {
+	rs := brokertest.StartRedisServer(t)
+	url := newServer(t, func(c *server.Config) { c.Broker, c.RedisURL = "redis", rs.URL() })
+	// The server answers after about 5 s (10 s once in 12 runs, when the
+	// publication in flight had to open a connection to Redis).
+	c, err := apiclient.New(apiclient.Config{URL: url, APIKey: testKey, Retries: apiclient.NoRetries,
+		AttemptTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pubs := make([]apiclient.PublishRequest, 20)
+	for i := range pubs {
+		pubs[i] = apiclient.PublishRequest{Channel: fmt.Sprintf("hang:%d", i), Data: i, Key: fmt.Sprintf("k%d", i)}
+	}
+	if _, err := c.Publish(ctx, apiclient.PublishRequest{Channel: "warm", Data: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rs.Pause()
+	res, err := c.Batch(ctx, pubs)
+	rs.Resume()
+	if err != nil {
+		t.Fatalf("Batch while Redis hangs: %v, want an answer with a result per publication", err)
+	}
+	for _, i := range []int{0, len(pubs) - 1} {
+		if r := res.Results[i]; r.Err == nil || !errors.Is(r.Err, apiclient.ErrUnavailable) {
+			t.Errorf("result %d while Redis hangs: %+v", i, r)
+		}
+	}
+	for range 50 { // until the server's Redis client has reconnected
+		if res, err = c.Batch(ctx, pubs); err == nil && res.Results[0].Err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res.Results {
+		if r.Err != nil || r.Offset != 1 {
+			t.Errorf("result %d once Redis is back: %+v", i, r)
+		}
 	}
 }
 

@@ -193,14 +193,26 @@ var errBatchCut = &session.Error{Code: http.StatusServiceUnavailable,
 var errBatchTime = &session.Error{Code: http.StatusServiceUnavailable,
 	Reason: "not published: the batch ran out of time (the broker is slow or not answering) before this publication; resend it with the same key"}
 
-// batchTime is how long a batch may publish: half the request timeout,
-// counted from the handler's start, which the body read leaves within the
-// first half of the write deadline (see boundRequests); the other half is
-// left for the publication in flight and the answer. Without it a batch
-// ran as long as its publications took: with Redis hung each waits for the
-// Redis client's timeout (3 s), and a batch to 20 channels held its
-// request for a minute, past the write deadline, so its answer was lost.
-func (s *Server) batchTime() time.Duration { return s.requestTimeout / 2 }
+// batchTime is how long a batch may publish, counted from the handler's
+// start: maxBatchTime, or half the request timeout when that is less (the
+// body read leaves the handler's start within the first half of the write
+// deadline, see boundRequests). The rest is left for the publication in
+// flight and the answer. Without it a batch ran as long as its
+// publications took: with Redis hung each waits for the Redis client's
+// timeout (3 s), and a batch to 20 channels held its request for a minute,
+// past the write deadline, so its answer was lost.
+func (s *Server) batchTime() time.Duration { return min(maxBatchTime, s.requestTimeout/2) }
+
+// maxBatchTime bounds batchTime so that, with Redis hung, the answer
+// usually reaches a Go backend within its attempt
+// (apiclient.DefaultAttemptTimeout, 10 s): about 5 s, as the Redis client
+// gives up waiting for a connection at the deadline. A publication in
+// flight on a connection still runs to the Redis client's own timeouts
+// (3 s a command, up to 5 s more to open a connection: 10 s in all, once
+// in 12 runs), within the write deadline. A healthy batch of 1,000 takes
+// about 1 s on Redis (93 ms per 100, docs/OPERATIONS.md), a few ms in
+// memory.
+const maxBatchTime = 5 * time.Second
 
 // handleBatch serves POST /api/batch. The rate limit is spent for every
 // publication before the first is published, so a batch is refused whole
