@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -26,6 +27,11 @@ type broadcastResult struct {
 	Epoch   string         `json:"epoch,omitempty"`
 	Error   *session.Error `json:"error,omitempty"`
 }
+
+// errBroadcastTime is the result of each channel a broadcast did not
+// attempt because it had published for its whole time (see batchTime).
+var errBroadcastTime = &session.Error{Code: http.StatusServiceUnavailable,
+	Reason: "not published: the broadcast ran out of time (the broker is slow or not answering) before this channel; resend the broadcast with the same key"}
 
 // duplicateHeader marks an answer to a publish whose key was seen before.
 const duplicateHeader = "X-WaterSpout-Duplicate"
@@ -88,10 +94,17 @@ func (s *Server) handleBroadcast(c echo.Context) error {
 	if err := s.takePublishes(c, len(req.Channels)); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	// Bounded as a batch is (see batchTime): with Redis hung, each channel
+	// waits for the Redis client's timeout.
+	ctx, cancel := context.WithTimeoutCause(c.Request().Context(), s.batchTime(), errBroadcastTime)
+	defer cancel()
 	p := publisherOf(c)
 	results := make([]broadcastResult, len(req.Channels))
 	for i, ch := range req.Channels {
+		if context.Cause(ctx) == errBroadcastTime {
+			results[i] = broadcastResult{Channel: ch, Error: errBroadcastTime}
+			continue
+		}
 		if err := mayPublish(p, ch); err != nil {
 			results[i] = broadcastResult{Channel: ch, Error: session.AsError(err)}
 			continue

@@ -618,6 +618,74 @@ func TestBatchHungRedisAnswers(t *testing.T) {
 	}
 }
 
+// TestBroadcastHungRedisAnswers: POST /api/broadcast had the fault
+// TestBatchHungRedisAnswers found in batches: with Redis hung each channel
+// waited for the Redis client's timeout, so a broadcast to 20 channels
+// held its request for a minute and its answer was lost. It now publishes
+// for at most batchTime too; the channels not attempted get 503 saying so,
+// and resending the broadcast with its key once Redis is back publishes
+// each channel once.
+func TestBroadcastHungRedisAnswers(t *testing.T) {
+	rs := brokertest.StartRedisServer(t)
+	cfg := quietConfig()
+	cfg.Broker, cfg.RedisURL = "redis", rs.URL()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, s)
+	channels := make([]string, 20)
+	for i := range channels {
+		channels[i] = fmt.Sprintf("hung:%d", i)
+	}
+	b, _ := json.Marshal(map[string]any{"channels": channels, "data": 1, "key": "once"})
+	body := string(b)
+	if a := postJSON(t, base+"/api/publish", `{"channel":"hung:warm","data":1}`); a.status != 200 {
+		t.Fatalf("before the hang: %d %s", a.status, a.body)
+	}
+
+	rs.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			rs.Resume()
+		}
+	}()
+	client := &http.Client{Timeout: 30 * time.Second} // as in TestBatchHungRedisAnswers
+	resp, err := client.Post(base+"/api/broadcast", jsonType, strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("no answer while Redis hangs: %v", err)
+	}
+	var got struct{ Results []broadcastResult }
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(got.Results) != len(channels) {
+		t.Fatalf("answer %d: %+v %v", resp.StatusCode, got, err)
+	}
+	if r := got.Results[len(channels)-1]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "ran out of time") {
+		t.Errorf("the last channel: %+v, want 503 not published: ran out of time", r)
+	}
+	rs.Resume()
+	resumed = true
+
+	var res struct{ Results []broadcastResult }
+	for range 50 { // until the Redis client has reconnected
+		a := postJSON(t, base+"/api/broadcast", body)
+		if a.status == 200 {
+			a.decode(t, &res)
+			if res.Results[0].Error == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, r := range res.Results {
+		if r.Error != nil || r.Offset != 1 {
+			t.Errorf("resent result %d: %+v", i, r)
+		}
+	}
+}
+
 // writeConfig writes a config file of content and returns its path.
 func writeConfig(t *testing.T, content string) string {
 	t.Helper()
