@@ -94,27 +94,18 @@ func (s *Server) handleBroadcast(c echo.Context) error {
 	if err := s.takePublishes(c, len(req.Channels)); err != nil {
 		return err
 	}
-	// Bounded as a batch is (see batchTime): with Redis hung, each channel
-	// waits for the Redis client's timeout.
+	// Published as a batch is, bounded in time the same way (see
+	// batchTime): with Redis hung, each channel waits for the Redis
+	// client's timeout.
 	ctx, cancel := context.WithTimeoutCause(c.Request().Context(), s.batchTime(), errBroadcastTime)
 	defer cancel()
-	p := publisherOf(c)
-	results := make([]broadcastResult, len(req.Channels))
+	pubs := make([]publishRequest, len(req.Channels))
 	for i, ch := range req.Channels {
-		if context.Cause(ctx) == errBroadcastTime {
-			results[i] = broadcastResult{Channel: ch, Error: errBroadcastTime}
-			continue
-		}
-		if err := mayPublish(p, ch); err != nil {
-			results[i] = broadcastResult{Channel: ch, Error: session.AsError(err)}
-			continue
-		}
-		res, err := s.node.Publish(ctx, ch, req.Data, req.Key)
-		if err != nil {
-			results[i] = broadcastResult{Channel: ch, Error: session.AsError(err)}
-			continue
-		}
-		results[i] = broadcastResult{Channel: ch, Offset: res.Offset, Epoch: res.Epoch}
+		pubs[i] = publishRequest{Channel: ch, Data: req.Data, Key: req.Key}
+	}
+	results := make([]broadcastResult, len(req.Channels))
+	for i, r := range s.publishEach(ctx, publisherOf(c), pubs, "broadcast", errBroadcastTime) {
+		results[i] = broadcastResult{Channel: r.Channel, Offset: r.Offset, Epoch: r.Epoch, Error: r.Error}
 	}
 	return c.JSON(http.StatusOK, struct {
 		Results []broadcastResult `json:"results"`

@@ -235,17 +235,29 @@ func (s *Server) handleBatch(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeoutCause(c.Request().Context(), s.batchTime(), errBatchTime)
 	defer cancel()
-	p := publisherOf(c)
-	results := make([]batchResult, len(req.Publications))
+	results := s.publishEach(ctx, publisherOf(c), req.Publications, "batch", errBatchTime)
+	return c.JSON(http.StatusOK, batchAnswer{results})
+}
+
+// publishEach publishes pubs in order for publisher p, each into its own
+// result, for a batch or a broadcast (what names it in the log). A
+// publication to a channel whose earlier publication here failed is not
+// attempted (its result repeats the failure), so that a channel's published
+// items are always a prefix of its items and a resend keeps them in order.
+// Once ctx ends the rest are not attempted either: each gets timeUp when
+// ctx ran out of its time (ctx's cause), else errBatchCut, and the cut is
+// logged at WARN.
+func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRequest, what string, timeUp *session.Error) []batchResult {
+	results := make([]batchResult, len(pubs))
 	failed := map[string]int{} // channel → index of its first failure
 	published := 0
-	for i, pub := range req.Publications {
+	for i, pub := range pubs {
 		r := &results[i]
 		r.Channel = pub.Channel
 		if ctx.Err() != nil {
 			r.Error = errBatchCut
-			if context.Cause(ctx) == errBatchTime {
-				r.Error = errBatchTime
+			if context.Cause(ctx) == timeUp {
+				r.Error = timeUp
 			}
 			continue
 		}
@@ -263,13 +275,13 @@ func (s *Server) handleBatch(c echo.Context) error {
 		published++
 	}
 	if err := ctx.Err(); err != nil {
-		msg := "batch cut short: the request ended"
-		if context.Cause(ctx) == errBatchTime {
-			msg = "batch cut short: out of time"
+		msg := what + " cut short: the request ended"
+		if context.Cause(ctx) == timeUp {
+			msg = what + " cut short: out of time"
 		}
 		s.log.Warn(msg, "publications", len(results), "published", published, "err", context.Cause(ctx))
 	}
-	return c.JSON(http.StatusOK, batchAnswer{results})
+	return results
 }
 
 // publishItem publishes one publication of a batch for publisher p and

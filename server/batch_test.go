@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterspout/waterspout/internal/testclock"
 	"github.com/waterspout/waterspout/server/auth"
 	"github.com/waterspout/waterspout/session"
 	"github.com/waterspout/waterspout/session/brokertest"
@@ -380,6 +381,25 @@ func TestBatchPublisherToken(t *testing.T) {
 	}
 }
 
+// ratedBatchServer starts a server whose API key may publish 1 a second
+// with a burst of 10, on a fake clock; batch(n) is a batch body of n
+// publications to channel, and key the request's Authorization header.
+func ratedBatchServer(t *testing.T, channel string) (ts *testServer, clock *testclock.Clock, key []string, batch func(n int) string) {
+	t.Helper()
+	ts = newTestServer(t, func(c *Config) {
+		c.APIKeys = []string{testAPIKey}
+		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 10
+	})
+	batch = func(n int) string {
+		items := make([]map[string]any, n)
+		for i := range items {
+			items[i] = pub(channel, i, "")
+		}
+		return batchBody(t, items...)
+	}
+	return ts, withClock(ts), []string{"Authorization", "Bearer " + testAPIKey}, batch
+}
+
 // TestBatchRateLimit: a batch spends one publication of the credential's
 // rate per item, up front: a batch larger than what is left is refused
 // whole with 429 and publishes nothing, one that fits is published. (A
@@ -387,19 +407,7 @@ func TestBatchPublisherToken(t *testing.T) {
 // broadcast does, and is charged in full: see
 // TestBatchOverTheBurstIsCharged and auth.KeyedLimiter.AllowN.)
 func TestBatchRateLimit(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
-		c.APIKeys = []string{testAPIKey}
-		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 10
-	})
-	clock := withClock(ts)
-	key := []string{"Authorization", "Bearer " + testAPIKey}
-	batch := func(n int) string {
-		items := make([]map[string]any, n)
-		for i := range items {
-			items[i] = pub("rated", i, "")
-		}
-		return batchBody(t, items...)
-	}
+	ts, clock, key, batch := ratedBatchServer(t, "rated")
 	if a, res := postBatch(t, ts.URL, batch(4), key...); a.status != 200 || len(res) != 4 {
 		t.Fatalf("4 of a burst of 10: %d %s", a.status, a.body)
 	}
@@ -435,19 +443,7 @@ func TestBatchRateLimit(t *testing.T) {
 // the burst let a batch of 1,000 at a burst of 10 publish 100 times the
 // rate.)
 func TestBatchOverTheBurstIsCharged(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
-		c.APIKeys = []string{testAPIKey}
-		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 10
-	})
-	clock := withClock(ts)
-	key := []string{"Authorization", "Bearer " + testAPIKey}
-	batch := func(n int) string {
-		items := make([]map[string]any, n)
-		for i := range items {
-			items[i] = pub("owed", i, "")
-		}
-		return batchBody(t, items...)
-	}
+	ts, clock, key, batch := ratedBatchServer(t, "owed")
 	if a, res := postBatch(t, ts.URL, batch(40), key...); a.status != 200 || len(res) != 40 {
 		t.Fatalf("40 with a full bucket of 10: %d %.300s", a.status, a.body)
 	}

@@ -232,30 +232,36 @@ func startNchan(t *testing.T, nginx string) *Target {
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginx, "-c", confPath, "-p", dir, "-g", "daemon off;")
+	addr := "127.0.0.1:" + port
+	pid := startPeer(t, exec.Command(nginx, "-c", confPath, "-p", dir, "-g", "daemon off;"), addr, 10*time.Second)
+	return &Target{Kind: KindNchan, URL: "http://" + addr, PID: pid}
+}
+
+// startPeer starts a peer's server, stops it when t ends, and waits up to
+// wait for it to listen on addr; it returns the process id.
+func startPeer(t *testing.T, cmd *exec.Cmd, addr string, wait time.Duration) int {
+	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nginx: %v", err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	})
-	addr := "127.0.0.1:" + port
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
+			return cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s: %v\n%s", addr, err, out.String())
+			t.Fatalf("%s did not listen on %s: %v\n%s", cmd.Path, addr, err, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &Target{Kind: KindNchan, URL: "http://" + addr, PID: cmd.Process.Pid}
 }
 
 // centrifugoInstall is how scripts/test and scripts/bench install the
@@ -323,27 +329,7 @@ func startCentrifugo(t *testing.T, bin string) *Target {
 	cmd := exec.Command(bin, "--config", conf)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CENTRIFUGO_HTTP_SERVER_PORT="+port, "CENTRIFUGO_HTTP_API_KEY="+key)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start centrifugo: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
 	addr := "127.0.0.1:" + port
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("centrifugo did not listen on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return &Target{Kind: KindCentrifugo, URL: "http://" + addr, APIKey: key, PID: cmd.Process.Pid}
+	pid := startPeer(t, cmd, addr, 20*time.Second)
+	return &Target{Kind: KindCentrifugo, URL: "http://" + addr, APIKey: key, PID: pid}
 }
