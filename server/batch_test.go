@@ -448,13 +448,17 @@ func TestBatchOverTheBurstIsCharged(t *testing.T) {
 		t.Fatalf("40 with a full bucket of 10: %d %.300s", a.status, a.body)
 	}
 	// 40 published at 1/s with a burst of 10: the next one may go 31 s
-	// later (10 + 31 = 41), not 1 s.
+	// later (10 + 31 = 41), not 1 s, and the 429 says so.
+	if a := postJSON(t, ts.URL+"/api/publish", `{"channel":"owed","data":1}`, key...); a.status != http.StatusTooManyRequests ||
+		a.header.Get("Retry-After") != "31" {
+		t.Fatalf("a publish right after 40 at 1/s: %d, Retry-After %q, want 429 and 31", a.status, a.header.Get("Retry-After"))
+	}
 	clock.Advance(30 * time.Second)
 	for _, path := range []string{"/api/batch", "/api/publish", "/api/broadcast"} {
 		body := map[string]string{"/api/batch": batch(1), "/api/publish": `{"channel":"owed","data":1}`,
 			"/api/broadcast": `{"channels":["owed"],"data":1}`}[path]
-		if a := postJSON(t, ts.URL+path, body, key...); a.status != http.StatusTooManyRequests {
-			t.Fatalf("%s 30 s after 40 publications at 1/s: %d %s, want 429", path, a.status, a.body)
+		if a := postJSON(t, ts.URL+path, body, key...); a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "1" {
+			t.Fatalf("%s 30 s after 40 publications at 1/s: %d %s, Retry-After %q, want 429 and 1", path, a.status, a.body, a.header.Get("Retry-After"))
 		}
 	}
 	clock.Advance(time.Second)

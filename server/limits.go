@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -552,6 +554,12 @@ func (s *Server) spend(c echo.Context, lim *auth.KeyedLimiter, n int, label stri
 		return nil
 	}
 	s.metrics.Limited(label)
-	c.Response().Header().Set("Retry-After", "1")
+	c.Response().Header().Set("Retry-After", retryAfter(lim.RetryAfter(p.limitKey, n)))
 	return refusal
+}
+
+// retryAfter is a Retry-After header value for a wait of d: whole seconds,
+// rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }

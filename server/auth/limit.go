@@ -108,6 +108,32 @@ func (l *KeyedLimiter) AllowN(key string, n int) bool {
 	return true
 }
 
+// RetryAfter is how long key must wait before AllowN(key, n) can pass,
+// as things stand (0 if it would pass now): what a 429's Retry-After
+// should say, since after an n above the burst the wait can be far longer
+// than a second. It spends nothing.
+func (l *KeyedLimiter) RetryAfter(key string, n int) time.Duration {
+	if l == nil {
+		return 0
+	}
+	need := min(max(float64(n), 1), l.burst)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b == nil {
+		return 0
+	}
+	tokens := b.tokens
+	if d := now.Sub(b.last); d > 0 {
+		tokens = min(l.burst, tokens+d.Seconds()*l.rate)
+	}
+	if tokens >= need {
+		return 0
+	}
+	return time.Duration((need - tokens) / l.rate * float64(time.Second))
+}
+
 // Refund gives back n events key spent (taken as 1 below 1), up to the
 // burst. It lets a caller charge only the events that turn out to count:
 // spend before the work, so that concurrent requests cannot all pass on

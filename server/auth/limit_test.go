@@ -200,6 +200,42 @@ func TestKeyedLimiterAllowN(t *testing.T) {
 	}
 }
 
+// TestKeyedLimiterRetryAfter: the wait a refusal reports is the time the
+// rate takes to earn what the request needs (at most a full bucket), owed
+// events included, and spends nothing.
+func TestKeyedLimiterRetryAfter(t *testing.T) {
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	l := NewKeyedLimiter(10, 5, 100, clock.Now)
+	check := func(n int, want time.Duration) {
+		t.Helper()
+		if got := l.RetryAfter("k", n); got < want-time.Millisecond || got > want+time.Millisecond {
+			t.Fatalf("RetryAfter(%d) = %v, want %v", n, got, want)
+		}
+	}
+	check(1, 0) // a key never seen has a full bucket
+	if !l.AllowN("k", 3) {
+		t.Fatal("3 of 5 refused")
+	}
+	check(2, 0)
+	check(3, 100*time.Millisecond)  // 2 left, 1 more at 10/s
+	check(50, 300*time.Millisecond) // above the burst waits for a full bucket
+	if !l.AllowN("k", 2) {
+		t.Fatal("the last 2 refused")
+	}
+	clock.Advance(time.Second) // full again
+	if !l.AllowN("k", 50) {
+		t.Fatal("50 on a full bucket refused")
+	}
+	check(1, 4600*time.Millisecond) // 45 owed, then 1: 46 at 10/s
+	check(1, 4600*time.Millisecond) // asking spent nothing
+	clock.Advance(4600 * time.Millisecond)
+	check(1, 0)
+	var none *KeyedLimiter
+	if none.RetryAfter("k", 1) != 0 {
+		t.Error("a nil limiter makes a wait")
+	}
+}
+
 func TestKeyedLimiterRefund(t *testing.T) {
 	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	l := NewKeyedLimiter(0.1, 2, 100, clock.Now) // one per 10 s, bursts of 2
