@@ -158,6 +158,10 @@ type Node struct {
 	// channelLimitLogged is when the last ErrChannelLimit was logged (Unix
 	// nanoseconds), to log floods of them once a minute.
 	channelLimitLogged atomic.Int64
+	// brokerFailLog bounds the WARN lines of failed broker calls (see
+	// brokerFailed); now is its clock, time.Now but in tests.
+	brokerFailLog logBudget
+	now           func() time.Time
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -183,6 +187,7 @@ func New(cfg Config) (*Node, error) {
 		sessions:   make(map[*Session]struct{}),
 		users:      make(map[string][]*Session),
 		orders:     disconnectOrders{keep: cfg.PollLease},
+		now:        time.Now,
 	}
 	for _, ns := range cfg.Namespaces {
 		n.namespaces[ns.Name] = ns
@@ -402,14 +407,59 @@ func (n *Node) History(ctx context.Context, ch string, since *Position, limit in
 
 // brokerFailed is what a client is told when the broker's op on ch failed:
 // ErrChannelLimit when the channel could not start (counted, and logged at
-// most once a minute), else ErrUnavailable, the error logged.
+// most once a minute), else ErrUnavailable, the error logged. A broker that
+// is down fails every publish, subscribe and history call, so the WARN
+// lines are bounded (brokerFailLogBurst, then brokerFailLogRate a second;
+// the rest at debug, and the next WARN line says suppressed=N): a batch to
+// 1,000 channels while Redis was down wrote 1,000 lines.
 func (n *Node) brokerFailed(op, ch string, err error) error {
 	if errors.Is(err, ErrChannelLimit) {
 		n.channelLimit(ch)
 		return ErrChannelLimit
 	}
-	n.log.Warn("broker "+op+" failed", "channel", ch, "err", err)
+	level, attrs := slog.LevelDebug, []any{"channel", ch, "err", err}
+	if ok, suppressed := n.brokerFailLog.take(n.now(), brokerFailLogBurst, brokerFailLogRate); ok {
+		level = slog.LevelWarn
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
+		}
+	}
+	n.log.Log(context.Background(), level, "broker "+op+" failed", attrs...)
 	return ErrUnavailable
+}
+
+// The bound on brokerFailed's WARN lines.
+const (
+	brokerFailLogBurst = 10
+	brokerFailLogRate  = 1.0 // a second
+)
+
+// logBudget is a token bucket for log lines: take says whether a line may
+// be written at its level, and how many could not since the last that was.
+type logBudget struct {
+	mu         sync.Mutex
+	tokens     float64
+	last       time.Time
+	started    bool
+	suppressed int
+}
+
+func (b *logBudget) take(now time.Time, burst int, rate float64) (ok bool, suppressed int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch d := now.Sub(b.last); {
+	case !b.started:
+		b.tokens, b.last, b.started = float64(burst), now, true
+	case d > 0:
+		b.tokens, b.last = min(float64(burst), b.tokens+d.Seconds()*rate), now
+	}
+	if b.tokens < 1 {
+		b.suppressed++
+		return false, 0
+	}
+	b.tokens--
+	suppressed, b.suppressed = b.suppressed, 0
+	return true, suppressed
 }
 
 func (n *Node) authorizeSubscribe(s *Session, ch, token string) error {

@@ -1,0 +1,80 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterspout/waterspout/internal/testclock"
+)
+
+// downBroker is a broker whose publishes all fail, as Redis's do while it
+// is down.
+type downBroker struct{ Broker }
+
+func (downBroker) Publish(context.Context, string, json.RawMessage, PublishOptions) (PublishResult, error) {
+	return PublishResult{}, errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) warnLines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, "level=WARN") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestBrokerFailuresLogBounded: with the broker down every publish fails
+// with 503, and its WARN lines are bounded (a batch to 1,000 channels wrote
+// 1,000): brokerFailLogBurst, then brokerFailLogRate a second, and the
+// first line after a pause says how many were not written at WARN.
+func TestBrokerFailuresLogBounded(t *testing.T) {
+	mb := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mb.Close() })
+	var logs lockedBuffer
+	n, err := New(Config{Broker: downBroker{mb}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := testclock.New(time.Now())
+	n.now = clock.Now
+	const failures = 100
+	for i := range failures {
+		if _, err := n.Publish(context.Background(), "orders", json.RawMessage(`1`), ""); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("publish %d with the broker down: %v, want ErrUnavailable", i, err)
+		}
+	}
+	if got := len(logs.warnLines()); got != brokerFailLogBurst {
+		t.Fatalf("%d failed publishes wrote %d WARN lines, want %d", failures, got, brokerFailLogBurst)
+	}
+	clock.Advance(time.Second)
+	if _, err := n.Publish(context.Background(), "orders", json.RawMessage(`1`), ""); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("publish after a second: %v", err)
+	}
+	lines := logs.warnLines()
+	last := lines[len(lines)-1]
+	if len(lines) != brokerFailLogBurst+1 || !strings.Contains(last, "suppressed=90") || !strings.Contains(last, "connection refused") {
+		t.Fatalf("after a second: %d WARN lines, the last %q; want %d, saying suppressed=90 and the error", len(lines), last, brokerFailLogBurst+1)
+	}
+}
