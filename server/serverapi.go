@@ -22,15 +22,15 @@ const maxControlBody = 4 << 10
 const maxUserLen = 256
 
 // serverAPIRoutes registers the server API with the /api/* middleware.
-func (s *Server) serverAPIRoutes(api func(...echo.MiddlewareFunc) []echo.MiddlewareFunc) {
+func (s *Server) serverAPIRoutes(api func(echo.HandlerFunc, ...echo.MiddlewareFunc) echo.HandlerFunc) {
 	e := s.echo
 	calls := s.limitAPICalls
-	e.GET("/api/presence", s.handlePresence, api(calls)...)
-	e.GET("/api/presence/stats", s.handlePresenceStats, api(calls)...)
-	e.GET("/api/channels", s.handleChannels, api(calls)...)
+	e.GET("/api/presence", api(s.handlePresence, calls))
+	e.GET("/api/presence/stats", api(s.handlePresenceStats, calls))
+	e.GET("/api/channels", api(s.handleChannels, calls))
 	limit := bodyLimit(func(*http.Request) int64 { return maxControlBody })
-	e.POST("/api/disconnect", s.handleDisconnect, api(calls, limit)...)
-	e.POST("/api/unsubscribe", s.handleUnsubscribe, api(calls, limit)...)
+	e.POST("/api/disconnect", api(s.handleDisconnect, calls, limit))
+	e.POST("/api/unsubscribe", api(s.handleUnsubscribe, calls, limit))
 }
 
 type presenceAnswer struct {
