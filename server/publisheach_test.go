@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,35 @@ func TestPublishEachCutShortLogged(t *testing.T) {
 	}
 	if logs := ts.logs.String(); !strings.Contains(logs, "batch cut short: the request ended") || !strings.Contains(logs, "published=1") {
 		t.Errorf("no WARN line of the cut after 1 of 3: %s", logs)
+	}
+}
+
+// TestBroadcastRequestEnded: a broadcast whose request has ended publishes
+// to no channel; each result is a 503 saying to resend, and the cut is
+// logged once, as a broadcast's.
+func TestBroadcastRequestEnded(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/broadcast",
+		strings.NewReader(`{"channels":["gone:1","gone:2"],"data":1,"key":"k"}`))
+	req.Header.Set("Content-Type", jsonType)
+	req.RemoteAddr, req.Host = "127.0.0.1:40000", "127.0.0.1"
+	w := httptest.NewRecorder()
+	ts.Handler().ServeHTTP(w, req)
+	var got struct{ Results []broadcastResult }
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got.Results) != 2 {
+		t.Fatalf("answer %d %s: %v", w.Code, w.Body, err)
+	}
+	for i, r := range got.Results {
+		if r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "resend") {
+			t.Errorf("result %d: %+v", i, r)
+		}
+		if top := topOffset(t, ts.Server, r.Channel); top != 0 {
+			t.Errorf("%s at offset %d after the request ended", r.Channel, top)
+		}
+	}
+	if logs := ts.logs.String(); strings.Count(logs, "broadcast cut short: the request ended") != 1 || !strings.Contains(logs, "published=0") {
+		t.Errorf("want one WARN line of the cut: %s", logs)
 	}
 }
