@@ -246,15 +246,18 @@ func (s *Server) handleBatch(c echo.Context) error {
 // items are always a prefix of its items and a resend keeps them in order.
 // Once ctx ends the rest are not attempted either: each gets timeUp when
 // ctx ran out of its time (ctx's cause), else errBatchCut, and the cut is
-// logged at WARN.
+// logged at WARN: only a cut, not a ctx that ends after the last
+// publication was made (a client giving up as its answer was due).
 func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRequest, what string, timeUp *session.Error) []batchResult {
 	results := make([]batchResult, len(pubs))
 	failed := map[string]int{} // channel → index of its first failure
 	published := 0
+	cut := false // a publication was not attempted, or failed as ctx ended
 	for i, pub := range pubs {
 		r := &results[i]
 		r.Channel = pub.Channel
 		if ctx.Err() != nil {
+			cut = true
 			r.Error = errBatchCut
 			if context.Cause(ctx) == timeUp {
 				r.Error = timeUp
@@ -270,11 +273,12 @@ func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRe
 		if err := s.publishItem(ctx, p, pub, r); err != nil {
 			r.Error = session.AsError(err)
 			failed[pub.Channel] = i
+			cut = cut || ctx.Err() != nil
 			continue
 		}
 		published++
 	}
-	if err := ctx.Err(); err != nil {
+	if cut {
 		msg := what + " cut short: the request ended"
 		if context.Cause(ctx) == timeUp {
 			msg = what + " cut short: out of time"
