@@ -78,3 +78,35 @@ func TestBrokerFailuresLogBounded(t *testing.T) {
 		t.Fatalf("after a second: %d WARN lines, the last %q; want %d, saying suppressed=90 and the error", len(lines), last, brokerFailLogBurst+1)
 	}
 }
+
+// goneBroker is a broker whose publishes fail because their caller went
+// away, as a publish does when its HTTP client closes the request.
+type goneBroker struct{ Broker }
+
+func (goneBroker) Publish(context.Context, string, json.RawMessage, PublishOptions) (PublishResult, error) {
+	return PublishResult{}, context.Canceled
+}
+
+// TestBrokerCallOfAGoneClientNotWarned: a broker call that failed because
+// its caller went away says nothing about the broker: no WARN line, and
+// the budget of broker-failure lines is left for real failures.
+func TestBrokerCallOfAGoneClientNotWarned(t *testing.T) {
+	mb := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mb.Close() })
+	var logs lockedBuffer
+	n, err := New(Config{Broker: goneBroker{mb}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * brokerFailLogBurst {
+		if _, err := n.Publish(context.Background(), "orders", json.RawMessage(`1`), ""); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("publish: %v, want ErrUnavailable", err)
+		}
+	}
+	if lines := logs.warnLines(); len(lines) != 0 {
+		t.Fatalf("%d WARN lines for calls whose caller went away: %q", len(lines), lines)
+	}
+	if ok, _ := n.brokerFailLog.take(n.now(), brokerFailLogBurst, brokerFailLogRate); !ok {
+		t.Fatal("the calls spent the budget of broker-failure lines")
+	}
+}

@@ -418,10 +418,14 @@ func (n *Node) brokerFailed(op, ch string, err error) error {
 		return ErrChannelLimit
 	}
 	level, attrs := slog.LevelDebug, []any{"channel", ch, "err", err}
-	if ok, suppressed := n.brokerFailLog.take(n.now(), brokerFailLogBurst, brokerFailLogRate); ok {
-		level = slog.LevelWarn
-		if suppressed > 0 {
-			attrs = append(attrs, "suppressed", suppressed)
+	// A call whose caller went away (the client closed the request) is no
+	// news about the broker: it is logged at debug and spends nothing.
+	if !errors.Is(err, context.Canceled) {
+		if ok, suppressed := n.brokerFailLog.take(n.now(), brokerFailLogBurst, brokerFailLogRate); ok {
+			level = slog.LevelWarn
+			if suppressed > 0 {
+				attrs = append(attrs, "suppressed", suppressed)
+			}
 		}
 	}
 	n.log.Log(context.Background(), level, "broker "+op+" failed", attrs...)
