@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -16,13 +15,7 @@ import (
 // at once still write brokerFailLogBurst WARN lines, and the next line
 // counts every other failure once.
 func TestBrokerFailuresLogBoundedConcurrently(t *testing.T) {
-	mb := NewMemoryBroker(MemoryBrokerConfig{})
-	t.Cleanup(func() { mb.Close() })
-	var logs lockedBuffer
-	n, err := New(Config{Broker: downBroker{mb}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, logs := newWarnLoggedNode(t, func(b Broker) Broker { return downBroker{b} })
 	clock := testclock.New(time.Now())
 	n.now = clock.Now
 	const goroutines, each = 8, 50

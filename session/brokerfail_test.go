@@ -45,18 +45,26 @@ func (l *lockedBuffer) warnLines() []string {
 	return out
 }
 
+// newWarnLoggedNode returns a node on a memory broker wrapped by wrap,
+// logging at WARN and above into the returned buffer.
+func newWarnLoggedNode(t *testing.T, wrap func(Broker) Broker) (*Node, *lockedBuffer) {
+	t.Helper()
+	mb := NewMemoryBroker(MemoryBrokerConfig{})
+	t.Cleanup(func() { mb.Close() })
+	logs := &lockedBuffer{}
+	n, err := New(Config{Broker: wrap(mb), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, logs
+}
+
 // TestBrokerFailuresLogBounded: with the broker down every publish fails
 // with 503, and its WARN lines are bounded (a batch to 1,000 channels wrote
 // 1,000): brokerFailLogBurst, then brokerFailLogRate a second, and the
 // first line after a pause says how many were not written at WARN.
 func TestBrokerFailuresLogBounded(t *testing.T) {
-	mb := NewMemoryBroker(MemoryBrokerConfig{})
-	t.Cleanup(func() { mb.Close() })
-	var logs lockedBuffer
-	n, err := New(Config{Broker: downBroker{mb}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, logs := newWarnLoggedNode(t, func(b Broker) Broker { return downBroker{b} })
 	clock := testclock.New(time.Now())
 	n.now = clock.Now
 	const failures = 100
@@ -91,13 +99,7 @@ func (goneBroker) Publish(context.Context, string, json.RawMessage, PublishOptio
 // its caller went away says nothing about the broker: no WARN line, and
 // the budget of broker-failure lines is left for real failures.
 func TestBrokerCallOfAGoneClientNotWarned(t *testing.T) {
-	mb := NewMemoryBroker(MemoryBrokerConfig{})
-	t.Cleanup(func() { mb.Close() })
-	var logs lockedBuffer
-	n, err := New(Config{Broker: goneBroker{mb}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, logs := newWarnLoggedNode(t, func(b Broker) Broker { return goneBroker{b} })
 	for range 2 * brokerFailLogBurst {
 		if _, err := n.Publish(context.Background(), "orders", json.RawMessage(`1`), ""); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("publish: %v, want ErrUnavailable", err)
