@@ -104,7 +104,9 @@ func (s *Server) handleBroadcast(c echo.Context) error {
 		pubs[i] = publishRequest{Channel: ch, Data: req.Data, Key: req.Key}
 	}
 	results := make([]broadcastResult, len(req.Channels))
-	for i, r := range s.publishEach(ctx, publisherOf(c), pubs, "broadcast", errBroadcastTime) {
+	each, tried := s.publishEach(ctx, publisherOf(c), pubs, "broadcast", errBroadcastTime)
+	s.refundPublishes(c, len(each)-tried)
+	for i, r := range each {
 		results[i] = broadcastResult{Channel: r.Channel, Offset: r.Offset, Epoch: r.Epoch, Error: r.Error}
 	}
 	return c.JSON(http.StatusOK, struct {

@@ -235,7 +235,8 @@ func (s *Server) handleBatch(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeoutCause(c.Request().Context(), s.batchTime(), errBatchTime)
 	defer cancel()
-	results := s.publishEach(ctx, publisherOf(c), req.Publications, "batch", errBatchTime)
+	results, tried := s.publishEach(ctx, publisherOf(c), req.Publications, "batch", errBatchTime)
+	s.refundPublishes(c, len(results)-tried)
 	return c.JSON(http.StatusOK, batchAnswer{results})
 }
 
@@ -248,8 +249,12 @@ func (s *Server) handleBatch(c echo.Context) error {
 // ctx ran out of its time (ctx's cause), else errBatchCut, and the cut is
 // logged at WARN: only a cut, not a ctx that ends after the last
 // publication was made (a client giving up as its answer was due).
-func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRequest, what string, timeUp *session.Error) []batchResult {
-	results := make([]batchResult, len(pubs))
+//
+// tried counts the publications handed to the node or refused for p's
+// channels; the others were never attempted, and the caller gives back
+// their rate, since a resend of them pays again.
+func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRequest, what string, timeUp *session.Error) (results []batchResult, tried int) {
+	results = make([]batchResult, len(pubs))
 	failed := map[string]int{} // channel → index of its first failure
 	published := 0
 	cut := false // a publication was not attempted, or failed as ctx ended
@@ -270,6 +275,7 @@ func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRe
 				Reason: fmt.Sprintf("not published: publications[%d] to the same channel failed (%s)", first, e.Reason)}
 			continue
 		}
+		tried++
 		if err := s.publishItem(ctx, p, pub, r); err != nil {
 			r.Error = session.AsError(err)
 			failed[pub.Channel] = i
@@ -285,7 +291,7 @@ func (s *Server) publishEach(ctx context.Context, p *publisher, pubs []publishRe
 		}
 		s.log.Warn(msg, "publications", len(results), "published", published, "err", context.Cause(ctx))
 	}
-	return results
+	return results, tried
 }
 
 // publishItem publishes one publication of a batch for publisher p and

@@ -693,3 +693,47 @@ func writeConfig(t *testing.T, content string) string {
 	writeFile(t, path, content)
 	return path
 }
+
+// TestBatchRefundsWhatItNeverTried: a batch is charged every publication up
+// front, and gives back those it never attempted (here: after a 403 on their
+// channel, the prefix rule skips them), so a backend that resends them is
+// not charged twice. What was attempted stays charged, refused or not.
+func TestBatchRefundsWhatItNeverTried(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.APIKeys = []string{testAPIKey}
+		c.Tokens.Keys = []TokenKey{{Secret: string(testSecret)}}
+		c.RateLimits.PublishesPerSecond, c.RateLimits.PublishBurst = 1, 10
+	})
+	withClock(ts) // the bucket refills only when told
+	tok, err := auth.Mint(auth.MintConfig{Sub: "billing", Kind: auth.KindPublisher, Publish: []string{"orders:*"},
+		TTL: time.Hour, Key: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := []string{"Authorization", "Bearer " + tok}
+	// 5 charged; "news" #1 is tried (403), #2–#4 are skipped; orders:1 is
+	// published: 2 tried, 3 given back, 8 left.
+	a, res := postBatch(t, ts.URL, batchBody(t, pub("news", 1, ""), pub("news", 2, ""), pub("news", 3, ""),
+		pub("news", 4, ""), pub("orders:1", 5, "")), cred...)
+	if a.status != 200 || len(res) != 5 || res[0].Error == nil || res[0].Error.Code != 403 || res[4].Error != nil {
+		t.Fatalf("batch: %d %s", a.status, a.body)
+	}
+	for _, r := range res[1:4] {
+		if r.Error == nil || !strings.Contains(r.Error.Reason, "not published: publications[0]") {
+			t.Fatalf("a skipped publication: %+v", r)
+		}
+	}
+	many := func(n int) string {
+		items := make([]map[string]any, n)
+		for i := range items {
+			items[i] = pub("orders:2", i, "")
+		}
+		return batchBody(t, items...)
+	}
+	if a := postJSON(t, ts.URL+"/api/batch", many(9), cred...); a.status != http.StatusTooManyRequests {
+		t.Fatalf("9 with 8 left: %d %s", a.status, a.body)
+	}
+	if a, res := postBatch(t, ts.URL, many(8), cred...); a.status != 200 || len(res) != 8 {
+		t.Fatalf("8 with 8 left (3 given back): %d %s", a.status, a.body)
+	}
+}

@@ -534,6 +534,16 @@ func (s *Server) takePublishes(c echo.Context, n int) error {
 	return s.spend(c, s.lim.publishes, n, limitPublishes, errRateLimited)
 }
 
+// refundPublishes gives back n publications of the request's publisher's
+// rate: those a batch or broadcast charged up front but never attempted
+// (cut short, or after an earlier failure on their channel), which a
+// resend will be charged again.
+func (s *Server) refundPublishes(c echo.Context, n int) {
+	if p := publisherOf(c); p != nil && n > 0 {
+		s.lim.publishes.Refund(p.limitKey, n)
+	}
+}
+
 // limitAPICalls spends one of the request's publisher's API calls (see
 // RateLimits.APICallsPerSecond) before the handler runs, or answers 429.
 func (s *Server) limitAPICalls(next echo.HandlerFunc) echo.HandlerFunc {

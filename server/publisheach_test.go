@@ -31,7 +31,8 @@ func TestPublishEachWholeIsNotCutShort(t *testing.T) {
 	ts := newTestServer(t, nil)
 	pubs := []publishRequest{{Channel: "whole", Data: json.RawMessage(`1`)}, {Channel: "whole", Data: json.RawMessage(`2`)}}
 	ctx := endsWhen{context.Background(), func() bool { return topOffset(t, ts.Server, "whole") == uint64(len(pubs)) }}
-	for i, r := range ts.publishEach(ctx, nil, pubs, "batch", errBatchTime) {
+	res, _ := ts.publishEach(ctx, nil, pubs, "batch", errBatchTime)
+	for i, r := range res {
 		if r.Error != nil || r.Offset != uint64(i+1) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
@@ -48,7 +49,7 @@ func TestPublishEachCutShortLogged(t *testing.T) {
 	pubs := []publishRequest{{Channel: "cut", Data: json.RawMessage(`1`)}, {Channel: "cut", Data: json.RawMessage(`2`)},
 		{Channel: "cut", Data: json.RawMessage(`3`)}}
 	ctx := endsWhen{context.Background(), func() bool { return topOffset(t, ts.Server, "cut") == 1 }}
-	res := ts.publishEach(ctx, nil, pubs, "batch", errBatchTime)
+	res, _ := ts.publishEach(ctx, nil, pubs, "batch", errBatchTime)
 	if res[0].Error != nil || res[1].Error != errBatchCut || res[2].Error != errBatchCut {
 		t.Fatalf("results %+v", res)
 	}
