@@ -287,7 +287,8 @@ func TestBatchConfig(t *testing.T) {
 		{"default", 0, 0, 1 << 20, ""},
 		{"grows with a larger message", 4 << 20, 0, 4<<20 + bodyOverhead, ""},
 		{"set", 0, 100_000, 100_000, ""},
-		{"equal to a message", 1000, 1000, 1000, ""},
+		{"a message and its envelope", 1000, 1000 + batchEnvelope, 1000 + batchEnvelope, ""},
+		{"equal to a message", 1000, 1000, 0, "limits.maxBatchBytes 1000 is under limits.maxMessageBytes 1000 and 1024 bytes for the envelope"},
 		{"under a message", 0, 1000, 0, "limits.maxBatchBytes 1000 is under limits.maxMessageBytes 65536"},
 		{"negative", 0, -1, 0, "must not be negative"},
 	} {
@@ -735,5 +736,19 @@ func TestBatchRefundsWhatItNeverTried(t *testing.T) {
 	}
 	if a, res := postBatch(t, ts.URL, many(8), cred...); a.status != 200 || len(res) != 8 {
 		t.Fatalf("8 with 8 left (3 given back): %d %s", a.status, a.body)
+	}
+}
+
+// TestBatchOfOneLargestFits: at the smallest limits.maxBatchBytes the server
+// starts with, a batch of one largest message (data of exactly
+// maxMessageBytes, the longest channel name and key) is accepted, as the
+// startup check promises.
+func TestBatchOfOneLargestFits(t *testing.T) {
+	const maxMessage = 1000
+	ts := newTestServer(t, func(c *Config) { c.Limits.MaxMessageBytes, c.MaxBatchBytes = maxMessage, maxMessage+batchEnvelope })
+	ch := strings.Repeat("c", session.MaxChannelLen)
+	body := batchBody(t, map[string]any{"channel": ch, "data": strings.Repeat("x", maxMessage-2), "key": strings.Repeat("k", session.MaxKeyLen)})
+	if a, res := postBatch(t, ts.URL, body); a.status != 200 || len(res) != 1 || res[0].Error != nil || res[0].Offset != 1 {
+		t.Fatalf("a batch of one largest message (%d bytes) at maxBatchBytes %d: %d %.300s", len(body), maxMessage+batchEnvelope, a.status, a.body)
 	}
 }

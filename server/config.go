@@ -76,7 +76,8 @@ type Config struct {
 	// "limits.maxBatchBytes" (see limitsJSON), but it is the server's own:
 	// clients are not told it. Zero: DefaultMaxBatchBytes, or one largest
 	// message and its envelope (bodyOverhead) when that is more. It must be
-	// at least Limits.MaxMessageBytes.
+	// at least Limits.MaxMessageBytes and batchEnvelope, so that one largest
+	// message fits in a batch.
 	MaxBatchBytes int `json:"-"`
 	// MaxServerChannels caps the channel states the memory broker holds at
 	// once (zero: session.DefaultMaxBrokerChannels). At the cap a subscribe
@@ -252,9 +253,9 @@ func (c *Config) Validate() error {
 		c.MaxBatchBytes < 0 {
 		return errors.New("limits must not be negative")
 	}
-	if maxMessage := cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes); c.maxBatchBytes() < maxMessage {
-		return fmt.Errorf("limits.maxBatchBytes %d is under limits.maxMessageBytes %d: a batch body must hold at least one largest message",
-			c.MaxBatchBytes, maxMessage)
+	if maxMessage := cmp.Or(c.Limits.MaxMessageBytes, session.DefaultMaxMessageBytes); c.maxBatchBytes() < maxMessage+batchEnvelope {
+		return fmt.Errorf("limits.maxBatchBytes %d is under limits.maxMessageBytes %d and %d bytes for the envelope: a batch body must hold at least one largest message",
+			c.MaxBatchBytes, maxMessage, batchEnvelope)
 	}
 	if _, err := parseProxies(c.TrustedProxies); err != nil {
 		return err
@@ -270,6 +271,12 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// batchEnvelope is what a batch of one publication needs beyond its data:
+// {"publications":[{"channel":…,"data":…,"key":…}]} with the longest
+// channel name and key (255 and 256 bytes) and their names, about 570
+// bytes, rounded up. TestBatchOfOneLargestFits holds it to that.
+const batchEnvelope = 1 << 10
 
 // maxBatchBytes is MaxBatchBytes, or its default when zero: 1 MiB, or one
 // largest message and its envelope when that is more.
