@@ -30,13 +30,13 @@ func TestBrokerFailuresLogBoundedConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := len(logs.warnLines()); got != brokerFailLogBurst {
+	if got := len(warnLines(logs)); got != brokerFailLogBurst {
 		t.Fatalf("%d failures wrote %d WARN lines, want %d", goroutines*each, got, brokerFailLogBurst)
 	}
 	clock.Advance(time.Second)
 	_, _ = n.History(context.Background(), "orders", nil, 0) // succeeds: no line
 	_, _ = n.Publish(context.Background(), "orders", json.RawMessage(`1`), "")
-	lines := logs.warnLines()
+	lines := warnLines(logs)
 	want := "suppressed=390"
 	if len(lines) != brokerFailLogBurst+1 || !strings.Contains(lines[len(lines)-1], want) {
 		t.Fatalf("after a second: %d WARN lines, the last %q; want %d, saying %s", len(lines), lines[len(lines)-1], brokerFailLogBurst+1, want)

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waterspout/waterspout/internal/testclock"
+	"github.com/waterspout/waterspout/internal/testlog"
 )
 
 // downBroker is a broker whose publishes all fail, as Redis's do while it
@@ -21,23 +21,10 @@ func (downBroker) Publish(context.Context, string, json.RawMessage, PublishOptio
 	return PublishResult{}, errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
 }
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) warnLines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// warnLines returns the WARN lines written to logs so far.
+func warnLines(logs *testlog.Buffer) []string {
 	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
+	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(line, "level=WARN") {
 			out = append(out, line)
 		}
@@ -47,11 +34,11 @@ func (l *lockedBuffer) warnLines() []string {
 
 // newWarnLoggedNode returns a node on a memory broker wrapped by wrap,
 // logging at WARN and above into the returned buffer.
-func newWarnLoggedNode(t *testing.T, wrap func(Broker) Broker) (*Node, *lockedBuffer) {
+func newWarnLoggedNode(t *testing.T, wrap func(Broker) Broker) (*Node, *testlog.Buffer) {
 	t.Helper()
 	mb := NewMemoryBroker(MemoryBrokerConfig{})
 	t.Cleanup(func() { mb.Close() })
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	n, err := New(Config{Broker: wrap(mb), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +60,14 @@ func TestBrokerFailuresLogBounded(t *testing.T) {
 			t.Fatalf("publish %d with the broker down: %v, want ErrUnavailable", i, err)
 		}
 	}
-	if got := len(logs.warnLines()); got != brokerFailLogBurst {
+	if got := len(warnLines(logs)); got != brokerFailLogBurst {
 		t.Fatalf("%d failed publishes wrote %d WARN lines, want %d", failures, got, brokerFailLogBurst)
 	}
 	clock.Advance(time.Second)
 	if _, err := n.Publish(context.Background(), "orders", json.RawMessage(`1`), ""); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("publish after a second: %v", err)
 	}
-	lines := logs.warnLines()
+	lines := warnLines(logs)
 	last := lines[len(lines)-1]
 	if len(lines) != brokerFailLogBurst+1 || !strings.Contains(last, "suppressed=90") || !strings.Contains(last, "connection refused") {
 		t.Fatalf("after a second: %d WARN lines, the last %q; want %d, saying suppressed=90 and the error", len(lines), last, brokerFailLogBurst+1)
@@ -105,7 +92,7 @@ func TestBrokerCallOfAGoneClientNotWarned(t *testing.T) {
 			t.Fatalf("publish: %v, want ErrUnavailable", err)
 		}
 	}
-	if lines := logs.warnLines(); len(lines) != 0 {
+	if lines := warnLines(logs); len(lines) != 0 {
 		t.Fatalf("%d WARN lines for calls whose caller went away: %q", len(lines), lines)
 	}
 	if ok, _ := n.brokerFailLog.take(n.now(), brokerFailLogBurst, brokerFailLogRate); !ok {
