@@ -215,12 +215,7 @@ func startNchan(t *testing.T, nginx string) *Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := freePort(t)
 	dir := t.TempDir()
 	for _, d := range []string{"logs", "temp"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
@@ -235,6 +230,18 @@ func startNchan(t *testing.T, nginx string) *Target {
 	addr := "127.0.0.1:" + port
 	pid := startPeer(t, exec.Command(nginx, "-c", confPath, "-p", dir, "-g", "daemon off;"), addr, 10*time.Second)
 	return &Target{Kind: KindNchan, URL: "http://" + addr, PID: pid}
+}
+
+// freePort returns a loopback port nothing listens on right now, for a
+// peer's server to take.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // startPeer starts a peer's server, stops it when t ends, and waits up to
@@ -319,12 +326,7 @@ func startCentrifugo(t *testing.T, bin string) *Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := freePort(t)
 	const key = "bench-smoke-centrifugo-key"
 	cmd := exec.Command(bin, "--config", conf)
 	cmd.Dir = t.TempDir()
