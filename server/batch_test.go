@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -515,19 +514,7 @@ func TestBatchFailureStopsItsChannel(t *testing.T) {
 // resend, and the server logs the cut.
 func TestBatchRequestEnded(t *testing.T) {
 	ts := newTestServer(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/batch",
-		strings.NewReader(batchBody(t, pub("cut", 1, "k1"), pub("cut", 2, "k2"))))
-	req.Header.Set("Content-Type", jsonType)
-	req.RemoteAddr, req.Host = "127.0.0.1:40000", "127.0.0.1"
-	w := httptest.NewRecorder()
-	ts.Handler().ServeHTTP(w, req)
-	var got batchAnswer
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got.Results) != 2 {
-		t.Fatalf("answer %d %s: %v", w.Code, w.Body, err)
-	}
-	for i, r := range got.Results {
+	for i, r := range postAfterClientLeft(t, ts, "/api/batch", batchBody(t, pub("cut", 1, "k1"), pub("cut", 2, "k2")), 2) {
 		if r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "resend it with the same key") {
 			t.Errorf("result %d: %+v", i, r)
 		}
@@ -549,15 +536,7 @@ func TestBatchRequestEnded(t *testing.T) {
 // so, the answer comes in time, and resending the whole batch with its
 // keys once Redis is back publishes each publication once.
 func TestBatchHungRedisAnswers(t *testing.T) {
-	rs := brokertest.StartRedisServer(t)
-	cfg := quietConfig()
-	cfg.Broker, cfg.RedisURL = "redis", rs.URL()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := startServer(t, s)
-
+	rs, s, base := startOnRedis(t)
 	const n = 20
 	items := make([]map[string]any, n)
 	for i := range items {
@@ -568,46 +547,19 @@ func TestBatchHungRedisAnswers(t *testing.T) {
 		t.Fatalf("before the hang: %d %s", a.status, a.body)
 	}
 
-	rs.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			rs.Resume()
-		}
-	}()
-	// Generous: the answer comes after about 5 s (10 s once in 12 runs, when the
-	// publication in flight had to open a connection); before the fix it
-	// took 60 s and was lost.
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Post(base+"/api/batch", jsonType, strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("no answer while Redis hangs: %v", err)
+	got := postWhileRedisHangs(t, rs, base+"/api/batch", body)
+	if len(got) != n {
+		t.Fatalf("%d results, want %d: %+v", len(got), n, got)
 	}
-	var got batchAnswer
-	err = json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || len(got.Results) != n {
-		t.Fatalf("answer %d: %+v %v", resp.StatusCode, got, err)
-	}
-	if r := got.Results[0]; r.Error == nil || r.Error.Code != 503 {
+	if r := got[0]; r.Error == nil || r.Error.Code != 503 {
 		t.Errorf("the publication Redis hung on: %+v", r)
 	}
-	if r := got.Results[n-1]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "ran out of time") {
+	if r := got[n-1]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "ran out of time") {
 		t.Errorf("the last publication: %+v, want 503 not published: ran out of time", r)
 	}
-	rs.Resume()
-	resumed = true
 
 	// Resent whole with the same keys: every publication once, at offset 1.
-	var res []batchResult
-	for range 50 { // until the Redis client has reconnected
-		var a answer
-		if a, res = postBatch(t, base, body); a.status == 200 && res[0].Error == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for i, r := range res {
+	for i, r := range resendUntilRedisAnswers(t, base+"/api/batch", body) {
 		if r.Error != nil || r.Offset != 1 {
 			t.Errorf("resent result %d: %+v", i, r)
 		}
@@ -627,14 +579,7 @@ func TestBatchHungRedisAnswers(t *testing.T) {
 // and resending the broadcast with its key once Redis is back publishes
 // each channel once.
 func TestBroadcastHungRedisAnswers(t *testing.T) {
-	rs := brokertest.StartRedisServer(t)
-	cfg := quietConfig()
-	cfg.Broker, cfg.RedisURL = "redis", rs.URL()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := startServer(t, s)
+	rs, _, base := startOnRedis(t)
 	channels := make([]string, 20)
 	for i := range channels {
 		channels[i] = fmt.Sprintf("hung:%d", i)
@@ -645,46 +590,75 @@ func TestBroadcastHungRedisAnswers(t *testing.T) {
 		t.Fatalf("before the hang: %d %s", a.status, a.body)
 	}
 
-	rs.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			rs.Resume()
+	got := postWhileRedisHangs(t, rs, base+"/api/broadcast", body)
+	if len(got) != len(channels) {
+		t.Fatalf("%d results, want %d: %+v", len(got), len(channels), got)
+	}
+	if r := got[len(channels)-1]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "ran out of time") {
+		t.Errorf("the last channel: %+v, want 503 not published: ran out of time", r)
+	}
+
+	for i, r := range resendUntilRedisAnswers(t, base+"/api/broadcast", body) {
+		if r.Error != nil || r.Offset != 1 {
+			t.Errorf("resent result %d: %+v", i, r)
 		}
-	}()
-	client := &http.Client{Timeout: 30 * time.Second} // as in TestBatchHungRedisAnswers
-	resp, err := client.Post(base+"/api/broadcast", jsonType, strings.NewReader(body))
+	}
+}
+
+// startOnRedis starts a server on a redis-server of its own and returns
+// both, and the server's URL.
+func startOnRedis(t *testing.T) (*brokertest.RedisServer, *Server, string) {
+	t.Helper()
+	rs := brokertest.StartRedisServer(t)
+	cfg := quietConfig()
+	cfg.Broker, cfg.RedisURL = "redis", rs.URL()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, s, startServer(t, s)
+}
+
+// postWhileRedisHangs posts body (a batch or a broadcast) to url with rs
+// paused, and returns the results of its 200 answer; rs runs again when it
+// returns. The client waits 30 s, generously: the answer comes after about
+// 5 s (10 s once in 12 runs, when the publication in flight had to open a
+// connection); before the time bound it took 60 s and was lost.
+func postWhileRedisHangs(t *testing.T, rs *brokertest.RedisServer, url, body string) []batchResult {
+	t.Helper()
+	rs.Pause()
+	defer rs.Resume()
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Post(url, jsonType, strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("no answer while Redis hangs: %v", err)
 	}
-	var got struct{ Results []broadcastResult }
+	var got batchAnswer // a broadcast's answer has the same shape
 	err = json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || len(got.Results) != len(channels) {
+	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("answer %d: %+v %v", resp.StatusCode, got, err)
 	}
-	if r := got.Results[len(channels)-1]; r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "ran out of time") {
-		t.Errorf("the last channel: %+v, want 503 not published: ran out of time", r)
-	}
-	rs.Resume()
-	resumed = true
+	return got.Results
+}
 
-	var res struct{ Results []broadcastResult }
-	for range 50 { // until the Redis client has reconnected
-		a := postJSON(t, base+"/api/broadcast", body)
-		if a.status == 200 {
-			a.decode(t, &res)
-			if res.Results[0].Error == nil {
+// resendUntilRedisAnswers posts body to url until its first result is not
+// an error (the Redis client has reconnected), at most 50 times, and
+// returns the last results.
+func resendUntilRedisAnswers(t *testing.T, url, body string) []batchResult {
+	t.Helper()
+	var res []batchResult
+	for range 50 {
+		if a := postJSON(t, url, body); a.status == 200 {
+			var got batchAnswer
+			a.decode(t, &got)
+			if res = got.Results; len(res) > 0 && res[0].Error == nil {
 				break
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for i, r := range res.Results {
-		if r.Error != nil || r.Offset != 1 {
-			t.Errorf("resent result %d: %+v", i, r)
-		}
-	}
+	return res
 }
 
 // writeConfig writes a config file of content and returns its path.

@@ -63,19 +63,7 @@ func TestPublishEachCutShortLogged(t *testing.T) {
 // logged once, as a broadcast's.
 func TestBroadcastRequestEnded(t *testing.T) {
 	ts := newTestServer(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/broadcast",
-		strings.NewReader(`{"channels":["gone:1","gone:2"],"data":1,"key":"k"}`))
-	req.Header.Set("Content-Type", jsonType)
-	req.RemoteAddr, req.Host = "127.0.0.1:40000", "127.0.0.1"
-	w := httptest.NewRecorder()
-	ts.Handler().ServeHTTP(w, req)
-	var got struct{ Results []broadcastResult }
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got.Results) != 2 {
-		t.Fatalf("answer %d %s: %v", w.Code, w.Body, err)
-	}
-	for i, r := range got.Results {
+	for i, r := range postAfterClientLeft(t, ts, "/api/broadcast", `{"channels":["gone:1","gone:2"],"data":1,"key":"k"}`, 2) {
 		if r.Error == nil || r.Error.Code != 503 || !strings.Contains(r.Error.Reason, "resend") {
 			t.Errorf("result %d: %+v", i, r)
 		}
@@ -86,4 +74,24 @@ func TestBroadcastRequestEnded(t *testing.T) {
 	if logs := ts.logs.String(); strings.Count(logs, "broadcast cut short: the request ended") != 1 || !strings.Contains(logs, "published=0") {
 		t.Errorf("want one WARN line of the cut: %s", logs)
 	}
+}
+
+// postAfterClientLeft serves a POST of body to path (a batch or a
+// broadcast, JSON, from loopback) whose request context has already ended,
+// as when its client went away, and returns the results of its 200 answer,
+// which must hold n.
+func postAfterClientLeft(t *testing.T, ts *testServer, path, body string, n int) []batchResult {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", jsonType)
+	req.RemoteAddr, req.Host = "127.0.0.1:40000", "127.0.0.1"
+	w := httptest.NewRecorder()
+	ts.Handler().ServeHTTP(w, req)
+	var got batchAnswer // a broadcast's answer has the same shape
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got.Results) != n {
+		t.Fatalf("answer %d %s: %v", w.Code, w.Body, err)
+	}
+	return got.Results
 }
