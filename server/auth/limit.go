@@ -124,10 +124,7 @@ func (l *KeyedLimiter) RetryAfter(key string, n int) time.Duration {
 	if b == nil {
 		return 0
 	}
-	tokens := b.tokens
-	if d := now.Sub(b.last); d > 0 {
-		tokens = min(l.burst, tokens+d.Seconds()*l.rate)
-	}
+	tokens := l.tokensAt(b, now)
 	if tokens >= need {
 		return 0
 	}
@@ -163,13 +160,21 @@ func (l *KeyedLimiter) Len() int {
 	return len(l.keys)
 }
 
-// refill adds what b earned since its last update. A clock that went back
-// earns nothing.
+// refill adds what b earned since its last update (see tokensAt).
 func (l *KeyedLimiter) refill(b *bucket, now time.Time) {
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.rate)
-		b.last = now
+	if now.After(b.last) {
+		b.tokens, b.last = l.tokensAt(b, now), now
 	}
+}
+
+// tokensAt is what b holds at now: what it held at its last update and
+// what the rate earned since, up to the burst. A clock that went back
+// earns nothing.
+func (l *KeyedLimiter) tokensAt(b *bucket, now time.Time) float64 {
+	if d := now.Sub(b.last); d > 0 {
+		return min(l.burst, b.tokens+d.Seconds()*l.rate)
+	}
+	return b.tokens
 }
 
 func (l *KeyedLimiter) unlink(b *bucket) {
