@@ -438,34 +438,6 @@ const (
 	brokerFailLogRate  = 1.0 // a second
 )
 
-// logBudget is a token bucket for log lines: take says whether a line may
-// be written at its level, and how many could not since the last that was.
-type logBudget struct {
-	mu         sync.Mutex
-	tokens     float64
-	last       time.Time
-	started    bool
-	suppressed int
-}
-
-func (b *logBudget) take(now time.Time, burst int, rate float64) (ok bool, suppressed int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch d := now.Sub(b.last); {
-	case !b.started:
-		b.tokens, b.last, b.started = float64(burst), now, true
-	case d > 0:
-		b.tokens, b.last = min(float64(burst), b.tokens+d.Seconds()*rate), now
-	}
-	if b.tokens < 1 {
-		b.suppressed++
-		return false, 0
-	}
-	b.tokens--
-	suppressed, b.suppressed = b.suppressed, 0
-	return true, suppressed
-}
-
 func (n *Node) authorizeSubscribe(s *Session, ch, token string) error {
 	ns := n.Namespace(ch)
 	if n.cfg.Authorizer != nil {

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -106,4 +107,31 @@ func (s *Session) takeCommand(now time.Time) (allowed, abusive bool) {
 	}
 	b.refused++
 	return false, b.refused > r.Burst
+}
+
+// logBudget is a token bucket for log lines: take says whether a line may
+// be written at its level, and how many could not since the last that was.
+type logBudget struct {
+	mu         sync.Mutex
+	tokens     float64
+	last       time.Time // zero before the first take
+	suppressed int
+}
+
+func (b *logBudget) take(now time.Time, burst int, rate float64) (ok bool, suppressed int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch d := now.Sub(b.last); {
+	case b.last.IsZero():
+		b.tokens, b.last = float64(burst), now
+	case d > 0:
+		b.tokens, b.last = min(float64(burst), b.tokens+d.Seconds()*rate), now
+	}
+	if b.tokens < 1 {
+		b.suppressed++
+		return false, 0
+	}
+	b.tokens--
+	suppressed, b.suppressed = b.suppressed, 0
+	return true, suppressed
 }
